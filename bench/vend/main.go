@@ -1,0 +1,306 @@
+// Command vend benchmarks environment vending at the Digital Agency's scale:
+// it vends N environments on the simulated cloud with a concurrency cap and
+// a fixed account-creation latency, on SQLite and on PostgreSQL, and prints
+// a table: achieved accounts/s over the cap's ideal (cap / latency), hatoba's
+// CPU time per environment, its peak memory, and the latency of the POST
+// requests made by concurrent clients.
+//
+//	go run ./bench/vend                      # 6,000 environments, both databases
+//	go run ./bench/vend -n 500 -db sqlite    # a quick look
+//
+// The simulated cloud runs in a child process so that the CPU and memory
+// figures are hatoba's alone.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/provider"
+	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
+	"github.com/hatoba-cloud/hatoba/internal/simcloud"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
+)
+
+const (
+	simKey    = "BENCHKEY"
+	simSecret = "bench-secret"
+)
+
+func main() {
+	n := flag.Int("n", 6000, "environments to vend")
+	capacity := flag.Int("cap", 5, "provider concurrency cap")
+	latency := flag.Duration("latency", 500*time.Millisecond, "simulated account-creation latency")
+	clients := flag.Int("clients", 200, "concurrent API clients making the requests")
+	dbs := flag.String("db", "sqlite,postgres", "databases to run on")
+	pgURL := flag.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL (a scratch schema is created)")
+	child := flag.String("simcloud-child", "", "internal: run the simulated cloud on this address")
+	flag.Parse()
+	if *child != "" {
+		runSimChild(*child, *latency, *capacity)
+		return
+	}
+	var rows []result
+	for _, d := range strings.Split(*dbs, ",") {
+		r, err := run(strings.TrimSpace(d), *pgURL, *n, *capacity, *latency, *clients)
+		if err != nil {
+			log.Fatalf("%s: %v", d, err)
+		}
+		rows = append(rows, r)
+	}
+	printTable(os.Stdout, rows, *n, *capacity, *latency, *clients)
+}
+
+type result struct {
+	db                           string
+	accountsPerSec, ideal, ratio float64
+	readyPerSec                  float64
+	cpuPerEnv                    time.Duration
+	peakRSS                      int64
+	p50, p99                     time.Duration
+	total                        time.Duration
+}
+
+func runSimChild(addr string, latency time.Duration, capacity int) {
+	dir, _ := os.MkdirTemp("", "bench-sim")
+	defer os.RemoveAll(dir)
+	sim, err := simcloud.Open(simcloud.Config{DBPath: filepath.Join(dir, "sim.db"), Latency: latency, ConcurrentCreations: capacity,
+		AccessKeyID: simKey, SecretAccessKey: simSecret, Region: "ap-northeast-1",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("ready")
+	log.Fatal(http.Serve(ln, sim.Handler()))
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startSim(latency time.Duration, capacity int) (string, func(), error) {
+	addr := freeAddr()
+	cmd := exec.Command(os.Args[0], "-simcloud-child", addr, "-latency", latency.String(), "-cap", fmt.Sprint(capacity))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil {
+		return "", nil, fmt.Errorf("simulated cloud did not start: %w", err)
+	}
+	return "http://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+}
+
+func openDB(ctx context.Context, d, pgURL string) (*store.DB, func(), error) {
+	if d == "sqlite" {
+		dir, err := os.MkdirTemp("", "bench-vend")
+		if err != nil {
+			return nil, nil, err
+		}
+		db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "hatoba.db"), store.Options{})
+		return db, func() { _ = db.Close(); _ = os.RemoveAll(dir) }, err
+	}
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return nil, nil, err
+	}
+	u, _ := url.Parse(pgURL)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := store.Open(ctx, u.String(), store.Options{MaxConns: 20})
+	return db, func() {
+		_ = db.Close()
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		_ = conn.Close(context.Background())
+	}, err
+}
+
+func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (result, error) {
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	simURL, stopSim, err := startSim(latency, capacity)
+	if err != nil {
+		return result{}, err
+	}
+	defer stopSim()
+	db, closeDB, err := openDB(ctx, d, pgURL)
+	if err != nil {
+		return result{}, err
+	}
+	defer closeDB()
+	if _, err := db.Migrate(ctx); err != nil {
+		return result{}, err
+	}
+	orgs := org.New(db, time.Now)
+	if _, err := orgs.Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"}); err != nil {
+		return result{}, err
+	}
+	if err := orgs.SetQuota(ctx, "nat-digital", n+1); err != nil {
+		return result{}, err
+	}
+	drv, err := awsdriver.New(ctx, awsdriver.Config{Name: "sim", Region: "ap-northeast-1", Endpoint: simURL, AccessKeyID: simKey, SecretAccessKey: simSecret})
+	if err != nil {
+		return result{}, err
+	}
+	envs := env.NewStore(db, time.Now)
+	poll := latency / 50
+	engine, err := vending.New(db, envs, orgs, vending.Config{
+		Connections:    []vending.Connection{{Name: "sim", Provider: drv, Cap: capacity, PollInterval: poll}},
+		DefaultBilling: provider.Contact{Name: "desk", Email: "desk@example.jp", Phone: "+81-3-0000-0000"},
+		RetryBase:      100 * time.Millisecond, RetryMax: 2 * time.Second, MaxAttempts: 50,
+		SlotPollInterval: poll, FetchPollInterval: 100 * time.Millisecond, JobTimeout: 2 * time.Minute,
+		Logger: quiet,
+	})
+	if err != nil {
+		return result{}, err
+	}
+	apiSrv := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "bench", Logger: quiet}
+	mux := http.NewServeMux()
+	apiSrv.Register(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+
+	var before syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	if err := engine.Start(ctx); err != nil {
+		return result{}, err
+	}
+	defer func() { _ = engine.Stop(context.Background()) }()
+
+	// The requests: `clients` concurrent clients POST until n are made.
+	var next atomic.Int64
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	errc := make(chan error, clients)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				body, _ := json.Marshal(env.Request{OrgID: "nat-digital", SystemName: fmt.Sprintf("system-%05d", i),
+					Purpose: env.Development, Classification: env.Level2, Provider: "sim"})
+				t0 := time.Now()
+				resp, err := httpc.Post(hs.URL+"/api/v1/environments", "application/json", bytes.NewReader(body))
+				if err != nil {
+					errc <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat[i] = time.Since(t0)
+				if resp.StatusCode != http.StatusCreated {
+					errc <- fmt.Errorf("request %d: HTTP %d", i, resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return result{}, err
+	}
+
+	// Wait for every account to be active and every environment ready.
+	var activeAt time.Time
+	for {
+		counts, err := envs.CountByState(ctx)
+		if err != nil {
+			return result{}, err
+		}
+		if activeAt.IsZero() {
+			var active int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM environments WHERE account_id <> ''`).Scan(&active); err != nil {
+				return result{}, err
+			}
+			if active == n {
+				activeAt = time.Now()
+			}
+		}
+		if counts[env.Failed] > 0 {
+			return result{}, fmt.Errorf("%d environments failed", counts[env.Failed])
+		}
+		if counts[env.Ready] == n {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "\r%s: %d/%d ready  ", d, counts[env.Ready], n)
+		time.Sleep(500 * time.Millisecond)
+	}
+	total := time.Since(start)
+	fmt.Fprintln(os.Stderr)
+	var after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration((after.Utime.Nano() + after.Stime.Nano()) - (before.Utime.Nano() + before.Stime.Nano()))
+	slices.Sort(lat)
+	ideal := float64(capacity) / latency.Seconds()
+	achieved := float64(n) / activeAt.Sub(start).Seconds()
+	return result{db: d, accountsPerSec: achieved, ideal: ideal, ratio: achieved / ideal,
+		readyPerSec: float64(n) / total.Seconds(), cpuPerEnv: cpu / time.Duration(n),
+		peakRSS: after.Maxrss * 1024, p50: lat[n/2], p99: lat[n*99/100], total: total}, nil
+}
+
+func printTable(w io.Writer, rows []result, n, capacity int, latency time.Duration, clients int) {
+	fmt.Fprintf(w, "vend %d environments, cap %d, creation latency %s, %d concurrent API clients (%s, %d CPUs)\n\n",
+		n, capacity, latency, clients, runtime.Version(), runtime.NumCPU())
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "database\taccounts/s\tideal (cap/latency)\tratio\tready/s\tCPU per env\tpeak RSS\tPOST p50\tPOST p99\ttotal\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.3f\t%.2f\t%s\t%.0f MiB\t%s\t%s\t%s\t\n", r.db, r.accountsPerSec, r.ideal, r.ratio,
+			r.readyPerSec, r.cpuPerEnv.Round(time.Microsecond), float64(r.peakRSS)/(1<<20), r.p50.Round(time.Microsecond),
+			r.p99.Round(time.Microsecond), r.total.Round(time.Second))
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\nrerun: go run ./bench/vend [-n 6000] [-latency 500ms] [-cap 5] [-clients 200] [-db sqlite,postgres]")
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/env"
+)
+
+// client is the CLI's client of a running hatoba's API.
+type client struct {
+	base string
+	http *http.Client
+}
+
+func newClient(server string) (*client, error) {
+	if server == "" {
+		server = os.Getenv("HATOBA_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError{fmt.Sprintf("--server %q is not an http(s) URL", server)}
+	}
+	return &client{base: strings.TrimRight(server, "/"), http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// do calls the API and decodes a JSON answer into out; a problem answer
+// becomes an error carrying its detail.
+func (c *client) do(ctx context.Context, method, path string, body any, header http.Header, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("X-Hatoba-Actor", "cli:"+os.Getenv("USER"))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach hatoba at %s (is `hatoba serve` running? set --server or HATOBA_SERVER): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 400 {
+		var p api.Problem
+		if json.Unmarshal(data, &p) == nil && p.Detail != "" {
+			return resp.StatusCode, fmt.Errorf("%s (HTTP %d)", p.Detail, resp.StatusCode)
+		}
+		return resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("unexpected answer from %s: %w", c.base, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func cmdEnv(ctx context.Context, sub string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("env "+sub, flag.ContinueOnError)
+	server := fs.String("server", "", "hatoba server URL (default $HATOBA_SERVER or http://127.0.0.1:8080)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	var (
+		orgID, system, purpose, class, prov, key, state, reason *string
+		wait, watch                                              *bool
+	)
+	switch sub {
+	case "request":
+		orgID = fs.String("org", "", "organisation id, e.g. lg-131016 (required)")
+		system = fs.String("system", "", "name of the system the environment is for (required)")
+		purpose = fs.String("purpose", "development", "production, staging or development")
+		class = fs.String("classification", "level2", "level1, level2 or level3 (機密性1–3)")
+		prov = fs.String("provider", "sim", "provider connection")
+		key = fs.String("idempotency-key", "", "retry-safe request key (default: a new random key)")
+		wait = fs.Bool("wait", false, "wait until the environment is ready or failed")
+	case "list":
+		orgID = fs.String("org", "", "only this organisation's environments")
+		state = fs.String("state", "", "only environments in this state")
+	case "show":
+		watch = fs.Bool("watch", false, "follow progress until ready or failed")
+	case "reject":
+		reason = fs.String("reason", "", "why (required; shown to the requester)")
+	case "approve", "retry":
+	default:
+		return usageError{fmt.Sprintf("unknown env subcommand %q", sub)}
+	}
+	if err := parseFlags(fs, args, os.Stderr); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "request":
+		if *orgID == "" || *system == "" {
+			return usageError{"env request needs --org and --system"}
+		}
+		if *key == "" {
+			*key = randomKey()
+		}
+		var en env.Environment
+		req := env.Request{OrgID: *orgID, SystemName: *system, Purpose: env.Purpose(*purpose), Classification: env.Classification(*class), Provider: *prov}
+		if _, err := c.do(ctx, "POST", "/api/v1/environments", req, http.Header{"Idempotency-Key": {*key}}, &en); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s (%s)\n", en.ID, en.State, firstNonEmpty(en.ApprovalNotes, en.StateReason))
+		if *wait {
+			return follow(ctx, c, en.ID, stdout)
+		}
+		return nil
+	case "list":
+		q := url.Values{}
+		if *orgID != "" {
+			q.Set("org_id", *orgID)
+		}
+		if *state != "" {
+			q.Set("state", *state)
+		}
+		return listAll(ctx, c, q, stdout, *asJSON)
+	}
+	if fs.NArg() != 1 {
+		return usageError{fmt.Sprintf("env %s needs exactly one environment id", sub)}
+	}
+	id := url.PathEscape(fs.Arg(0))
+	switch sub {
+	case "show":
+		if *watch {
+			return follow(ctx, c, fs.Arg(0), stdout)
+		}
+		var d api.EnvironmentDetail
+		if _, err := c.do(ctx, "GET", "/api/v1/environments/"+id, nil, nil, &d); err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(d)
+		}
+		printDetail(stdout, d)
+		return nil
+	case "approve", "retry":
+		var en env.Environment
+		if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/"+sub, map[string]string{}, nil, &en); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s\n", en.ID, en.State)
+		return nil
+	case "reject":
+		var en env.Environment
+		if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/reject", map[string]string{"reason": *reason}, nil, &en); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s: %s\n", en.ID, en.State, en.StateReason)
+		return nil
+	}
+	return nil
+}
+
+func listAll(ctx context.Context, c *client, q url.Values, stdout io.Writer, asJSON bool) error {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if !asJSON {
+		fmt.Fprintln(tw, "ID\tORGANISATION\tSYSTEM\tPURPOSE\tCLASS\tPROVIDER\tSTATE\tACCOUNT")
+	}
+	for {
+		var page env.Page
+		if _, err := c.do(ctx, "GET", "/api/v1/environments?"+q.Encode(), nil, nil, &page); err != nil {
+			return err
+		}
+		for _, e := range page.Items {
+			if asJSON {
+				if err := json.NewEncoder(stdout).Encode(e); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.OrgID, e.SystemName, e.Purpose, e.Classification, e.Provider, e.State, e.AccountID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+	return tw.Flush()
+}
+
+func printDetail(w io.Writer, d api.EnvironmentDetail) {
+	fmt.Fprintf(w, "%s  %s / %s (%s, %s) on %s\n", d.ID, d.OrgID, d.SystemName, d.Purpose, d.Classification, d.Provider)
+	fmt.Fprintf(w, "state: %s %s\n", d.State, d.StateReason)
+	if d.ApprovalNotes != "" {
+		fmt.Fprintf(w, "waiting for approval: %s\n", d.ApprovalNotes)
+	}
+	if d.AccountID != "" {
+		fmt.Fprintf(w, "account: %s (%s) unit %s\n", d.AccountID, d.AccountEmail, d.UnitPath)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tSTEP\tSTATE\tATTEMPTS\tLAST ERROR")
+	for _, s := range d.Steps {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", s.Position, s.Name, s.State, s.Attempts, s.LastError)
+	}
+	_ = tw.Flush()
+}
+
+// follow prints each step as it finishes until the environment settles.
+func follow(ctx context.Context, c *client, id string, w io.Writer) error {
+	seen := map[string]bool{}
+	for {
+		var d api.EnvironmentDetail
+		if _, err := c.do(ctx, "GET", "/api/v1/environments/"+url.PathEscape(id), nil, nil, &d); err != nil {
+			return err
+		}
+		for _, s := range d.Steps {
+			if s.State == env.StepDone && !seen[s.Name] {
+				seen[s.Name] = true
+				fmt.Fprintf(w, "  ✓ %s\n", s.Name)
+			}
+		}
+		switch d.State {
+		case env.Ready:
+			fmt.Fprintf(w, "%s ready: account %s\n", d.ID, d.AccountID)
+			return nil
+		case env.Failed, env.Rejected, env.Closed:
+			return fmt.Errorf("%s %s: %s", d.ID, d.State, d.StateReason)
+		case env.Requested:
+			fmt.Fprintf(w, "  … waiting for a central operator: %s\n", d.ApprovalNotes)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("interrupted")
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func randomKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

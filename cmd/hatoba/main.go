@@ -1,0 +1,132 @@
+// Command hatoba is the control plane of a sovereign government cloud: one
+// binary that serves the API, the console and the vending workers, and holds
+// the operator's and pipelines' subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `hatoba — control plane for a sovereign government cloud
+
+Usage:
+  hatoba serve     [flags]           run the API, console and vending workers
+  hatoba migrate   [flags]           apply database migrations and print the schema version
+  hatoba org import [flags] [FILE…]  import organisations (no FILE: the built-in national data)
+  hatoba env request --org ID --system NAME [--purpose P] [--classification C] [--provider NAME] [--wait]
+  hatoba env list  [--org ID] [--state S]
+  hatoba env show  ID [--watch]
+  hatoba env approve|retry ID
+  hatoba env reject ID --reason TEXT
+  hatoba simcloud  [--listen ADDR]     run the simulated cloud on its own
+  hatoba version
+
+Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
+--set key=value (any setting, e.g. --set simcloud.latency=1s). Every setting can
+also come from HATOBA_<KEY> environment variables (HATOBA_DATABASE_URL, …).
+The env subcommands talk to a running server: --server URL or HATOBA_SERVER
+(default http://127.0.0.1:8080).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, errHelpShown) {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "hatoba: %v\n\n%s", err, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "hatoba: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// errHelpShown ends a subcommand whose -h was answered.
+var errHelpShown = errors.New("help shown")
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"a subcommand is required"}
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "org":
+		if len(args) < 2 || args[1] != "import" {
+			return usageError{"org needs a subcommand: import"}
+		}
+		return cmdOrgImport(ctx, args[2:], stdout, stderr)
+	case "env":
+		if len(args) < 2 {
+			return usageError{"env needs a subcommand: request, list, show, approve, reject, retry"}
+		}
+		return cmdEnv(ctx, args[1], args[2:], stdout)
+	case "simcloud":
+		return cmdSimCloud(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q", args[0])}
+}
+
+// settingFlags are the flags every server-side subcommand accepts.
+type settingFlags struct {
+	config string
+	sets   map[string]string
+}
+
+func addSettingFlags(fs *flag.FlagSet) *settingFlags {
+	s := &settingFlags{sets: map[string]string{}}
+	fs.StringVar(&s.config, "config", os.Getenv("HATOBA_CONFIG"), "YAML configuration file")
+	for _, f := range []struct{ name, key, help string }{
+		{"database-url", "database_url", "database: a SQLite path or postgres://… URL"},
+		{"listen", "listen", "address to listen on"},
+		{"log-level", "log_level", "debug, info, warn or error"},
+	} {
+		key := f.key
+		fs.Func(f.name, f.help, func(v string) error { s.sets[key] = v; return nil })
+	}
+	fs.Func("set", "key=value for any setting (repeatable)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--set needs key=value, not %q", v)
+		}
+		s.sets[k] = val
+		return nil
+	})
+	return s
+}
+
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/config"
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/provider"
+	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
+	"github.com/hatoba-cloud/hatoba/internal/simcloud"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
+	"github.com/hatoba-cloud/hatoba/internal/web"
+)
+
+func loadConfig(s *settingFlags) (config.Config, error) {
+	return config.Load(s.config, os.Getenv, s.sets)
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func latestSchema() int { return store.Latest() }
+
+func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
+	return store.Open(ctx, cfg.DatabaseURL, store.Options{})
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range res.Applied {
+		fmt.Fprintf(stdout, "applied %s\n", name)
+	}
+	fmt.Fprintf(stdout, "%s: schema version %d (was %d)\n", db, res.To, res.From)
+	return nil
+}
+
+func cmdOrgImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("org import", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	var sources []org.Source
+	if fs.NArg() == 0 {
+		sources = org.EmbeddedSources()
+		fmt.Fprintln(stdout, "importing the built-in data: national bodies, 47 prefectures, municipalities")
+	}
+	for _, path := range fs.Args() {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("org import: %w", err)
+		}
+		defer f.Close()
+		sources = append(sources, org.Source{Name: path, R: f})
+	}
+	start := time.Now()
+	report, err := org.New(db, time.Now).Import(ctx, sources...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created %d, updated %d, unchanged %d in %s\n", report.Created, report.Updated, report.Unchanged, time.Since(start).Round(time.Millisecond))
+	for _, e := range report.Errors {
+		fmt.Fprintf(stdout, "  %s:%d: %s\n", e.Source, e.Line, e.Message)
+	}
+	if len(report.Errors) > 0 {
+		return fmt.Errorf("%d rows were not imported", len(report.Errors))
+	}
+	return nil
+}
+
+func cmdSimCloud(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simcloud", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	listen := fs.String("simcloud-listen", "127.0.0.1:4566", "address of the simulated cloud")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return err
+	}
+	if cfg.SimCloud.Listen != "" {
+		*listen = cfg.SimCloud.Listen
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	sim, err := openSimCloud(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("simcloud: %w", err)
+	}
+	fmt.Fprintf(stdout, "simulated cloud listening on http://%s (access key %s)\n", ln.Addr(), simAccessKey)
+	return serveUntilDone(ctx, &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln)
+}
+
+// The simulated cloud's static credentials; they guard nothing real.
+const (
+	simAccessKey = "HATOBASIMULATED"
+	simSecretKey = "simulated-secret"
+)
+
+func openSimCloud(cfg config.Config, log *slog.Logger) (*simcloud.Server, error) {
+	sc := cfg.SimCloud
+	return simcloud.Open(simcloud.Config{
+		DBPath: sc.DBPath, Latency: sc.Latency, ConcurrentCreations: sc.ConcurrentCreations,
+		RatePerSecond: sc.RatePerSecond, TransientRate: sc.TransientRate, LostResponseRate: sc.LostResponseRate,
+		Seed: sc.Seed, AccessKeyID: simAccessKey, SecretAccessKey: simSecretKey, Region: "ap-northeast-1",
+		Logger: log.With("component", "simcloud"),
+	})
+}
+
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	if err := checkListen(cfg); err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("database ready", "database", db.String(), "schema_version", res.To, "applied", len(res.Applied))
+
+	var simURL string
+	if cfg.SimCloud.Embedded {
+		sim, err := openSimCloud(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+		addr := cfg.SimCloud.Listen
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("embedded simcloud: %w", err)
+		}
+		simURL = "http://" + ln.Addr().String()
+		simSrv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = simSrv.Serve(ln) }()
+		defer simSrv.Close()
+		log.Info("embedded simulated cloud", "url", simURL, "latency", cfg.SimCloud.Latency)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	conns, err := buildConnections(ctx, cfg, simURL)
+	if err != nil {
+		return err
+	}
+	orgs := org.New(db, time.Now)
+	envs := env.NewStore(db, time.Now)
+	engine, err := vending.New(db, envs, orgs, vending.Config{
+		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
+		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
+		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
+		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
+		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval,
+		Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg),
+	})
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(newStateCollector(envs, engine))
+	if cfg.Workers {
+		if err := engine.Start(ctx); err != nil {
+			return err
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := engine.Stop(stopCtx); err != nil {
+				log.Warn("stopping workers", "err", err)
+			}
+		}()
+	}
+
+	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log}
+	mux := http.NewServeMux()
+	apiServer.Register(mux)
+	console, err := web.New(web.Deps{API: apiServer, Logger: log})
+	if err != nil {
+		return err
+	}
+	console.Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		v, err := db.SchemaVersion(ctx)
+		if err != nil || v != store.Latest() {
+			http.Error(w, fmt.Sprintf("not ready: schema %d of %d: %v", v, store.Latest(), err), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = fmt.Fprintf(w, "ready: schema %d\n", v)
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	fmt.Fprintf(stdout, "hatoba %s serving on http://%s (database %s, schema %d)\n", version, ln.Addr(), db, res.To)
+	srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	return serveUntilDone(ctx, srv, ln)
+}
+
+// checkListen refuses a non-loopback address until hatoba authenticates
+// its callers (the identity issue), unless the operator insists.
+func checkListen(cfg config.Config) error {
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %w", cfg.Listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if cfg.AllowRemote {
+		return nil
+	}
+	return errors.New("listen: " + cfg.Listen + " is reachable from other machines, and this version of hatoba does not authenticate callers yet; listen on 127.0.0.1, or set allow_remote: true behind an authenticating proxy")
+}
+
+func buildConnections(ctx context.Context, cfg config.Config, simURL string) ([]vending.Connection, error) {
+	var out []vending.Connection
+	for _, p := range cfg.Providers {
+		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
+			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey}
+		if p.Endpoint == "embedded" {
+			dc.Endpoint, dc.AccessKeyID, dc.SecretAccessKey = simURL, simAccessKey, simSecretKey
+		}
+		drv, err := awsdriver.New(ctx, dc)
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: %w", p.Name, err)
+		}
+		allowed := make([]env.Classification, len(p.Classifications))
+		for i, c := range p.Classifications {
+			allowed[i] = env.Classification(c)
+		}
+		out = append(out, vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
+			PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate})
+	}
+	return out, nil
+}
+
+// baselinePolicies is the preventive policy set every new account gets
+// until the controls catalog renders it: no IAM users or long-lived access
+// keys, and no leaving the organisation.
+func baselinePolicies() []provider.Policy {
+	return []provider.Policy{{
+		Name:        "hatoba-baseline",
+		Description: "hatoba baseline: no IAM users or access keys; accounts stay in the organisation",
+		Document: strings.Join([]string{`{"Version":"2012-10-17","Statement":[`,
+			`{"Sid":"DenyIAMUsers","Effect":"Deny","Action":["iam:CreateUser","iam:CreateAccessKey"],"Resource":"*"},`,
+			`{"Sid":"DenyLeaveOrg","Effect":"Deny","Action":"organizations:LeaveOrganization","Resource":"*"}]}`}, ""),
+	}}
+}

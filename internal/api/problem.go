@@ -1,0 +1,121 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+)
+
+// Problem is an RFC 9457 problem details object.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Field names the offending request field, when one is to blame.
+	Field string `json:"field,omitempty"`
+}
+
+var statusOf = map[fault.Kind]int{
+	fault.Invalid:     http.StatusUnprocessableEntity,
+	fault.NotFound:    http.StatusNotFound,
+	fault.Conflict:    http.StatusConflict,
+	fault.Forbidden:   http.StatusForbidden,
+	fault.Unavailable: http.StatusServiceUnavailable,
+	fault.Internal:    http.StatusInternalServerError,
+}
+
+// writeError maps err to a problem response, the one place where domain
+// errors become HTTP. Internal errors are logged, and their text — SQL or
+// driver messages — is never sent.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	kind := fault.KindOf(err)
+	p := Problem{
+		Type:     "https://hatoba.dev/problems/" + strings.ReplaceAll(string(kind), "_", "-"),
+		Status:   statusOf[kind],
+		Title:    http.StatusText(statusOf[kind]),
+		Instance: r.URL.Path,
+	}
+	if fe, ok := fault.As(err); ok && kind != fault.Internal {
+		p.Detail, p.Field = fe.Message, fe.Field
+	} else {
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		p.Detail = "an internal error occurred; it has been logged"
+	}
+	writeProblem(w, p)
+}
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func badRequest(w http.ResponseWriter, r *http.Request, detail string) {
+	writeProblem(w, Problem{Type: "https://hatoba.dev/problems/bad-request", Title: "Bad Request",
+		Status: http.StatusBadRequest, Detail: detail, Instance: r.URL.Path})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// maxBody bounds a JSON request body.
+const maxBody = 1 << 20
+
+// decodeJSON reads exactly one JSON object with only known fields into v.
+// On failure it writes a problem response whose detail is written for the
+// person who made the request, and returns false.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	status, err := decodeBody(w, r, v)
+	if err != nil {
+		writeProblem(w, Problem{Type: "https://hatoba.dev/problems/bad-request", Title: http.StatusText(status),
+			Status: status, Detail: err.Error(), Instance: r.URL.Path})
+		return false
+	}
+	return true
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) (int, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type must be application/json, not %q", ct)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syntax *json.SyntaxError
+		var typeErr *json.UnmarshalTypeError
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", maxBody)
+		case errors.Is(err, io.EOF):
+			return http.StatusBadRequest, errors.New("the request body is empty; a JSON object is required")
+		case errors.As(err, &syntax):
+			return http.StatusBadRequest, fmt.Errorf("the request body is not valid JSON (at byte %d)", syntax.Offset)
+		case errors.As(err, &typeErr):
+			return http.StatusBadRequest, fmt.Errorf("field %q must be a %s", typeErr.Field, typeErr.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return http.StatusBadRequest, fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return http.StatusBadRequest, errors.New("the request body ends in the middle of a JSON value")
+		default:
+			return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %v", err)
+		}
+	}
+	if dec.More() {
+		return http.StatusBadRequest, errors.New("the request body must hold exactly one JSON object")
+	}
+	return 0, nil
+}

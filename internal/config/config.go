@@ -1,0 +1,305 @@
+// Package config loads hatoba's configuration: built-in defaults, then a
+// YAML file, then HATOBA_* environment variables, then command-line flags,
+// each overriding the one before.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. Every field has a default that needs
+// no file: SQLite in ./hatoba.db, the embedded simulated cloud, and
+// 127.0.0.1:8080.
+type Config struct {
+	Listen      string `yaml:"listen"`
+	DatabaseURL string `yaml:"database_url"`
+	LogLevel    string `yaml:"log_level"`
+	// Workers runs the vending workers in this process; a replica that only
+	// serves the API and console turns it off.
+	Workers bool `yaml:"workers"`
+	// AllowRemote lets serve listen on a non-loopback address. Until
+	// hatoba's identity layer lands, the API has no authentication.
+	AllowRemote bool           `yaml:"allow_remote"`
+	SimCloud    SimCloud       `yaml:"simcloud"`
+	Providers   []Provider     `yaml:"providers"`
+	Vending     Vending        `yaml:"vending"`
+	Billing     BillingContact `yaml:"default_billing"`
+}
+
+// SimCloud configures the simulated cloud embedded in serve.
+type SimCloud struct {
+	Embedded            bool          `yaml:"embedded"`
+	Listen              string        `yaml:"listen"`
+	DBPath              string        `yaml:"db_path"`
+	Latency             time.Duration `yaml:"latency"`
+	ConcurrentCreations int           `yaml:"concurrent_creations"`
+	RatePerSecond       float64       `yaml:"rate_per_second"`
+	TransientRate       float64       `yaml:"transient_rate"`
+	LostResponseRate    float64       `yaml:"lost_response_rate"`
+	Seed                uint64        `yaml:"seed"`
+}
+
+// Provider is one provider connection.
+type Provider struct {
+	Name   string `yaml:"name"`
+	Driver string `yaml:"driver"` // "aws"
+	// Endpoint overrides the provider's API address; "embedded" means the
+	// simulated cloud inside this process.
+	Endpoint        string        `yaml:"endpoint"`
+	Region          string        `yaml:"region"`
+	AccessKeyID     string        `yaml:"access_key_id"`
+	SecretAccessKey string        `yaml:"secret_access_key"`
+	Cap             int           `yaml:"cap"`
+	PollInterval    time.Duration `yaml:"poll_interval"`
+	Classifications []string      `yaml:"classifications"`
+	EmailTemplate   string        `yaml:"email_template"`
+}
+
+// Vending tunes the vending workflow.
+type Vending struct {
+	DefaultQuota      int           `yaml:"default_quota"`
+	RetryBase         time.Duration `yaml:"retry_base"`
+	RetryMax          time.Duration `yaml:"retry_max"`
+	MaxAttempts       int           `yaml:"max_attempts"`
+	JobTimeout        time.Duration `yaml:"job_timeout"`
+	Workers           int           `yaml:"workers"`
+	ResumeInterval    time.Duration `yaml:"resume_interval"`
+	SlotPollInterval  time.Duration `yaml:"slot_poll_interval"`
+	FetchPollInterval time.Duration `yaml:"fetch_poll_interval"`
+}
+
+// BillingContact is used for organisations without a billing contact.
+type BillingContact struct {
+	Name  string `yaml:"name"`
+	Email string `yaml:"email"`
+	Phone string `yaml:"phone"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Listen:      "127.0.0.1:8080",
+		DatabaseURL: "./hatoba.db",
+		LogLevel:    "info",
+		Workers:     true,
+		SimCloud: SimCloud{
+			Embedded: true, DBPath: "./hatoba-simcloud.db", Latency: 3 * time.Second,
+			ConcurrentCreations: 5, RatePerSecond: 200,
+		},
+		Providers: []Provider{{
+			Name: "sim", Driver: "aws", Endpoint: "embedded", Region: "ap-northeast-1", Cap: 5,
+			PollInterval: 250 * time.Millisecond, Classifications: []string{"level1", "level2", "level3"},
+			EmailTemplate: "cloud+{id}@sim.hatoba.invalid",
+		}},
+		Vending: Vending{
+			DefaultQuota: 20, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute, MaxAttempts: 10,
+			JobTimeout: 2 * time.Minute, Workers: 20, ResumeInterval: 30 * time.Second,
+			SlotPollInterval: 50 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond,
+		},
+		Billing: BillingContact{Name: "Government Cloud billing desk", Email: "billing@hatoba.invalid", Phone: "+81-3-0000-0000"},
+	}
+}
+
+// Load builds the configuration from the defaults, the YAML file at path
+// (none when empty), the environment (getenv) and the flag overrides
+// (dotted keys such as "simcloud.latency" to values).
+func Load(path string, getenv func(string) string, flags map[string]string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config file: %w", err)
+		}
+		if err := Parse(b, &cfg); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	fields := Fields()
+	for _, key := range fields {
+		if v := getenv(EnvName(key)); v != "" {
+			if err := Set(&cfg, key, v); err != nil {
+				return Config{}, fmt.Errorf("environment %s: %w", EnvName(key), err)
+			}
+		}
+	}
+	keys := make([]string, 0, len(flags))
+	for k := range flags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := Set(&cfg, k, flags[k]); err != nil {
+			return Config{}, fmt.Errorf("flag %s: %w", k, err)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// Parse decodes YAML onto cfg; unknown keys are errors, so typos surface.
+func Parse(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate checks values the types cannot.
+func (c Config) Validate() error {
+	if c.Listen == "" {
+		return errors.New("listen: must not be empty")
+	}
+	if c.DatabaseURL == "" {
+		return errors.New("database_url: must not be empty")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if len(c.Providers) == 0 {
+		return errors.New("providers: at least one provider connection is needed")
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Providers {
+		switch {
+		case p.Name == "":
+			return fmt.Errorf("providers[%d].name: must not be empty", i)
+		case seen[p.Name]:
+			return fmt.Errorf("providers[%d].name: %q is used twice", i, p.Name)
+		case p.Driver != "aws":
+			return fmt.Errorf("providers[%d].driver: %q is not a known driver (known: aws)", i, p.Driver)
+		case p.Cap < 1:
+			return fmt.Errorf("providers[%d].cap: must be at least 1", i)
+		case !strings.Contains(p.EmailTemplate, "{id}"):
+			return fmt.Errorf("providers[%d].email_template: must contain {id}, which keeps account e-mails unique", i)
+		case p.Endpoint == "embedded" && !c.SimCloud.Embedded:
+			return fmt.Errorf("providers[%d].endpoint: \"embedded\" needs simcloud.embedded: true", i)
+		}
+		for _, cl := range p.Classifications {
+			if cl != "level1" && cl != "level2" && cl != "level3" {
+				return fmt.Errorf("providers[%d].classifications: %q is not one of level1, level2, level3", i, cl)
+			}
+		}
+		seen[p.Name] = true
+	}
+	if c.SimCloud.TransientRate < 0 || c.SimCloud.TransientRate > 1 || c.SimCloud.LostResponseRate < 0 || c.SimCloud.LostResponseRate > 1 {
+		return errors.New("simcloud: failure rates must be between 0 and 1")
+	}
+	return nil
+}
+
+// EnvName is the environment variable for a dotted key.
+func EnvName(key string) string {
+	return "HATOBA_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Fields lists the dotted keys of every scalar setting (lists excluded).
+func Fields() []string {
+	var out []string
+	walk(reflect.TypeOf(Config{}), "", func(key string) { out = append(out, key) })
+	return out
+}
+
+func walk(t reflect.Type, prefix string, fn func(string)) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if name == "" || name == "-" {
+			continue
+		}
+		key := prefix + name
+		switch f.Type.Kind() {
+		case reflect.Struct:
+			walk(f.Type, key+".", fn)
+		case reflect.Slice:
+		default:
+			fn(key)
+		}
+	}
+}
+
+// Set assigns value to the scalar setting at key ("vending.job_timeout").
+// "providers.NAME.FIELD" addresses a field of a provider connection.
+func Set(cfg *Config, key, value string) error {
+	parts := strings.Split(key, ".")
+	v := reflect.ValueOf(cfg).Elem()
+	if parts[0] == "providers" && len(parts) == 3 {
+		for i := range cfg.Providers {
+			if cfg.Providers[i].Name == parts[1] {
+				return setField(reflect.ValueOf(&cfg.Providers[i]).Elem(), parts[2:], key, value)
+			}
+		}
+		return fmt.Errorf("no provider connection named %q", parts[1])
+	}
+	return setField(v, parts, key, value)
+}
+
+func setField(v reflect.Value, parts []string, key, value string) error {
+	for _, p := range parts {
+		if v.Kind() != reflect.Struct {
+			return fmt.Errorf("unknown setting %q", key)
+		}
+		found := false
+		for i := 0; i < v.NumField(); i++ {
+			if strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0] == p {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("unknown setting %q", key)
+		}
+	}
+	switch {
+	case v.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 250ms or 2m", value)
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(value)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", value)
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Int:
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", value)
+		}
+		v.SetInt(int64(n))
+	case v.Kind() == reflect.Uint64:
+		n, err := strconv.ParseUint(value, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", value)
+		}
+		v.SetUint(n)
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", value)
+		}
+		v.SetFloat(f)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		v.Set(reflect.ValueOf(strings.Split(value, ",")))
+	default:
+		return fmt.Errorf("setting %q cannot be set from a string", key)
+	}
+	return nil
+}

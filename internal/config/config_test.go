@@ -1,0 +1,91 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadPrecedence(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "hatoba.yaml")
+	if err := os.WriteFile(file, []byte("listen: 127.0.0.1:9000\nlog_level: debug\nvending:\n  job_timeout: 45s\nsimcloud:\n  latency: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HATOBA_LOG_LEVEL": "warn", "HATOBA_SIMCLOUD_LATENCY": "5s", "HATOBA_DATABASE_URL": "postgres://x/y"}
+	cfg, err := Load(file, func(k string) string { return env[k] }, map[string]string{"simcloud.latency": "7s", "providers.sim.cap": "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"ok/default survives", cfg.Vending.DefaultQuota, 20},
+		{"ok/file over default", cfg.Listen, "127.0.0.1:9000"},
+		{"ok/file duration", cfg.Vending.JobTimeout, 45 * time.Second},
+		{"ok/env over file", cfg.LogLevel, "warn"},
+		{"ok/env over default", cfg.DatabaseURL, "postgres://x/y"},
+		{"ok/flag over env", cfg.SimCloud.Latency, 7 * time.Second},
+		{"ok/flag addresses a provider", cfg.Providers[0].Cap, 3},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	none := func(string) string { return "" }
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		flags   map[string]string
+		wantErr string
+	}{
+		{"fail/unknown key in file", write("a.yaml", "listn: x\n"), nil, nil, "field listn not found"},
+		{"fail/bad duration in env", "", map[string]string{"HATOBA_VENDING_JOB_TIMEOUT": "soon"}, nil, "HATOBA_VENDING_JOB_TIMEOUT"},
+		{"fail/unknown flag key", "", nil, map[string]string{"vending.nope": "1"}, "unknown setting"},
+		{"fail/bad log level", "", nil, map[string]string{"log_level": "loud"}, "log_level"},
+		{"fail/unknown provider", "", nil, map[string]string{"providers.gcp.cap": "1"}, `no provider connection named "gcp"`},
+		{"fail/template without id", "", nil, map[string]string{"providers.sim.email_template": "a@b.c"}, "{id}"},
+		{"fail/missing file", filepath.Join(dir, "missing.yaml"), nil, nil, "config file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := none
+			if tt.env != nil {
+				getenv = func(k string) string { return tt.env[k] }
+			}
+			_, err := Load(tt.file, getenv, tt.flags)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("", func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseURL != "./hatoba.db" || cfg.Listen != "127.0.0.1:8080" || !cfg.SimCloud.Embedded || cfg.Providers[0].Endpoint != "embedded" {
+		t.Fatalf("defaults changed: %+v", cfg)
+	}
+}

@@ -1,0 +1,140 @@
+// Package provider defines the one interface every cloud driver implements and
+// the error classes the vending workflow acts on.
+//
+// Terms are provider-neutral: an Account is an AWS account or an OpenStack
+// project; a Unit is an AWS organisational unit or an OpenStack domain.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// CreateState is the state of an asynchronous account creation.
+type CreateState string
+
+const (
+	CreateInProgress CreateState = "IN_PROGRESS"
+	CreateSucceeded  CreateState = "SUCCEEDED"
+	CreateFailed     CreateState = "FAILED"
+)
+
+// AccountSpec describes an account to create. Email must be unique per
+// provider: the vending workflow derives it from the environment id, which is
+// what makes reconciliation after a crash possible.
+type AccountSpec struct {
+	Name  string
+	Email string
+}
+
+// CreateStatus reports an account creation request.
+type CreateStatus struct {
+	RequestID     string
+	State         CreateState
+	AccountID     string // set once State is CreateSucceeded
+	FailureReason string // provider's reason code once State is CreateFailed, e.g. EMAIL_ALREADY_EXISTS
+}
+
+// Found is the result of looking for an account created earlier, when hatoba
+// does not know whether its own create call reached the provider.
+type Found struct {
+	AccountID string // non-empty when the account exists
+	RequestID string // non-empty when a creation for it is still in progress
+}
+
+// Policy is a provider-native preventive policy document (an AWS SCP).
+type Policy struct {
+	Name        string
+	Description string
+	Document    string
+}
+
+// Access names the two groups of people that receive hatoba's two permission
+// sets in one account: Administrator and Non-administrator.
+type Access struct {
+	AdminGroup  string
+	MemberGroup string
+}
+
+// Contact is a billing contact registered with the provider.
+type Contact struct {
+	Name  string
+	Title string
+	Email string
+	Phone string
+}
+
+// Provider is a connection to one cloud. Every method except CreateAccount is
+// idempotent: calling it again after success changes nothing and succeeds.
+type Provider interface {
+	// CreateAccount starts an asynchronous account creation and returns the
+	// provider's request id. It is NOT idempotent: callers record their intent
+	// before calling and use FindAccount to reconcile after a crash.
+	CreateAccount(ctx context.Context, spec AccountSpec) (requestID string, err error)
+	CreateAccountStatus(ctx context.Context, requestID string) (CreateStatus, error)
+	// FindAccount looks for an account with this email, or a creation still in
+	// progress for an account of this name. A zero Found means neither exists.
+	FindAccount(ctx context.Context, spec AccountSpec) (Found, error)
+	// EnsureUnit creates the unit path below the root where missing and
+	// returns the id of the last element.
+	EnsureUnit(ctx context.Context, path []string) (unitID string, err error)
+	MoveAccount(ctx context.Context, accountID, unitID string) error
+	AttachPolicies(ctx context.Context, accountID string, policies []Policy) error
+	AssignAccess(ctx context.Context, accountID string, access Access) error
+	SetBillingContact(ctx context.Context, accountID string, contact Contact) error
+	TagAccount(ctx context.Context, accountID string, tags map[string]string) error
+	CloseAccount(ctx context.Context, accountID string) error
+}
+
+// Class says how the vending workflow reacts to a provider error.
+type Class int
+
+const (
+	// Transient errors are retried with exponential backoff.
+	Transient Class = iota
+	// Throttling errors are retried after a longer, jittered pause and do
+	// not count towards the step's attempt limit.
+	Throttling
+	// Permanent errors fail the environment with the provider's reason; an
+	// operator may retry after fixing the cause.
+	Permanent
+)
+
+func (c Class) String() string {
+	switch c {
+	case Throttling:
+		return "throttling"
+	case Permanent:
+		return "permanent"
+	default:
+		return "transient"
+	}
+}
+
+// Error is a classified provider error.
+type Error struct {
+	Class Class
+	Op    string // provider operation, e.g. "CreateAccount"
+	Code  string // provider error code, e.g. "TooManyRequestsException"
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("%s: %s (%s): %v", e.Op, e.Code, e.Class, e.Err)
+	}
+	return fmt.Sprintf("%s (%s): %v", e.Op, e.Class, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ClassOf returns the class of err. Errors no driver classified, such as a
+// cancelled context or a refused connection, count as transient.
+func ClassOf(err error) Class {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Class
+	}
+	return Transient
+}

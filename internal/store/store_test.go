@@ -1,0 +1,78 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
+)
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		v, err := db.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != store.Latest() || v == 0 {
+			t.Fatalf("schema version = %d, want %d", v, store.Latest())
+		}
+		res, err := db.Migrate(ctx)
+		if err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+		if len(res.Applied) != 0 || res.From != v || res.To != v {
+			t.Fatalf("second migrate applied %v (%d→%d), want nothing", res.Applied, res.From, res.To)
+		}
+		// River's tables exist.
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
+			t.Fatalf("river_job: %v", err)
+		}
+	})
+}
+
+func TestTxRollbackAndPlaceholders(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		insert := `INSERT INTO organizations (id, kind, name_ja, name_en, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`
+		boom := errors.New("boom")
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, insert, "o1", "national", "デジタル庁", "it's $1 literal", now); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx error = %v, want boom", err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("after rollback: n=%d err=%v", n, err)
+		}
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, insert, "o1", "national", "デジタル庁", "it's $1 literal", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var en string
+		var created time.Time
+		if err := db.QueryRowContext(ctx, `SELECT name_en, created_at FROM organizations WHERE id = $1 AND name_en <> '$2'`, "o1").Scan(&en, &created); err != nil {
+			t.Fatal(err)
+		}
+		if en != "it's $1 literal" || !created.Equal(now) {
+			t.Fatalf("got %q %v, want literal text and %v", en, created, now)
+		}
+		_, err = db.ExecContext(ctx, insert, "o1", "national", "x", "y", now)
+		if !store.IsUniqueViolation(err) {
+			t.Fatalf("duplicate id: IsUniqueViolation(%v) = false", err)
+		}
+	})
+}

@@ -1,0 +1,145 @@
+package vending
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/riverqueue/river"
+
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+type jobKind string
+
+const (
+	kindAccount   jobKind = "vend_account"
+	kindCustomize jobKind = "vend_customize"
+	kindMove      jobKind = "env_move"
+	kindClose     jobKind = "env_close"
+)
+
+type accountArgs struct {
+	EnvID string `json:"env_id"`
+}
+
+func (accountArgs) Kind() string { return string(kindAccount) }
+
+type customizeArgs struct {
+	EnvID string `json:"env_id"`
+}
+
+func (customizeArgs) Kind() string { return string(kindCustomize) }
+
+type moveArgs struct {
+	EnvID string `json:"env_id"`
+}
+
+func (moveArgs) Kind() string { return string(kindMove) }
+
+type closeArgs struct {
+	EnvID string `json:"env_id"`
+}
+
+func (closeArgs) Kind() string { return string(kindClose) }
+
+// nudge inserts the job that acts on an environment's committed state. A
+// job for the same environment and kind that is still queued or running
+// makes this a no-op. A failure is only logged: the resumer inserts it later.
+func (e *Engine) nudge(ctx context.Context, envID string, kind jobKind, providerName string) {
+	var args river.JobArgs
+	queue := queueVending
+	switch kind {
+	case kindAccount:
+		args, queue = accountArgs{EnvID: envID}, providerQueue(providerName)
+	case kindCustomize:
+		args = customizeArgs{EnvID: envID}
+	case kindMove:
+		args = moveArgs{EnvID: envID}
+	case kindClose:
+		args = closeArgs{EnvID: envID}
+	}
+	_, err := e.jobs.Insert(ctx, args, &river.InsertOpts{Queue: queue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
+	if err != nil {
+		e.log.WarnContext(ctx, "could not queue vending job; the resumer will", "env", envID, "kind", kind, "err", err)
+	}
+}
+
+type accountWorker struct {
+	river.WorkerDefaults[accountArgs]
+	e *Engine
+}
+
+func (w *accountWorker) Work(ctx context.Context, job *river.Job[accountArgs]) error {
+	return w.e.runAccountStage(ctx, job)
+}
+
+type customizeWorker struct {
+	river.WorkerDefaults[customizeArgs]
+	e *Engine
+}
+
+func (w *customizeWorker) Work(ctx context.Context, job *river.Job[customizeArgs]) error {
+	return w.e.runCustomizeStage(ctx, job)
+}
+
+type moveWorker struct {
+	river.WorkerDefaults[moveArgs]
+	e *Engine
+}
+
+// Work moves a transferred environment's account to its new unit.
+func (w *moveWorker) Work(ctx context.Context, job *river.Job[moveArgs]) error {
+	e := w.e
+	en, err := e.envs.Get(ctx, e.db, job.Args.EnvID)
+	if err != nil {
+		return cancelIfGone(err)
+	}
+	cn, ok := e.conns[en.Provider]
+	if !ok || en.AccountID == "" {
+		return river.JobCancel(fmt.Errorf("environment %s has no account on a configured provider", en.ID))
+	}
+	if err := e.moveToUnit(ctx, cn, en); err != nil {
+		return err
+	}
+	return e.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := e.envs.SetUnitMovePending(ctx, tx, en.ID, false); err != nil {
+			return err
+		}
+		return e.envs.AddEvent(ctx, tx, en.ID, "moved", "", "account "+en.AccountID+" moved to unit "+en.UnitPath)
+	})
+}
+
+type closeWorker struct {
+	river.WorkerDefaults[closeArgs]
+	e *Engine
+}
+
+// Work closes an environment's account.
+func (w *closeWorker) Work(ctx context.Context, job *river.Job[closeArgs]) error {
+	e := w.e
+	en, err := e.envs.Get(ctx, e.db, job.Args.EnvID)
+	if err != nil {
+		return cancelIfGone(err)
+	}
+	if en.State != env.Closing {
+		return nil
+	}
+	if en.AccountID != "" {
+		cn, ok := e.conns[en.Provider]
+		if !ok {
+			return river.JobCancel(fmt.Errorf("provider %q is no longer configured", en.Provider))
+		}
+		if err := cn.Provider.CloseAccount(ctx, en.AccountID); err != nil {
+			return err
+		}
+	}
+	return e.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := releaseSlot(ctx, tx, en.ID); err != nil {
+			return err
+		}
+		_, err := e.envs.Transition(ctx, tx, en.ID, []env.State{env.Closing}, env.Closed, "", strings.TrimSpace("account "+en.AccountID+" closed"))
+		return err
+	})
+}

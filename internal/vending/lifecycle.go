@@ -1,0 +1,243 @@
+package vending
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+// Actor names the rules engine when no person decided.
+const ActorRules = "rules"
+
+// Request records a request for an environment, applies the approval rules
+// and, when they approve, starts vending. With a non-empty idempotencyKey a
+// repeated request returns the environment the first one made (created is
+// then false).
+func (e *Engine) Request(ctx context.Context, req env.Request, idempotencyKey string) (out env.Environment, created bool, err error) {
+	req.SystemName = strings.TrimSpace(req.SystemName)
+	if err := req.Validate(); err != nil {
+		return env.Environment{}, false, err
+	}
+	cn, ok := e.conns[req.Provider]
+	if !ok {
+		return env.Environment{}, false, fault.InvalidField("provider", "provider %q is not configured (configured: %s)", req.Provider, strings.Join(e.ConnectionNames(), ", "))
+	}
+	hash := requestHash(req)
+	if idempotencyKey != "" {
+		if id, err := e.envs.IdempotentResult(ctx, e.db, idempotencyKey, hash); err != nil || id != "" {
+			if err != nil {
+				return env.Environment{}, false, err
+			}
+			out, err := e.envs.Get(ctx, e.db, id)
+			return out, false, err
+		}
+	}
+	// Reads outside the transaction: with SQLite's single connection the
+	// transaction below must not wait on another query.
+	o, err := e.orgs.Get(ctx, req.OrgID)
+	if err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			return env.Environment{}, false, fault.InvalidField("org_id", "organisation %q does not exist", req.OrgID)
+		}
+		return env.Environment{}, false, err
+	}
+	quota, err := e.orgs.Quota(ctx, o.ID, e.cfg.DefaultQuota)
+	if err != nil {
+		return env.Environment{}, false, err
+	}
+	unitPath, err := e.orgs.UnitPathFor(ctx, o.ID)
+	if err != nil {
+		return env.Environment{}, false, err
+	}
+	now := e.envs.Now()
+	en := env.Environment{
+		ID: env.NewID(now), OrgID: o.ID, SystemName: req.SystemName, Purpose: req.Purpose,
+		Classification: req.Classification, Provider: cn.Name, State: env.Requested,
+		UnitPath: strings.Join(unitPath, "/"), RequestedBy: req.RequestedBy, CreatedAt: now, UpdatedAt: now,
+	}
+	en.AccountEmail = strings.ReplaceAll(cn.EmailTemplate, "{id}", en.ID)
+	approved := false
+	err = e.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := lockOrg(ctx, tx, o.ID); err != nil {
+			return err
+		}
+		live, err := e.envs.CountLive(ctx, tx, o.ID)
+		if err != nil {
+			return err
+		}
+		if err := e.envs.Insert(ctx, tx, en, StepNames()); err != nil {
+			return err
+		}
+		if idempotencyKey != "" {
+			if err := e.envs.RememberIdempotency(ctx, tx, idempotencyKey, hash, en.ID); err != nil {
+				return err
+			}
+		}
+		reasons := env.Rules{Quota: quota, Allowed: cn.Allowed}.Check(req, live)
+		if len(reasons) > 0 {
+			return e.envs.SetApprovalNotes(ctx, tx, en.ID, strings.Join(reasons, "; "))
+		}
+		approved = true
+		_, err = e.envs.Transition(ctx, tx, en.ID, []env.State{env.Requested}, env.Approved, ActorRules, "within quota and classification allowed on "+cn.Name)
+		return err
+	})
+	if err != nil {
+		if idempotencyKey != "" && store.IsUniqueViolation(err) {
+			// A concurrent request with the same key won; answer as it did.
+			return e.Request(ctx, req, idempotencyKey)
+		}
+		return env.Environment{}, false, err
+	}
+	if approved {
+		e.nudge(ctx, en.ID, kindAccount, cn.Name)
+	}
+	out, err = e.envs.Get(ctx, e.db, en.ID)
+	return out, true, err
+}
+
+func requestHash(req env.Request) string {
+	b, _ := json.Marshal(req)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// lockOrg serialises quota checks of one organisation. SQLite transactions
+// are already serial (BEGIN IMMEDIATE), so only PostgreSQL needs a lock.
+func lockOrg(ctx context.Context, tx *store.Tx, orgID string) error {
+	if tx.Dialect() != store.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT id FROM organizations WHERE id = $1 FOR UPDATE`, orgID); err != nil {
+		return fmt.Errorf("lock organisation %s: %w", orgID, err)
+	}
+	return nil
+}
+
+// Approve approves a request that waits for a central operator.
+func (e *Engine) Approve(ctx context.Context, id, actor, note string) (env.Environment, error) {
+	var out env.Environment
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = e.envs.Transition(ctx, tx, id, []env.State{env.Requested}, env.Approved, actor, note)
+		return err
+	})
+	if err != nil {
+		return env.Environment{}, err
+	}
+	e.nudge(ctx, id, kindAccount, out.Provider)
+	return out, nil
+}
+
+// Reject rejects a waiting request; the reason is required and shown to the tenant.
+func (e *Engine) Reject(ctx context.Context, id, actor, reason string) (env.Environment, error) {
+	if strings.TrimSpace(reason) == "" {
+		return env.Environment{}, fault.InvalidField("reason", "a rejection needs a reason the requester can act on")
+	}
+	var out env.Environment
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = e.envs.Transition(ctx, tx, id, []env.State{env.Requested}, env.Rejected, actor, reason)
+		return err
+	})
+	return out, err
+}
+
+// Retry starts a failed environment's workflow again from its first step
+// that is not done.
+func (e *Engine) Retry(ctx context.Context, id, actor string) (env.Environment, error) {
+	var out env.Environment
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := e.envs.ResetFailedSteps(ctx, tx, id); err != nil {
+			return err
+		}
+		var err error
+		out, err = e.envs.Transition(ctx, tx, id, []env.State{env.Failed}, env.Approved, actor, "retry")
+		return err
+	})
+	if err != nil {
+		return env.Environment{}, err
+	}
+	e.nudge(ctx, id, kindAccount, out.Provider)
+	return out, nil
+}
+
+// Transfer gives a ready environment to another organisation and moves its
+// account to that organisation's unit in the provider.
+func (e *Engine) Transfer(ctx context.Context, id, toOrg, actor string) (env.Environment, error) {
+	o, err := e.orgs.Get(ctx, toOrg)
+	if err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			return env.Environment{}, fault.InvalidField("org_id", "organisation %q does not exist", toOrg)
+		}
+		return env.Environment{}, err
+	}
+	path, err := e.orgs.UnitPathFor(ctx, o.ID)
+	if err != nil {
+		return env.Environment{}, err
+	}
+	var out env.Environment
+	err = e.db.InTx(ctx, func(tx *store.Tx) error {
+		cur, err := e.envs.Get(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.State != env.Ready {
+			return fault.Conflictf("environment %s is %s; only a ready environment can be transferred", id, cur.State)
+		}
+		if cur.OrgID == o.ID {
+			return fault.InvalidField("org_id", "environment %s already belongs to %s", id, o.ID)
+		}
+		if err := e.envs.SetOwner(ctx, tx, id, o.ID, strings.Join(path, "/")); err != nil {
+			return err
+		}
+		if err := e.envs.SetUnitMovePending(ctx, tx, id, true); err != nil {
+			return err
+		}
+		if err := e.envs.AddEvent(ctx, tx, id, "transferred", actor, fmt.Sprintf("transferred from %s to %s; moving account to unit %s", cur.OrgID, o.ID, strings.Join(path, "/"))); err != nil {
+			return err
+		}
+		out, err = e.envs.Get(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return env.Environment{}, err
+	}
+	e.nudge(ctx, id, kindMove, out.Provider)
+	return out, nil
+}
+
+// Close closes an environment's account; a request never vended closes at once.
+func (e *Engine) Close(ctx context.Context, id, actor, reason string) (env.Environment, error) {
+	var out env.Environment
+	needsProvider := false
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		cur, err := e.envs.Get(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		switch cur.State {
+		case env.Requested:
+			out, err = e.envs.Transition(ctx, tx, id, []env.State{env.Requested}, env.Closed, actor, reason)
+		case env.Ready, env.Failed:
+			needsProvider = true
+			out, err = e.envs.Transition(ctx, tx, id, []env.State{env.Ready, env.Failed}, env.Closing, actor, reason)
+		default:
+			err = fault.Conflictf("environment %s is %s; close it when it is ready, failed or still waiting for approval", id, cur.State)
+		}
+		return err
+	})
+	if err != nil {
+		return env.Environment{}, err
+	}
+	if needsProvider {
+		e.nudge(ctx, id, kindClose, out.Provider)
+	}
+	return out, nil
+}

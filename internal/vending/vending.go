@@ -1,0 +1,287 @@
+// Package vending turns an approved environment into a ready provider
+// account through named, ordered, idempotent steps run as durable River jobs.
+//
+// The database is the truth and jobs are nudges: every state change commits
+// first, the job that acts on it is inserted after, and a resumer re-inserts
+// (deduplicated by River's unique jobs) whatever a crash between the two left
+// without a job. Each step reads the recorded state and continues from there.
+package vending
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/provider"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+// Connection is one configured provider connection.
+type Connection struct {
+	Name     string
+	Provider provider.Provider
+	// Cap is how many account creations may be in flight at once across
+	// every hatoba replica (AWS Control Tower allows 5).
+	Cap int
+	// Allowed are the data classifications this provider may hold.
+	Allowed []env.Classification
+	// PollInterval is how often an account creation's status is polled.
+	PollInterval time.Duration
+	// CreateTimeout bounds one attempt at creating and waiting for an account.
+	CreateTimeout time.Duration
+	// EmailTemplate makes an account's unique e-mail; "{id}" becomes the
+	// environment id.
+	EmailTemplate string
+}
+
+// Orgs is what vending needs of the organisation registry.
+type Orgs interface {
+	Get(ctx context.Context, id string) (org.Organization, error)
+	UnitPathFor(ctx context.Context, id string) ([]string, error)
+	Quota(ctx context.Context, id string, def int) (int, error)
+}
+
+// Config configures an Engine.
+type Config struct {
+	Connections  []Connection
+	DefaultQuota int
+	// Policies is the preventive policy set attached to every new account.
+	Policies []provider.Policy
+	// DefaultBilling is used when an organisation has no billing contact.
+	DefaultBilling provider.Contact
+	// RetryBase is the first retry delay; later ones double up to RetryMax.
+	RetryBase, RetryMax time.Duration
+	// MaxAttempts is how often a step is tried before the environment fails.
+	MaxAttempts int
+	// Workers bounds the customisation steps run at once per process.
+	Workers int
+	// SlotPollInterval is how often a job waiting for a free provider slot
+	// looks again.
+	SlotPollInterval time.Duration
+	// ResumeInterval is how often the resumer looks for environments
+	// without a job.
+	ResumeInterval time.Duration
+	// JobTimeout bounds one run of a job. A replica that dies mid-job has
+	// its job rescued by another after JobTimeout plus a margin, so it also
+	// bounds how long a crash delays an environment.
+	JobTimeout time.Duration
+	// FetchPollInterval bounds how late a replica notices new jobs when the
+	// database cannot notify it (SQLite).
+	FetchPollInterval time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
+	Metrics           *Metrics
+}
+
+func (c *Config) setDefaults() {
+	if c.DefaultQuota == 0 {
+		c.DefaultQuota = 20
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = 2 * time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 5 * time.Minute
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 10
+	}
+	if c.Workers == 0 {
+		c.Workers = 20
+	}
+	if c.SlotPollInterval == 0 {
+		c.SlotPollInterval = 50 * time.Millisecond
+	}
+	if c.ResumeInterval == 0 {
+		c.ResumeInterval = 30 * time.Second
+	}
+	if c.JobTimeout == 0 {
+		c.JobTimeout = 2 * time.Minute
+	}
+	if c.FetchPollInterval == 0 {
+		c.FetchPollInterval = 250 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+	for i := range c.Connections {
+		cn := &c.Connections[i]
+		if cn.Cap <= 0 {
+			cn.Cap = 5
+		}
+		if cn.PollInterval == 0 {
+			cn.PollInterval = 2 * time.Second
+		}
+		if cn.CreateTimeout == 0 {
+			cn.CreateTimeout = 30 * time.Minute
+		}
+		if cn.EmailTemplate == "" {
+			cn.EmailTemplate = "cloud+{id}@hatoba.invalid"
+		}
+		if len(cn.Allowed) == 0 {
+			cn.Allowed = []env.Classification{env.Level1, env.Level2}
+		}
+	}
+}
+
+// Engine runs the vending workflow.
+type Engine struct {
+	cfg   Config
+	envs  *env.Store
+	orgs  Orgs
+	db    *store.DB
+	conns map[string]*Connection
+	jobs  jobClient
+	log   *slog.Logger
+
+	stopResume context.CancelFunc
+	resumeDone sync.WaitGroup
+}
+
+// jobClient is the part of River's generic client the engine uses, so one
+// Engine serves both database drivers.
+type jobClient interface {
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// New builds an Engine. Work starts with Start; an Engine that is never
+// started still accepts requests (other replicas do the work).
+func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	e := &Engine{cfg: cfg, envs: envs, orgs: orgs, db: db, conns: map[string]*Connection{}, log: cfg.Logger}
+	queues := map[string]river.QueueConfig{queueVending: {MaxWorkers: cfg.Workers}}
+	for i := range cfg.Connections {
+		cn := &cfg.Connections[i]
+		if cn.Provider == nil {
+			return nil, fmt.Errorf("provider connection %q has no driver", cn.Name)
+		}
+		if _, dup := e.conns[cn.Name]; dup {
+			return nil, fmt.Errorf("provider connection %q is configured twice", cn.Name)
+		}
+		e.conns[cn.Name] = cn
+		// The worker limit is the provider's cap, so one replica alone never
+		// waits on a slot; the slot table keeps the cap across replicas.
+		queues[providerQueue(cn.Name)] = river.QueueConfig{MaxWorkers: cn.Cap}
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &accountWorker{e: e})
+	river.AddWorker(workers, &customizeWorker{e: e})
+	river.AddWorker(workers, &moveWorker{e: e})
+	river.AddWorker(workers, &closeWorker{e: e})
+	rc := &river.Config{
+		Queues:            queues,
+		Workers:           workers,
+		Logger:            cfg.Logger.With("component", "river"),
+		RetryPolicy:       &retryPolicy{base: cfg.RetryBase, max: cfg.RetryMax},
+		MaxAttempts:       cfg.MaxAttempts,
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: cfg.FetchPollInterval,
+		JobTimeout:        cfg.JobTimeout,
+		// River's rescuer makes a dead replica's running jobs available again
+		// once they have run longer than this.
+		RescueStuckJobsAfter: cfg.JobTimeout + 10*time.Second,
+		ErrorHandler:      &errorHandler{log: cfg.Logger},
+	}
+	var err error
+	if db.Dialect() == store.Postgres {
+		e.jobs, err = river.NewClient(riverpgxv5.New(db.Pool()), rc)
+	} else {
+		e.jobs, err = river.NewClient(riversqlite.New(db.SQL()), rc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	return e, nil
+}
+
+// Connection returns a configured provider connection.
+func (e *Engine) Connection(name string) (*Connection, bool) {
+	cn, ok := e.conns[name]
+	return cn, ok
+}
+
+// ConnectionNames lists the configured provider connections.
+func (e *Engine) ConnectionNames() []string {
+	out := make([]string, 0, len(e.cfg.Connections))
+	for _, cn := range e.cfg.Connections {
+		out = append(out, cn.Name)
+	}
+	return out
+}
+
+// Start starts the workers and the resumer.
+func (e *Engine) Start(ctx context.Context) error {
+	if err := e.jobs.Start(ctx); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopResume = cancel
+	e.resumeDone.Add(1)
+	go e.resumeLoop(rctx)
+	return nil
+}
+
+// Stop stops taking new work and waits for running steps to end. Steps
+// interrupted by ctx's end resume on the next start.
+func (e *Engine) Stop(ctx context.Context) error {
+	if e.stopResume != nil {
+		e.stopResume()
+		e.resumeDone.Wait()
+	}
+	return e.jobs.Stop(ctx)
+}
+
+const queueVending = "vending"
+
+func providerQueue(name string) string { return "provider_" + name }
+
+// retryPolicy doubles the delay from base up to max, with jitter so that
+// replicas retrying after a provider outage do not arrive together.
+type retryPolicy struct{ base, max time.Duration }
+
+func (p *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(backoff(p.base, p.max, len(job.Errors)))
+}
+
+func backoff(base, maxDelay time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 0; i < attempt && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	return d/2 + rand.N(d/2+1)
+}
+
+type errorHandler struct{ log *slog.Logger }
+
+func (h *errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	h.log.WarnContext(ctx, "vending job attempt failed", "kind", job.Kind, "job", job.ID, "attempt", job.Attempt, "err", err)
+	return nil
+}
+
+func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	h.log.ErrorContext(ctx, "vending job panicked", "kind", job.Kind, "job", job.ID, "panic", fmt.Sprint(panicVal), "trace", trace)
+	return nil
+}
+
+// ErrNoConnection is returned for a provider name that is not configured.
+var ErrNoConnection = errors.New("no such provider connection")

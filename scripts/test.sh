@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: both databases, the simulated cloud,
+# the crash and replica tests, and the headless-browser test of the console.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-test-deps.sh
+
+# The storage and queue tests run against SQLite and PostgreSQL; under this
+# script a missing PostgreSQL fails the run instead of skipping its tests.
+export HATOBA_REQUIRE_POSTGRES=1
+pg_url=${HATOBA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+if command -v pg_isready >/dev/null && ! pg_isready -q -d "$pg_url"; then
+  if command -v pg_ctlcluster >/dev/null; then
+    echo "starting the local PostgreSQL cluster"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+fi
+
+echo "== go vet"
+go vet ./...
+echo "== go test"
+exec go test -count=1 -timeout 25m ./...
