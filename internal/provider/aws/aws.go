@@ -1,0 +1,511 @@
+// Package aws is hatoba's AWS driver: AWS Organizations for accounts, units
+// and service control policies, IAM Identity Center for the two permission
+// sets, and the Account API for billing contacts, all through
+// aws-sdk-go-v2. The same code runs against real AWS and against hatoba's
+// simulated cloud, which speaks the same wire protocol.
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/account"
+	accounttypes "github.com/aws/aws-sdk-go-v2/service/account/types"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore/document"
+	idstypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
+
+	"github.com/hatoba-cloud/hatoba/internal/provider"
+)
+
+// Config configures one AWS connection.
+type Config struct {
+	Name   string // the connection's name in hatoba, for errors and logs
+	Region string
+	// Endpoint overrides every service's address (the simulated cloud);
+	// empty means real AWS.
+	Endpoint string
+	// AccessKeyID and SecretAccessKey are static credentials; empty means
+	// the SDK's default chain (environment, shared files, instance role).
+	AccessKeyID     string
+	SecretAccessKey string
+	// InstanceARN and IdentityStoreID select the Identity Center instance;
+	// empty means the organisation's only instance.
+	InstanceARN     string
+	IdentityStoreID string
+	HTTPClient      *http.Client
+}
+
+// Permission set names shared by every account: per-person or per-account
+// sets would exhaust Identity Center's limit of 3,500 permission sets.
+const (
+	AdministratorSet    = "Administrator"
+	NonAdministratorSet = "NonAdministrator"
+)
+
+// Driver is an AWS connection. It is safe for concurrent use.
+type Driver struct {
+	name  string
+	org   *organizations.Client
+	sso   *ssoadmin.Client
+	ids   *identitystore.Client
+	accts *account.Client
+
+	mu              sync.Mutex // guards the lookups below, which never change once found
+	instanceARN     string
+	identityStoreID string
+	rootID          string
+	units           map[string]string // "a/b/c" → OU id
+	policies        map[string]string // policy name → id
+	permissionSets  map[string]string // name → ARN
+}
+
+var _ provider.Provider = (*Driver)(nil)
+
+// New builds a driver. It makes no calls; problems surface on first use.
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.Region == "" {
+		return nil, errors.New("aws driver: region is required")
+	}
+	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
+		return nil, errors.New("aws driver: give both access_key_id and secret_access_key, or neither")
+	}
+	var awsCfg awssdk.Config
+	if cfg.AccessKeyID != "" {
+		awsCfg = awssdk.Config{Region: cfg.Region,
+			Credentials: credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")}
+	} else {
+		loaded, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Region))
+		if err != nil {
+			return nil, fmt.Errorf("aws driver: load credentials: %w", err)
+		}
+		awsCfg = loaded
+	}
+	// hatoba's workflow owns retries: it classifies errors, backs off and
+	// records attempts; SDK retries would hide all of that and multiply
+	// calls under throttling.
+	awsCfg.Retryer = func() awssdk.Retryer { return awssdk.NopRetryer{} }
+	awsCfg.RetryMaxAttempts = 1
+	if cfg.HTTPClient != nil {
+		awsCfg.HTTPClient = cfg.HTTPClient
+	}
+	var base *string
+	if cfg.Endpoint != "" {
+		base = awssdk.String(cfg.Endpoint)
+	}
+	d := &Driver{
+		name:            cfg.Name,
+		org:             organizations.NewFromConfig(awsCfg, func(o *organizations.Options) { o.BaseEndpoint = base }),
+		sso:             ssoadmin.NewFromConfig(awsCfg, func(o *ssoadmin.Options) { o.BaseEndpoint = base }),
+		ids:             identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) { o.BaseEndpoint = base }),
+		accts:           account.NewFromConfig(awsCfg, func(o *account.Options) { o.BaseEndpoint = base }),
+		instanceARN:     cfg.InstanceARN,
+		identityStoreID: cfg.IdentityStoreID,
+		units:           map[string]string{},
+		policies:        map[string]string{},
+		permissionSets:  map[string]string{},
+	}
+	return d, nil
+}
+
+// CreateAccount implements provider.Provider.
+func (d *Driver) CreateAccount(ctx context.Context, spec provider.AccountSpec) (string, error) {
+	out, err := d.org.CreateAccount(ctx, &organizations.CreateAccountInput{
+		AccountName: awssdk.String(spec.Name), Email: awssdk.String(spec.Email),
+		IamUserAccessToBilling: orgtypes.IAMUserAccessToBillingDeny,
+	})
+	if err != nil {
+		return "", classify("CreateAccount", err)
+	}
+	return awssdk.ToString(out.CreateAccountStatus.Id), nil
+}
+
+// CreateAccountStatus implements provider.Provider.
+func (d *Driver) CreateAccountStatus(ctx context.Context, requestID string) (provider.CreateStatus, error) {
+	out, err := d.org.DescribeCreateAccountStatus(ctx, &organizations.DescribeCreateAccountStatusInput{CreateAccountRequestId: awssdk.String(requestID)})
+	if err != nil {
+		return provider.CreateStatus{}, classify("DescribeCreateAccountStatus", err)
+	}
+	return createStatus(out.CreateAccountStatus), nil
+}
+
+func createStatus(st *orgtypes.CreateAccountStatus) provider.CreateStatus {
+	cs := provider.CreateStatus{RequestID: awssdk.ToString(st.Id), AccountID: awssdk.ToString(st.AccountId), FailureReason: string(st.FailureReason)}
+	switch st.State {
+	case orgtypes.CreateAccountStateSucceeded:
+		cs.State = provider.CreateSucceeded
+	case orgtypes.CreateAccountStateFailed:
+		cs.State = provider.CreateFailed
+	default:
+		cs.State = provider.CreateInProgress
+	}
+	return cs
+}
+
+// FindAccount implements provider.Provider. AWS offers no lookup by e-mail,
+// so it pages through the accounts; it runs only when reconciling.
+func (d *Driver) FindAccount(ctx context.Context, spec provider.AccountSpec) (provider.Found, error) {
+	accounts := organizations.NewListAccountsPaginator(d.org, &organizations.ListAccountsInput{})
+	for accounts.HasMorePages() {
+		page, err := accounts.NextPage(ctx)
+		if err != nil {
+			return provider.Found{}, classify("ListAccounts", err)
+		}
+		for _, a := range page.Accounts {
+			if strings.EqualFold(awssdk.ToString(a.Email), spec.Email) {
+				return provider.Found{AccountID: awssdk.ToString(a.Id)}, nil
+			}
+		}
+	}
+	pending := organizations.NewListCreateAccountStatusPaginator(d.org, &organizations.ListCreateAccountStatusInput{
+		States: []orgtypes.CreateAccountState{orgtypes.CreateAccountStateInProgress}})
+	for pending.HasMorePages() {
+		page, err := pending.NextPage(ctx)
+		if err != nil {
+			return provider.Found{}, classify("ListCreateAccountStatus", err)
+		}
+		for _, st := range page.CreateAccountStatuses {
+			if awssdk.ToString(st.AccountName) == spec.Name {
+				return provider.Found{RequestID: awssdk.ToString(st.Id)}, nil
+			}
+		}
+	}
+	return provider.Found{}, nil
+}
+
+func (d *Driver) root(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	id := d.rootID
+	d.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	out, err := d.org.ListRoots(ctx, &organizations.ListRootsInput{})
+	if err != nil {
+		return "", classify("ListRoots", err)
+	}
+	if len(out.Roots) == 0 {
+		return "", &provider.Error{Class: provider.Permanent, Op: "ListRoots", Err: errors.New("the organization has no root")}
+	}
+	id = awssdk.ToString(out.Roots[0].Id)
+	d.mu.Lock()
+	d.rootID = id
+	d.mu.Unlock()
+	return id, nil
+}
+
+// EnsureUnit implements provider.Provider.
+func (d *Driver) EnsureUnit(ctx context.Context, path []string) (string, error) {
+	parent, err := d.root(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i, name := range path {
+		key := strings.Join(path[:i+1], "/")
+		d.mu.Lock()
+		id, ok := d.units[key]
+		d.mu.Unlock()
+		if !ok {
+			if id, err = d.ensureChildUnit(ctx, parent, name); err != nil {
+				return "", err
+			}
+			d.mu.Lock()
+			d.units[key] = id
+			d.mu.Unlock()
+		}
+		parent = id
+	}
+	return parent, nil
+}
+
+func (d *Driver) ensureChildUnit(ctx context.Context, parent, name string) (string, error) {
+	find := func() (string, error) {
+		units := organizations.NewListOrganizationalUnitsForParentPaginator(d.org, &organizations.ListOrganizationalUnitsForParentInput{ParentId: awssdk.String(parent)})
+		for units.HasMorePages() {
+			page, err := units.NextPage(ctx)
+			if err != nil {
+				return "", classify("ListOrganizationalUnitsForParent", err)
+			}
+			for _, u := range page.OrganizationalUnits {
+				if awssdk.ToString(u.Name) == name {
+					return awssdk.ToString(u.Id), nil
+				}
+			}
+		}
+		return "", nil
+	}
+	if id, err := find(); err != nil || id != "" {
+		return id, err
+	}
+	out, err := d.org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: awssdk.String(parent), Name: awssdk.String(name)})
+	var dup *orgtypes.DuplicateOrganizationalUnitException
+	if errors.As(err, &dup) {
+		// Another worker created it between our look and our create.
+		return find()
+	}
+	if err != nil {
+		return "", classify("CreateOrganizationalUnit", err)
+	}
+	return awssdk.ToString(out.OrganizationalUnit.Id), nil
+}
+
+// MoveAccount implements provider.Provider.
+func (d *Driver) MoveAccount(ctx context.Context, accountID, unitID string) error {
+	parents, err := d.org.ListParents(ctx, &organizations.ListParentsInput{ChildId: awssdk.String(accountID)})
+	if err != nil {
+		return classify("ListParents", err)
+	}
+	if len(parents.Parents) == 0 {
+		return &provider.Error{Class: provider.Permanent, Op: "ListParents", Err: fmt.Errorf("account %s has no parent", accountID)}
+	}
+	source := awssdk.ToString(parents.Parents[0].Id)
+	if source == unitID {
+		return nil
+	}
+	_, err = d.org.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: awssdk.String(accountID),
+		SourceParentId: awssdk.String(source), DestinationParentId: awssdk.String(unitID)})
+	var dup *orgtypes.DuplicateAccountException
+	if errors.As(err, &dup) {
+		return nil
+	}
+	return classify("MoveAccount", err)
+}
+
+// AttachPolicies implements provider.Provider.
+func (d *Driver) AttachPolicies(ctx context.Context, accountID string, policies []provider.Policy) error {
+	for _, p := range policies {
+		id, err := d.ensurePolicy(ctx, p)
+		if err != nil {
+			return err
+		}
+		_, err = d.org.AttachPolicy(ctx, &organizations.AttachPolicyInput{PolicyId: awssdk.String(id), TargetId: awssdk.String(accountID)})
+		var dup *orgtypes.DuplicatePolicyAttachmentException
+		if err != nil && !errors.As(err, &dup) {
+			return classify("AttachPolicy", err)
+		}
+	}
+	return nil
+}
+
+func (d *Driver) ensurePolicy(ctx context.Context, p provider.Policy) (string, error) {
+	d.mu.Lock()
+	id, ok := d.policies[p.Name]
+	d.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	find := func() (string, error) {
+		pages := organizations.NewListPoliciesPaginator(d.org, &organizations.ListPoliciesInput{Filter: orgtypes.PolicyTypeServiceControlPolicy})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return "", classify("ListPolicies", err)
+			}
+			for _, ps := range page.Policies {
+				if awssdk.ToString(ps.Name) == p.Name {
+					return awssdk.ToString(ps.Id), nil
+				}
+			}
+		}
+		return "", nil
+	}
+	id, err := find()
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		out, err := d.org.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: awssdk.String(p.Name), Description: awssdk.String(p.Description),
+			Content: awssdk.String(p.Document), Type: orgtypes.PolicyTypeServiceControlPolicy})
+		var dup *orgtypes.DuplicatePolicyException
+		switch {
+		case errors.As(err, &dup):
+			if id, err = find(); err != nil {
+				return "", err
+			}
+		case err != nil:
+			return "", classify("CreatePolicy", err)
+		default:
+			id = awssdk.ToString(out.Policy.PolicySummary.Id)
+		}
+	}
+	d.mu.Lock()
+	d.policies[p.Name] = id
+	d.mu.Unlock()
+	return id, nil
+}
+
+func (d *Driver) instance(ctx context.Context) (instanceARN, identityStoreID string, err error) {
+	d.mu.Lock()
+	instanceARN, identityStoreID = d.instanceARN, d.identityStoreID
+	d.mu.Unlock()
+	if instanceARN != "" && identityStoreID != "" {
+		return instanceARN, identityStoreID, nil
+	}
+	out, err := d.sso.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
+	if err != nil {
+		return "", "", classify("ListInstances", err)
+	}
+	if len(out.Instances) != 1 {
+		return "", "", &provider.Error{Class: provider.Permanent, Op: "ListInstances",
+			Err: fmt.Errorf("found %d Identity Center instances; configure instance_arn and identity_store_id", len(out.Instances))}
+	}
+	instanceARN, identityStoreID = awssdk.ToString(out.Instances[0].InstanceArn), awssdk.ToString(out.Instances[0].IdentityStoreId)
+	d.mu.Lock()
+	d.instanceARN, d.identityStoreID = instanceARN, identityStoreID
+	d.mu.Unlock()
+	return instanceARN, identityStoreID, nil
+}
+
+func (d *Driver) permissionSet(ctx context.Context, instanceARN, name, description string) (string, error) {
+	d.mu.Lock()
+	arn, ok := d.permissionSets[name]
+	d.mu.Unlock()
+	if ok {
+		return arn, nil
+	}
+	find := func() (string, error) {
+		pages := ssoadmin.NewListPermissionSetsPaginator(d.sso, &ssoadmin.ListPermissionSetsInput{InstanceArn: awssdk.String(instanceARN)})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return "", classify("ListPermissionSets", err)
+			}
+			for _, psARN := range page.PermissionSets {
+				ps, err := d.sso.DescribePermissionSet(ctx, &ssoadmin.DescribePermissionSetInput{InstanceArn: awssdk.String(instanceARN), PermissionSetArn: awssdk.String(psARN)})
+				if err != nil {
+					return "", classify("DescribePermissionSet", err)
+				}
+				if awssdk.ToString(ps.PermissionSet.Name) == name {
+					return psARN, nil
+				}
+			}
+		}
+		return "", nil
+	}
+	arn, err := find()
+	if err != nil {
+		return "", err
+	}
+	if arn == "" {
+		out, err := d.sso.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: awssdk.String(instanceARN),
+			Name: awssdk.String(name), Description: awssdk.String(description), SessionDuration: awssdk.String("PT1H")})
+		var conflict *ssotypes.ConflictException
+		switch {
+		case errors.As(err, &conflict):
+			if arn, err = find(); err != nil {
+				return "", err
+			}
+		case err != nil:
+			return "", classify("CreatePermissionSet", err)
+		default:
+			arn = awssdk.ToString(out.PermissionSet.PermissionSetArn)
+		}
+	}
+	d.mu.Lock()
+	d.permissionSets[name] = arn
+	d.mu.Unlock()
+	return arn, nil
+}
+
+func (d *Driver) group(ctx context.Context, identityStoreID, name string) (string, error) {
+	get := func() (string, error) {
+		out, err := d.ids.GetGroupId(ctx, &identitystore.GetGroupIdInput{IdentityStoreId: awssdk.String(identityStoreID),
+			AlternateIdentifier: &idstypes.AlternateIdentifierMemberUniqueAttribute{Value: idstypes.UniqueAttribute{
+				AttributePath: awssdk.String("displayName"), AttributeValue: document.NewLazyDocument(name)}}})
+		var nf *idstypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return "", nil
+		}
+		if err != nil {
+			return "", classify("GetGroupId", err)
+		}
+		return awssdk.ToString(out.GroupId), nil
+	}
+	id, err := get()
+	if err != nil || id != "" {
+		return id, err
+	}
+	out, err := d.ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: awssdk.String(identityStoreID), DisplayName: awssdk.String(name),
+		Description: awssdk.String("managed by hatoba")})
+	var conflict *idstypes.ConflictException
+	if errors.As(err, &conflict) {
+		return get()
+	}
+	if err != nil {
+		return "", classify("CreateGroup", err)
+	}
+	return awssdk.ToString(out.GroupId), nil
+}
+
+// AssignAccess implements provider.Provider: the administrators' group gets
+// the Administrator set, the members' group the NonAdministrator set.
+func (d *Driver) AssignAccess(ctx context.Context, accountID string, access provider.Access) error {
+	instanceARN, identityStoreID, err := d.instance(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range []struct{ set, description, group string }{
+		{AdministratorSet, "may create roles inside its own account", access.AdminGroup},
+		{NonAdministratorSet, "may only switch into roles that exist", access.MemberGroup},
+	} {
+		psARN, err := d.permissionSet(ctx, instanceARN, a.set, a.description)
+		if err != nil {
+			return err
+		}
+		groupID, err := d.group(ctx, identityStoreID, a.group)
+		if err != nil {
+			return err
+		}
+		out, err := d.sso.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: awssdk.String(instanceARN),
+			PermissionSetArn: awssdk.String(psARN), PrincipalId: awssdk.String(groupID), PrincipalType: ssotypes.PrincipalTypeGroup,
+			TargetId: awssdk.String(accountID), TargetType: ssotypes.TargetTypeAwsAccount})
+		if err != nil {
+			return classify("CreateAccountAssignment", err)
+		}
+		if st := out.AccountAssignmentCreationStatus; st != nil && st.Status == ssotypes.StatusValuesFailed {
+			return &provider.Error{Class: provider.Permanent, Op: "CreateAccountAssignment", Err: errors.New(awssdk.ToString(st.FailureReason))}
+		}
+		// IN_PROGRESS finishes on its own; the step is re-run idempotently
+		// if the account turns out to lack the assignment.
+	}
+	return nil
+}
+
+// SetBillingContact implements provider.Provider.
+func (d *Driver) SetBillingContact(ctx context.Context, accountID string, c provider.Contact) error {
+	_, err := d.accts.PutAlternateContact(ctx, &account.PutAlternateContactInput{AccountId: awssdk.String(accountID),
+		AlternateContactType: accounttypes.AlternateContactTypeBilling, Name: awssdk.String(c.Name), Title: awssdk.String(c.Title),
+		EmailAddress: awssdk.String(c.Email), PhoneNumber: awssdk.String(c.Phone)})
+	return classify("PutAlternateContact", err)
+}
+
+// TagAccount implements provider.Provider.
+func (d *Driver) TagAccount(ctx context.Context, accountID string, tags map[string]string) error {
+	in := &organizations.TagResourceInput{ResourceId: awssdk.String(accountID)}
+	for k, v := range tags {
+		in.Tags = append(in.Tags, orgtypes.Tag{Key: awssdk.String(k), Value: awssdk.String(v)})
+	}
+	_, err := d.org.TagResource(ctx, in)
+	return classify("TagResource", err)
+}
+
+// CloseAccount implements provider.Provider.
+func (d *Driver) CloseAccount(ctx context.Context, accountID string) error {
+	_, err := d.org.CloseAccount(ctx, &organizations.CloseAccountInput{AccountId: awssdk.String(accountID)})
+	var closed *orgtypes.AccountAlreadyClosedException
+	if errors.As(err, &closed) {
+		return nil
+	}
+	return classify("CloseAccount", err)
+}

@@ -1,0 +1,886 @@
+package simcloud
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// AWS Organizations, awsJson1.1 with target prefix AWSOrganizationsV20161128.
+var organizationsOps = map[string]operation{
+	"CreateAccount":                    orgCreateAccount,
+	"DescribeCreateAccountStatus":      orgDescribeCreateAccountStatus,
+	"ListCreateAccountStatus":          orgListCreateAccountStatus,
+	"ListAccounts":                     orgListAccounts,
+	"DescribeAccount":                  orgDescribeAccount,
+	"ListRoots":                        orgListRoots,
+	"ListOrganizationalUnitsForParent": orgListOUsForParent,
+	"CreateOrganizationalUnit":         orgCreateOU,
+	"ListParents":                      orgListParents,
+	"MoveAccount":                      orgMoveAccount,
+	"ListPolicies":                     orgListPolicies,
+	"CreatePolicy":                     orgCreatePolicy,
+	"AttachPolicy":                     orgAttachPolicy,
+	"ListPoliciesForTarget":            orgListPoliciesForTarget,
+	"TagResource":                      orgTagResource,
+	"ListTagsForResource":              orgListTagsForResource,
+	"CloseAccount":                     orgCloseAccount,
+}
+
+var (
+	reEmail       = regexp.MustCompile(`^[^\s@]+@[^\s@]+\.[^\s@]+$`)
+	reAccountName = regexp.MustCompile(`^[\x{0020}-\x{007E}]+$`)
+	reAccountID   = regexp.MustCompile(`^\d{12}$`)
+	reRequestID   = regexp.MustCompile(`^car-[a-z0-9]{8,32}$`)
+	reParentID    = regexp.MustCompile(`^(r-[0-9a-z]{4,32})$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
+	rePolicyID    = regexp.MustCompile(`^p-[0-9a-zA-Z_]{8,128}$`)
+	reTargetID    = regexp.MustCompile(`^(r-[0-9a-z]{4,32})$|^(\d{12})$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
+)
+
+// Organizations' own limits that hatoba must respect.
+const (
+	maxOUDepth            = 5
+	maxSCPsPerTarget      = 5
+	maxSCPContentChars    = 5120
+	maxTagsPerResource    = 50
+	orgDefaultListResults = 20
+)
+
+func orgInvalid(field, reason, msg string) error {
+	return &apiError{Status: 400, Code: "InvalidInputException", Message: msg, Extra: map[string]string{"Reason": reason}}
+}
+
+func orgNotFound(code, msg string) error { return &apiError{Status: 400, Code: code, Message: msg} }
+
+type orgTag struct {
+	Key   *string `json:"Key"`
+	Value *string `json:"Value"`
+}
+
+type createAccountStatus struct {
+	Id                 string   `json:"Id"`
+	AccountName        string   `json:"AccountName"`
+	State              string   `json:"State"`
+	RequestedTimestamp float64  `json:"RequestedTimestamp"`
+	CompletedTimestamp *float64 `json:"CompletedTimestamp,omitempty"`
+	AccountId          *string  `json:"AccountId,omitempty"`
+	FailureReason      *string  `json:"FailureReason,omitempty"`
+}
+
+func orgCreateAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		Email                  *string  `json:"Email"`
+		AccountName            *string  `json:"AccountName"`
+		RoleName               *string  `json:"RoleName"`
+		IamUserAccessToBilling *string  `json:"IamUserAccessToBilling"`
+		Tags                   []orgTag `json:"Tags"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("Email", req.Email) {
+		v.length("Email", req.Email, 6, 64)
+		if v.err == nil && !reEmail.MatchString(*req.Email) {
+			v.err = orgInvalid("Email", "INVALID_EMAIL_ADDRESS_TARGET", fmt.Sprintf("%q is not a valid e-mail address", *req.Email))
+		}
+	}
+	if v.required("AccountName", req.AccountName) {
+		v.length("AccountName", req.AccountName, 1, 50)
+		v.pattern("AccountName", req.AccountName, reAccountName)
+	}
+	v.oneOf("IamUserAccessToBilling", req.IamUserAccessToBilling, "ALLOW", "DENY")
+	if err := validateTags(&v, req.Tags, 0); err != nil {
+		return nil, err
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	var inProgress int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM create_requests WHERE state = 'IN_PROGRESS'`).Scan(&inProgress); err != nil {
+		return nil, err
+	}
+	s.stats.CreateCalls++
+	if inProgress >= s.cfg.ConcurrentCreations {
+		s.stats.Throttled++
+		return nil, &apiError{Status: 400, Code: "TooManyRequestsException", Extra: map[string]string{"Type": "CreateAccountConcurrency"},
+			Message: fmt.Sprintf("you have %d account creations in progress; the limit is %d", inProgress, s.cfg.ConcurrentCreations)}
+	}
+	now := s.cfg.Now()
+	id := "car-" + randomID(lowerAlnum, 32)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO create_requests (id, name, email, requested_at, completes_at, state) VALUES (?, ?, ?, ?, ?, 'IN_PROGRESS')`,
+		id, *req.AccountName, strings.ToLower(*req.Email), now.UnixNano(), now.Add(s.cfg.Latency).UnixNano()); err != nil {
+		return nil, err
+	}
+	for _, t := range req.Tags {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tags (resource_id, key, value) VALUES (?, ?, ?) ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value`, id, *t.Key, deref(t.Value)); err != nil {
+			return nil, err
+		}
+	}
+	s.stats.MaxConcurrentObserved = max(s.stats.MaxConcurrentObserved, inProgress+1)
+	if s.cfg.Latency <= 0 {
+		if err := s.settle(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	st, err := loadCreateStatus(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"CreateAccountStatus": st}, nil
+}
+
+func loadCreateStatus(ctx context.Context, tx *sql.Tx, id string) (createAccountStatus, error) {
+	var st createAccountStatus
+	var requested int64
+	var completed sql.NullInt64
+	var accountID, reason sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT id, name, state, requested_at, completed_at, account_id, failure_reason FROM create_requests WHERE id = ?`, id).
+		Scan(&st.Id, &st.AccountName, &st.State, &requested, &completed, &accountID, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, orgNotFound("CreateAccountStatusNotFoundException", "no account creation request "+id)
+	}
+	if err != nil {
+		return st, err
+	}
+	st.RequestedTimestamp = epoch(requested)
+	if completed.Valid {
+		t := epoch(completed.Int64)
+		st.CompletedTimestamp = &t
+	}
+	if accountID.Valid {
+		st.AccountId = &accountID.String
+	}
+	if reason.Valid {
+		st.FailureReason = &reason.String
+	}
+	return st, nil
+}
+
+func orgDescribeCreateAccountStatus(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		CreateAccountRequestId *string `json:"CreateAccountRequestId"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("CreateAccountRequestId", req.CreateAccountRequestId) {
+		v.pattern("CreateAccountRequestId", req.CreateAccountRequestId, reRequestID)
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	st, err := loadCreateStatus(ctx, tx, *req.CreateAccountRequestId)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"CreateAccountStatus": st}, nil
+}
+
+func orgListCreateAccountStatus(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		States     []string `json:"States"`
+		NextToken  *string  `json:"NextToken"`
+		MaxResults *int     `json:"MaxResults"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
+	if err != nil {
+		return nil, err
+	}
+	states := req.States
+	if len(states) == 0 {
+		states = []string{"IN_PROGRESS", "SUCCEEDED", "FAILED"}
+	}
+	v := validator{invalid: orgInvalid}
+	for i := range states {
+		v.oneOf("States", &states[i], "IN_PROGRESS", "SUCCEEDED", "FAILED")
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM create_requests WHERE state IN (?, ?, ?) ORDER BY requested_at, id LIMIT ? OFFSET ?`,
+		states[0], states[min(1, len(states)-1)], states[len(states)-1], p.limit+1, p.offset)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := scanStrings(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := []createAccountStatus{}
+	for i, id := range ids {
+		if i == p.limit {
+			break
+		}
+		st, err := loadCreateStatus(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return map[string]any{"CreateAccountStatuses": out, "NextToken": p.next(len(ids))}, nil
+}
+
+type account struct {
+	Id              string  `json:"Id"`
+	Arn             string  `json:"Arn"`
+	Email           string  `json:"Email"`
+	Name            string  `json:"Name"`
+	Status          string  `json:"Status"`
+	State           string  `json:"State"`
+	JoinedMethod    string  `json:"JoinedMethod"`
+	JoinedTimestamp float64 `json:"JoinedTimestamp"`
+}
+
+func (s *Server) managementAccount() string { return "000000000001" }
+
+func (s *Server) accountARN(id string) string {
+	return fmt.Sprintf("arn:aws:organizations::%s:account/o-%s/%s", s.managementAccount(), strings.TrimPrefix(s.rootID, "r-"), id)
+}
+
+func (s *Server) scanAccounts(rows *sql.Rows) ([]account, error) {
+	defer rows.Close()
+	var out []account
+	for rows.Next() {
+		var a account
+		var joined int64
+		if err := rows.Scan(&a.Id, &a.Name, &a.Email, &a.Status, &joined); err != nil {
+			return nil, err
+		}
+		a.Arn, a.JoinedMethod, a.JoinedTimestamp = s.accountARN(a.Id), "CREATED", epoch(joined)
+		a.State = a.Status
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func orgListAccounts(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		NextToken  *string `json:"NextToken"`
+		MaxResults *int    `json:"MaxResults"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, name, email, status, joined_at FROM accounts ORDER BY joined_at, id LIMIT ? OFFSET ?`, p.limit+1, p.offset)
+	if err != nil {
+		return nil, err
+	}
+	accts, err := s.scanAccounts(rows)
+	if err != nil {
+		return nil, err
+	}
+	next := p.next(len(accts))
+	if len(accts) > p.limit {
+		accts = accts[:p.limit]
+	}
+	if accts == nil {
+		accts = []account{}
+	}
+	return map[string]any{"Accounts": accts, "NextToken": next}, nil
+}
+
+func (s *Server) loadAccount(ctx context.Context, tx *sql.Tx, id string) (account, string, error) {
+	var parent string
+	rows, err := tx.QueryContext(ctx, `SELECT id, name, email, status, joined_at FROM accounts WHERE id = ?`, id)
+	if err != nil {
+		return account{}, "", err
+	}
+	accts, err := s.scanAccounts(rows)
+	if err != nil {
+		return account{}, "", err
+	}
+	if len(accts) == 0 {
+		return account{}, "", orgNotFound("AccountNotFoundException", "no account "+id+" in this organization")
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT parent_id FROM accounts WHERE id = ?`, id).Scan(&parent); err != nil {
+		return account{}, "", err
+	}
+	return accts[0], parent, nil
+}
+
+func validAccountID(field string, id *string) error {
+	v := validator{invalid: orgInvalid}
+	if v.required(field, id) {
+		v.pattern(field, id, reAccountID)
+	}
+	return v.err
+}
+
+func orgDescribeAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		AccountId *string `json:"AccountId"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	if err := validAccountID("AccountId", req.AccountId); err != nil {
+		return nil, err
+	}
+	a, _, err := s.loadAccount(ctx, tx, *req.AccountId)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Account": a}, nil
+}
+
+func orgListRoots(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		NextToken  *string `json:"NextToken"`
+		MaxResults *int    `json:"MaxResults"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	return map[string]any{"Roots": []map[string]any{{
+		"Id": s.rootID, "Name": "Root",
+		"Arn":         fmt.Sprintf("arn:aws:organizations::%s:root/o-%s/%s", s.managementAccount(), strings.TrimPrefix(s.rootID, "r-"), s.rootID),
+		"PolicyTypes": []map[string]string{{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}},
+	}}}, nil
+}
+
+// parentExists reports whether id is the root or an existing unit.
+func (s *Server) parentExists(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
+	if id == s.rootID {
+		return true, nil
+	}
+	return exists(ctx, tx, `SELECT COUNT(*) FROM units WHERE id = ?`, id)
+}
+
+func (s *Server) unitJSON(id, name string) map[string]string {
+	return map[string]string{"Id": id, "Name": name,
+		"Arn": fmt.Sprintf("arn:aws:organizations::%s:ou/o-%s/%s", s.managementAccount(), strings.TrimPrefix(s.rootID, "r-"), id)}
+}
+
+func orgListOUsForParent(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		ParentId   *string `json:"ParentId"`
+		NextToken  *string `json:"NextToken"`
+		MaxResults *int    `json:"MaxResults"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("ParentId", req.ParentId) {
+		v.pattern("ParentId", req.ParentId, reParentID)
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := s.parentExists(ctx, tx, *req.ParentId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("ParentNotFoundException", "no root or OU "+*req.ParentId))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, name FROM units WHERE parent_id = ? ORDER BY id LIMIT ? OFFSET ?`, *req.ParentId, p.limit+1, p.offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	units := []map[string]string{}
+	n := 0
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		if n++; n <= p.limit {
+			units = append(units, s.unitJSON(id, name))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return map[string]any{"OrganizationalUnits": units, "NextToken": p.next(n)}, nil
+}
+
+func (s *Server) depth(ctx context.Context, tx *sql.Tx, id string) (int, error) {
+	d := 0
+	for id != s.rootID {
+		if err := tx.QueryRowContext(ctx, `SELECT parent_id FROM units WHERE id = ?`, id).Scan(&id); err != nil {
+			return 0, err
+		}
+		d++
+	}
+	return d, nil
+}
+
+func orgCreateOU(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		ParentId *string  `json:"ParentId"`
+		Name     *string  `json:"Name"`
+		Tags     []orgTag `json:"Tags"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("ParentId", req.ParentId) {
+		v.pattern("ParentId", req.ParentId, reParentID)
+	}
+	if v.required("Name", req.Name) {
+		v.length("Name", req.Name, 1, 128)
+	}
+	if err := validateTags(&v, req.Tags, 0); err != nil {
+		return nil, err
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	if ok, err := s.parentExists(ctx, tx, *req.ParentId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("ParentNotFoundException", "no root or OU "+*req.ParentId))
+	}
+	d, err := s.depth(ctx, tx, *req.ParentId)
+	if err != nil {
+		return nil, err
+	}
+	if d+1 > maxOUDepth {
+		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Message: "OUs can be nested at most 5 levels deep",
+			Extra: map[string]string{"Reason": "OU_DEPTH_LIMIT_EXCEEDED"}}
+	}
+	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM units WHERE parent_id = ? AND name = ?`, *req.ParentId, *req.Name); err != nil || dup {
+		return nil, firstErr(err, &apiError{Status: 400, Code: "DuplicateOrganizationalUnitException", Message: "an OU named " + *req.Name + " already exists in " + *req.ParentId})
+	}
+	id := "ou-" + strings.TrimPrefix(s.rootID, "r-") + "-" + randomID(lowerAlnum, 8)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO units (id, parent_id, name) VALUES (?, ?, ?)`, id, *req.ParentId, *req.Name); err != nil {
+		return nil, err
+	}
+	if err := putTags(ctx, tx, id, req.Tags); err != nil {
+		return nil, err
+	}
+	return map[string]any{"OrganizationalUnit": s.unitJSON(id, *req.Name)}, nil
+}
+
+func orgListParents(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		ChildId    *string `json:"ChildId"`
+		NextToken  *string `json:"NextToken"`
+		MaxResults *int    `json:"MaxResults"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	v.required("ChildId", req.ChildId)
+	if v.err != nil {
+		return nil, v.err
+	}
+	var parent string
+	err := tx.QueryRowContext(ctx, `SELECT parent_id FROM accounts WHERE id = ? UNION ALL SELECT parent_id FROM units WHERE id = ?`, *req.ChildId, *req.ChildId).Scan(&parent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, orgNotFound("ChildNotFoundException", "no account or OU "+*req.ChildId)
+	}
+	if err != nil {
+		return nil, err
+	}
+	typ := "ORGANIZATIONAL_UNIT"
+	if parent == s.rootID {
+		typ = "ROOT"
+	}
+	return map[string]any{"Parents": []map[string]string{{"Id": parent, "Type": typ}}}, nil
+}
+
+func orgMoveAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		AccountId           *string `json:"AccountId"`
+		SourceParentId      *string `json:"SourceParentId"`
+		DestinationParentId *string `json:"DestinationParentId"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	if err := validAccountID("AccountId", req.AccountId); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	for _, f := range []struct {
+		name string
+		val  *string
+	}{{"SourceParentId", req.SourceParentId}, {"DestinationParentId", req.DestinationParentId}} {
+		if v.required(f.name, f.val) {
+			v.pattern(f.name, f.val, reParentID)
+		}
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	_, parent, err := s.loadAccount(ctx, tx, *req.AccountId)
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := s.parentExists(ctx, tx, *req.DestinationParentId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("DestinationParentNotFoundException", "no root or OU "+*req.DestinationParentId))
+	}
+	if parent == *req.DestinationParentId {
+		return nil, &apiError{Status: 400, Code: "DuplicateAccountException", Message: "that account is already present in the specified destination"}
+	}
+	if parent != *req.SourceParentId {
+		return nil, orgNotFound("SourceParentNotFoundException", "account "+*req.AccountId+" is not in "+*req.SourceParentId)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE accounts SET parent_id = ? WHERE id = ?`, *req.DestinationParentId, *req.AccountId)
+	return struct{}{}, err
+}
+
+type policySummary struct {
+	Id          string `json:"Id"`
+	Arn         string `json:"Arn"`
+	Name        string `json:"Name"`
+	Description string `json:"Description"`
+	Type        string `json:"Type"`
+	AwsManaged  bool   `json:"AwsManaged"`
+}
+
+func (s *Server) policyARN(id string) string {
+	return fmt.Sprintf("arn:aws:organizations::%s:policy/o-%s/service_control_policy/%s", s.managementAccount(), strings.TrimPrefix(s.rootID, "r-"), id)
+}
+
+func (s *Server) listPolicies(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]policySummary, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []policySummary{}
+	for rows.Next() {
+		var p policySummary
+		if err := rows.Scan(&p.Id, &p.Name, &p.Description, &p.Type); err != nil {
+			return nil, err
+		}
+		p.Arn = s.policyARN(p.Id)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func validPolicyType(v *validator, field string, val *string) {
+	if v.required(field, val) {
+		v.oneOf(field, val, "SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY", "TAG_POLICY", "BACKUP_POLICY", "AISERVICES_OPT_OUT_POLICY")
+	}
+}
+
+func orgListPolicies(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		Filter     *string `json:"Filter"`
+		NextToken  *string `json:"NextToken"`
+		MaxResults *int    `json:"MaxResults"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	validPolicyType(&v, "Filter", req.Filter)
+	if v.err != nil {
+		return nil, v.err
+	}
+	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
+	if err != nil {
+		return nil, err
+	}
+	ps, err := s.listPolicies(ctx, tx, `SELECT id, name, description, type FROM policies WHERE type = ? ORDER BY id LIMIT ? OFFSET ?`, *req.Filter, p.limit+1, p.offset)
+	if err != nil {
+		return nil, err
+	}
+	next := p.next(len(ps))
+	if len(ps) > p.limit {
+		ps = ps[:p.limit]
+	}
+	return map[string]any{"Policies": ps, "NextToken": next}, nil
+}
+
+func orgCreatePolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		Content     *string  `json:"Content"`
+		Description *string  `json:"Description"`
+		Name        *string  `json:"Name"`
+		Type        *string  `json:"Type"`
+		Tags        []orgTag `json:"Tags"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("Name", req.Name) {
+		v.length("Name", req.Name, 1, 128)
+	}
+	if v.required("Description", req.Description) {
+		v.length("Description", req.Description, 0, 512)
+	}
+	validPolicyType(&v, "Type", req.Type)
+	v.required("Content", req.Content)
+	if err := validateTags(&v, req.Tags, 0); err != nil {
+		return nil, err
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	if len([]rune(*req.Content)) > maxSCPContentChars {
+		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Message: "a policy document may hold at most 5,120 characters",
+			Extra: map[string]string{"Reason": "POLICY_CONTENT_LIMIT_EXCEEDED"}}
+	}
+	var doc struct {
+		Version   string          `json:"Version"`
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if err := json.Unmarshal([]byte(*req.Content), &doc); err != nil || doc.Version == "" || len(doc.Statement) == 0 {
+		return nil, &apiError{Status: 400, Code: "MalformedPolicyDocumentException", Message: "the policy document is not JSON with Version and Statement"}
+	}
+	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM policies WHERE name = ?`, *req.Name); err != nil || dup {
+		return nil, firstErr(err, &apiError{Status: 400, Code: "DuplicatePolicyException", Message: "a policy named " + *req.Name + " already exists"})
+	}
+	id := "p-" + randomID(lowerAlnum, 8)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO policies (id, name, description, type, content) VALUES (?, ?, ?, ?, ?)`,
+		id, *req.Name, *req.Description, *req.Type, *req.Content); err != nil {
+		return nil, err
+	}
+	if err := putTags(ctx, tx, id, req.Tags); err != nil {
+		return nil, err
+	}
+	return map[string]any{"Policy": map[string]any{
+		"Content":       *req.Content,
+		"PolicySummary": policySummary{Id: id, Arn: s.policyARN(id), Name: *req.Name, Description: *req.Description, Type: *req.Type},
+	}}, nil
+}
+
+// targetExists reports whether id is the root, a unit or an account.
+func (s *Server) targetExists(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
+	if id == s.rootID {
+		return true, nil
+	}
+	return exists(ctx, tx, `SELECT (SELECT COUNT(*) FROM units WHERE id = ?) + (SELECT COUNT(*) FROM accounts WHERE id = ?)`, id, id)
+}
+
+func orgAttachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		PolicyId *string `json:"PolicyId"`
+		TargetId *string `json:"TargetId"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("PolicyId", req.PolicyId) {
+		v.pattern("PolicyId", req.PolicyId, rePolicyID)
+	}
+	if v.required("TargetId", req.TargetId) {
+		v.pattern("TargetId", req.TargetId, reTargetID)
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM policies WHERE id = ?`, *req.PolicyId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("PolicyNotFoundException", "no policy "+*req.PolicyId))
+	}
+	if ok, err := s.targetExists(ctx, tx, *req.TargetId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no root, OU or account "+*req.TargetId))
+	}
+	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, *req.PolicyId, *req.TargetId); err != nil || dup {
+		return nil, firstErr(err, &apiError{Status: 400, Code: "DuplicatePolicyAttachmentException", Message: "the policy is already attached to " + *req.TargetId})
+	}
+	var attached int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_attachments WHERE target_id = ?`, *req.TargetId).Scan(&attached); err != nil {
+		return nil, err
+	}
+	if attached >= maxSCPsPerTarget {
+		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Message: "at most 5 service control policies can be attached to one target",
+			Extra: map[string]string{"Reason": "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"}}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO policy_attachments (policy_id, target_id) VALUES (?, ?)`, *req.PolicyId, *req.TargetId)
+	return struct{}{}, err
+}
+
+func orgListPoliciesForTarget(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		TargetId   *string `json:"TargetId"`
+		Filter     *string `json:"Filter"`
+		NextToken  *string `json:"NextToken"`
+		MaxResults *int    `json:"MaxResults"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("TargetId", req.TargetId) {
+		v.pattern("TargetId", req.TargetId, reTargetID)
+	}
+	validPolicyType(&v, "Filter", req.Filter)
+	if v.err != nil {
+		return nil, v.err
+	}
+	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := s.targetExists(ctx, tx, *req.TargetId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no root, OU or account "+*req.TargetId))
+	}
+	ps, err := s.listPolicies(ctx, tx, `SELECT p.id, p.name, p.description, p.type FROM policies p JOIN policy_attachments a ON a.policy_id = p.id
+		WHERE a.target_id = ? AND p.type = ? ORDER BY p.id LIMIT ? OFFSET ?`, *req.TargetId, *req.Filter, p.limit+1, p.offset)
+	if err != nil {
+		return nil, err
+	}
+	next := p.next(len(ps))
+	if len(ps) > p.limit {
+		ps = ps[:p.limit]
+	}
+	return map[string]any{"Policies": ps, "NextToken": next}, nil
+}
+
+func validateTags(v *validator, tags []orgTag, existing int) error {
+	if len(tags)+existing > maxTagsPerResource {
+		return &apiError{Status: 400, Code: "ConstraintViolationException", Message: "a resource may carry at most 50 tags",
+			Extra: map[string]string{"Reason": "TAG_POLICY_VIOLATION"}}
+	}
+	for _, t := range tags {
+		if v.required("Tags.Key", t.Key) {
+			v.length("Tags.Key", t.Key, 1, 128)
+		}
+		if t.Value == nil {
+			v.err = orgInvalid("Tags.Value", "INPUT_REQUIRED", "Tags.Value is required")
+		}
+		v.length("Tags.Value", t.Value, 0, 256)
+		if t.Key != nil && strings.HasPrefix(strings.ToLower(*t.Key), "aws:") && v.err == nil {
+			v.err = orgInvalid("Tags.Key", "INVALID_INPUT", "tag keys may not start with aws:")
+		}
+	}
+	return nil
+}
+
+func putTags(ctx context.Context, tx *sql.Tx, resource string, tags []orgTag) error {
+	for _, t := range tags {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tags (resource_id, key, value) VALUES (?, ?, ?) ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value`,
+			resource, *t.Key, deref(t.Value)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func orgTagResource(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		ResourceId *string  `json:"ResourceId"`
+		Tags       []orgTag `json:"Tags"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	v.required("ResourceId", req.ResourceId)
+	if len(req.Tags) == 0 && v.err == nil {
+		v.err = orgInvalid("Tags", "INPUT_REQUIRED", "Tags is required")
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	ok, err := s.targetExists(ctx, tx, *req.ResourceId)
+	if err == nil && !ok {
+		ok, err = exists(ctx, tx, `SELECT COUNT(*) FROM policies WHERE id = ?`, *req.ResourceId)
+	}
+	if err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no resource "+*req.ResourceId))
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tags WHERE resource_id = ?`, *req.ResourceId).Scan(&have); err != nil {
+		return nil, err
+	}
+	if err := validateTags(&v, req.Tags, have); err != nil {
+		return nil, err
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	return struct{}{}, putTags(ctx, tx, *req.ResourceId, req.Tags)
+}
+
+func orgListTagsForResource(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		ResourceId *string `json:"ResourceId"`
+		NextToken  *string `json:"NextToken"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	v.required("ResourceId", req.ResourceId)
+	if v.err != nil {
+		return nil, v.err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM tags WHERE resource_id = ? ORDER BY key`, *req.ResourceId)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	tags := []map[string]string{}
+	for rows.Next() {
+		var k, val string
+		if err := rows.Scan(&k, &val); err != nil {
+			return nil, err
+		}
+		tags = append(tags, map[string]string{"Key": k, "Value": val})
+	}
+	return map[string]any{"Tags": tags}, rows.Err()
+}
+
+func orgCloseAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		AccountId *string `json:"AccountId"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	if err := validAccountID("AccountId", req.AccountId); err != nil {
+		return nil, err
+	}
+	a, _, err := s.loadAccount(ctx, tx, *req.AccountId)
+	if err != nil {
+		return nil, err
+	}
+	if a.Status != "ACTIVE" {
+		return nil, &apiError{Status: 400, Code: "AccountAlreadyClosedException", Message: "account " + a.Id + " is already closed"}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE accounts SET status = 'SUSPENDED' WHERE id = ?`, a.Id)
+	return struct{}{}, err
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// firstErr returns err when a lookup failed, otherwise the answer for a
+// lookup that found nothing (or a duplicate).
+func firstErr(err, answer error) error {
+	if err != nil {
+		return err
+	}
+	return answer
+}
