@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -44,6 +45,12 @@ type closeArgs struct {
 
 func (closeArgs) Kind() string { return string(kindClose) }
 
+// queuedOrRunning are the job states in which a job for an environment
+// makes another one redundant. River's default also counts completed jobs,
+// which would make a retry after a failure, or a second transfer, a no-op.
+var queuedOrRunning = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+	rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}
+
 // nudge inserts the job that acts on an environment's committed state. A
 // job for the same environment and kind that is still queued or running
 // makes this a no-op. A failure is only logged: the resumer inserts it later.
@@ -60,7 +67,7 @@ func (e *Engine) nudge(ctx context.Context, envID string, kind jobKind, provider
 	case kindClose:
 		args = closeArgs{EnvID: envID}
 	}
-	_, err := e.jobs.Insert(ctx, args, &river.InsertOpts{Queue: queue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
+	_, err := e.jobs.Insert(ctx, args, &river.InsertOpts{Queue: queue, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: queuedOrRunning}})
 	if err != nil {
 		e.log.WarnContext(ctx, "could not queue vending job; the resumer will", "env", envID, "kind", kind, "err", err)
 	}

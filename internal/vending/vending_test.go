@@ -3,6 +3,7 @@ package vending_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -120,7 +121,15 @@ func (w *world) waitSettled(t *testing.T, ids []string, timeout time.Duration) m
 			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d environments settled within %s", len(out), len(ids), timeout)
+			var pending []string
+			for _, id := range ids {
+				if _, ok := out[id]; !ok {
+					en, _ := w.envs.Get(context.Background(), w.db, id)
+					steps, _ := w.envs.Steps(context.Background(), w.db, id)
+					pending = append(pending, fmt.Sprintf("%s %s %q steps %+v", id, en.State, en.StateReason, steps))
+				}
+			}
+			t.Fatalf("%d of %d environments settled within %s; pending:\n%s", len(out), len(ids), timeout, strings.Join(pending, "\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
