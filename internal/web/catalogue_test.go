@@ -1,0 +1,126 @@
+package web
+
+import (
+	"io/fs"
+	"regexp"
+	"sort"
+	"testing"
+
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
+)
+
+// TestCataloguesHaveTheSameKeys fails when a message exists in one language only.
+func TestCataloguesHaveTheSameKeys(t *testing.T) {
+	t.Parallel()
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := cats[languages[0]]
+	for _, l := range languages[1:] {
+		for k := range base {
+			if _, ok := cats[l][k]; !ok {
+				t.Errorf("%q is in %s but not in %s", k, languages[0], l)
+			}
+		}
+		for k := range cats[l] {
+			if _, ok := base[k]; !ok {
+				t.Errorf("%q is in %s but not in %s", k, l, languages[0])
+			}
+		}
+	}
+	for _, l := range languages {
+		for k, v := range cats[l] {
+			if v == "" {
+				t.Errorf("%s: %q is empty", l, k)
+			}
+		}
+	}
+}
+
+// TestCatalogueNamesTheDomain fails when a state, step, kind or other value
+// the pages show has no name in the catalogue (the page would show the raw
+// value).
+func TestCatalogueNamesTheDomain(t *testing.T) {
+	t.Parallel()
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	add := func(prefix string, values ...string) {
+		for _, v := range values {
+			keys = append(keys, prefix+"."+v)
+		}
+	}
+	for _, s := range env.States {
+		add("state", string(s))
+		add("event", string(s))
+	}
+	add("event", "requested", "account_active", "moved", "transferred")
+	add("stepstate", string(env.StepPending), string(env.StepRunning), string(env.StepDone), string(env.StepFailed))
+	add("step", vending.StepNames()...)
+	for _, p := range env.Purposes {
+		add("purpose", string(p))
+	}
+	for _, c := range env.Classifications {
+		add("classification", string(c))
+		add("classification_help", string(c))
+	}
+	for _, k := range org.Kinds {
+		add("kind", string(k))
+	}
+	for n := range notices {
+		add("notice", n)
+	}
+	for _, e := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "internal", "csrf", "too_large", "bad_form"} {
+		add("error."+e, "title", "text")
+	}
+	add("lang", "name")
+	for _, l := range languages {
+		for _, k := range keys {
+			if _, ok := cats[l][k]; !ok {
+				t.Errorf("%s: no message %q", l, k)
+			}
+		}
+	}
+}
+
+// TestTemplatesUseKnownKeys fails when a template asks for a message the
+// catalogue lacks.
+func TestTemplatesUseKnownKeys(t *testing.T) {
+	t.Parallel()
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := regexp.MustCompile(`\{\{-?\s*tf? "([^"]+)"|\(tf? "([^"]+)"`)
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		b, err := fs.ReadFile(templateFS, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
+			key := m[1] + m[2]
+			seen[key] = true
+			if _, ok := cats[languages[0]][key]; !ok {
+				t.Errorf("%s uses %q, which is not in the catalogue", f, key)
+			}
+		}
+	}
+	if len(seen) < 100 {
+		keys := make([]string, 0, len(seen))
+		for k := range seen {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		t.Fatalf("found only %d keys in the templates; is the pattern stale? %v", len(seen), keys)
+	}
+}

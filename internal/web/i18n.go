@@ -1,0 +1,230 @@
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+)
+
+// lang is a language the console speaks.
+type lang string
+
+const (
+	ja lang = "ja"
+	en lang = "en"
+)
+
+// languages lists the console's languages, the default first: the console
+// serves Japanese public bodies, so Japanese unless asked otherwise.
+var languages = []lang{ja, en}
+
+// langCookie remembers an explicit choice of language.
+const langCookie = "lang"
+
+//go:embed i18n/*.json
+var catalogueFS embed.FS
+
+// catalogue maps a message key to its text in one language.
+type catalogue map[string]string
+
+func loadCatalogues() (map[lang]catalogue, error) {
+	out := map[lang]catalogue{}
+	for _, l := range languages {
+		b, err := catalogueFS.ReadFile("i18n/" + string(l) + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("web: catalogue %s: %w", l, err)
+		}
+		var cat catalogue
+		if err := json.Unmarshal(b, &cat); err != nil {
+			return nil, fmt.Errorf("web: catalogue %s: %w", l, err)
+		}
+		out[l] = cat
+	}
+	return out, nil
+}
+
+func parseLang(s string) (lang, bool) {
+	for _, l := range languages {
+		if strings.EqualFold(s, string(l)) {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+func otherLang(l lang) lang {
+	if l == ja {
+		return en
+	}
+	return ja
+}
+
+// langOf picks the language of a response: an explicit ?lang=, then the
+// remembered choice, then the browser's Accept-Language, then Japanese.
+func langOf(r *http.Request) lang {
+	if l, ok := parseLang(r.URL.Query().Get("lang")); ok {
+		return l
+	}
+	if ck, err := r.Cookie(langCookie); err == nil {
+		if l, ok := parseLang(ck.Value); ok {
+			return l
+		}
+	}
+	if l, ok := fromAcceptLanguage(r.Header.Get("Accept-Language")); ok {
+		return l
+	}
+	return languages[0]
+}
+
+// fromAcceptLanguage returns the supported language the header weighs
+// highest (RFC 9110 §12.5.4); the first listed wins a tie.
+func fromAcceptLanguage(header string) (lang, bool) {
+	var best lang
+	bestQ := 0.0
+	for part := range strings.SplitSeq(header, ",") {
+		tag, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "q="); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 || f > 1 {
+					f = 0 // a malformed weight counts as "not acceptable"
+				}
+				q = f
+			}
+		}
+		primary, _, _ := strings.Cut(strings.TrimSpace(tag), "-")
+		if l, ok := parseLang(primary); ok && q > bestQ {
+			best, bestQ = l, q
+		}
+	}
+	return best, bestQ > 0
+}
+
+// switchTarget is the address a language switch loads: this page, or for
+// the answer to a form the page the form was on.
+func switchTarget(r *http.Request, l lang) string {
+	path, query := r.URL.Path, r.URL.Query()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		path, query = "/", url.Values{}
+		if from, ok := localPath(r.PostFormValue("from")); ok {
+			path = from
+		}
+	}
+	query.Set("lang", string(l))
+	return path + "?" + query.Encode()
+}
+
+// localPath accepts a path on this server, never another origin, so a
+// form's "from" cannot send the browser elsewhere.
+func localPath(p string) (string, bool) {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, `/\`) {
+		return "", false
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return "", false
+	}
+	return u.Path, true
+}
+
+// envIDPattern is the shape of env.NewID's ids.
+var envIDPattern = regexp.MustCompile(`^env-[a-z2-7]{16}$`)
+
+// notices are the confirmations an action's redirect may ask for.
+var notices = map[string]bool{"approved": true, "rejected": true, "retried": true}
+
+// notice is the confirmation ?notice=…&env=… asks for, or "". Only known
+// notices about well-formed ids are shown, so a crafted link cannot put
+// arbitrary text on the page.
+func (c *Console) notice(r *http.Request, l lang) string {
+	q := r.URL.Query()
+	n, id := q.Get("notice"), q.Get("env")
+	if !notices[n] || !envIDPattern.MatchString(id) {
+		return ""
+	}
+	return fmt.Sprintf(c.catalogues[l]["notice."+n], id)
+}
+
+// jst is Japan Standard Time; Japan keeps no daylight saving time, so a
+// fixed zone is exact and needs no time-zone database.
+var jst = time.FixedZone("JST", 9*60*60)
+
+// funcs are the template functions of language l.
+func (c *Console) funcs(l lang) template.FuncMap {
+	cat := c.catalogues[l]
+	t := func(key string) string {
+		if s, ok := cat[key]; ok {
+			return s
+		}
+		c.log.Warn("console: message missing from catalogue", "lang", l, "key", key)
+		return key
+	}
+	return template.FuncMap{
+		"t": t,
+		"tf": func(key string, args ...any) string {
+			return fmt.Sprintf(t(key), args...)
+		},
+		// label names a domain value (a state, a kind, a step): its
+		// catalogue entry, or the value itself for one added to the domain
+		// after the catalogue.
+		"label": func(prefix string, value any) string {
+			v := fmt.Sprint(value)
+			if s, ok := cat[prefix+"."+v]; ok {
+				return s
+			}
+			return v
+		},
+		"orgName": func(o org.Organization) string {
+			if l == en && o.NameEn != "" {
+				return o.NameEn
+			}
+			return o.NameJa
+		},
+		// orgAltName is the second name shown beside orgName: the reading
+		// in kana for Japanese readers, the Japanese name for English ones.
+		"orgAltName": func(o org.Organization) string {
+			if l == en {
+				if o.NameEn == "" {
+					return "" // orgName already showed the Japanese name
+				}
+				return o.NameJa
+			}
+			return o.NameKana
+		},
+		"actions": func(e env.Environment, csrf, from string, fe *formError) actionForms {
+			return actionForms{Env: e, CSRF: csrf, From: from, Error: fe}
+		},
+		"datetime": func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"static":   func(name string) string { return "/static/" + name + "?v=" + c.staticVersion },
+		"isFinal":  isFinal,
+		"join": func(states []env.State) string {
+			s := make([]string, len(states))
+			for i, st := range states {
+				s[i] = string(st)
+			}
+			return strings.Join(s, " ")
+		},
+		// liveLabels are the texts live.js needs to relabel a changed state.
+		"liveLabels": func() map[string]string {
+			out := map[string]string{}
+			for k, v := range cat {
+				if strings.HasPrefix(k, "state.") || strings.HasPrefix(k, "stepstate.") {
+					out[k] = v
+				}
+			}
+			return out
+		},
+	}
+}

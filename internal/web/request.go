@@ -1,0 +1,150 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+)
+
+// consoleActor is who the console records as acting, until hatoba's identity
+// layer can say which person it was.
+const consoleActor = "console"
+
+// requestForm is the data of /envs/new.
+type requestForm struct {
+	OrgID          string
+	SystemName     string
+	Purpose        env.Purpose
+	Classification env.Classification
+	Provider       string
+	// IdempotencyKey is made when the form is drawn: submitting the same
+	// form twice (a double click, a resent POST) makes one environment.
+	IdempotencyKey string
+
+	// Errors maps a field name to its message; Problem is a message about
+	// the request as a whole.
+	Errors  map[string]string
+	Problem string
+
+	Purposes        []env.Purpose
+	Classifications []env.Classification
+	Providers       []string
+
+	// The organisation picker: a search and the organisation chosen.
+	OrgQuery    string
+	OrgResults  []org.Organization
+	OrgSearched bool
+	OrgMore     bool
+	SelectedOrg *org.Organization
+}
+
+// orgPickerResults bounds the organisations the picker lists.
+const orgPickerResults = 20
+
+// maxIdempotencyKey matches the API's bound on Idempotency-Key.
+const maxIdempotencyKey = 200
+
+func newIdempotencyKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return "console-" + hex.EncodeToString(b)
+}
+
+func (c *Console) envForm(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := requestForm{
+		OrgID:          strings.TrimSpace(q.Get("org_id")),
+		OrgQuery:       strings.TrimSpace(q.Get("org_q")),
+		IdempotencyKey: newIdempotencyKey(),
+		Errors:         map[string]string{},
+	}
+	if providers := c.api.Vending.ConnectionNames(); len(providers) == 1 {
+		f.Provider = providers[0]
+	}
+	c.renderForm(w, r, http.StatusOK, f)
+}
+
+// renderForm fills in the choices and the picker and draws the form.
+func (c *Console) renderForm(w http.ResponseWriter, r *http.Request, status int, f requestForm) {
+	ctx := r.Context()
+	f.Purposes, f.Classifications, f.Providers = env.Purposes, env.Classifications, c.api.Vending.ConnectionNames()
+	if f.OrgQuery != "" {
+		page, err := c.api.Orgs.List(ctx, org.ListParams{Query: f.OrgQuery, Limit: orgPickerResults})
+		switch {
+		case fault.KindOf(err) == fault.Invalid:
+			fe, _ := fault.As(err)
+			f.Errors["org_q"] = fe.Message
+		case err != nil:
+			c.fail(w, r, err)
+			return
+		default:
+			f.OrgSearched, f.OrgResults, f.OrgMore = true, page.Items, page.NextCursor != ""
+		}
+	}
+	if f.OrgID != "" {
+		o, err := c.api.Orgs.Get(ctx, f.OrgID)
+		switch {
+		case err == nil:
+			f.SelectedOrg = &o
+		case fault.KindOf(err) != fault.NotFound:
+			c.fail(w, r, err)
+			return
+		}
+	}
+	c.render(w, r, status, "env_new", "new", f)
+}
+
+func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
+	if !c.parseForm(w, r) {
+		return
+	}
+	pf := r.PostForm
+	f := requestForm{
+		OrgID:          strings.TrimSpace(pf.Get("org_id")),
+		SystemName:     pf.Get("system_name"),
+		Purpose:        env.Purpose(pf.Get("purpose")),
+		Classification: env.Classification(pf.Get("classification")),
+		Provider:       pf.Get("provider"),
+		IdempotencyKey: pf.Get("idempotency_key"),
+		Errors:         map[string]string{},
+	}
+	if len(f.IdempotencyKey) > maxIdempotencyKey {
+		c.renderError(w, r, errorPage{Status: http.StatusBadRequest, Key: "bad_form"})
+		return
+	}
+	req := env.Request{OrgID: f.OrgID, SystemName: f.SystemName, Purpose: f.Purpose,
+		Classification: f.Classification, Provider: f.Provider, RequestedBy: consoleActor}
+	en, _, err := c.api.Vending.Request(r.Context(), req, f.IdempotencyKey)
+	if err == nil {
+		// 303: the browser loads the new environment with GET, and reloading
+		// that page does not submit the form again.
+		http.Redirect(w, r, "/envs/"+en.ID, http.StatusSeeOther)
+		return
+	}
+	fe, _ := fault.As(err)
+	switch fault.KindOf(err) {
+	case fault.Invalid:
+		if fe.Field != "" {
+			f.Errors[fe.Field] = fe.Message
+		} else {
+			f.Problem = fe.Message
+		}
+		// A refused request stored nothing under its key, so the corrected
+		// form may reuse it; a double submit of it still makes one.
+		c.renderForm(w, r, http.StatusUnprocessableEntity, f)
+	case fault.Conflict:
+		// The request clashes with what exists (the same system already has
+		// a live environment, or this form's key was used for other
+		// values): say so, and give the corrected form a fresh key.
+		f.Problem = fe.Message
+		f.IdempotencyKey = newIdempotencyKey()
+		c.renderForm(w, r, http.StatusConflict, f)
+	default:
+		c.fail(w, r, err)
+	}
+}

@@ -1,0 +1,145 @@
+// live.js keeps the environments on a console page current while they
+// change: every 2 seconds it asks the JSON API about each environment that
+// is not in a final state and updates its state badge and, on an
+// environment's own page, its steps. Without JavaScript the page still shows
+// the state at the time it was loaded; reloading shows the rest.
+//
+// The page describes what to watch:
+//   <body data-final-states="ready rejected failed closed">
+//   <… data-live-env="env-…" data-state="provisioning" [data-live-reload]>
+//     <span data-live="state">…</span>
+//     <li data-step="create_account"> [data-live=step-state|attempts|started|finished|last-error] </li>
+//   <script type="application/json" id="live-labels">{"state.ready": "…"}</script>
+(function () {
+  "use strict";
+
+  var POLL_MS = 2000;
+  var finalStates = (document.body.getAttribute("data-final-states") || "").split(" ");
+  var labels = {};
+  try {
+    labels = JSON.parse(document.getElementById("live-labels").textContent);
+  } catch (e) {
+    // Without labels the raw state names are shown; still better than stale.
+  }
+
+  function label(prefix, value) {
+    return labels[prefix + "." + value] || value;
+  }
+
+  function isFinal(state) {
+    return finalStates.indexOf(state) >= 0;
+  }
+
+  // jst formats an RFC 3339 time as the server does: Japan time, to the second.
+  function jst(iso) {
+    var ms = Date.parse(iso);
+    if (isNaN(ms)) {
+      return "—";
+    }
+    return new Date(ms + 9 * 3600 * 1000).toISOString().slice(0, 19).replace("T", " ");
+  }
+
+  function setTime(el, iso) {
+    if (!el) {
+      return;
+    }
+    if (iso) {
+      el.setAttribute("datetime", iso);
+      el.textContent = jst(iso);
+    } else {
+      el.removeAttribute("datetime");
+      el.textContent = "—";
+    }
+  }
+
+  function applySteps(root, steps) {
+    (steps || []).forEach(function (step) {
+      var li = root.querySelector('[data-step="' + CSS.escape(step.name) + '"]');
+      if (!li) {
+        return;
+      }
+      li.className = "step step--" + step.state;
+      var badge = li.querySelector('[data-live="step-state"]');
+      if (badge) {
+        badge.className = "badge badge--step-" + step.state;
+        badge.textContent = label("stepstate", step.state);
+      }
+      var attempts = li.querySelector('[data-live="attempts"]');
+      if (attempts) {
+        attempts.textContent = String(step.attempts);
+      }
+      setTime(li.querySelector('[data-live="started"]'), step.started_at);
+      setTime(li.querySelector('[data-live="finished"]'), step.finished_at);
+      var lastError = li.querySelector('[data-live="last-error"]');
+      if (lastError) {
+        lastError.textContent = step.last_error || "";
+        lastError.hidden = !step.last_error;
+      }
+    });
+  }
+
+  function apply(root, detail) {
+    var changed = detail.state !== root.getAttribute("data-state");
+    if (changed) {
+      root.setAttribute("data-state", detail.state);
+      var badge = root.querySelector('[data-live="state"]');
+      if (badge) {
+        badge.className = "badge badge--" + detail.state;
+        badge.textContent = label("state", detail.state);
+      }
+    }
+    applySteps(root, detail.steps);
+    // An environment's own page offers different actions and a longer
+    // history once it settles: load it again to show them.
+    if (changed && isFinal(detail.state) && root.hasAttribute("data-live-reload")) {
+      window.location.reload();
+    }
+  }
+
+  function refresh(root) {
+    var id = root.getAttribute("data-live-env");
+    return fetch("/api/v1/environments/" + encodeURIComponent(id), {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    })
+      .then(function (resp) {
+        if (!resp.ok) {
+          throw new Error("HTTP " + resp.status);
+        }
+        return resp.json();
+      })
+      .then(function (detail) {
+        apply(root, detail);
+      })
+      .catch(function () {
+        // A dropped request is retried on the next tick.
+      });
+  }
+
+  function watched() {
+    return Array.prototype.filter.call(document.querySelectorAll("[data-live-env]"), function (el) {
+      return !isFinal(el.getAttribute("data-state"));
+    });
+  }
+
+  function tick() {
+    var roots = watched();
+    if (roots.length === 0) {
+      return; // everything has settled: stop asking
+    }
+    if (document.hidden) {
+      window.setTimeout(tick, POLL_MS); // nobody is looking; ask later
+      return;
+    }
+    Promise.all(roots.map(refresh)).then(function () {
+      window.setTimeout(tick, POLL_MS);
+    });
+  }
+
+  if (watched().length > 0) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-live-note]"), function (el) {
+      el.hidden = false;
+    });
+    window.setTimeout(tick, POLL_MS);
+  }
+})();
