@@ -199,8 +199,8 @@ func waitAllReady(t *testing.T, base func() string, ids []string, timeout time.D
 			if call(t, "GET", base()+"/api/v1/environments/"+id, nil, &en) == 200 && en.State == "ready" {
 				done[id] = en
 			}
-			if en.State == "failed" {
-				t.Fatalf("%s failed: %s", id, en.Reason)
+			if en.State == "failed" || en.State == "requested" || en.State == "rejected" {
+				t.Fatalf("%s is %s and will not become ready: %s", id, en.State, en.Reason)
 			}
 		}
 		if len(done) == len(ids) {
@@ -278,7 +278,10 @@ func TestThreeReplicas(t *testing.T) {
 	sim, simFlags := startSim(t, dir, "simcloud.latency=300ms", "simcloud.concurrent_creations=100")
 	var servers []*proc
 	for i := 0; i < 3; i++ {
-		servers = append(servers, start(t, serveArgs(dbURL, simFlags...)...))
+		// 30 environments for one organisation exceed the default quota of 20,
+		// which would send the rest to the operator.
+		args := append(serveArgs(dbURL, simFlags...), "--set", "vending.default_quota=100")
+		servers = append(servers, start(t, args...))
 	}
 	createOrg(t, servers[0].url)
 	ids := requestMany(t, servers, "nat-digital", 30)
