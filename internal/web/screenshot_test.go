@@ -1,0 +1,128 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
+)
+
+// TestScreenshot draws the console with a handful of environments in
+// different states and saves two 1280×800 screenshots for the docs:
+//
+//	HATOBA_SCREENSHOT=docs/img/console.png go test -run TestScreenshot ./internal/web/
+//
+// writes the environment list to that path and, beside it with "-env"
+// before the extension, the page of one environment mid-way through
+// vending. HATOBA_SCREENSHOT_ALL=1 adds every other page, for review.
+func TestScreenshot(t *testing.T) {
+	out := os.Getenv("HATOBA_SCREENSHOT")
+	if out == "" {
+		t.Skip("set HATOBA_SCREENSHOT=path/to/console.png to take the console's screenshots")
+	}
+	if !filepath.IsAbs(out) {
+		// go test runs in the package directory; a relative path means the
+		// repository root, where the command was typed.
+		out = filepath.Join("..", "..", out)
+	}
+	ctx := newTab(t, 1280, 800)
+	h := newHarness(t)
+	bg := context.Background()
+	if _, err := h.api.Orgs.Import(bg, org.EmbeddedSources()...); err != nil {
+		t.Fatalf("import the built-in organisations: %v", err)
+	}
+
+	accounts := 0
+	// progress runs the first done steps of an environment and starts the next.
+	progress := func(id string, done int) {
+		t.Helper()
+		accounts++
+		if err := h.api.Envs.SetAccount(bg, h.api.DB, id, fmt.Sprintf("%012d", 482901731100+accounts*7919)); err != nil {
+			t.Fatal(err)
+		}
+		steps := vending.StepNames()
+		for i, step := range steps[:min(done+1, len(steps))] {
+			if err := h.api.Envs.StartStep(bg, h.api.DB, id, step); err != nil {
+				t.Fatal(err)
+			}
+			if i < done {
+				if err := h.api.Envs.FinishStep(bg, h.api.DB, id, step); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	ask := func(orgID, system string, p env.Purpose, c env.Classification) env.Environment {
+		t.Helper()
+		en, _, err := h.api.Vending.Request(bg, env.Request{OrgID: orgID, SystemName: system, Purpose: p,
+			Classification: c, Provider: "sim", RequestedBy: "tanaka@city.example.lg.jp"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return en
+	}
+	ready := ask("lg-131016", "住民記録システム", env.Production, env.Level2)
+	h.move(t, ready.ID, env.Approved, env.Provisioning, "")
+	progress(ready.ID, len(vending.StepNames()))
+	h.move(t, ready.ID, env.Provisioning, env.Ready, "")
+
+	failed := ask("lg-271004", "介護保険システム", env.Staging, env.Level2)
+	h.move(t, failed.ID, env.Approved, env.Provisioning, "")
+	progress(failed.ID, 2)
+	if err := h.api.Envs.StepError(bg, h.api.DB, failed.ID, vending.StepMoveToUnit, "permanent",
+		"AccessDeniedException: the caller is not allowed to move accounts", true); err != nil {
+		t.Fatal(err)
+	}
+	h.move(t, failed.ID, env.Provisioning, env.Failed, "move_to_unit failed")
+
+	ask("nat-digital", "ガバメントクラウド検証基盤", env.Development, env.Level3)
+	ask("lg-141003", "福祉総合システム", env.Development, env.Level1)
+
+	running := ask("lg-011002", "税務システム", env.Production, env.Level2)
+	h.move(t, running.ID, env.Approved, env.Provisioning, "")
+	progress(running.ID, 4)
+
+	beside := func(suffix string) string {
+		return strings.TrimSuffix(out, filepath.Ext(out)) + "-" + suffix + filepath.Ext(out)
+	}
+	shots := []struct{ path, file string }{
+		{"/envs?lang=ja", out},
+		{"/envs/" + running.ID + "?lang=ja", beside("env")},
+	}
+	if os.Getenv("HATOBA_SCREENSHOT_ALL") == "1" {
+		shots = append(shots, []struct{ path, file string }{
+			{"/?lang=ja", beside("dashboard")},
+			{"/orgs?lang=ja&q=" + url.QueryEscape("さっぽろ"), beside("orgs")},
+			{"/orgs/lg-011002?lang=en", beside("org-en")},
+			{"/envs/new?lang=ja&org_q=" + url.QueryEscape("ちよだ"), beside("new")},
+			{"/approvals?lang=en", beside("approvals-en")},
+			{"/envs/" + failed.ID + "?lang=en", beside("failed-en")},
+		}...)
+	}
+	for _, s := range shots {
+		err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+s.path), chromedp.WaitVisible(chromedp.CSS("main")))
+		if err != nil {
+			t.Fatalf("%s: %v", s.path, err)
+		}
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot of %s: %v", s.path, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(s.file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.file, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s → %s", s.path, s.file)
+	}
+}
