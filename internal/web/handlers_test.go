@@ -425,6 +425,12 @@ func TestApprovals(t *testing.T) {
 			t.Fatalf("status %d, want 422", r.status)
 		}
 		mustContain(t, r.body, `id="reason-`+en.ID+`-error"`, "needs a reason", `aria-invalid="true"`)
+		// The redrawn queue behaves as the queue: its forms come back to it
+		// and the language switch reloads it.
+		mustContain(t, r.body, `href="/approvals?lang=en"`)
+		if from := formFields(t, r.body).Get("from"); from != "/approvals" {
+			t.Errorf("redrawn forms send from=%q, want /approvals", from)
+		}
 		got, _ := h.api.Envs.Get(context.Background(), h.api.DB, en.ID)
 		if got.State != env.Requested {
 			t.Fatalf("state %s, want requested", got.State)

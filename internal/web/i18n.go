@@ -111,18 +111,28 @@ func fromAcceptLanguage(header string) (lang, bool) {
 	return best, bestQ > 0
 }
 
-// switchTarget is the address a language switch loads: this page, or for
-// the answer to a form the page the form was on.
+// pagePath is the address of the page being drawn: the request's path, or
+// for the answer to a form the page the form was on (its "from" field), so
+// that the answer's links and forms behave as the page's own.
+func pagePath(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.Path
+	}
+	if from, ok := localPath(r.PostFormValue("from")); ok {
+		return from
+	}
+	return "/"
+}
+
+// switchTarget is the address a language switch loads: this page in
+// language l.
 func switchTarget(r *http.Request, l lang) string {
-	path, query := r.URL.Path, r.URL.Query()
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		path, query = "/", url.Values{}
-		if from, ok := localPath(r.PostFormValue("from")); ok {
-			path = from
-		}
+	query := url.Values{}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		query = r.URL.Query()
 	}
 	query.Set("lang", string(l))
-	return path + "?" + query.Encode()
+	return pagePath(r) + "?" + query.Encode()
 }
 
 // localPath accepts a path on this server, never another origin, so a

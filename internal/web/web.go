@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -176,7 +177,7 @@ func (c *Console) setHeaders(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/static/" || r.URL.Path[len(r.URL.Path)-1] == '/' {
+	if strings.HasSuffix(r.URL.Path, "/") {
 		c.notFound(w, r) // no directory listings
 		return
 	}
@@ -190,10 +191,11 @@ func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
 
 // view is what the layout template renders; Page is the page's own data.
 type view struct {
-	Lang   lang
-	Other  langLink
-	Nav    string
-	CSRF   string
+	Lang  lang
+	Other langLink
+	Nav   string
+	CSRF  string
+	// Path is the page's address, which its forms send back as "from".
 	Path   string
 	Final  []env.State
 	Notice string
@@ -228,7 +230,7 @@ func (c *Console) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	}
 	other := otherLang(l)
 	v := view{Lang: l, Other: langLink{Lang: other, Name: c.catalogues[other]["lang.name"], Href: switchTarget(r, other)},
-		Nav: nav, CSRF: token, Path: r.URL.Path, Final: finalStates, Notice: c.notice(r, l), Page: data}
+		Nav: nav, CSRF: token, Path: pagePath(r), Final: finalStates, Notice: c.notice(r, l), Page: data}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		return fmt.Errorf("web: render %s: %w", page, err)
