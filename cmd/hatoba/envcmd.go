@@ -233,6 +233,7 @@ func printDetail(w io.Writer, d api.EnvironmentDetail) {
 // follow prints each step as it finishes until the environment settles.
 func follow(ctx context.Context, c *client, id string, w io.Writer) error {
 	seen := map[string]bool{}
+	announcedWait := false
 	for {
 		var d api.EnvironmentDetail
 		if _, err := c.do(ctx, "GET", "/api/v1/environments/"+url.PathEscape(id), nil, nil, &d); err != nil {
@@ -251,7 +252,10 @@ func follow(ctx context.Context, c *client, id string, w io.Writer) error {
 		case env.Failed, env.Rejected, env.Closed:
 			return fmt.Errorf("%s %s: %s", d.ID, d.State, d.StateReason)
 		case env.Requested:
-			fmt.Fprintf(w, "  … waiting for a central operator: %s\n", d.ApprovalNotes)
+			if !announcedWait {
+				announcedWait = true
+				fmt.Fprintf(w, "  … waiting for a central operator: %s\n", d.ApprovalNotes)
+			}
 		}
 		select {
 		case <-ctx.Done():
