@@ -211,28 +211,29 @@ func (s *Store) CountByState(ctx context.Context) (map[State]int, error) {
 	return out, rows.Err()
 }
 
-// IDsInStates returns the ids of environments in any of states, oldest first.
-func (s *Store) IDsInStates(ctx context.Context, states ...State) ([]string, error) {
+// InStates returns the environments in any of states, oldest first, in
+// one query: the resumer reads thousands of them at a time.
+func (s *Store) InStates(ctx context.Context, states ...State) ([]Environment, error) {
 	ph := make([]string, len(states))
 	args := make([]any, len(states))
 	for i, st := range states {
 		ph[i] = fmt.Sprintf("$%d", i+1)
 		args[i] = st
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM environments WHERE state IN (`+strings.Join(ph, ", ")+`) ORDER BY id`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+envColumns+` FROM environments WHERE state IN (`+strings.Join(ph, ", ")+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("environments in %v: %w", states, err)
 	}
 	defer rows.Close()
-	var ids []string
+	var out []Environment
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+		e, err := scanEnv(rows)
+		if err != nil {
+			return nil, fmt.Errorf("environments in %v: %w", states, err)
 		}
-		ids = append(ids, id)
+		out = append(out, e)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 // Transition moves an environment from one of the from states to state to,

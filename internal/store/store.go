@@ -38,7 +38,12 @@ type Querier interface {
 
 // DB is an open hatoba database.
 type DB struct {
-	sql     *sql.DB
+	sql *sql.DB
+	// read serves reads outside transactions on SQLite: in WAL mode readers
+	// do not wait for the one writer, so a burst of requests holding the
+	// writer does not stall every page view and worker lookup behind it.
+	// nil for PostgreSQL, whose pool serves both.
+	read    *sql.DB
 	dialect Dialect
 	pool    *pgxpool.Pool // PostgreSQL only: River's pgx driver needs the pool itself.
 	target  string        // the URL with any password removed, for messages
@@ -82,8 +87,18 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &DB{sql: db, dialect: SQLite, target: "sqlite:" + path}, nil
+	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	read.SetMaxOpenConns(sqliteReaders)
+	return &DB{sql: db, read: read, dialect: SQLite, target: "sqlite:" + path}, nil
 }
+
+// sqliteReaders bounds SQLite's read connections; more than the CPUs gains
+// nothing for a pure-Go SQLite.
+const sqliteReaders = 4
 
 func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(rawURL)
@@ -116,6 +131,9 @@ func redact(rawURL string) string {
 // Close closes the database.
 func (db *DB) Close() error {
 	err := db.sql.Close()
+	if db.read != nil {
+		err = errors.Join(err, db.read.Close())
+	}
 	if db.pool != nil {
 		db.pool.Close()
 	}
@@ -138,12 +156,23 @@ func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 	return db.sql.ExecContext(ctx, rebind(db.dialect, q), args...)
 }
 
+// QueryContext runs a read outside any transaction. Statements that write
+// must use ExecContext or a transaction: on SQLite this connection is
+// read-only.
 func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.sql.QueryContext(ctx, rebind(db.dialect, q), args...)
+	return db.reader().QueryContext(ctx, rebind(db.dialect, q), args...)
 }
 
+// QueryRowContext runs a one-row read outside any transaction; see QueryContext.
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.sql.QueryRowContext(ctx, rebind(db.dialect, q), args...)
+	return db.reader().QueryRowContext(ctx, rebind(db.dialect, q), args...)
+}
+
+func (db *DB) reader() *sql.DB {
+	if db.read != nil {
+		return db.read
+	}
+	return db.sql
 }
 
 // Tx is a transaction; it satisfies Querier.

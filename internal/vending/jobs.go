@@ -51,26 +51,58 @@ func (closeArgs) Kind() string { return string(kindClose) }
 var queuedOrRunning = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
 	rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}
 
+// nudgeItem names the job one environment needs.
+type nudgeItem struct {
+	envID    string
+	kind     jobKind
+	provider string
+}
+
+func (n nudgeItem) params() river.InsertManyParams {
+	var args river.JobArgs
+	queue := queueVending
+	switch n.kind {
+	case kindAccount:
+		args, queue = accountArgs{EnvID: n.envID}, providerQueue(n.provider)
+	case kindCustomize:
+		args = customizeArgs{EnvID: n.envID}
+	case kindMove:
+		args = moveArgs{EnvID: n.envID}
+	case kindClose:
+		args = closeArgs{EnvID: n.envID}
+	}
+	return river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Queue: queue,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: queuedOrRunning}}}
+}
+
 // nudge inserts the job that acts on an environment's committed state. A
 // job for the same environment and kind that is still queued or running
 // makes this a no-op. A failure is only logged: the resumer inserts it later.
 func (e *Engine) nudge(ctx context.Context, envID string, kind jobKind, providerName string) {
-	var args river.JobArgs
-	queue := queueVending
-	switch kind {
-	case kindAccount:
-		args, queue = accountArgs{EnvID: envID}, providerQueue(providerName)
-	case kindCustomize:
-		args = customizeArgs{EnvID: envID}
-	case kindMove:
-		args = moveArgs{EnvID: envID}
-	case kindClose:
-		args = closeArgs{EnvID: envID}
-	}
-	_, err := e.jobs.Insert(ctx, args, &river.InsertOpts{Queue: queue, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: queuedOrRunning}})
-	if err != nil {
+	p := nudgeItem{envID, kind, providerName}.params()
+	if _, err := e.jobs.Insert(ctx, p.Args, p.InsertOpts); err != nil {
 		e.log.WarnContext(ctx, "could not queue vending job; the resumer will", "env", envID, "kind", kind, "err", err)
 	}
+}
+
+// nudgeBatch bounds one insert transaction of the resumer, which may
+// nudge thousands of environments: one transaction per batch instead of
+// one per environment keeps it from starving the workers of the database.
+const nudgeBatch = 500
+
+func (e *Engine) nudgeMany(ctx context.Context, items []nudgeItem) error {
+	for len(items) > 0 {
+		n := min(len(items), nudgeBatch)
+		params := make([]river.InsertManyParams, n)
+		for i, it := range items[:n] {
+			params[i] = it.params()
+		}
+		if _, err := e.jobs.InsertMany(ctx, params); err != nil {
+			return fmt.Errorf("queue %d vending jobs: %w", n, err)
+		}
+		items = items[n:]
+	}
+	return nil
 }
 
 type accountWorker struct {

@@ -27,26 +27,19 @@ func (e *Engine) Resume(ctx context.Context) error {
 	if _, err := releaseStaleSlots(ctx, e.db); err != nil {
 		return err
 	}
-	ids, err := e.envs.IDsInStates(ctx, env.Approved, env.Provisioning, env.Closing)
+	pending, err := e.envs.InStates(ctx, env.Approved, env.Provisioning, env.Closing)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		en, err := e.envs.Get(ctx, e.db, id)
-		if err != nil {
-			return err
-		}
-		switch en.State {
-		case env.Closing:
-			e.nudge(ctx, id, kindClose, en.Provider)
-		case env.Approved:
-			e.nudge(ctx, id, kindAccount, en.Provider)
-		case env.Provisioning:
-			if en.AccountID == "" {
-				e.nudge(ctx, id, kindAccount, en.Provider)
-			} else {
-				e.nudge(ctx, id, kindCustomize, en.Provider)
-			}
+	var work []nudgeItem
+	for _, en := range pending {
+		switch {
+		case en.State == env.Closing:
+			work = append(work, nudgeItem{en.ID, kindClose, en.Provider})
+		case en.State == env.Approved || en.AccountID == "":
+			work = append(work, nudgeItem{en.ID, kindAccount, en.Provider})
+		default:
+			work = append(work, nudgeItem{en.ID, kindCustomize, en.Provider})
 		}
 	}
 	moves, err := e.envs.IDsWithPendingMove(ctx)
@@ -54,7 +47,7 @@ func (e *Engine) Resume(ctx context.Context) error {
 		return err
 	}
 	for _, id := range moves {
-		e.nudge(ctx, id, kindMove, "")
+		work = append(work, nudgeItem{id, kindMove, ""})
 	}
-	return nil
+	return e.nudgeMany(ctx, work)
 }

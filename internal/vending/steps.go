@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 
@@ -55,14 +54,22 @@ type createDetail struct {
 
 func accountSpec(en env.Environment) provider.AccountSpec {
 	// The id leads the name so that it survives truncation to AWS's 50
-	// characters and an in-progress creation can be found by name.
-	name := en.ID + " " + en.SystemName
-	for utf8.RuneCountInString(name) > 50 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
+	// characters and an in-progress creation can be found by name. AWS
+	// account names are printable ASCII: a Japanese system name (住民記録)
+	// contributes nothing, and the owner's id stands in for it.
+	system := strings.Join(strings.FieldsFunc(en.SystemName, func(r rune) bool { return r < 0x21 || r > 0x7e }), " ")
+	if system == "" {
+		system = en.OrgID
+	}
+	name := en.ID + " " + system
+	if len(name) > maxAccountName {
+		name = name[:maxAccountName]
 	}
 	return provider.AccountSpec{Name: strings.TrimSpace(name), Email: en.AccountEmail}
 }
+
+// maxAccountName is AWS's limit on account names.
+const maxAccountName = 50
 
 // runAccountStage runs create_account and wait_until_active for one
 // environment while it holds one of its provider's slots.

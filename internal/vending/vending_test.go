@@ -92,7 +92,12 @@ func (w *world) request(t *testing.T, e *vending.Engine, n int, orgID string) []
 	t.Helper()
 	var ids []string
 	for i := 0; i < n; i++ {
-		en, _, err := e.Request(context.Background(), env.Request{OrgID: orgID, SystemName: fmt.Sprintf("system-%03d", i),
+		// Every other name is Japanese, as most of the platform's will be.
+		name := fmt.Sprintf("system-%03d", i)
+		if i%2 == 1 {
+			name = fmt.Sprintf("住民記録%03d", i)
+		}
+		en, _, err := e.Request(context.Background(), env.Request{OrgID: orgID, SystemName: name,
 			Purpose: env.Development, Classification: env.Level2, Provider: "sim"}, "")
 		if err != nil {
 			t.Fatal(err)
