@@ -142,10 +142,7 @@ func ssoListPermissionSets(s *Server, ctx context.Context, tx *sql.Tx, in []byte
 	if err != nil {
 		return nil, err
 	}
-	next := p.next(len(arns))
-	if len(arns) > p.limit {
-		arns = arns[:p.limit]
-	}
+	arns, next := trimPage(p, arns)
 	if arns == nil {
 		arns = []string{}
 	}

@@ -282,10 +282,7 @@ func orgListAccounts(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	next := p.next(len(accts))
-	if len(accts) > p.limit {
-		accts = accts[:p.limit]
-	}
+	accts, next := trimPage(p, accts)
 	if accts == nil {
 		accts = []account{}
 	}
@@ -595,10 +592,7 @@ func orgListPolicies(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	next := p.next(len(ps))
-	if len(ps) > p.limit {
-		ps = ps[:p.limit]
-	}
+	ps, next := trimPage(p, ps)
 	return map[string]any{"Policies": ps, "NextToken": next}, nil
 }
 
@@ -733,10 +727,7 @@ func orgListPoliciesForTarget(s *Server, ctx context.Context, tx *sql.Tx, in []b
 	if err != nil {
 		return nil, err
 	}
-	next := p.next(len(ps))
-	if len(ps) > p.limit {
-		ps = ps[:p.limit]
-	}
+	ps, next := trimPage(p, ps)
 	return map[string]any{"Policies": ps, "NextToken": next}, nil
 }
 

@@ -73,8 +73,10 @@ func (s *Server) init(ctx context.Context) error {
 // simulated cloud continues exactly where it was.
 func (s *Server) settle(ctx context.Context, tx *sql.Tx) error {
 	now := s.cfg.Now().UnixNano()
+	// In completion order, and among equal times in the order the requests
+	// arrived: of two creations with one e-mail, the earlier wins.
 	rows, err := tx.QueryContext(ctx, `SELECT id, name, email, completes_at FROM create_requests
-		WHERE state = 'IN_PROGRESS' AND completes_at <= ? ORDER BY completes_at, id`, now)
+		WHERE state = 'IN_PROGRESS' AND completes_at <= ? ORDER BY completes_at, rowid`, now)
 	if err != nil {
 		return fmt.Errorf("settle: %w", err)
 	}
@@ -172,6 +174,16 @@ func (p page) next(fetched int) *string {
 	}
 	t := base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(p.offset + p.limit)))
 	return &t
+}
+
+// trimPage cuts the extra row a query fetched to learn whether another
+// page follows, and returns the token for it.
+func trimPage[T any](p page, items []T) ([]T, *string) {
+	next := p.next(len(items))
+	if len(items) > p.limit {
+		items = items[:p.limit]
+	}
+	return items, next
 }
 
 // field validation shared by the services, each reporting in its
