@@ -93,7 +93,7 @@ func cmdEnv(ctx context.Context, sub string, args []string, stdout io.Writer) er
 	asJSON := fs.Bool("json", false, "print JSON")
 	var (
 		orgID, system, purpose, class, prov, key, state, reason *string
-		wait, watch                                              *bool
+		wait, watch                                             *bool
 	)
 	switch sub {
 	case "request":

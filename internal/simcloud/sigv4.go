@@ -172,4 +172,3 @@ func canonicalQuery(q url.Values) string {
 func awsEscape(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
-

@@ -200,7 +200,7 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 		// River's rescuer makes a dead replica's running jobs available again
 		// once they have run longer than this.
 		RescueStuckJobsAfter: cfg.JobTimeout + 10*time.Second,
-		ErrorHandler:      &errorHandler{log: cfg.Logger},
+		ErrorHandler:         &errorHandler{log: cfg.Logger},
 	}
 	var err error
 	if db.Dialect() == store.Postgres {

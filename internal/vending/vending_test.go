@@ -3,11 +3,11 @@ package vending_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
+	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
 	"github.com/hatoba-cloud/hatoba/internal/simcloud"
 )
 
