@@ -17,6 +17,13 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -d "$pg_url"; then
   fi
 fi
 
+echo "== gofmt"
+unformatted=$(gofmt -l cmd internal bench)
+if [ -n "$unformatted" ]; then
+  echo "these files are not gofmt-formatted (run gofmt -w):" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
 echo "== go vet"
 go vet ./...
 echo "== go test"
