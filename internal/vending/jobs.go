@@ -174,11 +174,13 @@ func (w *closeWorker) Work(ctx context.Context, job *river.Job[closeArgs]) error
 			return err
 		}
 	}
-	return e.db.InTx(ctx, func(tx *store.Tx) error {
+	err = e.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := releaseSlot(ctx, tx, en.ID); err != nil {
 			return err
 		}
 		_, err := e.envs.Transition(ctx, tx, en.ID, []env.State{env.Closing}, env.Closed, "", strings.TrimSpace("account "+en.AccountID+" closed"))
 		return err
 	})
+	e.slotFreed.signal()
+	return err
 }

@@ -25,6 +25,20 @@ func (e *Engine) Request(ctx context.Context, req env.Request, idempotencyKey st
 	if err := req.Validate(); err != nil {
 		return env.Environment{}, false, err
 	}
+	// Admit a bounded number of requests to the database at once. A burst
+	// of thousands of requests would otherwise take every connection (and,
+	// on SQLite, the one writer) and stall the workers vending the
+	// environments already requested; the burst waits here instead.
+	select {
+	case e.intake <- struct{}{}:
+		defer func() { <-e.intake }()
+	case <-ctx.Done():
+		return env.Environment{}, false, fmt.Errorf("request: %w", ctx.Err())
+	}
+	return e.request(ctx, req, idempotencyKey)
+}
+
+func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey string) (out env.Environment, created bool, err error) {
 	cn, ok := e.conns[req.Provider]
 	if !ok {
 		return env.Environment{}, false, fault.InvalidField("provider", "provider %q is not configured (configured: %s)", req.Provider, strings.Join(e.ConnectionNames(), ", "))
@@ -91,7 +105,7 @@ func (e *Engine) Request(ctx context.Context, req env.Request, idempotencyKey st
 	if err != nil {
 		if idempotencyKey != "" && store.IsUniqueViolation(err) {
 			// A concurrent request with the same key won; answer as it did.
-			return e.Request(ctx, req, idempotencyKey)
+			return e.request(ctx, req, idempotencyKey)
 		}
 		return env.Environment{}, false, err
 	}

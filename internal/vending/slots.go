@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -18,6 +19,7 @@ func (e *Engine) acquireSlot(ctx context.Context, cn *Connection, envID string) 
 	waited := false
 	start := time.Now()
 	for {
+		freed := e.slotFreed.wait() // before looking, so a release in between is not missed
 		ok, err := tryAcquireSlot(ctx, e.db, cn.Name, cn.Cap, envID, e.envs.Now())
 		if err != nil {
 			return err
@@ -29,10 +31,13 @@ func (e *Engine) acquireSlot(ctx context.Context, cn *Connection, envID string) 
 			return nil
 		}
 		waited = true
+		// Another replica's release is seen at the next poll; one of ours
+		// wakes the waiters at once, which keeps the slots busy.
 		jitter := rand.N(e.cfg.SlotPollInterval/2 + 1)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-freed:
 		case <-time.After(e.cfg.SlotPollInterval + jitter):
 		}
 	}
@@ -80,6 +85,32 @@ func tryAcquireSlot(ctx context.Context, db *store.DB, providerName string, capa
 	return false, nil
 }
 
+// broadcast wakes every goroutine waiting at the time of the call.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) signal() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}
+
+// releaseSlot frees envID's slot as part of tx; the caller signals
+// e.slotFreed once tx has committed.
 func releaseSlot(ctx context.Context, q store.Querier, envID string) error {
 	if _, err := q.ExecContext(ctx, `DELETE FROM vend_slots WHERE env_id = $1`, envID); err != nil {
 		return fmt.Errorf("release slot of %s: %w", envID, err)

@@ -139,6 +139,7 @@ func (e *Engine) runAccountStage(ctx context.Context, job *river.Job[accountArgs
 	if err != nil {
 		return err
 	}
+	e.slotFreed.signal()
 	e.cfg.Metrics.accountsCreated.WithLabelValues(cn.Name).Inc()
 	e.nudge(ctx, en.ID, kindCustomize, en.Provider)
 	return nil
@@ -418,6 +419,7 @@ func (e *Engine) failPermanently(ctx context.Context, envID, step string, cause 
 		_, err := e.envs.Transition(ctx, tx, envID, []env.State{env.Provisioning, env.Approved}, env.Failed, "", step+": "+cause.Error())
 		return err
 	})
+	e.slotFreed.signal()
 	if err != nil && fault.KindOf(err) != fault.Conflict {
 		return err
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	// its job rescued by another after JobTimeout plus a margin, so it also
 	// bounds how long a crash delays an environment.
 	JobTimeout time.Duration
+	// IntakeConcurrency bounds the environment requests that use the
+	// database at once, so that a burst of requests leaves the workers
+	// their share of it.
+	IntakeConcurrency int
 	// FetchPollInterval bounds how late a replica notices new jobs when the
 	// database cannot notify it (SQLite).
 	FetchPollInterval time.Duration
@@ -111,6 +115,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FetchPollInterval == 0 {
 		c.FetchPollInterval = 250 * time.Millisecond
+	}
+	if c.IntakeConcurrency == 0 {
+		c.IntakeConcurrency = 4
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -151,6 +158,9 @@ type Engine struct {
 	jobs  jobClient
 	log   *slog.Logger
 
+	intake    chan struct{} // admission of requests; see Request
+	slotFreed broadcast     // wakes this process's jobs waiting for a provider slot
+
 	stopResume context.CancelFunc
 	resumeDone sync.WaitGroup
 }
@@ -168,7 +178,8 @@ type jobClient interface {
 // started still accepts requests (other replicas do the work).
 func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	e := &Engine{cfg: cfg, envs: envs, orgs: orgs, db: db, conns: map[string]*Connection{}, log: cfg.Logger}
+	e := &Engine{cfg: cfg, envs: envs, orgs: orgs, db: db, conns: map[string]*Connection{}, log: cfg.Logger,
+		intake: make(chan struct{}, cfg.IntakeConcurrency)}
 	queues := map[string]river.QueueConfig{queueVending: {MaxWorkers: cfg.Workers}}
 	for i := range cfg.Connections {
 		cn := &cfg.Connections[i]
