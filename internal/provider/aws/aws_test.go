@@ -156,6 +156,14 @@ func TestErrorClasses(t *testing.T) {
 		{"unknown account is permanent", simcloud.Config{},
 			func(d *awsdriver.Driver) error { return d.TagAccount(ctx, "123456789012", map[string]string{"k": "v"}) },
 			provider.Permanent, "TargetNotFoundException"},
+		{"unknown account's billing contact is permanent (restJson1 error)", simcloud.Config{},
+			func(d *awsdriver.Driver) error {
+				return d.SetBillingContact(ctx, "123456789012", provider.Contact{Name: "n", Title: "Billing", Email: "a@b.example", Phone: "+81-3-0000-0000"})
+			}, provider.Permanent, "ResourceNotFoundException"},
+		{"invalid phone number is permanent", simcloud.Config{},
+			func(d *awsdriver.Driver) error {
+				return d.SetBillingContact(ctx, "123456789012", provider.Contact{Name: "n", Title: "Billing", Email: "a@b.example", Phone: "call me"})
+			}, provider.Permanent, "ValidationException"},
 		{"concurrent-creation limit is throttling", simcloud.Config{Latency: time.Hour, ConcurrentCreations: 1},
 			func(d *awsdriver.Driver) error {
 				if _, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "one", Email: "one@x.example"}); err != nil {
