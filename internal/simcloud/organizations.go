@@ -206,8 +206,13 @@ func orgListCreateAccountStatus(s *Server, ctx context.Context, tx *sql.Tx, in [
 	if v.err != nil {
 		return nil, v.err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM create_requests WHERE state IN (?, ?, ?) ORDER BY requested_at, id LIMIT ? OFFSET ?`,
-		states[0], states[min(1, len(states)-1)], states[len(states)-1], p.limit+1, p.offset)
+	args := make([]any, 0, len(states)+2)
+	for _, st := range states {
+		args = append(args, st)
+	}
+	args = append(args, p.limit+1, p.offset)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM create_requests WHERE state IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(states)), ", ")+`)
+		ORDER BY requested_at, id LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return nil, err
 	}
