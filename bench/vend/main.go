@@ -86,6 +86,7 @@ type result struct {
 	peakRSS                      int64
 	p50, p99                     time.Duration
 	total                        time.Duration
+	maxInFlight, throttled       int
 }
 
 func runSimChild(addr string, latency time.Duration, capacity int) {
@@ -280,6 +281,25 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 		time.Sleep(500 * time.Millisecond)
 	}
 	total := time.Since(start)
+	// The simulated cloud's own count: the cap must have held, and every
+	// environment must have exactly one account.
+	var sim struct {
+		Accounts              int `json:"accounts"`
+		MaxConcurrentObserved int `json:"max_concurrent_observed"`
+		Throttled             int `json:"throttled"`
+	}
+	resp, err := http.Get(simURL + "/_simcloud/stats")
+	if err != nil {
+		return result{}, fmt.Errorf("simulated cloud stats: %w", err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&sim)
+	resp.Body.Close()
+	if err != nil {
+		return result{}, fmt.Errorf("simulated cloud stats: %w", err)
+	}
+	if sim.Accounts != n {
+		return result{}, fmt.Errorf("the simulated cloud holds %d accounts for %d environments", sim.Accounts, n)
+	}
 	fmt.Fprintln(os.Stderr)
 	var after syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
@@ -289,7 +309,7 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 	achieved := float64(n) / activeAt.Sub(start).Seconds()
 	return result{db: d, accountsPerSec: achieved, ideal: ideal, ratio: achieved / ideal,
 		readyPerSec: float64(n) / total.Seconds(), cpuPerEnv: cpu / time.Duration(n),
-		peakRSS: peakRSS(after), p50: lat[n/2], p99: lat[n*99/100], total: total}, nil
+		peakRSS: peakRSS(after), maxInFlight: sim.MaxConcurrentObserved, throttled: sim.Throttled, p50: lat[n/2], p99: lat[n*99/100], total: total}, nil
 }
 
 // resetPeakRSS starts a new peak-memory measurement, so that each
@@ -316,11 +336,11 @@ func printTable(w io.Writer, rows []result, n, capacity int, latency time.Durati
 	fmt.Fprintf(w, "vend %d environments, cap %d, creation latency %s, %d concurrent API clients (%s, %d CPUs)\n\n",
 		n, capacity, latency, clients, runtime.Version(), runtime.NumCPU())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "database\taccounts/s\tideal (cap/latency)\tratio\tready/s\tCPU per env\tpeak RSS\tPOST p50\tPOST p99\ttotal\t")
+	fmt.Fprintln(tw, "database\taccounts/s\tideal (cap/latency)\tratio\tready/s\tCPU per env\tpeak RSS\tPOST p50\tPOST p99\tmax in flight\tthrottled\ttotal\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.3f\t%.2f\t%s\t%.0f MiB\t%s\t%s\t%s\t\n", r.db, r.accountsPerSec, r.ideal, r.ratio,
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.3f\t%.2f\t%s\t%.0f MiB\t%s\t%s\t%d\t%d\t%s\t\n", r.db, r.accountsPerSec, r.ideal, r.ratio,
 			r.readyPerSec, r.cpuPerEnv.Round(time.Microsecond), float64(r.peakRSS)/(1<<20), r.p50.Round(time.Microsecond),
-			r.p99.Round(time.Microsecond), r.total.Round(time.Second))
+			r.p99.Round(time.Microsecond), r.maxInFlight, r.throttled, r.total.Round(time.Second))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nrerun: go run ./bench/vend [-n 6000] [-latency 500ms] [-cap 5] [-clients 200] [-db sqlite,postgres]")
