@@ -14,7 +14,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
+
+	"golang.org/x/text/width"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
@@ -187,10 +188,8 @@ func cmdEnv(ctx context.Context, sub string, args []string, stdout io.Writer) er
 }
 
 func listAll(ctx context.Context, c *client, q url.Values, stdout io.Writer, asJSON bool) error {
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	if !asJSON {
-		fmt.Fprintln(tw, "ID\tORGANISATION\tSYSTEM\tPURPOSE\tCLASS\tPROVIDER\tSTATE\tACCOUNT")
-	}
+	var tbl table
+	tbl.add("ID", "ORGANISATION", "SYSTEM", "PURPOSE", "CLASS", "PROVIDER", "STATE", "ACCOUNT")
 	for {
 		var page env.Page
 		if _, err := c.do(ctx, "GET", "/api/v1/environments?"+q.Encode(), nil, nil, &page); err != nil {
@@ -203,14 +202,17 @@ func listAll(ctx context.Context, c *client, q url.Values, stdout io.Writer, asJ
 				}
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.OrgID, e.SystemName, e.Purpose, e.Classification, e.Provider, e.State, e.AccountID)
+			tbl.add(e.ID, e.OrgID, e.SystemName, string(e.Purpose), string(e.Classification), e.Provider, string(e.State), e.AccountID)
 		}
 		if page.NextCursor == "" {
 			break
 		}
 		q.Set("cursor", page.NextCursor)
 	}
-	return tw.Flush()
+	if asJSON {
+		return nil
+	}
+	return tbl.print(stdout)
 }
 
 func printDetail(w io.Writer, d api.EnvironmentDetail) {
@@ -222,12 +224,12 @@ func printDetail(w io.Writer, d api.EnvironmentDetail) {
 	if d.AccountID != "" {
 		fmt.Fprintf(w, "account: %s (%s) unit %s\n", d.AccountID, d.AccountEmail, d.UnitPath)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tSTEP\tSTATE\tATTEMPTS\tLAST ERROR")
+	var tbl table
+	tbl.add("#", "STEP", "STATE", "ATTEMPTS", "LAST ERROR")
 	for _, s := range d.Steps {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", s.Position, s.Name, s.State, s.Attempts, s.LastError)
+		tbl.add(fmt.Sprint(s.Position), s.Name, string(s.State), fmt.Sprint(s.Attempts), s.LastError)
 	}
-	_ = tw.Flush()
+	_ = tbl.print(w)
 }
 
 // follow prints each step as it finishes until the environment settles.
@@ -263,6 +265,49 @@ func follow(ctx context.Context, c *client, id string, w io.Writer) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// table prints aligned columns measured in terminal cells, where Japanese
+// characters take two: text/tabwriter counts runes, which misaligns every
+// column after a Japanese system name.
+type table struct{ rows [][]string }
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) print(w io.Writer) error {
+	var widths []int
+	for _, row := range t.rows {
+		for i, cell := range row {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], cellWidth(cell))
+		}
+	}
+	for _, row := range t.rows {
+		var line strings.Builder
+		for i, cell := range row {
+			line.WriteString(cell)
+			if i < len(row)-1 {
+				line.WriteString(strings.Repeat(" ", widths[i]-cellWidth(cell)+2))
+			}
+		}
+		if _, err := fmt.Fprintln(w, strings.TrimRight(line.String(), " ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cellWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if k := width.LookupRune(r).Kind(); k == width.EastAsianWide || k == width.EastAsianFullwidth {
+			n++
+		}
+	}
+	return n
 }
 
 func randomKey() string {
