@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -109,6 +110,12 @@ func (r Request) Validate() error {
 	return nil
 }
 
+// idPattern is the shape of NewID's ids.
+var idPattern = regexp.MustCompile(`^env-[0-9a-v]{16}$`)
+
+// ValidID reports whether s has the shape of an environment id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
 func oneOf[T comparable](v T, set []T) bool {
 	for _, s := range set {
 		if v == s {
@@ -118,11 +125,13 @@ func oneOf[T comparable](v T, set []T) bool {
 	return false
 }
 
-// NewID returns a new environment id: "env-" and 16 base32 characters whose
-// first part is the creation time, so ids sort by age.
+// NewID returns a new environment id: "env-" and 16 characters of base32
+// in its sort-preserving "extended hex" alphabet (0-9, a-v), whose first part
+// is the creation time, so ids sort by age as strings. (The standard base32
+// alphabet, A-Z then 2-7, would not: digits sort before letters.)
 func NewID(now time.Time) string {
 	var b [10]byte
 	binary.BigEndian.PutUint32(b[:4], uint32(now.Unix()))
 	_, _ = rand.Read(b[4:])
-	return "env-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return "env-" + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }

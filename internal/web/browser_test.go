@@ -155,7 +155,7 @@ func TestBrowserRequestsAnEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, ok := strings.CutPrefix(loc, h.srv.URL+"/envs/")
-	if !ok || !envIDPattern.MatchString(id) {
+	if !ok || !env.ValidID(id) {
 		t.Fatalf("landed on %s, want /envs/env-…", loc)
 	}
 	state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.env__state [data-live="state"]`)))

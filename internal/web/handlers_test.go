@@ -254,7 +254,7 @@ func TestCreateEnv(t *testing.T) {
 		}
 		loc := first.header.Get("Location")
 		id, ok := strings.CutPrefix(loc, "/envs/")
-		if !ok || !envIDPattern.MatchString(id) {
+		if !ok || !env.ValidID(id) {
 			t.Fatalf("Location %q", loc)
 		}
 		en, err := h.api.Envs.Get(context.Background(), h.api.DB, id)

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -148,9 +147,6 @@ func localPath(p string) (string, bool) {
 	return u.Path, true
 }
 
-// envIDPattern is the shape of env.NewID's ids.
-var envIDPattern = regexp.MustCompile(`^env-[a-z2-7]{16}$`)
-
 // notices are the confirmations an action's redirect may ask for.
 var notices = map[string]bool{"approved": true, "rejected": true, "retried": true}
 
@@ -160,7 +156,7 @@ var notices = map[string]bool{"approved": true, "rejected": true, "retried": tru
 func (c *Console) notice(r *http.Request, l lang) string {
 	q := r.URL.Query()
 	n, id := q.Get("notice"), q.Get("env")
-	if !notices[n] || !envIDPattern.MatchString(id) {
+	if !notices[n] || !env.ValidID(id) {
 		return ""
 	}
 	return fmt.Sprintf(c.catalogues[l]["notice."+n], id)
