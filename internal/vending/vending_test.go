@@ -13,7 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
@@ -306,6 +312,103 @@ func TestGlobalCapAcrossReplicas(t *testing.T) {
 		assertAllReady(t, w, w.waitSettled(t, ids, 90*time.Second))
 		if st := w.sim.Stats(); st.MaxConcurrentObserved > 3 {
 			t.Fatalf("%d creations were in flight at once; the global cap is 3", st.MaxConcurrentObserved)
+		}
+	})
+}
+
+// TestTransferAndClose gives a ready environment to another organisation and
+// back — the account follows to each owner's unit in the provider, and the
+// history records it — and then closes it, which closes the account.
+func TestTransferAndClose(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, simcloud.Config{})
+		drv := w.driver(t)
+		e := w.engine(t, drv, 5)
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Stop(context.Background()) })
+		id := w.request(t, e, 1, "nat-digital")[0]
+		en := w.waitSettled(t, []string{id}, 30*time.Second)[id]
+		if en.State != env.Ready {
+			t.Fatalf("%s: %s", en.State, en.StateReason)
+		}
+		orgs := organizations.NewFromConfig(aws.Config{Region: "ap-northeast-1",
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")},
+			func(o *organizations.Options) { o.BaseEndpoint = aws.String(w.url) })
+		parentOf := func() string {
+			out, err := orgs.ListParents(ctx, &organizations.ListParentsInput{ChildId: aws.String(en.AccountID)})
+			if err != nil || len(out.Parents) != 1 {
+				t.Fatalf("ListParents: %v", err)
+			}
+			return aws.ToString(out.Parents[0].Id)
+		}
+		unit := func(path ...string) string {
+			id, err := drv.EnsureUnit(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		if got, want := parentOf(), unit("National", "Digital Agency"); got != want {
+			t.Fatalf("vended into %s, want National/Digital Agency (%s)", got, want)
+		}
+
+		for _, to := range []struct {
+			org  string
+			path []string
+		}{{"qp-jlis", []string{"QuasiPublic"}}, {"nat-digital", []string{"National", "Digital Agency"}}} {
+			if _, err := e.Transfer(ctx, id, to.org, "operator"); err != nil {
+				t.Fatalf("transfer to %s: %v", to.org, err)
+			}
+			want := unit(to.path...)
+			deadline := time.Now().Add(20 * time.Second)
+			for parentOf() != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("after the transfer to %s the account is still in %s, want %s", to.org, parentOf(), want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got, _ := w.envs.Get(ctx, db, id); got.OrgID != to.org || got.UnitPath != strings.Join(to.path, "/") {
+				t.Fatalf("after the transfer: owner %s unit %s", got.OrgID, got.UnitPath)
+			}
+		}
+		if _, err := e.Transfer(ctx, id, "nat-digital", "operator"); fault.KindOf(err) != fault.Invalid {
+			t.Fatalf("transfer to the current owner: %v, want invalid", err)
+		}
+		events, err := w.envs.Events(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		transfers := 0
+		for _, ev := range events {
+			if ev.Kind == "transferred" {
+				transfers++
+			}
+		}
+		if transfers != 2 {
+			t.Fatalf("%d transfers recorded, want 2: %+v", transfers, events)
+		}
+
+		if _, err := e.Close(ctx, id, "operator", "system retired"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got, _ := w.envs.Get(ctx, db, id)
+			if got.State == env.Closed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("close: still %s %s", got.State, got.StateReason)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		acct, err := orgs.DescribeAccount(ctx, &organizations.DescribeAccountInput{AccountId: aws.String(en.AccountID)})
+		if err != nil || acct.Account.Status != orgtypes.AccountStatusSuspended {
+			t.Fatalf("the provider account after close: %+v, %v", acct, err)
 		}
 	})
 }
