@@ -234,7 +234,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
 		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
-		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval,
+		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval, IntakeConcurrency: cfg.Vending.IntakeConcurrency,
 		Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg),
 	})
 	if err != nil {

@@ -77,6 +77,9 @@ type Vending struct {
 	ResumeInterval    time.Duration `yaml:"resume_interval"`
 	SlotPollInterval  time.Duration `yaml:"slot_poll_interval"`
 	FetchPollInterval time.Duration `yaml:"fetch_poll_interval"`
+	// IntakeConcurrency bounds the environment requests using the database
+	// at once, so a burst of requests leaves the workers their share.
+	IntakeConcurrency int `yaml:"intake_concurrency"`
 }
 
 // BillingContact is used for organisations without a billing contact.
@@ -105,7 +108,7 @@ func Default() Config {
 		Vending: Vending{
 			DefaultQuota: 20, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute, MaxAttempts: 10,
 			JobTimeout: 2 * time.Minute, Workers: 20, ResumeInterval: 30 * time.Second,
-			SlotPollInterval: 50 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond,
+			SlotPollInterval: 50 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond, IntakeConcurrency: 4,
 		},
 		Billing: BillingContact{Name: "Government Cloud billing desk", Email: "billing@hatoba.invalid", Phone: "+81-3-0000-0000"},
 	}
@@ -197,6 +200,21 @@ func (c Config) Validate() error {
 	}
 	if c.SimCloud.TransientRate < 0 || c.SimCloud.TransientRate > 1 || c.SimCloud.LostResponseRate < 0 || c.SimCloud.LostResponseRate > 1 {
 		return errors.New("simcloud: failure rates must be between 0 and 1")
+	}
+	v := c.Vending
+	for _, f := range []struct {
+		key string
+		ok  bool
+	}{
+		{"default_quota", v.DefaultQuota >= 0},
+		{"retry_base", v.RetryBase > 0}, {"retry_max", v.RetryMax >= v.RetryBase},
+		{"max_attempts", v.MaxAttempts >= 1}, {"job_timeout", v.JobTimeout > 0}, {"workers", v.Workers >= 1},
+		{"resume_interval", v.ResumeInterval > 0}, {"slot_poll_interval", v.SlotPollInterval > 0},
+		{"fetch_poll_interval", v.FetchPollInterval > 0}, {"intake_concurrency", v.IntakeConcurrency >= 1},
+	} {
+		if !f.ok {
+			return fmt.Errorf("vending.%s: must be positive (retry_max at least retry_base)", f.key)
+		}
 	}
 	return nil
 }

@@ -63,6 +63,9 @@ func TestLoadErrors(t *testing.T) {
 		{"fail/bad log level", "", nil, map[string]string{"log_level": "loud"}, "log_level"},
 		{"fail/unknown provider", "", nil, map[string]string{"providers.gcp.cap": "1"}, `no provider connection named "gcp"`},
 		{"fail/template without id", "", nil, map[string]string{"providers.sim.email_template": "a@b.c"}, "{id}"},
+		{"fail/no workers", "", nil, map[string]string{"vending.workers": "0"}, "vending.workers"},
+		{"fail/negative intake", "", map[string]string{"HATOBA_VENDING_INTAKE_CONCURRENCY": "-1"}, nil, "vending.intake_concurrency"},
+		{"fail/retry_max below retry_base", "", nil, map[string]string{"vending.retry_max": "1s", "vending.retry_base": "2s"}, "vending.retry_max"},
 		{"fail/missing file", filepath.Join(dir, "missing.yaml"), nil, nil, "config file"},
 	}
 	for _, tt := range tests {
