@@ -212,17 +212,11 @@ func (d *Driver) EnsureUnit(ctx context.Context, path []string) (string, error) 
 		return "", err
 	}
 	for i, name := range path {
-		key := strings.Join(path[:i+1], "/")
-		d.mu.Lock()
-		id, ok := d.units[key]
-		d.mu.Unlock()
-		if !ok {
-			if id, err = d.ensureChildUnit(ctx, parent, name); err != nil {
-				return "", err
-			}
-			d.mu.Lock()
-			d.units[key] = id
-			d.mu.Unlock()
+		id, err := d.cached(d.units, strings.Join(path[:i+1], "/"), func() (string, error) {
+			return d.ensureChildUnit(ctx, parent, name)
+		})
+		if err != nil {
+			return "", err
 		}
 		parent = id
 	}
@@ -245,19 +239,14 @@ func (d *Driver) ensureChildUnit(ctx context.Context, parent, name string) (stri
 		}
 		return "", nil
 	}
-	if id, err := find(); err != nil || id != "" {
-		return id, err
-	}
-	out, err := d.org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: awssdk.String(parent), Name: awssdk.String(name)})
-	var dup *orgtypes.DuplicateOrganizationalUnitException
-	if errors.As(err, &dup) {
-		// Another worker created it between our look and our create.
-		return find()
-	}
-	if err != nil {
-		return "", classify("CreateOrganizationalUnit", err)
-	}
-	return awssdk.ToString(out.OrganizationalUnit.Id), nil
+	return findOrCreate(find, func() (string, bool, error) {
+		out, err := d.org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: awssdk.String(parent), Name: awssdk.String(name)})
+		if err != nil {
+			var dup *orgtypes.DuplicateOrganizationalUnitException
+			return "", errors.As(err, &dup), classify("CreateOrganizationalUnit", err)
+		}
+		return awssdk.ToString(out.OrganizationalUnit.Id), false, nil
+	})
 }
 
 // MoveAccount implements provider.Provider.
@@ -299,50 +288,32 @@ func (d *Driver) AttachPolicies(ctx context.Context, accountID string, policies 
 }
 
 func (d *Driver) ensurePolicy(ctx context.Context, p provider.Policy) (string, error) {
-	d.mu.Lock()
-	id, ok := d.policies[p.Name]
-	d.mu.Unlock()
-	if ok {
-		return id, nil
-	}
-	find := func() (string, error) {
-		pages := organizations.NewListPoliciesPaginator(d.org, &organizations.ListPoliciesInput{Filter: orgtypes.PolicyTypeServiceControlPolicy})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return "", classify("ListPolicies", err)
-			}
-			for _, ps := range page.Policies {
-				if awssdk.ToString(ps.Name) == p.Name {
-					return awssdk.ToString(ps.Id), nil
+	return d.cached(d.policies, p.Name, func() (string, error) {
+		find := func() (string, error) {
+			pages := organizations.NewListPoliciesPaginator(d.org, &organizations.ListPoliciesInput{Filter: orgtypes.PolicyTypeServiceControlPolicy})
+			for pages.HasMorePages() {
+				page, err := pages.NextPage(ctx)
+				if err != nil {
+					return "", classify("ListPolicies", err)
+				}
+				for _, ps := range page.Policies {
+					if awssdk.ToString(ps.Name) == p.Name {
+						return awssdk.ToString(ps.Id), nil
+					}
 				}
 			}
+			return "", nil
 		}
-		return "", nil
-	}
-	id, err := find()
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		out, err := d.org.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: awssdk.String(p.Name), Description: awssdk.String(p.Description),
-			Content: awssdk.String(p.Document), Type: orgtypes.PolicyTypeServiceControlPolicy})
-		var dup *orgtypes.DuplicatePolicyException
-		switch {
-		case errors.As(err, &dup):
-			if id, err = find(); err != nil {
-				return "", err
+		return findOrCreate(find, func() (string, bool, error) {
+			out, err := d.org.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: awssdk.String(p.Name), Description: awssdk.String(p.Description),
+				Content: awssdk.String(p.Document), Type: orgtypes.PolicyTypeServiceControlPolicy})
+			if err != nil {
+				var dup *orgtypes.DuplicatePolicyException
+				return "", errors.As(err, &dup), classify("CreatePolicy", err)
 			}
-		case err != nil:
-			return "", classify("CreatePolicy", err)
-		default:
-			id = awssdk.ToString(out.Policy.PolicySummary.Id)
-		}
-	}
-	d.mu.Lock()
-	d.policies[p.Name] = id
-	d.mu.Unlock()
-	return id, nil
+			return awssdk.ToString(out.Policy.PolicySummary.Id), false, nil
+		})
+	})
 }
 
 func (d *Driver) instance(ctx context.Context) (instanceARN, identityStoreID string, err error) {
@@ -368,54 +339,36 @@ func (d *Driver) instance(ctx context.Context) (instanceARN, identityStoreID str
 }
 
 func (d *Driver) permissionSet(ctx context.Context, instanceARN, name, description string) (string, error) {
-	d.mu.Lock()
-	arn, ok := d.permissionSets[name]
-	d.mu.Unlock()
-	if ok {
-		return arn, nil
-	}
-	find := func() (string, error) {
-		pages := ssoadmin.NewListPermissionSetsPaginator(d.sso, &ssoadmin.ListPermissionSetsInput{InstanceArn: awssdk.String(instanceARN)})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return "", classify("ListPermissionSets", err)
-			}
-			for _, psARN := range page.PermissionSets {
-				ps, err := d.sso.DescribePermissionSet(ctx, &ssoadmin.DescribePermissionSetInput{InstanceArn: awssdk.String(instanceARN), PermissionSetArn: awssdk.String(psARN)})
+	return d.cached(d.permissionSets, name, func() (string, error) {
+		find := func() (string, error) {
+			pages := ssoadmin.NewListPermissionSetsPaginator(d.sso, &ssoadmin.ListPermissionSetsInput{InstanceArn: awssdk.String(instanceARN)})
+			for pages.HasMorePages() {
+				page, err := pages.NextPage(ctx)
 				if err != nil {
-					return "", classify("DescribePermissionSet", err)
+					return "", classify("ListPermissionSets", err)
 				}
-				if awssdk.ToString(ps.PermissionSet.Name) == name {
-					return psARN, nil
+				for _, psARN := range page.PermissionSets {
+					ps, err := d.sso.DescribePermissionSet(ctx, &ssoadmin.DescribePermissionSetInput{InstanceArn: awssdk.String(instanceARN), PermissionSetArn: awssdk.String(psARN)})
+					if err != nil {
+						return "", classify("DescribePermissionSet", err)
+					}
+					if awssdk.ToString(ps.PermissionSet.Name) == name {
+						return psARN, nil
+					}
 				}
 			}
+			return "", nil
 		}
-		return "", nil
-	}
-	arn, err := find()
-	if err != nil {
-		return "", err
-	}
-	if arn == "" {
-		out, err := d.sso.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: awssdk.String(instanceARN),
-			Name: awssdk.String(name), Description: awssdk.String(description), SessionDuration: awssdk.String("PT1H")})
-		var conflict *ssotypes.ConflictException
-		switch {
-		case errors.As(err, &conflict):
-			if arn, err = find(); err != nil {
-				return "", err
+		return findOrCreate(find, func() (string, bool, error) {
+			out, err := d.sso.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: awssdk.String(instanceARN),
+				Name: awssdk.String(name), Description: awssdk.String(description), SessionDuration: awssdk.String("PT1H")})
+			if err != nil {
+				var conflict *ssotypes.ConflictException
+				return "", errors.As(err, &conflict), classify("CreatePermissionSet", err)
 			}
-		case err != nil:
-			return "", classify("CreatePermissionSet", err)
-		default:
-			arn = awssdk.ToString(out.PermissionSet.PermissionSetArn)
-		}
-	}
-	d.mu.Lock()
-	d.permissionSets[name] = arn
-	d.mu.Unlock()
-	return arn, nil
+			return awssdk.ToString(out.PermissionSet.PermissionSetArn), false, nil
+		})
+	})
 }
 
 func (d *Driver) group(ctx context.Context, identityStoreID, name string) (string, error) {
@@ -432,20 +385,49 @@ func (d *Driver) group(ctx context.Context, identityStoreID, name string) (strin
 		}
 		return awssdk.ToString(out.GroupId), nil
 	}
-	id, err := get()
-	if err != nil || id != "" {
+	return findOrCreate(get, func() (string, bool, error) {
+		out, err := d.ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: awssdk.String(identityStoreID), DisplayName: awssdk.String(name),
+			Description: awssdk.String("managed by hatoba")})
+		if err != nil {
+			var conflict *idstypes.ConflictException
+			return "", errors.As(err, &conflict), classify("CreateGroup", err)
+		}
+		return awssdk.ToString(out.GroupId), false, nil
+	})
+}
+
+// findOrCreate returns the id find finds, else the one create makes. Every
+// driver method must be safe to repeat, and another worker may create the
+// same thing between our look and our create: create then reports dup, and
+// find looks again.
+func findOrCreate(find func() (string, error), create func() (id string, dup bool, err error)) (string, error) {
+	if id, err := find(); err != nil || id != "" {
 		return id, err
 	}
-	out, err := d.ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: awssdk.String(identityStoreID), DisplayName: awssdk.String(name),
-		Description: awssdk.String("managed by hatoba")})
-	var conflict *idstypes.ConflictException
-	if errors.As(err, &conflict) {
-		return get()
+	id, dup, err := create()
+	if dup {
+		return find()
 	}
+	return id, err
+}
+
+// cached returns cache[key], loading and remembering it on first use: units,
+// policies and permission sets never change id once they exist.
+func (d *Driver) cached(cache map[string]string, key string, load func() (string, error)) (string, error) {
+	d.mu.Lock()
+	id, ok := cache[key]
+	d.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := load()
 	if err != nil {
-		return "", classify("CreateGroup", err)
+		return "", err
 	}
-	return awssdk.ToString(out.GroupId), nil
+	d.mu.Lock()
+	cache[key] = id
+	d.mu.Unlock()
+	return id, nil
 }
 
 // AssignAccess implements provider.Provider: the administrators' group gets
