@@ -134,18 +134,11 @@ func ssoListPermissionSets(s *Server, ctx context.Context, tx *sql.Tx, in []byte
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT arn FROM permission_sets ORDER BY created_at, arn LIMIT ? OFFSET ?`, p.limit+1, p.offset)
-	if err != nil {
-		return nil, err
-	}
-	arns, err := scanStrings(rows)
+	arns, err := queryAll(ctx, tx, scanString, `SELECT arn FROM permission_sets ORDER BY created_at, arn LIMIT ? OFFSET ?`, p.limit+1, p.offset)
 	if err != nil {
 		return nil, err
 	}
 	arns, next := trimPage(p, arns)
-	if arns == nil {
-		arns = []string{}
-	}
 	return map[string]any{"PermissionSets": arns, "NextToken": next}, nil
 }
 
@@ -311,27 +304,17 @@ func ssoListAccountAssignments(s *Server, ctx context.Context, tx *sql.Tx, in []
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT principal_type, principal_id FROM assignments WHERE account_id = ? AND permission_set_arn = ?
+	out, err := queryAll(ctx, tx, func(rows *sql.Rows) (map[string]string, error) {
+		var typ, id string
+		err := rows.Scan(&typ, &id)
+		return map[string]string{"AccountId": *req.AccountId, "PermissionSetArn": *req.PermissionSetArn, "PrincipalType": typ, "PrincipalId": id}, err
+	}, `SELECT principal_type, principal_id FROM assignments WHERE account_id = ? AND permission_set_arn = ?
 		ORDER BY principal_type, principal_id LIMIT ? OFFSET ?`, *req.AccountId, *req.PermissionSetArn, p.limit+1, p.offset)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []map[string]string{}
-	n := 0
-	for rows.Next() {
-		var typ, id string
-		if err := rows.Scan(&typ, &id); err != nil {
-			return nil, err
-		}
-		if n++; n <= p.limit {
-			out = append(out, map[string]string{"AccountId": *req.AccountId, "PermissionSetArn": *req.PermissionSetArn, "PrincipalType": typ, "PrincipalId": id})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return map[string]any{"AccountAssignments": out, "NextToken": p.next(n)}, nil
+	out, next := trimPage(p, out)
+	return map[string]any{"AccountAssignments": out, "NextToken": next}, nil
 }
 
 func (s *Server) checkIdentityStore(id *string) error {

@@ -211,27 +211,21 @@ func orgListCreateAccountStatus(s *Server, ctx context.Context, tx *sql.Tx, in [
 		args = append(args, st)
 	}
 	args = append(args, p.limit+1, p.offset)
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM create_requests WHERE state IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(states)), ", ")+`)
+	ids, err := queryAll(ctx, tx, scanString, `SELECT id FROM create_requests WHERE state IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(states)), ", ")+`)
 		ORDER BY requested_at, id LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := scanStrings(rows)
-	if err != nil {
-		return nil, err
-	}
+	ids, next := trimPage(p, ids)
 	out := []createAccountStatus{}
-	for i, id := range ids {
-		if i == p.limit {
-			break
-		}
+	for _, id := range ids {
 		st, err := loadCreateStatus(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, st)
 	}
-	return map[string]any{"CreateAccountStatuses": out, "NextToken": p.next(len(ids))}, nil
+	return map[string]any{"CreateAccountStatuses": out, "NextToken": next}, nil
 }
 
 type account struct {
@@ -251,20 +245,15 @@ func (s *Server) accountARN(id string) string {
 	return fmt.Sprintf("arn:aws:organizations::%s:account/o-%s/%s", s.managementAccount(), strings.TrimPrefix(s.rootID, "r-"), id)
 }
 
-func (s *Server) scanAccounts(rows *sql.Rows) ([]account, error) {
-	defer rows.Close()
-	var out []account
-	for rows.Next() {
-		var a account
-		var joined int64
-		if err := rows.Scan(&a.Id, &a.Name, &a.Email, &a.Status, &joined); err != nil {
-			return nil, err
-		}
-		a.Arn, a.JoinedMethod, a.JoinedTimestamp = s.accountARN(a.Id), "CREATED", epoch(joined)
-		a.State = a.Status
-		out = append(out, a)
-	}
-	return out, rows.Err()
+// accountColumns are what scanAccount reads.
+const accountColumns = `id, name, email, status, joined_at`
+
+func (s *Server) scanAccount(rows *sql.Rows) (account, error) {
+	var a account
+	var joined int64
+	err := rows.Scan(&a.Id, &a.Name, &a.Email, &a.Status, &joined)
+	a.Arn, a.JoinedMethod, a.JoinedTimestamp, a.State = s.accountARN(a.Id), "CREATED", epoch(joined), a.Status
+	return a, err
 }
 
 func orgListAccounts(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
@@ -279,28 +268,17 @@ func orgListAccounts(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, name, email, status, joined_at FROM accounts ORDER BY joined_at, id LIMIT ? OFFSET ?`, p.limit+1, p.offset)
-	if err != nil {
-		return nil, err
-	}
-	accts, err := s.scanAccounts(rows)
+	accts, err := queryAll(ctx, tx, s.scanAccount, `SELECT `+accountColumns+` FROM accounts ORDER BY joined_at, id LIMIT ? OFFSET ?`, p.limit+1, p.offset)
 	if err != nil {
 		return nil, err
 	}
 	accts, next := trimPage(p, accts)
-	if accts == nil {
-		accts = []account{}
-	}
 	return map[string]any{"Accounts": accts, "NextToken": next}, nil
 }
 
 func (s *Server) loadAccount(ctx context.Context, tx *sql.Tx, id string) (account, string, error) {
 	var parent string
-	rows, err := tx.QueryContext(ctx, `SELECT id, name, email, status, joined_at FROM accounts WHERE id = ?`, id)
-	if err != nil {
-		return account{}, "", err
-	}
-	accts, err := s.scanAccounts(rows)
+	accts, err := queryAll(ctx, tx, s.scanAccount, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id)
 	if err != nil {
 		return account{}, "", err
 	}
@@ -389,26 +367,16 @@ func orgListOUsForParent(s *Server, ctx context.Context, tx *sql.Tx, in []byte) 
 	if ok, err := s.parentExists(ctx, tx, *req.ParentId); err != nil || !ok {
 		return nil, firstErr(err, orgNotFound("ParentNotFoundException", "no root or OU "+*req.ParentId))
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, name FROM units WHERE parent_id = ? ORDER BY id LIMIT ? OFFSET ?`, *req.ParentId, p.limit+1, p.offset)
+	units, err := queryAll(ctx, tx, func(rows *sql.Rows) (map[string]string, error) {
+		var id, name string
+		err := rows.Scan(&id, &name)
+		return s.unitJSON(id, name), err
+	}, `SELECT id, name FROM units WHERE parent_id = ? ORDER BY id LIMIT ? OFFSET ?`, *req.ParentId, p.limit+1, p.offset)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	units := []map[string]string{}
-	n := 0
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, err
-		}
-		if n++; n <= p.limit {
-			units = append(units, s.unitJSON(id, name))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return map[string]any{"OrganizationalUnits": units, "NextToken": p.next(n)}, nil
+	units, next := trimPage(p, units)
+	return map[string]any{"OrganizationalUnits": units, "NextToken": next}, nil
 }
 
 func (s *Server) depth(ctx context.Context, tx *sql.Tx, id string) (int, error) {
@@ -552,21 +520,12 @@ func (s *Server) policyARN(id string) string {
 }
 
 func (s *Server) listPolicies(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]policySummary, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []policySummary{}
-	for rows.Next() {
+	return queryAll(ctx, tx, func(rows *sql.Rows) (policySummary, error) {
 		var p policySummary
-		if err := rows.Scan(&p.Id, &p.Name, &p.Description, &p.Type); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&p.Id, &p.Name, &p.Description, &p.Type)
 		p.Arn = s.policyARN(p.Id)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		return p, err
+	}, query, args...)
 }
 
 func validPolicyType(v *validator, field string, val *string) {
@@ -815,20 +774,15 @@ func orgListTagsForResource(s *Server, ctx context.Context, tx *sql.Tx, in []byt
 	if v.err != nil {
 		return nil, v.err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM tags WHERE resource_id = ? ORDER BY key`, *req.ResourceId)
+	tags, err := queryAll(ctx, tx, func(rows *sql.Rows) (map[string]string, error) {
+		var k, val string
+		err := rows.Scan(&k, &val)
+		return map[string]string{"Key": k, "Value": val}, err
+	}, `SELECT key, value FROM tags WHERE resource_id = ? ORDER BY key`, *req.ResourceId)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	tags := []map[string]string{}
-	for rows.Next() {
-		var k, val string
-		if err := rows.Scan(&k, &val); err != nil {
-			return nil, err
-		}
-		tags = append(tags, map[string]string{"Key": k, "Value": val})
-	}
-	return map[string]any{"Tags": tags}, rows.Err()
+	return map[string]any{"Tags": tags}, nil
 }
 
 func orgCloseAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
@@ -850,19 +804,6 @@ func orgCloseAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE accounts SET status = 'SUSPENDED' WHERE id = ?`, a.Id)
 	return struct{}{}, err
-}
-
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 func deref(p *string) string {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -273,4 +274,47 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%s %q: %d %v", target, body, got.Status, got.Body)
 		}
 	})
+}
+
+// TestListsPage: ListAccounts answers at most 20 per page with a NextToken
+// that leads through all of them exactly once.
+func TestListsPage(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	h := open(t, simcloud.Config{ConcurrentCreations: 100, Now: func() time.Time { return now }}).Handler()
+	for i := range 45 {
+		body := fmt.Sprintf(`{"AccountName":"a%d","Email":"a%d@x.example"}`, i, i)
+		if got := call(t, h, "organizations", orgs+"CreateAccount", body, now); got.Status != 200 {
+			t.Fatal(got)
+		}
+	}
+	seen := map[string]bool{}
+	token, pages := "", 0
+	for {
+		body := `{}`
+		if token != "" {
+			body = `{"NextToken":"` + token + `"}`
+		}
+		got := call(t, h, "organizations", orgs+"ListAccounts", body, now)
+		accounts := got.Body["Accounts"].([]any)
+		if len(accounts) > 20 {
+			t.Fatalf("page of %d accounts", len(accounts))
+		}
+		for _, a := range accounts {
+			id := a.(map[string]any)["Id"].(string)
+			if seen[id] {
+				t.Fatalf("account %s listed twice", id)
+			}
+			seen[id] = true
+		}
+		pages++
+		next, _ := got.Body["NextToken"].(string)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if len(seen) != 45 || pages != 3 {
+		t.Fatalf("%d accounts in %d pages, want 45 in 3", len(seen), pages)
+	}
 }

@@ -75,26 +75,16 @@ func (s *Server) settle(ctx context.Context, tx *sql.Tx) error {
 	now := s.cfg.Now().UnixNano()
 	// In completion order, and among equal times in the order the requests
 	// arrived: of two creations with one e-mail, the earlier wins.
-	rows, err := tx.QueryContext(ctx, `SELECT id, name, email, completes_at FROM create_requests
-		WHERE state = 'IN_PROGRESS' AND completes_at <= ? ORDER BY completes_at, rowid`, now)
-	if err != nil {
-		return fmt.Errorf("settle: %w", err)
-	}
 	type due struct {
 		id, name, email string
 		at              int64
 	}
-	var dues []due
-	for rows.Next() {
+	dues, err := queryAll(ctx, tx, func(rows *sql.Rows) (due, error) {
 		var d due
-		if err := rows.Scan(&d.id, &d.name, &d.email, &d.at); err != nil {
-			rows.Close()
-			return fmt.Errorf("settle: %w", err)
-		}
-		dues = append(dues, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return d, rows.Scan(&d.id, &d.name, &d.email, &d.at)
+	}, `SELECT id, name, email, completes_at FROM create_requests
+		WHERE state = 'IN_PROGRESS' AND completes_at <= ? ORDER BY completes_at, rowid`, now)
+	if err != nil {
 		return fmt.Errorf("settle: %w", err)
 	}
 	for _, d := range dues {
@@ -174,6 +164,31 @@ func (p page) next(fetched int) *string {
 	}
 	t := base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(p.offset + p.limit)))
 	return &t
+}
+
+// queryAll runs a query in tx and scans every row with scan. The result is
+// never nil, so an empty list encodes as [] as AWS answers.
+func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanString(rows *sql.Rows) (string, error) {
+	var s string
+	err := rows.Scan(&s)
+	return s, err
 }
 
 // trimPage cuts the extra row a query fetched to learn whether another
