@@ -15,6 +15,16 @@ func accountInvalid(field, reason, msg string) error {
 	return &apiError{Status: 400, Code: "ValidationException", Message: msg, Extra: map[string]string{"reason": "fieldValidationFailed"}}
 }
 
+// contactKey validates what names an alternate contact: account and type.
+func (v *validator) contactKey(accountID, contactType *string) {
+	if v.required("AccountId", accountID) {
+		v.pattern("AccountId", accountID, reAccountID)
+	}
+	if v.required("AlternateContactType", contactType) {
+		v.oneOf("AlternateContactType", contactType, "BILLING", "OPERATIONS", "SECURITY")
+	}
+}
+
 func restPutAlternateContact(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
 	var req struct {
 		AccountId            *string `json:"AccountId"`
@@ -28,12 +38,7 @@ func restPutAlternateContact(s *Server, ctx context.Context, tx *sql.Tx, in []by
 		return nil, err
 	}
 	v := validator{invalid: accountInvalid}
-	if v.required("AccountId", req.AccountId) {
-		v.pattern("AccountId", req.AccountId, reAccountID)
-	}
-	if v.required("AlternateContactType", req.AlternateContactType) {
-		v.oneOf("AlternateContactType", req.AlternateContactType, "BILLING", "OPERATIONS", "SECURITY")
-	}
+	v.contactKey(req.AccountId, req.AlternateContactType)
 	if v.required("EmailAddress", req.EmailAddress) {
 		v.length("EmailAddress", req.EmailAddress, 1, 254)
 		v.pattern("EmailAddress", req.EmailAddress, reEmail)
@@ -69,12 +74,7 @@ func restGetAlternateContact(s *Server, ctx context.Context, tx *sql.Tx, in []by
 		return nil, err
 	}
 	v := validator{invalid: accountInvalid}
-	if v.required("AccountId", req.AccountId) {
-		v.pattern("AccountId", req.AccountId, reAccountID)
-	}
-	if v.required("AlternateContactType", req.AlternateContactType) {
-		v.oneOf("AlternateContactType", req.AlternateContactType, "BILLING", "OPERATIONS", "SECURITY")
-	}
+	v.contactKey(req.AccountId, req.AlternateContactType)
 	if v.err != nil {
 		return nil, v.err
 	}

@@ -94,9 +94,7 @@ func orgCreateAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (an
 		v.pattern("AccountName", req.AccountName, reAccountName)
 	}
 	v.oneOf("IamUserAccessToBilling", req.IamUserAccessToBilling, "ALLOW", "DENY")
-	if err := validateTags(&v, req.Tags, 0); err != nil {
-		return nil, err
-	}
+	v.tags(req.Tags, 0)
 	if v.err != nil {
 		return nil, v.err
 	}
@@ -406,9 +404,7 @@ func orgCreateOU(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, er
 	if v.required("Name", req.Name) {
 		v.length("Name", req.Name, 1, 128)
 	}
-	if err := validateTags(&v, req.Tags, 0); err != nil {
-		return nil, err
-	}
+	v.tags(req.Tags, 0)
 	if v.err != nil {
 		return nil, v.err
 	}
@@ -580,9 +576,7 @@ func orgCreatePolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	}
 	validPolicyType(&v, "Type", req.Type)
 	v.required("Content", req.Content)
-	if err := validateTags(&v, req.Tags, 0); err != nil {
-		return nil, err
-	}
+	v.tags(req.Tags, 0)
 	if v.err != nil {
 		return nil, v.err
 	}
@@ -695,24 +689,24 @@ func orgListPoliciesForTarget(s *Server, ctx context.Context, tx *sql.Tx, in []b
 	return map[string]any{"Policies": ps, "NextToken": next}, nil
 }
 
-func validateTags(v *validator, tags []orgTag, existing int) error {
-	if len(tags)+existing > maxTagsPerResource {
-		return &apiError{Status: 400, Code: "ConstraintViolationException", Message: "a resource may carry at most 50 tags",
+// tags validates tags about to be put on a resource that carries existing.
+func (v *validator) tags(tags []orgTag, existing int) {
+	if v.err == nil && len(tags)+existing > maxTagsPerResource {
+		v.err = &apiError{Status: 400, Code: "ConstraintViolationException", Message: "a resource may carry at most 50 tags",
 			Extra: map[string]string{"Reason": "TAG_POLICY_VIOLATION"}}
 	}
 	for _, t := range tags {
 		if v.required("Tags.Key", t.Key) {
 			v.length("Tags.Key", t.Key, 1, 128)
+			if v.err == nil && strings.HasPrefix(strings.ToLower(*t.Key), "aws:") {
+				v.err = orgInvalid("Tags.Key", "INVALID_INPUT", "tag keys may not start with aws:")
+			}
 		}
-		if t.Value == nil {
+		if v.err == nil && t.Value == nil {
 			v.err = orgInvalid("Tags.Value", "INPUT_REQUIRED", "Tags.Value is required")
 		}
 		v.length("Tags.Value", t.Value, 0, 256)
-		if t.Key != nil && strings.HasPrefix(strings.ToLower(*t.Key), "aws:") && v.err == nil {
-			v.err = orgInvalid("Tags.Key", "INVALID_INPUT", "tag keys may not start with aws:")
-		}
 	}
-	return nil
 }
 
 func putTags(ctx context.Context, tx *sql.Tx, resource string, tags []orgTag) error {
@@ -752,9 +746,7 @@ func orgTagResource(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any,
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tags WHERE resource_id = ?`, *req.ResourceId).Scan(&have); err != nil {
 		return nil, err
 	}
-	if err := validateTags(&v, req.Tags, have); err != nil {
-		return nil, err
-	}
+	v.tags(req.Tags, have)
 	if v.err != nil {
 		return nil, v.err
 	}
