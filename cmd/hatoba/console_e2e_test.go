@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 )
 
 // TestConsoleVendsAnEnvironment is the user's first five minutes in a real
@@ -18,7 +18,7 @@ import (
 // done, without reloading the page by hand.
 func TestConsoleVendsAnEnvironment(t *testing.T) {
 	t.Parallel()
-	browser := findBrowser(t)
+	browser := browsertest.Path(t)
 	dir := t.TempDir()
 	srv := start(t, "serve", "--database-url", filepath.Join(dir, "hatoba.db"), "--listen", "127.0.0.1:0", "--log-level", "warn",
 		"--set", "simcloud.db_path="+filepath.Join(dir, "sim.db"), "--set", "simcloud.latency=1s",
@@ -78,21 +78,4 @@ func TestConsoleVendsAnEnvironment(t *testing.T) {
 	if call(t, "GET", srv.url+"/api/v1/environments/"+id, nil, &envView) != 200 || envView.State != "ready" || envView.AccountID == "" {
 		t.Fatalf("the API says %+v", envView)
 	}
-}
-
-// findBrowser returns the Chromium to drive. Without one the test skips,
-// except where it must run (CI=true or HATOBA_REQUIRE_BROWSER=1).
-func findBrowser(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	const msg = "no chromium on PATH; scripts/install-test-deps.sh installs it"
-	if os.Getenv("CI") == "true" || os.Getenv("HATOBA_REQUIRE_BROWSER") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + "; skipping the browser test")
-	return ""
 }

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -11,38 +9,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
-
-// browserNames are the executables the browser tests look for on PATH.
-var browserNames = []string{"chromium", "chromium-browser", "google-chrome"}
-
-// findBrowser returns the path of a Chromium or Chrome on PATH, or "".
-func findBrowser() string {
-	for _, name := range browserNames {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	return ""
-}
-
-// requireBrowser returns a browser's path. Without one the test is skipped,
-// except where the browser tests must run (CI=true or
-// HATOBA_REQUIRE_BROWSER=1): there it fails.
-func requireBrowser(t *testing.T) string {
-	t.Helper()
-	if path := findBrowser(); path != "" {
-		return path
-	}
-	msg := "no " + strings.Join(browserNames, ", ") + " on PATH; scripts/install-test-deps.sh installs Chromium"
-	if os.Getenv("CI") == "true" || os.Getenv("HATOBA_REQUIRE_BROWSER") == "1" {
-		t.Fatal(msg + " (CI=true or HATOBA_REQUIRE_BROWSER=1: the browser tests must run)")
-	}
-	t.Skip(msg + "; skipping the browser test")
-	return ""
-}
 
 // newTab starts a headless browser for the test and returns a tab of
 // width×height. Everything the page writes to the console as an error (an
@@ -50,7 +20,7 @@ func requireBrowser(t *testing.T) string {
 func newTab(t *testing.T, width, height int) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(requireBrowser(t)),
+		chromedp.ExecPath(browsertest.Path(t)),
 		chromedp.WindowSize(width, height),
 		// Chromium's sandbox needs kernel features containers and root
 		// usually lack; the pages are the test's own.
