@@ -475,6 +475,18 @@ func (s *Store) SetUnitMovePending(ctx context.Context, q store.Querier, id stri
 	return nil
 }
 
+// FinishUnitMove clears the pending move if the environment's unit path is
+// still unitPath, the one the account was moved to. It reports false when a
+// later transfer changed the path meanwhile: that move is still owed.
+func (s *Store) FinishUnitMove(ctx context.Context, q store.Querier, id, unitPath string) (bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE environments SET unit_move_pending = $1 WHERE id = $2 AND unit_path = $3`, false, id, unitPath)
+	if err != nil {
+		return false, fmt.Errorf("finish unit move of %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // IDsWithPendingMove lists environments whose account still has to move.
 func (s *Store) IDsWithPendingMove(ctx context.Context) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM environments WHERE unit_move_pending = $1 ORDER BY id`, true)

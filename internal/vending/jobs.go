@@ -143,8 +143,14 @@ func (w *moveWorker) Work(ctx context.Context, job *river.Job[moveArgs]) error {
 		return err
 	}
 	return e.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := e.envs.SetUnitMovePending(ctx, tx, en.ID, false); err != nil {
+		done, err := e.envs.FinishUnitMove(ctx, tx, en.ID, en.UnitPath)
+		if err != nil {
 			return err
+		}
+		if !done {
+			// Transferred again while this job moved it; the new transfer's
+			// nudge found this job running, so the retry makes that move.
+			return fmt.Errorf("environment %s was transferred again during its move to %s; moving again", en.ID, en.UnitPath)
 		}
 		return e.envs.AddEvent(ctx, tx, en.ID, "moved", "", "account "+en.AccountID+" moved to unit "+en.UnitPath)
 	})
