@@ -1,22 +1,50 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Go: a headless Chromium (and
-# Japanese fonts, so screenshots of the console show kanji, not boxes) for the
-# console's browser tests. Safe to run again: it does nothing when a browser
-# is already on PATH.
+# Installs what the test suite needs beyond Go, from Debian's packages:
+#   - a headless Chromium (and Japanese fonts, so screenshots of the console
+#     show kanji, not boxes) for the console's browser tests;
+#   - SoftHSM2, the software PKCS#11 token that stands in for a smart card in
+#     the CLI login tests.
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 browsers=(chromium chromium-browser google-chrome google-chrome-stable)
 
-for b in "${browsers[@]}"; do
-  if path=$(command -v "$b" 2>/dev/null); then
-    echo "install-test-deps: browser found: $path ($("$path" --version 2>/dev/null || echo 'version unknown'))"
-    exit 0
-  fi
-done
+have_browser() {
+  for b in "${browsers[@]}"; do
+    if path=$(command -v "$b" 2>/dev/null); then
+      echo "install-test-deps: browser found: $path ($("$path" --version 2>/dev/null || echo 'version unknown'))"
+      return 0
+    fi
+  done
+  return 1
+}
 
-echo "install-test-deps: no Chromium or Chrome on PATH; installing Debian's chromium and fonts-noto-cjk"
+# softhsm_module prints the SoftHSM2 PKCS#11 module's path, if installed.
+softhsm_module() {
+  for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so /usr/local/lib/softhsm/libsofthsm2.so; do
+    if [ -f "$m" ]; then
+      echo "$m"
+      return 0
+    fi
+  done
+  return 1
+}
+
+missing=()
+have_browser || missing+=(chromium fonts-noto-cjk)
+if m=$(softhsm_module) && command -v softhsm2-util >/dev/null 2>&1; then
+  echo "install-test-deps: SoftHSM2 found: $m"
+else
+  missing+=(softhsm2)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-test-deps: installing ${missing[*]}"
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-test-deps: apt-get is not available; install Chromium (or Chrome) yourself and put it on PATH" >&2
+  echo "install-test-deps: apt-get is not available; install ${missing[*]} yourself" >&2
   exit 1
 fi
 
@@ -26,7 +54,7 @@ if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then
     sudo=(sudo)
   else
-    echo "install-test-deps: not root and no sudo; run as root or install chromium yourself" >&2
+    echo "install-test-deps: not root and no sudo; run as root or install ${missing[*]} yourself" >&2
     exit 1
   fi
 fi
@@ -40,16 +68,11 @@ if ! run "${sudo[@]}" apt-get update; then
   echo "install-test-deps: apt-get update failed; check the network or the apt sources" >&2
   exit 1
 fi
-if ! run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-cjk; then
-  echo "install-test-deps: installing chromium failed; see apt-get's output above" >&2
+if ! run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; then
+  echo "install-test-deps: installing ${missing[*]} failed; see apt-get's output above" >&2
   exit 1
 fi
 
-for b in "${browsers[@]}"; do
-  if path=$(command -v "$b" 2>/dev/null); then
-    echo "install-test-deps: installed $path ($("$path" --version 2>/dev/null || echo 'version unknown'))"
-    exit 0
-  fi
-done
-echo "install-test-deps: apt-get reported success but no chromium binary is on PATH" >&2
-exit 1
+have_browser || { echo "install-test-deps: apt-get reported success but no chromium binary is on PATH" >&2; exit 1; }
+m=$(softhsm_module) || { echo "install-test-deps: apt-get reported success but libsofthsm2.so was not found" >&2; exit 1; }
+echo "install-test-deps: SoftHSM2 installed: $m"
