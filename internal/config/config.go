@@ -35,6 +35,52 @@ type Config struct {
 	Providers   []Provider     `yaml:"providers"`
 	Vending     Vending        `yaml:"vending"`
 	Billing     BillingContact `yaml:"default_billing"`
+	Identity    Identity       `yaml:"identity"`
+	Audit       Audit          `yaml:"audit"`
+}
+
+// Identity configures how people sign in: TLS with client certificates
+// chained to the trust anchors (a national PKI's CAs in production),
+// invitations, sessions, bearer tokens and the WebAuthn second factor.
+type Identity struct {
+	// PublicURL is the address people open (https://…); WebAuthn binds
+	// credentials to its host, and invitation links start with it.
+	PublicURL string `yaml:"public_url"`
+	// TLSCertFile and TLSKeyFile are the server's certificate and key (PEM).
+	// When both are empty serve makes a self-signed pair in TLSDir.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	TLSDir      string `yaml:"tls_dir"`
+	// ClientCAFiles are PEM files of the CA certificates client
+	// certificates must chain to.
+	ClientCAFiles []string `yaml:"client_ca_files"`
+	// CRLFiles are DER or PEM CRLs loaded at start; CRLs named by a
+	// certificate's distribution points are fetched and cached as well.
+	CRLFiles []string `yaml:"crl_files"`
+	// OCSP asks the responder a certificate names, when it names one.
+	OCSP            bool          `yaml:"ocsp"`
+	RevocationCache time.Duration `yaml:"revocation_cache"`
+	SessionTTL      time.Duration `yaml:"session_ttl"`
+	TokenTTL        time.Duration `yaml:"token_ttl"`
+	InvitationTTL   time.Duration `yaml:"invitation_ttl"`
+	// SecondFactorTTL is how recent a WebAuthn assertion must be for a
+	// sensitive action (approving break-glass, key actions).
+	SecondFactorTTL time.Duration `yaml:"second_factor_ttl"`
+	// BreakGlassMax is the longest access grant a central operator may ask for.
+	BreakGlassMax time.Duration `yaml:"break_glass_max"`
+}
+
+// Audit configures the tamper-evident audit log.
+type Audit struct {
+	// SigningKeyFile holds the log's Ed25519 key in the signed-note format
+	// (created with mode 0600 at first start when missing). Keep it off the
+	// database's machine: whoever holds it can sign a rewritten log.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Origin names the log in its checkpoints and key.
+	Origin string `yaml:"origin"`
+	// IntegrateInterval is how often new entries are sequenced into the
+	// Merkle tree and a checkpoint is signed.
+	IntegrateInterval time.Duration `yaml:"integrate_interval"`
 }
 
 // SimCloud configures the simulated cloud embedded in serve.
@@ -111,6 +157,12 @@ func Default() Config {
 			SlotPollInterval: 50 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond, IntakeConcurrency: 4,
 		},
 		Billing: BillingContact{Name: "Government Cloud billing desk", Email: "billing@hatoba.invalid", Phone: "+81-3-0000-0000"},
+		Identity: Identity{
+			PublicURL: "https://localhost:8443", TLSDir: "./hatoba-tls", OCSP: true, RevocationCache: 10 * time.Minute,
+			SessionTTL: 8 * time.Hour, TokenTTL: 15 * time.Minute, InvitationTTL: 72 * time.Hour,
+			SecondFactorTTL: 10 * time.Minute, BreakGlassMax: 8 * time.Hour,
+		},
+		Audit: Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
 	}
 }
 

@@ -1,0 +1,76 @@
+-- People who sign in. Central staff (central-operator, central-auditor) have
+-- no organisation; tenant people (tenant-admin, tenant-member) belong to one,
+-- and their scope is that organisation's subtree.
+CREATE TABLE people (
+    id           TEXT PRIMARY KEY,
+    org_id       TEXT REFERENCES organizations (id),
+    role         TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    email        TEXT NOT NULL DEFAULT '',
+    state        TEXT NOT NULL,
+    invited_by   TEXT NOT NULL DEFAULT '',
+    created_at   TIMESTAMPTZ NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX people_org ON people (org_id);
+
+-- Invitations bind a certificate to a person: only the token's hash is kept.
+CREATE TABLE invitations (
+    id          TEXT PRIMARY KEY,
+    token_hash  BYTEA NOT NULL UNIQUE,
+    person_id   TEXT NOT NULL REFERENCES people (id),
+    created_by  TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    accepted_at TIMESTAMPTZ
+);
+CREATE INDEX invitations_person ON invitations (person_id);
+
+-- A certificate, by issuer and serial, and its public key, is one person.
+CREATE TABLE person_certificates (
+    issuer_dn   TEXT NOT NULL,
+    serial      TEXT NOT NULL,
+    spki_sha256 BYTEA NOT NULL,
+    person_id   TEXT NOT NULL REFERENCES people (id),
+    subject_dn  TEXT NOT NULL DEFAULT '',
+    not_after   TIMESTAMPTZ NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (issuer_dn, serial)
+);
+CREATE INDEX person_certificates_person ON person_certificates (person_id);
+
+-- Console sessions and API bearer tokens: only the secret's hash is kept.
+CREATE TABLE sessions (
+    id_hash        BYTEA PRIMARY KEY,
+    person_id      TEXT NOT NULL REFERENCES people (id),
+    kind           TEXT NOT NULL,
+    created_at     TIMESTAMPTZ NOT NULL,
+    expires_at     TIMESTAMPTZ NOT NULL,
+    second_factor_at TIMESTAMPTZ,
+    cert_issuer_dn TEXT NOT NULL DEFAULT '',
+    cert_serial    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_person ON sessions (person_id);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+-- One-time challenges the CLI signs with the card's key.
+CREATE TABLE login_challenges (
+    id         TEXT PRIMARY KEY,
+    nonce      BYTEA NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    used_at    TIMESTAMPTZ
+);
+
+-- Who holds which of an environment's two permission sets.
+CREATE TABLE env_access (
+    env_id         TEXT NOT NULL REFERENCES environments (id),
+    person_id      TEXT NOT NULL REFERENCES people (id),
+    permission_set TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    assigned_by    TEXT NOT NULL,
+    created_at     TIMESTAMPTZ NOT NULL,
+    updated_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (env_id, person_id)
+);
+CREATE INDEX env_access_person ON env_access (person_id);
