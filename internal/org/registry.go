@@ -382,3 +382,68 @@ func (r *Registry) SetQuota(ctx context.Context, id string, n int) error {
 		return nil
 	})
 }
+
+// AncestorIDs returns the ids of id's ancestors, nearest first, in one
+// query; the authorization decision point asks it on every scoped request.
+func (r *Registry) AncestorIDs(ctx context.Context, id string) ([]string, error) {
+	rows, err := r.db.QueryContext(ctx, `WITH RECURSIVE up (id, parent_id, depth) AS (
+		SELECT id, parent_id, 0 FROM organizations WHERE id = $1
+		UNION ALL
+		SELECT o.id, o.parent_id, up.depth + 1 FROM organizations o JOIN up ON o.id = up.parent_id WHERE up.depth < $2
+	) SELECT id FROM up ORDER BY depth`, id, maxDepth)
+	if err != nil {
+		return nil, fmt.Errorf("ancestors of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("ancestors of %s: %w", id, err)
+		}
+		ids = append(ids, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ancestors of %s: %w", id, err)
+	}
+	if len(ids) == 0 {
+		return nil, fault.NotFoundf("no organisation %s", id)
+	}
+	return ids[1:], nil
+}
+
+// SubtreeIDs returns roots and every organisation below them.
+func (r *Registry) SubtreeIDs(ctx context.Context, roots []string) ([]string, error) {
+	if len(roots) == 0 {
+		return nil, nil
+	}
+	var seen = map[string]bool{}
+	var out []string
+	for _, root := range roots {
+		rows, err := r.db.QueryContext(ctx, `WITH RECURSIVE down (id, depth) AS (
+			SELECT id, 0 FROM organizations WHERE id = $1
+			UNION ALL
+			SELECT o.id, down.depth + 1 FROM organizations o JOIN down ON o.parent_id = down.id WHERE down.depth < $2
+		) SELECT id FROM down`, root, maxDepth)
+		if err != nil {
+			return nil, fmt.Errorf("subtree of %s: %w", root, err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("subtree of %s: %w", root, err)
+			}
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("subtree of %s: %w", root, err)
+		}
+	}
+	return out, nil
+}

@@ -276,3 +276,37 @@ func TestBillingAndQuota(t *testing.T) {
 		}
 	})
 }
+
+func TestAncestorsAndSubtree(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		r, _ := newRegistry(db)
+		importEmbedded(t, r)
+		wards, err := r.Children(ctx, "lg-011002") // 札幌市's ten wards
+		if err != nil || len(wards) != 10 {
+			t.Fatalf("children: %d %v", len(wards), err)
+		}
+		got, err := r.AncestorIDs(ctx, wards[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, ",") != "lg-011002,lg-010006" {
+			t.Fatalf("ancestors of %s = %v, want the city then 北海道", wards[0].ID, got)
+		}
+		if got, err := r.AncestorIDs(ctx, "lg-010006"); err != nil || len(got) != 0 {
+			t.Fatalf("ancestors of a prefecture = %v %v, want none", got, err)
+		}
+		if _, err := r.AncestorIDs(ctx, "nowhere"); fault.KindOf(err) != fault.NotFound {
+			t.Fatalf("unknown org: %v", err)
+		}
+		sub, err := r.SubtreeIDs(ctx, []string{"lg-011002", wards[1].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sub) != 11 || sub[0] != "lg-011002" {
+			t.Fatalf("subtree = %v, want the city and its ten wards once each", sub)
+		}
+	})
+}

@@ -1,0 +1,246 @@
+package identity_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func cert(serial string) identity.Certificate {
+	return identity.Certificate{IssuerDN: "CN=Test CA", Serial: serial, SPKISHA256: sha256.Sum256([]byte("key-" + serial)),
+		NotAfter: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+type fixture struct {
+	svc    *identity.Service
+	clk    *clock
+	events []identity.Event
+	mu     sync.Mutex
+}
+
+func newFixture(t *testing.T, db *store.DB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	orgs := org.New(db, time.Now)
+	if _, err := orgs.Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{clk: &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}}
+	record := func(_ context.Context, _ store.Querier, e identity.Event) error {
+		f.mu.Lock()
+		f.events = append(f.events, e)
+		f.mu.Unlock()
+		return nil
+	}
+	f.svc = identity.New(db, identity.Options{SessionTTL: 8 * time.Hour, TokenTTL: 15 * time.Minute, InvitationTTL: 72 * time.Hour}, record, f.clk.now)
+	return f
+}
+
+func (f *fixture) actions() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.events {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+func TestInvitationBindsCertificateAndSignsIn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		p, token, err := f.svc.Bootstrap(ctx, identity.Invitation{Role: authz.CentralOperator, DisplayName: "山田 太郎"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.State != identity.Invited || !strings.HasPrefix(token, "hbi_") {
+			t.Fatalf("person %+v token %q", p, token)
+		}
+		if _, _, _, err := f.svc.SignIn(ctx, cert("01"), identity.ConsoleSession, "mtls"); fault.KindOf(err) != fault.Forbidden {
+			t.Fatalf("sign-in before acceptance: %v, want forbidden", err)
+		}
+		if got, err := f.svc.InvitationFor(ctx, token); err != nil || got.ID != p.ID {
+			t.Fatalf("invitation for token: %+v %v", got, err)
+		}
+		if _, err := f.svc.Accept(ctx, token, cert("01")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Accept(ctx, token, cert("02")); fault.KindOf(err) != fault.Conflict {
+			t.Fatalf("second acceptance: %v, want conflict", err)
+		}
+		_, secret, sess, err := f.svc.SignIn(ctx, cert("01"), identity.ConsoleSession, "mtls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sess.ExpiresAt.Sub(sess.CreatedAt) != 8*time.Hour {
+			t.Fatalf("session lifetime %s", sess.ExpiresAt.Sub(sess.CreatedAt))
+		}
+		pr, _, err := f.svc.Authenticate(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.PersonID != p.ID || pr.Role != authz.CentralOperator || pr.OrgID != "" {
+			t.Fatalf("principal %+v", pr)
+		}
+		// The database keeps only the hash.
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE id_hash = $1`, []byte(secret)).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("secret stored in clear: %d %v", n, err)
+		}
+		if err := f.svc.SignOut(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.Authenticate(ctx, secret); fault.KindOf(err) != fault.Forbidden {
+			t.Fatalf("after sign-out: %v", err)
+		}
+		want := []string{"person.invite", "person.certificate.bind", "session.login", "session.logout"}
+		if got := f.actions(); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("audit events %v, want %v", got, want)
+		}
+	})
+}
+
+func TestSignInRefusals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		_, token, err := f.svc.Bootstrap(ctx, identity.Invitation{Role: authz.TenantAdmin, OrgID: "nat-digital", DisplayName: "A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Accept(ctx, token, cert("10")); err != nil {
+			t.Fatal(err)
+		}
+		// Another person cannot bind the same card.
+		_, token2, err := f.svc.Bootstrap(ctx, identity.Invitation{Role: authz.TenantMember, OrgID: "nat-digital", DisplayName: "B"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Accept(ctx, token2, cert("10")); fault.KindOf(err) != fault.Conflict {
+			t.Fatalf("same card twice: %v", err)
+		}
+		// Same issuer and serial, other key: a forgery.
+		forged := cert("10")
+		forged.SPKISHA256[0] ^= 1
+		if _, _, _, err := f.svc.SignIn(ctx, forged, identity.APIToken, "challenge"); fault.KindOf(err) != fault.Forbidden {
+			t.Fatalf("forged key: %v", err)
+		}
+		// Tokens expire after TokenTTL.
+		_, tok, _, err := f.svc.SignIn(ctx, cert("10"), identity.APIToken, "challenge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(tok, "hbt_") {
+			t.Fatalf("token %q", tok)
+		}
+		f.clk.add(14 * time.Minute)
+		if _, _, err := f.svc.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("token before expiry: %v", err)
+		}
+		f.clk.add(time.Minute)
+		if _, _, err := f.svc.Authenticate(ctx, tok); fault.KindOf(err) != fault.Forbidden {
+			t.Fatalf("expired token accepted: %v", err)
+		}
+		// Invitations expire too.
+		f.clk.add(72 * time.Hour)
+		if _, err := f.svc.Accept(ctx, token2, cert("11")); fault.KindOf(err) != fault.Conflict {
+			t.Fatalf("expired invitation: %v", err)
+		}
+		if _, err := f.svc.Accept(ctx, "hbi_nonsense", cert("11")); fault.KindOf(err) != fault.NotFound {
+			t.Fatalf("unknown invitation: %v", err)
+		}
+	})
+}
+
+func TestInvitationRules(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		operator := authz.Principal{PersonID: "op", Role: authz.CentralOperator}
+		admin := authz.Principal{PersonID: "ad", Role: authz.TenantAdmin, OrgID: "nat-digital"}
+		tests := []struct {
+			name string
+			by   authz.Principal
+			inv  identity.Invitation
+			want fault.Kind
+		}{
+			{"operator invites a colleague", operator, identity.Invitation{Role: authz.CentralAuditor, DisplayName: "X"}, ""},
+			{"operator invites a tenant's first admin", operator, identity.Invitation{Role: authz.TenantAdmin, OrgID: "nat-digital", DisplayName: "X"}, ""},
+			{"operator may not invite a tenant's member", operator, identity.Invitation{Role: authz.TenantMember, OrgID: "nat-digital", DisplayName: "X"}, fault.Forbidden},
+			{"admin invites a member", admin, identity.Invitation{Role: authz.TenantMember, OrgID: "nat-digital", DisplayName: "X"}, ""},
+			{"admin may not invite central staff", admin, identity.Invitation{Role: authz.CentralOperator, DisplayName: "X"}, fault.Forbidden},
+			{"central role with an organisation", operator, identity.Invitation{Role: authz.CentralAuditor, OrgID: "nat-digital", DisplayName: "X"}, fault.Invalid},
+			{"tenant role without one", admin, identity.Invitation{Role: authz.TenantMember, DisplayName: "X"}, fault.Invalid},
+			{"unknown role", admin, identity.Invitation{Role: "root", OrgID: "nat-digital", DisplayName: "X"}, fault.Invalid},
+			{"unknown organisation", admin, identity.Invitation{Role: authz.TenantMember, OrgID: "nowhere", DisplayName: "X"}, fault.Invalid},
+			{"empty name", admin, identity.Invitation{Role: authz.TenantMember, OrgID: "nat-digital", DisplayName: " "}, fault.Invalid},
+			{"bad e-mail", admin, identity.Invitation{Role: authz.TenantMember, OrgID: "nat-digital", DisplayName: "X", Email: "x@"}, fault.Invalid},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, _, err := f.svc.Invite(ctx, tt.by, "", tt.inv)
+				if tt.want == "" && err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if tt.want != "" && fault.KindOf(err) != tt.want {
+					t.Fatalf("err = %v, want %s", err, tt.want)
+				}
+			})
+		}
+	})
+}
+
+func TestChallengeIsSingleUse(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		c, err := f.svc.NewChallenge(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.svc.ConsumeChallenge(ctx, c.ID); err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("challenge consumed %d times, want once", wins)
+		}
+		c2, err := f.svc.NewChallenge(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clk.add(3 * time.Minute)
+		if _, err := f.svc.ConsumeChallenge(ctx, c2.ID); fault.KindOf(err) != fault.Invalid {
+			t.Fatalf("expired challenge: %v", err)
+		}
+	})
+}
