@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -32,54 +34,64 @@ type Server struct {
 	Vending *vending.Engine
 	Version string
 	Logger  *slog.Logger
+
+	Identity *identity.Service
+	Authz    *authz.Authorizer
+	Certs    CertVerifier
+	// Grants returns a person's active break-glass grants; nil until the
+	// break-glass capability is wired.
+	Grants func(ctx context.Context, personID string) ([]authz.Grant, error)
+	// PublicURL starts the links hatoba hands out (invitations).
+	PublicURL string
 }
 
 // Route is one entry of the route table.
 type Route struct {
 	Method  string
 	Pattern string
+	// Action is what the route does, for the decision point; a route's
+	// handler runs only for a principal whose role may do it somewhere, and
+	// checks the resource itself.
+	Action  authz.Action
 	handler func(*Server, http.ResponseWriter, *http.Request)
 }
 
 // Routes is the API's route table: every endpoint, in one readable list.
 var Routes = []Route{
-	{"GET", "/api/v1/openapi.json", (*Server).openAPI},
-	{"GET", "/api/v1/system", (*Server).system},
-	{"GET", "/api/v1/organizations", (*Server).listOrgs},
-	{"POST", "/api/v1/organizations", (*Server).createOrg},
-	{"POST", "/api/v1/organizations/import", (*Server).importOrgs},
-	{"GET", "/api/v1/organizations/{id}", (*Server).getOrg},
-	{"PUT", "/api/v1/organizations/{id}/billing", (*Server).setBilling},
-	{"GET", "/api/v1/environments", (*Server).listEnvs},
-	{"POST", "/api/v1/environments", (*Server).requestEnv},
-	{"GET", "/api/v1/environments/{id}", (*Server).getEnv},
-	{"POST", "/api/v1/environments/{id}/approve", (*Server).approveEnv},
-	{"POST", "/api/v1/environments/{id}/reject", (*Server).rejectEnv},
-	{"POST", "/api/v1/environments/{id}/retry", (*Server).retryEnv},
-	{"POST", "/api/v1/environments/{id}/transfer", (*Server).transferEnv},
-	{"POST", "/api/v1/environments/{id}/close", (*Server).closeEnv},
-	{"GET", "/api/v1/approvals", (*Server).listApprovals},
+	{"GET", "/api/v1/openapi.json", authz.Public, (*Server).openAPI},
+	{"GET", "/api/v1/system", authz.ReadSystem, (*Server).system},
+	{"POST", "/api/v1/auth/challenge", authz.Public, (*Server).newChallenge},
+	{"POST", "/api/v1/auth/token", authz.Public, (*Server).issueToken},
+	{"POST", "/api/v1/auth/logout", authz.Self, (*Server).logout},
+	{"GET", "/api/v1/me", authz.Self, (*Server).me},
+	{"GET", "/api/v1/people", authz.ReadPeople, (*Server).listPeople},
+	{"POST", "/api/v1/people", authz.InvitePeople, (*Server).invitePerson},
+	{"GET", "/api/v1/people/{id}", authz.ReadPeople, (*Server).getPerson},
+	{"GET", "/api/v1/organizations", authz.ReadOrgs, (*Server).listOrgs},
+	{"POST", "/api/v1/organizations", authz.WriteOrgs, (*Server).createOrg},
+	{"POST", "/api/v1/organizations/import", authz.WriteOrgs, (*Server).importOrgs},
+	{"GET", "/api/v1/organizations/{id}", authz.ReadOrgs, (*Server).getOrg},
+	{"PUT", "/api/v1/organizations/{id}/billing", authz.WriteBilling, (*Server).setBilling},
+	{"GET", "/api/v1/environments", authz.ReadEnvs, (*Server).listEnvs},
+	{"POST", "/api/v1/environments", authz.RequestEnv, (*Server).requestEnv},
+	{"GET", "/api/v1/environments/{id}", authz.ReadEnvs, (*Server).getEnv},
+	{"POST", "/api/v1/environments/{id}/approve", authz.DecideEnv, (*Server).approveEnv},
+	{"POST", "/api/v1/environments/{id}/reject", authz.DecideEnv, (*Server).rejectEnv},
+	{"POST", "/api/v1/environments/{id}/retry", authz.RetryEnv, (*Server).retryEnv},
+	{"POST", "/api/v1/environments/{id}/transfer", authz.TransferEnv, (*Server).transferEnv},
+	{"POST", "/api/v1/environments/{id}/close", authz.CloseEnv, (*Server).closeEnv},
+	{"GET", "/api/v1/approvals", authz.ReadApproval, (*Server).listApprovals},
 }
 
 // Register adds the API's routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	for _, rt := range Routes {
-		h := rt.handler
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, s.guard(rt, rt.handler))
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "https://hatoba.dev/problems/not-found", Title: "Not Found", Status: http.StatusNotFound,
 			Detail: "no API endpoint " + r.Method + " " + r.URL.Path + "; see /api/v1/openapi.json", Instance: r.URL.Path})
 	})
-}
-
-// actor names who acts. Until hatoba's identity layer lands it is what the
-// client says in X-Hatoba-Actor; it is recorded, not trusted.
-func actor(r *http.Request) string {
-	if a := strings.TrimSpace(r.Header.Get("X-Hatoba-Actor")); a != "" && len(a) <= 100 {
-		return a
-	}
-	return "api"
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
@@ -142,9 +154,14 @@ func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
+	within, err := s.within(r.Context(), principal(r), authz.ReadOrgs)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
 	q := r.URL.Query()
 	page, err := s.Orgs.List(r.Context(), org.ListParams{Query: q.Get("q"), ParentID: q.Get("parent_id"),
-		Kind: org.Kind(q.Get("kind")), Limit: limit, Cursor: q.Get("cursor")})
+		Kind: org.Kind(q.Get("kind")), Limit: limit, Cursor: q.Get("cursor"), Within: within})
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -153,7 +170,12 @@ func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
-	o, err := s.Orgs.Get(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if _, err := s.decide(r, authz.ReadOrgs, authz.Resource{Kind: "organisation", ID: id, OrgID: id}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	o, err := s.Orgs.Get(r.Context(), id)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -162,6 +184,10 @@ func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.decide(r, authz.WriteOrgs, authz.Resource{}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
 	var o org.Organization
 	if !decodeJSON(w, r, &o) {
 		return
@@ -180,7 +206,12 @@ func (s *Server) setBilling(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &c) {
 		return
 	}
-	if err := s.Orgs.SetBilling(r.Context(), r.PathValue("id"), c); err != nil {
+	id := r.PathValue("id")
+	if _, err := s.decide(r, authz.WriteBilling, authz.Resource{Kind: "organisation", ID: id, OrgID: id}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Orgs.SetBilling(r.Context(), id, c); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
@@ -191,6 +222,10 @@ func (s *Server) setBilling(w http.ResponseWriter, r *http.Request) {
 const maxImport = 16 << 20
 
 func (s *Server) importOrgs(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.decide(r, authz.WriteOrgs, authz.Resource{}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
 	var sources []org.Source
 	if r.URL.Query().Get("embedded") == "true" {
 		sources = org.EmbeddedSources()
@@ -225,9 +260,14 @@ func (s *Server) listEnvs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
+	within, err := s.within(r.Context(), principal(r), authz.ReadEnvs)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
 	q := r.URL.Query()
 	page, err := s.Envs.List(r.Context(), env.ListParams{OrgID: q.Get("org_id"), State: env.State(q.Get("state")),
-		Limit: limit, Cursor: q.Get("cursor")})
+		Limit: limit, Cursor: q.Get("cursor"), Within: within})
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -267,6 +307,10 @@ func (s *Server) Detail(ctx context.Context, id string) (EnvironmentDetail, erro
 }
 
 func (s *Server) getEnv(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.envDecision(r, authz.ReadEnvs, r.PathValue("id")); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
 	d, err := s.Detail(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -288,7 +332,12 @@ func (s *Server) requestEnv(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	req.RequestedBy = actor(r)
+	d, err := s.decide(r, authz.RequestEnv, authz.Resource{Kind: "organisation", OrgID: req.OrgID})
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	req.RequestedBy = actor(r, d)
 	en, created, err := s.Vending.Request(r.Context(), req, key)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -316,7 +365,23 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any) bool {
 	return decodeJSON(w, r, v)
 }
 
-func (s *Server) act(w http.ResponseWriter, r *http.Request, required bool, fn func(ctx context.Context, id string, d decision) (env.Environment, error)) {
+// envDecision loads the environment id names just far enough to ask the
+// decision point about it.
+func (s *Server) envDecision(r *http.Request, action authz.Action, id string) (authz.Decision, error) {
+	en, err := s.Envs.Get(r.Context(), s.DB, id)
+	if err != nil {
+		return authz.Decision{}, err
+	}
+	return s.decide(r, action, authz.Resource{Kind: "environment", ID: id, OrgID: en.OrgID})
+}
+
+func (s *Server) act(w http.ResponseWriter, r *http.Request, action authz.Action, required bool,
+	fn func(ctx context.Context, id string, d decision, who string) (env.Environment, error)) {
+	dec, err := s.envDecision(r, action, r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
 	var d decision
 	if required {
 		if !decodeJSON(w, r, &d) {
@@ -325,7 +390,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, required bool, fn f
 	} else if !decodeOptional(w, r, &d) {
 		return
 	}
-	en, err := fn(r.Context(), r.PathValue("id"), d)
+	en, err := fn(r.Context(), r.PathValue("id"), d, actor(r, dec))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -334,34 +399,34 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, required bool, fn f
 }
 
 func (s *Server) approveEnv(w http.ResponseWriter, r *http.Request) {
-	s.act(w, r, false, func(ctx context.Context, id string, d decision) (env.Environment, error) {
-		return s.Vending.Approve(ctx, id, actor(r), d.Note)
+	s.act(w, r, authz.DecideEnv, false, func(ctx context.Context, id string, d decision, who string) (env.Environment, error) {
+		return s.Vending.Approve(ctx, id, who, d.Note)
 	})
 }
 
 func (s *Server) rejectEnv(w http.ResponseWriter, r *http.Request) {
-	s.act(w, r, true, func(ctx context.Context, id string, d decision) (env.Environment, error) {
-		return s.Vending.Reject(ctx, id, actor(r), d.Reason)
+	s.act(w, r, authz.DecideEnv, true, func(ctx context.Context, id string, d decision, who string) (env.Environment, error) {
+		return s.Vending.Reject(ctx, id, who, d.Reason)
 	})
 }
 
 func (s *Server) retryEnv(w http.ResponseWriter, r *http.Request) {
-	s.act(w, r, false, func(ctx context.Context, id string, _ decision) (env.Environment, error) {
-		return s.Vending.Retry(ctx, id, actor(r))
+	s.act(w, r, authz.RetryEnv, false, func(ctx context.Context, id string, _ decision, who string) (env.Environment, error) {
+		return s.Vending.Retry(ctx, id, who)
 	})
 }
 
 func (s *Server) transferEnv(w http.ResponseWriter, r *http.Request) {
-	s.act(w, r, true, func(ctx context.Context, id string, d decision) (env.Environment, error) {
+	s.act(w, r, authz.TransferEnv, true, func(ctx context.Context, id string, d decision, who string) (env.Environment, error) {
 		if d.OrgID == "" {
 			return env.Environment{}, fault.InvalidField("org_id", "org_id of the receiving organisation is required")
 		}
-		return s.Vending.Transfer(ctx, id, d.OrgID, actor(r))
+		return s.Vending.Transfer(ctx, id, d.OrgID, who)
 	})
 }
 
 func (s *Server) closeEnv(w http.ResponseWriter, r *http.Request) {
-	s.act(w, r, false, func(ctx context.Context, id string, d decision) (env.Environment, error) {
-		return s.Vending.Close(ctx, id, actor(r), d.Reason)
+	s.act(w, r, authz.CloseEnv, false, func(ctx context.Context, id string, d decision, who string) (env.Environment, error) {
+		return s.Vending.Close(ctx, id, who, d.Reason)
 	})
 }

@@ -10,11 +10,15 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -60,6 +64,14 @@ type harness struct {
 	srv  *httptest.Server
 	db   *store.DB
 	orgs *org.Registry
+	ids  *identity.Service
+	// token is the central operator's, used by call unless the test sets
+	// an Authorization header itself.
+	token      string
+	operatorID string
+
+	mu     sync.Mutex
+	grants map[string][]authz.Grant // break-glass grants by person
 }
 
 func newHarness(t *testing.T, d store.Dialect) *harness {
@@ -85,13 +97,48 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "test", Logger: nil}
-	s.Logger = discardLogger()
+	h := &harness{db: db, orgs: orgs}
+	h.ids = identity.New(db, identity.Options{SessionTTL: time.Hour, TokenTTL: time.Hour, InvitationTTL: time.Hour}, nil, nil)
+	h.operatorID, h.token = h.person(t, authz.CentralOperator, "")
+	operatorID := h.operatorID
+	s := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "test", Logger: discardLogger(),
+		Identity: h.ids, Authz: authz.New(orgs, time.Minute, nil)}
+	// The harness's operator works under break-glass grants for both
+	// organisations, so it may do everything the tests exercise.
+	exp := time.Now().Add(time.Hour)
+	h.grants = map[string][]authz.Grant{operatorID: {{ID: "g-nat", OrgID: "nat-digital", Expiry: exp}, {ID: "g-qp", OrgID: "qp-small", Expiry: exp}}}
+	s.Grants = func(_ context.Context, personID string) ([]authz.Grant, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.grants[personID], nil
+	}
 	mux := http.NewServeMux()
 	s.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &harness{srv: srv, db: db, orgs: orgs}
+	h.srv = httptest.NewServer(mux)
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+var serial atomic.Int64
+
+// person invites, binds and signs in a person of role in orgID and returns
+// their id and an API token: the real path, minus the certificate checks.
+func (h *harness) person(t testing.TB, role authz.Role, orgID string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	p, inv, err := h.ids.Bootstrap(ctx, identity.Invitation{Role: role, OrgID: orgID, DisplayName: string(role)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := identity.Certificate{IssuerDN: "CN=Test CA", Serial: fmt.Sprint(serial.Add(1)), NotAfter: time.Now().Add(time.Hour)}
+	if _, err := h.ids.Accept(ctx, inv, c); err != nil {
+		t.Fatal(err)
+	}
+	_, token, _, err := h.ids.SignIn(ctx, c, identity.APIToken, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID, token
 }
 
 type response struct {
@@ -110,6 +157,7 @@ func (h *harness) call(t *testing.T, method, path, body string, header map[strin
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -145,7 +193,7 @@ func TestRequestErrors(t *testing.T) {
 		{"fail/two objects", goodRequest + goodRequest, nil, 400, "exactly one JSON object", ""},
 		{"fail/bad purpose", strings.Replace(goodRequest, "production", "prod", 1), nil, 422, `purpose "prod"`, "purpose"},
 		{"fail/bad classification", strings.Replace(goodRequest, "level2", "secret", 1), nil, 422, "classification", "classification"},
-		{"fail/unknown org", strings.Replace(goodRequest, "nat-digital", "lg-999999", 1), nil, 422, "does not exist", "org_id"},
+		{"fail/unknown org is outside every scope", strings.Replace(goodRequest, "nat-digital", "lg-999999", 1), nil, 403, "outside your scope", ""},
 		{"fail/unknown provider", strings.Replace(goodRequest, `"sim"`, `"gcp"`, 1), nil, 422, `provider "gcp" is not configured`, "provider"},
 		{"fail/long system name", strings.Replace(goodRequest, "juminhyo", strings.Repeat("あ", 41), 1), nil, 422, "at most 40", "system_name"},
 		{"fail/huge body", `{"org_id":"` + strings.Repeat("x", 2<<20) + `"}`, nil, 413, "larger than", ""},
@@ -226,7 +274,7 @@ func TestRequestLifecycle(t *testing.T) {
 			if r := h.call(t, "POST", "/api/v1/environments/"+overID+"/reject", `{}`, nil); r.status != 422 || r.body["field"] != "reason" {
 				t.Fatalf("reject without reason: %d %s", r.status, r.raw)
 			}
-			if r := h.call(t, "POST", "/api/v1/environments/"+overID+"/reject", `{"reason":"quota is there for a reason"}`, map[string]string{"X-Hatoba-Actor": "operator-1"}); r.status != 200 || r.body["state"] != "rejected" || r.body["decided_by"] != "operator-1" {
+			if r := h.call(t, "POST", "/api/v1/environments/"+overID+"/reject", `{"reason":"quota is there for a reason"}`, map[string]string{"X-Hatoba-Actor": "operator-1"}); r.status != 200 || r.body["state"] != "rejected" || r.body["decided_by"] != h.operatorID {
 				t.Fatalf("reject: %d %s", r.status, r.raw)
 			}
 			if r := h.call(t, "POST", "/api/v1/environments/"+overID+"/approve", "", nil); r.status != 409 {

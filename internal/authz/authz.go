@@ -154,8 +154,8 @@ var policy = map[Action]rule{
 	RequestEnv:   {permits: []permit{admin, op(underGrant)}},
 	DecideEnv:    {permits: []permit{op(everywhere)}},
 	RetryEnv:     {permits: []permit{op(everywhere), admin}},
-	TransferEnv:  {permits: []permit{op(everywhere)}, secondFactor: true},
-	CloseEnv:     {permits: []permit{admin, op(underGrant)}, secondFactor: true},
+	TransferEnv:  {permits: []permit{op(everywhere)}},
+	CloseEnv:     {permits: []permit{admin, op(underGrant)}},
 	ReadApproval: {permits: []permit{op(platform), audit}},
 
 	ReadPeople:   {permits: []permit{op(everywhere), audit, admin}},
@@ -252,7 +252,7 @@ func (a *Authorizer) Decide(ctx context.Context, p Principal, action Action, res
 		return Decision{}, fault.Forbiddenf("no rule allows %q; refused by default", action)
 	}
 	if p.PersonID == "" {
-		return Decision{}, fault.Forbiddenf("sign in first")
+		return Decision{}, fault.Unauthenticatedf("sign in first")
 	}
 	var roleMay bool
 	for _, pm := range r.permits {

@@ -114,7 +114,10 @@ func (s *Store) Get(ctx context.Context, q store.Querier, id string) (Environmen
 
 // ListParams filter and page a listing.
 type ListParams struct {
-	OrgID  string
+	OrgID string
+	// Within, when not nil, limits the listing to these organisations (the
+	// caller's scope); an empty, non-nil slice lists nothing.
+	Within []string
 	State  State
 	Limit  int
 	Cursor string // the id after which to continue
@@ -145,6 +148,17 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 	}
 	if p.OrgID != "" {
 		add("org_id = $%d", p.OrgID)
+	}
+	if p.Within != nil {
+		if len(p.Within) == 0 {
+			return Page{Items: []Environment{}}, nil
+		}
+		ph := make([]string, len(p.Within))
+		for i, id := range p.Within {
+			args = append(args, id)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		where = append(where, "org_id IN ("+strings.Join(ph, ", ")+")")
 	}
 	if p.State != "" {
 		add("state = $%d", p.State)

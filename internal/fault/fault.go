@@ -12,12 +12,14 @@ import (
 type Kind string
 
 const (
-	Invalid     Kind = "invalid"     // the request is wrong; fix it
-	NotFound    Kind = "not_found"   // no such thing (or not visible to the caller)
-	Conflict    Kind = "conflict"    // it clashes with the current state
-	Forbidden   Kind = "forbidden"   // the caller may not do this
-	Unavailable Kind = "unavailable" // try again later
-	Internal    Kind = "internal"    // a defect or an unexpected failure
+	Invalid   Kind = "invalid"   // the request is wrong; fix it
+	NotFound  Kind = "not_found" // no such thing (or not visible to the caller)
+	Conflict  Kind = "conflict"  // it clashes with the current state
+	Forbidden Kind = "forbidden" // the caller may not do this
+	// Unauthenticated: the caller is nobody yet — no session, or it expired.
+	Unauthenticated Kind = "unauthenticated"
+	Unavailable     Kind = "unavailable" // try again later
+	Internal        Kind = "internal"    // a defect or an unexpected failure
 )
 
 // Error is a failure with a kind and a message a person can act on.
@@ -46,6 +48,9 @@ func Invalidf(format string, args ...any) error   { return newf(Invalid, format,
 func NotFoundf(format string, args ...any) error  { return newf(NotFound, format, args...) }
 func Conflictf(format string, args ...any) error  { return newf(Conflict, format, args...) }
 func Forbiddenf(format string, args ...any) error { return newf(Forbidden, format, args...) }
+func Unauthenticatedf(format string, args ...any) error {
+	return newf(Unauthenticated, format, args...)
+}
 
 // InvalidField is an Invalid error about one input field.
 func InvalidField(field, format string, args ...any) error {

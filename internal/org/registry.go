@@ -94,6 +94,9 @@ type ListParams struct {
 	Limit int
 	// Cursor is a previous page's NextCursor.
 	Cursor string
+	// Within, when not nil, limits the listing to these organisations (the
+	// caller's scope); an empty, non-nil slice lists nothing.
+	Within []string
 }
 
 // Page sizes of List.
@@ -157,6 +160,16 @@ func (r *Registry) List(ctx context.Context, p ListParams) (Page, error) {
 	}
 	if p.ParentID != "" {
 		where = append(where, "parent_id = "+arg(p.ParentID))
+	}
+	if p.Within != nil {
+		if len(p.Within) == 0 {
+			return Page{Items: []Organization{}}, nil
+		}
+		ph := make([]string, len(p.Within))
+		for i, id := range p.Within {
+			ph[i] = arg(id)
+		}
+		where = append(where, "id IN ("+strings.Join(ph, ", ")+")")
 	}
 	if p.Kind != "" {
 		where = append(where, "kind = "+arg(string(p.Kind)))

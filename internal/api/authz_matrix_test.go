@@ -1,0 +1,177 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+// The callers of the matrix. "tenant" roles belong to nat-digital (own);
+// qp-small is the foreign tenant. operator+grant holds a break-glass grant
+// for nat-digital only.
+const (
+	anon     = "anonymous"
+	operator = "operator"
+	granted  = "operator+grant"
+	auditor  = "auditor"
+	admin    = "tenant-admin"
+	member   = "tenant-member"
+)
+
+var callers = []string{anon, operator, granted, auditor, admin, member}
+
+// expect says who gets past authorization, for a resource of the caller's
+// own tenant and for one of a foreign tenant. It is written out by hand,
+// independently of authz's policy table, so a change to either that the
+// other does not share fails here.
+type expect struct {
+	own, foreign []string
+	body         string // {org} is replaced by the tenant's organisation
+}
+
+var everyone = []string{anon, operator, granted, auditor, admin, member}
+var signedIn = []string{operator, granted, auditor, admin, member}
+
+var matrix = map[string]expect{
+	"GET /api/v1/openapi.json":          {own: everyone, foreign: everyone},
+	"GET /api/v1/system":                {own: signedIn, foreign: signedIn},
+	"POST /api/v1/auth/challenge":       {own: everyone, foreign: everyone},
+	"POST /api/v1/auth/token":           {own: everyone, foreign: everyone, body: `{}`},
+	"POST /api/v1/auth/logout":          {own: signedIn, foreign: signedIn},
+	"GET /api/v1/me":                    {own: signedIn, foreign: signedIn},
+	"GET /api/v1/people":                {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
+	"POST /api/v1/people":               {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, body: `{"org_id":"{org}","role":"tenant-admin","display_name":"新任 管理者"}`},
+	"GET /api/v1/people/{id}":           {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/organizations":         {own: signedIn, foreign: signedIn},
+	"POST /api/v1/organizations":        {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"id":"nat-new-{n}","kind":"national","name_ja":"新しい庁"}`},
+	"POST /api/v1/organizations/import": {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/organizations/{id}":    {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"PUT /api/v1/organizations/{id}/billing": {own: []string{granted, admin}, foreign: nil,
+		body: `{"name":"会計課","email":"kaikei@example.lg.jp","phone":"+81-3-1234-5678"}`},
+	"GET /api/v1/environments":                {own: signedIn, foreign: signedIn},
+	"POST /api/v1/environments":               {own: []string{granted, admin}, foreign: nil, body: `{"org_id":"{org}","system_name":"sys{n}","purpose":"production","classification":"level2","provider":"sim"}`},
+	"GET /api/v1/environments/{id}":           {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/environments/{id}/approve":  {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"POST /api/v1/environments/{id}/reject":   {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"reason":"matrix"}`},
+	"POST /api/v1/environments/{id}/retry":    {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
+	"POST /api/v1/environments/{id}/transfer": {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"org_id":"{org}"}`},
+	"POST /api/v1/environments/{id}/close":    {own: []string{granted, admin}, foreign: nil},
+	"GET /api/v1/approvals":                   {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+}
+
+// TestRouteRoleTenantMatrix calls every registered route as every role,
+// on its own tenant's resources and on a foreign tenant's, and checks who
+// gets through. A route added without a row here fails the test.
+func TestRouteRoleTenantMatrix(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	tenants := map[string]string{"own": "nat-digital", "foreign": "qp-small"}
+	// One environment and one person in each tenant.
+	envOf, personOf := map[string]string{}, map[string]string{}
+	for side, orgID := range tenants {
+		en := h.call(t, "POST", "/api/v1/environments", strings.NewReplacer("nat-digital", orgID, "juminhyo", "matrix").Replace(goodRequest), nil)
+		if en.status != http.StatusCreated {
+			t.Fatalf("seed environment: %d %s", en.status, en.raw)
+		}
+		envOf[side] = en.body["id"].(string)
+		personOf[side], _ = h.person(t, authz.TenantMember, orgID)
+	}
+	roleOf := map[string]authz.Role{operator: authz.CentralOperator, granted: authz.CentralOperator, auditor: authz.CentralAuditor,
+		admin: authz.TenantAdmin, member: authz.TenantMember}
+	token := func(caller string) string {
+		if caller == anon {
+			return ""
+		}
+		orgID := ""
+		if !roleOf[caller].Central() {
+			orgID = "nat-digital"
+		}
+		id, tok := h.person(t, roleOf[caller], orgID)
+		if caller == granted {
+			h.mu.Lock()
+			h.grants[id] = []authz.Grant{{ID: "g-matrix", OrgID: "nat-digital", Expiry: time.Now().Add(time.Hour)}}
+			h.mu.Unlock()
+		}
+		return tok
+	}
+
+	n := 0
+	for _, rt := range api.Routes {
+		key := rt.Method + " " + rt.Pattern
+		ex, ok := matrix[key]
+		if !ok {
+			t.Errorf("%s has no row in the authorization matrix: add one saying who may call it", key)
+			continue
+		}
+		for side, orgID := range tenants {
+			allowed := ex.own
+			if side == "foreign" {
+				allowed = ex.foreign
+			}
+			for _, caller := range callers {
+				n++
+				path := rt.Pattern
+				switch {
+				case strings.HasPrefix(path, "/api/v1/environments/{id}"):
+					path = strings.Replace(path, "{id}", envOf[side], 1)
+				case strings.HasPrefix(path, "/api/v1/people/{id}"):
+					path = strings.Replace(path, "{id}", personOf[side], 1)
+				default:
+					path = strings.Replace(path, "{id}", orgID, 1)
+				}
+				body := strings.NewReplacer("{org}", orgID, "{n}", fmt.Sprint(n)).Replace(ex.body)
+				hdr := map[string]string{"Authorization": "Bearer " + token(caller)}
+				if caller == anon {
+					hdr["Authorization"] = ""
+				}
+				r := h.call(t, rt.Method, path, body, hdr)
+				passed := r.status != http.StatusUnauthorized && r.status != http.StatusForbidden && r.status != http.StatusNotFound
+				want := slices.Contains(allowed, caller)
+				if passed != want {
+					t.Errorf("%s on %s tenant's resource as %s: status %d, want allowed=%v: %s", key, side, caller, r.status, want, r.raw)
+				}
+				if !want && caller == anon && rt.Action != authz.Public && r.status != http.StatusUnauthorized {
+					t.Errorf("%s as nobody: status %d, want 401", key, r.status)
+				}
+			}
+		}
+	}
+	// The matrix must not describe routes that are gone.
+	for key := range matrix {
+		if !slices.ContainsFunc(api.Routes, func(rt api.Route) bool { return rt.Method+" "+rt.Pattern == key }) {
+			t.Errorf("matrix row %s names no registered route", key)
+		}
+	}
+}
+
+// A foreign tenant's environments never show up in a tenant's listing.
+func TestListingsStayInScope(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	for _, orgID := range []string{"nat-digital", "qp-small"} {
+		if r := h.call(t, "POST", "/api/v1/environments", strings.Replace(goodRequest, "nat-digital", orgID, 1), nil); r.status != http.StatusCreated {
+			t.Fatalf("seed: %d %s", r.status, r.raw)
+		}
+	}
+	_, tok := h.person(t, authz.TenantMember, "nat-digital")
+	r := h.call(t, "GET", "/api/v1/environments?limit=500", "", map[string]string{"Authorization": "Bearer " + tok})
+	items := r.body["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["org_id"] != "nat-digital" {
+		t.Fatalf("member of nat-digital sees %s", r.raw)
+	}
+	r = h.call(t, "GET", "/api/v1/environments?org_id=qp-small", "", map[string]string{"Authorization": "Bearer " + tok})
+	if items := r.body["items"].([]any); len(items) != 0 {
+		t.Fatalf("asking for a foreign org by id leaks: %s", r.raw)
+	}
+	r = h.call(t, "GET", "/api/v1/organizations?limit=500", "", map[string]string{"Authorization": "Bearer " + tok})
+	if items := r.body["items"].([]any); len(items) != 1 {
+		t.Fatalf("member sees %d organisations, want its own only: %s", len(items), r.raw)
+	}
+}
