@@ -195,7 +195,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Certs.VerifyLoginSignature(chain[0], nonce, sig); err != nil {
-		writeError(w, r, s.Logger, fault.Forbiddenf("the signature does not match the certificate's key: %v", err))
+		writeError(w, r, s.Logger, err)
 		return
 	}
 	p, token, sess, err := s.Identity.SignIn(r.Context(), cert, identity.APIToken, "challenge")

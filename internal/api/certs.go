@@ -1,0 +1,55 @@
+package api
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/pki"
+)
+
+// PKICerts verifies certificates with package pki; the login signature's
+// audience is hatoba's public URL, so a signature made for another server
+// is worthless here.
+type PKICerts struct {
+	Verifier *pki.Verifier
+	Audience string
+}
+
+// NewPKICerts returns the CertVerifier for publicURL.
+func NewPKICerts(v *pki.Verifier, publicURL string) (*PKICerts, error) {
+	aud, err := pki.LoginAudience(publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("identity.public_url: %w", err)
+	}
+	return &PKICerts{Verifier: v, Audience: aud}, nil
+}
+
+// Verify checks chain and names the certificate. A refusal is Forbidden
+// with pki's message for the person and its stable code in the wrapped
+// error.
+func (c *PKICerts) Verify(ctx context.Context, chain []*x509.Certificate) (identity.Certificate, error) {
+	id, err := c.Verifier.Verify(ctx, chain)
+	if err != nil {
+		return identity.Certificate{}, refusal(err)
+	}
+	return identity.Certificate{IssuerDN: id.IssuerDN, Serial: id.Serial, SPKISHA256: id.SPKISHA256,
+		SubjectDN: id.SubjectDN, NotAfter: id.NotAfter}, nil
+}
+
+// VerifyLoginSignature checks the CLI's signature over challenge.
+func (c *PKICerts) VerifyLoginSignature(cert *x509.Certificate, challenge, sig []byte) error {
+	if err := pki.VerifyLoginSignature(cert, c.Audience, challenge, sig); err != nil {
+		return refusal(err)
+	}
+	return nil
+}
+
+func refusal(err error) error {
+	if pki.CodeOf(err) == pki.CodeInternal {
+		return fmt.Errorf("verify certificate: %w", err)
+	}
+	return &fault.Error{Kind: fault.Forbidden, Message: pki.UserMessage(err) + " (" + string(pki.CodeOf(err)) + ")", Err: err}
+}
