@@ -1,0 +1,236 @@
+// Package audit is hatoba's tamper-evident audit log.
+//
+// Every state change appends an Entry in the same database transaction as the
+// change (Append): if the change commits, so does its entry; if the entry
+// cannot be written, the change does not happen. An integrator (Log.Integrate,
+// run periodically by Log.Run) later gives queued entries consecutive sequence
+// numbers, adds them to an RFC 6962 Merkle tree and signs a checkpoint (a
+// C2SP tlog-checkpoint in the signed-note format) for every tree size. Verify
+// re-checks the whole log and names the first entry that was edited, deleted,
+// inserted or reordered; a Bundle lets a tenant check its own entries offline
+// with nothing but the log's public key. docs/audit.md specifies the formats.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+	"unicode/utf8"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+// Entry is one state change, as a capability records it.
+type Entry struct {
+	// At is when the change happened; the zero time means now. It is kept to
+	// the microsecond, in UTC.
+	At time.Time
+	// Actor is the person id who made the change, or "system".
+	Actor string
+	// Action is a dotted verb: "session.login", "env.request",
+	// "access.approve".
+	Action string
+	// OrgID is the organisation (tenant) the change is about; "" for
+	// platform-wide changes, which no tenant sees.
+	OrgID string
+	// Target is what was changed, e.g. an environment id.
+	Target string
+	// GrantID is the break-glass grant the action was done under, if any.
+	GrantID string
+	// Details is a small JSON object: a map[string]any, a json.RawMessage or
+	// any value that encodes as a JSON object; nil for none. Secrets never
+	// belong here: the log is kept forever and shown to auditors.
+	Details any
+}
+
+// Limits on an entry's fields: the log is for facts, not payloads.
+const (
+	maxIDLen      = 256
+	maxActionLen  = 64
+	maxDetailsLen = 16 << 10
+)
+
+var actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$`)
+
+// Append queues e in the caller's transaction q. It is one insert with no
+// lock and no signature, so it adds little to the caller's transaction; the
+// entry enters the tree at the next integration. Invalid entries are refused
+// with a fault.Invalid error, which should abort the caller's change.
+func Append(ctx context.Context, q store.Querier, e Entry) error {
+	c, err := newContent(e)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO audit_queue (at_us, actor, action, org_id, target, grant_id, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		c.atMicros, c.actor, c.action, c.orgID, c.target, c.grantID, string(c.details))
+	if err != nil {
+		return fmt.Errorf("audit append %s: %w", c.action, err)
+	}
+	return nil
+}
+
+// content is an entry as it is stored and hashed: time in microseconds and
+// details as canonical JSON bytes.
+type content struct {
+	atMicros                                int64
+	actor, action, orgID, target, grantID string
+	details                                 []byte
+}
+
+func newContent(e Entry) (content, error) {
+	at := e.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	c := content{atMicros: at.UnixMicro(), actor: e.Actor, action: e.Action, orgID: e.OrgID, target: e.Target, grantID: e.GrantID}
+	if err := c.validate(); err != nil {
+		return content{}, err
+	}
+	details, err := canonicalDetails(e.Details)
+	if err != nil {
+		return content{}, err
+	}
+	c.details = details
+	return c, nil
+}
+
+// validate checks the text fields; details are checked where they are made
+// canonical (Append) or read back (a bundle).
+func (c content) validate() error {
+	if c.action == "" {
+		return fault.InvalidField("action", "an audit entry needs an action")
+	}
+	if len(c.action) > maxActionLen || !actionPattern.MatchString(c.action) {
+		return fault.InvalidField("action", "audit action %q must be dotted lower-case words such as env.request", clip(c.action))
+	}
+	if c.actor == "" {
+		return fault.InvalidField("actor", "audit entry %s needs an actor (a person id or \"system\")", c.action)
+	}
+	for _, f := range []struct{ name, value string }{
+		{"actor", c.actor}, {"org_id", c.orgID}, {"target", c.target}, {"grant_id", c.grantID},
+	} {
+		if err := checkText(f.name, f.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkText(field, s string) error {
+	if len(s) > maxIDLen {
+		return fault.InvalidField(field, "audit %s is %d bytes; at most %d", field, len(s), maxIDLen)
+	}
+	if !utf8.ValidString(s) {
+		return fault.InvalidField(field, "audit %s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fault.InvalidField(field, "audit %s %q contains a control character", field, clip(s))
+		}
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// canonicalDetails turns details into the bytes that are stored and hashed:
+// a compact JSON object with keys sorted, numbers as written, and no HTML
+// escaping. Whatever form the caller used, equal objects give equal bytes.
+func canonicalDetails(details any) ([]byte, error) {
+	var raw []byte
+	switch d := details.(type) {
+	case nil:
+		return []byte("{}"), nil
+	case json.RawMessage:
+		raw = d
+	case []byte:
+		raw = d
+	default:
+		b, err := json.Marshal(d)
+		if err != nil {
+			return nil, fault.InvalidField("details", "audit details do not encode as JSON: %v", err)
+		}
+		raw = b
+	}
+	// Decoding into any and encoding again sorts the keys of every object;
+	// UseNumber keeps numbers exactly as written.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fault.InvalidField("details", "audit details are not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, fault.InvalidField("details", "audit details hold more than one JSON value")
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fault.InvalidField("details", "audit details must be a JSON object")
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fault.InvalidField("details", "audit details: %v", err)
+	}
+	b := bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+	if len(b) > maxDetailsLen {
+		return nil, fault.InvalidField("details", "audit details are %d bytes; at most %d", len(b), maxDetailsLen)
+	}
+	return b, nil
+}
+
+// leafPrefix starts every entry's canonical encoding: it names the format,
+// so a leaf of another log or of a later version cannot be mistaken for one.
+const leafPrefix = "hatoba.audit.v1\n"
+
+// encode appends the canonical encoding of the entry at seq to dst — the
+// bytes the leaf hash covers (docs/audit.md, "Leaf hash"): the prefix, seq
+// and the time as 8-byte big-endian integers, then actor, action, org_id,
+// target, grant_id and details, each as a 4-byte big-endian length and the
+// bytes. Including seq makes a moved entry hash differently.
+func (c content) encode(dst []byte, seq uint64) []byte {
+	dst = append(dst, leafPrefix...)
+	dst = binary.BigEndian.AppendUint64(dst, seq)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(c.atMicros))
+	for _, s := range []string{c.actor, c.action, c.orgID, c.target, c.grantID} {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.details)))
+	return append(dst, c.details...)
+}
+
+// leafHash is the RFC 6962 leaf hash of the entry at seq:
+// SHA-256(0x00 || encoding). Verify computes one per entry, so the input is
+// built on the stack and hashed in one call.
+func (c content) leafHash(seq uint64) []byte {
+	var buf [1024]byte
+	b := append(buf[:0], rfc6962.RFC6962LeafHashPrefix)
+	h := sha256.Sum256(c.encode(b, seq))
+	return h[:]
+}
+
+// hashChildren is RFC 6962's interior node hash, SHA-256(0x01 || l || r),
+// for the 32-byte hashes of this log, without the hasher's allocations.
+func hashChildren(l, r []byte) []byte {
+	var buf [1 + 2*sha256.Size]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(buf[1:], l)
+	copy(buf[1+sha256.Size:], r)
+	h := sha256.Sum256(buf[:])
+	return h[:]
+}
