@@ -3,7 +3,10 @@
 #   - a headless Chromium (and Japanese fonts, so screenshots of the console
 #     show kanji, not boxes) for the console's browser tests;
 #   - SoftHSM2, the software PKCS#11 token that stands in for a smart card in
-#     the CLI login tests.
+#     the CLI login tests;
+#   - NSS's tools (certutil, pk12util) and openssl, which put a test client
+#     certificate into the browser's certificate store for the console's
+#     smart-card login test.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -37,6 +40,8 @@ if m=$(softhsm_module) && command -v softhsm2-util >/dev/null 2>&1; then
 else
   missing+=(softhsm2)
 fi
+command -v pk12util >/dev/null 2>&1 && command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -75,4 +80,6 @@ fi
 
 have_browser || { echo "install-test-deps: apt-get reported success but no chromium binary is on PATH" >&2; exit 1; }
 m=$(softhsm_module) || { echo "install-test-deps: apt-get reported success but libsofthsm2.so was not found" >&2; exit 1; }
-echo "install-test-deps: SoftHSM2 installed: $m"
+echo "install-test-deps: SoftHSM2: $m"
+command -v pk12util >/dev/null 2>&1 || { echo "install-test-deps: apt-get reported success but pk12util is not on PATH" >&2; exit 1; }
+echo "install-test-deps: NSS tools: $(command -v pk12util)"
