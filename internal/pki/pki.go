@@ -341,7 +341,7 @@ func checkLeaf(leaf *x509.Certificate) error {
 		return refuse(ErrWrongKeyUsage, "", errors.New("the certificate is a CA certificate"))
 	}
 	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
-		return refuse(ErrWrongKeyUsage, "", fmt.Errorf("key usage %#x lacks digitalSignature", leaf.KeyUsage))
+		return refuse(ErrWrongKeyUsage, "", fmt.Errorf("key usage %v lacks digitalSignature", leaf.KeyUsage))
 	}
 	if len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0 {
 		return nil
