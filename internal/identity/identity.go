@@ -402,7 +402,7 @@ func (s *Service) SignIn(ctx context.Context, cert Certificate, kind SessionKind
 // Every failure reads the same to the caller: a probe learns nothing about
 // which secrets once existed.
 func (s *Service) Authenticate(ctx context.Context, secret string) (authz.Principal, Session, error) {
-	denied := fault.Forbiddenf("not signed in, or the session expired; sign in again")
+	denied := fault.Unauthenticatedf("not signed in, or the session expired; sign in again")
 	if secret == "" || len(secret) > 200 {
 		return authz.Principal{}, Session{}, denied
 	}

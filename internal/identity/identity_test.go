@@ -108,7 +108,7 @@ func TestInvitationBindsCertificateAndSignsIn(t *testing.T) {
 		if err := f.svc.SignOut(ctx, secret); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := f.svc.Authenticate(ctx, secret); fault.KindOf(err) != fault.Forbidden {
+		if _, _, err := f.svc.Authenticate(ctx, secret); fault.KindOf(err) != fault.Unauthenticated {
 			t.Fatalf("after sign-out: %v", err)
 		}
 		want := []string{"person.invite", "person.certificate.bind", "session.login", "session.logout"}
@@ -156,7 +156,7 @@ func TestSignInRefusals(t *testing.T) {
 			t.Fatalf("token before expiry: %v", err)
 		}
 		f.clk.add(time.Minute)
-		if _, _, err := f.svc.Authenticate(ctx, tok); fault.KindOf(err) != fault.Forbidden {
+		if _, _, err := f.svc.Authenticate(ctx, tok); fault.KindOf(err) != fault.Unauthenticated {
 			t.Fatalf("expired token accepted: %v", err)
 		}
 		// Invitations expire too.
