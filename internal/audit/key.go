@@ -107,7 +107,12 @@ func parseKey(skey string) (Key, error) {
 	}
 	// NewSigner checked the shape: the last field is base64 of the
 	// algorithm byte (1, Ed25519) and the 32-byte seed.
-	raw, err := base64.StdEncoding.DecodeString(skey[strings.LastIndexByte(skey, '+')+1:])
+	// Split into the five fields: the base64 key itself may contain '+'.
+	fields := strings.SplitN(skey, "+", 5)
+	if len(fields) != 5 {
+		return Key{}, errors.New("not an Ed25519 signing key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(fields[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize {
 		return Key{}, errors.New("not an Ed25519 signing key")
 	}
