@@ -98,7 +98,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{db: db, orgs: orgs}
-	h.ids = identity.New(db, identity.Options{SessionTTL: time.Hour, TokenTTL: time.Hour, InvitationTTL: time.Hour}, nil, nil)
+	h.ids = identity.New(db, identity.Options{SessionTTL: time.Hour, TokenTTL: time.Hour, InvitationTTL: time.Hour}, nil)
 	h.operatorID, h.token = h.person(t, authz.CentralOperator, "")
 	operatorID := h.operatorID
 	s := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "test", Logger: discardLogger(),

@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -91,40 +92,23 @@ type Options struct {
 	ChallengeTTL  time.Duration
 }
 
-// Recorder appends an audit entry in the caller's transaction; the audit
-// package provides it. Every change identity makes is recorded with it.
-type Recorder func(ctx context.Context, q store.Querier, e Event) error
-
-// Event is one change for the audit log.
-type Event struct {
-	Actor   string
-	Action  string
-	OrgID   string
-	Target  string
-	GrantID string
-	Details map[string]any
-}
-
 // Service is the identity capability.
 type Service struct {
-	db     *store.DB
-	opts   Options
-	now    func() time.Time
-	record Recorder
+	db   *store.DB
+	opts Options
+	now  func() time.Time
 }
 
-// New returns the identity service.
-func New(db *store.DB, opts Options, record Recorder, now func() time.Time) *Service {
+// New returns the identity service. Every change it makes is appended to
+// the audit log in the change's own transaction.
+func New(db *store.DB, opts Options, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	if opts.ChallengeTTL == 0 {
 		opts.ChallengeTTL = 2 * time.Minute
 	}
-	if record == nil {
-		record = func(context.Context, store.Querier, Event) error { return nil }
-	}
-	return &Service{db: db, opts: opts, now: now, record: record}
+	return &Service{db: db, opts: opts, now: now}
 }
 
 // newSecret returns a random secret with a readable prefix, so a leaked one
@@ -253,7 +237,7 @@ func (s *Service) invite(ctx context.Context, by, grantID string, inv Invitation
 			VALUES ($1, $2, $3, $4, $5, $6)`, invID, hash, p.ID, by, now, now.Add(s.opts.InvitationTTL)); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, Event{Actor: by, Action: "person.invite", OrgID: p.OrgID, Target: p.ID, GrantID: grantID,
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: by, Action: "person.invite", OrgID: p.OrgID, Target: p.ID, GrantID: grantID,
 			Details: map[string]any{"role": p.Role, "display_name": p.DisplayName, "invitation": invID}})
 	})
 	if err != nil {
@@ -337,7 +321,7 @@ func (s *Service) Accept(ctx context.Context, token string, cert Certificate) (P
 			return err
 		}
 		p.State, p.UpdatedAt = Active, now
-		return s.record(ctx, tx, Event{Actor: personID, Action: "person.certificate.bind", OrgID: p.OrgID, Target: personID,
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: personID, Action: "person.certificate.bind", OrgID: p.OrgID, Target: personID,
 			Details: map[string]any{"issuer": cert.IssuerDN, "serial": cert.Serial, "invitation": invID}})
 	})
 	if err != nil {
@@ -389,7 +373,7 @@ func (s *Service) SignIn(ctx context.Context, cert Certificate, kind SessionKind
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, hash, personID, string(kind), now, sess.ExpiresAt, cert.IssuerDN, cert.Serial); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, Event{Actor: personID, Action: "session.login", OrgID: p.OrgID, Target: personID,
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: personID, Action: "session.login", OrgID: p.OrgID, Target: personID,
 			Details: map[string]any{"kind": kind, "via": via, "serial": cert.Serial, "expires_at": sess.ExpiresAt}})
 	})
 	if err != nil {
@@ -445,7 +429,7 @@ func (s *Service) ConfirmSecondFactor(ctx context.Context, secret string) error 
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET second_factor_at = $1 WHERE id_hash = $2`, now, hashSecret(secret)); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, Event{Actor: personID, Action: "session.second_factor", OrgID: org.String, Target: personID})
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: personID, Action: "session.second_factor", OrgID: org.String, Target: personID})
 	})
 }
 
@@ -465,7 +449,7 @@ func (s *Service) SignOut(ctx context.Context, secret string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, hashSecret(secret)); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, Event{Actor: personID, Action: "session.logout", OrgID: org.String, Target: personID})
+		return audit.Append(ctx, tx, audit.Entry{At: s.now(), Actor: personID, Action: "session.logout", OrgID: org.String, Target: personID})
 	})
 }
 

@@ -3,11 +3,13 @@ package identity_test
 import (
 	"context"
 	"crypto/sha256"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -29,10 +31,10 @@ func cert(serial string) identity.Certificate {
 }
 
 type fixture struct {
-	svc    *identity.Service
-	clk    *clock
-	events []identity.Event
-	mu     sync.Mutex
+	db  *store.DB
+	svc *identity.Service
+	clk *clock
+	log *audit.Log
 }
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
@@ -42,23 +44,30 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	if _, err := orgs.Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{clk: &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}}
-	record := func(_ context.Context, _ store.Querier, e identity.Event) error {
-		f.mu.Lock()
-		f.events = append(f.events, e)
-		f.mu.Unlock()
-		return nil
+	f := &fixture{db: db, clk: &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}}
+	f.svc = identity.New(db, identity.Options{SessionTTL: 8 * time.Hour, TokenTTL: 15 * time.Minute, InvitationTTL: 72 * time.Hour}, f.clk.now)
+	key, _, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "test.invalid/audit")
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.svc = identity.New(db, identity.Options{SessionTTL: 8 * time.Hour, TokenTTL: 15 * time.Minute, InvitationTTL: 72 * time.Hour}, record, f.clk.now)
+	f.log = audit.New(db, key.Signer, nil)
 	return f
 }
 
-func (f *fixture) actions() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// actions are the audit log's entries so far, in order.
+func (f *fixture) actions(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.log.Integrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := audit.Entries(ctx, f.db, audit.Filter{AllOrgs: true, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for _, e := range f.events {
-		out = append(out, e.Action)
+	for _, r := range recs {
+		out = append(out, r.Action)
 	}
 	return out
 }
@@ -112,7 +121,7 @@ func TestInvitationBindsCertificateAndSignsIn(t *testing.T) {
 			t.Fatalf("after sign-out: %v", err)
 		}
 		want := []string{"person.invite", "person.certificate.bind", "session.login", "session.logout"}
-		if got := f.actions(); strings.Join(got, ",") != strings.Join(want, ",") {
+		if got := f.actions(t); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Fatalf("audit events %v, want %v", got, want)
 		}
 	})
