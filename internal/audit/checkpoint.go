@@ -97,6 +97,14 @@ func ParseCheckpoint(msg []byte, v note.Verifier) (Checkpoint, error) {
 		}
 		return Checkpoint{}, fault.Invalidf("checkpoint: %v", err)
 	}
+	// note.Open decodes signatures leniently; the padding bits of the
+	// base64 could then change without changing the signature. Require the
+	// canonical encoding, so a checkpoint has exactly one valid form.
+	for _, sig := range n.Sigs {
+		if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil {
+			return Checkpoint{}, fault.Invalidf("checkpoint: the signature by %s is not in canonical base64", sig.Name)
+		}
+	}
 	c, err := parseCheckpointText(n.Text)
 	if err != nil {
 		return Checkpoint{}, err

@@ -26,13 +26,16 @@ type Record struct {
 	OrgID    string    `json:"org_id"`
 	Target   string    `json:"target"`
 	GrantID  string    `json:"grant_id"`
-	// Details are the exact bytes the leaf hash covers (compact JSON).
-	Details json.RawMessage `json:"details"`
+	// Details is the details object as canonical JSON text: exactly the
+	// bytes the leaf hash covers. In JSON it is a string, not an object, so
+	// that no tool re-encoding the JSON (escaping, reordering keys) can
+	// change the bytes a verifier hashes.
+	Details string `json:"details"`
 }
 
 func (e storedEntry) record() Record {
 	return Record{Seq: uint64(e.seq), LeafHash: e.leaf, At: time.UnixMicro(e.atMicros).UTC(), Actor: e.actor, Action: e.action,
-		OrgID: e.orgID, Target: e.target, GrantID: e.grantID, Details: json.RawMessage(e.details)}
+		OrgID: e.orgID, Target: e.target, GrantID: e.grantID, Details: string(e.details)}
 }
 
 // Hash is a SHA-256 hash, written in JSON as lower-case hex.
@@ -168,8 +171,8 @@ func eachEntry(ctx context.Context, q store.Querier, f Filter, below uint64, lim
 }
 
 // Export writes the selected entries to w as JSON Lines, one Record per
-// line, streaming, and returns how many it wrote. Details are written
-// byte for byte as hashed, so a line is enough to recompute its leaf hash.
+// line, streaming, and returns how many it wrote. A line is enough to
+// recompute its leaf hash (docs/audit.md).
 func Export(ctx context.Context, q store.Querier, w io.Writer, f Filter) (int, error) {
 	if f.Limit < 0 {
 		return 0, fault.InvalidField("limit", "limit %d is negative", f.Limit)
