@@ -62,15 +62,26 @@ func (s *Service) BeginRegistration(ctx context.Context, p Person) (string, json
 	if err != nil {
 		return "", nil, fmt.Errorf("begin key registration for %s: %w", p.ID, err)
 	}
-	return s.beginCeremony(ctx, p.ID, kindRegistration, creation, session)
+	return s.beginCeremony(ctx, p.ID, kindRegistration, "", creation, session)
 }
 
-// BeginAssertion starts checking that p holds one of their keys. It returns
-// the ceremony's id and the options for navigator.credentials.get as JSON.
-// A person without a usable key gets an error wrapping ErrNoCredential
-// (kind NotFound), or ErrPossibleClone (Forbidden) when every key they have
-// is blocked.
+// BeginAssertion starts checking that p holds one of their keys, to finish
+// signing in. It returns the ceremony's id and the options for
+// navigator.credentials.get as JSON. A person without a usable key gets an
+// error wrapping ErrNoCredential (kind NotFound), or ErrPossibleClone
+// (Forbidden) when every key they have is blocked.
 func (s *Service) BeginAssertion(ctx context.Context, p Person) (string, json.RawMessage, error) {
+	return s.BeginAssertionFor(ctx, p, "")
+}
+
+// BeginAssertionFor is BeginAssertion for one sensitive action: the
+// ceremony only finishes through FinishAssertionFor with the same purpose
+// (say "break-glass/approve/ar-123"), so a touch given to confirm one action
+// cannot be spent on another.
+func (s *Service) BeginAssertionFor(ctx context.Context, p Person, purpose string) (string, json.RawMessage, error) {
+	if err := checkPurpose(purpose); err != nil {
+		return "", nil, err
+	}
 	if err := checkPerson(p); err != nil {
 		return "", nil, err
 	}
@@ -106,12 +117,12 @@ func (s *Service) BeginAssertion(ctx context.Context, p Person) (string, json.Ra
 	if err != nil {
 		return "", nil, fmt.Errorf("begin key assertion for %s: %w", p.ID, err)
 	}
-	return s.beginCeremony(ctx, p.ID, kindLogin, assertion, session)
+	return s.beginCeremony(ctx, p.ID, kindLogin, purpose, assertion, session)
 }
 
 // beginCeremony stores the session and returns the ceremony's id and the
 // browser's options.
-func (s *Service) beginCeremony(ctx context.Context, personID, kind string, options any, session *webauthn.SessionData) (string, json.RawMessage, error) {
+func (s *Service) beginCeremony(ctx context.Context, personID, kind, purpose string, options any, session *webauthn.SessionData) (string, json.RawMessage, error) {
 	opts, err := json.Marshal(options)
 	if err != nil {
 		return "", nil, fmt.Errorf("begin %s for %s: encode options: %w", kind, personID, err)
@@ -139,8 +150,8 @@ func (s *Service) beginCeremony(ctx context.Context, personID, kind string, opti
 		if _, err := tx.ExecContext(ctx, `DELETE FROM webauthn_ceremonies WHERE expires_at < $1`, now); err != nil {
 			return fmt.Errorf("sweep expired ceremonies: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webauthn_ceremonies (id, person_id, kind, session, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, id, personID, kind, string(sess), now, now.Add(s.timeout+ceremonyGrace)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webauthn_ceremonies (id, person_id, kind, purpose, session, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, personID, kind, purpose, string(sess), now, now.Add(s.timeout+ceremonyGrace)); err != nil {
 			return fmt.Errorf("store ceremony: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM webauthn_ceremonies WHERE person_id = $1 AND id NOT IN
@@ -163,10 +174,10 @@ func newCeremonyID() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// consume takes the person's pending ceremony of the kind out of the
-// database, in its own transaction: it is gone whether or not the answer
-// then checks out, so each challenge is answered at most once.
-func (s *Service) consume(ctx context.Context, personID, kind, id string) (webauthn.SessionData, error) {
+// consume takes the person's pending ceremony of the kind and purpose out
+// of the database, in its own transaction: it is gone whether or not the
+// answer then checks out, so each challenge is answered at most once.
+func (s *Service) consume(ctx context.Context, personID, kind, purpose, id string) (webauthn.SessionData, error) {
 	var (
 		sess    string
 		expires time.Time
@@ -178,7 +189,7 @@ func (s *Service) consume(ctx context.Context, personID, kind, id string) (webau
 	}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT session, expires_at FROM webauthn_ceremonies
-			WHERE id = $1 AND person_id = $2 AND kind = $3`, id, personID, kind).Scan(&sess, &expires)
+			WHERE id = $1 AND person_id = $2 AND kind = $3 AND purpose = $4`, id, personID, kind, purpose).Scan(&sess, &expires)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound
 		}
@@ -210,6 +221,16 @@ func (s *Service) consume(ctx context.Context, personID, kind, id string) (webau
 		return webauthn.SessionData{}, fmt.Errorf("decode ceremony %s: %w", id, err)
 	}
 	return session, nil
+}
+
+// maxPurpose bounds a ceremony's purpose: an action and an id, not a text.
+const maxPurpose = 200
+
+func checkPurpose(purpose string) error {
+	if len(purpose) > maxPurpose {
+		return fault.InvalidField("purpose", "the purpose of a security-key check is %d bytes; at most %d are allowed", len(purpose), maxPurpose)
+	}
+	return nil
 }
 
 func checkBody(body []byte) error {
@@ -244,7 +265,7 @@ func (s *Service) FinishRegistration(ctx context.Context, p Person, ceremonyID s
 	if err != nil {
 		return Credential{}, verifyFailure(fault.Invalid, "registration", err)
 	}
-	session, err := s.consume(ctx, p.ID, kindRegistration, ceremonyID)
+	session, err := s.consume(ctx, p.ID, kindRegistration, "", ceremonyID)
 	if err != nil {
 		return Credential{}, err
 	}
@@ -291,15 +312,25 @@ func (s *Service) FinishRegistration(ctx context.Context, p Person, ceremonyID s
 }
 
 // FinishAssertion checks the browser's answer (the JSON of the
-// PublicKeyCredential navigator.credentials.get returned) to the ceremony,
-// and on success records the key's new signature counter and the time.
-// also (may be nil) runs in that transaction: a second factor whose audit
-// record cannot be written does not count.
+// PublicKeyCredential navigator.credentials.get returned) to a ceremony
+// BeginAssertion began, and on success records the key's new signature
+// counter and the time. also (may be nil) runs in that transaction: a
+// second factor whose audit record cannot be written does not count, and
+// the caller can mark its session's second factor there too.
 //
 // A counter that did not go up means a copy of the key may be in someone
 // else's hands: the key is then blocked for good and the error wraps
 // ErrPossibleClone (kind Forbidden).
 func (s *Service) FinishAssertion(ctx context.Context, p Person, ceremonyID string, body []byte, also Also) (Credential, error) {
+	return s.FinishAssertionFor(ctx, p, "", ceremonyID, body, also)
+}
+
+// FinishAssertionFor is FinishAssertion for a ceremony BeginAssertionFor
+// began with the same purpose; any other ceremony is refused as unknown.
+func (s *Service) FinishAssertionFor(ctx context.Context, p Person, purpose, ceremonyID string, body []byte, also Also) (Credential, error) {
+	if err := checkPurpose(purpose); err != nil {
+		return Credential{}, err
+	}
 	if err := checkPerson(p); err != nil {
 		return Credential{}, err
 	}
@@ -310,7 +341,7 @@ func (s *Service) FinishAssertion(ctx context.Context, p Person, ceremonyID stri
 	if err != nil {
 		return Credential{}, verifyFailure(fault.Invalid, "answer", err)
 	}
-	session, err := s.consume(ctx, p.ID, kindLogin, ceremonyID)
+	session, err := s.consume(ctx, p.ID, kindLogin, purpose, ceremonyID)
 	if err != nil {
 		return Credential{}, err
 	}

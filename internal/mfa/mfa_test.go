@@ -308,6 +308,26 @@ func TestCeremonies(t *testing.T) {
 			_, err = h.svc.FinishAssertion(ctx, p, id, key.Get(opts), nil)
 			wantFault(t, err, fault.Forbidden, nil)
 		}},
+		{"fail/confirmation spent on another action", func(t *testing.T, h *harness, p mfa.Person, key *softKey) {
+			ctx := context.Background()
+			const approveA, approveB = "break-glass/approve/ar-a", "break-glass/approve/ar-b"
+			id, opts, err := h.svc.BeginAssertionFor(ctx, p, approveA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key.Counter = 5
+			answer := key.Get(opts)
+			for _, wrong := range []string{approveB, ""} {
+				_, err = h.svc.FinishAssertionFor(ctx, p, wrong, id, answer, nil)
+				wantFault(t, err, fault.NotFound, mfa.ErrNoCeremony)
+			}
+			_, err = h.svc.FinishAssertion(ctx, p, id, answer, nil)
+			wantFault(t, err, fault.NotFound, mfa.ErrNoCeremony)
+			// Refusals did not use it up: the action it was begun for works.
+			if _, err := h.svc.FinishAssertionFor(ctx, p, approveA, id, answer, nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"fail/unknown ceremony", func(t *testing.T, h *harness, p mfa.Person, key *softKey) {
 			ctx := context.Background()
 			_, opts, err := h.svc.BeginAssertion(ctx, p)

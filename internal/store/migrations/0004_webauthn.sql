@@ -39,6 +39,9 @@ CREATE TABLE webauthn_ceremonies (
     id         TEXT PRIMARY KEY,
     person_id  TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
     kind       TEXT NOT NULL CHECK (kind IN ('registration', 'login')),
+    -- What an assertion confirms ("" for signing in; an action such as
+    -- "break-glass/approve/ar-…"): finishing it for anything else fails.
+    purpose    TEXT NOT NULL DEFAULT '',
     -- go-webauthn's SessionData as JSON: the challenge and what it expects.
     session    TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
