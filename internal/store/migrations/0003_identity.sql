@@ -74,3 +74,41 @@ CREATE TABLE env_access (
     PRIMARY KEY (env_id, person_id)
 );
 CREATE INDEX env_access_person ON env_access (person_id);
+
+-- Break-glass: a central operator's time-boxed access to one tenant's
+-- subtree, approved by an administrator of that tenant and by a second
+-- central operator.
+CREATE TABLE access_requests (
+    id                   TEXT PRIMARY KEY,
+    requester_id         TEXT NOT NULL REFERENCES people (id),
+    org_id               TEXT NOT NULL REFERENCES organizations (id),
+    reason               TEXT NOT NULL,
+    duration_seconds     BIGINT NOT NULL,
+    state                TEXT NOT NULL,
+    tenant_approver_id   TEXT REFERENCES people (id),
+    tenant_approved_at   TIMESTAMPTZ,
+    operator_approver_id TEXT REFERENCES people (id),
+    operator_approved_at TIMESTAMPTZ,
+    decided_by           TEXT NOT NULL DEFAULT '',
+    decision_note        TEXT NOT NULL DEFAULT '',
+    starts_at            TIMESTAMPTZ,
+    expires_at           TIMESTAMPTZ,
+    created_at           TIMESTAMPTZ NOT NULL,
+    updated_at           TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX access_requests_requester ON access_requests (requester_id, state);
+CREATE INDEX access_requests_org ON access_requests (org_id, state);
+
+-- Notifications for a tenant's administrators (and, with person_id, for
+-- one person): each break-glass step tells the tenant.
+CREATE TABLE notifications (
+    id         BIGSERIAL PRIMARY KEY,
+    org_id     TEXT REFERENCES organizations (id),
+    person_id  TEXT REFERENCES people (id),
+    kind       TEXT NOT NULL,
+    subject_id TEXT NOT NULL DEFAULT '',
+    message    TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    read_at    TIMESTAMPTZ
+);
+CREATE INDEX notifications_org ON notifications (org_id, created_at);
