@@ -105,7 +105,7 @@ func (s *Service) BeginAssertionFor(ctx context.Context, p Person, purpose strin
 	case len(usable) > 0:
 	case blocked > 0:
 		return "", nil, &fault.Error{Kind: fault.Forbidden, Err: ErrPossibleClone,
-			Message: fmt.Sprintf("every security key of %s is blocked because it may have been cloned; an operator must remove it before a new key can be registered", p.ID)}
+			Message: fmt.Sprintf("every security key of %s is blocked because it may have been cloned; an operator must remove the blocked keys before a new one can be registered", p.ID)}
 	case elsewhere > 0:
 		return "", nil, &fault.Error{Kind: fault.NotFound, Err: ErrNoCredential,
 			Message: fmt.Sprintf("the security keys of %s were registered for another address of the console, not %s; an operator must remove them before a new key can be registered", p.ID, s.rpID)}
