@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -43,6 +45,11 @@ type Server struct {
 	Grants func(ctx context.Context, personID string) ([]authz.Grant, error)
 	// PublicURL starts the links hatoba hands out (invitations).
 	PublicURL string
+
+	BreakGlass *breakglass.Service
+	Audit      *audit.Log
+	// AuditVerifierKey is the log's public key, "<name>+<hash>+<key>".
+	AuditVerifierKey string
 }
 
 // Route is one entry of the route table.
@@ -81,6 +88,15 @@ var Routes = []Route{
 	{"POST", "/api/v1/environments/{id}/transfer", authz.TransferEnv, (*Server).transferEnv},
 	{"POST", "/api/v1/environments/{id}/close", authz.CloseEnv, (*Server).closeEnv},
 	{"GET", "/api/v1/approvals", authz.ReadApproval, (*Server).listApprovals},
+	{"GET", "/api/v1/access-requests", authz.ReadAccess, (*Server).listAccessRequests},
+	{"POST", "/api/v1/access-requests", authz.RequestAccess, (*Server).fileAccessRequest},
+	{"GET", "/api/v1/access-requests/{id}", authz.ReadAccess, (*Server).getAccessRequest},
+	{"POST", "/api/v1/access-requests/{id}/approve", authz.ApproveAccess, (*Server).approveAccess},
+	{"POST", "/api/v1/access-requests/{id}/deny", authz.ApproveAccess, (*Server).denyAccess},
+	{"POST", "/api/v1/access-requests/{id}/revoke", authz.RevokeAccess, (*Server).revokeAccess},
+	{"GET", "/api/v1/audit/key", authz.ReadAudit, (*Server).auditKey},
+	{"GET", "/api/v1/audit/entries", authz.ReadAudit, (*Server).auditEntries},
+	{"GET", "/api/v1/audit/export", authz.ReadAudit, (*Server).auditExport},
 }
 
 // Register adds the API's routes to mux.

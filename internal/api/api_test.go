@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -70,6 +73,8 @@ type harness struct {
 	token      string
 	operatorID string
 
+	api *api.Server
+
 	mu     sync.Mutex
 	grants map[string][]authz.Grant // break-glass grants by person
 }
@@ -112,6 +117,13 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 		defer h.mu.Unlock()
 		return h.grants[personID], nil
 	}
+	key, _, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "test.invalid/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Audit, s.AuditVerifierKey = audit.New(db, key.Signer, nil), key.VerifierKey
+	s.BreakGlass = breakglass.New(db, s.Authz, 8*time.Hour, nil)
+	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)
 	h.srv = httptest.NewServer(mux)

@@ -34,6 +34,7 @@ var callers = []string{anon, operator, granted, auditor, admin, member}
 type expect struct {
 	own, foreign []string
 	body         string // {org} is replaced by the tenant's organisation
+	query        string // likewise
 }
 
 var everyone = []string{anon, operator, granted, auditor, admin, member}
@@ -64,6 +65,18 @@ var matrix = map[string]expect{
 	"POST /api/v1/environments/{id}/transfer": {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"org_id":"{org}"}`},
 	"POST /api/v1/environments/{id}/close":    {own: []string{granted, admin}, foreign: nil},
 	"GET /api/v1/approvals":                   {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+
+	"GET /api/v1/access-requests":      {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
+	"POST /api/v1/access-requests":     {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"org_id":"{org}","reason":"the matrix test needs access","duration":"1h"}`},
+	"GET /api/v1/access-requests/{id}": {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor}},
+	// Approving and denying need a fresh WebAuthn assertion, which only a
+	// console session can carry: through the API nobody may.
+	"POST /api/v1/access-requests/{id}/approve": {own: nil, foreign: nil},
+	"POST /api/v1/access-requests/{id}/deny":    {own: nil, foreign: nil},
+	"POST /api/v1/access-requests/{id}/revoke":  {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
+	"GET /api/v1/audit/key":                     {own: signedIn, foreign: signedIn},
+	"GET /api/v1/audit/entries":                 {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
+	"GET /api/v1/audit/export":                  {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
 }
 
 // TestRouteRoleTenantMatrix calls every registered route as every role,
@@ -73,8 +86,8 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, store.SQLite)
 	tenants := map[string]string{"own": "nat-digital", "foreign": "qp-small"}
-	// One environment and one person in each tenant.
-	envOf, personOf := map[string]string{}, map[string]string{}
+	// One environment, one person and one access request in each tenant.
+	envOf, personOf, accessOf := map[string]string{}, map[string]string{}, map[string]string{}
 	for side, orgID := range tenants {
 		en := h.call(t, "POST", "/api/v1/environments", strings.NewReplacer("nat-digital", orgID, "juminhyo", "matrix").Replace(goodRequest), nil)
 		if en.status != http.StatusCreated {
@@ -82,6 +95,11 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 		}
 		envOf[side] = en.body["id"].(string)
 		personOf[side], _ = h.person(t, authz.TenantMember, orgID)
+		ar := h.call(t, "POST", "/api/v1/access-requests", `{"org_id":"`+orgID+`","reason":"seed for the matrix","duration":"1h"}`, nil)
+		if ar.status != http.StatusCreated {
+			t.Fatalf("seed access request: %d %s", ar.status, ar.raw)
+		}
+		accessOf[side] = ar.body["id"].(string)
 	}
 	roleOf := map[string]authz.Role{operator: authz.CentralOperator, granted: authz.CentralOperator, auditor: authz.CentralAuditor,
 		admin: authz.TenantAdmin, member: authz.TenantMember}
@@ -123,10 +141,14 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 					path = strings.Replace(path, "{id}", envOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/people/{id}"):
 					path = strings.Replace(path, "{id}", personOf[side], 1)
+				case strings.HasPrefix(path, "/api/v1/access-requests/{id}"):
+					path = strings.Replace(path, "{id}", accessOf[side], 1)
 				default:
 					path = strings.Replace(path, "{id}", orgID, 1)
 				}
-				body := strings.NewReplacer("{org}", orgID, "{n}", fmt.Sprint(n)).Replace(ex.body)
+				fill := strings.NewReplacer("{org}", orgID, "{n}", fmt.Sprint(n))
+				body := fill.Replace(ex.body)
+				path += fill.Replace(ex.query)
 				hdr := map[string]string{"Authorization": "Bearer " + token(caller)}
 				if caller == anon {
 					hdr["Authorization"] = ""
