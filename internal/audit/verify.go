@@ -53,7 +53,8 @@ type Report struct {
 	// Size is the number of integrated entries Verify looked at.
 	Size uint64
 	// Proven is how many entries, from the first, are proven to be what
-	// the log signed: Size when the log is intact.
+	// the log signed: Size when the log is intact, 0 when the log forked
+	// (the key signed two histories).
 	Proven uint64
 	// Latest is the log's latest checkpoint, its signature checked; set
 	// when every entry is proven.
@@ -164,7 +165,7 @@ func Verify(ctx context.Context, q store.Querier, v note.Verifier, opts VerifyOp
 				return Report{}, err
 			}
 			if fork != nil {
-				rep.Problem = fork
+				rep.Problem, rep.Proven = fork, 0
 				return rep, nil
 			}
 		}
@@ -192,8 +193,15 @@ func (vr *verifier) finish(ctx context.Context, rep Report, proven uint64, last 
 		return rep, nil
 	}
 	fork, err := vr.checkSaved(ctx, *saved, proven)
-	rep.Problem = fork
-	return rep, err
+	if err != nil {
+		return Report{}, err
+	}
+	if fork != nil {
+		// Two histories signed by the key: where they part cannot be told
+		// from one checkpoint, so no signature proves anything any more.
+		rep.Problem, rep.Proven = fork, 0
+	}
+	return rep, nil
 }
 
 // checkSaved compares a saved checkpoint with the proven log's root at the
