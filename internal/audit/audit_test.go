@@ -302,15 +302,15 @@ func TestAuditExport(t *testing.T) {
 			lines++
 			// Each line alone is enough to recompute its leaf hash.
 			var r struct {
-				Seq      uint64          `json:"seq"`
-				LeafHash string          `json:"leaf_hash"`
-				At       time.Time       `json:"at"`
-				Actor    string          `json:"actor"`
-				Action   string          `json:"action"`
-				OrgID    string          `json:"org_id"`
-				Target   string          `json:"target"`
-				GrantID  string          `json:"grant_id"`
-				Details  string          `json:"details"`
+				Seq      uint64    `json:"seq"`
+				LeafHash string    `json:"leaf_hash"`
+				At       time.Time `json:"at"`
+				Actor    string    `json:"actor"`
+				Action   string    `json:"action"`
+				OrgID    string    `json:"org_id"`
+				Target   string    `json:"target"`
+				GrantID  string    `json:"grant_id"`
+				Details  string    `json:"details"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 				t.Fatalf("line %d: %v", lines, err)

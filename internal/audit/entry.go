@@ -81,9 +81,9 @@ func Append(ctx context.Context, q store.Querier, e Entry) error {
 // content is an entry as it is stored and hashed: time in microseconds and
 // details as canonical JSON bytes.
 type content struct {
-	atMicros                                int64
+	atMicros                              int64
 	actor, action, orgID, target, grantID string
-	details                                 []byte
+	details                               []byte
 }
 
 func newContent(e Entry) (content, error) {

@@ -90,9 +90,12 @@ func TestAuditVerifyNamesTheFirstTamperedEntry(t *testing.T) {
 		msg    string
 	}{
 		{
-			name:   "fail/details of 37 edited",
-			attack: func(a attacker) []byte { a.exec(`UPDATE audit_entries SET details = '{"i":37}' WHERE seq = 37`); return nil },
-			seq:    37, kind: audit.KindEdited, msg: "entry 37's content does not match its leaf hash",
+			name: "fail/details of 37 edited",
+			attack: func(a attacker) []byte {
+				a.exec(`UPDATE audit_entries SET details = '{"i":37}' WHERE seq = 37`)
+				return nil
+			},
+			seq: 37, kind: audit.KindEdited, msg: "entry 37's content does not match its leaf hash",
 		},
 		{
 			name: "fail/details of 37 edited, leaf hash and later roots recomputed",
@@ -113,9 +116,12 @@ func TestAuditVerifyNamesTheFirstTamperedEntry(t *testing.T) {
 			seq: 37, kind: audit.KindEdited, msg: "entry 37's stored tree root is not the root of entries 0…37",
 		},
 		{
-			name:   "fail/root of 70 edited",
-			attack: func(a attacker) []byte { a.exec(`UPDATE audit_entries SET root = leaf_hash WHERE seq = 70`); return nil },
-			seq:    70, kind: audit.KindEdited, msg: "entry 70's stored tree root",
+			name: "fail/root of 70 edited",
+			attack: func(a attacker) []byte {
+				a.exec(`UPDATE audit_entries SET root = leaf_hash WHERE seq = 70`)
+				return nil
+			},
+			seq: 70, kind: audit.KindEdited, msg: "entry 70's stored tree root",
 		},
 		{
 			name:   "fail/50 deleted",
@@ -203,15 +209,21 @@ func TestAuditVerifyNamesTheFirstTamperedEntry(t *testing.T) {
 			seq: 99, kind: audit.KindForked, msg: "the log was rolled back and rewritten",
 		},
 		{
-			name:   "fail/signature of 60 replaced, every signature checked",
-			attack: func(a attacker) []byte { a.exec(`UPDATE audit_entries SET signature = (SELECT signature FROM audit_entries WHERE seq = 59) WHERE seq = 60`); return nil },
-			opts:   audit.VerifyOptions{AllSignatures: true},
-			seq:    60, kind: audit.KindSignature, msg: "only the stored signature was damaged",
+			name: "fail/signature of 60 replaced, every signature checked",
+			attack: func(a attacker) []byte {
+				a.exec(`UPDATE audit_entries SET signature = (SELECT signature FROM audit_entries WHERE seq = 59) WHERE seq = 60`)
+				return nil
+			},
+			opts: audit.VerifyOptions{AllSignatures: true},
+			seq:  60, kind: audit.KindSignature, msg: "only the stored signature was damaged",
 		},
 		{
-			name:   "fail/signature of 99 not by the log's key",
-			attack: func(a attacker) []byte { a.exec(`UPDATE audit_entries SET signature = root WHERE seq = 99`); return nil },
-			seq:    99, kind: audit.KindSignature, msg: "entry 99's signature is not one by the log's key",
+			name: "fail/signature of 99 not by the log's key",
+			attack: func(a attacker) []byte {
+				a.exec(`UPDATE audit_entries SET signature = root WHERE seq = 99`)
+				return nil
+			},
+			seq: 99, kind: audit.KindSignature, msg: "entry 99's signature is not one by the log's key",
 		},
 	}
 	for _, tt := range tests {
