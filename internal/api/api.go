@@ -223,11 +223,13 @@ func (s *Server) setBilling(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if _, err := s.decide(r, authz.WriteBilling, authz.Resource{Kind: "organisation", ID: id, OrgID: id}); err != nil {
+	d, err := s.decide(r, authz.WriteBilling, authz.Resource{Kind: "organisation", ID: id, OrgID: id})
+	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	if err := s.Orgs.SetBilling(r.Context(), id, c); err != nil {
+	ctx := audit.WithActor(r.Context(), audit.Acting{Actor: principal(r).PersonID, GrantID: d.GrantID})
+	if err := s.Orgs.SetBilling(ctx, id, c); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}

@@ -22,6 +22,10 @@ func TestTenantVerifiesItsAuditEntriesOffline(t *testing.T) {
 			t.Fatalf("file: %d %s", r.status, r.raw)
 		}
 	}
+	// The harness's operator acts under break-glass grant g-nat here.
+	if r := h.call(t, "POST", "/api/v1/environments", goodRequest, nil); r.status != http.StatusCreated {
+		t.Fatalf("request: %d %s", r.status, r.raw)
+	}
 	_, tok := h.person(t, authz.TenantMember, "nat-digital")
 	if _, err := h.api.Audit.Integrate(context.Background()); err != nil {
 		t.Fatal(err)
@@ -37,15 +41,19 @@ func TestTenantVerifiesItsAuditEntriesOffline(t *testing.T) {
 	if err := audit.VerifyBundle(b, h.api.AuditVerifierKey); err != nil {
 		t.Fatalf("bundle does not verify: %v", err)
 	}
-	var sawBreakGlass bool
+	var sawBreakGlass, sawUnderGrant bool
 	for _, e := range b.Entries {
 		if e.OrgID != "nat-digital" {
 			t.Fatalf("entry %d is about %q, outside the tenant's scope", e.Seq, e.OrgID)
 		}
 		sawBreakGlass = sawBreakGlass || e.Action == "access.request"
+		sawUnderGrant = sawUnderGrant || e.Action == "env.requested" && e.GrantID == "g-nat" && e.Actor == h.operatorID
 	}
 	if !sawBreakGlass {
 		t.Fatalf("the tenant does not see the break-glass request against it: %s", r.raw)
+	}
+	if !sawUnderGrant {
+		t.Fatalf("the operator's request under grant g-nat is not in the tenant's log with the grant's id: %s", r.raw)
 	}
 	// One flipped byte in an entry and the bundle no longer verifies.
 	tampered := strings.Replace(r.raw, "look at the failed vending", "look at the FAILED vending", 1)

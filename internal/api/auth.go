@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -77,7 +78,9 @@ func (s *Server) guard(rt Route, h func(*Server, http.ResponseWriter, *http.Requ
 			writeError(w, r, s.Logger, fault.Forbiddenf("a %s may not %s", p.Role, rt.Action))
 			return
 		}
-		h(s, w, r.WithContext(authz.WithPrincipal(r.Context(), p)))
+		ctx := authz.WithPrincipal(r.Context(), p)
+		ctx = audit.WithActor(ctx, audit.Acting{Actor: p.PersonID})
+		h(s, w, r.WithContext(ctx))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
@@ -338,14 +339,30 @@ func (s *Store) SetUnitPath(ctx context.Context, q store.Querier, id, unitPath s
 	return nil
 }
 
-// AddEvent appends to an environment's history.
+// AddEvent appends to an environment's history, and to the audit log in
+// the same transaction.
 func (s *Store) AddEvent(ctx context.Context, q store.Querier, id, kind, actor, message string) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO env_events (env_id, at, kind, actor, message) VALUES ($1, $2, $3, $4, $5)`,
 		id, s.now(), kind, actor, message)
 	if err != nil {
 		return fmt.Errorf("record event %s of %s: %w", kind, id, err)
 	}
-	return nil
+	return s.record(ctx, q, id, "env."+kind, actor, map[string]any{"message": message})
+}
+
+// record appends an audit entry about environment id in q's transaction,
+// about the organisation that owns it, so its tenant sees it. An actor
+// "person under grant" (see api) splits into the person and the grant.
+func (s *Store) record(ctx context.Context, q store.Querier, id, action, actor string, details map[string]any) error {
+	var orgID string
+	if err := q.QueryRowContext(ctx, `SELECT org_id FROM environments WHERE id = $1`, id).Scan(&orgID); err != nil {
+		return fmt.Errorf("audit %s of %s: %w", action, id, err)
+	}
+	person, grant, _ := strings.Cut(actor, " under ")
+	if person == "" {
+		person = "system"
+	}
+	return audit.Append(ctx, q, audit.Entry{At: s.now(), Actor: person, Action: action, OrgID: orgID, Target: id, GrantID: grant, Details: details})
 }
 
 // Events returns an environment's history, oldest first.
@@ -422,7 +439,7 @@ func (s *Store) FinishStep(ctx context.Context, q store.Querier, id, step string
 	if err != nil {
 		return fmt.Errorf("finish step %s of %s: %w", step, id, err)
 	}
-	return nil
+	return s.record(ctx, q, id, "env.step.done", "", map[string]any{"step": step})
 }
 
 // StepError records a failed attempt; final marks the step failed.
@@ -436,7 +453,10 @@ func (s *Store) StepError(ctx context.Context, q store.Querier, id, step, class,
 	if err != nil {
 		return fmt.Errorf("record error of step %s of %s: %w", step, id, err)
 	}
-	return nil
+	if !final {
+		return nil // an attempt that will be retried is progress, not a change of outcome
+	}
+	return s.record(ctx, q, id, "env.step.failed", "", map[string]any{"step": step, "class": class, "error": msg})
 }
 
 // ResetFailedSteps makes failed steps pending again for a retry.

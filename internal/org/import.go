@@ -85,8 +85,15 @@ func (r *Registry) Import(ctx context.Context, sources ...Source) (ImportReport,
 		var res applied
 		err := r.db.InTx(ctx, func(tx *store.Tx) error {
 			var err error
-			res, err = r.apply(ctx, tx, d, recs)
-			return err
+			if res, err = r.apply(ctx, tx, d, recs); err != nil {
+				return err
+			}
+			if res.created+res.updated == 0 {
+				return nil
+			}
+			// One platform entry per source: the rows are public data, the
+			// fact of the change is what the log must hold.
+			return r.record(ctx, tx, "org.import", "", map[string]any{"source": d.source, "created": res.created, "updated": res.updated})
 		})
 		if err != nil {
 			return report, fmt.Errorf("import %s: %w", d.source, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
@@ -321,7 +322,7 @@ func (r *Registry) Create(ctx context.Context, o Organization) (Organization, er
 		if err != nil {
 			return fmt.Errorf("create organisation %s: %w", o.ID, err)
 		}
-		return nil
+		return r.record(ctx, tx, "org.create", o.ID, map[string]any{"kind": o.Kind, "name_ja": o.NameJa, "parent_id": o.ParentID})
 	})
 	if err != nil {
 		return Organization{}, err
@@ -335,17 +336,26 @@ func (r *Registry) SetBilling(ctx context.Context, id string, c Contact) error {
 	if err != nil {
 		return err
 	}
-	res, err := r.db.ExecContext(ctx, `UPDATE organizations SET billing_name = $1, billing_email = $2, billing_phone = $3, updated_at = $4 WHERE id = $5`,
-		c.Name, c.Email, c.Phone, r.now(), id)
-	if err != nil {
-		return fmt.Errorf("set billing contact of %s: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("set billing contact of %s: %w", id, err)
-	} else if n == 0 {
-		return fault.NotFoundf("organisation %q does not exist", id)
-	}
-	return nil
+	return r.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE organizations SET billing_name = $1, billing_email = $2, billing_phone = $3, updated_at = $4 WHERE id = $5`,
+			c.Name, c.Email, c.Phone, r.now(), id)
+		if err != nil {
+			return fmt.Errorf("set billing contact of %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("set billing contact of %s: %w", id, err)
+		} else if n == 0 {
+			return fault.NotFoundf("organisation %q does not exist", id)
+		}
+		return r.record(ctx, tx, "org.billing", id, map[string]any{"name": c.Name, "email": c.Email})
+	})
+}
+
+// record appends an audit entry about organisation id, acted by whoever
+// ctx names, in tx.
+func (r *Registry) record(ctx context.Context, tx *store.Tx, action, id string, details map[string]any) error {
+	a := audit.ActorFrom(ctx)
+	return audit.Append(ctx, tx, audit.Entry{At: r.now(), Actor: a.Actor, GrantID: a.GrantID, Action: action, OrgID: id, Target: id, Details: details})
 }
 
 // Count returns the number of organisations.
@@ -392,7 +402,7 @@ func (r *Registry) SetQuota(ctx context.Context, id string, n int) error {
 		if err != nil {
 			return fmt.Errorf("set quota of %s: %w", id, err)
 		}
-		return nil
+		return r.record(ctx, tx, "org.quota", id, map[string]any{"max_environments": n})
 	})
 }
 

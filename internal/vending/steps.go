@@ -109,7 +109,8 @@ func (e *Engine) runAccountStage(ctx context.Context, job *river.Job[accountArgs
 		if err != nil {
 			return e.handleStepError(ctx, job.JobRow.Attempt, job.JobRow.MaxAttempts, en.ID, StepCreateAccount, err)
 		}
-		if err := e.envs.FinishStep(ctx, e.db, en.ID, StepCreateAccount); err != nil {
+		// In a transaction: the step and its audit entry land together.
+		if err := e.db.InTx(ctx, func(tx *store.Tx) error { return e.envs.FinishStep(ctx, tx, en.ID, StepCreateAccount) }); err != nil {
 			return err
 		}
 	}
@@ -282,7 +283,7 @@ func (e *Engine) runCustomizeStage(ctx context.Context, job *river.Job[customize
 		if err != nil {
 			return e.handleStepError(ctx, job.JobRow.Attempt, job.JobRow.MaxAttempts, en.ID, name, err)
 		}
-		if err := e.envs.FinishStep(ctx, e.db, en.ID, name); err != nil {
+		if err := e.db.InTx(ctx, func(tx *store.Tx) error { return e.envs.FinishStep(ctx, tx, en.ID, name) }); err != nil {
 			return err
 		}
 	}
