@@ -10,9 +10,11 @@ import (
 )
 
 // checkRevocation checks every certificate of a verified chain but its
-// anchor: the leaf, then each intermediate, each against the next one up.
+// anchor, each against the next one up, from the top down: a revoked
+// intermediate is the answer that matters (and its CRL of the leaf is not
+// worth fetching).
 func (v *Verifier) checkRevocation(ctx context.Context, chain []*x509.Certificate, now time.Time) error {
-	for i := 0; i+1 < len(chain); i++ {
+	for i := len(chain) - 2; i >= 0; i-- {
 		if err := v.checkCert(ctx, chain[i], chain[i+1], now, i == 0); err != nil {
 			return err
 		}
