@@ -30,6 +30,10 @@ Usage:
   hatoba env approve|retry ID
   hatoba env reject ID --reason TEXT
   hatoba simcloud  [--listen ADDR]     run the simulated cloud on its own
+  hatoba audit verify [--checkpoint FILE] [--key KEY] [--all-signatures]
+  hatoba audit export [--org ID]… [--since T] [--until T] [--out FILE]
+  hatoba audit checkpoint [--out FILE] | key [--create] | integrate
+  hatoba audit check-bundle --key KEY FILE   verify a tenant's audit bundle offline
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -82,6 +86,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdEnv(ctx, args[1], args[2:], stdout)
 	case "simcloud":
 		return cmdSimCloud(ctx, args[1:], stdout, stderr)
+	case "audit":
+		if len(args) < 2 {
+			return usageError{"audit needs a subcommand: " + auditSubcommands}
+		}
+		return cmdAudit(ctx, args[1], args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil
