@@ -2,26 +2,30 @@ package audit
 
 import "context"
 
-type actorKey struct{}
-
-// Acting is who a request acts as, for capabilities whose methods take no
-// actor: the API and console put it in the request's context once, after
-// authorization.
+// Acting is who makes a change: a person id (or "system") and the
+// break-glass grant they act under, if any.
 type Acting struct {
 	Actor   string
 	GrantID string
 }
 
-// WithActor returns ctx carrying who acts.
+type actingKey struct{}
+
+// WithActor returns ctx carrying a: the API's guard sets it once per
+// request, so capabilities that take no actor parameter (organisations,
+// imports) still record who acted. It is request metadata for the log, like
+// a request id; capabilities with an actor parameter should pass it.
 func WithActor(ctx context.Context, a Acting) context.Context {
-	return context.WithValue(ctx, actorKey{}, a)
+	return context.WithValue(ctx, actingKey{}, a)
 }
 
-// ActorFrom returns who acts in ctx; "system" when nobody was set (the
-// workers, the command line on the server's own machine).
+// ActorFrom returns the actor WithActor put in ctx. Without one the change
+// is the system's own (a command-line import, a background job): the actor
+// is "system" — never empty, which Append would refuse.
 func ActorFrom(ctx context.Context) Acting {
-	if a, ok := ctx.Value(actorKey{}).(Acting); ok && a.Actor != "" {
-		return a
+	a, _ := ctx.Value(actingKey{}).(Acting)
+	if a.Actor == "" {
+		a.Actor = "system"
 	}
-	return Acting{Actor: "system"}
+	return a
 }

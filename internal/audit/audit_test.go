@@ -447,3 +447,15 @@ func TestAuditKeyFile(t *testing.T) {
 		t.Fatalf("load of garbage: %v", err)
 	}
 }
+
+func TestAuditActorFromContext(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	if got := audit.ActorFrom(ctx); got != (audit.Acting{Actor: "system"}) {
+		t.Fatalf("no actor: %+v, want system", got)
+	}
+	want := audit.Acting{Actor: "p-42", GrantID: "g-7"}
+	if got := audit.ActorFrom(audit.WithActor(ctx, want)); got != want {
+		t.Fatalf("ActorFrom(WithActor(%+v)) = %+v", want, got)
+	}
+}
