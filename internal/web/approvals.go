@@ -5,16 +5,23 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 )
 
 // approvalsPage is the data of /approvals, the central approval queue.
 type approvalsPage struct {
-	Rows       []envRow
+	Rows       []approvalRow
 	Cursor     string
 	NextCursor string
 	FormError  *formError
+}
+
+// approvalRow is a waiting request and what the caller may do about it.
+type approvalRow struct {
+	envRow
+	Can envActions
 }
 
 // approvalsPerPage is the page size of the queue.
@@ -28,49 +35,69 @@ func (c *Console) approvalQueue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) renderApprovals(w http.ResponseWriter, r *http.Request, status int, cursor string, fe *formError) {
-	page, err := c.api.Envs.List(r.Context(), env.ListParams{State: env.Requested, Cursor: cursor, Limit: approvalsPerPage})
+	// The queue lists what the caller may read of environments, as the
+	// API's /approvals does: the approval permission itself is platform-wide.
+	within, err := c.within(r, authz.ReadEnvs)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	page, err := c.api.Envs.List(r.Context(), env.ListParams{State: env.Requested, Cursor: cursor, Limit: approvalsPerPage, Within: within})
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	p := approvalsPage{Cursor: cursor, NextCursor: page.NextCursor, FormError: fe}
-	if p.Rows, err = c.envRows(r, page.Items); err != nil {
+	rows, err := c.envRows(r, page.Items)
+	if err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	for _, row := range rows {
+		p.Rows = append(p.Rows, approvalRow{envRow: row, Can: c.actionsOn(r, row.Environment)})
 	}
 	c.render(w, r, status, "approvals", "approvals", p)
 }
 
 func (c *Console) approve(w http.ResponseWriter, r *http.Request) {
-	c.decide(w, r, "approved", func(ctx context.Context, id string, form url.Values) (env.Environment, error) {
-		return c.api.Vending.Approve(ctx, id, consoleActor, form.Get("note"))
+	c.act(w, r, authz.DecideEnv, "approved", func(ctx context.Context, id, who string, form url.Values) (env.Environment, error) {
+		return c.api.Vending.Approve(ctx, id, who, form.Get("note"))
 	})
 }
 
 func (c *Console) reject(w http.ResponseWriter, r *http.Request) {
-	c.decide(w, r, "rejected", func(ctx context.Context, id string, form url.Values) (env.Environment, error) {
-		return c.api.Vending.Reject(ctx, id, consoleActor, form.Get("reason"))
+	c.act(w, r, authz.DecideEnv, "rejected", func(ctx context.Context, id, who string, form url.Values) (env.Environment, error) {
+		return c.api.Vending.Reject(ctx, id, who, form.Get("reason"))
 	})
 }
 
 func (c *Console) retry(w http.ResponseWriter, r *http.Request) {
-	c.decide(w, r, "retried", func(ctx context.Context, id string, _ url.Values) (env.Environment, error) {
-		return c.api.Vending.Retry(ctx, id, consoleActor)
+	c.act(w, r, authz.RetryEnv, "retried", func(ctx context.Context, id, who string, _ url.Values) (env.Environment, error) {
+		return c.api.Vending.Retry(ctx, id, who)
 	})
 }
 
-// decide runs an operator's action on environment {id} and sends the
-// browser back to the page the form was on (the queue or the environment)
-// with a confirmation. A refused input (a rejection without a reason) draws
-// that page again with the message next to the field.
-func (c *Console) decide(w http.ResponseWriter, r *http.Request, notice string,
-	act func(ctx context.Context, id string, form url.Values) (env.Environment, error)) {
-	if !c.parseForm(w, r) {
+// act runs an operator's action on environment {id}, once the decision
+// point allows it on that environment, and sends the browser back to the
+// page the form was on (the queue or the environment) with a confirmation.
+// A refused input (a rejection without a reason) draws that page again with
+// the message next to the field.
+func (c *Console) act(w http.ResponseWriter, r *http.Request, action authz.Action, notice string,
+	do func(ctx context.Context, id, who string, form url.Values) (env.Environment, error)) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	e, err := c.api.Envs.Get(ctx, c.api.DB, id)
+	if err != nil {
+		c.fail(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
+	d, err := c.decide(r, action, envResource(e))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	fromQueue := r.PostForm.Get("from") == approvalsPath
-	if _, err := act(r.Context(), id, r.PostForm); err != nil {
+	if _, err := do(ctx, id, actor(r, d), r.PostForm); err != nil {
 		if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
 			ferr := &formError{EnvID: id, Field: fe.Field, Message: fe.Message, Value: r.PostForm.Get(fe.Field)}
 			if fromQueue {

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -62,6 +64,19 @@ func newTab(t *testing.T, width, height int) context.Context {
 	return ctx
 }
 
+// signedIn gives the tab b's session cookie, as signing in with a card
+// would have (the plain-HTTP harness has no card; TestBrowserSignsIn takes
+// the real path over TLS).
+func signedIn(t *testing.T, ctx context.Context, baseURL string, b *browser) {
+	t.Helper()
+	yes := true
+	_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: api.SessionCookie, Value: b.session,
+		URL: baseURL + "/", Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteStrict})
+	if err != nil {
+		t.Fatalf("set the session cookie: %v", err)
+	}
+}
+
 // waitFor polls a JavaScript condition on the page until it holds. It
 // evaluates again after an error, because live.js may be reloading the page
 // just then.
@@ -92,6 +107,7 @@ func TestBrowserRequestsAnEnvironment(t *testing.T) {
 	t.Parallel()
 	ctx := newTab(t, 1280, 800)
 	h := newHarness(t)
+	signedIn(t, ctx, h.srv.URL, h.browser(t))
 
 	// Pick the organisation with the picker, by its reading in hiragana.
 	err := chromedp.Do(ctx,

@@ -2,86 +2,51 @@ package web
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 )
 
-// The console guards its forms with a signed double-submit cookie: the
-// browser holds a random value in a cookie, and every form carries an HMAC of
-// that value. Another site can make the browser send the cookie but can
-// neither read it nor compute the HMAC, and a value planted in the cookie
-// (say from a sibling subdomain) is useless without the key.
+// CSRF protection has two layers.
 //
-// The key is random per process, so a restart invalidates open forms (the
-// user reloads and submits again) and replicas behind one address need
-// sticky sessions until the key can be configured.
+// Every unsafe request (POST) first passes http.CrossOriginProtection: a
+// browser says where a request comes from (Sec-Fetch-Site, or Origin), and
+// one made by another site's page is refused. That alone protects the forms
+// of signed-out pages (/login, /invitations/{token}), which have no session
+// to bind a token to.
+//
+// Signed-in forms also carry a token bound to the session: the HMAC-SHA256,
+// keyed with the session's secret (the value of the HttpOnly session
+// cookie), of a fixed label. Another site can make the browser send the
+// cookie but can read neither it nor the pages that carry the token; a token
+// from another session is worthless in this one. Nothing but the session is
+// needed to check it, so it works on every replica and after a restart, and
+// it ends with the session. webauthn.js sends the same token in the
+// X-CSRF-Token header, from the page's <meta name="csrf-token">.
 const (
-	csrfCookie = "hatoba_csrf"
 	csrfField  = "csrf_token"
-	csrfBytes  = 32
+	csrfHeader = "X-CSRF-Token"
+	csrfLabel  = "hatoba csrf v1"
 )
 
-type csrfGuard struct{ key []byte }
-
-func newCSRFGuard() (*csrfGuard, error) {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("web: csrf key: %w", err)
-	}
-	return &csrfGuard{key: key}, nil
-}
-
-// sign is the form token for a cookie value.
-func (g *csrfGuard) sign(cookieValue string) string {
-	m := hmac.New(sha256.New, g.key)
-	m.Write([]byte("hatoba csrf v1\x00" + cookieValue))
+// csrfToken is the form token of the session whose secret is given.
+func csrfToken(sessionSecret string) string {
+	m := hmac.New(sha256.New, []byte(sessionSecret))
+	m.Write([]byte(csrfLabel))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// cookieValue returns the request's CSRF cookie if it has the right shape.
-func cookieValue(r *http.Request) (string, bool) {
-	ck, err := r.Cookie(csrfCookie)
-	if err != nil {
-		return "", false
+// validCSRF reports whether r carries the token of the session: in the
+// header for JSON requests, in the (already parsed) form otherwise.
+func validCSRF(r *http.Request, sessionSecret string, fromHeader bool) bool {
+	got := r.Header.Get(csrfHeader)
+	if !fromHeader {
+		got = r.PostForm.Get(csrfField)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
-	if err != nil || len(b) != csrfBytes {
-		return "", false
-	}
-	return ck.Value, true
-}
-
-// token returns the form token for this browser, setting the cookie first
-// when it has none.
-func (g *csrfGuard) token(w http.ResponseWriter, r *http.Request) (string, error) {
-	v, ok := cookieValue(r)
-	if !ok {
-		b := make([]byte, csrfBytes)
-		if _, err := rand.Read(b); err != nil {
-			return "", fmt.Errorf("web: csrf cookie: %w", err)
-		}
-		v = base64.RawURLEncoding.EncodeToString(b)
-		// HttpOnly: no script needs the value, the form carries the HMAC.
-		// Secure only over TLS, so the console also works on plain
-		// http://127.0.0.1 while nobody serves it over the network yet.
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
-	}
-	return g.sign(v), nil
-}
-
-// valid reports whether a submitted (already parsed) form carries the token
-// for the request's cookie.
-func (g *csrfGuard) valid(r *http.Request) bool {
-	v, ok := cookieValue(r)
-	if !ok {
+	if got == "" || sessionSecret == "" {
 		return false
 	}
-	got := r.PostForm.Get(csrfField)
-	want := g.sign(v)
+	want := csrfToken(sessionSecret)
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 )
@@ -13,8 +16,13 @@ type dashboardPage struct {
 	Info     api.SystemInfo
 	States   []stateCount
 	Total    int
+	Orgs     int
 	Waiting  []envRow
 	MoreWait bool
+	// CanRequest and CanQueue offer the request form and the approval queue
+	// to those who may use them.
+	CanRequest bool
+	CanQueue   bool
 }
 
 type stateCount struct {
@@ -26,6 +34,10 @@ type stateCount struct {
 // approval queue has them all.
 const waitingOnDashboard = 5
 
+// maxCountPages bounds counting a tenant's environments page by page (500
+// each): far beyond any one organisation's subtree.
+const maxCountPages = 100
+
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	info, err := c.api.Info(ctx)
@@ -33,12 +45,34 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	p := dashboardPage{Info: info}
-	for _, st := range env.States {
-		p.States = append(p.States, stateCount{State: st, Count: info.Environments[st]})
-		p.Total += info.Environments[st]
+	p := dashboardPage{Info: info, Orgs: info.Organizations,
+		CanRequest: authz.Allows(me(r).principal, authz.RequestEnv), CanQueue: authz.Allows(me(r).principal, authz.ReadApproval)}
+	// Counts, like every listing, cover only what the caller may see.
+	envsWithin, err := c.within(r, authz.ReadEnvs)
+	if err != nil {
+		c.fail(w, r, err)
+		return
 	}
-	waiting, err := c.api.Envs.List(ctx, env.ListParams{State: env.Requested, Limit: waitingOnDashboard})
+	counts := info.Environments
+	if envsWithin != nil {
+		if counts, err = c.countEnvs(ctx, envsWithin); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+	}
+	for _, st := range env.States {
+		p.States = append(p.States, stateCount{State: st, Count: counts[st]})
+		p.Total += counts[st]
+	}
+	orgsWithin, err := c.within(r, authz.ReadOrgs)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if orgsWithin != nil {
+		p.Orgs = len(orgsWithin)
+	}
+	waiting, err := c.api.Envs.List(ctx, env.ListParams{State: env.Requested, Limit: waitingOnDashboard, Within: envsWithin})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -49,6 +83,27 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	p.MoreWait = waiting.NextCursor != ""
 	c.render(w, r, http.StatusOK, "dashboard", "dashboard", p)
+}
+
+// countEnvs counts the environments of the given organisations per state.
+// The store counts only across everything, so a tenant's are counted from
+// its listing; a tenant has tens, not thousands.
+func (c *Console) countEnvs(ctx context.Context, within []string) (map[env.State]int, error) {
+	counts := map[env.State]int{}
+	cursor := ""
+	for range maxCountPages {
+		page, err := c.api.Envs.List(ctx, env.ListParams{Within: within, Limit: 500, Cursor: cursor})
+		if err != nil {
+			return nil, fmt.Errorf("count environments: %w", err)
+		}
+		for _, e := range page.Items {
+			counts[e.State]++
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			return counts, nil
+		}
+	}
+	return nil, fmt.Errorf("count environments: more than %d", maxCountPages*500)
 }
 
 // envRow is an environment with its organisation, for listings.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -21,12 +22,19 @@ type envListPage struct {
 	Cursor      string
 	NextCursor  string
 	LiveUpdates bool
+	CanRequest  bool
 }
 
 func (c *Console) envList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := envListPage{States: env.States, State: env.State(q.Get("state")), Cursor: q.Get("cursor")}
-	page, err := c.api.Envs.List(r.Context(), env.ListParams{State: p.State, Cursor: p.Cursor, Limit: envsPerPage})
+	p := envListPage{States: env.States, State: env.State(q.Get("state")), Cursor: q.Get("cursor"),
+		CanRequest: authz.Allows(me(r).principal, authz.RequestEnv)}
+	within, err := c.within(r, authz.ReadEnvs)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	page, err := c.api.Envs.List(r.Context(), env.ListParams{State: p.State, Cursor: p.Cursor, Limit: envsPerPage, Within: within})
 	if err != nil {
 		// A filter the store does not know is the user's to fix, next to
 		// the filter; the page shows no rows rather than all of them.
@@ -57,6 +65,15 @@ type envPage struct {
 	Org org.Organization
 	// FormError is a refused approve/reject/retry form's message.
 	FormError *formError
+	// Can is which operator actions the caller may take on it.
+	Can envActions
+}
+
+// envActions are the operator actions a caller may take on an environment;
+// the pages offer only those, and the action's own route decides again.
+type envActions struct {
+	Decide bool
+	Retry  bool
 }
 
 // actionForms is the data of the "actions" template: an environment's
@@ -66,6 +83,7 @@ type actionForms struct {
 	CSRF  string
 	From  string
 	Error *formError
+	Can   envActions
 }
 
 // formError places a refused action's message next to its field.
@@ -77,12 +95,34 @@ type formError struct {
 	Value string
 }
 
+// envResource names an environment for the decision point.
+func envResource(e env.Environment) authz.Resource {
+	return authz.Resource{Kind: "environment", ID: e.ID, OrgID: e.OrgID}
+}
+
+// actionsOn is what the caller may do to e.
+func (c *Console) actionsOn(r *http.Request, e env.Environment) envActions {
+	return envActions{Decide: c.may(r, authz.DecideEnv, envResource(e)), Retry: c.may(r, authz.RetryEnv, envResource(e))}
+}
+
 func (c *Console) envDetail(w http.ResponseWriter, r *http.Request) {
 	c.renderEnv(w, r, http.StatusOK, r.PathValue("id"), nil)
 }
 
 func (c *Console) renderEnv(w http.ResponseWriter, r *http.Request, status int, id string, fe *formError) {
-	d, err := c.api.Detail(r.Context(), id)
+	ctx := r.Context()
+	// The environment's organisation decides who may see it; outside the
+	// caller's scope it reads exactly like a missing one.
+	e, err := c.api.Envs.Get(ctx, c.api.DB, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if _, err := c.decide(r, authz.ReadEnvs, envResource(e)); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d, err := c.api.Detail(ctx, id)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -92,5 +132,5 @@ func (c *Console) renderEnv(w http.ResponseWriter, r *http.Request, status int, 
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe})
+	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe, Can: c.actionsOn(r, d.Environment)})
 }

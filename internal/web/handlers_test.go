@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -217,22 +216,23 @@ func TestCreateEnv(t *testing.T) {
 		}
 	})
 
-	t.Run("fail/no CSRF cookie", func(t *testing.T) {
+	t.Run("fail/not signed in", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
 		v := requestFormValues(t, h.browser(t), "税務システム")
 		// Another browser (another site's forged form) has the fields but
-		// not the cookie.
-		r := h.browser(t).post(t, "/envs", v)
-		if r.status != http.StatusForbidden {
-			t.Fatalf("status %d, want 403", r.status)
+		// not the session.
+		r := h.anonymous(t).post(t, "/envs", v)
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", r.status)
 		}
+		mustContain(t, r.body, "ログインしてください", `href="/login"`)
 		if n := h.countEnvs(t); n != 0 {
 			t.Fatalf("%d environments, want 0", n)
 		}
 	})
 
-	t.Run("fail/token of another browser", func(t *testing.T) {
+	t.Run("fail/token of another session", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
 		b := h.browser(t)
@@ -261,8 +261,10 @@ func TestCreateEnv(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the new environment: %v", err)
 		}
+		// The operator asked under its break-glass grant for Hokkaido's
+		// subtree, and the record says so.
 		if en.SystemName != "税務システム" || en.OrgID != "lg-011002" || en.Purpose != env.Development ||
-			en.Classification != env.Level2 || en.RequestedBy != consoleActor || en.State != env.Approved {
+			en.Classification != env.Level2 || en.RequestedBy != b.person.ID+" under g-lg-010006" || en.State != env.Approved {
 			t.Errorf("stored %+v", en)
 		}
 		second := b.post(t, "/envs", v)
@@ -296,14 +298,17 @@ func TestCreateEnv(t *testing.T) {
 
 	invalid := []struct {
 		name, field, value, message string
+		status                      int
 	}{
-		{"fail/no system name", "system_name", "", "system_name is required"},
-		{"fail/long system name", "system_name", strings.Repeat("あ", 41), "at most 40"},
-		{"fail/unknown org", "org_id", "lg-999999", "does not exist"},
-		{"fail/no org", "org_id", "", "org_id is required"},
-		{"fail/bad purpose", "purpose", "prod", "not one of production"},
-		{"fail/bad classification", "classification", "secret", "not one of level1"},
-		{"fail/unknown provider", "provider", "gcp", "not configured"},
+		{"fail/no system name", "system_name", "", "system_name is required", http.StatusUnprocessableEntity},
+		{"fail/long system name", "system_name", strings.Repeat("あ", 41), "at most 40", http.StatusUnprocessableEntity},
+		// An organisation nobody's grant covers (here: one that does not
+		// exist) is refused before the engine is asked.
+		{"fail/unknown org", "org_id", "lg-999999", "outside your scope", http.StatusForbidden},
+		{"fail/no org", "org_id", "", "org_id is required", http.StatusUnprocessableEntity},
+		{"fail/bad purpose", "purpose", "prod", "not one of production", http.StatusUnprocessableEntity},
+		{"fail/bad classification", "classification", "secret", "not one of level1", http.StatusUnprocessableEntity},
+		{"fail/unknown provider", "provider", "gcp", "not configured", http.StatusUnprocessableEntity},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,8 +318,8 @@ func TestCreateEnv(t *testing.T) {
 			v := requestFormValues(t, b, "税務システム")
 			v.Set(tt.field, tt.value)
 			r := b.post(t, "/envs", v)
-			if r.status != http.StatusUnprocessableEntity {
-				t.Fatalf("status %d, want 422\n%s", r.status, r.body)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d\n%s", r.status, tt.status, r.body)
 			}
 			mustContain(t, r.body, `id="`+tt.field+`-error"`, tt.message, `href="#`+tt.field+`"`)
 			// The refused form keeps its key: nothing was stored under it.
@@ -389,7 +394,7 @@ func TestApprovals(t *testing.T) {
 			t.Fatalf("status %d Location %q", r.status, r.header.Get("Location"))
 		}
 		got, _ := h.api.Envs.Get(context.Background(), h.api.DB, en.ID)
-		if got.State != env.Approved || got.DecidedBy != consoleActor {
+		if got.State != env.Approved || got.DecidedBy != b.person.ID {
 			t.Fatalf("state %s decided by %q", got.State, got.DecidedBy)
 		}
 		after := b.get(t, r.header.Get("Location"))
@@ -591,46 +596,47 @@ func hrefOrSrc(t *testing.T, body, prefix string) string {
 	return body[i : i+end]
 }
 
-func TestCSRFCookie(t *testing.T) {
+func TestCSRFToken(t *testing.T) {
 	t.Parallel()
-	g, err := newCSRFGuard()
-	if err != nil {
-		t.Fatal(err)
+	a, b := csrfToken("hbs_session-a"), csrfToken("hbs_session-b")
+	if a == b || a == "" || a != csrfToken("hbs_session-a") {
+		t.Fatalf("tokens %q and %q: want distinct, stable and non-empty", a, b)
 	}
-	for _, overTLS := range []bool{false, true} {
-		req, err := http.NewRequest(http.MethodGet, "http://console.example/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if overTLS {
-			req.TLS = &tls.ConnectionState{}
-		}
-		w := httptest.NewRecorder()
-		token, err := g.token(w, req)
-		if err != nil || token == "" {
-			t.Fatalf("token: %q %v", token, err)
-		}
-		cookies := w.Result().Cookies()
-		if len(cookies) != 1 {
-			t.Fatalf("%d cookies", len(cookies))
-		}
-		ck := cookies[0]
-		if ck.Secure != overTLS || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode {
-			t.Errorf("TLS %v: cookie %+v", overTLS, ck)
-		}
-		// The token matches the cookie and nothing else.
-		post, _ := http.NewRequest(http.MethodPost, "http://console.example/envs", strings.NewReader(csrfField+"="+token))
-		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		post.AddCookie(ck)
-		if err := post.ParseForm(); err != nil {
-			t.Fatal(err)
-		}
-		if !g.valid(post) {
-			t.Error("the token of the cookie is refused")
-		}
-		post.PostForm.Set(csrfField, g.sign("another cookie value"))
-		if g.valid(post) {
-			t.Error("the token of another cookie is accepted")
-		}
+	tests := []struct {
+		name       string
+		token      string
+		fromHeader bool
+		want       bool
+	}{
+		{"ok/form", a, false, true},
+		{"ok/header", a, true, true},
+		{"fail/missing", "", false, false},
+		{"fail/another session's", b, false, false},
+		{"fail/truncated", a[:len(a)-1], false, false},
+		{"fail/header token in the form's place", a, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(http.MethodPost, "/envs", nil)
+			req.PostForm = url.Values{}
+			switch {
+			case tt.name == "fail/header token in the form's place":
+				req.Header.Set(csrfHeader, tt.token)
+			case tt.fromHeader:
+				req.Header.Set(csrfHeader, tt.token)
+			default:
+				req.PostForm.Set(csrfField, tt.token)
+			}
+			if got := validCSRF(req, "hbs_session-a", tt.fromHeader); got != tt.want {
+				t.Fatalf("validCSRF = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// No session, no token: an empty secret never validates.
+	req := httptest.NewRequest(http.MethodPost, "/envs", nil)
+	req.PostForm = url.Values{csrfField: {csrfToken("")}}
+	if validCSRF(req, "", false) {
+		t.Fatal("a token for an empty session secret was accepted")
 	}
 }

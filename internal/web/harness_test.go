@@ -2,20 +2,37 @@ package web
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/mfa"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/pki"
+	"github.com/hatoba-cloud/hatoba/internal/pki/pkitest"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -27,10 +44,20 @@ import (
 type idleProvider struct{ provider.Provider }
 
 // harness is the console and the JSON API on one mux, as hatoba serve wires
-// them, over a fresh SQLite database.
+// them, over a fresh SQLite database, with the identity layer underneath:
+// people sign in through identity and the console authorizes through authz.
 type harness struct {
-	srv *httptest.Server
-	api *api.Server
+	srv     *httptest.Server
+	api     *api.Server
+	ids     *identity.Service
+	mfa     *mfa.Service
+	console *Console
+	clock   *testClock
+	// mfaOrigin is the origin security-key answers name (softKey).
+	mfaOrigin string
+
+	mu     sync.Mutex
+	grants map[string][]authz.Grant
 }
 
 // testOrgs is a small registry: a prefecture with a city and one of its
@@ -43,11 +70,46 @@ var testOrgs = []org.Organization{
 	{ID: "qp-jlis", Kind: org.KindQuasiPublic, NameJa: "地方公共団体情報システム機構", NameKana: "ちほうこうきょうだんたいじょうほうしすてむきこう", NameEn: "J-LIS"},
 }
 
+// rootOrgs are the roots of testOrgs: a grant for each covers everything.
+var rootOrgs = []string{"nat-digital", "lg-010006", "qp-jlis"}
+
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func newHarness(t testing.TB) *harness {
+// testClock is identity's and the console's clock, so tests can let
+// sessions expire without waiting.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// sessionTTL is the harness's session lifetime.
+const sessionTTL = 8 * time.Hour
+
+// harnessConfig is what differs between the plain-HTTP harness and the TLS
+// one: how certificates are judged and the addresses hatoba believes it has.
+type harnessConfig struct {
+	certs     api.CertVerifier
+	publicURL string
+	mfaOrigin string
+}
+
+// build makes everything but the server.
+func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 	t.Helper()
 	db := storetest.Open(t, store.SQLite)
+	clock := &testClock{t: time.Now()}
 	orgs := org.New(db, time.Now)
 	ctx := context.Background()
 	for _, o := range testOrgs {
@@ -63,17 +125,136 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "test", Logger: discardLogger()}
-	console, err := New(Deps{API: a, Logger: discardLogger()})
+	ids := identity.New(db, identity.Options{SessionTTL: sessionTTL, TokenTTL: time.Hour, InvitationTTL: 72 * time.Hour}, clock.Now)
+	mcfg, err := mfa.ConfigFor(cfg.mfaOrigin, "hatoba test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := mfa.New(db, mcfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{ids: ids, mfa: keys, clock: clock, mfaOrigin: cfg.mfaOrigin, grants: map[string][]authz.Grant{}}
+	a := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "test", Logger: discardLogger(),
+		Identity: ids, Authz: authz.New(orgs, 5*time.Minute, clock.Now), Certs: cfg.certs, PublicURL: cfg.publicURL,
+		Grants: func(_ context.Context, personID string) ([]authz.Grant, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.grants[personID], nil
+		}}
+	h.api = a
+	h.console, err = New(Deps{API: a, MFA: keys, Logger: discardLogger(), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	a.Register(mux)
-	console.Register(mux)
-	srv := httptest.NewServer(mux)
+	h.console.Register(mux)
+	return h, mux
+}
+
+// plainPKI is one CA pair for every plain-HTTP harness: those connections
+// present no certificate, so the verifier only needs an anchor to exist.
+var plainPKI = sync.OnceValues(func() (*pki.Verifier, error) {
+	p, err := pkitest.Generate(pkitest.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return pki.New(pki.Options{CACerts: []*x509.Certificate{p.Root.Cert, p.Intermediate.Cert}})
+})
+
+// newHarness serves the console over plain HTTP, as on 127.0.0.1 during
+// development: no client certificates, so sessions are not bound to one.
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	v, err := plainPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := api.NewPKICerts(v, "https://console.hatoba.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, mux := build(t, harnessConfig{certs: certs, publicURL: "https://console.hatoba.test", mfaOrigin: "http://localhost"})
+	h.srv = httptest.NewServer(mux)
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// tlsHarness is a harness served over TLS that asks for client
+// certificates, with a test PKI whose certificates the console judges.
+type tlsHarness struct {
+	*harness
+	pki *pkitest.PKI
+	// origin is https://localhost:port, the address WebAuthn needs (an IP
+	// address cannot be a relying party).
+	origin string
+	// serverCA signed the server's certificate (for localhost and
+	// 127.0.0.1), for clients that should trust it.
+	serverCA *x509.Certificate
+}
+
+func newTLSHarness(t testing.TB) *tlsHarness {
+	t.Helper()
+	p, _ := pkitest.New(t, pkitest.Options{})
+	v, err := pki.New(pki.Options{CACerts: []*x509.Certificate{p.Root.Cert, p.Intermediate.Cert}, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	origin := fmt.Sprintf("https://localhost:%d", srv.Listener.Addr().(*net.TCPAddr).Port)
+	certs, err := api.NewPKICerts(v, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, mux := build(t, harnessConfig{certs: certs, publicURL: origin, mfaOrigin: origin})
+	serverCert, serverCA := localhostCertificate(t)
+	srv.Config.Handler = mux
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}
+	v.ConfigureServerTLS(srv.TLS)
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return &harness{srv: srv, api: a}
+	h.srv = srv
+	return &tlsHarness{harness: h, pki: p, origin: origin, serverCA: serverCA}
+}
+
+// localhostCertificate makes a CA and a server certificate it signed for
+// localhost and 127.0.0.1.
+func localhostCertificate(t testing.TB) (tls.Certificate, *x509.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hatoba test server CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca
+}
+
+func certPEM(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 // request makes an environment through the engine, as a tenant would.
@@ -104,22 +285,104 @@ func (h *harness) countEnvs(t testing.TB) int {
 	return len(page.Items)
 }
 
-// browser is an HTTP client with cookies that does not follow redirects,
-// so tests see the 303s.
-type browser struct {
-	h      *harness
-	client *http.Client
+var serial atomic.Int64
+
+// testCert is a certificate as identity keeps it, unique per call: the
+// plain-HTTP harness binds people to these without a real card.
+func testCert() identity.Certificate {
+	c := identity.Certificate{IssuerDN: "CN=Test CA", Serial: fmt.Sprintf("%x", serial.Add(1)), NotAfter: time.Now().Add(24 * time.Hour)}
+	_, _ = rand.Read(c.SPKISHA256[:])
+	return c
 }
 
+// invite records a person of role in orgID and returns them and their
+// invitation token, as the command line's bootstrap does.
+func (h *harness) invite(t testing.TB, role authz.Role, orgID, name string) (identity.Person, string) {
+	t.Helper()
+	p, token, err := h.ids.Bootstrap(context.Background(), identity.Invitation{Role: role, OrgID: orgID, DisplayName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, token
+}
+
+// person makes a person of role in orgID the real way (invited, card bound,
+// console session opened) and returns a browser with their session. When
+// confirmed, the session has passed its security-key check, as every
+// session of a role that needs one has before it reaches any page.
+func (h *harness) person(t testing.TB, role authz.Role, orgID string, confirmed bool) *browser {
+	t.Helper()
+	ctx := context.Background()
+	p, token := h.invite(t, role, orgID, "試験 "+string(role))
+	cert := testCert()
+	if _, err := h.ids.Accept(ctx, token, cert); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _, err := h.ids.SignIn(ctx, cert, identity.ConsoleSession, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if confirmed && role.NeedsSecondFactor() {
+		if err := h.ids.ConfirmSecondFactor(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := h.anonymous(t)
+	b.session, b.person, b.cert = secret, p, cert
+	return b
+}
+
+// as is a confirmed person of role in orgID.
+func (h *harness) as(t testing.TB, role authz.Role, orgID string) *browser {
+	t.Helper()
+	return h.person(t, role, orgID, true)
+}
+
+// grant gives a person break-glass grants to the organisations' subtrees.
+func (h *harness) grant(personID string, orgIDs ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range orgIDs {
+		h.grants[personID] = append(h.grants[personID], authz.Grant{ID: "g-" + id, OrgID: id, Expiry: time.Now().Add(time.Hour)})
+	}
+}
+
+// browser is the harness's default visitor: a central operator under
+// break-glass grants for every test organisation, so one person may do
+// everything the page tests exercise.
 func (h *harness) browser(t testing.TB) *browser {
+	t.Helper()
+	b := h.as(t, authz.CentralOperator, "")
+	h.grant(b.person.ID, rootOrgs...)
+	return b
+}
+
+// browser is an HTTP client with cookies that does not follow redirects,
+// so tests see the 303s. Go's cookie jar keeps Secure cookies off plain
+// HTTP, so the session cookie is carried by hand, as a browser on
+// http://localhost would.
+type browser struct {
+	h       *harness
+	client  *http.Client
+	session string
+	person  identity.Person
+	cert    identity.Certificate
+	base    string
+}
+
+// anonymous is a browser nobody has signed in with.
+func (h *harness) anonymous(t testing.TB) *browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &browser{h: h, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	return &browser{h: h, base: h.srv.URL, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
+
+// csrf is the browser's form token, as its pages carry it.
+func (b *browser) csrf() string { return csrfToken(b.session) }
 
 type response struct {
 	status int
@@ -129,6 +392,9 @@ type response struct {
 
 func (b *browser) do(t testing.TB, req *http.Request) response {
 	t.Helper()
+	if b.session != "" {
+		req.AddCookie(&http.Cookie{Name: api.SessionCookie, Value: b.session})
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -138,12 +404,20 @@ func (b *browser) do(t testing.TB, req *http.Request) response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == api.SessionCookie {
+			b.session = ck.Value
+			if ck.MaxAge < 0 {
+				b.session = ""
+			}
+		}
+	}
 	return response{status: resp.StatusCode, header: resp.Header, body: string(body)}
 }
 
 func (b *browser) get(t testing.TB, path string, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.h.srv.URL+path, nil)
+	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,20 +427,39 @@ func (b *browser) get(t testing.TB, path string, header ...string) response {
 	return b.do(t, req)
 }
 
-func (b *browser) post(t testing.TB, path string, form url.Values) response {
+func (b *browser) post(t testing.TB, path string, form url.Values, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.h.srv.URL+path, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return b.do(t, req)
+}
+
+// postJSON posts to a webauthn endpoint as webauthn.js does.
+func (b *browser) postJSON(t testing.TB, path string, body []byte, header ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(csrfHeader, b.csrf())
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	return b.do(t, req)
 }
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
 
-// formFields returns the hidden fields of the first form on a page:
-// the CSRF token, "from" and, on the request form, the idempotency key.
+// formFields returns the hidden fields of a page's forms (the first value
+// of each name): the CSRF token, "from" and, on the request form, the
+// idempotency key.
 func formFields(t testing.TB, page string) url.Values {
 	t.Helper()
 	v := url.Values{}
@@ -191,5 +484,15 @@ func mustContain(t testing.TB, body string, want ...string) {
 	}
 	if t.Failed() {
 		t.Logf("page:\n%s", body)
+	}
+}
+
+// mustNotContain fails if body holds any of unwanted.
+func mustNotContain(t testing.TB, body string, unwanted ...string) {
+	t.Helper()
+	for _, u := range unwanted {
+		if strings.Contains(body, u) {
+			t.Errorf("page shows %q", u)
+		}
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/mfa"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 )
 
@@ -117,7 +119,9 @@ func pagePath(r *http.Request) string {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return r.URL.Path
 	}
-	if from, ok := localPath(r.PostFormValue("from")); ok {
+	// PostForm, not PostFormValue: a page drawn for a refused request must
+	// not read a body the guard chose not to.
+	if from, ok := localPath(r.PostForm.Get("from")); ok {
 		return from
 	}
 	return "/"
@@ -147,15 +151,45 @@ func localPath(p string) (string, bool) {
 	return u.Path, true
 }
 
-// notices are the confirmations an action's redirect may ask for.
+// safeNext accepts where to go after signing in: a path on this site, with
+// its query, and never another origin ("//host", `/\host`, "https://…"),
+// so a crafted sign-in link cannot send the browser elsewhere. The sign-in
+// pages themselves are not a destination.
+func safeNext(p string) (string, bool) {
+	if p == "" || len(p) > 2000 || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, `/\`) {
+		return "", false
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return "", false
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	if u.Path == "/login" || strings.HasPrefix(u.Path, "/login/") || u.Path == "/logout" {
+		return "/", true
+	}
+	return u.RequestURI(), true
+}
+
+// notices are the confirmations an action's redirect may ask for about an
+// environment (?notice=…&env=…).
 var notices = map[string]bool{"approved": true, "rejected": true, "retried": true}
 
-// notice is the confirmation ?notice=…&env=… asks for, or "". Only known
+// plainNotices are the confirmations that name nothing (?notice=…).
+var plainNotices = map[string]bool{"signed_out": true, "key_removed": true}
+
+// notice is the confirmation the address asks for, or "". Only known
 // notices about well-formed ids are shown, so a crafted link cannot put
 // arbitrary text on the page.
 func (c *Console) notice(r *http.Request, l lang) string {
 	q := r.URL.Query()
 	n, id := q.Get("notice"), q.Get("env")
+	if plainNotices[n] {
+		return c.catalogues[l]["notice."+n]
+	}
 	if !notices[n] || !env.ValidID(id) {
 		return ""
 	}
@@ -208,13 +242,21 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			}
 			return o.NameKana
 		},
-		"actions": func(e env.Environment, csrf, from string, fe *formError) actionForms {
-			return actionForms{Env: e, CSRF: csrf, From: from, Error: fe}
+		"actions": func(e env.Environment, csrf, from string, fe *formError, can envActions) actionForms {
+			return actionForms{Env: e, CSRF: csrf, From: from, Error: fe, Can: can}
 		},
-		"datetime": func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
-		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"static":   func(name string) string { return "/static/" + name + "?v=" + c.staticVersion },
-		"isFinal":  isFinal,
+		// roleName names a role, as the catalogue does.
+		"roleName": func(r authz.Role) string {
+			if s, ok := cat["role."+string(r)]; ok {
+				return s
+			}
+			return string(r)
+		},
+		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
+		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"static":     func(name string) string { return "/static/" + name + "?v=" + c.staticVersion },
+		"webauthnJS": func() string { return "/static/webauthn.js?v=" + mfa.ScriptVersion() },
+		"isFinal":    isFinal,
 		"join": func(states []env.State) string {
 			s := make([]string, len(states))
 			for i, st := range states {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -44,12 +45,12 @@ const maxOrgPages = 100
 // maxMatches bounds the organisations a search shows.
 const maxMatches = 200
 
-// allOrgs loads every organisation, ordered by id.
-func (c *Console) allOrgs(ctx context.Context) ([]org.Organization, error) {
+// allOrgs loads every organisation within the listing filter, ordered by id.
+func (c *Console) allOrgs(ctx context.Context, within []string) ([]org.Organization, error) {
 	var all []org.Organization
 	cursor := ""
 	for range maxOrgPages {
-		page, err := c.api.Orgs.List(ctx, org.ListParams{Limit: org.MaxLimit, Cursor: cursor})
+		page, err := c.api.Orgs.List(ctx, org.ListParams{Limit: org.MaxLimit, Cursor: cursor, Within: within})
 		if err != nil {
 			return nil, fmt.Errorf("load organisations: %w", err)
 		}
@@ -64,11 +65,17 @@ func (c *Console) allOrgs(ctx context.Context) ([]org.Organization, error) {
 func (c *Console) orgList(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := orgTreePage{Query: strings.TrimSpace(r.URL.Query().Get("q"))}
+	// A tenant sees its own subtree; central staff see the registry.
+	within, err := c.within(r, authz.ReadOrgs)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	matched := map[string]bool{}
 	if p.Query != "" {
 		// The registry owns what a search matches (names, kana in either
 		// script, English, lg code); the console only arranges the answer.
-		page, err := c.api.Orgs.List(ctx, org.ListParams{Query: p.Query, Limit: maxMatches})
+		page, err := c.api.Orgs.List(ctx, org.ListParams{Query: p.Query, Limit: maxMatches, Within: within})
 		if err != nil {
 			if fe, ok := fault.As(err); ok && fe.Kind == fault.Invalid {
 				p.QueryError = fe.Message
@@ -84,7 +91,7 @@ func (c *Console) orgList(w http.ResponseWriter, r *http.Request) {
 			matched[o.ID] = true
 		}
 	}
-	all, err := c.allOrgs(ctx)
+	all, err := c.allOrgs(ctx, within)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -124,15 +131,17 @@ func (c *Console) orgList(w http.ResponseWriter, r *http.Request) {
 			parent.Children = append(parent.Children, n)
 			continue
 		}
+		// A top-level node is a root of the registry, or, for a tenant, the
+		// top of its subtree, whose parent lies outside its scope.
 		switch {
-		case o.ParentID != "":
-			p.Other = append(p.Other, n)
+		case o.ParentID != "" && within == nil:
+			p.Other = append(p.Other, n) // its parent is missing from the registry
 		case o.Kind == org.KindNational:
 			p.National = append(p.National, n)
-		case o.Kind == org.KindPrefecture:
-			p.Prefectures = append(p.Prefectures, n)
 		case o.Kind == org.KindQuasiPublic:
 			p.QuasiPublic = append(p.QuasiPublic, n)
+		case o.Kind == org.KindPrefecture || o.ParentID != "":
+			p.Prefectures = append(p.Prefectures, n)
 		default:
 			p.Other = append(p.Other, n)
 		}
@@ -143,11 +152,20 @@ func (c *Console) orgList(w http.ResponseWriter, r *http.Request) {
 // orgPage is the data of /orgs/{id}.
 type orgPage struct {
 	Org       org.Organization
-	Ancestors []org.Organization
-	Parent    *org.Organization
+	Ancestors []orgLink
+	Parent    *orgLink
 	Children  []org.Organization
 	Envs      []envRow
 	MoreEnvs  bool
+	// CanRequest offers the request form for this organisation.
+	CanRequest bool
+}
+
+// orgLink is an organisation named on a page, linked when the caller may
+// open it: a tenant sees its parents' names but not their pages.
+type orgLink struct {
+	org.Organization
+	Link bool
 }
 
 // envsOnOrgPage is how many of an organisation's environments its page lists.
@@ -156,15 +174,30 @@ const envsOnOrgPage = 100
 func (c *Console) orgDetail(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
+	// Outside the caller's scope an organisation reads like a missing one.
+	res := authz.Resource{Kind: "organisation", ID: id, OrgID: id}
+	if _, err := c.decide(r, authz.ReadOrgs, res); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	o, err := c.api.Orgs.Get(ctx, id)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	p := orgPage{Org: o}
-	if p.Ancestors, err = c.api.Orgs.Ancestors(ctx, id); err != nil {
+	p := orgPage{Org: o, CanRequest: c.may(r, authz.RequestEnv, res)}
+	ancestors, err := c.api.Orgs.Ancestors(ctx, id)
+	if err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	orgsWithin, err := c.within(r, authz.ReadOrgs)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, a := range ancestors {
+		p.Ancestors = append(p.Ancestors, orgLink{Organization: a, Link: inScope(orgsWithin, a.ID)})
 	}
 	if n := len(p.Ancestors); n > 0 {
 		p.Parent = &p.Ancestors[n-1]
@@ -173,7 +206,12 @@ func (c *Console) orgDetail(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	envs, err := c.api.Envs.List(ctx, env.ListParams{OrgID: id, Limit: envsOnOrgPage})
+	envsWithin, err := c.within(r, authz.ReadEnvs)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	envs, err := c.api.Envs.List(ctx, env.ListParams{OrgID: id, Limit: envsOnOrgPage, Within: envsWithin})
 	if err != nil {
 		c.fail(w, r, err)
 		return

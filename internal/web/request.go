@@ -6,14 +6,11 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 )
-
-// consoleActor is who the console records as acting, until hatoba's identity
-// layer can say which person it was.
-const consoleActor = "console"
 
 // requestForm is the data of /envs/new.
 type requestForm struct {
@@ -63,6 +60,10 @@ func (c *Console) envForm(w http.ResponseWriter, r *http.Request) {
 		IdempotencyKey: newIdempotencyKey(),
 		Errors:         map[string]string{},
 	}
+	if f.OrgID == "" && f.OrgQuery == "" {
+		// A tenant administrator usually asks for its own organisation.
+		f.OrgID = me(r).principal.OrgID
+	}
 	if providers := c.api.Vending.ConnectionNames(); len(providers) == 1 {
 		f.Provider = providers[0]
 	}
@@ -74,7 +75,13 @@ func (c *Console) renderForm(w http.ResponseWriter, r *http.Request, status int,
 	ctx := r.Context()
 	f.Purposes, f.Classifications, f.Providers = env.Purposes, env.Classifications, c.api.Vending.ConnectionNames()
 	if f.OrgQuery != "" {
-		page, err := c.api.Orgs.List(ctx, org.ListParams{Query: f.OrgQuery, Limit: orgPickerResults})
+		// The picker offers only organisations the caller may ask for.
+		within, err := c.within(r, authz.RequestEnv)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		page, err := c.api.Orgs.List(ctx, org.ListParams{Query: f.OrgQuery, Limit: orgPickerResults, Within: within})
 		switch {
 		case fault.KindOf(err) == fault.Invalid:
 			fe, _ := fault.As(err)
@@ -86,7 +93,7 @@ func (c *Console) renderForm(w http.ResponseWriter, r *http.Request, status int,
 			f.OrgSearched, f.OrgResults, f.OrgMore = true, page.Items, page.NextCursor != ""
 		}
 	}
-	if f.OrgID != "" {
+	if f.OrgID != "" && c.may(r, authz.ReadOrgs, authz.Resource{Kind: "organisation", ID: f.OrgID, OrgID: f.OrgID}) {
 		o, err := c.api.Orgs.Get(ctx, f.OrgID)
 		switch {
 		case err == nil:
@@ -100,9 +107,6 @@ func (c *Console) renderForm(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
-	if !c.parseForm(w, r) {
-		return
-	}
 	pf := r.PostForm
 	f := requestForm{
 		OrgID:          strings.TrimSpace(pf.Get("org_id")),
@@ -117,8 +121,24 @@ func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, errorPage{Status: http.StatusBadRequest, Key: "bad_form"})
 		return
 	}
+	// The organisation asked for decides: a tenant administrator's own
+	// subtree, or one an operator's break-glass grant covers. Without one
+	// the engine's validation says what is missing; nothing is made.
+	var d authz.Decision
+	if f.OrgID != "" {
+		var err error
+		if d, err = c.decide(r, authz.RequestEnv, authz.Resource{Kind: "organisation", OrgID: f.OrgID}); err != nil {
+			if k := fault.KindOf(err); (k != fault.Forbidden && k != fault.NotFound) || isSecondFactor(err) {
+				c.fail(w, r, err)
+				return
+			}
+			f.Errors["org_id"] = messageOf(err)
+			c.renderForm(w, r, http.StatusForbidden, f)
+			return
+		}
+	}
 	req := env.Request{OrgID: f.OrgID, SystemName: f.SystemName, Purpose: f.Purpose,
-		Classification: f.Classification, Provider: f.Provider, RequestedBy: consoleActor}
+		Classification: f.Classification, Provider: f.Provider, RequestedBy: actor(r, d)}
 	en, _, err := c.api.Vending.Request(r.Context(), req, f.IdempotencyKey)
 	if err == nil {
 		// 303: the browser loads the new environment with GET, and reloading

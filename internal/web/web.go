@@ -2,7 +2,9 @@
 //
 // It is a thin adapter, like the JSON API: every page reads through the same
 // capabilities (the fields of api.Server) and every form acts through the
-// vending engine, so the console holds no business rules of its own. Pages
+// vending engine and the identity service, so the console holds no business
+// rules of its own. Who may see or do what is package authz's decision: each
+// route names its action and one guard asks before any handler runs. Pages
 // are html/template files and the CSS, JavaScript and message catalogues are
 // embedded, so the binary serves the console without any files beside it.
 package web
@@ -18,11 +20,15 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/mfa"
 )
 
 var (
@@ -34,43 +40,74 @@ var (
 
 // Deps are what the console needs from the rest of hatoba.
 type Deps struct {
-	// API gives the capabilities the console reads and acts through.
-	API    *api.Server
+	// API gives the capabilities the console reads and acts through; its
+	// Identity, Authz and Certs sign people in and decide what they may do,
+	// Grants (may be nil) gives their break-glass grants and PublicURL
+	// starts invitation links.
+	API *api.Server
+	// MFA registers and checks people's security keys.
+	MFA    *mfa.Service
 	Logger *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // Console serves the console's pages.
 type Console struct {
-	api  *api.Server
-	log  *slog.Logger
-	csrf *csrfGuard
+	api *api.Server
+	mfa *mfa.Service
+	log *slog.Logger
+	now func() time.Time
+	// crossOrigin refuses unsafe requests another site's page made; signed-in
+	// forms also carry a token bound to the session (csrf.go).
+	crossOrigin *http.CrossOriginProtection
 	// pages holds each page's template set per language: the catalogue is
 	// bound into the template functions when the templates are parsed.
 	pages         map[lang]map[string]*template.Template
 	catalogues    map[lang]catalogue
 	static        http.Handler
 	staticVersion string
+	webauthnJS    []byte
 }
 
 // pageNames are the page templates in templates/, each parsed together with
 // layout.html.
-var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error"}
+var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
+	"login", "invitation", "second_factor", "people", "account"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
 func New(d Deps) (*Console, error) {
-	if d.API == nil || d.API.Envs == nil || d.API.Orgs == nil || d.API.Vending == nil {
+	a := d.API
+	if a == nil || a.Envs == nil || a.Orgs == nil || a.Vending == nil {
 		return nil, errors.New("web: Deps.API with Envs, Orgs and Vending is required")
+	}
+	// Without these nobody could sign in, or everybody could: refuse to
+	// start rather than serve a console that fails open.
+	if a.Identity == nil || a.Authz == nil || a.Certs == nil || d.MFA == nil {
+		return nil, errors.New("web: Deps.API.Identity, Deps.API.Authz, Deps.API.Certs and Deps.MFA are required")
 	}
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	guard, err := newCSRFGuard()
-	if err != nil {
-		return nil, err
+	now := d.Now
+	if now == nil {
+		now = time.Now
 	}
-	c := &Console{api: d.API, log: log, csrf: guard, pages: map[lang]map[string]*template.Template{}}
+	c := &Console{api: a, mfa: d.MFA, log: log, now: now, pages: map[lang]map[string]*template.Template{},
+		webauthnJS: mfa.Script(), crossOrigin: http.NewCrossOriginProtection()}
+	if a.PublicURL != "" {
+		// Behind a proxy that rewrites Host, the browser's Origin is the
+		// public one.
+		if origin, ok := originOf(a.PublicURL); ok {
+			if err := c.crossOrigin.AddTrustedOrigin(origin); err != nil {
+				return nil, fmt.Errorf("web: public URL %q: %w", a.PublicURL, err)
+			}
+		}
+	}
+	c.crossOrigin.SetDenyHandler(http.HandlerFunc(c.crossSite))
+	var err error
 	if c.catalogues, err = loadCatalogues(); err != nil {
 		return nil, err
 	}
@@ -94,6 +131,15 @@ func New(d Deps) (*Console, error) {
 		}
 	}
 	return c, nil
+}
+
+// originOf is the origin ("https://host[:port]") of an absolute URL.
+func originOf(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
 }
 
 // contentVersion is a short hash of every static file: page links carry it,
@@ -125,36 +171,69 @@ func contentVersion(root fs.FS) (string, error) {
 // route is one entry of the console's route table.
 type route struct {
 	pattern string
+	// action is what the route does, for the decision point: the guard lets
+	// a request through only for a principal whose role may do it somewhere,
+	// and handlers that touch one resource ask about that resource.
+	action  authz.Action
 	handler func(*Console, http.ResponseWriter, *http.Request)
+	flags   routeFlags
 }
+
+// routeFlags adjust how the guard treats a route.
+type routeFlags uint8
+
+const (
+	// beforeSecondFactor: reachable by a session still waiting for its
+	// security-key confirmation (the pages that give it, and signing out).
+	beforeSecondFactor routeFlags = 1 << iota
+	// jsonReplies: the route speaks JSON to webauthn.js, so refusals are
+	// problem documents, not pages.
+	jsonReplies
+	// noSession: no session lookup at all (static files).
+	noSession
+)
 
 // routes is every page and action of the console, in one readable list.
 var routes = []route{
-	{"GET /{$}", (*Console).dashboard},
-	{"GET /orgs", (*Console).orgList},
-	{"GET /orgs/{id}", (*Console).orgDetail},
-	{"GET /envs", (*Console).envList},
-	{"GET /envs/new", (*Console).envForm},
-	{"POST /envs", (*Console).createEnv},
-	{"GET /envs/{id}", (*Console).envDetail},
-	{"POST /envs/{id}/approve", (*Console).approve},
-	{"POST /envs/{id}/reject", (*Console).reject},
-	{"POST /envs/{id}/retry", (*Console).retry},
-	{"GET /approvals", (*Console).approvalQueue},
-	{"GET /static/", (*Console).serveStatic},
+	{"GET /{$}", authz.ReadSystem, (*Console).dashboard, 0},
+	{"GET /orgs", authz.ReadOrgs, (*Console).orgList, 0},
+	{"GET /orgs/{id}", authz.ReadOrgs, (*Console).orgDetail, 0},
+	{"GET /envs", authz.ReadEnvs, (*Console).envList, 0},
+	{"GET /envs/new", authz.RequestEnv, (*Console).envForm, 0},
+	{"POST /envs", authz.RequestEnv, (*Console).createEnv, 0},
+	{"GET /envs/{id}", authz.ReadEnvs, (*Console).envDetail, 0},
+	{"POST /envs/{id}/approve", authz.DecideEnv, (*Console).approve, 0},
+	{"POST /envs/{id}/reject", authz.DecideEnv, (*Console).reject, 0},
+	{"POST /envs/{id}/retry", authz.RetryEnv, (*Console).retry, 0},
+	{"GET /approvals", authz.ReadApproval, (*Console).approvalQueue, 0},
+	{"GET /people", authz.ReadPeople, (*Console).people, 0},
+	{"POST /people", authz.InvitePeople, (*Console).invite, 0},
+	{"GET /account", authz.Self, (*Console).account, 0},
+	{"POST /account/keys/{id}/remove", authz.Self, (*Console).removeKey, 0},
+
+	// Signing in and out.
+	{"GET /login", authz.Public, (*Console).loginPage, 0},
+	{"POST /login", authz.Public, (*Console).login, 0},
+	{"POST /logout", authz.Self, (*Console).logout, beforeSecondFactor},
+	{"GET /invitations/{token}", authz.Public, (*Console).invitation, 0},
+	{"POST /invitations/{token}", authz.Public, (*Console).acceptInvitation, 0},
+	{"GET /login/second-factor", authz.Self, (*Console).secondFactor, beforeSecondFactor},
+	{"POST /webauthn/register/begin", authz.Self, (*Console).registerBegin, beforeSecondFactor | jsonReplies},
+	{"POST /webauthn/register/finish", authz.Self, (*Console).registerFinish, beforeSecondFactor | jsonReplies},
+	{"POST /webauthn/assert/begin", authz.Self, (*Console).assertBegin, beforeSecondFactor | jsonReplies},
+	{"POST /webauthn/assert/finish", authz.Self, (*Console).assertFinish, beforeSecondFactor | jsonReplies},
+
+	{"GET /static/webauthn.js", authz.Public, (*Console).serveWebAuthnJS, noSession},
+	{"GET /static/", authz.Public, (*Console).serveStatic, noSession},
 	// Everything no other handler on the mux claims gets the console's 404
 	// page; more specific patterns (/api/, /metrics) still win.
-	{"/", (*Console).notFound},
+	{"/", authz.Public, (*Console).notFound, 0},
 }
 
-// Register adds the console's routes to mux.
+// Register adds the console's routes to mux, each behind the guard.
 func (c *Console) Register(mux *http.ServeMux) {
 	for _, rt := range routes {
-		h := rt.handler
-		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
-			c.setHeaders(w, r)
-			h(c, w, r)
-		})
+		mux.HandleFunc(rt.pattern, c.guard(rt))
 	}
 }
 
@@ -181,12 +260,24 @@ func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
 		c.notFound(w, r) // no directory listings
 		return
 	}
-	if r.URL.Query().Get("v") == c.staticVersion {
+	c.cacheHeaders(w, r, c.staticVersion)
+	c.static.ServeHTTP(w, r)
+}
+
+// serveWebAuthnJS serves mfa's script beside the console's own files, with
+// the same caching: for good under its version, revalidated without it.
+func (c *Console) serveWebAuthnJS(w http.ResponseWriter, r *http.Request) {
+	c.cacheHeaders(w, r, mfa.ScriptVersion())
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	http.ServeContent(w, r, "webauthn.js", time.Time{}, bytes.NewReader(c.webauthnJS))
+}
+
+func (c *Console) cacheHeaders(w http.ResponseWriter, r *http.Request, version string) {
+	if r.URL.Query().Get("v") == version {
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
-	c.static.ServeHTTP(w, r)
 }
 
 // view is what the layout template renders; Page is the page's own data.
@@ -194,7 +285,10 @@ type view struct {
 	Lang  lang
 	Other langLink
 	Nav   string
-	CSRF  string
+	// CSRF is the signed-in session's form token; empty when signed out.
+	CSRF string
+	// Me is the signed-in person; nil when signed out.
+	Me *viewer
 	// Path is the page's address, which its forms send back as "from".
 	Path   string
 	Final  []env.State
@@ -224,13 +318,13 @@ func (c *Console) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	if !ok {
 		return fmt.Errorf("web: no template %q", page)
 	}
-	token, err := c.csrf.token(w, r)
-	if err != nil {
-		return err
-	}
 	other := otherLang(l)
 	v := view{Lang: l, Other: langLink{Lang: other, Name: c.catalogues[other]["lang.name"], Href: switchTarget(r, other)},
-		Nav: nav, CSRF: token, Path: pagePath(r), Final: finalStates, Notice: c.notice(r, l), Page: data}
+		Nav: nav, Path: pagePath(r), Final: finalStates, Notice: c.notice(r, l), Page: data}
+	if vis, ok := visitorFrom(r.Context()); ok {
+		v.CSRF = csrfToken(vis.secret)
+		v.Me = &viewer{Person: vis.person, principal: vis.principal, pending: vis.pending()}
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		return fmt.Errorf("web: render %s: %w", page, err)
