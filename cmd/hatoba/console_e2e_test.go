@@ -23,7 +23,8 @@ func TestConsoleVendsAnEnvironment(t *testing.T) {
 	srv := start(t, "serve", "--database-url", filepath.Join(dir, "hatoba.db"), "--listen", "127.0.0.1:0", "--log-level", "warn",
 		"--set", "simcloud.db_path="+filepath.Join(dir, "sim.db"), "--set", "simcloud.latency=1s",
 		"--set", "providers.sim.poll_interval=100ms", "--set", "vending.fetch_poll_interval=100ms")
-	createOrg(t, srv.url)
+	admin := createOrg(t, filepath.Join(dir, "hatoba.db"), srv.url)
+	_ = admin
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.WindowSize(1280, 800),
 		chromedp.NoSandbox) // the sandbox needs kernel features containers lack; the pages are our own

@@ -24,22 +24,9 @@ import (
 
 // client is the CLI's client of a running hatoba's API.
 type client struct {
-	base string
-	http *http.Client
-}
-
-func newClient(server string) (*client, error) {
-	if server == "" {
-		server = os.Getenv("HATOBA_SERVER")
-	}
-	if server == "" {
-		server = "http://127.0.0.1:8080"
-	}
-	u, err := url.Parse(server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError{fmt.Sprintf("--server %q is not an http(s) URL", server)}
-	}
-	return &client{base: strings.TrimRight(server, "/"), http: &http.Client{Timeout: 30 * time.Second}}, nil
+	base  string
+	http  *http.Client
+	token string
 }
 
 // do calls the API and decodes a JSON answer into out; a problem answer
@@ -63,7 +50,9 @@ func (c *client) do(ctx context.Context, method, path string, body any, header h
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("X-Hatoba-Actor", "cli:"+os.Getenv("USER"))
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("cannot reach hatoba at %s (is `hatoba serve` running? set --server or HATOBA_SERVER): %w", c.base, err)
@@ -90,7 +79,7 @@ func (c *client) do(ctx context.Context, method, path string, body any, header h
 
 func cmdEnv(ctx context.Context, sub string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("env "+sub, flag.ContinueOnError)
-	server := fs.String("server", "", "hatoba server URL (default $HATOBA_SERVER or http://127.0.0.1:8080)")
+	cf := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	var (
 		orgID, system, purpose, class, prov, key, state, reason *string
@@ -119,7 +108,7 @@ func cmdEnv(ctx context.Context, sub string, args []string, stdout io.Writer) er
 	if err := parseFlags(fs, args, os.Stderr); err != nil {
 		return err
 	}
-	c, err := newClient(*server)
+	c, err := newClient(cf)
 	if err != nil {
 		return err
 	}

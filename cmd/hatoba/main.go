@@ -30,6 +30,11 @@ Usage:
   hatoba env approve|retry ID
   hatoba env reject ID --reason TEXT
   hatoba simcloud  [--listen ADDR]     run the simulated cloud on its own
+  hatoba person invite --role ROLE --name NAME [--org ID] [--email E]
+                                     invite a person from the server's machine (the first operator)
+  hatoba login --token-label LABEL [--pkcs11-module PATH]
+                                     sign in with the smart card (PKCS#11); keeps a short-lived token
+  hatoba logout
   hatoba audit verify [--checkpoint FILE] [--key KEY] [--all-signatures]
   hatoba audit export [--org ID]… [--since T] [--until T] [--out FILE]
   hatoba audit checkpoint [--out FILE] | key [--create] | integrate
@@ -39,8 +44,11 @@ Usage:
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
 --set key=value (any setting, e.g. --set simcloud.latency=1s). Every setting can
 also come from HATOBA_<KEY> environment variables (HATOBA_DATABASE_URL, …).
-The env subcommands talk to a running server: --server URL or HATOBA_SERVER
-(default http://127.0.0.1:8080).
+The login, logout and env subcommands talk to a running server: --server URL
+or HATOBA_SERVER (default https://127.0.0.1:8443), trusting --server-ca FILE or
+HATOBA_SERVER_CA (default ./hatoba-tls/server.pem when present). They act as
+the person "hatoba login" signed in with the card (a 15-minute token), or as
+HATOBA_TOKEN.
 `
 
 func main() {
@@ -86,6 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdEnv(ctx, args[1], args[2:], stdout)
 	case "simcloud":
 		return cmdSimCloud(ctx, args[1:], stdout, stderr)
+	case "person":
+		return cmdPerson(ctx, args[1:], stdout, stderr)
+	case "login":
+		return cmdLogin(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "logout":
+		return cmdLogout(ctx, args[1:], stdout, stderr)
 	case "audit":
 		if len(args) < 2 {
 			return usageError{"audit needs a subcommand: " + auditSubcommands}

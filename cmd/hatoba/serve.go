@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -254,10 +256,29 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}()
 	}
 
-	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log}
+	idp, err := buildIdentity(db, orgs, cfg, log)
+	if err != nil {
+		return err
+	}
+	// The integrator and the grant sweeper run on every replica: the
+	// integrator serialises itself in the database, and expiring a grant
+	// twice is a no-op.
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	var loops sync.WaitGroup
+	// Deferred after db.Close, so it runs first: the loops end before the
+	// database closes under them.
+	defer func() { stopLoops(); loops.Wait() }()
+	loops.Go(func() { idp.audit.Run(loopCtx, cfg.Audit.IntegrateInterval) })
+	loops.Go(func() {
+		idp.breakGlass.Run(loopCtx, time.Minute, func(err error) { log.Warn("expiring break-glass grants", "err", err) })
+	})
+
+	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
+		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
+		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey}
 	mux := http.NewServeMux()
 	apiServer.Register(mux)
-	console, err := web.New(web.Deps{API: apiServer, Logger: log})
+	console, err := web.New(web.Deps{API: apiServer, MFA: idp.mfa, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -275,12 +296,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_, _ = fmt.Fprintf(w, "ready: schema %d\n", v)
 	})
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	tlsConfig, err := serverTLS(cfg.Identity, idp.verifier, log)
+	if err != nil {
+		return err
+	}
+	plain, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	fmt.Fprintf(stdout, "hatoba %s serving on http://%s (database %s, schema %d)\n", version, ln.Addr(), db, res.To)
-	srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	ln := tls.NewListener(plain, tlsConfig)
+	fmt.Fprintf(stdout, "hatoba %s serving on https://%s (database %s, schema %d)\n", version, ln.Addr(), db, res.To)
+	srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+		TLSConfig: tlsConfig}
 	return serveUntilDone(ctx, srv, ln)
 }
 

@@ -192,12 +192,14 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	cert, err := s.Certs.Verify(r.Context(), chain)
-	if err != nil {
+	// The signature first: it costs no network, so a stranger's garbage
+	// never makes hatoba fetch CRLs or ask OCSP responders.
+	if err := s.Certs.VerifyLoginSignature(chain[0], nonce, sig); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	if err := s.Certs.VerifyLoginSignature(chain[0], nonce, sig); err != nil {
+	cert, err := s.Certs.Verify(r.Context(), chain)
+	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}

@@ -53,3 +53,16 @@ func refusal(err error) error {
 	}
 	return &fault.Error{Kind: fault.Forbidden, Message: pki.UserMessage(err) + " (" + string(pki.CodeOf(err)) + ")", Err: err}
 }
+
+// NoTrustAnchors is the CertVerifier of a hatoba configured with no client
+// CA: it refuses every certificate and says how to fix that.
+type NoTrustAnchors struct{}
+
+var errNoAnchors = fault.Forbiddenf("hatoba trusts no certificate authority yet, so nobody can sign in: " +
+	"an administrator must set identity.client_ca_files (see docs/identity.md)")
+
+func (NoTrustAnchors) Verify(context.Context, []*x509.Certificate) (identity.Certificate, error) {
+	return identity.Certificate{}, errNoAnchors
+}
+
+func (NoTrustAnchors) VerifyLoginSignature(*x509.Certificate, []byte, []byte) error { return errNoAnchors }

@@ -138,7 +138,7 @@ type BillingContact struct {
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
-		Listen:      "127.0.0.1:8080",
+		Listen:      "127.0.0.1:8443",
 		DatabaseURL: "./hatoba.db",
 		LogLevel:    "info",
 		Workers:     true,
