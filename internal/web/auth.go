@@ -53,12 +53,24 @@ type viewer struct {
 	Person    identity.Person
 	principal authz.Principal
 	pending   bool
+	authz     *authz.Authorizer
 }
 
-// May reports whether the person may use pages of action at all; a session
-// waiting for its second factor may use none yet.
+// May reports whether the person may use pages of action at all: the role
+// may do it, and somewhere (an operator's right to request environments
+// reaches only as far as its break-glass grants). A session waiting for its
+// second factor may use none yet.
 func (v *viewer) May(action authz.Action) bool {
-	return !v.pending && authz.Allows(v.principal, action)
+	return !v.pending && mayAnywhere(v.authz, v.principal, action)
+}
+
+// mayAnywhere reports whether p may do action on anything at all.
+func mayAnywhere(a *authz.Authorizer, p authz.Principal, action authz.Action) bool {
+	if !authz.Allows(p, action) {
+		return false
+	}
+	sc := a.ScopeOf(p, action)
+	return sc.All || sc.Platform || len(sc.Roots) > 0
 }
 
 // Pending reports whether the session waits for its second factor.

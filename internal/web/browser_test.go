@@ -64,10 +64,10 @@ func newTab(t *testing.T, width, height int) context.Context {
 	return ctx
 }
 
-// signedIn gives the tab b's session cookie, as signing in with a card
+// withSession gives the tab b's session cookie, as signing in with a card
 // would have (the plain-HTTP harness has no card; TestBrowserSignsIn takes
 // the real path over TLS).
-func signedIn(t *testing.T, ctx context.Context, baseURL string, b *browser) {
+func withSession(t *testing.T, ctx context.Context, baseURL string, b *browser) {
 	t.Helper()
 	yes := true
 	_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: api.SessionCookie, Value: b.session,
@@ -107,7 +107,7 @@ func TestBrowserRequestsAnEnvironment(t *testing.T) {
 	t.Parallel()
 	ctx := newTab(t, 1280, 800)
 	h := newHarness(t)
-	signedIn(t, ctx, h.srv.URL, h.browser(t))
+	withSession(t, ctx, h.srv.URL, h.browser(t))
 
 	// Pick the organisation with the picker, by its reading in hiragana.
 	err := chromedp.Do(ctx,

@@ -46,7 +46,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := dashboardPage{Info: info, Orgs: info.Organizations,
-		CanRequest: authz.Allows(me(r).principal, authz.RequestEnv), CanQueue: authz.Allows(me(r).principal, authz.ReadApproval)}
+		CanRequest: mayAnywhere(c.api.Authz, me(r).principal, authz.RequestEnv), CanQueue: authz.Allows(me(r).principal, authz.ReadApproval)}
 	// Counts, like every listing, cover only what the caller may see.
 	envsWithin, err := c.within(r, authz.ReadEnvs)
 	if err != nil {

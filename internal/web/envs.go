@@ -28,7 +28,7 @@ type envListPage struct {
 func (c *Console) envList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := envListPage{States: env.States, State: env.State(q.Get("state")), Cursor: q.Get("cursor"),
-		CanRequest: authz.Allows(me(r).principal, authz.RequestEnv)}
+		CanRequest: mayAnywhere(c.api.Authz, me(r).principal, authz.RequestEnv)}
 	within, err := c.within(r, authz.ReadEnvs)
 	if err != nil {
 		c.fail(w, r, err)

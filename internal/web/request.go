@@ -53,6 +53,12 @@ func newIdempotencyKey() string {
 }
 
 func (c *Console) envForm(w http.ResponseWriter, r *http.Request) {
+	if p := me(r).principal; !mayAnywhere(c.api.Authz, p, authz.RequestEnv) {
+		// An operator asks on a tenant's behalf only under a break-glass
+		// grant; without one there is no organisation to choose.
+		c.fail(w, r, fault.Forbiddenf("a %s may request environments only for organisations a break-glass grant covers, and holds none", p.Role))
+		return
+	}
 	q := r.URL.Query()
 	f := requestForm{
 		OrgID:          strings.TrimSpace(q.Get("org_id")),

@@ -36,7 +36,7 @@ func TestScreenshot(t *testing.T) {
 	}
 	ctx := newTab(t, 1280, 800)
 	h := newHarness(t)
-	signedIn(t, ctx, h.srv.URL, h.browser(t))
+	withSession(t, ctx, h.srv.URL, h.browser(t))
 	bg := context.Background()
 	if _, err := h.api.Orgs.Import(bg, org.EmbeddedSources()...); err != nil {
 		t.Fatalf("import the built-in organisations: %v", err)

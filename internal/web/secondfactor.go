@@ -82,7 +82,7 @@ func (c *Console) registerBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	id, opts, err := c.mfa.BeginRegistration(r.Context(), mfaPerson(v))
 	if err != nil {
-		c.failJSON(w, r, err)
+		c.failJSON(w, r, mfaRefusal(err))
 		return
 	}
 	c.writeJSON(w, r, mfa.BeginReply{Ceremony: id, Options: opts})
@@ -101,7 +101,7 @@ func (c *Console) registerFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if _, err := c.mfa.FinishRegistration(ctx, mfaPerson(v), req.Ceremony, req.Credential, req.Name,
 		c.recordKey(r, v, "mfa.credential.register")); err != nil {
-		c.failJSON(w, r, err)
+		c.failJSON(w, r, mfaRefusal(err))
 		return
 	}
 	// The first key, registered by the card's holder in a session the card
@@ -119,12 +119,7 @@ func (c *Console) registerFinish(w http.ResponseWriter, r *http.Request) {
 func (c *Console) assertBegin(w http.ResponseWriter, r *http.Request) {
 	id, opts, err := c.mfa.BeginAssertion(r.Context(), mfaPerson(me(r)))
 	if err != nil {
-		if errors.Is(err, mfa.ErrNoCredential) {
-			// Not a missing page: the person has to register a key first.
-			c.failJSON(w, r, &fault.Error{Kind: fault.Conflict, Message: messageOf(err), Err: err})
-			return
-		}
-		c.failJSON(w, r, err)
+		c.failJSON(w, r, mfaRefusal(err))
 		return
 	}
 	c.writeJSON(w, r, mfa.BeginReply{Ceremony: id, Options: opts})
@@ -141,7 +136,7 @@ func (c *Console) assertFinish(w http.ResponseWriter, r *http.Request) {
 	// identity records the confirmation (session.second_factor) in the
 	// audit log; mfa's own change is the key's counter.
 	if _, err := c.mfa.FinishAssertion(ctx, mfaPerson(v), req.Ceremony, req.Credential, nil); err != nil {
-		c.failJSON(w, r, err)
+		c.failJSON(w, r, mfaRefusal(err))
 		return
 	}
 	if err := c.api.Identity.ConfirmSecondFactor(ctx, v.secret); err != nil {
@@ -149,6 +144,17 @@ func (c *Console) assertFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.writeJSON(w, r, mfa.FinishReply{})
+}
+
+// mfaRefusal turns mfa's "nothing to use" answers, which it reports as not
+// found, into conflicts: the page exists, the person's state is what stops
+// the ceremony (no key registered yet, a ceremony already used or never
+// begun), and webauthn.js shows the message either way.
+func mfaRefusal(err error) error {
+	if errors.Is(err, mfa.ErrNoCredential) || errors.Is(err, mfa.ErrNoCeremony) {
+		return &fault.Error{Kind: fault.Conflict, Message: messageOf(err), Err: err}
+	}
+	return err
 }
 
 // recordKey writes the audit entry of a change to v's keys in the change's

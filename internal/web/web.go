@@ -323,7 +323,7 @@ func (c *Console) renderPage(w http.ResponseWriter, r *http.Request, status int,
 		Nav: nav, Path: pagePath(r), Final: finalStates, Notice: c.notice(r, l), Page: data}
 	if vis, ok := visitorFrom(r.Context()); ok {
 		v.CSRF = csrfToken(vis.secret)
-		v.Me = &viewer{Person: vis.person, principal: vis.principal, pending: vis.pending()}
+		v.Me = &viewer{Person: vis.person, principal: vis.principal, pending: vis.pending(), authz: c.api.Authz}
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {

@@ -1,0 +1,213 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/env"
+)
+
+// The callers of the console's matrix. Tenant roles belong to lg-011002
+// (Sapporo, the own tenant, with a ward under it); nat-digital is the
+// foreign tenant. operator+grant holds a break-glass grant for lg-011002
+// only.
+const (
+	anon     = "anonymous"
+	operator = "operator"
+	granted  = "operator+grant"
+	auditor  = "auditor"
+	admin    = "tenant-admin"
+	member   = "tenant-member"
+)
+
+var callers = []string{anon, operator, granted, auditor, admin, member}
+
+var (
+	everyone = []string{anon, operator, granted, auditor, admin, member}
+	signedIn = []string{operator, granted, auditor, admin, member}
+	central  = []string{operator, granted, auditor}
+)
+
+// consoleExpect says who gets through, on the own tenant's resource and on
+// the foreign tenant's. Written out by hand, independently of authz's
+// policy, so a change to either that the other does not share fails here.
+type consoleExpect struct {
+	own, foreign []string
+	// form is the POST form ({org} is the tenant's organisation, {n} a
+	// counter); json is a webauthn endpoint's body.
+	form url.Values
+	json string
+}
+
+var consoleMatrix = map[string]consoleExpect{
+	"GET /{$}":                       {own: signedIn, foreign: signedIn},
+	"GET /orgs":                      {own: signedIn, foreign: signedIn},
+	"GET /orgs/{id}":                 {own: signedIn, foreign: central},
+	"GET /envs":                      {own: signedIn, foreign: signedIn},
+	"GET /envs/new":                  {own: []string{granted, admin}, foreign: []string{granted, admin}},
+	"POST /envs":                     {own: []string{granted, admin}, foreign: nil, form: url.Values{"org_id": {"{org}"}, "system_name": {"sys{n}"}, "purpose": {"production"}, "classification": {"level2"}, "provider": {"sim"}, "idempotency_key": {"matrix-{n}"}}},
+	"GET /envs/{id}":                 {own: signedIn, foreign: central},
+	"GET /approvals":                 {own: central, foreign: central},
+	"GET /people":                    {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
+	"POST /people":                   {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{"role": {"tenant-admin"}, "org_id": {"{org}"}, "display_name": {"新任 {n}"}}},
+	"GET /account":                   {own: signedIn, foreign: signedIn},
+	"GET /login":                     {own: everyone, foreign: everyone},
+	"POST /login":                    {own: everyone, foreign: everyone, form: url.Values{"next": {"/envs"}}},
+	"POST /logout":                   {own: signedIn, foreign: signedIn, form: url.Values{}},
+	"GET /static/":                   {own: everyone, foreign: everyone},
+	"/":                              {own: everyone, foreign: everyone},
+	"GET /login/second-factor":       {own: signedIn, foreign: signedIn},
+	"GET /invitations/{token}":       {own: everyone, foreign: everyone},
+	"POST /invitations/{token}":      {own: everyone, foreign: everyone, form: url.Values{}},
+	"GET /static/webauthn.js":        {own: everyone, foreign: everyone},
+	"POST /envs/{id}/approve":        {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{"from": {"/approvals"}}},
+	"POST /envs/{id}/reject":         {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{"reason": {"matrix"}}},
+	"POST /envs/{id}/retry":          {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{}},
+	"POST /account/keys/{id}/remove": {own: signedIn, foreign: signedIn, form: url.Values{}},
+	"POST /webauthn/register/begin":  {own: signedIn, foreign: signedIn, json: `{}`},
+	"POST /webauthn/register/finish": {own: signedIn, foreign: signedIn, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},
+	"POST /webauthn/assert/begin":    {own: signedIn, foreign: signedIn, json: `{}`},
+	"POST /webauthn/assert/finish":   {own: signedIn, foreign: signedIn, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},
+}
+
+// splitPattern is a route pattern's method (GET when it names none) and path.
+func splitPattern(pattern string) (string, string) {
+	if method, path, ok := strings.Cut(pattern, " "); ok {
+		return method, path
+	}
+	return http.MethodGet, pattern
+}
+
+// TestRouteRoleTenantMatrix calls every route of the console as every
+// role, on the own tenant's resources and on a foreign tenant's, and
+// checks who gets through the guard and the handler's own decision. A
+// route added without a row fails the test.
+func TestRouteRoleTenantMatrix(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	tenants := map[string]string{"own": "lg-011002", "foreign": "nat-digital"}
+	// One environment waiting for approval in each tenant.
+	envOf := map[string]string{}
+	for side, orgID := range tenants {
+		envOf[side] = h.request(t, orgID, "matrix "+side, env.Level3).ID
+	}
+	roleOf := map[string]authz.Role{operator: authz.CentralOperator, granted: authz.CentralOperator, auditor: authz.CentralAuditor,
+		admin: authz.TenantAdmin, member: authz.TenantMember}
+	// Each call gets a fresh person: some routes sign out or change them.
+	caller := func(who string) *browser {
+		if who == anon {
+			return h.anonymous(t)
+		}
+		orgID := ""
+		if !roleOf[who].Central() {
+			orgID = tenants["own"]
+		}
+		b := h.as(t, roleOf[who], orgID)
+		if who == granted {
+			h.grant(b.person.ID, tenants["own"])
+		}
+		return b
+	}
+
+	n := 0
+	for _, rt := range routes {
+		ex, ok := consoleMatrix[rt.pattern]
+		if !ok {
+			t.Errorf("%s has no row in the console's authorization matrix: add one saying who may use it", rt.pattern)
+			continue
+		}
+		method, path := splitPattern(rt.pattern)
+		switch {
+		case strings.HasPrefix(path, "/envs/{id}"), strings.HasPrefix(path, "/orgs/{id}"),
+			path == "/invitations/{token}", path == "/account/keys/{id}/remove":
+		case path == "/{$}":
+			path = "/"
+		case path == "/static/":
+			path = "/static/console.css"
+		case path == "/":
+			path = "/nowhere"
+		}
+		for _, side := range []string{"own", "foreign"} {
+			allowed := ex.own
+			if side == "foreign" {
+				allowed = ex.foreign
+			}
+			for _, who := range callers {
+				n++
+				p := path
+				p = strings.Replace(p, "/envs/{id}", "/envs/"+envOf[side], 1)
+				p = strings.Replace(p, "/orgs/{id}", "/orgs/"+tenants[side], 1)
+				p = strings.Replace(p, "{token}", "hbi_matrix", 1)
+				p = strings.Replace(p, "/keys/{id}/", "/keys/AAAA/", 1)
+				b := caller(who)
+				var r response
+				switch {
+				case method == http.MethodGet:
+					r = b.get(t, p)
+				case ex.json != "":
+					r = b.postJSON(t, p, []byte(ex.json))
+				default:
+					form := url.Values{csrfField: {b.csrf()}}
+					for k, vs := range ex.form {
+						for _, v := range vs {
+							form.Add(k, strings.NewReplacer("{org}", tenants[side], "{n}", fmt.Sprint(n)).Replace(v))
+						}
+					}
+					r = b.post(t, p, form)
+				}
+				loc := r.header.Get("Location")
+				guarded := r.status == http.StatusUnauthorized ||
+					(r.status == http.StatusSeeOther && (strings.HasPrefix(loc, "/login?next=") || strings.HasPrefix(loc, "/login/second-factor")))
+				passed := !guarded
+				if rt.action != authz.Public {
+					passed = passed && r.status != http.StatusForbidden && r.status != http.StatusNotFound
+				}
+				want := slices.Contains(allowed, who)
+				if passed != want {
+					t.Errorf("%s on the %s tenant's resource as %s: status %d (Location %q), want allowed=%v", rt.pattern, side, who, r.status, loc, want)
+				}
+				if who == anon && rt.action != authz.Public {
+					wantStatus := http.StatusUnauthorized
+					if method == http.MethodGet {
+						wantStatus = http.StatusSeeOther
+					}
+					if r.status != wantStatus {
+						t.Errorf("%s as nobody: status %d, want %d", rt.pattern, r.status, wantStatus)
+					}
+				}
+			}
+		}
+	}
+	// The matrix must not describe routes that are gone.
+	for pattern := range consoleMatrix {
+		if !slices.ContainsFunc(routes, func(rt route) bool { return rt.pattern == pattern }) {
+			t.Errorf("matrix row %s names no route", pattern)
+		}
+	}
+}
+
+// TestEveryRouteNamesAnAction keeps the route table honest: an action
+// authz knows (or Public), and a pattern registered once.
+func TestEveryRouteNamesAnAction(t *testing.T) {
+	t.Parallel()
+	known := authz.Actions()
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		if rt.action != authz.Public && !slices.Contains(known, rt.action) {
+			t.Errorf("%s names %q, which authz has no rule for", rt.pattern, rt.action)
+		}
+		if seen[rt.pattern] {
+			t.Errorf("%s is in the route table twice", rt.pattern)
+		}
+		seen[rt.pattern] = true
+		method, _ := splitPattern(rt.pattern)
+		if rt.flags&jsonReplies != 0 && method != http.MethodPost {
+			t.Errorf("%s answers JSON but is not a POST", rt.pattern)
+		}
+	}
+}
