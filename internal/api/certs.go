@@ -65,4 +65,6 @@ func (NoTrustAnchors) Verify(context.Context, []*x509.Certificate) (identity.Cer
 	return identity.Certificate{}, errNoAnchors
 }
 
-func (NoTrustAnchors) VerifyLoginSignature(*x509.Certificate, []byte, []byte) error { return errNoAnchors }
+func (NoTrustAnchors) VerifyLoginSignature(*x509.Certificate, []byte, []byte) error {
+	return errNoAnchors
+}
