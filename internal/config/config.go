@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -27,16 +28,13 @@ type Config struct {
 	LogLevel    string `yaml:"log_level"`
 	// Workers runs the vending workers in this process; a replica that only
 	// serves the API and console turns it off.
-	Workers bool `yaml:"workers"`
-	// AllowRemote lets serve listen on a non-loopback address. Until
-	// hatoba's identity layer lands, the API has no authentication.
-	AllowRemote bool           `yaml:"allow_remote"`
-	SimCloud    SimCloud       `yaml:"simcloud"`
-	Providers   []Provider     `yaml:"providers"`
-	Vending     Vending        `yaml:"vending"`
-	Billing     BillingContact `yaml:"default_billing"`
-	Identity    Identity       `yaml:"identity"`
-	Audit       Audit          `yaml:"audit"`
+	Workers   bool           `yaml:"workers"`
+	SimCloud  SimCloud       `yaml:"simcloud"`
+	Providers []Provider     `yaml:"providers"`
+	Vending   Vending        `yaml:"vending"`
+	Billing   BillingContact `yaml:"default_billing"`
+	Identity  Identity       `yaml:"identity"`
+	Audit     Audit          `yaml:"audit"`
 }
 
 // Identity configures how people sign in: TLS with client certificates
@@ -267,6 +265,36 @@ func (c Config) Validate() error {
 		if !f.ok {
 			return fmt.Errorf("vending.%s: must be positive (retry_max at least retry_base)", f.key)
 		}
+	}
+	return c.validateIdentity()
+}
+
+func (c Config) validateIdentity() error {
+	id := c.Identity
+	u, err := url.Parse(id.PublicURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("identity.public_url: %q must be the https:// address people open, without a path", id.PublicURL)
+	}
+	if (id.TLSCertFile == "") != (id.TLSKeyFile == "") {
+		return errors.New("identity: set both tls_cert_file and tls_key_file, or neither (a self-signed pair is made in tls_dir)")
+	}
+	for _, f := range []struct {
+		key string
+		ok  bool
+	}{
+		{"session_ttl", id.SessionTTL > 0}, {"token_ttl", id.TokenTTL > 0 && id.TokenTTL <= time.Hour},
+		{"invitation_ttl", id.InvitationTTL > 0}, {"second_factor_ttl", id.SecondFactorTTL > 0},
+		{"revocation_cache", id.RevocationCache >= 0}, {"break_glass_max", id.BreakGlassMax >= 5*time.Minute},
+	} {
+		if !f.ok {
+			return fmt.Errorf("identity.%s: out of range (token_ttl at most 1h: no long-lived user secrets; break_glass_max at least 5m)", f.key)
+		}
+	}
+	if c.Audit.SigningKeyFile == "" || c.Audit.Origin == "" || strings.ContainsAny(c.Audit.Origin, "+ \t\n") {
+		return errors.New("audit: signing_key_file and origin are required; origin may not contain '+' or spaces (it names the signing key)")
+	}
+	if c.Audit.IntegrateInterval <= 0 {
+		return errors.New("audit.integrate_interval: must be positive")
 	}
 	return nil
 }

@@ -67,6 +67,11 @@ func TestLoadErrors(t *testing.T) {
 		{"fail/negative intake", "", map[string]string{"HATOBA_VENDING_INTAKE_CONCURRENCY": "-1"}, nil, "vending.intake_concurrency"},
 		{"fail/retry_max below retry_base", "", nil, map[string]string{"vending.retry_max": "1s", "vending.retry_base": "2s"}, "vending.retry_max"},
 		{"fail/missing file", filepath.Join(dir, "missing.yaml"), nil, nil, "config file"},
+		{"fail/plain http public url", "", nil, map[string]string{"identity.public_url": "http://hatoba.example.go.jp"}, "identity.public_url"},
+		{"fail/long-lived token", "", nil, map[string]string{"identity.token_ttl": "24h"}, "identity.token_ttl"},
+		{"fail/cert without key", "", nil, map[string]string{"identity.tls_cert_file": "server.pem"}, "tls_key_file"},
+		{"fail/zero break-glass", "", nil, map[string]string{"identity.break_glass_max": "0s"}, "identity.break_glass_max"},
+		{"fail/origin with a plus", "", nil, map[string]string{"audit.origin": "a+b"}, "origin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +93,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DatabaseURL != "./hatoba.db" || cfg.Listen != "127.0.0.1:8080" || !cfg.SimCloud.Embedded || cfg.Providers[0].Endpoint != "embedded" {
+	if cfg.DatabaseURL != "./hatoba.db" || cfg.Listen != "127.0.0.1:8443" || !cfg.SimCloud.Embedded || cfg.Providers[0].Endpoint != "embedded" {
 		t.Fatalf("defaults changed: %+v", cfg)
 	}
 }
