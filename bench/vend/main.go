@@ -40,7 +40,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
@@ -201,7 +203,15 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 	if err != nil {
 		return result{}, err
 	}
-	apiSrv := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "bench", Logger: quiet}
+	// The requests come from a tenant administrator with a real token, so
+	// authentication and the decision point are in the measured path.
+	ids := identity.New(db, identity.Options{TokenTTL: time.Hour, InvitationTTL: time.Hour}, time.Now)
+	token, err := benchToken(ctx, ids)
+	if err != nil {
+		return result{}, err
+	}
+	apiSrv := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "bench", Logger: quiet,
+		Identity: ids, Authz: authz.New(orgs, time.Minute, time.Now), Certs: api.NoTrustAnchors{}}
 	mux := http.NewServeMux()
 	apiSrv.Register(mux)
 	hs := httptest.NewServer(mux)
@@ -234,7 +244,10 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 				body, _ := json.Marshal(env.Request{OrgID: "nat-digital", SystemName: fmt.Sprintf("system-%05d", i),
 					Purpose: env.Development, Classification: env.Level2, Provider: "sim"})
 				t0 := time.Now()
-				resp, err := httpc.Post(hs.URL+"/api/v1/environments", "application/json", bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, hs.URL+"/api/v1/environments", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := httpc.Do(req)
 				if err != nil {
 					errc <- err
 					return
@@ -344,4 +357,18 @@ func printTable(w io.Writer, rows []result, n, capacity int, latency time.Durati
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nrerun: go run ./bench/vend [-n 6000] [-latency 500ms] [-cap 5] [-clients 200] [-db sqlite,postgres]")
+}
+
+// benchToken signs in a tenant administrator of nat-digital.
+func benchToken(ctx context.Context, ids *identity.Service) (string, error) {
+	_, inv, err := ids.Bootstrap(ctx, identity.Invitation{Role: authz.TenantAdmin, OrgID: "nat-digital", DisplayName: "bench"})
+	if err != nil {
+		return "", err
+	}
+	cert := identity.Certificate{IssuerDN: "CN=bench", Serial: "1", NotAfter: time.Now().Add(time.Hour)}
+	if _, err := ids.Accept(ctx, inv, cert); err != nil {
+		return "", err
+	}
+	_, token, _, err := ids.SignIn(ctx, cert, identity.APIToken, "bench")
+	return token, err
 }
