@@ -6,7 +6,9 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
@@ -75,7 +77,21 @@ func TestCatalogueNamesTheDomain(t *testing.T) {
 	for n := range notices {
 		add("notice", n)
 	}
-	for _, e := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "internal", "csrf", "too_large", "bad_form"} {
+	for n := range plainNotices {
+		add("notice", n)
+	}
+	for _, r := range authz.Roles {
+		add("role", string(r))
+	}
+	add("personstate", string(identity.Invited), string(identity.Active), string(identity.Disabled))
+	for _, code := range refusalCodes {
+		add("cert.refused", string(code))
+	}
+	for _, st := range []string{"open", "unknown", "used", "expired", "registered", "refused"} {
+		add("invitation."+st, "title", "text")
+	}
+	for _, e := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "internal", "csrf", "too_large", "bad_form",
+		"unauthenticated", "second_factor", "second_factor_again"} {
 		add("error."+e, "title", "text")
 	}
 	add("lang", "name")
