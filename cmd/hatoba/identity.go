@@ -183,6 +183,7 @@ func cmdPerson(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	name := fs.String("name", "", "the person's name as colleagues know it")
 	orgID := fs.String("org", "", "the organisation of a tenant role")
 	email := fs.String("email", "", "e-mail address (optional)")
+	certFile := fs.String("cert", "", "bind this PEM certificate to the person at once instead of printing an invitation link (for the first operator on a server without a browser, and for trials)")
 	if err := parseFlags(fs, args[1:], stderr); err != nil {
 		return err
 	}
@@ -206,8 +207,43 @@ func cmdPerson(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if *certFile != "" {
+		cert, err := readCertificate(*certFile)
+		if err != nil {
+			return err
+		}
+		d := pki.Describe(cert)
+		if _, err := ids.Accept(ctx, token, identity.Certificate{IssuerDN: d.IssuerDN, Serial: d.Serial, SPKISHA256: d.SPKISHA256,
+			SubjectDN: d.SubjectDN, NotAfter: d.NotAfter}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "added %s (%s) as %s, signing in with the certificate %s (serial %s)\n", p.DisplayName, p.ID, p.Role, *certFile, d.Serial)
+		return nil
+	}
 	fmt.Fprintf(stdout, "invited %s (%s) as %s\n", p.DisplayName, p.ID, p.Role)
 	fmt.Fprintf(stdout, "send this one-time link; it is shown only now and expires in %s:\n%s/invitations/%s\n",
 		cfg.Identity.InvitationTTL, strings.TrimRight(cfg.Identity.PublicURL, "/"), token)
 	return nil
+}
+
+// readCertificate reads the first certificate of a PEM file.
+func readCertificate(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return nil, fmt.Errorf("certificate %s: no PEM CERTIFICATE block", path)
+		}
+		if block.Type == "CERTIFICATE" {
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("certificate %s: %w", path, err)
+			}
+			return c, nil
+		}
+	}
 }

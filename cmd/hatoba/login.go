@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -138,8 +139,30 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	tokenLabel := fs.String("token-label", os.Getenv("HATOBA_PKCS11_TOKEN"), "label of the card's token ($HATOBA_PKCS11_TOKEN)")
 	keyLabel := fs.String("key-label", os.Getenv("HATOBA_PKCS11_KEY"), "label of the authentication key (default: the token's only key)")
 	pinEnv := fs.String("pin-env", "HATOBA_PIN", "environment variable holding the PIN; without it the PIN is read from standard input")
+	certFile := fs.String("cert-file", "", "trials and tests only: a PEM certificate whose key is in --key-file instead of on a card")
+	keyFile := fs.String("key-file", "", "trials and tests only: the PEM private key of --cert-file (a card's key never leaves the card)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return usageError{"login needs both --cert-file and --key-file, or neither (then the card)"}
+	}
+	if *certFile != "" {
+		c, err := newClient(cf)
+		if err != nil {
+			return err
+		}
+		pair, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+		signer, ok := pair.PrivateKey.(crypto.Signer)
+		if !ok {
+			return fmt.Errorf("login: the key in %s cannot sign", *keyFile)
+		}
+		return finishLogin(ctx, c, pair.Certificate[0], func(audience string, nonce []byte) ([]byte, error) {
+			return pki.SignLogin(signer, audience, nonce)
+		}, stdout)
 	}
 	if *tokenLabel == "" {
 		return usageError{"login needs --token-label (or HATOBA_PKCS11_TOKEN): the label of the card's token, as `pkcs11-tool --list-slots` shows it"}
@@ -157,14 +180,6 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		pin = strings.TrimRight(line, "\r\n")
 	}
-	audience, err := pki.LoginAudience(c.base)
-	if err != nil {
-		return err
-	}
-	var ch identity.Challenge
-	if _, err := c.do(ctx, "POST", "/api/v1/auth/challenge", nil, nil, &ch); err != nil {
-		return err
-	}
 	card, err := smartcard.Open(smartcard.Options{ModulePath: *module, TokenLabel: *tokenLabel, PIN: pin, KeyLabel: *keyLabel})
 	if err != nil {
 		return err
@@ -174,12 +189,26 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	sig, err := card.Sign(audience, ch.Nonce)
+	return finishLogin(ctx, c, cert.Raw, card.Sign, stdout)
+}
+
+// finishLogin asks for a challenge, has sign sign it and trades it for a
+// token, which it keeps for the other subcommands.
+func finishLogin(ctx context.Context, c *client, certDER []byte, sign func(audience string, nonce []byte) ([]byte, error), stdout io.Writer) error {
+	audience, err := pki.LoginAudience(c.base)
+	if err != nil {
+		return err
+	}
+	var ch identity.Challenge
+	if _, err := c.do(ctx, "POST", "/api/v1/auth/challenge", nil, nil, &ch); err != nil {
+		return err
+	}
+	sig, err := sign(audience, ch.Nonce)
 	if err != nil {
 		return err
 	}
 	var tr api.TokenResponse
-	req := api.TokenRequest{ChallengeID: ch.ID, CertificateChain: []string{base64.StdEncoding.EncodeToString(cert.Raw)},
+	req := api.TokenRequest{ChallengeID: ch.ID, CertificateChain: []string{base64.StdEncoding.EncodeToString(certDER)},
 		Signature: base64.StdEncoding.EncodeToString(sig)}
 	if _, err := c.do(ctx, "POST", "/api/v1/auth/token", req, nil, &tr); err != nil {
 		return fmt.Errorf("login refused: %w", err)
