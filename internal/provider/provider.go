@@ -57,6 +57,15 @@ type Access struct {
 	MemberGroup string
 }
 
+// Person is someone hatoba puts into an account's groups: ID is hatoba's
+// person id, which the provider keeps as the user's unique name, so the
+// same person is found again whatever their display name becomes.
+type Person struct {
+	ID          string
+	DisplayName string
+	Email       string // may be empty
+}
+
 // Contact is a billing contact registered with the provider.
 type Contact struct {
 	Name  string
@@ -82,6 +91,13 @@ type Provider interface {
 	MoveAccount(ctx context.Context, accountID, unitID string) error
 	AttachPolicies(ctx context.Context, accountID string, policies []Policy) error
 	AssignAccess(ctx context.Context, accountID string, access Access) error
+	// AddGroupMember puts a person into one of the groups AssignAccess
+	// named, creating the provider's user for them on first use. A person
+	// already in the group is success.
+	AddGroupMember(ctx context.Context, group string, p Person) error
+	// RemoveGroupMember takes a person out of a group. A person, group or
+	// membership that does not exist is success: the person is not in it.
+	RemoveGroupMember(ctx context.Context, group, personID string) error
 	SetBillingContact(ctx context.Context, accountID string, contact Contact) error
 	TagAccount(ctx context.Context, accountID string, tags map[string]string) error
 	CloseAccount(ctx context.Context, accountID string) error

@@ -22,8 +22,13 @@ var ssoAdminOps = map[string]operation{
 }
 
 var identityStoreOps = map[string]operation{
-	"GetGroupId":  idsGetGroupID,
-	"CreateGroup": idsCreateGroup,
+	"GetGroupId":            idsGetGroupID,
+	"CreateGroup":           idsCreateGroup,
+	"GetUserId":             idsGetUserID,
+	"CreateUser":            idsCreateUser,
+	"CreateGroupMembership": idsCreateGroupMembership,
+	"GetGroupMembershipId":  idsGetGroupMembershipID,
+	"DeleteGroupMembership": idsDeleteGroupMembership,
 }
 
 var (

@@ -251,6 +251,9 @@ func FuzzHandler(f *testing.F) {
 		{orgs + "ListAccounts", `{"MaxResults":0}`},
 		{"SWBExternalService.CreatePermissionSet", `{"InstanceArn":"x","Name":"Administrator"}`},
 		{"AWSIdentityStore.GetGroupId", `{"IdentityStoreId":"d-0123456789","AlternateIdentifier":{"UniqueAttribute":{"AttributePath":"displayName","AttributeValue":7}}}`},
+		{"AWSIdentityStore.CreateUser", `{"IdentityStoreId":"d-0123456789","UserName":"p-1","DisplayName":"a b","Name":{"FamilyName":"a","GivenName":"b"}}`},
+		{"AWSIdentityStore.CreateGroupMembership", `{"IdentityStoreId":"d-0123456789","GroupId":"x","MemberId":{"UserId":null}}`},
+		{"AWSIdentityStore.DeleteGroupMembership", `{"IdentityStoreId":"d-0123456789","MembershipId":""}`},
 	} {
 		f.Add(seed.target, seed.body)
 	}
@@ -316,5 +319,77 @@ func TestListsPage(t *testing.T) {
 	}
 	if len(seen) != 45 || pages != 3 {
 		t.Fatalf("%d accounts in %d pages, want 45 in 3", len(seen), pages)
+	}
+}
+
+// TestGroupMemberships walks the Identity Store operations the driver uses
+// to put a person into a group and take them out, in order, with AWS's
+// answers to repeats and mistakes: the driver's idempotence rests on them.
+func TestGroupMemberships(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	h := open(t, simcloud.Config{Now: func() time.Time { return now }}).Handler()
+	inst := call(t, h, "sso", "SWBExternalService.ListInstances", `{}`, now)
+	storeID := inst.Body["Instances"].([]any)[0].(map[string]any)["IdentityStoreId"].(string)
+	const ids = "AWSIdentityStore."
+	// Steps may refer to ids earlier steps returned: {group}, {user}, {membership}.
+	got := map[string]string{"{store}": storeID}
+	fill := func(s string) string {
+		for k, v := range got {
+			s = strings.ReplaceAll(s, k, v)
+		}
+		return s
+	}
+	const user = `"IdentityStoreId":"{store}","UserName":"p-abc","DisplayName":"山田 太郎","Name":{"Formatted":"山田 太郎","FamilyName":"山田","GivenName":"太郎"}`
+	const member = `"IdentityStoreId":"{store}","GroupId":"{group}","MemberId":{"UserId":"{user}"}`
+	steps := []struct {
+		name, op, body   string
+		wantType, reason string
+		resourceType     string
+		keep             map[string]string // {name} → response field to remember
+	}{
+		{name: "ok/create group", op: "CreateGroup", body: `{"IdentityStoreId":"{store}","DisplayName":"hatoba-env-1-members"}`, keep: map[string]string{"{group}": "GroupId"}},
+		{name: "fail/unknown user", op: "GetUserId", body: `{"IdentityStoreId":"{store}","AlternateIdentifier":{"UniqueAttribute":{"AttributePath":"userName","AttributeValue":"p-abc"}}}`,
+			wantType: "ResourceNotFoundException", resourceType: "USER"},
+		{name: "fail/user without a name", op: "CreateUser", body: `{"IdentityStoreId":"{store}","UserName":"p-abc","DisplayName":"山田 太郎"}`, wantType: "ValidationException"},
+		{name: "fail/reserved user name", op: "CreateUser", body: `{` + strings.Replace(user, "p-abc", "administrator", 1) + `}`, wantType: "ValidationException"},
+		{name: "fail/user name with a space", op: "CreateUser", body: `{` + strings.Replace(user, "p-abc", "p abc", 1) + `}`, wantType: "ValidationException"},
+		{name: "fail/unknown field", op: "CreateUser", body: `{` + user + `,"Nickname":"taro"}`, wantType: "SerializationException"},
+		{name: "ok/create user", op: "CreateUser", body: `{` + user + `,"Emails":[{"Value":"yamada@example.lg.jp","Type":"work","Primary":true}]}`, keep: map[string]string{"{user}": "UserId"}},
+		{name: "fail/same user name again", op: "CreateUser", body: `{` + user + `}`, wantType: "ConflictException", reason: "UNIQUENESS_CONSTRAINT_VIOLATION"},
+		{name: "ok/find user by userName", op: "GetUserId", body: `{"IdentityStoreId":"{store}","AlternateIdentifier":{"UniqueAttribute":{"AttributePath":"userName","AttributeValue":"p-abc"}}}`},
+		{name: "fail/not a member yet", op: "GetGroupMembershipId", body: `{` + member + `}`, wantType: "ResourceNotFoundException", resourceType: "GROUP_MEMBERSHIP"},
+		{name: "fail/unknown group", op: "CreateGroupMembership", body: `{` + strings.Replace(member, "{group}", "00000000-0000-4000-8000-000000000000", 1) + `}`,
+			wantType: "ResourceNotFoundException", resourceType: "GROUP"},
+		{name: "fail/malformed group id", op: "CreateGroupMembership", body: `{` + strings.Replace(member, "{group}", "g-1", 1) + `}`, wantType: "ValidationException"},
+		{name: "ok/add to group", op: "CreateGroupMembership", body: `{` + member + `}`, keep: map[string]string{"{membership}": "MembershipId"}},
+		{name: "fail/add again", op: "CreateGroupMembership", body: `{` + member + `}`, wantType: "ConflictException", reason: "UNIQUENESS_CONSTRAINT_VIOLATION"},
+		{name: "ok/find membership", op: "GetGroupMembershipId", body: `{` + member + `}`},
+		{name: "ok/remove", op: "DeleteGroupMembership", body: `{"IdentityStoreId":"{store}","MembershipId":"{membership}"}`},
+		{name: "fail/remove again", op: "DeleteGroupMembership", body: `{"IdentityStoreId":"{store}","MembershipId":"{membership}"}`,
+			wantType: "ResourceNotFoundException", resourceType: "GROUP_MEMBERSHIP"},
+		{name: "fail/gone", op: "GetGroupMembershipId", body: `{` + member + `}`, wantType: "ResourceNotFoundException", resourceType: "GROUP_MEMBERSHIP"},
+	}
+	for _, st := range steps {
+		a := call(t, h, "identitystore", ids+st.op, fill(st.body), now)
+		wantStatus := 200
+		if st.wantType != "" {
+			wantStatus = 400
+		}
+		rt, _ := a.Body["ResourceType"].(string)
+		if a.Status != wantStatus || a.Type != st.wantType || a.Reason != st.reason || rt != st.resourceType {
+			t.Fatalf("%s: %d %s reason %q resource %q %v; want %d %s %q %q", st.name, a.Status, a.Type, a.Reason, rt, a.Body,
+				wantStatus, st.wantType, st.reason, st.resourceType)
+		}
+		if a.Status == 200 && a.Body["IdentityStoreId"] != nil && a.Body["IdentityStoreId"] != storeID {
+			t.Fatalf("%s: answered for identity store %v", st.name, a.Body["IdentityStoreId"])
+		}
+		for k, field := range st.keep {
+			v, ok := a.Body[field].(string)
+			if !ok || v == "" {
+				t.Fatalf("%s: no %s in %v", st.name, field, a.Body)
+			}
+			got[k] = v
+		}
 	}
 }

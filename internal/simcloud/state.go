@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS permission_sets (
 	session_duration TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
 	id TEXT PRIMARY KEY, display_name TEXT NOT NULL UNIQUE, description TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+	id TEXT PRIMARY KEY, user_name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
+	family_name TEXT NOT NULL, given_name TEXT NOT NULL, email TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_memberships (
+	id TEXT PRIMARY KEY, group_id TEXT NOT NULL, user_id TEXT NOT NULL, UNIQUE (group_id, user_id));
 CREATE TABLE IF NOT EXISTS assignments (
 	account_id TEXT NOT NULL, permission_set_arn TEXT NOT NULL, principal_type TEXT NOT NULL, principal_id TEXT NOT NULL,
 	PRIMARY KEY (account_id, permission_set_arn, principal_type, principal_id));

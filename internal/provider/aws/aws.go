@@ -1,6 +1,7 @@
 // Package aws is hatoba's AWS driver: AWS Organizations for accounts, units
 // and service control policies, IAM Identity Center for the two permission
-// sets, and the Account API for billing contacts, all through
+// sets and Identity Store for the people in each account's two groups, and
+// the Account API for billing contacts, all through
 // aws-sdk-go-v2. The same code runs against real AWS and against hatoba's
 // simulated cloud, which speaks the same wire protocol.
 package aws
@@ -371,20 +372,24 @@ func (d *Driver) permissionSet(ctx context.Context, instanceARN, name, descripti
 	})
 }
 
-func (d *Driver) group(ctx context.Context, identityStoreID, name string) (string, error) {
-	get := func() (string, error) {
-		out, err := d.ids.GetGroupId(ctx, &identitystore.GetGroupIdInput{IdentityStoreId: awssdk.String(identityStoreID),
-			AlternateIdentifier: &idstypes.AlternateIdentifierMemberUniqueAttribute{Value: idstypes.UniqueAttribute{
-				AttributePath: awssdk.String("displayName"), AttributeValue: document.NewLazyDocument(name)}}})
-		var nf *idstypes.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return "", nil
-		}
-		if err != nil {
-			return "", classify("GetGroupId", err)
-		}
-		return awssdk.ToString(out.GroupId), nil
+// findGroup returns the id of the group with this display name, or "" when
+// there is none.
+func (d *Driver) findGroup(ctx context.Context, identityStoreID, name string) (string, error) {
+	out, err := d.ids.GetGroupId(ctx, &identitystore.GetGroupIdInput{IdentityStoreId: awssdk.String(identityStoreID),
+		AlternateIdentifier: &idstypes.AlternateIdentifierMemberUniqueAttribute{Value: idstypes.UniqueAttribute{
+			AttributePath: awssdk.String("displayName"), AttributeValue: document.NewLazyDocument(name)}}})
+	var nf *idstypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return "", nil
 	}
+	if err != nil {
+		return "", classify("GetGroupId", err)
+	}
+	return awssdk.ToString(out.GroupId), nil
+}
+
+func (d *Driver) group(ctx context.Context, identityStoreID, name string) (string, error) {
+	get := func() (string, error) { return d.findGroup(ctx, identityStoreID, name) }
 	return findOrCreate(get, func() (string, bool, error) {
 		out, err := d.ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: awssdk.String(identityStoreID), DisplayName: awssdk.String(name),
 			Description: awssdk.String("managed by hatoba")})

@@ -164,6 +164,10 @@ func TestErrorClasses(t *testing.T) {
 			func(d *awsdriver.Driver) error {
 				return d.SetBillingContact(ctx, "123456789012", provider.Contact{Name: "n", Title: "Billing", Email: "a@b.example", Phone: "call me"})
 			}, provider.Permanent, "ValidationException"},
+		{"a person id Identity Store refuses is permanent", simcloud.Config{},
+			func(d *awsdriver.Driver) error {
+				return d.AddGroupMember(ctx, "g", provider.Person{ID: strings.Repeat("p", 129), DisplayName: "x"})
+			}, provider.Permanent, "ValidationException"},
 		{"concurrent-creation limit is throttling", simcloud.Config{Latency: time.Hour, ConcurrentCreations: 1},
 			func(d *awsdriver.Driver) error {
 				if _, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "one", Email: "one@x.example"}); err != nil {
@@ -223,5 +227,79 @@ func TestWrongCredentialsArePermanent(t *testing.T) {
 		if provider.ClassOf(err) != provider.Permanent {
 			t.Fatalf("%v: err = %v, want permanent", creds, err)
 		}
+	}
+}
+
+// TestGroupMembers puts people into groups and takes them out, each call
+// twice, as the workflow does whenever it cannot tell whether a first call
+// took effect.
+func TestGroupMembers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sim, d := newSim(t, simcloud.Config{})
+	members := func(group string) string {
+		t.Helper()
+		got, err := sim.GroupMembers(ctx, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ",")
+	}
+	taro := provider.Person{ID: "p-taro", DisplayName: "山田　太郎", Email: "yamada@city.example.lg.jp"}
+	hanako := provider.Person{ID: "p-hanako", DisplayName: "Hanako"}
+	steps := []struct {
+		name  string
+		run   func() error
+		group string
+		want  string
+	}{
+		{"ok/add", func() error { return d.AddGroupMember(ctx, "env1-members", taro) }, "env1-members", "p-taro"},
+		{"ok/add a second person, without an e-mail", func() error { return d.AddGroupMember(ctx, "env1-members", hanako) }, "env1-members", "p-hanako,p-taro"},
+		{"ok/the same user joins another group", func() error { return d.AddGroupMember(ctx, "env1-admins", taro) }, "env1-admins", "p-taro"},
+		{"ok/remove", func() error { return d.RemoveGroupMember(ctx, "env1-members", "p-taro") }, "env1-members", "p-hanako"},
+		{"ok/remove someone never added", func() error { return d.RemoveGroupMember(ctx, "env1-admins", "p-hanako") }, "env1-admins", "p-taro"},
+		{"ok/remove someone unknown", func() error { return d.RemoveGroupMember(ctx, "env1-admins", "p-nobody") }, "env1-admins", "p-taro"},
+		{"ok/remove from a group that does not exist", func() error { return d.RemoveGroupMember(ctx, "env2-admins", "p-taro") }, "env2-admins", ""},
+	}
+	for _, st := range steps {
+		for round := range 2 {
+			if err := st.run(); err != nil {
+				t.Fatalf("%s, round %d: %v", st.name, round, err)
+			}
+		}
+		if got := members(st.group); got != st.want {
+			t.Fatalf("%s: %s holds %q, want %q", st.name, st.group, got, st.want)
+		}
+	}
+}
+
+// TestGroupMembersSurviveLostAnswers: with half the answers lost after the
+// call took effect, repeating until success leaves the person in the group
+// once, with one user.
+func TestGroupMembersSurviveLostAnswers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sim, d := newSim(t, simcloud.Config{LostResponseRate: 0.5, Seed: 11})
+	p := provider.Person{ID: "p-lost", DisplayName: "失われた 応答"}
+	repeat := func(name string, f func() error) {
+		t.Helper()
+		var err error
+		for range 50 {
+			if err = f(); err == nil {
+				return
+			}
+			if provider.ClassOf(err) != provider.Transient {
+				t.Fatalf("%s: %v, want only transient failures", name, err)
+			}
+		}
+		t.Fatalf("%s still failing after 50 tries: %v", name, err)
+	}
+	repeat("add", func() error { return d.AddGroupMember(ctx, "lost-members", p) })
+	if got, err := sim.GroupMembers(ctx, "lost-members"); err != nil || strings.Join(got, ",") != "p-lost" {
+		t.Fatalf("after add: %v, %v", got, err)
+	}
+	repeat("remove", func() error { return d.RemoveGroupMember(ctx, "lost-members", p.ID) })
+	if got, err := sim.GroupMembers(ctx, "lost-members"); err != nil || len(got) != 0 {
+		t.Fatalf("after remove: %v, %v", got, err)
 	}
 }
