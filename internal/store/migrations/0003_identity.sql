@@ -62,18 +62,27 @@ CREATE TABLE login_challenges (
     used_at    TIMESTAMPTZ
 );
 
--- Who holds which of an environment's two permission sets.
+-- Who holds which of an environment's two permission sets (package
+-- envaccess). One row per person and environment: changing the set moves
+-- the person. state is pending (to be put into the set's group in the
+-- provider), applied, removing (to be taken out; the row is deleted then)
+-- or failed (the provider refused; last_error says why). revision counts
+-- the changes people make, so a worker that applied an older revision does
+-- not mark a newer one applied.
 CREATE TABLE env_access (
     env_id         TEXT NOT NULL REFERENCES environments (id),
     person_id      TEXT NOT NULL REFERENCES people (id),
     permission_set TEXT NOT NULL,
     state          TEXT NOT NULL,
+    revision       BIGINT NOT NULL DEFAULT 1,
+    last_error     TEXT NOT NULL DEFAULT '',
     assigned_by    TEXT NOT NULL,
     created_at     TIMESTAMPTZ NOT NULL,
     updated_at     TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (env_id, person_id)
 );
 CREATE INDEX env_access_person ON env_access (person_id);
+CREATE INDEX env_access_unsettled ON env_access (state) WHERE state IN ('pending', 'removing');
 
 -- Break-glass: a central operator's time-boxed access to one tenant's
 -- subtree, approved by an administrator of that tenant and by a second
