@@ -21,6 +21,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/config"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
@@ -268,6 +269,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	loops.Go(func() {
 		idp.breakGlass.Run(loopCtx, time.Minute, func(err error) { log.Warn("expiring break-glass grants", "err", err) })
 	})
+	loops.Go(func() { purgeSessions(loopCtx, idp.ids, log) })
 
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
@@ -340,4 +342,23 @@ func baselinePolicies() []provider.Policy {
 			`{"Sid":"DenyIAMUsers","Effect":"Deny","Action":["iam:CreateUser","iam:CreateAccessKey"],"Resource":"*"},`,
 			`{"Sid":"DenyLeaveOrg","Effect":"Deny","Action":"organizations:LeaveOrganization","Resource":"*"}]}`}, ""),
 	}}
+}
+
+// purgeSessions deletes expired sessions, tokens and challenges now and
+// then; they are refused at their expiry whether or not this has run.
+func purgeSessions(ctx context.Context, ids *identity.Service, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := ids.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("purging expired sessions", "err", err)
+			} else if n > 0 {
+				log.Debug("purged expired sessions", "count", n)
+			}
+		}
+	}
 }

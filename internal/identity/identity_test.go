@@ -253,3 +253,31 @@ func TestChallengeIsSingleUse(t *testing.T) {
 		}
 	})
 }
+
+func TestPurgeExpired(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		_, token, err := f.svc.Bootstrap(ctx, identity.Invitation{Role: authz.CentralAuditor, DisplayName: "A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Accept(ctx, token, cert("20")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := f.svc.SignIn(ctx, cert("20"), identity.APIToken, "test"); err != nil {
+			t.Fatal(err)
+		}
+		_, console, _, err := f.svc.SignIn(ctx, cert("20"), identity.ConsoleSession, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clk.add(time.Hour) // the token (15m) is past, the console session (8h) is not
+		if n, err := f.svc.PurgeExpired(ctx); err != nil || n != 1 {
+			t.Fatalf("purged %d (%v), want the one token", n, err)
+		}
+		if _, _, err := f.svc.Authenticate(ctx, console); err != nil {
+			t.Fatalf("the live session was purged: %v", err)
+		}
+	})
+}
