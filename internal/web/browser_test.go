@@ -19,7 +19,7 @@ import (
 // newTab starts a headless browser for the test and returns a tab of
 // width×height. Everything the page writes to the console as an error (an
 // exception, a refused script, a failed request) fails the test at cleanup.
-func newTab(t *testing.T, width, height int) context.Context {
+func newTab(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browsertest.Path(t)),
@@ -28,6 +28,7 @@ func newTab(t *testing.T, width, height int) context.Context {
 		// usually lack; the pages are the test's own.
 		chromedp.NoSandbox,
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
