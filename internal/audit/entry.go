@@ -198,30 +198,35 @@ func canonicalDetails(details any) ([]byte, error) {
 const leafPrefix = "hatoba.audit.v1\n"
 
 // encode appends the canonical encoding of the entry at seq to dst — the
-// bytes the leaf hash covers (docs/audit.md, "Leaf hash"): the prefix, seq
-// and the time as 8-byte big-endian integers, then actor, action, org_id,
-// target, grant_id and details, each as a 4-byte big-endian length and the
-// bytes. Including seq makes a moved entry hash differently.
+// bytes the leaf hash covers.
 func (c content) encode(dst []byte, seq uint64) []byte {
-	dst = append(dst, leafPrefix...)
-	dst = binary.BigEndian.AppendUint64(dst, seq)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(c.atMicros))
-	for _, s := range []string{c.actor, c.action, c.orgID, c.target, c.grantID} {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
-		dst = append(dst, s...)
-	}
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.details)))
-	return append(dst, c.details...)
+	return appendLeaf(dst, seq, c.atMicros, c.actor, c.action, c.orgID, c.target, c.grantID, c.details)
 }
 
 // leafHash is the RFC 6962 leaf hash of the entry at seq:
-// SHA-256(0x00 || encoding). Verify computes one per entry, so the input is
-// built on the stack and hashed in one call.
+// SHA-256(0x00 || encoding).
 func (c content) leafHash(seq uint64) []byte {
 	var buf [1024]byte
-	b := append(buf[:0], rfc6962.RFC6962LeafHashPrefix)
-	h := sha256.Sum256(c.encode(b, seq))
+	h := sha256.Sum256(c.encode(append(buf[:0], rfc6962.RFC6962LeafHashPrefix), seq))
 	return h[:]
+}
+
+// appendLeaf appends the canonical encoding of an entry (docs/audit.md,
+// "Leaf hash"): the prefix, seq and the time as 8-byte big-endian integers,
+// then actor, action, org_id, target, grant_id and details, each as a
+// 4-byte big-endian length and the bytes. Including seq makes a moved entry
+// hash differently. The text fields may be strings or, for Verify's rows,
+// reused byte buffers.
+func appendLeaf[T ~string | ~[]byte](dst []byte, seq uint64, atMicros int64, actor, action, orgID, target, grantID T, details []byte) []byte {
+	dst = append(dst, leafPrefix...)
+	dst = binary.BigEndian.AppendUint64(dst, seq)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(atMicros))
+	for _, s := range [...]T{actor, action, orgID, target, grantID} {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(details)))
+	return append(dst, details...)
 }
 
 // hashChildren is RFC 6962's interior node hash, SHA-256(0x01 || l || r),
@@ -233,4 +238,24 @@ func hashChildren(l, r []byte) []byte {
 	copy(buf[1+sha256.Size:], r)
 	h := sha256.Sum256(buf[:])
 	return h[:]
+}
+
+// rootOf is the root of a tree from its compact range (the hashes of the
+// perfect subtrees covering it, left to right), as compact.Range's
+// GetRootHash computes it, without allocating: Verify computes one per
+// entry.
+func rootOf(hashes [][]byte) [sha256.Size]byte {
+	var acc [sha256.Size]byte
+	if len(hashes) == 0 {
+		return sha256.Sum256(nil)
+	}
+	copy(acc[:], hashes[len(hashes)-1])
+	var buf [1 + 2*sha256.Size]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	for i := len(hashes) - 2; i >= 0; i-- {
+		copy(buf[1:], hashes[i])
+		copy(buf[1+sha256.Size:], acc[:])
+		acc = sha256.Sum256(buf[:])
+	}
+	return acc
 }

@@ -303,13 +303,22 @@ func takeQueued(ctx context.Context, tx *store.Tx, n int) ([]queued, error) {
 	return out, nil
 }
 
-// insertRows is how many entries one INSERT carries: 11 parameters each,
-// well under SQLite's 32,766 and PostgreSQL's 65,535.
-const insertRows = 500
+// insertRows is how many entries one INSERT carries (11 parameters each).
+// PostgreSQL gains from fewer round trips up to its 65,535 parameters;
+// SQLite (in-process, no round trips) looks up each numbered parameter by a
+// linear scan, so a statement's binding cost grows with the square of its
+// parameters, and small statements are faster.
+func insertRows(d store.Dialect) int {
+	if d == store.Postgres {
+		return 500
+	}
+	return 20
+}
 
 func insertEntries(ctx context.Context, tx *store.Tx, first uint64, rows []queued, leaves, roots, sigs [][]byte) error {
-	for start := 0; start < len(rows); start += insertRows {
-		end := min(start+insertRows, len(rows))
+	per := insertRows(tx.Dialect())
+	for start := 0; start < len(rows); start += per {
+		end := min(start+per, len(rows))
 		var q strings.Builder
 		q.WriteString(`INSERT INTO audit_entries (seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature) VALUES `)
 		args := make([]any, 0, 11*(end-start))
