@@ -312,8 +312,14 @@ func (h *harness) invite(t testing.TB, role authz.Role, orgID, name string) (ide
 // session of a role that needs one has before it reaches any page.
 func (h *harness) person(t testing.TB, role authz.Role, orgID string, confirmed bool) *browser {
 	t.Helper()
+	return h.named(t, role, orgID, "試験 "+string(role), confirmed)
+}
+
+// named is person with a display name of the test's choosing.
+func (h *harness) named(t testing.TB, role authz.Role, orgID, name string, confirmed bool) *browser {
+	t.Helper()
 	ctx := context.Background()
-	p, token := h.invite(t, role, orgID, "試験 "+string(role))
+	p, token := h.invite(t, role, orgID, name)
 	cert := testCert()
 	if _, err := h.ids.Accept(ctx, token, cert); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -36,7 +37,9 @@ func TestScreenshot(t *testing.T) {
 	}
 	ctx := newTab(t, 1280, 800)
 	h := newHarness(t)
-	withSession(t, ctx, h.srv.URL, h.browser(t))
+	me := h.named(t, authz.CentralOperator, "", "中央 運用子", true)
+	h.grant(me.person.ID, "lg-131016", "lg-271004", "nat-digital", "lg-141003", "lg-011002")
+	withSession(t, ctx, h.srv.URL, me)
 	bg := context.Background()
 	if _, err := h.api.Orgs.Import(bg, org.EmbeddedSources()...); err != nil {
 		t.Fatalf("import the built-in organisations: %v", err)
@@ -107,6 +110,9 @@ func TestScreenshot(t *testing.T) {
 			{"/envs/new?lang=ja&org_q=" + url.QueryEscape("ちよだ"), beside("new")},
 			{"/approvals?lang=en", beside("approvals-en")},
 			{"/envs/" + failed.ID + "?lang=en", beside("failed-en")},
+			{"/people?lang=ja", beside("people")},
+			{"/account?lang=en", beside("account-en")},
+			{"/login/second-factor?lang=ja", beside("second-factor")},
 		}...)
 	}
 	for _, s := range shots {
