@@ -29,7 +29,7 @@ func TestSignedOutVisitor(t *testing.T) {
 		{"fail/dashboard", "GET", "/", "", http.StatusSeeOther, "/login?next=%2F", nil},
 		{"fail/form post is told to sign in", "POST", "/envs", "", http.StatusUnauthorized, "", []string{"ログインしてください", `href="/login"`}},
 		{"fail/unknown session", "GET", "/envs", "hbs_forged", http.StatusSeeOther, "/login?next=%2Fenvs", nil},
-		{"ok/sign-in page", "GET", "/login", "", http.StatusOK, "", []string{"ログイン", "マイナンバーカード", "このページは HTTPS で開かれていません"}},
+		{"ok/sign-in page", "GET", "/login", "", http.StatusOK, "", []string{"ログイン", "マイナンバーカード", "このページは HTTPS で開かれていません", "https:// で始まるアドレス"}},
 		{"ok/404 for nobody", "GET", "/nowhere", "", http.StatusNotFound, "", []string{"ページが見つかりません", `href="/login"`}},
 	}
 	for _, tt := range tests {

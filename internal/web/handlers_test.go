@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
@@ -577,6 +578,13 @@ func TestStaticAndHeaders(t *testing.T) {
 		if cc := r.header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
 			t.Errorf("%s: Cache-Control %q", link, cc)
 		}
+	}
+	// webauthn.js (mfa's) is served beside them, cached the same way.
+	sf := h.as(t, authz.TenantMember, "lg-011002").get(t, "/login/second-factor")
+	js := b.get(t, hrefOrSrc(t, sf.body, "/static/webauthn.js?v="))
+	if js.status != http.StatusOK || !strings.Contains(js.body, "data-webauthn") ||
+		!strings.Contains(js.header.Get("Cache-Control"), "immutable") || !strings.HasPrefix(js.header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("webauthn.js: %d %q %q", js.status, js.header.Get("Cache-Control"), js.header.Get("Content-Type"))
 	}
 	if cc := b.get(t, "/static/console.css").header.Get("Cache-Control"); cc != "no-cache" {
 		t.Errorf("unversioned: Cache-Control %q", cc)
