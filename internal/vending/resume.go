@@ -22,7 +22,8 @@ func (e *Engine) resumeLoop(ctx context.Context) {
 }
 
 // Resume queues a job for every environment whose committed state asks for
-// work. Jobs already queued or running are not duplicated.
+// work, and for every access assignment still to be applied or removed.
+// Jobs already queued or running are not duplicated.
 func (e *Engine) Resume(ctx context.Context) error {
 	if _, err := releaseStaleSlots(ctx, e.db); err != nil {
 		return err
@@ -49,5 +50,8 @@ func (e *Engine) Resume(ctx context.Context) error {
 	for _, id := range moves {
 		work = append(work, nudgeItem{id, kindMove, ""})
 	}
-	return e.nudgeMany(ctx, work)
+	if err := e.nudgeMany(ctx, work); err != nil {
+		return err
+	}
+	return e.resumeAccess(ctx)
 }

@@ -313,10 +313,7 @@ func (e *Engine) runStep(ctx context.Context, cn *Connection, en env.Environment
 	case StepAttachPolicies:
 		return p.AttachPolicies(ctx, en.AccountID, e.cfg.Policies)
 	case StepAssignPermissionSets:
-		return p.AssignAccess(ctx, en.AccountID, provider.Access{
-			AdminGroup:  "hatoba-" + en.ID + "-administrators",
-			MemberGroup: "hatoba-" + en.ID + "-members",
-		})
+		return p.AssignAccess(ctx, en.AccountID, AccessGroups(en.ID))
 	case StepBillingContact:
 		contact := e.cfg.DefaultBilling
 		o, err := e.orgs.Get(ctx, en.OrgID)

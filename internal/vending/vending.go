@@ -22,6 +22,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -86,6 +87,10 @@ type Config struct {
 	Logger            *slog.Logger
 	Now               func() time.Time
 	Metrics           *Metrics
+	// Access records who holds environments' permission sets; the engine
+	// applies those records to the providers (access.go). Nil turns the
+	// feature off.
+	Access *envaccess.Service
 }
 
 func (c *Config) setDefaults() {
@@ -199,6 +204,7 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 	river.AddWorker(workers, &customizeWorker{e: e})
 	river.AddWorker(workers, &moveWorker{e: e})
 	river.AddWorker(workers, &closeWorker{e: e})
+	river.AddWorker(workers, &accessWorker{e: e})
 	rc := &river.Config{
 		Queues:            queues,
 		Workers:           workers,
