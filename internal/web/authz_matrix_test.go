@@ -10,6 +10,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
 // The callers of the console's matrix. Tenant roles belong to lg-011002
@@ -89,7 +90,15 @@ func splitPattern(pattern string) (string, string) {
 // route added without a row fails the test.
 func TestRouteRoleTenantMatrix(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			routeRoleTenantMatrix(t, newHarnessOn(t, d))
+		})
+	}
+}
+
+func routeRoleTenantMatrix(t *testing.T, h *harness) {
 	tenants := map[string]string{"own": "lg-011002", "foreign": "nat-digital"}
 	// One environment waiting for approval in each tenant.
 	envOf := map[string]string{}

@@ -100,6 +100,7 @@ const sessionTTL = 8 * time.Hour
 // harnessConfig is what differs between the plain-HTTP harness and the TLS
 // one: how certificates are judged and the addresses hatoba believes it has.
 type harnessConfig struct {
+	dialect   store.Dialect
 	certs     api.CertVerifier
 	publicURL string
 	mfaOrigin string
@@ -108,7 +109,11 @@ type harnessConfig struct {
 // build makes everything but the server.
 func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 	t.Helper()
-	db := storetest.Open(t, store.SQLite)
+	dialect := cfg.dialect
+	if dialect == "" {
+		dialect = store.SQLite
+	}
+	db := storetest.Open(t, dialect)
 	clock := &testClock{t: time.Now()}
 	orgs := org.New(db, time.Now)
 	ctx := context.Background()
@@ -167,6 +172,12 @@ var plainPKI = sync.OnceValues(func() (*pki.Verifier, error) {
 // development: no client certificates, so sessions are not bound to one.
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessOn(t, store.SQLite)
+}
+
+// newHarnessOn is newHarness over the given database.
+func newHarnessOn(t testing.TB, d store.Dialect) *harness {
+	t.Helper()
 	v, err := plainPKI()
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +186,7 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, mux := build(t, harnessConfig{certs: certs, publicURL: "https://console.hatoba.test", mfaOrigin: "http://localhost"})
+	h, mux := build(t, harnessConfig{dialect: d, certs: certs, publicURL: "https://console.hatoba.test", mfaOrigin: "http://localhost"})
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)
 	return h

@@ -13,6 +13,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/mfa"
+	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
 // ceremony runs one WebAuthn ceremony through the console's endpoints with
@@ -288,7 +289,15 @@ func TestPeople(t *testing.T) {
 // read exactly like missing ones.
 func TestTenantScope(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			tenantScope(t, newHarnessOn(t, d))
+		})
+	}
+}
+
+func tenantScope(t *testing.T, h *harness) {
 	own := h.request(t, "lg-011002", "札幌の台帳", env.Level1)
 	ward := h.request(t, "lg-011011", "中央区の台帳", env.Level3)
 	foreign := h.request(t, "nat-digital", "秘密の台帳", env.Level3)
