@@ -88,7 +88,7 @@ func (c *Console) guard(rt route) http.HandlerFunc {
 		if unsafe {
 			// Another site's form or script: refused before anything is read.
 			if err := c.crossOrigin.Check(r); err != nil {
-				c.crossSite(w, r)
+				c.crossSite(w, r, rt)
 				return
 			}
 		}

@@ -144,9 +144,13 @@ func (c *Console) badCSRF(w http.ResponseWriter, r *http.Request, rt route) {
 }
 
 // crossSite answers a write another site's page made.
-func (c *Console) crossSite(w http.ResponseWriter, r *http.Request) {
+func (c *Console) crossSite(w http.ResponseWriter, r *http.Request, rt route) {
 	c.log.Info("console: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	if rt.flags&jsonReplies != 0 {
+		c.problem(w, r, http.StatusForbidden, c.message(r, "error.csrf.text"))
+		return
+	}
 	c.renderError(w, r, errorPage{Status: http.StatusForbidden, Key: "csrf"})
 }
 

@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/x509"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
@@ -64,11 +65,8 @@ func (c *Console) presented(r *http.Request) (presentedCert, error) {
 			return p, err
 		}
 		p.Refusal = messageOf(err)
-		code := pki.CodeOf(err)
-		for _, known := range refusalCodes {
-			if code == known {
-				p.Code = string(code)
-			}
+		if code := pki.CodeOf(err); slices.Contains(refusalCodes, code) {
+			p.Code = string(code)
 		}
 		return p, nil
 	}

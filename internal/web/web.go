@@ -106,7 +106,6 @@ func New(d Deps) (*Console, error) {
 			}
 		}
 	}
-	c.crossOrigin.SetDenyHandler(http.HandlerFunc(c.crossSite))
 	var err error
 	if c.catalogues, err = loadCatalogues(); err != nil {
 		return nil, err
