@@ -15,6 +15,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -45,6 +46,10 @@ type Server struct {
 	Grants func(ctx context.Context, personID string) ([]authz.Grant, error)
 	// PublicURL starts the links hatoba hands out (invitations).
 	PublicURL string
+
+	// EnvAccess records who holds environments' permission sets; changes go
+	// through Vending, which applies them to the provider.
+	EnvAccess *envaccess.Service
 
 	BreakGlass *breakglass.Service
 	Audit      *audit.Log
@@ -87,6 +92,9 @@ var Routes = []Route{
 	{"POST", "/api/v1/environments/{id}/retry", authz.RetryEnv, (*Server).retryEnv},
 	{"POST", "/api/v1/environments/{id}/transfer", authz.TransferEnv, (*Server).transferEnv},
 	{"POST", "/api/v1/environments/{id}/close", authz.CloseEnv, (*Server).closeEnv},
+	{"GET", "/api/v1/environments/{id}/access", authz.ReadEnvs, (*Server).listEnvAccess},
+	{"PUT", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).assignEnvAccess},
+	{"DELETE", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).unassignEnvAccess},
 	{"GET", "/api/v1/approvals", authz.ReadApproval, (*Server).listApprovals},
 	{"GET", "/api/v1/access-requests", authz.ReadAccess, (*Server).listAccessRequests},
 	{"POST", "/api/v1/access-requests", authz.RequestAccess, (*Server).fileAccessRequest},

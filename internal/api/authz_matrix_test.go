@@ -65,6 +65,12 @@ var matrix = map[string]expect{
 	"POST /api/v1/environments/{id}/transfer": {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"org_id":"{org}"}`},
 	"POST /api/v1/environments/{id}/close":    {own: []string{granted, admin}, foreign: nil},
 	"GET /api/v1/approvals":                   {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	// Who holds an environment's permission sets: read as the environment
+	// is; changed by the tenant's administrators, and by a central operator
+	// only under a grant — never on a foreign tenant's environment.
+	"GET /api/v1/environments/{id}/access":                {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"PUT /api/v1/environments/{id}/access/{person_id}":    {own: []string{granted, admin}, foreign: nil, body: `{"permission_set":"non_administrator"}`},
+	"DELETE /api/v1/environments/{id}/access/{person_id}": {own: []string{granted, admin}, foreign: nil},
 
 	"GET /api/v1/access-requests":      {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
 	"POST /api/v1/access-requests":     {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"org_id":"{org}","reason":"the matrix test needs access","duration":"1h"}`},
@@ -139,6 +145,7 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 				switch {
 				case strings.HasPrefix(path, "/api/v1/environments/{id}"):
 					path = strings.Replace(path, "{id}", envOf[side], 1)
+					path = strings.Replace(path, "{person_id}", personOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/people/{id}"):
 					path = strings.Replace(path, "{id}", personOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/access-requests/{id}"):
