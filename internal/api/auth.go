@@ -11,6 +11,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/pki"
 )
 
 // CertVerifier checks a client certificate chain (validity, chain to the
@@ -25,23 +26,39 @@ type CertVerifier interface {
 // browsers refuse it unless it is Secure, host-only and for path /.
 const SessionCookie = "__Host-hatoba_session"
 
-// credential finds the secret a request presents: a bearer token, or the
-// console's session cookie for safe methods only — so a cross-site form
-// cannot use the cookie to change anything through the API.
-func credential(r *http.Request) (string, bool) {
+// credential finds the secret a request presents and the kind of session
+// it must be: a bearer token (an API token), or the console's session
+// cookie for safe methods only — so a cross-site form cannot use the
+// cookie to change anything through the API.
+func credential(r *http.Request) (string, identity.SessionKind, bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return "", false
+			return "", "", false
 		}
-		return strings.TrimSpace(token), true
+		return strings.TrimSpace(token), identity.APIToken, true
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if c, err := r.Cookie(SessionCookie); err == nil {
-			return c.Value, true
+			return c.Value, identity.ConsoleSession, true
 		}
 	}
-	return "", false
+	return "", "", false
+}
+
+// sameCard reports whether the connection presents the certificate a
+// console session was opened with: a copied cookie is useless without the
+// card. Over plain HTTP (tests only; serve always uses TLS) there is
+// nothing to compare.
+func sameCard(r *http.Request, sess identity.Session) bool {
+	if r.TLS == nil {
+		return true
+	}
+	if len(r.TLS.PeerCertificates) == 0 {
+		return false
+	}
+	d := pki.Describe(r.TLS.PeerCertificates[0])
+	return d.IssuerDN == sess.CertIssuerDN && d.Serial == sess.CertSerial
 }
 
 // guard runs h for a principal allowed the route's action; it is the only
@@ -52,13 +69,18 @@ func (s *Server) guard(rt Route, h func(*Server, http.ResponseWriter, *http.Requ
 			h(s, w, r)
 			return
 		}
-		secret, ok := credential(r)
+		secret, kind, ok := credential(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hatoba"`)
 			writeError(w, r, s.Logger, fault.Unauthenticatedf("sign in first: send Authorization: Bearer <token> (hatoba login gives one)"))
 			return
 		}
 		p, sess, err := s.Identity.Authenticate(r.Context(), secret)
+		if err == nil && (sess.Kind != kind || kind == identity.ConsoleSession && !sameCard(r, sess)) {
+			// A console session's secret is not a bearer token, an API
+			// token is not a cookie, and a cookie needs its card.
+			err = fault.Unauthenticatedf("not signed in, or the session expired; sign in again")
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hatoba", error="invalid_token"`)
 			writeError(w, r, s.Logger, err)
@@ -221,7 +243,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	secret, _ := credential(r)
+	secret, _, _ := credential(r)
 	if err := s.Identity.SignOut(r.Context(), secret); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
