@@ -21,6 +21,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/config"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
@@ -228,13 +229,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	orgs := org.New(db, time.Now)
 	envs := env.NewStore(db, time.Now)
+	idp, err := buildIdentity(db, orgs, cfg, log)
+	if err != nil {
+		return err
+	}
+	envAccess := envaccess.New(db, envs, idp.ids, orgs, time.Now)
 	engine, err := vending.New(db, envs, orgs, vending.Config{
 		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
 		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
 		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval, IntakeConcurrency: cfg.Vending.IntakeConcurrency,
-		Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg),
+		Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg), Access: envAccess,
 	})
 	if err != nil {
 		return err
@@ -253,10 +259,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}()
 	}
 
-	idp, err := buildIdentity(db, orgs, cfg, log)
-	if err != nil {
-		return err
-	}
 	// The integrator and the grant sweeper run on every replica: the
 	// integrator serialises itself in the database, and expiring a grant
 	// twice is a no-op.
@@ -273,7 +275,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
-		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey}
+		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess}
 	mux := http.NewServeMux()
 	apiServer.Register(mux)
 	console, err := web.New(web.Deps{API: apiServer, MFA: idp.mfa, Logger: log})
