@@ -356,6 +356,10 @@ func insertNodes(ctx context.Context, tx *store.Tx, nodes []storedNode) error {
 		writePlaceholders(&q, len(args), 3)
 		args = append(args, int(n.id.Level), int64(n.id.Index), n.hash)
 	}
+	// A row can only already exist if the entries it covered were deleted
+	// (a restored or truncated database): the new tree's hash replaces it,
+	// or the log could never grow past that point again.
+	q.WriteString(` ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash`)
 	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("audit integrate: insert subtree hashes: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ func (f Filter) where(below uint64) (string, []any, error) {
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.FromSeq > math.MaxInt64 {
+		return "", nil, fault.InvalidField("from_seq", "from_seq %d is beyond any log", f.FromSeq)
 	}
 	conds = append(conds, "seq >= "+arg(int64(f.FromSeq)))
 	if below > 0 {
