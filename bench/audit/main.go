@@ -4,13 +4,14 @@
 //   - what an audit append costs a normal transaction: transactions per
 //     second of a small insert, without and with one audit.Append in the
 //     same transaction, from concurrent clients;
+//
 //   - how fast the integrator sequences and signs entries, how long Verify
 //     takes over the whole log (default 1,000,000 entries) and the peak
 //     memory it uses, and how long a tenant's bundle of 500 entries with
 //     inclusion proofs takes to build from that log.
 //
-//	go run ./bench/audit                          # 1,000,000 entries, both databases
-//	go run ./bench/audit -n 100000 -db sqlite     # a quick look
+//     go run ./bench/audit                          # 1,000,000 entries, both databases
+//     go run ./bench/audit -n 100000 -db sqlite     # a quick look
 package main
 
 import (
