@@ -102,8 +102,12 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	took := time.Since(start).Round(time.Millisecond)
 	if rep.OK() {
-		fmt.Fprintf(stdout, "audit log intact: %d entries, root %s, checked in %s (%d signature checks)\n",
-			rep.Size, base64.StdEncoding.EncodeToString(rep.Latest.Root), took, rep.SignatureChecks)
+		checks := "signature checks"
+		if rep.SignatureChecks == 1 {
+			checks = "signature check"
+		}
+		fmt.Fprintf(stdout, "audit log intact: %d entries, root %s, checked in %s (%d %s)\n",
+			rep.Size, base64.StdEncoding.EncodeToString(rep.Latest.Root), took, rep.SignatureChecks, checks)
 		if *cpFile != "" {
 			fmt.Fprintf(stdout, "it contains the saved checkpoint %s\n", *cpFile)
 		}
