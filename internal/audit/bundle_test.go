@@ -53,6 +53,10 @@ func TestAuditBundleVerifiesOffline(t *testing.T) {
 		if err := checkBundle(data, key.VerifierKey); err != nil {
 			t.Fatalf("VerifyBundle: %v\n%s", err, data)
 		}
+		// A verifier written from docs/audit.md alone agrees.
+		if err := specVerifyBundle(data, key.VerifierKey); err != nil {
+			t.Fatalf("the verifier written from the documentation rejects the bundle: %v", err)
+		}
 		// Re-indented by some tool, it still verifies: details are hashed
 		// without insignificant whitespace.
 		var pretty bytes.Buffer
@@ -125,6 +129,13 @@ func TestAuditBundleFailures(t *testing.T) {
 			err := checkBundle(tt.data, key.VerifierKey)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v; want one containing %q", err, tt.want)
+			}
+			// The verifier written from the documentation rejects it too
+			// (it is lenient only about unknown fields and encodings).
+			if strings.HasPrefix(tt.want, "bundle entry") || strings.HasPrefix(tt.want, "checkpoint") {
+				if err := specVerifyBundle(tt.data, key.VerifierKey); err == nil {
+					t.Fatal("the documented verifier accepts it")
+				}
 			}
 		})
 	}
