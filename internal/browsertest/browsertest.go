@@ -1,5 +1,10 @@
-// Package browsertest finds the headless browser the console's tests drive.
-// It is imported only by tests.
+// Package browsertest is the Chromium tooling the console's browser tests
+// share (internal/web, cmd/hatoba): finding the browser, starting a tab that
+// fails the test on any console error, waiting on the page, a DevTools
+// virtual security key, and the pieces of a card sign-in without a person
+// at the keyboard — an NSS database holding the card and trusting the test
+// server's CA, a profile that presents the card without a dialog, and that
+// CA with its localhost certificate. It is imported only by tests.
 package browsertest
 
 import (

@@ -3,9 +3,7 @@ package web
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -15,55 +13,6 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
-
-// newTab starts a headless browser for the test and returns a tab of
-// width×height. Everything the page writes to the console as an error (an
-// exception, a refused script, a failed request) fails the test at cleanup.
-func newTab(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browsertest.Path(t)),
-		chromedp.WindowSize(width, height),
-		// Chromium's sandbox needs kernel features containers and root
-		// usually lack; the pages are the test's own.
-		chromedp.NoSandbox,
-	)
-	opts = append(opts, extra...)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-
-	var mu sync.Mutex
-	var problems []string
-	done := make(chan struct{})
-	messages := chromedp.Console(ctx)
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				problems = append(problems, m.URL+": "+m.String())
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelTab()
-		cancelAlloc()
-		<-done
-		for _, p := range problems {
-			t.Errorf("browser console: %s", p)
-		}
-	})
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
-		t.Fatalf("start the browser: %v", err)
-	}
-	return ctx
-}
 
 // withSession gives the tab b's session cookie, as signing in with a card
 // would have (the plain-HTTP harness has no card; TestBrowserSignsIn takes
@@ -78,35 +27,12 @@ func withSession(t *testing.T, ctx context.Context, baseURL string, b *browser) 
 	}
 }
 
-// waitFor polls a JavaScript condition on the page until it holds. It
-// evaluates again after an error, because live.js may be reloading the page
-// just then.
-func waitFor(t *testing.T, ctx context.Context, what, condition string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](condition))
-		if err == nil && ok {
-			return
-		}
-		lastErr = err
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
-	t.Fatalf("waiting for %s: not true after 15s (last error: %v)\npage:\n%s", what, lastErr, html)
-}
-
 // TestBrowserRequestsAnEnvironment fills in the request form in a real
 // browser, submits it, lands on the new environment's page, and sees
 // live.js follow the environment's progress without a reload.
 func TestBrowserRequestsAnEnvironment(t *testing.T) {
 	t.Parallel()
-	ctx := newTab(t, 1280, 800)
+	ctx := browsertest.NewTab(t, 1280, 800)
 	h := newHarness(t)
 	withSession(t, ctx, h.srv.URL, h.browser(t))
 
@@ -154,15 +80,15 @@ func TestBrowserRequestsAnEnvironment(t *testing.T) {
 	}
 
 	// Play the workers' part: live.js must show it without a reload.
-	waitFor(t, ctx, "the live note", `!document.querySelector("[data-live-note]").hidden`)
+	browsertest.WaitFor(t, ctx, "the live note", `!document.querySelector("[data-live-note]").hidden`)
 	bg := context.Background()
 	h.move(t, id, env.Approved, env.Provisioning, "")
 	if err := h.api.Envs.StartStep(bg, h.api.DB, id, vending.StepCreateAccount); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the provisioning badge",
+	browsertest.WaitFor(t, ctx, "the provisioning badge",
 		`document.querySelector('.env__state [data-live="state"]').textContent === "払い出し中"`)
-	waitFor(t, ctx, "the running step",
+	browsertest.WaitFor(t, ctx, "the running step",
 		`document.querySelector('[data-step="create_account"] [data-live="step-state"]').textContent === "実行中"`)
 
 	// Reaching a final state reloads the page, which then stops polling.
@@ -172,6 +98,6 @@ func TestBrowserRequestsAnEnvironment(t *testing.T) {
 		}
 	}
 	h.move(t, id, env.Provisioning, env.Ready, "")
-	waitFor(t, ctx, "the ready page",
+	browsertest.WaitFor(t, ctx, "the ready page",
 		`document.querySelector('.env__state [data-live="state"]').textContent === "利用可能" && !document.querySelector("[data-live-note]")`)
 }

@@ -2,17 +2,13 @@ package web
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -27,6 +23,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/mfa"
@@ -219,49 +216,14 @@ func newTLSHarness(t testing.TB) *tlsHarness {
 		t.Fatal(err)
 	}
 	h, mux := build(t, harnessConfig{certs: certs, publicURL: origin, mfaOrigin: origin})
-	serverCert, serverCA := localhostCertificate(t)
+	server := browsertest.NewServerPKI(t)
 	srv.Config.Handler = mux
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{server.Cert}, MinVersion: tls.VersionTLS12}
 	v.ConfigureServerTLS(srv.TLS)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	h.srv = srv
-	return &tlsHarness{harness: h, pki: p, origin: origin, serverCA: serverCA}
-}
-
-// localhostCertificate makes a CA and a server certificate it signed for
-// localhost and 127.0.0.1.
-func localhostCertificate(t testing.TB) (tls.Certificate, *x509.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hatoba test server CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca
+	return &tlsHarness{harness: h, pki: p, origin: origin, serverCA: server.CA}
 }
 
 func certPEM(c *x509.Certificate) []byte {

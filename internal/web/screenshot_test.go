@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -35,7 +36,7 @@ func TestScreenshot(t *testing.T) {
 		// repository root, where the command was typed.
 		out = filepath.Join("..", "..", out)
 	}
-	ctx := newTab(t, 1280, 800)
+	ctx := browsertest.NewTab(t, 1280, 800)
 	h := newHarness(t)
 	me := h.named(t, authz.CentralOperator, "", "中央 運用子", true)
 	h.grant(me.person.ID, "lg-131016", "lg-271004", "nat-digital", "lg-141003", "lg-011002")
