@@ -49,12 +49,17 @@ func (l *Log) Origin() string { return l.origin }
 // a subtree of 2^8 = 256 leaves. Lower levels are computed from leaf hashes.
 const nodeLevel = 8
 
-// integrateLockID serialises integrators across PostgreSQL replicas.
-const integrateLockID = 0x6861746f6261 + 0xa0d17 // "hatoba" + "audit"
+// integrateLockID serialises integrators across PostgreSQL replicas; it is
+// "hatobaud" in ASCII, apart from the migrations' lock ("hatoba").
+const integrateLockID = 0x6861746f62617564
 
-// Run integrates every interval until ctx ends. Failures are logged and
-// retried at the next tick: appends keep queueing meanwhile.
+// Run integrates every interval (1 s when not positive) until ctx ends.
+// Failures are logged and retried at the next tick: appends keep queueing
+// meanwhile.
 func (l *Log) Run(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Second
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
