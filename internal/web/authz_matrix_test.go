@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -74,6 +76,30 @@ var consoleMatrix = map[string]consoleExpect{
 	"POST /webauthn/register/finish": {own: signedIn, foreign: signedIn, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},
 	"POST /webauthn/assert/begin":    {own: signedIn, foreign: signedIn, json: `{}`},
 	"POST /webauthn/assert/finish":   {own: signedIn, foreign: signedIn, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},
+
+	// Who holds an environment's permission sets: read as the environment,
+	// changed by the tenant's administrators or an operator under a grant.
+	// The matrix's environments wait for approval, so an allowed
+	// assignment gets as far as "not ready yet" (409).
+	"GET /envs/{id}/access":                     {own: signedIn, foreign: central},
+	"POST /envs/{id}/access":                    {own: []string{granted, admin}, foreign: nil, form: url.Values{"person_id": {"{person}"}, "permission_set": {"administrator"}}},
+	"POST /envs/{id}/access/{person_id}/remove": {own: []string{granted, admin}, foreign: nil, form: url.Values{}},
+
+	// Break-glass: operators and auditors see every request, a tenant's
+	// administrators those about their subtree; operators file; operators
+	// and the tenant's administrators decide (with a key they lack here:
+	// 409) and revoke.
+	"GET /access":                      {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
+	"POST /access":                     {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{"org_id": {"{org}"}, "reason": {"matrix: look at the failed vending"}, "duration": {"1h"}}},
+	"GET /access/{id}":                 {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor}},
+	"POST /access/{id}/approve":        {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{"note": {"ok"}}},
+	"POST /access/{id}/deny":           {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{}},
+	"POST /access/{id}/approve/begin":  {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, json: `{}`},
+	"POST /access/{id}/approve/finish": {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},
+	"POST /access/{id}/deny/begin":     {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, json: `{}`},
+	"POST /access/{id}/deny/finish":    {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},
+	"POST /access/{id}/revoke":         {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{}},
+	"GET /audit":                       {own: signedIn, foreign: signedIn},
 }
 
 // splitPattern is a route pattern's method (GET when it names none) and path.
@@ -100,10 +126,20 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 
 func routeRoleTenantMatrix(t *testing.T, h *harness) {
 	tenants := map[string]string{"own": "lg-011002", "foreign": "nat-digital"}
-	// One environment waiting for approval in each tenant.
-	envOf := map[string]string{}
+	// One environment waiting for approval, one member and one
+	// break-glass request (filed by an operator who calls nothing) in each
+	// tenant.
+	envOf, personOf, accessOf := map[string]string{}, map[string]string{}, map[string]string{}
+	filer := h.as(t, authz.CentralOperator, "")
 	for side, orgID := range tenants {
 		envOf[side] = h.request(t, orgID, "matrix "+side, env.Level3).ID
+		personOf[side] = h.as(t, authz.TenantMember, orgID).person.ID
+		req, err := h.api.BreakGlass.File(context.Background(), authz.Principal{PersonID: filer.person.ID, Role: authz.CentralOperator},
+			orgID, "matrix: look at the failed vending", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accessOf[side] = req.ID
 	}
 	roleOf := map[string]authz.Role{operator: authz.CentralOperator, granted: authz.CentralOperator, auditor: authz.CentralAuditor,
 		admin: authz.TenantAdmin, member: authz.TenantMember}
@@ -153,6 +189,8 @@ func routeRoleTenantMatrix(t *testing.T, h *harness) {
 				p = strings.Replace(p, "/orgs/{id}", "/orgs/"+tenants[side], 1)
 				p = strings.Replace(p, "{token}", "hbi_matrix", 1)
 				p = strings.Replace(p, "/keys/{id}/", "/keys/AAAA/", 1)
+				p = strings.Replace(p, "/access/{id}", "/access/"+accessOf[side], 1)
+				p = strings.Replace(p, "{person_id}", personOf[side], 1)
 				b := caller(who)
 				var r response
 				switch {
@@ -164,7 +202,7 @@ func routeRoleTenantMatrix(t *testing.T, h *harness) {
 					form := url.Values{csrfField: {b.csrf()}}
 					for k, vs := range ex.form {
 						for _, v := range vs {
-							form.Add(k, strings.NewReplacer("{org}", tenants[side], "{n}", fmt.Sprint(n)).Replace(v))
+							form.Add(k, strings.NewReplacer("{org}", tenants[side], "{n}", fmt.Sprint(n), "{person}", personOf[side]).Replace(v))
 						}
 					}
 					r = b.post(t, p, form)

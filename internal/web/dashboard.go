@@ -7,6 +7,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 )
@@ -23,6 +24,12 @@ type dashboardPage struct {
 	// to those who may use them.
 	CanRequest bool
 	CanQueue   bool
+	// Break-glass access to the caller's scope: requests that wait for the
+	// caller's approval, grants in force (for a tenant, every grant over
+	// its scope; for an operator, its own), and a tenant's latest notices.
+	AccessWaiting []accessRow
+	AccessLive    []accessRow
+	AccessNotices []breakglass.Notification
 }
 
 type stateCount struct {
@@ -82,7 +89,58 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.MoreWait = waiting.NextCursor != ""
+	if err := c.accessOnDashboard(r, &p); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	c.render(w, r, http.StatusOK, "dashboard", "dashboard", p)
+}
+
+// accessNoticesOnDashboard is how many of a tenant's notices the
+// dashboard shows.
+const accessNoticesOnDashboard = 5
+
+// accessOnDashboard fills in break-glass access: what waits for the
+// caller, the grants in force, and a tenant's notices.
+func (c *Console) accessOnDashboard(r *http.Request, p *dashboardPage) error {
+	who := me(r).principal
+	if c.api.BreakGlass == nil || !authz.Allows(who, authz.ReadAccess) || who.Role == authz.CentralAuditor {
+		return nil
+	}
+	ctx := r.Context()
+	within, err := c.within(r, authz.ReadAccess)
+	if err != nil {
+		return err
+	}
+	reqs, err := c.api.BreakGlass.List(ctx, within, within == nil, accessRequestsShown)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	var shown []breakglass.Request
+	for _, req := range reqs {
+		if req.State == breakglass.Pending || (req.Live(now) && (who.Role == authz.TenantAdmin || req.RequesterID == who.PersonID)) {
+			shown = append(shown, req)
+		}
+	}
+	rows, err := c.accessRows(r, shown)
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		switch {
+		case row.WaitsForMe:
+			p.AccessWaiting = append(p.AccessWaiting, row)
+		case row.Live(now):
+			p.AccessLive = append(p.AccessLive, row)
+		}
+	}
+	if who.Role == authz.TenantAdmin && len(within) > 0 {
+		if p.AccessNotices, err = c.api.BreakGlass.Notifications(ctx, within, accessNoticesOnDashboard); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // countEnvs counts the environments of the given organisations per state.

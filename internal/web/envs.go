@@ -67,6 +67,8 @@ type envPage struct {
 	FormError *formError
 	// Can is which operator actions the caller may take on it.
 	Can envActions
+	// AccessLink leads to the people holding its permission sets.
+	AccessLink bool
 }
 
 // envActions are the operator actions a caller may take on an environment;
@@ -132,5 +134,6 @@ func (c *Console) renderEnv(w http.ResponseWriter, r *http.Request, status int, 
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe, Can: c.actionsOn(r, d.Environment)})
+	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe, Can: c.actionsOn(r, d.Environment),
+		AccessLink: c.api.EnvAccess != nil})
 }

@@ -14,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,9 +23,12 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/mfa"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -120,14 +124,15 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 		}
 	}
 	envs := env.NewStore(db, time.Now)
-	engine, err := vending.New(db, envs, orgs, vending.Config{Logger: discardLogger(), Connections: []vending.Connection{
+	ids := identity.New(db, identity.Options{SessionTTL: sessionTTL, TokenTTL: time.Hour, InvitationTTL: 72 * time.Hour}, clock.Now)
+	access := envaccess.New(db, envs, ids, orgs, clock.Now)
+	engine, err := vending.New(db, envs, orgs, vending.Config{Logger: discardLogger(), Access: access, Connections: []vending.Connection{
 		// level3 is not allowed, so a level3 request waits for approval.
 		{Name: "sim", Provider: idleProvider{}, Allowed: []env.Classification{env.Level1, env.Level2}, EmailTemplate: "aws+{id}@example.lg.jp"},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := identity.New(db, identity.Options{SessionTTL: sessionTTL, TokenTTL: time.Hour, InvitationTTL: 72 * time.Hour}, clock.Now)
 	mcfg, err := mfa.ConfigFor(cfg.mfaOrigin, "hatoba test")
 	if err != nil {
 		t.Fatal(err)
@@ -137,12 +142,24 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 		t.Fatal(err)
 	}
 	h := &harness{ids: ids, mfa: keys, clock: clock, mfaOrigin: cfg.mfaOrigin, grants: map[string][]authz.Grant{}}
+	auditKey, _, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "hatoba.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	az := authz.New(orgs, 5*time.Minute, clock.Now)
+	bg := breakglass.New(db, az, 8*time.Hour, clock.Now)
 	a := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: "test", Logger: discardLogger(),
-		Identity: ids, Authz: authz.New(orgs, 5*time.Minute, clock.Now), Certs: cfg.certs, PublicURL: cfg.publicURL,
-		Grants: func(_ context.Context, personID string) ([]authz.Grant, error) {
+		Identity: ids, Authz: az, Certs: cfg.certs, PublicURL: cfg.publicURL, EnvAccess: access, BreakGlass: bg,
+		Audit: audit.New(db, auditKey.Signer, discardLogger()), AuditVerifierKey: auditKey.VerifierKey,
+		// The test's own grants (h.grant) and those break-glass approved.
+		Grants: func(ctx context.Context, personID string) ([]authz.Grant, error) {
+			real, err := bg.ActiveGrants(ctx, personID)
+			if err != nil {
+				return nil, err
+			}
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			return h.grants[personID], nil
+			return append(real, h.grants[personID]...), nil
 		}}
 	h.api = a
 	h.console, err = New(Deps{API: a, MFA: keys, Logger: discardLogger(), Now: clock.Now})

@@ -179,7 +179,9 @@ func safeNext(p string) (string, bool) {
 var notices = map[string]bool{"approved": true, "rejected": true, "retried": true}
 
 // plainNotices are the confirmations that name nothing (?notice=…).
-var plainNotices = map[string]bool{"signed_out": true, "key_removed": true}
+var plainNotices = map[string]bool{"signed_out": true, "key_removed": true,
+	"people_assigned": true, "people_removed": true,
+	"access_filed": true, "access_approved": true, "access_denied": true, "access_revoked": true, "access_withdrawn": true}
 
 // notice is the confirmation the address asks for, or "". Only known
 // notices about well-formed ids are shown, so a crafted link cannot put
@@ -251,6 +253,23 @@ func (c *Console) funcs(l lang) template.FuncMap {
 				return s
 			}
 			return string(r)
+		},
+		// duration names a length of time in the page's language, in hours
+		// and minutes (break-glass grants are minutes to a day).
+		"duration": func(d time.Duration) string {
+			h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+			var parts []string
+			if h > 0 {
+				parts = append(parts, fmt.Sprintf(t("duration.hours"), h))
+			}
+			if m > 0 || h == 0 {
+				parts = append(parts, fmt.Sprintf(t("duration.minutes"), m))
+			}
+			sep := " "
+			if l == ja {
+				sep = ""
+			}
+			return strings.Join(parts, sep)
 		},
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
 		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },

@@ -73,7 +73,8 @@ type Console struct {
 // pageNames are the page templates in templates/, each parsed together with
 // layout.html.
 var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
-	"login", "invitation", "second_factor", "people", "account"}
+	"login", "invitation", "second_factor", "people", "account",
+	"env_access", "access", "access_request", "access_confirm", "audit"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
@@ -204,11 +205,29 @@ var routes = []route{
 	{"POST /envs/{id}/approve", authz.DecideEnv, (*Console).approve, 0},
 	{"POST /envs/{id}/reject", authz.DecideEnv, (*Console).reject, 0},
 	{"POST /envs/{id}/retry", authz.RetryEnv, (*Console).retry, 0},
+	{"GET /envs/{id}/access", authz.ReadEnvs, (*Console).envAccess, 0},
+	{"POST /envs/{id}/access", authz.AssignAccess, (*Console).assignAccess, 0},
+	{"POST /envs/{id}/access/{person_id}/remove", authz.AssignAccess, (*Console).unassignAccess, 0},
 	{"GET /approvals", authz.ReadApproval, (*Console).approvalQueue, 0},
 	{"GET /people", authz.ReadPeople, (*Console).people, 0},
 	{"POST /people", authz.InvitePeople, (*Console).invite, 0},
 	{"GET /account", authz.Self, (*Console).account, 0},
 	{"POST /account/keys/{id}/remove", authz.Self, (*Console).removeKey, 0},
+
+	// Break-glass access. Approving and denying first draw a page that
+	// asks for the security key; its ceremony, bound to that one decision,
+	// decides (access.go).
+	{"GET /access", authz.ReadAccess, (*Console).accessList, 0},
+	{"POST /access", authz.RequestAccess, (*Console).fileAccess, 0},
+	{"GET /access/{id}", authz.ReadAccess, (*Console).accessDetail, 0},
+	{"POST /access/{id}/approve", authz.ApproveAccess, (*Console).confirmApprove, 0},
+	{"POST /access/{id}/deny", authz.ApproveAccess, (*Console).confirmDeny, 0},
+	{"POST /access/{id}/approve/begin", authz.ApproveAccess, (*Console).approveBegin, jsonReplies},
+	{"POST /access/{id}/approve/finish", authz.ApproveAccess, (*Console).approveFinish, jsonReplies},
+	{"POST /access/{id}/deny/begin", authz.ApproveAccess, (*Console).denyBegin, jsonReplies},
+	{"POST /access/{id}/deny/finish", authz.ApproveAccess, (*Console).denyFinish, jsonReplies},
+	{"POST /access/{id}/revoke", authz.RevokeAccess, (*Console).revokeAccess, 0},
+	{"GET /audit", authz.ReadAudit, (*Console).auditLog, 0},
 
 	// Signing in and out.
 	{"GET /login", authz.Public, (*Console).loginPage, 0},

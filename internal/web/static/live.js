@@ -10,6 +10,12 @@
 //     <span data-live="state">…</span>
 //     <li data-step="create_account"> [data-live=step-state|attempts|started|finished|last-error] </li>
 //   <script type="application/json" id="live-labels">{"state.ready": "…"}</script>
+//
+// On an environment's people page, while an assignment waits for the
+// provider:
+//   <… data-live-access="env-…" data-live-access-sig="person:set:state,…">
+// it asks /api/v1/environments/{id}/access every 2 seconds and reloads the
+// page once the assignments differ from what it shows.
 (function () {
   "use strict";
 
@@ -135,6 +141,56 @@
       window.setTimeout(tick, POLL_MS);
     });
   }
+
+  // accessSignature is the assignments as the page signs them: sorted
+  // "person:set:state" joined by commas.
+  function accessSignature(items) {
+    return (items || [])
+      .map(function (a) {
+        return a.person_id + ":" + a.permission_set + ":" + a.state;
+      })
+      .sort()
+      .join(",");
+  }
+
+  function watchAccess(el) {
+    var id = el.getAttribute("data-live-access");
+    var shown = el.getAttribute("data-live-access-sig") || "";
+    function poll() {
+      if (document.hidden) {
+        window.setTimeout(poll, POLL_MS);
+        return;
+      }
+      fetch("/api/v1/environments/" + encodeURIComponent(id) + "/access", {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      })
+        .then(function (resp) {
+          if (!resp.ok) {
+            throw new Error("HTTP " + resp.status);
+          }
+          return resp.json();
+        })
+        .then(function (list) {
+          if (accessSignature(list.items) !== shown) {
+            window.location.reload();
+            return;
+          }
+          window.setTimeout(poll, POLL_MS);
+        })
+        .catch(function () {
+          window.setTimeout(poll, POLL_MS); // retried on the next tick
+        });
+    }
+    window.setTimeout(poll, POLL_MS);
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-live-access]"), function (el) {
+    Array.prototype.forEach.call(el.querySelectorAll("[data-live-note]"), function (note) {
+      note.hidden = false;
+    });
+    watchAccess(el);
+  });
 
   if (watched().length > 0) {
     Array.prototype.forEach.call(document.querySelectorAll("[data-live-note]"), function (el) {

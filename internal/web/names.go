@@ -1,0 +1,61 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/identity"
+)
+
+// nameBook resolves the person ids the capabilities record (requesters,
+// approvers, actors, assignees) to the people behind them, each once per
+// page. Pages show names; the id stays beside them for the record.
+type nameBook struct {
+	c      *Console
+	r      *http.Request
+	people map[string]identity.Person
+}
+
+func (c *Console) nameBook(r *http.Request) *nameBook {
+	return &nameBook{c: c, r: r, people: map[string]identity.Person{}}
+}
+
+// person returns the person with id, or one that shows just the id when
+// identity no longer knows them (or the id names no person: "system").
+func (b *nameBook) person(id string) (identity.Person, error) {
+	if p, ok := b.people[id]; ok {
+		return p, nil
+	}
+	p, err := b.c.api.Identity.Person(b.r.Context(), id)
+	switch {
+	case fault.KindOf(err) == fault.NotFound:
+		p = identity.Person{ID: id, DisplayName: id}
+	case err != nil:
+		return identity.Person{}, err
+	}
+	b.people[id] = p
+	return p, nil
+}
+
+// actorRef is who did something as a capability records it: a person id,
+// with " under <grant>" when a central operator acted under break-glass
+// (env's requested_by and decided_by, envaccess's assigned_by).
+type actorRef struct {
+	Person identity.Person
+	// Grant is the break-glass grant the action rode on, if any.
+	Grant string
+}
+
+// actor resolves a recorded actor. An empty one stays empty.
+func (b *nameBook) actor(recorded string) (actorRef, error) {
+	if recorded == "" {
+		return actorRef{}, nil
+	}
+	id, grant, _ := strings.Cut(recorded, " under ")
+	p, err := b.person(id)
+	if err != nil {
+		return actorRef{}, err
+	}
+	return actorRef{Person: p, Grant: grant}, nil
+}
