@@ -403,8 +403,12 @@ type accessConfirmPage struct {
 	Begin, Finish string
 }
 
-func (c *Console) confirmApprove(w http.ResponseWriter, r *http.Request) { c.confirmDecision(w, r, "approve") }
-func (c *Console) confirmDeny(w http.ResponseWriter, r *http.Request)    { c.confirmDecision(w, r, "deny") }
+func (c *Console) confirmApprove(w http.ResponseWriter, r *http.Request) {
+	c.confirmDecision(w, r, "approve")
+}
+func (c *Console) confirmDeny(w http.ResponseWriter, r *http.Request) {
+	c.confirmDecision(w, r, "deny")
+}
 
 // confirmDecision answers the approve and deny forms with the page that
 // asks for the key. Nothing is decided yet.
@@ -441,10 +445,14 @@ func (c *Console) confirmDecision(w http.ResponseWriter, r *http.Request, decisi
 		Begin: base + "/begin", Finish: finish})
 }
 
-func (c *Console) approveBegin(w http.ResponseWriter, r *http.Request)  { c.decisionBegin(w, r, "approve") }
-func (c *Console) denyBegin(w http.ResponseWriter, r *http.Request)     { c.decisionBegin(w, r, "deny") }
-func (c *Console) approveFinish(w http.ResponseWriter, r *http.Request) { c.decisionFinish(w, r, "approve") }
-func (c *Console) denyFinish(w http.ResponseWriter, r *http.Request)    { c.decisionFinish(w, r, "deny") }
+func (c *Console) approveBegin(w http.ResponseWriter, r *http.Request) {
+	c.decisionBegin(w, r, "approve")
+}
+func (c *Console) denyBegin(w http.ResponseWriter, r *http.Request) { c.decisionBegin(w, r, "deny") }
+func (c *Console) approveFinish(w http.ResponseWriter, r *http.Request) {
+	c.decisionFinish(w, r, "approve")
+}
+func (c *Console) denyFinish(w http.ResponseWriter, r *http.Request) { c.decisionFinish(w, r, "deny") }
 
 // decisionBegin starts the assertion for one decision on one request.
 func (c *Console) decisionBegin(w http.ResponseWriter, r *http.Request, decision string) {

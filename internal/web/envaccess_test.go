@@ -69,8 +69,8 @@ func TestEnvAccessJourney(t *testing.T) {
 	})
 	refusals := []struct {
 		name, person, set string
-		status           int
-		want             string
+		status            int
+		want              string
 	}{
 		{"fail/central staff", operator.ID, "administrator", http.StatusUnprocessableEntity, "central staff never hold"},
 		{"fail/another tenant's person", outsider.ID, "administrator", http.StatusUnprocessableEntity, "is not one of the people of organisation lg-011002"},
