@@ -49,8 +49,8 @@ type auditPage struct {
 	Next   string
 	First  string
 	Verify auditVerification
-	// BundleHref downloads this page as a bundle; KeyHref is the log's key
-	// and latest checkpoint as JSON.
+	// BundleHref downloads this page as a bundle (empty when the page is);
+	// KeyHref is the log's key and latest checkpoint as JSON.
 	BundleHref  string
 	KeyHref     string
 	VerifierKey string
@@ -162,11 +162,6 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "audit", "audit", p)
 		return
 	}
-	// The page's end is pinned, so the download below is this page even
-	// when entries arrive meanwhile.
-	if f.Until.IsZero() {
-		f.Until = now
-	}
 	f.Limit = auditPerPage
 	p.FromSeq = f.FromSeq
 	b, err := c.api.Audit.Bundle(ctx, f)
@@ -208,19 +203,23 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request) {
 		next.Set("from", strconv.FormatUint(b.Entries[n-1].Seq+1, 10))
 		p.Next = "/audit?" + next.Encode()
 	}
-	api := url.Values{"until": {f.Until.UTC().Format(time.RFC3339Nano)}}
-	if !f.Since.IsZero() {
-		api.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	api := url.Values{}
+	for name, t := range map[string]time.Time{"since": f.Since, "until": f.Until} {
+		if !t.IsZero() {
+			api.Set(name, t.UTC().Format(time.RFC3339))
+		}
 	}
 	export := url.Values{}
 	for k, v := range api {
 		export[k] = v
 	}
-	api.Set("limit", strconv.Itoa(auditPerPage))
-	if f.FromSeq > 0 {
+	if n := len(b.Entries); n > 0 {
+		// This page and nothing after it: entries that arrive later get
+		// higher seqs, so the first n from the same seq are these.
+		api.Set("limit", strconv.Itoa(n))
 		api.Set("from_seq", strconv.FormatUint(f.FromSeq, 10))
+		p.BundleHref = "/api/v1/audit/entries?" + api.Encode()
 	}
-	p.BundleHref = "/api/v1/audit/entries?" + api.Encode()
 	if me(r).principal.Role == authz.CentralAuditor {
 		p.ExportHref = "/api/v1/audit/export?" + export.Encode()
 	}

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -94,6 +96,32 @@ func TestCatalogueNamesTheDomain(t *testing.T) {
 		"unauthenticated", "second_factor", "second_factor_again"} {
 		add("error."+e, "title", "text")
 	}
+	for _, st := range []breakglass.State{breakglass.Pending, breakglass.Active, breakglass.Denied, breakglass.Revoked, breakglass.Expired, breakglass.Withdrew} {
+		add("accessstate", string(st))
+	}
+	for _, st := range []envaccess.State{envaccess.Pending, envaccess.Applied, envaccess.Removing, envaccess.Failed} {
+		add("assignstate", string(st))
+	}
+	for _, set := range envaccess.Sets {
+		add("permset", string(set))
+		add("permset_help", string(set))
+	}
+	add("access.step", "filed", "tenant_approved", "operator_approved", "granted", "expires", "expired",
+		string(breakglass.Denied), string(breakglass.Revoked), string(breakglass.Withdrew))
+	for _, d := range []string{"approve", "deny"} {
+		add("access", "confirm_"+d, "confirm_"+d+"_lead", "confirm_"+d+"_submit")
+	}
+	add("audit.scope", "all", "tenant", "platform")
+	// Every action the log records has a name on the audit page; env's
+	// history events are logged as env.<event>.
+	for _, st := range env.States {
+		add("auditaction", "env."+string(st))
+	}
+	add("auditaction", "env.requested", "env.account_active", "env.moved", "env.transferred", "env.step.done", "env.step.failed",
+		"env.access.assign", "env.access.unassign", "env.access.applied", "env.access.removed", "env.access.failed",
+		"access.request", "access.approve", "access.deny", "access.grant", "access.revoke", "access.expire",
+		"session.login", "session.logout", "session.second_factor", "person.invite", "person.certificate.bind",
+		"mfa.credential.register", "mfa.credential.remove", "mfa.assertion", "org.create", "org.billing", "org.quota", "org.import")
 	add("lang", "name")
 	for _, l := range languages {
 		for _, k := range keys {
