@@ -58,7 +58,9 @@ func waitCreated(t *testing.T, d *awsdriver.Driver, reqID string) provider.Creat
 func TestDriverLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sim, d := newSim(t, simcloud.Config{Latency: 30 * time.Millisecond})
+	// Long enough that FindAccount, under -race on a loaded machine, still
+	// sees the creation in progress.
+	sim, d := newSim(t, simcloud.Config{Latency: 750 * time.Millisecond})
 	spec := provider.AccountSpec{Name: "tokyo-tax-prod", Email: "cloud+env1@sim.hatoba.invalid"}
 	reqID, err := d.CreateAccount(ctx, spec)
 	if err != nil {
