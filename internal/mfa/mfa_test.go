@@ -304,7 +304,7 @@ func TestCeremonies(t *testing.T) {
 				t.Fatal(err)
 			}
 			key.Counter = 5
-			key.origin = "https://phish.example"
+			key.Origin = "https://phish.example"
 			_, err = h.svc.FinishAssertion(ctx, p, id, key.Get(opts), nil)
 			wantFault(t, err, fault.Forbidden, nil)
 		}},
