@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/hatoba-cloud/hatoba/internal/mfa/mfatest"
@@ -11,7 +10,3 @@ import (
 type softKey = mfatest.SoftKey
 
 func newSoftKey(t testing.TB, origin string) *softKey { return mfatest.NewSoftKey(t, origin) }
-
-func parseOptions(t testing.TB, raw json.RawMessage) mfatest.Options { return mfatest.ParseOptions(t, raw) }
-
-func b64(b []byte) string { return mfatest.B64(b) }
