@@ -323,6 +323,11 @@ func walk(t reflect.Type, prefix string, fn func(string)) {
 		case reflect.Struct:
 			walk(f.Type, key+".", fn)
 		case reflect.Slice:
+			// Lists of strings are one comma-separated value; lists of
+			// structs (providers) are addressed by name through Set.
+			if f.Type.Elem().Kind() == reflect.String {
+				fn(key)
+			}
 		default:
 			fn(key)
 		}

@@ -97,3 +97,16 @@ func TestDefaultsAreValid(t *testing.T) {
 		t.Fatalf("defaults changed: %+v", cfg)
 	}
 }
+
+// A list setting comes from the environment as a comma-separated value.
+func TestListFromEnvironment(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HATOBA_IDENTITY_CLIENT_CA_FILES": "a.pem,b.pem"}
+	cfg, err := Load("", func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Identity.ClientCAFiles, "|"); got != "a.pem|b.pem" {
+		t.Fatalf("client_ca_files = %q", got)
+	}
+}
