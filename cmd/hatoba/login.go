@@ -27,7 +27,7 @@ import (
 )
 
 // defaultServer is where the CLI looks for hatoba when told nothing.
-const defaultServer = "https://127.0.0.1:8443"
+const defaultServer = "https://localhost:8443"
 
 // clientFlags are the flags of every subcommand that talks to a server.
 type clientFlags struct {
@@ -211,6 +211,11 @@ func finishLogin(ctx context.Context, c *client, certDER []byte, sign func(audie
 	req := api.TokenRequest{ChallengeID: ch.ID, CertificateChain: []string{base64.StdEncoding.EncodeToString(certDER)},
 		Signature: base64.StdEncoding.EncodeToString(sig)}
 	if _, err := c.do(ctx, "POST", "/api/v1/auth/token", req, nil, &tr); err != nil {
+		if strings.Contains(err.Error(), "bad_login_signature") {
+			// The signature covers the server's address: the likeliest
+			// cause is a --server other than the one hatoba calls itself.
+			return fmt.Errorf("login refused: %w\n(the signature names %s; if hatoba's identity.public_url is another address, use that as --server)", err, audience)
+		}
 		return fmt.Errorf("login refused: %w", err)
 	}
 	exp, err := time.Parse(time.RFC3339, tr.ExpiresAt)

@@ -45,7 +45,7 @@ Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVE
 --set key=value (any setting, e.g. --set simcloud.latency=1s). Every setting can
 also come from HATOBA_<KEY> environment variables (HATOBA_DATABASE_URL, …).
 The login, logout and env subcommands talk to a running server: --server URL
-or HATOBA_SERVER (default https://127.0.0.1:8443), trusting --server-ca FILE or
+or HATOBA_SERVER (default https://localhost:8443), trusting --server-ca FILE or
 HATOBA_SERVER_CA (default ./hatoba-tls/server.pem when present). They act as
 the person "hatoba login" signed in with the card (a 15-minute token), or as
 HATOBA_TOKEN.
