@@ -14,6 +14,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/mfa"
+	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
 // withKey is a person of role in orgID who has registered a security key
@@ -94,7 +95,15 @@ func (h *harness) accessRequest(t *testing.T, id string) breakglass.Request {
 // the operator works under the grant, and the tenant ends it.
 func TestBreakGlassJourney(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			breakGlassJourney(t, newHarnessOn(t, d))
+		})
+	}
+}
+
+func breakGlassJourney(t *testing.T, h *harness) {
 	requester := h.named(t, authz.CentralOperator, "", "中央 申請者", true)
 	admin, adminKey := h.withKey(t, authz.TenantAdmin, "lg-011002", "札幌 管理者")
 	second, secondKey := h.withKey(t, authz.CentralOperator, "", "中央 承認者")

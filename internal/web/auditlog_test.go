@@ -14,6 +14,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
 // integrate sequences the queued audit entries into the signed log, as the
@@ -176,7 +177,15 @@ func TestAuditPagePages(t *testing.T) {
 // back fails the page's check, prominently.
 func TestAuditPageTampered(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			auditPageTampered(t, newHarnessOn(t, d))
+		})
+	}
+}
+
+func auditPageTampered(t *testing.T, h *harness) {
 	admin := h.as(t, authz.TenantAdmin, "lg-011002")
 	h.request(t, "lg-011002", "own-sys", env.Level2)
 	h.integrate(t)

@@ -10,6 +10,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
+	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
 // readyEnv is an environment of orgID that vending has finished.
@@ -42,7 +43,15 @@ func (h *harness) assignment(t *testing.T, envID, personID string) (envaccess.As
 // taking the access away.
 func TestEnvAccessJourney(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			envAccessJourney(t, newHarnessOn(t, d))
+		})
+	}
+}
+
+func envAccessJourney(t *testing.T, h *harness) {
 	ctx := context.Background()
 	e := h.readyEnv(t, "lg-011002", "税務システム")
 	admin := h.named(t, authz.TenantAdmin, "lg-011002", "札幌 管理者", true)
