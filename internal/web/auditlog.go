@@ -173,7 +173,8 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request) {
 
 	names := c.nameBook(r)
 	for _, e := range b.Entries {
-		row := auditRow{Record: e.Record, System: e.Actor == "system"}
+		// "system", or "system:<part>" for the command line's own changes.
+		row := auditRow{Record: e.Record, System: e.Actor == "system" || strings.HasPrefix(e.Actor, "system:")}
 		if !row.System {
 			if row.Actor, err = names.actor(e.Actor); err != nil {
 				c.fail(w, r, err)

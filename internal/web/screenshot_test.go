@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
@@ -96,6 +98,20 @@ func TestScreenshot(t *testing.T) {
 	h.move(t, running.ID, env.Approved, env.Provisioning, "")
 	progress(running.ID, 4)
 
+	// People in an environment, a break-glass request waiting for the
+	// tenant, and the log they leave.
+	colleague := h.named(t, authz.TenantMember, "lg-131016", "千代田 花子", true)
+	operator := authz.Principal{PersonID: me.person.ID, Role: authz.CentralOperator}
+	if _, err := h.api.Vending.AssignAccess(bg, operator, "g-lg-131016", ready.ID, colleague.person.ID, envaccess.Administrator); err != nil {
+		t.Fatal(err)
+	}
+	breakGlass, err := h.api.BreakGlass.File(bg, operator, "lg-271004",
+		"介護保険システムの払い出しが move_to_unit で失敗した原因を調べるため (INC-2026-1142)", 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.integrate(t)
+
 	beside := func(suffix string) string {
 		return strings.TrimSuffix(out, filepath.Ext(out)) + "-" + suffix + filepath.Ext(out)
 	}
@@ -114,6 +130,10 @@ func TestScreenshot(t *testing.T) {
 			{"/people?lang=ja", beside("people")},
 			{"/account?lang=en", beside("account-en")},
 			{"/login/second-factor?lang=ja", beside("second-factor")},
+			{"/envs/" + ready.ID + "/access?lang=ja", beside("env-access")},
+			{"/access?lang=ja", beside("access")},
+			{"/access/" + breakGlass.ID + "?lang=en", beside("access-request-en")},
+			{"/audit?lang=ja", beside("audit")},
 		}...)
 	}
 	for _, s := range shots {
