@@ -210,33 +210,14 @@ func TestBrowserRegistersAndAsserts(t *testing.T) {
 		}
 	}()
 
+	err = chromedp.Do(ctx, chromedp.Navigate(origin+"/"))
 	var authenticator cdpwebauthn.AuthenticatorID
-	err = chromedp.Do(ctx,
-		chromedp.Navigate(origin+"/"),
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if _, err := cdp.Call(ctx, tg, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
-				return fmt.Errorf("WebAuthn.enable: %w", err)
-			}
-			res, err := cdp.Call(ctx, tg, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
-				Options: &cdpwebauthn.VirtualAuthenticatorOptions{
-					Protocol:            cdpwebauthn.AuthenticatorProtocolCtap2,
-					Transport:           cdpwebauthn.AuthenticatorTransportInternal,
-					HasResidentKey:      true,
-					HasUserVerification: true,
-					IsUserVerified:      true,
-					// Explicitly: left false, every ceremony waits for a
-					// touch that never comes.
-					AutomaticPresenceSimulation: true,
-				},
-			})
-			if err != nil {
-				return fmt.Errorf("WebAuthn.addVirtualAuthenticator: %w", err)
-			}
-			authenticator = res.AuthenticatorID
-			return nil
-		}),
-		chromedp.WaitVisible(chromedp.ID("assert")),
-	)
+	if err == nil {
+		authenticator, err = browsertest.AddAuthenticator(ctx)
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("assert")))
+	}
 	if err != nil {
 		t.Fatalf("open the page with a virtual authenticator: %v", err)
 	}
