@@ -79,6 +79,8 @@ var Routes = []Route{
 	{"GET", "/api/v1/people", authz.ReadPeople, (*Server).listPeople},
 	{"POST", "/api/v1/people", authz.InvitePeople, (*Server).invitePerson},
 	{"GET", "/api/v1/people/{id}", authz.ReadPeople, (*Server).getPerson},
+	{"POST", "/api/v1/people/{id}/disable", authz.ManagePeople, (*Server).disablePerson},
+	{"POST", "/api/v1/people/{id}/enable", authz.ManagePeople, (*Server).enablePerson},
 	{"GET", "/api/v1/organizations", authz.ReadOrgs, (*Server).listOrgs},
 	{"POST", "/api/v1/organizations", authz.WriteOrgs, (*Server).createOrg},
 	{"POST", "/api/v1/organizations/import", authz.WriteOrgs, (*Server).importOrgs},

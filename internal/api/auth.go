@@ -321,3 +321,25 @@ func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, p)
 }
+
+func (s *Server) disablePerson(w http.ResponseWriter, r *http.Request) { s.setDisabled(w, r, true) }
+func (s *Server) enablePerson(w http.ResponseWriter, r *http.Request)  { s.setDisabled(w, r, false) }
+
+func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
+	p, err := s.Identity.Person(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	d, err := s.decide(r, authz.ManagePeople, authz.Resource{Kind: "person", ID: p.ID, OrgID: p.OrgID})
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	out, err := s.Identity.SetDisabled(r.Context(), principal(r), d.GrantID, p.ID, disabled)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

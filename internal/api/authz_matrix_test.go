@@ -41,15 +41,20 @@ var everyone = []string{anon, operator, granted, auditor, admin, member}
 var signedIn = []string{operator, granted, auditor, admin, member}
 
 var matrix = map[string]expect{
-	"GET /api/v1/openapi.json":          {own: everyone, foreign: everyone},
-	"GET /api/v1/system":                {own: signedIn, foreign: signedIn},
-	"POST /api/v1/auth/challenge":       {own: everyone, foreign: everyone},
-	"POST /api/v1/auth/token":           {own: everyone, foreign: everyone, body: `{}`},
-	"POST /api/v1/auth/logout":          {own: signedIn, foreign: signedIn},
-	"GET /api/v1/me":                    {own: signedIn, foreign: signedIn},
-	"GET /api/v1/people":                {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
-	"POST /api/v1/people":               {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, body: `{"org_id":"{org}","role":"tenant-admin","display_name":"新任 管理者"}`},
-	"GET /api/v1/people/{id}":           {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/openapi.json":    {own: everyone, foreign: everyone},
+	"GET /api/v1/system":          {own: signedIn, foreign: signedIn},
+	"POST /api/v1/auth/challenge": {own: everyone, foreign: everyone},
+	"POST /api/v1/auth/token":     {own: everyone, foreign: everyone, body: `{}`},
+	"POST /api/v1/auth/logout":    {own: signedIn, foreign: signedIn},
+	"GET /api/v1/me":              {own: signedIn, foreign: signedIn},
+	"GET /api/v1/people":          {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
+	"POST /api/v1/people":         {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, body: `{"org_id":"{org}","role":"tenant-admin","display_name":"新任 管理者"}`},
+	"GET /api/v1/people/{id}":     {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor}},
+	// The person in each tenant is a member: a tenant's administrator may
+	// manage it, central operators may not (they manage central staff and
+	// tenants' administrators).
+	"POST /api/v1/people/{id}/disable":  {own: []string{admin}, foreign: nil},
+	"POST /api/v1/people/{id}/enable":   {own: []string{admin}, foreign: nil},
 	"GET /api/v1/organizations":         {own: signedIn, foreign: signedIn},
 	"POST /api/v1/organizations":        {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"id":"nat-new-{n}","kind":"national","name_ja":"新しい庁"}`},
 	"POST /api/v1/organizations/import": {own: []string{operator, granted}, foreign: []string{operator, granted}},

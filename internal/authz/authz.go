@@ -96,6 +96,7 @@ const (
 
 	ReadPeople   Action = "people.read"
 	InvitePeople Action = "people.invite"
+	ManagePeople Action = "people.manage"     // disable and enable
 	AssignAccess Action = "env.access.assign" // give people an environment's permission sets
 
 	ReadAudit Action = "audit.read"
@@ -160,6 +161,7 @@ var policy = map[Action]rule{
 
 	ReadPeople:   {permits: []permit{op(everywhere), audit, admin}},
 	InvitePeople: {permits: []permit{op(everywhere), admin}},
+	ManagePeople: {permits: []permit{op(everywhere), admin}},
 	AssignAccess: {permits: []permit{admin, op(underGrant)}},
 
 	ReadAudit: {permits: []permit{audit, admin, member, op(platform)}},

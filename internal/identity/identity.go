@@ -538,3 +538,53 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+// SetDisabled disables a person — their sessions and tokens end at once and
+// they cannot sign in — or enables them again. The caller has authorized by
+// for the person's organisation; here the rule is who may manage whom (the
+// same as who may invite whom), and that nobody disables themselves.
+func (s *Service) SetDisabled(ctx context.Context, by authz.Principal, grantID, personID string, disabled bool) (Person, error) {
+	var p Person
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if p, err = personIn(ctx, tx, personID); err != nil {
+			return err
+		}
+		if !mayInvite(by.Role, p.Role) {
+			return fault.Forbiddenf("a %s may not manage a %s", by.Role, p.Role)
+		}
+		if p.ID == by.PersonID {
+			return fault.Forbiddenf("you cannot disable or enable yourself; ask another administrator")
+		}
+		next, action := Disabled, "person.disable"
+		if !disabled {
+			action = "person.enable"
+			var bound int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM person_certificates WHERE person_id = $1`, p.ID).Scan(&bound); err != nil {
+				return err
+			}
+			next = Invited
+			if bound > 0 {
+				next = Active
+			}
+		}
+		if p.State == next || disabled && p.State == Disabled {
+			return nil // already so: nothing to record
+		}
+		now := s.now().UTC()
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET state = $1, updated_at = $2 WHERE id = $3`, string(next), now, p.ID); err != nil {
+			return err
+		}
+		if disabled {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE person_id = $1`, p.ID); err != nil {
+				return err
+			}
+		}
+		p.State, p.UpdatedAt = next, now
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: by.PersonID, Action: action, OrgID: p.OrgID, Target: p.ID, GrantID: grantID})
+	})
+	if err != nil {
+		return Person{}, fmt.Errorf("set person %s disabled=%v: %w", personID, disabled, err)
+	}
+	return p, nil
+}

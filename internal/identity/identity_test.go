@@ -283,3 +283,47 @@ func TestPurgeExpired(t *testing.T) {
 		}
 	})
 }
+
+func TestDisable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		admin := authz.Principal{PersonID: "p-admin", Role: authz.TenantAdmin, OrgID: "nat-digital"}
+		member, token, err := f.svc.Invite(ctx, admin, "", identity.Invitation{Role: authz.TenantMember, OrgID: "nat-digital", DisplayName: "M"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Accept(ctx, token, cert("30")); err != nil {
+			t.Fatal(err)
+		}
+		_, secret, _, err := f.svc.SignIn(ctx, cert("30"), identity.APIToken, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.svc.SetDisabled(ctx, admin, "", member.ID, true)
+		if err != nil || p.State != identity.Disabled {
+			t.Fatalf("disable: %+v %v", p, err)
+		}
+		if _, _, err := f.svc.Authenticate(ctx, secret); fault.KindOf(err) != fault.Unauthenticated {
+			t.Fatalf("a disabled person's token still works: %v", err)
+		}
+		if _, _, _, err := f.svc.SignIn(ctx, cert("30"), identity.APIToken, "test"); fault.KindOf(err) != fault.Forbidden {
+			t.Fatalf("a disabled person signed in: %v", err)
+		}
+		if p, err := f.svc.SetDisabled(ctx, admin, "", member.ID, false); err != nil || p.State != identity.Active {
+			t.Fatalf("enable: %+v %v", p, err)
+		}
+		self := authz.Principal{PersonID: member.ID, Role: authz.TenantAdmin, OrgID: "nat-digital"}
+		if _, err := f.svc.SetDisabled(ctx, self, "", member.ID, true); fault.KindOf(err) != fault.Forbidden {
+			t.Fatalf("disabling oneself: %v", err)
+		}
+		operator := authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
+		if _, err := f.svc.SetDisabled(ctx, operator, "", member.ID, true); fault.KindOf(err) != fault.Forbidden {
+			t.Fatalf("an operator disabling a tenant's member: %v", err)
+		}
+		got := strings.Join(f.actions(t), ",")
+		if !strings.Contains(got, "person.disable,person.enable") {
+			t.Fatalf("audit %s lacks the disable and enable", got)
+		}
+	})
+}
