@@ -58,6 +58,8 @@ var consoleMatrix = map[string]consoleExpect{
 	"GET /approvals":                 {own: central, foreign: central},
 	"GET /people":                    {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
 	"POST /people":                   {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{"role": {"tenant-admin"}, "org_id": {"{org}"}, "display_name": {"新任 {n}"}}},
+	"POST /people/{id}/disable":      {own: []string{admin}, foreign: nil, form: url.Values{}},
+	"POST /people/{id}/enable":       {own: []string{admin}, foreign: nil, form: url.Values{}},
 	"GET /account":                   {own: signedIn, foreign: signedIn},
 	"GET /login":                     {own: everyone, foreign: everyone},
 	"POST /login":                    {own: everyone, foreign: everyone, form: url.Values{"next": {"/envs"}}},
@@ -169,7 +171,7 @@ func routeRoleTenantMatrix(t *testing.T, h *harness) {
 		method, path := splitPattern(rt.pattern)
 		switch {
 		case strings.HasPrefix(path, "/envs/{id}"), strings.HasPrefix(path, "/orgs/{id}"),
-			path == "/invitations/{token}", path == "/account/keys/{id}/remove":
+			path == "/invitations/{token}", path == "/account/keys/{id}/remove", strings.HasPrefix(path, "/people/{id}/"):
 		case path == "/{$}":
 			path = "/"
 		case path == "/static/":
@@ -191,6 +193,7 @@ func routeRoleTenantMatrix(t *testing.T, h *harness) {
 				p = strings.Replace(p, "/keys/{id}/", "/keys/AAAA/", 1)
 				p = strings.Replace(p, "/access/{id}", "/access/"+accessOf[side], 1)
 				p = strings.Replace(p, "{person_id}", personOf[side], 1)
+				p = strings.Replace(p, "/people/{id}/", "/people/"+personOf[side]+"/", 1)
 				b := caller(who)
 				var r response
 				switch {

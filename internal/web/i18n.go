@@ -181,7 +181,8 @@ var notices = map[string]bool{"approved": true, "rejected": true, "retried": tru
 // plainNotices are the confirmations that name nothing (?notice=…).
 var plainNotices = map[string]bool{"signed_out": true, "key_removed": true,
 	"people_assigned": true, "people_removed": true,
-	"access_filed": true, "access_approved": true, "access_denied": true, "access_revoked": true, "access_withdrawn": true}
+	"access_filed": true, "access_approved": true, "access_denied": true, "access_revoked": true, "access_withdrawn": true,
+	"person_disabled": true, "person_enabled": true}
 
 // notice is the confirmation the address asks for, or "". Only known
 // notices about well-formed ids are shown, so a crafted link cannot put

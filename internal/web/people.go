@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
@@ -28,6 +29,9 @@ type peoplePage struct {
 type personRow struct {
 	identity.Person
 	Org *org.Organization
+	// Manageable: the viewer may disable or enable this person (the
+	// decision point has the last word when they try).
+	Manageable bool
 }
 
 type inviteForm struct {
@@ -81,7 +85,8 @@ func (c *Console) renderPeople(w http.ResponseWriter, r *http.Request, status in
 	}
 	orgs := map[string]*org.Organization{}
 	for _, person := range people {
-		row := personRow{Person: person}
+		row := personRow{Person: person, Manageable: person.ID != p.PersonID && authz.Allows(p, authz.ManagePeople) &&
+			slices.Contains(invitableRoles(p.Role), person.Role)}
 		if person.OrgID != "" {
 			o, seen := orgs[person.OrgID]
 			if !seen {
@@ -167,4 +172,29 @@ func (c *Console) baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+func (c *Console) disablePerson(w http.ResponseWriter, r *http.Request) { c.setDisabled(w, r, true) }
+func (c *Console) enablePerson(w http.ResponseWriter, r *http.Request)  { c.setDisabled(w, r, false) }
+
+func (c *Console) setDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
+	person, err := c.api.Identity.Person(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d, err := c.decide(r, authz.ManagePeople, authz.Resource{Kind: "person", ID: person.ID, OrgID: person.OrgID})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if _, err := c.api.Identity.SetDisabled(r.Context(), me(r).principal, d.GrantID, person.ID, disabled); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	notice := "person_enabled"
+	if disabled {
+		notice = "person_disabled"
+	}
+	http.Redirect(w, r, "/people?notice="+notice, http.StatusSeeOther)
 }

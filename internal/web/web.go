@@ -211,6 +211,8 @@ var routes = []route{
 	{"GET /approvals", authz.ReadApproval, (*Console).approvalQueue, 0},
 	{"GET /people", authz.ReadPeople, (*Console).people, 0},
 	{"POST /people", authz.InvitePeople, (*Console).invite, 0},
+	{"POST /people/{id}/disable", authz.ManagePeople, (*Console).disablePerson, 0},
+	{"POST /people/{id}/enable", authz.ManagePeople, (*Console).enablePerson, 0},
 	{"GET /account", authz.Self, (*Console).account, 0},
 	{"POST /account/keys/{id}/remove", authz.Self, (*Console).removeKey, 0},
 
