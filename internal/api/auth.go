@@ -341,5 +341,11 @@ func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bo
 		writeError(w, r, s.Logger, err)
 		return
 	}
+	if disabled {
+		// Their cloud access goes too; if this fails the resumer does it.
+		if err := s.Vending.RevokeDisabled(r.Context()); err != nil {
+			s.Logger.WarnContext(r.Context(), "revoking a disabled person's environment access; the resumer will retry", "person", p.ID, "err", err)
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -231,6 +231,26 @@ func TestEnvironmentAccessThroughTheAPI(t *testing.T) {
 			if r := h.call(t, "DELETE", accessPath+"/"+memberID, "", as(adminTok)); r.status != http.StatusNoContent {
 				t.Fatalf("unassigning again: %d %s", r.status, r.raw)
 			}
+
+			// Disabling a person takes their cloud access away too: the
+			// group membership is access to the account itself.
+			if r := h.call(t, "PUT", accessPath+"/"+memberID, `{"permission_set":"non_administrator"}`, as(adminTok)); r.status != http.StatusAccepted {
+				t.Fatalf("assign again: %d %s", r.status, r.raw)
+			}
+			h.pollUntil(t, accessPath, adminTok, func(r response) bool {
+				a := accessOf(r, memberID)
+				return a != nil && a["state"] == "applied"
+			})
+			if r := h.call(t, "POST", "/api/v1/people/"+memberID+"/disable", "", as(adminTok)); r.status != http.StatusOK || r.body["state"] != "disabled" {
+				t.Fatalf("disable: %d %s", r.status, r.raw)
+			}
+			if r := h.call(t, "GET", accessPath, "", as(memberTok)); r.status != http.StatusUnauthorized {
+				t.Fatalf("a disabled member's token still works: %d", r.status)
+			}
+			h.pollUntil(t, accessPath, adminTok, func(r response) bool { return accessOf(r, memberID) == nil })
+			if mems := members(groups.MemberGroup); mems != "" {
+				t.Fatalf("a disabled person is still in the members group: %q", mems)
+			}
 		})
 	}
 }

@@ -468,3 +468,53 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, a Assignment, action
 	return audit.Append(ctx, tx, audit.Entry{At: s.now(), Actor: audit.ActorFrom(ctx).Actor, Action: action, OrgID: en.OrgID,
 		Target: a.EnvID, Details: details})
 }
+
+// RevokeDisabled takes every permission set away from people who are
+// disabled: their rows become removing (with an audit entry each, about
+// the environment's organisation), and the worker takes them out of the
+// provider's groups. A disabled person can no longer sign in to hatoba,
+// but a group membership is access to the cloud account itself, so it
+// must go too. The API calls this right after disabling someone; the
+// resumer calls it as well, so a crash in between loses nothing.
+func (s *Service) RevokeDisabled(ctx context.Context) ([]Key, error) {
+	now := s.now()
+	var keys []Key
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		keys = nil
+		rows, err := tx.QueryContext(ctx, `SELECT a.env_id, a.person_id, a.permission_set, e.org_id FROM env_access a
+			JOIN people p ON p.id = a.person_id JOIN environments e ON e.id = a.env_id
+			WHERE p.state = $1 AND a.state <> $2 ORDER BY a.env_id, a.person_id`, string(identity.Disabled), Removing)
+		if err != nil {
+			return err
+		}
+		type row struct{ envID, personID, set, orgID string }
+		var due []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.envID, &r.personID, &r.set, &r.orgID); err != nil {
+				rows.Close()
+				return err
+			}
+			due = append(due, r)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, r := range due {
+			if _, err := tx.ExecContext(ctx, `UPDATE env_access SET state = $1, revision = revision + 1, last_error = '', updated_at = $2
+				WHERE env_id = $3 AND person_id = $4`, Removing, now, r.envID, r.personID); err != nil {
+				return err
+			}
+			if err := audit.Append(ctx, tx, audit.Entry{At: now, Actor: "system", Action: "env.access.unassign", OrgID: r.orgID, Target: r.envID,
+				Details: map[string]any{"person_id": r.personID, "permission_set": r.set, "reason": "the person was disabled"}}); err != nil {
+				return err
+			}
+			keys = append(keys, Key{EnvID: r.envID, PersonID: r.personID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoke the access of disabled people: %w", err)
+	}
+	return keys, nil
+}

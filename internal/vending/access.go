@@ -99,11 +99,31 @@ func (e *Engine) nudgeAccess(ctx context.Context, k envaccess.Key) {
 	}
 }
 
+// RevokeDisabled takes disabled people out of every environment's groups
+// (envaccess.Service.RevokeDisabled) and queues the jobs that do it.
+func (e *Engine) RevokeDisabled(ctx context.Context) error {
+	if e.cfg.Access == nil {
+		return nil
+	}
+	keys, err := e.cfg.Access.RevokeDisabled(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		e.nudgeAccess(ctx, k)
+	}
+	return nil
+}
+
 // resumeAccess queues a job for every assignment still pending or
-// removing, in batches like the vending jobs.
+// removing, in batches like the vending jobs; first it catches up on
+// people disabled since (see RevokeDisabled).
 func (e *Engine) resumeAccess(ctx context.Context) error {
 	if e.cfg.Access == nil {
 		return nil
+	}
+	if _, err := e.cfg.Access.RevokeDisabled(ctx); err != nil {
+		return err
 	}
 	keys, err := e.cfg.Access.Unsettled(ctx)
 	if err != nil {

@@ -192,6 +192,12 @@ func (c *Console) setDisabled(w http.ResponseWriter, r *http.Request, disabled b
 		c.fail(w, r, err)
 		return
 	}
+	if disabled {
+		// Their cloud access goes too; if this fails the resumer does it.
+		if err := c.api.Vending.RevokeDisabled(r.Context()); err != nil {
+			c.log.Warn("console: revoking a disabled person's environment access; the resumer will retry", "person", person.ID, "err", err)
+		}
+	}
 	notice := "person_enabled"
 	if disabled {
 		notice = "person_disabled"
