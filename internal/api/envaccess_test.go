@@ -251,6 +251,24 @@ func TestEnvironmentAccessThroughTheAPI(t *testing.T) {
 			if mems := members(groups.MemberGroup); mems != "" {
 				t.Fatalf("a disabled person is still in the members group: %q", mems)
 			}
+
+			// A transfer to another organisation takes the old one's people
+			// out of the account.
+			otherID, _ := h.person(t, authz.TenantMember, "nat-digital")
+			if r := h.call(t, "PUT", accessPath+"/"+otherID, `{"permission_set":"non_administrator"}`, as(adminTok)); r.status != http.StatusAccepted {
+				t.Fatalf("assign: %d %s", r.status, r.raw)
+			}
+			h.pollUntil(t, accessPath, adminTok, func(r response) bool {
+				a := accessOf(r, otherID)
+				return a != nil && a["state"] == "applied"
+			})
+			if r := h.call(t, "POST", "/api/v1/environments/"+envID+"/transfer", `{"org_id":"qp-small"}`, nil); r.status != http.StatusOK {
+				t.Fatalf("transfer: %d %s", r.status, r.raw)
+			}
+			h.pollUntil(t, accessPath, h.token, func(r response) bool { return accessOf(r, otherID) == nil })
+			if mems := members(groups.MemberGroup); mems != "" {
+				t.Fatalf("after the transfer the old organisation's member is still in the group: %q", mems)
+			}
 		})
 	}
 }

@@ -518,3 +518,52 @@ func (s *Service) RevokeDisabled(ctx context.Context) ([]Key, error) {
 	}
 	return keys, nil
 }
+
+// RevokeOutside, in the caller's transaction, takes an environment's
+// permission sets from people who are not of orgID or below it: after a
+// transfer, the old organisation's people must leave the account.
+func (s *Service) RevokeOutside(ctx context.Context, tx *store.Tx, envID, orgID string) ([]Key, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT a.person_id, a.permission_set, COALESCE(p.org_id, '') FROM env_access a
+		JOIN people p ON p.id = a.person_id WHERE a.env_id = $1 AND a.state <> $2 ORDER BY a.person_id`, envID, Removing)
+	if err != nil {
+		return nil, fmt.Errorf("access of %s: %w", envID, err)
+	}
+	type row struct{ personID, set, orgID string }
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.personID, &r.set, &r.orgID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("access of %s: %w", envID, err)
+		}
+		all = append(all, r)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("access of %s: %w", envID, err)
+	}
+	now := s.now()
+	var keys []Key
+	for _, r := range all {
+		inside := r.orgID == orgID
+		if !inside && r.orgID != "" {
+			ancestors, err := s.tree.AncestorIDs(ctx, r.orgID)
+			if err != nil {
+				return nil, fmt.Errorf("access of %s: %w", envID, err)
+			}
+			inside = slices.Contains(ancestors, orgID)
+		}
+		if inside {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE env_access SET state = $1, revision = revision + 1, last_error = '', updated_at = $2
+			WHERE env_id = $3 AND person_id = $4`, Removing, now, envID, r.personID); err != nil {
+			return nil, fmt.Errorf("access of %s: %w", envID, err)
+		}
+		if err := audit.Append(ctx, tx, audit.Entry{At: now, Actor: "system", Action: "env.access.unassign", OrgID: orgID, Target: envID,
+			Details: map[string]any{"person_id": r.personID, "permission_set": r.set, "reason": "the environment moved to another organisation"}}); err != nil {
+			return nil, err
+		}
+		keys = append(keys, Key{EnvID: envID, PersonID: r.personID})
+	}
+	return keys, nil
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
@@ -197,6 +198,7 @@ func (e *Engine) Transfer(ctx context.Context, id, toOrg, actor string) (env.Env
 		return env.Environment{}, err
 	}
 	var out env.Environment
+	var leaving []envaccess.Key
 	err = e.db.InTx(ctx, func(tx *store.Tx) error {
 		cur, err := e.envs.Get(ctx, tx, id)
 		if err != nil {
@@ -217,6 +219,12 @@ func (e *Engine) Transfer(ctx context.Context, id, toOrg, actor string) (env.Env
 		if err := e.envs.AddEvent(ctx, tx, id, "transferred", actor, fmt.Sprintf("transferred from %s to %s; moving account to unit %s", cur.OrgID, o.ID, strings.Join(path, "/"))); err != nil {
 			return err
 		}
+		// The old organisation's people leave the account with it.
+		if e.cfg.Access != nil {
+			if leaving, err = e.cfg.Access.RevokeOutside(ctx, tx, id, o.ID); err != nil {
+				return err
+			}
+		}
 		out, err = e.envs.Get(ctx, tx, id)
 		return err
 	})
@@ -224,6 +232,9 @@ func (e *Engine) Transfer(ctx context.Context, id, toOrg, actor string) (env.Env
 		return env.Environment{}, err
 	}
 	e.nudge(ctx, id, kindMove, out.Provider)
+	for _, k := range leaving {
+		e.nudgeAccess(ctx, k)
+	}
 	return out, nil
 }
 
