@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
+	"github.com/hatoba-cloud/hatoba/internal/web"
 )
 
 type statusRecorder struct {
@@ -43,27 +43,18 @@ func withMiddleware(next http.Handler, log *slog.Logger) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if p := recover(); p != nil {
-				log.Error("panic serving request", "request_id", id, "path", logPath(r.URL.Path), "panic", p)
+				log.Error("panic serving request", "request_id", id, "path", web.RedactPath(r.URL.Path), "panic", p)
 				http.Error(rec, "internal error", http.StatusInternalServerError)
 			}
 			level := slog.LevelDebug
 			if rec.status >= 500 {
 				level = slog.LevelWarn
 			}
-			log.Log(r.Context(), level, "http", "request_id", id, "method", r.Method, "path", logPath(r.URL.Path),
+			log.Log(r.Context(), level, "http", "request_id", id, "method", r.Method, "path", web.RedactPath(r.URL.Path),
 				"status", rec.status, "duration", time.Since(start))
 		}()
 		next.ServeHTTP(rec, r)
 	})
-}
-
-// logPath is a request path fit for the log: an invitation link's token
-// is a secret until it is used, so it never reaches the log.
-func logPath(path string) string {
-	if rest, ok := strings.CutPrefix(path, "/invitations/"); ok && rest != "" {
-		return "/invitations/[redacted]"
-	}
-	return path
 }
 
 // stateCollector reports environments per state and held provider slots at

@@ -98,7 +98,7 @@ func (c *Console) guard(rt route) http.HandlerFunc {
 				if v, err := c.visit(r); err == nil {
 					r = r.WithContext(withVisitor(r.Context(), v))
 				} else if fault.KindOf(err) != fault.Unauthenticated {
-					c.log.Warn("console: looking up the session of a public page", "path", r.URL.Path, "err", err)
+					c.log.Warn("console: looking up the session of a public page", "path", RedactPath(r.URL.Path), "err", err)
 				}
 			}
 			if unsafe && rt.flags&jsonReplies == 0 && !c.readForm(w, r) {
@@ -178,7 +178,7 @@ func (c *Console) visit(r *http.Request) (*visitor, error) {
 		id := pki.Describe(r.TLS.PeerCertificates[0])
 		if id.IssuerDN != sess.CertIssuerDN || id.Serial != sess.CertSerial {
 			c.log.Info("console: session presented with another certificate than it was opened with",
-				"person", sess.PersonID, "path", r.URL.Path)
+				"person", sess.PersonID, "path", RedactPath(r.URL.Path))
 			return nil, errSignInAgain
 		}
 	}

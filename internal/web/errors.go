@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 )
@@ -63,9 +64,9 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, key, show := statusOf(err)
 	switch {
 	case status == http.StatusNotFound:
-		c.log.Debug("console: not found", "path", r.URL.Path, "err", err)
+		c.log.Debug("console: not found", "path", RedactPath(r.URL.Path), "err", err)
 	case status == http.StatusServiceUnavailable:
-		c.log.Warn("console: capability unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		c.log.Warn("console: capability unavailable", "method", r.Method, "path", RedactPath(r.URL.Path), "err", err)
 	case !show:
 		c.internalError(w, r, err)
 		return
@@ -94,10 +95,10 @@ func (c *Console) failJSON(w http.ResponseWriter, r *http.Request, err error) {
 	detail := messageOf(err)
 	if !show {
 		if status == http.StatusServiceUnavailable {
-			c.log.Warn("console: capability unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			c.log.Warn("console: capability unavailable", "method", r.Method, "path", RedactPath(r.URL.Path), "err", err)
 			detail = c.message(r, "error.unavailable.text")
 		} else {
-			c.log.Error("console: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+			c.log.Error("console: internal error", "method", r.Method, "path", RedactPath(r.URL.Path), "err", err)
 			detail = c.message(r, "error.internal.text")
 		}
 	}
@@ -111,7 +112,7 @@ func (c *Console) problem(w http.ResponseWriter, r *http.Request, status int, de
 	w.WriteHeader(status)
 	err := json.NewEncoder(w).Encode(map[string]any{"title": http.StatusText(status), "status": status, "detail": detail, "instance": r.URL.Path})
 	if err != nil {
-		c.log.Debug("console: writing a problem", "path", r.URL.Path, "err", err)
+		c.log.Debug("console: writing a problem", "path", RedactPath(r.URL.Path), "err", err)
 	}
 }
 
@@ -124,7 +125,7 @@ func (c *Console) message(r *http.Request, key string) string {
 }
 
 func (c *Console) internalError(w http.ResponseWriter, r *http.Request, err error) {
-	c.log.Error("console: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	c.log.Error("console: internal error", "method", r.Method, "path", RedactPath(r.URL.Path), "err", err)
 	c.renderError(w, r, errorPage{Status: http.StatusInternalServerError, Key: "internal"})
 }
 
@@ -135,7 +136,7 @@ func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
 // badCSRF answers a signed-in form submitted without its session's token:
 // a forged request, or a form from a session that has since ended.
 func (c *Console) badCSRF(w http.ResponseWriter, r *http.Request, rt route) {
-	c.log.Info("console: form without a valid CSRF token refused", "method", r.Method, "path", r.URL.Path)
+	c.log.Info("console: form without a valid CSRF token refused", "method", r.Method, "path", RedactPath(r.URL.Path))
 	if rt.flags&jsonReplies != 0 {
 		c.problem(w, r, http.StatusForbidden, c.message(r, "error.csrf.text"))
 		return
@@ -145,7 +146,7 @@ func (c *Console) badCSRF(w http.ResponseWriter, r *http.Request, rt route) {
 
 // crossSite answers a write another site's page made.
 func (c *Console) crossSite(w http.ResponseWriter, r *http.Request, rt route) {
-	c.log.Info("console: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+	c.log.Info("console: cross-origin request refused", "method", r.Method, "path", RedactPath(r.URL.Path),
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	if rt.flags&jsonReplies != 0 {
 		c.problem(w, r, http.StatusForbidden, c.message(r, "error.csrf.text"))
@@ -158,7 +159,7 @@ func (c *Console) crossSite(w http.ResponseWriter, r *http.Request, rt route) {
 // that fails, so that an error never loops through render.
 func (c *Console) renderError(w http.ResponseWriter, r *http.Request, p errorPage) {
 	if err := c.renderPage(w, r, p.Status, "error", "", p); err != nil {
-		c.log.Error("console: rendering the error page", "path", r.URL.Path, "err", err)
+		c.log.Error("console: rendering the error page", "path", RedactPath(r.URL.Path), "err", err)
 		http.Error(w, http.StatusText(p.Status), p.Status)
 	}
 }
@@ -179,4 +180,14 @@ func (c *Console) readForm(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// RedactPath is a request path fit for a log: an invitation link's token
+// is a secret until it is used, so it never reaches one. serve's access
+// log uses it too.
+func RedactPath(path string) string {
+	if rest, ok := strings.CutPrefix(path, "/invitations/"); ok && rest != "" {
+		return "/invitations/[redacted]"
+	}
+	return path
 }

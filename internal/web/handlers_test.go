@@ -648,3 +648,16 @@ func TestCSRFToken(t *testing.T) {
 		t.Fatal("a token for an empty session secret was accepted")
 	}
 }
+
+func TestRedactPathHidesInvitationTokens(t *testing.T) {
+	for in, want := range map[string]string{
+		"/invitations/hbi_secret":    "/invitations/[redacted]",
+		"/invitations/hbi_secret/x":  "/invitations/[redacted]",
+		"/api/v1/environments/env-1": "/api/v1/environments/env-1",
+		"/invitations/":              "/invitations/",
+	} {
+		if got := RedactPath(in); got != want {
+			t.Errorf("RedactPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
