@@ -1,0 +1,270 @@
+package keys
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Ciphertext is what Encrypt returns and Decrypt takes: AES-256-GCM
+// output split the way XKS carries it.
+type Ciphertext struct {
+	Ciphertext []byte
+	IV         []byte // 12 bytes
+	Tag        []byte // 16 bytes
+	// Metadata names the key version (format byte 1, then the version as
+	// a big-endian uint32). It is authenticated with the caller's AAD, so
+	// it cannot be changed to point at another version.
+	Metadata []byte
+	// Version is the key version Metadata names, for convenience.
+	Version int
+}
+
+const (
+	metadataFormat = 1
+	metadataLen    = 5
+	ivLen          = 12
+	tagLen         = 16
+	// MaxPlaintext bounds what Encrypt takes: the service wraps data keys
+	// and small secrets (XKS allows 4,300 bytes), not bulk data.
+	MaxPlaintext = 64 << 10
+	// MaxAAD bounds the additional authenticated data.
+	MaxAAD = 8 << 10
+)
+
+func metadataOf(version int) []byte {
+	m := make([]byte, metadataLen)
+	m[0] = metadataFormat
+	binary.BigEndian.PutUint32(m[1:], uint32(version))
+	return m
+}
+
+// gcmAAD is what GCM authenticates: the metadata, then the caller's AAD.
+// The metadata has a fixed length, so the concatenation is unambiguous.
+func gcmAAD(meta, aad []byte) []byte {
+	out := make([]byte, 0, len(meta)+len(aad))
+	return append(append(out, meta...), aad...)
+}
+
+// Encrypt encrypts plaintext with the key's current version.
+func (s *Service) Encrypt(ctx context.Context, org, keyID string, plaintext, aad []byte) (Ciphertext, error) {
+	if len(plaintext) > MaxPlaintext {
+		return Ciphertext{}, fmt.Errorf("%w: the plaintext is longer than %d bytes", ErrInvalidInput, MaxPlaintext)
+	}
+	if len(aad) > MaxAAD {
+		return Ciphertext{}, fmt.Errorf("%w: the AAD is longer than %d bytes", ErrInvalidInput, MaxAAD)
+	}
+	ck, err := s.usable(ctx, org, keyID)
+	if err != nil {
+		return Ciphertext{}, err
+	}
+	if !ck.st.usage.encrypts() {
+		return Ciphertext{}, fmt.Errorf("%w: key %s is %s", ErrUsage, keyID, ck.st.usage)
+	}
+	v := ck.st.version
+	g, err := s.aeadFor(ctx, org, keyID, ck, v)
+	if err != nil {
+		return Ciphertext{}, err
+	}
+	iv := make([]byte, ivLen)
+	if _, err := rand.Read(iv); err != nil {
+		return Ciphertext{}, fmt.Errorf("keys: iv: %w", err)
+	}
+	meta := metadataOf(v)
+	out := g.Seal(make([]byte, 0, len(plaintext)+tagLen), iv, plaintext, gcmAAD(meta, aad))
+	n := len(out) - tagLen
+	return Ciphertext{Ciphertext: out[:n:n], IV: iv, Tag: out[n:], Metadata: meta, Version: v}, nil
+}
+
+// Decrypt decrypts c with the key version its metadata names. Any
+// mismatch — ciphertext, IV, tag, metadata, AAD or key — is
+// ErrInvalidCiphertext.
+func (s *Service) Decrypt(ctx context.Context, org, keyID string, c Ciphertext, aad []byte) ([]byte, error) {
+	ck, err := s.usable(ctx, org, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if !ck.st.usage.decrypts() {
+		return nil, fmt.Errorf("%w: key %s is %s", ErrUsage, keyID, ck.st.usage)
+	}
+	if len(c.Metadata) != metadataLen || c.Metadata[0] != metadataFormat || len(c.IV) != ivLen || len(c.Tag) != tagLen ||
+		len(c.Ciphertext) > MaxPlaintext || len(aad) > MaxAAD {
+		return nil, ErrInvalidCiphertext
+	}
+	v := int(binary.BigEndian.Uint32(c.Metadata[1:]))
+	if v < 1 || v > ck.st.version {
+		return nil, ErrInvalidCiphertext
+	}
+	g, err := s.aeadFor(ctx, org, keyID, ck, v)
+	if err != nil {
+		return nil, err
+	}
+	sealed := make([]byte, 0, len(c.Ciphertext)+tagLen)
+	sealed = append(append(sealed, c.Ciphertext...), c.Tag...)
+	out, err := g.Open(sealed[:0], c.IV, sealed, gcmAAD(c.Metadata, aad))
+	if err != nil {
+		return nil, ErrInvalidCiphertext
+	}
+	return out, nil
+}
+
+// DataKey is a fresh data key: its plaintext, for the caller to use and
+// forget, and the same key encrypted under the tenant key, to store.
+type DataKey struct {
+	Plaintext []byte
+	Encrypted Ciphertext
+}
+
+// GenerateDataKey makes a random data key of size bytes (16, 24 or 32)
+// and encrypts it with the key, as Encrypt would.
+func (s *Service) GenerateDataKey(ctx context.Context, org, keyID string, size int, aad []byte) (DataKey, error) {
+	if size != 16 && size != 24 && size != 32 {
+		return DataKey{}, fmt.Errorf("%w: a data key is 16, 24 or 32 bytes", ErrInvalidInput)
+	}
+	dk := make([]byte, size)
+	if _, err := rand.Read(dk); err != nil {
+		return DataKey{}, fmt.Errorf("keys: data key: %w", err)
+	}
+	c, err := s.Encrypt(ctx, org, keyID, dk, aad)
+	if err != nil {
+		clear(dk)
+		return DataKey{}, err
+	}
+	return DataKey{Plaintext: dk, Encrypted: c}, nil
+}
+
+// usable returns the key's cached state, refreshing it when older than
+// the TTL or dropped by a change, and refuses a sealed service, a killed
+// store, a disabled key.
+func (s *Service) usable(ctx context.Context, org, keyID string) (*cachedKey, error) {
+	ref := keyRef{org, keyID}
+	s.mu.RLock()
+	sealed, epoch, ck := s.master == nil, s.epoch, s.cache[ref]
+	s.mu.RUnlock()
+	if sealed {
+		return nil, ErrSealed
+	}
+	if ck == nil || ck.stale.Load() || s.ttl < 0 || s.now().Sub(ck.checked) >= s.ttl {
+		// A change that commits while the state is being read must not be
+		// hidden by it: such a read is used once but stored as stale.
+		gen := s.gen.Load()
+		st, err := s.readState(ctx, org, keyID)
+		if err != nil {
+			return nil, err
+		}
+		fresh := &cachedKey{st: st, checked: s.now(), aeads: &sync.Map{}}
+		if ck != nil {
+			fresh.aeads = ck.aeads
+		}
+		if s.gen.Load() != gen {
+			fresh.stale.Store(true)
+		}
+		s.mu.Lock()
+		if s.epoch != epoch {
+			s.mu.Unlock()
+			return nil, ErrSealed
+		}
+		s.cache[ref] = fresh
+		s.mu.Unlock()
+		ck = fresh
+	}
+	switch {
+	case ck.st.killed:
+		return nil, fmt.Errorf("%w: %s", ErrKillSwitch, org)
+	case ck.st.state != StateEnabled:
+		return nil, fmt.Errorf("%w: %s", ErrKeyDisabled, keyID)
+	}
+	return ck, nil
+}
+
+func (s *Service) readState(ctx context.Context, org, keyID string) (keyState, error) {
+	var st keyState
+	var usage, state string
+	err := s.db.QueryRowContext(ctx, `SELECT k.usage, k.state, k.current_version, s.killed
+		FROM tenant_keys k JOIN key_stores s ON s.org_id = k.org_id WHERE k.org_id = $1 AND k.id = $2`, org, keyID).
+		Scan(&usage, &state, &st.version, &st.killed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keyState{}, fmt.Errorf("%w: %s", ErrKeyNotFound, keyID)
+	}
+	if err != nil {
+		return keyState{}, fmt.Errorf("keys: reading the state of key %s: %w", keyID, err)
+	}
+	st.usage, st.state = Usage(usage), State(state)
+	return st, nil
+}
+
+// aeadFor returns the AEAD of a key version, unwrapping it on first use.
+func (s *Service) aeadFor(ctx context.Context, org, keyID string, ck *cachedKey, v int) (cipher.AEAD, error) {
+	if g, ok := ck.aeads.Load(v); ok {
+		return g.(cipher.AEAD), nil
+	}
+	mk, epoch, err := s.masterOrSealed()
+	if err != nil {
+		return nil, err
+	}
+	var wrapped []byte
+	err = s.db.QueryRowContext(ctx, `SELECT wrapped FROM tenant_key_versions WHERE org_id = $1 AND key_id = $2 AND version = $3`, org, keyID, v).Scan(&wrapped)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The metadata named a version this key never had.
+		return nil, ErrInvalidCiphertext
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: reading key %s version %d: %w", keyID, v, err)
+	}
+	raw, err := mk.unwrap(wrapped, wrapAAD(org, keyID, v))
+	if err != nil {
+		// Stored material that does not unwrap is tampering or a defect,
+		// never the caller's ciphertext: say so without the bytes.
+		if errors.Is(err, ErrInvalidCiphertext) {
+			s.log.Error("stored key material does not unwrap", "org", org, "key", keyID, "version", v)
+			return nil, fmt.Errorf("keys: key %s version %d does not unwrap with the master key (tampered storage?)", keyID, v)
+		}
+		return nil, fmt.Errorf("keys: unwrapping key %s version %d: %w", keyID, v, err)
+	}
+	defer clear(raw)
+	b, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keys: key %s version %d: %w", keyID, v, err)
+	}
+	g, err := cipher.NewGCM(b)
+	if err != nil {
+		return nil, fmt.Errorf("keys: key %s version %d: %w", keyID, v, err)
+	}
+	s.mu.RLock()
+	same := s.epoch == epoch
+	s.mu.RUnlock()
+	if !same {
+		return nil, ErrSealed
+	}
+	ck.aeads.Store(v, g)
+	return g, nil
+}
+
+// invalidate drops this replica's cached state of a key (its material
+// stays: it never changes).
+func (s *Service) invalidate(org, keyID string) {
+	s.gen.Add(1)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ck := s.cache[keyRef{org, keyID}]; ck != nil {
+		ck.stale.Store(true)
+	}
+}
+
+// invalidateOrg drops the cached state of every key of a tenant.
+func (s *Service) invalidateOrg(org string) {
+	s.gen.Add(1)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for ref, ck := range s.cache {
+		if ref.org == org {
+			ck.stale.Store(true)
+		}
+	}
+}
