@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -172,12 +173,25 @@ func headerValue(r *http.Request, name string) string {
 	return strings.Join(out, ",")
 }
 
+// canonicalPath is the path as AWS SDKs sign it for every service but S3:
+// the already escaped path, URI-encoded once more (so "!" and "%" differ
+// from Go's escaping, which leaves sub-delimiters alone).
 func canonicalPath(u *url.URL) string {
 	p := u.EscapedPath()
 	if p == "" {
 		return "/"
 	}
-	return p
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '/' || c == '-' || c == '_' || c == '.' || c == '~' ||
+			c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 func canonicalQuery(q url.Values) string {
