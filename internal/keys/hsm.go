@@ -40,10 +40,13 @@ func openHSM(cfg HSMConfig) (*crypto11.Context, error) {
 	if _, err := os.Stat(cfg.ModulePath); err != nil {
 		return nil, fault.Invalidf("keys: no PKCS#11 module at %s", cfg.ModulePath)
 	}
-	c, err := crypto11.Configure(&crypto11.Config{Path: cfg.ModulePath, TokenLabel: cfg.TokenLabel, Pin: cfg.PIN,
+	c11 := &crypto11.Config{Path: cfg.ModulePath, TokenLabel: cfg.TokenLabel, Pin: cfg.PIN,
 		// A 96-bit IV is GCM's native size (NIST SP 800-38D); crypto11
 		// defaults to 16 bytes.
-		GCMIVLength: ivLen})
+		GCMIVLength: ivLen}
+	c, err := crypto11.Configure(c11)
+	// crypto11 keeps its config but needs the PIN only to log in.
+	c11.Pin = ""
 	if err != nil {
 		// The PIN is not in crypto11's errors; the message may still name
 		// the module and token, which are not secret.
