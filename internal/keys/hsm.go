@@ -135,9 +135,11 @@ func (s *Service) InitHSM(ctx context.Context, by authz.Principal, cfg HSMConfig
 		return err
 	}
 	fail := func(err error) error { _ = c.Close(); return err }
-	if existing, err := c.FindKey(nil, []byte(cfg.KeyLabel)); err != nil {
+	// FindKeys, not FindKey: crypto11's FindKey reports a missing key as
+	// an error.
+	if existing, err := c.FindKeys(nil, []byte(cfg.KeyLabel)); err != nil {
 		return fail(fmt.Errorf("keys: looking for key %q on the HSM: %w", cfg.KeyLabel, err))
-	} else if existing != nil {
+	} else if len(existing) > 0 {
 		return fail(fault.Conflictf("keys: the HSM already holds a key labelled %q; choose another label", cfg.KeyLabel))
 	}
 	id := make([]byte, 16)
@@ -204,13 +206,18 @@ func (s *Service) UnsealHSM(ctx context.Context, cfg HSMConfig) error {
 		return err
 	}
 	fail := func(err error) error { _ = c.Close(); return err }
-	sk, err := c.FindKey(nil, []byte(cfg.KeyLabel))
+	found, err := c.FindKeys(nil, []byte(cfg.KeyLabel))
 	if err != nil {
 		return fail(fmt.Errorf("keys: looking for the master key on the HSM: %w", err))
 	}
-	if sk == nil {
+	switch len(found) {
+	case 0:
 		return fail(fault.NotFoundf("keys: the HSM holds no key labelled %q", cfg.KeyLabel))
+	case 1:
+	default:
+		return fail(fault.Conflictf("keys: the HSM holds %d keys labelled %q; which one is the master key is ambiguous", len(found), cfg.KeyLabel))
 	}
+	sk := found[0]
 	mk, err := newHSMKey(c, sk)
 	if err != nil {
 		return fail(err)
