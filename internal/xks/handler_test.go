@@ -40,12 +40,22 @@ type harness struct {
 	keys *xkstest.Keys
 	h    *xks.Handler
 	now  time.Time
+	wall bool
 
 	mu    sync.Mutex
 	usage []xks.Usage
 }
 
 type option func(*xks.Config)
+
+// clock is the handler's time: fixed, or the wall clock for tests whose
+// signer (a real server, curl) cannot be given ours.
+func (hs *harness) clock() time.Time {
+	if hs.wall {
+		return time.Now()
+	}
+	return hs.now
+}
 
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
@@ -61,7 +71,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	k.AddKey("tenant-b", "b-key", xks.UsageEncrypt, xks.UsageDecrypt)
 	hs := &harness{t: t, keys: k, now: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)}
 	cfg := xks.Config{
-		URIPrefix: prefix, Region: region, Keys: k, Now: func() time.Time { return hs.now },
+		URIPrefix: prefix, Region: region, Keys: k, Now: func() time.Time { return hs.clock() },
 		Record: func(_ context.Context, u xks.Usage) {
 			hs.mu.Lock()
 			defer hs.mu.Unlock()
@@ -463,7 +473,7 @@ func TestUsageRecords(t *testing.T) {
 func TestOverHTTP(t *testing.T) {
 	t.Parallel()
 	hs := newHarness(t)
-	hs.now = time.Now().UTC()
+	hs.wall = true
 	srv := httptest.NewServer(hs.h)
 	defer srv.Close()
 	body := js(encBody([]byte("over the wire"), nil, true))
