@@ -52,13 +52,21 @@ func gcmAAD(meta, aad []byte) []byte {
 	return append(append(out, meta...), aad...)
 }
 
-// Encrypt encrypts plaintext with the key's current version.
+// Encrypt encrypts plaintext with the key's current version; the GCM
+// additional data is the metadata followed by aad.
 func (s *Service) Encrypt(ctx context.Context, org, keyID string, plaintext, aad []byte) (Ciphertext, error) {
-	if len(plaintext) > MaxPlaintext {
-		return Ciphertext{}, fmt.Errorf("%w: the plaintext is longer than %d bytes", ErrInvalidInput, MaxPlaintext)
-	}
 	if len(aad) > MaxAAD {
 		return Ciphertext{}, fmt.Errorf("%w: the AAD is longer than %d bytes", ErrInvalidInput, MaxAAD)
+	}
+	return s.EncryptAAD(ctx, org, keyID, plaintext, func(meta []byte) []byte { return gcmAAD(meta, aad) })
+}
+
+// EncryptAAD is Encrypt for a caller that builds the GCM additional data
+// itself from the metadata (the XKS proxy, whose specification fixes how
+// the metadata enters the AAD). aad must include the metadata.
+func (s *Service) EncryptAAD(ctx context.Context, org, keyID string, plaintext []byte, aad func(metadata []byte) []byte) (Ciphertext, error) {
+	if len(plaintext) > MaxPlaintext {
+		return Ciphertext{}, fmt.Errorf("%w: the plaintext is longer than %d bytes", ErrInvalidInput, MaxPlaintext)
 	}
 	ck, err := s.usable(ctx, org, keyID)
 	if err != nil {
@@ -77,7 +85,11 @@ func (s *Service) Encrypt(ctx context.Context, org, keyID string, plaintext, aad
 		return Ciphertext{}, fmt.Errorf("keys: iv: %w", err)
 	}
 	meta := metadataOf(v)
-	out := g.Seal(make([]byte, 0, len(plaintext)+tagLen), iv, plaintext, gcmAAD(meta, aad))
+	full := aad(meta)
+	if len(full) > MaxAAD+metadataLen {
+		return Ciphertext{}, fmt.Errorf("%w: the AAD is longer than %d bytes", ErrInvalidInput, MaxAAD)
+	}
+	out := g.Seal(make([]byte, 0, len(plaintext)+tagLen), iv, plaintext, full)
 	n := len(out) - tagLen
 	return Ciphertext{Ciphertext: out[:n:n], IV: iv, Tag: out[n:], Metadata: meta, Version: v}, nil
 }
@@ -86,6 +98,15 @@ func (s *Service) Encrypt(ctx context.Context, org, keyID string, plaintext, aad
 // mismatch — ciphertext, IV, tag, metadata, AAD or key — is
 // ErrInvalidCiphertext.
 func (s *Service) Decrypt(ctx context.Context, org, keyID string, c Ciphertext, aad []byte) ([]byte, error) {
+	if len(aad) > MaxAAD {
+		return nil, ErrInvalidCiphertext
+	}
+	return s.DecryptAAD(ctx, org, keyID, c, gcmAAD(c.Metadata, aad))
+}
+
+// DecryptAAD is Decrypt with the GCM additional data given whole, as
+// EncryptAAD's callback built it from c.Metadata.
+func (s *Service) DecryptAAD(ctx context.Context, org, keyID string, c Ciphertext, aad []byte) ([]byte, error) {
 	ck, err := s.usable(ctx, org, keyID)
 	if err != nil {
 		return nil, err
@@ -94,7 +115,7 @@ func (s *Service) Decrypt(ctx context.Context, org, keyID string, c Ciphertext, 
 		return nil, fmt.Errorf("%w: key %s is %s", ErrUsage, keyID, ck.st.usage)
 	}
 	if len(c.Metadata) != metadataLen || c.Metadata[0] != metadataFormat || len(c.IV) != ivLen || len(c.Tag) != tagLen ||
-		len(c.Ciphertext) > MaxPlaintext || len(aad) > MaxAAD {
+		len(c.Ciphertext) > MaxPlaintext || len(aad) > MaxAAD+metadataLen {
 		return nil, ErrInvalidCiphertext
 	}
 	v := int(binary.BigEndian.Uint32(c.Metadata[1:]))
@@ -107,7 +128,7 @@ func (s *Service) Decrypt(ctx context.Context, org, keyID string, c Ciphertext, 
 	}
 	sealed := make([]byte, 0, len(c.Ciphertext)+tagLen)
 	sealed = append(append(sealed, c.Ciphertext...), c.Tag...)
-	out, err := g.Open(sealed[:0], c.IV, sealed, gcmAAD(c.Metadata, aad))
+	out, err := g.Open(sealed[:0], c.IV, sealed, aad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}

@@ -80,6 +80,11 @@ func TestSplitSealUnseal(t *testing.T) {
 			t.Error("Seal left the master key or cached tenant keys in memory")
 		}
 		s.mu.RUnlock()
+		// The kill switch works while sealed; reviving needs the service.
+		if err := s.Kill(ctxBg, owner, "org-a"); err != nil {
+			t.Fatalf("Kill while sealed: %v", err)
+		}
+		wantErr(t, "Revive while sealed", s.Revive(ctxBg, owner, "org-a"), ErrSealed)
 
 		// Any three others unseal again, and the old ciphertext decrypts.
 		for _, sh := range []string{shares[0], shares[3], shares[1]} {
@@ -87,11 +92,16 @@ func TestSplitSealUnseal(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		_, err = s.Decrypt(ctxBg, "org-a", k.ID, c, []byte("ctx"))
+		wantErr(t, "Decrypt after unseal, killed", err, ErrKillSwitch)
+		if err := s.Revive(ctxBg, owner, "org-a"); err != nil {
+			t.Fatal(err)
+		}
 		got, err := s.Decrypt(ctxBg, "org-a", k.ID, c, []byte("ctx"))
 		if err != nil || string(got) != "data key" {
 			t.Fatalf("Decrypt after unseal: %q, %v", got, err)
 		}
-		want := []string{"key.init", "key.unseal", "key.create", "key.seal", "key.unseal"}
+		want := []string{"key.init", "key.unseal", "key.create", "key.seal", "key.kill", "key.unseal", "key.revive"}
 		if got := auditActions(t, db); !slices.Equal(got, want) {
 			t.Fatalf("audit %v, want %v", got, want)
 		}

@@ -310,3 +310,21 @@ func TestInputLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerBuiltAAD: EncryptAAD/DecryptAAD let the XKS layer build the
+// additional data from the metadata; the metadata stays authenticated.
+func TestCallerBuiltAAD(t *testing.T) {
+	t.Parallel()
+	s, _, _, _ := newSplit(t, storetest.Open(t, store.SQLite), 0)
+	k := mustKey(t, s, "org-a", KeySpec{ID: "k"})
+	build := func(meta []byte) []byte { return append([]byte("xks-aad|"), meta...) }
+	c, err := s.EncryptAAD(ctxBg, "org-a", k.ID, []byte("p"), build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.DecryptAAD(ctxBg, "org-a", k.ID, c, build(c.Metadata)); err != nil || string(got) != "p" {
+		t.Fatalf("DecryptAAD: %q, %v", got, err)
+	}
+	_, err = s.DecryptAAD(ctxBg, "org-a", k.ID, c, build(metadataOf(2)))
+	wantErr(t, "DecryptAAD with other metadata in the AAD", err, ErrInvalidCiphertext)
+}
