@@ -49,12 +49,18 @@ func TestVerify(t *testing.T) {
 		req      func() *http.Request
 		wantCode string // "" ok; "-" a non-signature error
 	}{
-		{"ok/signed", func() *http.Request { return signed(t, "AKIAGOOD", "s3cret", "ap-northeast-1", "kms-xks-proxy", now, body) }, ""},
+		{"ok/signed", func() *http.Request {
+			return signed(t, "AKIAGOOD", "s3cret", "ap-northeast-1", "kms-xks-proxy", now, body)
+		}, ""},
 		{"ok/skew-within", func() *http.Request {
 			return signed(t, "AKIAGOOD", "s3cret", "ap-northeast-1", "kms-xks-proxy", now.Add(-4*time.Minute), body)
 		}, ""},
-		{"fail/wrong-secret", func() *http.Request { return signed(t, "AKIAGOOD", "other", "ap-northeast-1", "kms-xks-proxy", now, body) }, "InvalidSignatureException"},
-		{"fail/unknown-key", func() *http.Request { return signed(t, "AKIANOPE", "s3cret", "ap-northeast-1", "kms-xks-proxy", now, body) }, "UnrecognizedClientException"},
+		{"fail/wrong-secret", func() *http.Request {
+			return signed(t, "AKIAGOOD", "other", "ap-northeast-1", "kms-xks-proxy", now, body)
+		}, "InvalidSignatureException"},
+		{"fail/unknown-key", func() *http.Request {
+			return signed(t, "AKIANOPE", "s3cret", "ap-northeast-1", "kms-xks-proxy", now, body)
+		}, "UnrecognizedClientException"},
 		{"fail/wrong-service", func() *http.Request { return signed(t, "AKIAGOOD", "s3cret", "ap-northeast-1", "kms", now, body) }, "InvalidSignatureException"},
 		{"fail/wrong-region", func() *http.Request { return signed(t, "AKIAGOOD", "s3cret", "us-east-1", "kms-xks-proxy", now, body) }, "InvalidSignatureException"},
 		{"fail/expired", func() *http.Request {
