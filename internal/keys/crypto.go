@@ -36,6 +36,10 @@ const (
 	MaxPlaintext = 64 << 10
 	// MaxAAD bounds the additional authenticated data.
 	MaxAAD = 8 << 10
+	// maxFullAAD bounds the GCM additional data EncryptAAD and DecryptAAD
+	// take whole: the caller's AAD, the metadata and the caller's framing
+	// (XKS adds 3 length bytes, so an 8,192-byte XKS AAD is 8,200 bytes).
+	maxFullAAD = MaxAAD + 64
 )
 
 func metadataOf(version int) []byte {
@@ -86,7 +90,7 @@ func (s *Service) EncryptAAD(ctx context.Context, org, keyID string, plaintext [
 	}
 	meta := metadataOf(v)
 	full := aad(meta)
-	if len(full) > MaxAAD+metadataLen {
+	if len(full) > maxFullAAD {
 		return Ciphertext{}, fmt.Errorf("%w: the AAD is longer than %d bytes", ErrInvalidInput, MaxAAD)
 	}
 	out := g.Seal(make([]byte, 0, len(plaintext)+tagLen), iv, plaintext, full)
@@ -115,7 +119,7 @@ func (s *Service) DecryptAAD(ctx context.Context, org, keyID string, c Ciphertex
 		return nil, fmt.Errorf("%w: key %s is %s", ErrUsage, keyID, ck.st.usage)
 	}
 	if len(c.Metadata) != metadataLen || c.Metadata[0] != metadataFormat || len(c.IV) != ivLen || len(c.Tag) != tagLen ||
-		len(c.Ciphertext) > MaxPlaintext || len(aad) > MaxAAD+metadataLen {
+		len(c.Ciphertext) > MaxPlaintext || len(aad) > maxFullAAD {
 		return nil, ErrInvalidCiphertext
 	}
 	v := int(binary.BigEndian.Uint32(c.Metadata[1:]))
