@@ -52,6 +52,20 @@ func (r Role) Central() bool { return r == CentralOperator || r == CentralAudito
 // administrator, and the auditors who see everything.
 func (r Role) NeedsSecondFactor() bool { return r != TenantMember }
 
+// TakesGrants reports whether any permit reaches r's holders through a
+// break-glass grant; for other roles grants change nothing, so they need
+// no loading on a request.
+func (r Role) TakesGrants() bool {
+	for _, rl := range policy {
+		for _, pm := range rl.permits {
+			if pm.role == r && pm.reach == underGrant {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Principal is who makes a request, as authentication established it.
 type Principal struct {
 	PersonID string

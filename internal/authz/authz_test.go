@@ -170,3 +170,12 @@ func TestPolicyCoversEveryAction(t *testing.T) {
 		}
 	}
 }
+
+// Only a role some permit reaches under a grant takes grants.
+func TestTakesGrants(t *testing.T) {
+	for _, r := range authz.Roles {
+		if got, want := r.TakesGrants(), r == authz.CentralOperator; got != want {
+			t.Errorf("%s.TakesGrants() = %v, want %v", r, got, want)
+		}
+	}
+}

@@ -182,7 +182,7 @@ func (c *Console) visit(r *http.Request) (*visitor, error) {
 			return nil, errSignInAgain
 		}
 	}
-	if c.api.Grants != nil {
+	if c.api.Grants != nil && p.Role.TakesGrants() {
 		if p.Grants, err = c.api.Grants(ctx, p.PersonID); err != nil {
 			return nil, err
 		}
