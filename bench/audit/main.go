@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,8 +32,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/hatoba-cloud/hatoba/bench/internal/scratch"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
@@ -72,38 +70,6 @@ type result struct {
 	bundleEntries, bundleProofs int
 }
 
-func openDB(ctx context.Context, d, pgURL string) (*store.DB, func(), error) {
-	if d == "sqlite" {
-		dir, err := os.MkdirTemp("", "bench-audit")
-		if err != nil {
-			return nil, nil, err
-		}
-		db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "hatoba.db"), store.Options{})
-		return db, func() { _ = db.Close(); _ = os.RemoveAll(dir) }, err
-	}
-	if d != "postgres" {
-		return nil, nil, fmt.Errorf("unknown database %q (sqlite or postgres)", d)
-	}
-	conn, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	schema := fmt.Sprintf("bench_audit_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return nil, nil, err
-	}
-	u, _ := url.Parse(pgURL)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := store.Open(ctx, u.String(), store.Options{MaxConns: 20})
-	return db, func() {
-		_ = db.Close()
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		_ = conn.Close(context.Background())
-	}, err
-}
-
 // tenants are the organisations the benchmark's entries are about.
 var tenants = []string{"lg-011002", "lg-131016", "lg-271004", "lg-401005", "nat-digital", "pref-13", "pref-27", "lg-141003", "lg-231002", ""}
 
@@ -114,7 +80,7 @@ func entry(i int) audit.Entry {
 
 func run(d, pgURL string, n, txs, clients, bundle int, allSigs bool) (result, error) {
 	ctx := context.Background()
-	db, closeDB, err := openDB(ctx, d, pgURL)
+	db, closeDB, err := scratch.Open(ctx, d, pgURL, "bench_audit")
 	if err != nil {
 		return result{}, err
 	}

@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +36,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/hatoba-cloud/hatoba/bench/internal/scratch"
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -47,7 +45,6 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
 	"github.com/hatoba-cloud/hatoba/internal/simcloud"
-	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
@@ -135,35 +132,6 @@ func startSim(latency time.Duration, capacity int) (string, func(), error) {
 	return "http://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
-func openDB(ctx context.Context, d, pgURL string) (*store.DB, func(), error) {
-	if d == "sqlite" {
-		dir, err := os.MkdirTemp("", "bench-vend")
-		if err != nil {
-			return nil, nil, err
-		}
-		db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "hatoba.db"), store.Options{})
-		return db, func() { _ = db.Close(); _ = os.RemoveAll(dir) }, err
-	}
-	conn, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return nil, nil, err
-	}
-	u, _ := url.Parse(pgURL)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := store.Open(ctx, u.String(), store.Options{MaxConns: 20})
-	return db, func() {
-		_ = db.Close()
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		_ = conn.Close(context.Background())
-	}, err
-}
-
 func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (result, error) {
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -172,7 +140,7 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 		return result{}, err
 	}
 	defer stopSim()
-	db, closeDB, err := openDB(ctx, d, pgURL)
+	db, closeDB, err := scratch.Open(ctx, d, pgURL, "bench_vend")
 	if err != nil {
 		return result{}, err
 	}
