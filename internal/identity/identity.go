@@ -419,27 +419,21 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (authz.Princi
 func (s *Service) ConfirmSecondFactor(ctx context.Context, secret string) error {
 	now := s.now().UTC()
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		var personID string
-		var org sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT s.person_id, p.org_id FROM sessions s JOIN people p ON p.id = s.person_id WHERE s.id_hash = $1`,
-			hashSecret(secret)).Scan(&personID, &org)
+		personID, orgID, err := sessionOwner(ctx, tx, secret)
 		if err != nil {
 			return fmt.Errorf("confirm second factor: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET second_factor_at = $1 WHERE id_hash = $2`, now, hashSecret(secret)); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: personID, Action: "session.second_factor", OrgID: org.String, Target: personID})
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: personID, Action: "session.second_factor", OrgID: orgID, Target: personID})
 	})
 }
 
 // SignOut ends a session or revokes a token.
 func (s *Service) SignOut(ctx context.Context, secret string) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		var personID string
-		var org sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT s.person_id, p.org_id FROM sessions s JOIN people p ON p.id = s.person_id WHERE s.id_hash = $1`,
-			hashSecret(secret)).Scan(&personID, &org)
+		personID, orgID, err := sessionOwner(ctx, tx, secret)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // already gone: signing out twice is fine
 		}
@@ -449,8 +443,17 @@ func (s *Service) SignOut(ctx context.Context, secret string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, hashSecret(secret)); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{At: s.now(), Actor: personID, Action: "session.logout", OrgID: org.String, Target: personID})
+		return audit.Append(ctx, tx, audit.Entry{At: s.now(), Actor: personID, Action: "session.logout", OrgID: orgID, Target: personID})
 	})
+}
+
+// sessionOwner returns the person a session secret belongs to and their
+// organisation, for the session's audit entries.
+func sessionOwner(ctx context.Context, tx *store.Tx, secret string) (personID, orgID string, err error) {
+	var org sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT s.person_id, p.org_id FROM sessions s JOIN people p ON p.id = s.person_id WHERE s.id_hash = $1`,
+		hashSecret(secret)).Scan(&personID, &org)
+	return personID, org.String, err
 }
 
 // PurgeExpired deletes sessions and challenges past their expiry.
