@@ -89,6 +89,9 @@ func TestAutoSelectProfile(t *testing.T) {
 func TestNSSHome(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("certutil"); err != nil {
+		if os.Getenv("HATOBA_REQUIRE_BROWSER") == "1" {
+			t.Fatal("certutil is not installed (libnss3-tools; scripts/install-test-deps.sh installs it), and CI must run this test")
+		}
 		t.Skip("certutil is not installed (libnss3-tools)")
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
