@@ -1,11 +1,30 @@
-// Command xks benchmarks the XKS proxy API over real HTTP on loopback: AWS
-// KMS-shaped Encrypt and Decrypt requests, each signed with SigV4 by the
-// AWS SDK's signer, from concurrent clients, and prints requests per second
-// and p50/p99/p99.9 latency. The key service is the in-memory xkstest one
-// (real AES-256-GCM) until internal/keys plugs in.
+// Command xks benchmarks the XKS proxy API the way AWS KMS drives it:
+// Encrypt and Decrypt requests over real HTTP on loopback, each signed with
+// SigV4 by the AWS SDK's signer, from concurrent clients (64 by default),
+// against the real key service in each custody mode, and prints one table
+// of requests per second and p50/p99/p99.9 latency.
 //
-//	go run ./bench/xks                          # 64 clients, 10 s per operation
-//	go run ./bench/xks -c 16 -d 5s -cdiv -tls   # CDIV self-check and TLS
+// The modes:
+//
+//   - split: the production stack — a migrated scratch database (SQLite,
+//     or a PostgreSQL schema with -db postgres), internal/keys initialised
+//     with a 3-of-5 split master key and unsealed, a tenant with a key and
+//     an XKS credential, keyd as the handler's backend and keyd's Recorder
+//     writing one audit entry per request, in batches, as cmd/hatoba wires
+//     it. The bench checks that the audit log ends up with one usage entry
+//     per request served.
+//   - hsm: the same with the master key on a SoftHSM2 token made for the
+//     run. It needs cgo and SoftHSM2 (scripts/install-test-deps.sh); without
+//     either the row is skipped and the reason printed.
+//   - mem: the in-memory xkstest backend (AES-256-GCM, no database, no
+//     audit log): what HTTP, JSON and SigV4 cost alone, for comparison.
+//
+// Any answer but 200 is an error: the first one's body is printed and the
+// command exits 1.
+//
+//	go run ./bench/xks                          # split, hsm, mem; 64 clients, 10 s a row
+//	go run ./bench/xks -modes split -d 3s -tls  # quick, over HTTPS
+//	go run ./bench/xks -db postgres -pg postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 package main
 
 import (
@@ -16,18 +35,20 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -35,52 +56,158 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/hatoba-cloud/hatoba/internal/xks"
-	"github.com/hatoba-cloud/hatoba/internal/xks/xkstest"
 )
 
 const (
-	region    = "ap-northeast-1"
-	prefix    = "/bench"
-	accessKey = "BENCHACCESSKEYAAAAAAAA"
-	secret    = "VU6W2byoiBrhDqNGbx703oL0syCAmhlQgwNUT123456"
+	region = "ap-northeast-1"
+	prefix = "/bench"
 )
 
+type options struct {
+	modes         []string
+	clients       int
+	dur           time.Duration
+	size, aadSize int
+	cdiv, useTLS  bool
+	db, pgURL     string
+}
+
 func main() {
-	clients := flag.Int("c", 64, "concurrent clients")
-	dur := flag.Duration("d", 10*time.Second, "duration of each operation")
-	size := flag.Int("size", 32, "plaintext bytes (a data key is 32)")
-	aadSize := flag.Int("aad", 128, "additionalAuthenticatedData bytes")
-	cdiv := flag.Bool("cdiv", false, "ask for the ciphertext data integrity value (adds a decrypt self-check)")
-	useTLS := flag.Bool("tls", false, "serve HTTPS (loopback, test certificate)")
+	var o options
+	modes := flag.String("modes", "split,hsm,mem", "custody modes to run: split, hsm, mem")
+	flag.IntVar(&o.clients, "c", 64, "concurrent clients")
+	flag.DurationVar(&o.dur, "d", 10*time.Second, "duration of each row (mode and operation)")
+	flag.IntVar(&o.size, "size", 32, "plaintext bytes (a data key is 32)")
+	flag.IntVar(&o.aadSize, "aad", 128, "additionalAuthenticatedData bytes")
+	flag.BoolVar(&o.cdiv, "cdiv", false, "ask for the ciphertext data integrity value (adds a decrypt self-check)")
+	flag.BoolVar(&o.useTLS, "tls", false, "serve HTTPS (loopback, test certificate)")
+	flag.StringVar(&o.db, "db", "sqlite", "database of the split and hsm modes: sqlite or postgres")
+	flag.StringVar(&o.pgURL, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL with -db postgres (a scratch schema is created)")
 	flag.Parse()
-	if err := run(*clients, *dur, *size, *aadSize, *cdiv, *useTLS); err != nil {
+	for m := range strings.SplitSeq(*modes, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case "split", "hsm", "mem":
+			o.modes = append(o.modes, m)
+		case "":
+		default:
+			log.Fatalf("unknown mode %q (split, hsm or mem)", m)
+		}
+	}
+	ok, err := run(context.Background(), o)
+	if err != nil {
 		log.Fatal(err)
+	}
+	if !ok {
+		os.Exit(1)
 	}
 }
 
 type result struct {
-	op        string
+	mode, op  string
 	n, errs   int
+	firstErr  string
 	elapsed   time.Duration
 	latencies []time.Duration
 }
 
-func run(clients int, dur time.Duration, size, aadSize int, cdiv, useTLS bool) error {
-	keys := xkstest.New()
-	keys.AddCredential("tenant-bench", accessKey, secret)
-	keys.AddKey("tenant-bench", "bench-key", xks.UsageEncrypt, xks.UsageDecrypt)
-	var records atomic.Int64
-	h, err := xks.NewHandler(xks.Config{URIPrefix: prefix, Region: region, Keys: keys,
-		Record: func(context.Context, xks.Usage) { records.Add(1) }})
-	if err != nil {
-		return err
+// run benchmarks each mode in turn and prints the table; ok is false when
+// a request failed or the audit log's count is off.
+func run(ctx context.Context, o options) (ok bool, err error) {
+	// The key service and the recorder log at warning level and above:
+	// a lost usage record or a failed flush shows on stderr.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var results []result
+	var notes []string
+	ok = true
+	for _, mode := range o.modes {
+		var s *stack
+		if mode == "mem" {
+			s, err = memStack(logger)
+		} else {
+			s, err = realStack(ctx, mode, o.db, o.pgURL, logger)
+		}
+		if errors.Is(err, errSkipped) {
+			notes = append(notes, fmt.Sprintf("%s: %v", mode, err))
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", mode, err)
+		}
+		rs, err := bench(s, o)
+		results = append(results, rs...)
+		entries, ferr := s.finish(ctx)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", mode, err)
+		}
+		if ferr != nil {
+			return false, fmt.Errorf("%s: %w", mode, ferr)
+		}
+		served, recorded := s.served.Load(), s.recorded.Load()
+		switch {
+		case entries < 0:
+			notes = append(notes, fmt.Sprintf("%s: %d requests served (with the warm-up), %d usage records (no audit log)", mode, served, recorded))
+		case entries == served && recorded == served:
+			notes = append(notes, fmt.Sprintf("%s: %d requests served (with the warm-up), %d usage entries in the audit log: one each", mode, served, entries))
+		default:
+			ok = false
+			notes = append(notes, fmt.Sprintf("%s: MISMATCH: %d requests served, %d usage records, %d usage entries in the audit log", mode, served, recorded, entries))
+		}
 	}
-	srv := httptest.NewUnstartedServer(h)
+
+	scheme := "HTTP"
+	if o.useTLS {
+		scheme = "HTTPS"
+	}
+	fmt.Printf("XKS proxy over %s on loopback, SigV4 (aws-sdk-go-v2 signer) per request\n", scheme)
+	fmt.Printf("%d clients, %s per row, plaintext %d B, AAD %d B, CDIV %v\n", o.clients, o.dur, o.size, o.aadSize, o.cdiv)
+	fmt.Printf("machine: GOMAXPROCS %d, %d CPUs, %s, %s/%s (the load generator runs in the same process)\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if o.db == "postgres" {
+		fmt.Println("database: PostgreSQL, a scratch schema per mode (split, hsm); mem has none")
+	} else {
+		fmt.Println("database: SQLite, a scratch file per mode (split, hsm); mem has none")
+	}
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "mode\top\trequests\treq/s\tp50\tp99\tp99.9\terrors\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n", r.mode, r.op, r.n, float64(r.n)/r.elapsed.Seconds(),
+			pct(r.latencies, 0.50), pct(r.latencies, 0.99), pct(r.latencies, 0.999), r.errs)
+	}
+	if err := tw.Flush(); err != nil {
+		return false, err
+	}
+	fmt.Println()
+	for _, n := range notes {
+		fmt.Println(n)
+	}
+	for _, r := range results {
+		if r.errs > 0 {
+			ok = false
+			fmt.Printf("%s %s: %d errors; the first: %s\n", r.mode, r.op, r.errs, r.firstErr)
+		}
+	}
+	fmt.Println("rerun: go run ./bench/xks [-modes split,hsm,mem] [-c 64] [-d 10s] [-tls] [-db sqlite|postgres]")
+	fmt.Printf("this run: go run ./bench/xks -modes %s -c %d -d %s -size %d -aad %d -db %s", strings.Join(o.modes, ","), o.clients, o.dur, o.size, o.aadSize, o.db)
+	if o.cdiv {
+		fmt.Print(" -cdiv")
+	}
+	if o.useTLS {
+		fmt.Print(" -tls")
+	}
+	fmt.Println()
+	return ok, nil
+}
+
+// bench serves s on loopback and runs encrypt, then decrypt, against it.
+func bench(s *stack, o options) ([]result, error) {
+	srv := httptest.NewUnstartedServer(s)
 	srv.Listener.Close()
+	var err error
 	if srv.Listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if useTLS {
+	if o.useTLS {
 		srv.StartTLS()
 	} else {
 		srv.Start()
@@ -88,84 +215,77 @@ func run(clients int, dur time.Duration, size, aadSize int, cdiv, useTLS bool) e
 	defer srv.Close()
 	client := srv.Client()
 	tr := client.Transport.(*http.Transport)
-	tr.MaxIdleConnsPerHost = clients
-	tr.MaxConnsPerHost = clients
+	tr.MaxIdleConnsPerHost = o.clients
+	tr.MaxConnsPerHost = o.clients
+	c := caller{client: client, akid: s.akid, secret: s.secret}
 
-	pt, aad := random(size), random(aadSize)
+	pt, aad := random(o.size), random(o.aadSize)
 	md := map[string]string{"awsPrincipalArn": "arn:aws:iam::123456789012:role/bench", "kmsOperation": "GenerateDataKey",
 		"kmsRequestId": "00000000-0000-0000-0000-000000000000", "kmsKeyArn": "arn:aws:kms:ap-northeast-1:123456789012:key/bench"}
 	encReq := map[string]any{"requestMetadata": md, "plaintext": b64(pt), "additionalAuthenticatedData": b64(aad), "encryptionAlgorithm": "AES_GCM"}
-	if cdiv {
+	if o.cdiv {
 		encReq["ciphertextDataIntegrityValueAlgorithm"] = "SHA_256"
 	}
-	encBody, _ := json.Marshal(encReq)
-	base := srv.URL + prefix + "/kms/xks/v1/keys/bench-key/"
+	encBody, err := json.Marshal(encReq)
+	if err != nil {
+		return nil, err
+	}
+	base := srv.URL + prefix + "/kms/xks/v1/keys/" + benchKey + "/"
 
 	// One sealed data key to decrypt again and again, as KMS Decrypt does.
-	out, err := call(client, base+"encrypt", encBody)
+	out, err := c.call(base+"encrypt", encBody)
 	if err != nil {
-		return fmt.Errorf("warm-up encrypt: %w", err)
+		return nil, fmt.Errorf("warm-up encrypt: %w", err)
 	}
 	var sealed map[string]string
 	if err := json.Unmarshal(out, &sealed); err != nil {
-		return fmt.Errorf("warm-up encrypt answer: %w", err)
+		return nil, fmt.Errorf("warm-up encrypt answer: %w", err)
 	}
 	md["kmsOperation"] = "Decrypt"
-	decBody, _ := json.Marshal(map[string]any{"requestMetadata": md, "ciphertext": sealed["ciphertext"],
+	decBody, err := json.Marshal(map[string]any{"requestMetadata": md, "ciphertext": sealed["ciphertext"],
 		"ciphertextMetadata": sealed["ciphertextMetadata"], "initializationVector": sealed["initializationVector"],
 		"authenticationTag": sealed["authenticationTag"], "additionalAuthenticatedData": b64(aad), "encryptionAlgorithm": "AES_GCM"})
+	if err != nil {
+		return nil, err
+	}
+	out, err = c.call(base+"decrypt", decBody)
+	if err != nil {
+		return nil, fmt.Errorf("warm-up decrypt: %w", err)
+	}
+	var opened map[string]string
+	if err := json.Unmarshal(out, &opened); err != nil || opened["plaintext"] != b64(pt) {
+		return nil, fmt.Errorf("warm-up decrypt: the plaintext does not come back (%v)", err)
+	}
 
 	var results []result
 	for _, op := range []struct {
 		name, url string
 		body      []byte
 	}{{"encrypt", base + "encrypt", encBody}, {"decrypt", base + "decrypt", decBody}} {
-		results = append(results, load(client, op.name, op.url, op.body, clients, dur))
+		r := load(c, op.url, op.body, o.clients, o.dur)
+		r.mode, r.op = s.mode, op.name
+		results = append(results, r)
 	}
-
-	scheme := "http"
-	if useTLS {
-		scheme = "https"
-	}
-	fmt.Printf("XKS proxy over %s on loopback, SigV4 (aws-sdk-go-v2 signer) per request, backend xkstest (AES-256-GCM)\n", scheme)
-	fmt.Printf("%d clients, %s per operation, plaintext %d B, AAD %d B, CDIV %v, GOMAXPROCS %d, %s/%s\n\n",
-		clients, dur, size, aadSize, cdiv, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\trequests\terrors\treq/s\tp50\tp99\tp99.9\t")
-	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t\n", r.op, r.n, r.errs, float64(r.n)/r.elapsed.Seconds(),
-			pct(r.latencies, 0.50), pct(r.latencies, 0.99), pct(r.latencies, 0.999))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Printf("\nusage records: %d\nrerun: go run ./bench/xks -c %d -d %s -size %d -aad %d", records.Load(), clients, dur, size, aadSize)
-	if cdiv {
-		fmt.Print(" -cdiv")
-	}
-	if useTLS {
-		fmt.Print(" -tls")
-	}
-	fmt.Println()
-	return nil
+	return results, nil
 }
 
 // load runs clients loops of signed POSTs for dur.
-func load(client *http.Client, op, url string, body []byte, clients int, dur time.Duration) result {
+func load(c caller, url string, body []byte, clients int, dur time.Duration) result {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	res := result{op: op}
+	var res result
 	start := time.Now()
 	deadline := start.Add(dur)
 	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			var lat []time.Duration
-			errs := 0
+			errs, first := 0, ""
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				if _, err := call(client, url, body); err != nil {
+				if _, err := c.call(url, body); err != nil {
+					if errs == 0 {
+						first = err.Error()
+					}
 					errs++
 					continue
 				}
@@ -173,9 +293,12 @@ func load(client *http.Client, op, url string, body []byte, clients int, dur tim
 			}
 			mu.Lock()
 			res.latencies = append(res.latencies, lat...)
+			if res.errs == 0 && errs > 0 {
+				res.firstErr = first
+			}
 			res.errs += errs
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
@@ -186,18 +309,24 @@ func load(client *http.Client, op, url string, body []byte, clients int, dur tim
 
 var signer = v4.NewSigner()
 
-func call(client *http.Client, url string, body []byte) ([]byte, error) {
+// caller signs and sends XKS requests with one credential.
+type caller struct {
+	client       *http.Client
+	akid, secret string
+}
+
+func (c caller) call(url string, body []byte) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	sum := sha256.Sum256(body)
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secret},
+	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: c.akid, SecretAccessKey: c.secret},
 		req, hex.EncodeToString(sum[:]), xks.Service, region, time.Now()); err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	resp, err := client.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
