@@ -77,6 +77,9 @@ type Principal struct {
 	SecondFactorAt time.Time
 	// Grants are the caller's active break-glass grants.
 	Grants []Grant
+	// KeyOwner: a tenant administrator designated its organisation's key
+	// owner, the one who controls the tenant's keys (docs/keys.md).
+	KeyOwner bool
 }
 
 // Grant is an approved, time-boxed break-glass access to one organisation's
@@ -115,6 +118,13 @@ const (
 
 	ReadAudit Action = "audit.read"
 
+	// The tenant's keys in the key service (docs/keys.md). Reading shows
+	// metadata and the usage record, never material.
+	ReadKeys       Action = "key.read"
+	ManageKeys     Action = "key.manage"       // create, usage, rotate, disable, kill switch, XKS credentials
+	AssignKeyOwner Action = "key.owner.assign" // designate a tenant administrator key owner
+	SealKeys       Action = "key.seal"         // seal the whole key service at once
+
 	ReadAccess    Action = "access.read"
 	RequestAccess Action = "access.request"
 	ApproveAccess Action = "access.approve"
@@ -138,6 +148,8 @@ const (
 type permit struct {
 	role  Role
 	reach reach
+	// keyOwner limits the permit to the role's key owners.
+	keyOwner bool
 }
 
 type rule struct {
@@ -148,10 +160,11 @@ type rule struct {
 }
 
 var (
-	op     = func(r reach) permit { return permit{CentralOperator, r} }
-	audit  = permit{CentralAuditor, everywhere}
-	admin  = permit{TenantAdmin, ownSubtree}
-	member = permit{TenantMember, ownSubtree}
+	op       = func(r reach) permit { return permit{role: CentralOperator, reach: r} }
+	audit    = permit{role: CentralAuditor, reach: everywhere}
+	admin    = permit{role: TenantAdmin, reach: ownSubtree}
+	member   = permit{role: TenantMember, reach: ownSubtree}
+	keyOwner = permit{role: TenantAdmin, reach: ownSubtree, keyOwner: true}
 )
 
 // policy is the whole rule book, one line per action. Reading it answers
@@ -185,7 +198,20 @@ var policy = map[Action]rule{
 	ApproveAccess: {permits: []permit{op(everywhere), admin}, secondFactor: true},
 	RevokeAccess:  {permits: []permit{op(everywhere), admin}},
 
+	// A tenant's keys are its own: no central role may change them, not
+	// even under a break-glass grant. Sealing stops every tenant at once
+	// and harms no data, so an operator may do it in an emergency.
+	ReadKeys:       {permits: []permit{audit, admin}},
+	ManageKeys:     {permits: []permit{keyOwner}, secondFactor: true},
+	AssignKeyOwner: {permits: []permit{admin}, secondFactor: true},
+	SealKeys:       {permits: []permit{op(platform)}, secondFactor: true},
+
 	Self: {permits: []permit{op(everywhere), audit, admin, member}},
+}
+
+// holds reports whether p is someone pm is for.
+func (pm permit) holds(p Principal) bool {
+	return pm.role == p.Role && (!pm.keyOwner || p.KeyOwner)
 }
 
 // Actions lists every action that has a rule.
@@ -248,7 +274,7 @@ func Allows(p Principal, action Action) bool {
 		return true
 	}
 	for _, pm := range policy[action].permits {
-		if pm.role == p.Role {
+		if pm.holds(p) {
 			return true
 		}
 	}
@@ -272,7 +298,7 @@ func (a *Authorizer) Decide(ctx context.Context, p Principal, action Action, res
 	}
 	var roleMay bool
 	for _, pm := range r.permits {
-		if pm.role != p.Role {
+		if !pm.holds(p) {
 			continue
 		}
 		roleMay = true
@@ -289,7 +315,7 @@ func (a *Authorizer) Decide(ctx context.Context, p Principal, action Action, res
 		return d, nil
 	}
 	if !roleMay {
-		return Decision{}, fault.Forbiddenf("a %s may not %s", p.Role, action)
+		return Decision{}, refusal(p, action)
 	}
 	if res.ID == "" {
 		if res.OrgID == "" {
@@ -299,6 +325,20 @@ func (a *Authorizer) Decide(ctx context.Context, p Principal, action Action, res
 	}
 	return Decision{}, fault.NotFoundf("no %s %s", res.Kind, res.ID)
 }
+
+// refusal says why p's role may not do action at all.
+func refusal(p Principal, action Action) error {
+	for _, pm := range policy[action].permits {
+		if pm.role == p.Role && pm.keyOwner {
+			return fault.Forbiddenf("only the organisation's key owner may %s: a tenant administrator designates key owners", action)
+		}
+	}
+	return fault.Forbiddenf("a %s may not %s", p.Role, action)
+}
+
+// Refusal is Decide's answer for a role that may not do action anywhere,
+// for callers that check Allows first.
+func Refusal(p Principal, action Action) error { return refusal(p, action) }
 
 func (a *Authorizer) recentSecondFactor(p Principal) bool {
 	return !p.SecondFactorAt.IsZero() && a.now().Sub(p.SecondFactorAt) <= a.secondFactorTTL
@@ -370,7 +410,7 @@ func (a *Authorizer) ScopeOf(p Principal, action Action) Scope {
 	var s Scope
 	now := a.now()
 	for _, pm := range policy[action].permits {
-		if pm.role != p.Role {
+		if !pm.holds(p) {
 			continue
 		}
 		switch pm.reach {

@@ -47,6 +47,14 @@ func TestDecide(t *testing.T) {
 	fresh.SecondFactorAt = now.Add(-time.Minute)
 	stale := prefAdmin
 	stale.SecondFactorAt = now.Add(-time.Hour)
+	owner := fresh
+	owner.KeyOwner = true
+	staleOwner := owner
+	staleOwner.SecondFactorAt = now.Add(-time.Hour)
+	cityOwner := authz.Principal{PersonID: "p5", Role: authz.TenantAdmin, OrgID: "cityA", KeyOwner: true, SecondFactorAt: now}
+	grantedOwner := granted
+	grantedOwner.SecondFactorAt = now
+	keys := func(org string) authz.Resource { return authz.Resource{Kind: "key store", OrgID: org} }
 
 	tests := []struct {
 		name    string
@@ -80,6 +88,21 @@ func TestDecide(t *testing.T) {
 		{"nobody is nobody", authz.Principal{}, authz.ReadSystem, authz.Resource{}, fault.Unauthenticated, ""},
 		{"an unknown action is refused", operator, authz.Action("env.destroy-everything"), authz.Resource{}, fault.Forbidden, ""},
 		{"an unknown organisation is out of scope", prefAdmin, authz.ReadEnvs, env("nowhere"), fault.NotFound, ""},
+		{"the key owner manages its keys", owner, authz.ManageKeys, keys("pref"), "", ""},
+		{"the key owner manages a child's keys", owner, authz.ManageKeys, keys("cityA"), "", ""},
+		{"the key owner needs a fresh second factor", staleOwner, authz.ManageKeys, keys("pref"), fault.Forbidden, ""},
+		{"a key owner cannot reach its parent's keys", cityOwner, authz.ManageKeys, keys("pref"), fault.Forbidden, ""},
+		{"a key owner cannot reach another tenant's keys", owner, authz.ManageKeys, keys("other"), fault.Forbidden, ""},
+		{"an administrator who is not key owner may not manage keys", fresh, authz.ManageKeys, keys("pref"), fault.Forbidden, ""},
+		{"an administrator reads its keys", prefAdmin, authz.ReadKeys, keys("pref"), "", ""},
+		{"a member may not read keys", cityMember, authz.ReadKeys, keys("cityA"), fault.Forbidden, ""},
+		{"an operator may not manage a tenant's keys", operator, authz.ManageKeys, keys("cityA"), fault.Forbidden, ""},
+		{"not even under a grant", grantedOwner, authz.ManageKeys, keys("cityA"), fault.Forbidden, ""},
+		{"an operator may not read a tenant's keys", operator, authz.ReadKeys, keys("cityA"), fault.Forbidden, ""},
+		{"an operator seals the key service", authz.Principal{PersonID: "p3", Role: authz.CentralOperator, SecondFactorAt: now}, authz.SealKeys, authz.Resource{}, "", ""},
+		{"sealing needs a second factor", operator, authz.SealKeys, authz.Resource{}, fault.Forbidden, ""},
+		{"an administrator designates key owners", fresh, authz.AssignKeyOwner, keys("cityA"), "", ""},
+		{"an operator may not designate key owners", operator, authz.AssignKeyOwner, keys("cityA"), fault.Forbidden, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,8 +184,10 @@ func TestPolicyCoversEveryAction(t *testing.T) {
 	for _, action := range authz.Actions() {
 		var anyRole bool
 		for _, r := range authz.Roles {
-			if authz.Allows(authz.Principal{Role: r}, action) {
-				anyRole = true
+			for _, keyOwner := range []bool{false, true} {
+				if authz.Allows(authz.Principal{Role: r, KeyOwner: keyOwner}, action) {
+					anyRole = true
+				}
 			}
 		}
 		if !anyRole {

@@ -47,8 +47,11 @@ type Person struct {
 	Email       string      `json:"email,omitempty"`
 	State       PersonState `json:"state"`
 	InvitedBy   string      `json:"invited_by,omitempty"`
-	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
+	// KeyOwner: this tenant administrator controls the organisation's
+	// keys in the key service (docs/keys.md).
+	KeyOwner  bool      `json:"key_owner"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Certificate is what identity keeps of a verified client certificate: a
@@ -395,10 +398,10 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (authz.Princi
 	var org sql.NullString
 	var second sql.NullTime
 	err := s.db.QueryRowContext(ctx, `SELECT s.kind, s.person_id, s.created_at, s.expires_at, s.second_factor_at, s.cert_issuer_dn, s.cert_serial,
-			p.role, p.org_id, p.state
+			p.role, p.org_id, p.state, p.key_owner
 		FROM sessions s JOIN people p ON p.id = s.person_id WHERE s.id_hash = $1`, hashSecret(secret)).
 		Scan(&sess.Kind, &sess.PersonID, &sess.CreatedAt, &sess.ExpiresAt, &second, &sess.CertIssuerDN, &sess.CertSerial,
-			&p.Role, &org, &p.State)
+			&p.Role, &org, &p.State, &p.KeyOwner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return authz.Principal{}, Session{}, denied
 	}
@@ -411,7 +414,8 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (authz.Princi
 	if second.Valid {
 		sess.SecondFactorAt = second.Time
 	}
-	return authz.Principal{PersonID: sess.PersonID, Role: p.Role, OrgID: org.String, SecondFactorAt: sess.SecondFactorAt}, sess, nil
+	return authz.Principal{PersonID: sess.PersonID, Role: p.Role, OrgID: org.String, SecondFactorAt: sess.SecondFactorAt,
+		KeyOwner: p.KeyOwner && p.Role == authz.TenantAdmin}, sess, nil
 }
 
 // ConfirmSecondFactor records that the session's person just passed a
@@ -470,12 +474,12 @@ func (s *Service) PurgeExpired(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-const personColumns = `id, org_id, role, display_name, email, state, invited_by, created_at, updated_at`
+const personColumns = `id, org_id, role, display_name, email, state, invited_by, key_owner, created_at, updated_at`
 
 func scanPerson(row interface{ Scan(...any) error }) (Person, error) {
 	var p Person
 	var org sql.NullString
-	err := row.Scan(&p.ID, &org, &p.Role, &p.DisplayName, &p.Email, &p.State, &p.InvitedBy, &p.CreatedAt, &p.UpdatedAt)
+	err := row.Scan(&p.ID, &org, &p.Role, &p.DisplayName, &p.Email, &p.State, &p.InvitedBy, &p.KeyOwner, &p.CreatedAt, &p.UpdatedAt)
 	p.OrgID = org.String
 	return p, err
 }
@@ -588,6 +592,55 @@ func (s *Service) SetDisabled(ctx context.Context, by authz.Principal, grantID, 
 	})
 	if err != nil {
 		return Person{}, fmt.Errorf("set person %s disabled=%v: %w", personID, disabled, err)
+	}
+	return p, nil
+}
+
+// SetKeyOwner designates a tenant administrator key owner of its
+// organisation, or takes the designation away. The caller has authorized by
+// (authz.AssignKeyOwner, which no central role holds) for the person's
+// organisation. Nobody designates themselves — another administrator must —
+// except the first key owner of an organisation that has none, so a tenant
+// with a single administrator can start.
+func (s *Service) SetKeyOwner(ctx context.Context, by authz.Principal, personID string, owner bool) (Person, error) {
+	var p Person
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if p, err = personIn(ctx, tx, personID); err != nil {
+			return err
+		}
+		if p.Role != authz.TenantAdmin {
+			return fault.InvalidField("key_owner", "only a tenant administrator can be key owner; %s is a %s", p.ID, p.Role)
+		}
+		if owner && p.State == Disabled {
+			return fault.Conflictf("%s is disabled; enable them first", p.ID)
+		}
+		if p.KeyOwner == owner {
+			return nil // already so: nothing to record
+		}
+		if p.ID == by.PersonID {
+			var owners int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM people WHERE org_id = $1 AND key_owner AND state <> $2`,
+				p.OrgID, string(Disabled)).Scan(&owners); err != nil {
+				return err
+			}
+			if !owner || owners > 0 {
+				return fault.Forbiddenf("you cannot change your own key owner designation; ask another administrator")
+			}
+		}
+		now := s.now().UTC()
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET key_owner = $1, updated_at = $2 WHERE id = $3`, owner, now, p.ID); err != nil {
+			return err
+		}
+		p.KeyOwner, p.UpdatedAt = owner, now
+		action := "person.key_owner.grant"
+		if !owner {
+			action = "person.key_owner.revoke"
+		}
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: by.PersonID, Action: action, OrgID: p.OrgID, Target: p.ID})
+	})
+	if err != nil {
+		return Person{}, fmt.Errorf("set person %s key owner=%v: %w", personID, owner, err)
 	}
 	return p, nil
 }

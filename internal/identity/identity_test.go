@@ -327,3 +327,80 @@ func TestDisable(t *testing.T) {
 		}
 	})
 }
+
+func TestKeyOwner(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		operator := authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
+		invite := func(role authz.Role, serial string) (identity.Person, string) {
+			t.Helper()
+			p, token, err := f.svc.Invite(ctx, operator, "", identity.Invitation{Role: role, OrgID: "nat-digital", DisplayName: serial})
+			if role == authz.TenantMember {
+				admin := authz.Principal{PersonID: "p-admin", Role: authz.TenantAdmin, OrgID: "nat-digital"}
+				p, token, err = f.svc.Invite(ctx, admin, "", identity.Invitation{Role: role, OrgID: "nat-digital", DisplayName: serial})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.Accept(ctx, token, cert(serial)); err != nil {
+				t.Fatal(err)
+			}
+			_, secret, _, err := f.svc.SignIn(ctx, cert(serial), identity.APIToken, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p, secret
+		}
+		first, firstSecret := invite(authz.TenantAdmin, "40")
+		second, secondSecret := invite(authz.TenantAdmin, "41")
+		member, _ := invite(authz.TenantMember, "42")
+		as := func(p identity.Person) authz.Principal {
+			return authz.Principal{PersonID: p.ID, Role: p.Role, OrgID: p.OrgID}
+		}
+
+		// The first key owner of an organisation may designate itself.
+		if p, err := f.svc.SetKeyOwner(ctx, as(first), first.ID, true); err != nil || !p.KeyOwner {
+			t.Fatalf("first owner: %+v %v", p, err)
+		}
+		if p, _, err := f.svc.Authenticate(ctx, firstSecret); err != nil || !p.KeyOwner {
+			t.Fatalf("the key owner's principal: %+v %v", p, err)
+		}
+		if p, _, err := f.svc.Authenticate(ctx, secondSecret); err != nil || p.KeyOwner {
+			t.Fatalf("another administrator's principal: %+v %v", p, err)
+		}
+		tests := []struct {
+			name   string
+			by     authz.Principal
+			target string
+			owner  bool
+			want   fault.Kind
+		}{
+			{"once there is an owner nobody designates themselves", as(second), second.ID, true, fault.Forbidden},
+			{"a member cannot be key owner", as(first), member.ID, true, fault.Invalid},
+			{"an owner designates another administrator", as(first), second.ID, true, ""},
+			{"nobody takes their own designation away", as(first), first.ID, false, fault.Forbidden},
+			{"another administrator can", as(second), first.ID, false, ""},
+			{"no such person", as(second), "p-nobody", true, fault.NotFound},
+		}
+		for _, tt := range tests {
+			p, err := f.svc.SetKeyOwner(ctx, tt.by, tt.target, tt.owner)
+			if tt.want == "" {
+				if err != nil || p.KeyOwner != tt.owner {
+					t.Fatalf("%s: %+v %v", tt.name, p, err)
+				}
+				continue
+			}
+			if fault.KindOf(err) != tt.want {
+				t.Fatalf("%s: err = %v, want %s", tt.name, err, tt.want)
+			}
+		}
+		if p, _, err := f.svc.Authenticate(ctx, firstSecret); err != nil || p.KeyOwner {
+			t.Fatalf("a revoked key owner's session still carries the designation: %+v %v", p, err)
+		}
+		got := strings.Join(f.actions(t), ",")
+		if !strings.Contains(got, "person.key_owner.grant,person.key_owner.grant,person.key_owner.revoke") {
+			t.Fatalf("audit %s lacks the designations", got)
+		}
+	})
+}

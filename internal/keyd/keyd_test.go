@@ -36,7 +36,7 @@ const (
 
 var (
 	ctxBg = context.Background()
-	owner = authz.Principal{PersonID: "p-owner", Role: authz.TenantAdmin, OrgID: "org-a"}
+	owner = authz.Principal{PersonID: "p-owner", Role: authz.TenantAdmin, OrgID: "org-a", KeyOwner: true}
 	staff = authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
 )
 

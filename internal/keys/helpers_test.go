@@ -18,7 +18,7 @@ import (
 
 var (
 	t0     = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
-	owner  = authz.Principal{PersonID: "p-owner", Role: authz.TenantAdmin, OrgID: "org-a"}
+	owner  = authz.Principal{PersonID: "p-owner", Role: authz.TenantAdmin, OrgID: "org-a", KeyOwner: true}
 	staff  = authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
 	ctxBg  = context.Background()
 	bigTTL = time.Hour

@@ -160,13 +160,17 @@ var (
 
 // actorOf checks the acting principal of an owner operation: tenants own
 // their keys, so central staff are refused here as a second line behind
-// authz (even a break-glass grant does not reach a tenant's keys).
+// authz (even a break-glass grant does not reach a tenant's keys), and so
+// is a tenant administrator who is not a key owner.
 func actorOf(by authz.Principal) (audit.Acting, error) {
 	if by.PersonID == "" {
 		return audit.Acting{}, fault.Unauthenticatedf("keys: no acting person")
 	}
 	if by.Role.Central() {
 		return audit.Acting{}, fault.Forbiddenf("a %s may not change a tenant's keys: keys belong to their tenant", by.Role)
+	}
+	if !by.KeyOwner {
+		return audit.Acting{}, fault.Forbiddenf("only the organisation's key owner may change its keys")
 	}
 	return audit.Acting{Actor: by.PersonID}, nil
 }

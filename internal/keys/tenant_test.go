@@ -162,7 +162,8 @@ func TestOwnerOperationsRefused(t *testing.T) {
 		staff,
 		{PersonID: "p-aud", Role: authz.CentralAuditor},
 		{PersonID: "p-op", Role: authz.CentralOperator, Grants: []authz.Grant{{ID: "g1", OrgID: "org-a", Expiry: t0.Add(time.Hour)}}},
-		{Role: authz.TenantAdmin, OrgID: "org-a"},
+		{Role: authz.TenantAdmin, OrgID: "org-a", KeyOwner: true},
+		{PersonID: "p-admin", Role: authz.TenantAdmin, OrgID: "org-a"}, // not key owner
 	} {
 		ops := map[string]func() error{
 			"create":  func() error { _, err := s.CreateKey(ctxBg, by, "org-a", KeySpec{}); return err },

@@ -23,8 +23,11 @@ CREATE TABLE key_custody (
 );
 
 -- One key store per tenant (organisation), with its kill switch.
+-- No reference to organizations: the key service may keep its own
+-- database (hatoba keyd on its own host), where the control plane's
+-- organisations are not; the API checks the organisation before it asks.
 CREATE TABLE key_stores (
-    org_id     TEXT PRIMARY KEY REFERENCES organizations (id),
+    org_id     TEXT PRIMARY KEY,
     -- While true every encrypt and decrypt with the tenant's keys fails.
     killed     BOOLEAN NOT NULL DEFAULT FALSE,
     killed_at  TIMESTAMPTZ,
