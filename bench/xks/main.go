@@ -46,6 +46,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -70,6 +71,7 @@ type options struct {
 	size, aadSize int
 	cdiv, useTLS  bool
 	db, pgURL     string
+	cpuProfile    string
 }
 
 func main() {
@@ -83,6 +85,7 @@ func main() {
 	flag.BoolVar(&o.useTLS, "tls", false, "serve HTTPS (loopback, test certificate)")
 	flag.StringVar(&o.db, "db", "sqlite", "database of the split and hsm modes: sqlite or postgres")
 	flag.StringVar(&o.pgURL, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL with -db postgres (a scratch schema is created)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rows (all modes) to this file")
 	flag.Parse()
 	for m := range strings.SplitSeq(*modes, ",") {
 		switch m = strings.TrimSpace(m); m {
@@ -93,11 +96,22 @@ func main() {
 			log.Fatalf("unknown mode %q (split, hsm or mem)", m)
 		}
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	ok, err := run(context.Background(), o)
 	if err != nil {
-		log.Fatal(err)
+		log.Print(err)
 	}
-	if !ok {
+	if err != nil || !ok {
+		pprof.StopCPUProfile() // log.Fatal and os.Exit skip the deferred stop
 		os.Exit(1)
 	}
 }

@@ -112,7 +112,7 @@ func realStack(ctx context.Context, mode, dbKind, pgURL string, logger *slog.Log
 
 	now := time.Now()
 	operator := authz.Principal{PersonID: "bench-operator", Role: authz.CentralOperator, SecondFactorAt: now}
-	owner := authz.Principal{PersonID: "bench-owner", Role: authz.TenantAdmin, OrgID: benchOrg, SecondFactorAt: now}
+	owner := authz.Principal{PersonID: "bench-owner", Role: authz.TenantAdmin, OrgID: benchOrg, KeyOwner: true, SecondFactorAt: now}
 	svc := keys.New(db, keys.Options{Logger: logger})
 	switch mode {
 	case "split":
