@@ -18,6 +18,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -55,6 +56,15 @@ type Server struct {
 	Audit      *audit.Log
 	// AuditVerifierKey is the log's public key, "<name>+<hash>+<key>".
 	AuditVerifierKey string
+
+	// Keys is the key service when this server runs it (docs/keys.md);
+	// nil answers its routes 503.
+	Keys *keys.Service
+	// KeyHSM reaches the HSM in HSM custody; an unseal request adds the PIN.
+	KeyHSM keys.HSMConfig
+	// KeyRecordDB is the key service's own database when it keeps one, so
+	// its record is read there; nil means DB.
+	KeyRecordDB *store.DB
 }
 
 // Route is one entry of the route table.
@@ -104,6 +114,23 @@ var Routes = []Route{
 	{"POST", "/api/v1/access-requests/{id}/approve", authz.ApproveAccess, (*Server).approveAccess},
 	{"POST", "/api/v1/access-requests/{id}/deny", authz.ApproveAccess, (*Server).denyAccess},
 	{"POST", "/api/v1/access-requests/{id}/revoke", authz.RevokeAccess, (*Server).revokeAccess},
+	{"PUT", "/api/v1/people/{id}/key-owner", authz.AssignKeyOwner, (*Server).setKeyOwner},
+	{"GET", "/api/v1/keys/service", authz.ReadSystem, (*Server).keyServiceStatus},
+	{"POST", "/api/v1/keys/service/unseal", authz.Public, (*Server).unsealKeys},
+	{"POST", "/api/v1/keys/service/seal", authz.SealKeys, (*Server).sealKeys},
+	{"GET", "/api/v1/organizations/{id}/keys", authz.ReadKeys, (*Server).listKeys},
+	{"POST", "/api/v1/organizations/{id}/keys", authz.ManageKeys, (*Server).createKey},
+	{"GET", "/api/v1/organizations/{id}/keys/{key}", authz.ReadKeys, (*Server).getKey},
+	{"PUT", "/api/v1/organizations/{id}/keys/{key}/usage", authz.ManageKeys, (*Server).setKeyUsage},
+	{"POST", "/api/v1/organizations/{id}/keys/{key}/rotate", authz.ManageKeys, (*Server).rotateKey},
+	{"POST", "/api/v1/organizations/{id}/keys/{key}/disable", authz.ManageKeys, (*Server).disableKey},
+	{"POST", "/api/v1/organizations/{id}/keys/{key}/enable", authz.ManageKeys, (*Server).enableKey},
+	{"GET", "/api/v1/organizations/{id}/keystore", authz.ReadKeys, (*Server).getKeyStore},
+	{"POST", "/api/v1/organizations/{id}/keystore/kill", authz.ManageKeys, (*Server).killKeyStore},
+	{"POST", "/api/v1/organizations/{id}/keystore/revive", authz.ManageKeys, (*Server).reviveKeyStore},
+	{"POST", "/api/v1/organizations/{id}/keystore/xks-credentials", authz.ManageKeys, (*Server).createXKSCredential},
+	{"DELETE", "/api/v1/organizations/{id}/keystore/xks-credentials/{access_key_id}", authz.ManageKeys, (*Server).revokeXKSCredential},
+	{"GET", "/api/v1/organizations/{id}/keystore/usage", authz.ReadKeys, (*Server).keyUsage},
 	{"GET", "/api/v1/audit/key", authz.ReadAudit, (*Server).auditKey},
 	{"GET", "/api/v1/audit/entries", authz.ReadAudit, (*Server).auditEntries},
 	{"GET", "/api/v1/audit/export", authz.ReadAudit, (*Server).auditExport},

@@ -22,6 +22,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -123,6 +124,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	}
 	s.Audit, s.AuditVerifierKey = audit.New(db, key.Signer, nil), key.VerifierKey
 	s.BreakGlass = breakglass.New(db, s.Authz, 8*time.Hour, nil)
+	s.Keys = unsealedKeys(t, db)
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)
@@ -132,6 +134,39 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 }
 
 var serial atomic.Int64
+
+// unsealedKeys is a key service in split custody, unsealed.
+func unsealedKeys(t testing.TB, db *store.DB) *keys.Service {
+	t.Helper()
+	ctx := context.Background()
+	svc := keys.New(db, keys.Options{Logger: discardLogger()})
+	shares, err := svc.InitSplit(ctx, authz.Principal{PersonID: "p-init", Role: authz.CentralOperator}, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shares[:2] {
+		if _, err := svc.SubmitShare(ctx, sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return svc
+}
+
+// keyOwner makes a tenant administrator of orgID its key owner with a
+// session confirmed by a second factor (as the console's WebAuthn step
+// would) and returns the id and token.
+func (h *harness) keyOwner(t testing.TB, orgID string) (string, string) {
+	t.Helper()
+	id, tok := h.person(t, authz.TenantAdmin, orgID)
+	ctx := context.Background()
+	if _, err := h.db.ExecContext(ctx, `UPDATE people SET key_owner = TRUE WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ids.ConfirmSecondFactor(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	return id, tok
+}
 
 // person invites, binds and signs in a person of role in orgID and returns
 // their id and an API token: the real path, minus the certificate checks.

@@ -275,6 +275,8 @@ func TestAuditEntriesFilter(t *testing.T) {
 			{"ok/time range", audit.Filter{OrgIDs: []string{"lg-131016"}, Since: t0.Add(10 * time.Second), Until: t0.Add(15 * time.Second)}, "10,12,14"},
 			{"ok/all with platform entries", audit.Filter{AllOrgs: true, FromSeq: 37}, "37,38,39"},
 			{"ok/unknown tenant", audit.Filter{OrgIDs: []string{"lg-999999"}}, ""},
+			{"ok/action prefix, newest first", audit.Filter{OrgIDs: []string{"lg-011002"}, ActionPrefix: "env.req", Newest: true, Limit: 3}, "37,35,33"},
+			{"ok/no such action", audit.Filter{AllOrgs: true, ActionPrefix: "key."}, ""},
 			{"fail/no tenant is not everything", audit.Filter{OrgIDs: []string{}}, "error: audit entries are selected by organisation: name at least one"},
 			{"fail/limit", audit.Filter{AllOrgs: true, Limit: 1001}, "error: limit 1001 is outside 1…1000"},
 		}

@@ -72,6 +72,12 @@ type Filter struct {
 	// Limit is the page size of Entries and Bundle (default 100, at most
 	// 1000); for Export, 0 means no limit.
 	Limit int
+	// ActionPrefix selects entries whose action starts with it ("key."
+	// is the key service's record).
+	ActionPrefix string
+	// Newest makes Entries return the newest page first, in descending
+	// seq (a console's "latest" view); Bundle and Export ignore it.
+	Newest bool
 }
 
 // maxOrgIDs bounds OrgIDs: each is a query parameter, and SQLite allows
@@ -113,6 +119,10 @@ func (f Filter) where(below uint64) (string, []any, error) {
 	if !f.Until.IsZero() {
 		conds = append(conds, "at_us < "+arg(f.Until.UnixMicro()))
 	}
+	if f.ActionPrefix != "" {
+		// substr rather than LIKE: no wildcard in a prefix to escape.
+		conds = append(conds, fmt.Sprintf("substr(action, 1, %d) = %s", len(f.ActionPrefix), arg(f.ActionPrefix)))
+	}
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
 }
 
@@ -133,24 +143,32 @@ func Entries(ctx context.Context, q store.Querier, f Filter) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return entries(ctx, q, f, 0, limit)
-}
-
-func entries(ctx context.Context, q store.Querier, f Filter, below uint64, limit int) ([]Record, error) {
 	out := []Record{}
-	err := eachEntry(ctx, q, f, below, limit, func(e storedEntry) error {
+	err = eachEntry(ctx, q, f, 0, limit, f.Newest, func(e storedEntry) error {
 		out = append(out, e.record())
 		return nil
 	})
 	return out, err
 }
 
-func eachEntry(ctx context.Context, q store.Querier, f Filter, below uint64, limit int, fn func(storedEntry) error) error {
+func entries(ctx context.Context, q store.Querier, f Filter, below uint64, limit int) ([]Record, error) {
+	out := []Record{}
+	err := eachEntry(ctx, q, f, below, limit, false, func(e storedEntry) error {
+		out = append(out, e.record())
+		return nil
+	})
+	return out, err
+}
+
+func eachEntry(ctx context.Context, q store.Querier, f Filter, below uint64, limit int, newest bool, fn func(storedEntry) error) error {
 	where, args, err := f.where(below)
 	if err != nil {
 		return err
 	}
 	query := `SELECT ` + entryColumns + ` FROM audit_entries` + where + ` ORDER BY seq`
+	if newest {
+		query += " DESC"
+	}
 	if limit > 0 {
 		query += fmt.Sprintf(" LIMIT %d", limit)
 	}
@@ -184,7 +202,7 @@ func Export(ctx context.Context, q store.Querier, w io.Writer, f Filter) (int, e
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	n := 0
-	err := eachEntry(ctx, q, f, 0, f.Limit, func(e storedEntry) error {
+	err := eachEntry(ctx, q, f, 0, f.Limit, false, func(e storedEntry) error {
 		if err := enc.Encode(e.record()); err != nil {
 			return fmt.Errorf("audit export: %w", err)
 		}
