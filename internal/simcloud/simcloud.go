@@ -1,6 +1,7 @@
 // Package simcloud is a simulated cloud that speaks the AWS wire protocol
 // for exactly the operations hatoba's aws driver uses: AWS Organizations,
-// IAM Identity Center (sso-admin and identitystore) and the Account API.
+// IAM Identity Center (sso-admin and identitystore), the Account API and
+// the AWS KMS operations of external key stores.
 //
 // It exists because no AWS emulator can be installed where hatoba is built,
 // and because a driver tested against a fake Go interface proves nothing
@@ -60,6 +61,12 @@ type Config struct {
 	Region string
 	Now    func() time.Time
 	Logger *slog.Logger
+	// XKSClient calls external key store proxies (KMS ConnectCustomKeyStore,
+	// CreateKey and the cryptographic operations of external keys); nil
+	// means a client with KMS's 250 ms timeout per proxy request. Tests set
+	// it to trust an httptest TLS server; a client given here keeps its own
+	// timeout.
+	XKSClient *http.Client
 }
 
 // Server is a running simulated cloud.
@@ -109,6 +116,9 @@ func Open(cfg Config) (*Server, error) {
 	}
 	if cfg.Region == "" {
 		cfg.Region = "ap-northeast-1"
+	}
+	if cfg.XKSClient == nil {
+		cfg.XKSClient = &http.Client{Timeout: xksTimeout}
 	}
 	if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
 		return nil, errors.New("simcloud: an access key id and secret are required")
@@ -203,6 +213,7 @@ var services = map[string]*service{
 	"AWSOrganizationsV20161128": {signingName: "organizations", throttle: "TooManyRequestsException", internal: "ServiceException", ops: organizationsOps},
 	"SWBExternalService":        {signingName: "sso", throttle: "ThrottlingException", internal: "InternalServerException", ops: ssoAdminOps},
 	"AWSIdentityStore":          {signingName: "identitystore", throttle: "ThrottlingException", internal: "InternalServerException", ops: identityStoreOps},
+	"TrentService":              {signingName: "kms", throttle: "ThrottlingException", internal: "KMSInternalException", ops: kmsOps},
 }
 
 var accountService = &service{signingName: "account", throttle: "TooManyRequestsException", internal: "InternalServerException"}

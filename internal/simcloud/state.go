@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS assignment_requests (
 CREATE TABLE IF NOT EXISTS contacts (
 	account_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL, title TEXT NOT NULL,
 	email TEXT NOT NULL, phone TEXT NOT NULL, PRIMARY KEY (account_id, type));
+CREATE TABLE IF NOT EXISTS kms_key_stores (
+	id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, connectivity TEXT NOT NULL,
+	uri_endpoint TEXT NOT NULL, uri_path TEXT NOT NULL, access_key_id TEXT NOT NULL, secret TEXT NOT NULL,
+	state TEXT NOT NULL, error_code TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (uri_endpoint, uri_path));
+CREATE TABLE IF NOT EXISTS kms_keys (
+	id TEXT PRIMARY KEY, store_id TEXT NOT NULL, xks_key_id TEXT NOT NULL, description TEXT NOT NULL,
+	created_at INTEGER NOT NULL, UNIQUE (store_id, xks_key_id));
 `
 
 // init creates the schema and, on first use, the organisation's root and
