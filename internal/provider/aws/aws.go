@@ -1,8 +1,8 @@
 // Package aws is hatoba's AWS driver: AWS Organizations for accounts, units
 // and service control policies, IAM Identity Center for the two permission
-// sets and Identity Store for the people in each account's two groups, and
-// the Account API for billing contacts, all through
-// aws-sdk-go-v2. The same code runs against real AWS and against hatoba's
+// sets and Identity Store for the people in each account's two groups, the
+// Account API for billing contacts and AWS KMS for external key stores, all
+// through aws-sdk-go-v2. The same code runs against real AWS and against hatoba's
 // simulated cloud, which speaks the same wire protocol.
 package aws
 
@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore/document"
 	idstypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
@@ -62,6 +63,7 @@ type Driver struct {
 	sso   *ssoadmin.Client
 	ids   *identitystore.Client
 	accts *account.Client
+	kms   *kms.Client
 
 	mu              sync.Mutex // guards the lookups below, which never change once found
 	instanceARN     string
@@ -111,6 +113,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		sso:             ssoadmin.NewFromConfig(awsCfg, func(o *ssoadmin.Options) { o.BaseEndpoint = base }),
 		ids:             identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) { o.BaseEndpoint = base }),
 		accts:           account.NewFromConfig(awsCfg, func(o *account.Options) { o.BaseEndpoint = base }),
+		kms:             kms.NewFromConfig(awsCfg, func(o *kms.Options) { o.BaseEndpoint = base }),
 		instanceARN:     cfg.InstanceARN,
 		identityStoreID: cfg.IdentityStoreID,
 		units:           map[string]string{},
