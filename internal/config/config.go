@@ -35,6 +35,46 @@ type Config struct {
 	Billing   BillingContact `yaml:"default_billing"`
 	Identity  Identity       `yaml:"identity"`
 	Audit     Audit          `yaml:"audit"`
+	Keyd      Keyd           `yaml:"keyd"`
+}
+
+// Keyd configures the key service (docs/keys.md): inside serve on a single
+// machine, or as hatoba keyd on a host of its own.
+type Keyd struct {
+	// Embedded runs the key service inside serve: the XKS proxy on serve's
+	// HTTPS listener and the key routes in its API.
+	Embedded bool `yaml:"embedded"`
+	// DatabaseURL is the key service's own database; empty means the
+	// control plane's. A key service of its own keeps its own record.
+	DatabaseURL string `yaml:"database_url"`
+	// Listen, PublicURL and the TLS files are hatoba keyd's own listener.
+	Listen      string `yaml:"listen"`
+	PublicURL   string `yaml:"public_url"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	TLSDir      string `yaml:"tls_dir"`
+	// ClientCAFiles turns on mutual TLS for hatoba keyd: every client must
+	// present a certificate chained to one of them (for AWS KMS, the
+	// certificate its external key store presents).
+	ClientCAFiles []string `yaml:"client_ca_files"`
+	// XKSURIPrefix is the path before /kms/xks/v1 ("/xks" serves
+	// /xks/kms/xks/v1/…); XKSRegion is the AWS region KMS signs with.
+	XKSURIPrefix string `yaml:"xks_uri_prefix"`
+	XKSRegion    string `yaml:"xks_region"`
+	// NodeID names this node in XKS health answers; empty means the host name.
+	NodeID string `yaml:"node_id"`
+	// HSM custody: the PKCS#11 module, the token and the master key's
+	// label. The PIN is never configured here: custodians give it at unseal
+	// (or HATOBA_KEYD_HSM_PIN unseals at start, for an unattended host).
+	HSMModule     string `yaml:"hsm_module"`
+	HSMTokenLabel string `yaml:"hsm_token_label"`
+	HSMKeyLabel   string `yaml:"hsm_key_label"`
+	// AuditSigningKeyFile signs the key service's own record when it keeps
+	// its own database.
+	AuditSigningKeyFile string `yaml:"audit_signing_key_file"`
+	// StateTTL bounds how stale a replica's view of a key's state and the
+	// kill switch may be.
+	StateTTL time.Duration `yaml:"state_ttl"`
 }
 
 // Identity configures how people sign in: TLS with client certificates
@@ -161,6 +201,11 @@ func Default() Config {
 			SecondFactorTTL: 10 * time.Minute, BreakGlassMax: 8 * time.Hour,
 		},
 		Audit: Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
+		Keyd: Keyd{
+			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
+			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", HSMKeyLabel: "hatoba-master",
+			AuditSigningKeyFile: "./hatoba-keyd-audit.key", StateTTL: time.Second,
+		},
 	}
 }
 
@@ -266,7 +311,31 @@ func (c Config) Validate() error {
 			return fmt.Errorf("vending.%s: must be positive (retry_max at least retry_base)", f.key)
 		}
 	}
+	if err := c.validateKeyd(); err != nil {
+		return err
+	}
 	return c.validateIdentity()
+}
+
+func (c Config) validateKeyd() error {
+	k := c.Keyd
+	if k.XKSURIPrefix != "" && (!strings.HasPrefix(k.XKSURIPrefix, "/") || strings.HasSuffix(k.XKSURIPrefix, "/") ||
+		strings.ContainsAny(k.XKSURIPrefix, "?#{} ")) {
+		return fmt.Errorf("keyd.xks_uri_prefix: %q must start with / and not end with one, like /xks", k.XKSURIPrefix)
+	}
+	if k.XKSRegion == "" {
+		return errors.New("keyd.xks_region: must not be empty (the AWS region KMS signs with)")
+	}
+	if k.Listen == "" {
+		return errors.New("keyd.listen: must not be empty")
+	}
+	if (k.TLSCertFile == "") != (k.TLSKeyFile == "") {
+		return errors.New("keyd: set both tls_cert_file and tls_key_file, or neither")
+	}
+	if k.StateTTL < 0 {
+		return errors.New("keyd.state_ttl: must not be negative")
+	}
+	return nil
 }
 
 func (c Config) validateIdentity() error {

@@ -266,6 +266,7 @@ func (s *Service) setMasterLocked(mk masterKey) {
 	s.master = mk
 	s.epoch++
 	s.cache = map[keyRef]*cachedKey{}
+	s.forgetCredentials()
 }
 
 // Seal seals the service at once: the master key, every unwrapped tenant
@@ -279,6 +280,7 @@ func (s *Service) Seal(ctx context.Context, by authz.Principal) error {
 	s.master = nil
 	s.epoch++
 	s.cache = map[keyRef]*cachedKey{}
+	s.forgetCredentials()
 	s.forgetPending()
 	s.mu.Unlock()
 	var errs []error

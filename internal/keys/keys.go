@@ -75,6 +75,10 @@ type Service struct {
 	cache   map[keyRef]*cachedKey
 	// gen counts changes this replica made to key states (see usable).
 	gen atomic.Uint64
+	// creds caches XKSCredential's answers by access key id; credGen
+	// counts the changes that drop them.
+	creds   sync.Map
+	credGen atomic.Uint64
 }
 
 // New returns a sealed service over db.

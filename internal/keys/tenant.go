@@ -365,6 +365,7 @@ func (s *Service) setKilled(ctx context.Context, by authz.Principal, org string,
 	// Drop the cache even when the change failed: a half-known state is
 	// read again rather than trusted.
 	s.invalidateOrg(org)
+	s.forgetCredentials()
 	if err != nil {
 		return err
 	}

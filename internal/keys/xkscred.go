@@ -140,6 +140,7 @@ func (s *Service) RevokeXKSCredential(ctx context.Context, by authz.Principal, o
 	if err != nil {
 		return err
 	}
+	s.forgetCredentials()
 	s.log.Info("XKS credential revoked", "org", org, "access_key_id", accessKeyID)
 	return nil
 }
@@ -179,10 +180,22 @@ func (s *Service) XKSCredentials(ctx context.Context, org string) ([]XKSCredenti
 // while sealed (the secret is wrapped by the master key) and
 // ErrUnknownXKSCredential for an unknown or revoked access key id.
 func (s *Service) XKSCredential(ctx context.Context, accessKeyID string) (org, secret string, killed bool, err error) {
-	mk, _, err := s.masterOrSealed()
+	mk, epoch, err := s.masterOrSealed()
 	if err != nil {
 		return "", "", false, err
 	}
+	// Every XKS request asks this: a cached answer spares a query and, in
+	// HSM mode, an unwrap through the token. It lives at most StateTTL,
+	// like a key's state, and this replica drops it at once on revoke,
+	// kill, revive and seal.
+	if v, ok := s.creds.Load(accessKeyID); ok && s.ttl > 0 {
+		c := v.(*cachedCredential)
+		if c.epoch == epoch && s.now().Sub(c.checked) < s.ttl {
+			return c.org, c.secret, c.killed, nil
+		}
+	}
+	gen := s.credGen.Load()
+	checked := s.now()
 	var wrapped []byte
 	err = s.db.QueryRowContext(ctx, `SELECT c.org_id, c.wrapped_secret, s.killed
 		FROM xks_credentials c JOIN key_stores s ON s.org_id = c.org_id
@@ -200,5 +213,23 @@ func (s *Service) XKSCredential(ctx context.Context, accessKeyID string) (org, s
 		s.log.Error("stored XKS secret does not unwrap", "org", org, "access_key_id", accessKeyID)
 		return "", "", false, fmt.Errorf("keys: XKS credential %s does not unwrap with the master key (tampered storage?)", accessKeyID)
 	}
+	// A change made while this read ran must not be hidden by it.
+	if s.credGen.Load() == gen {
+		s.creds.Store(accessKeyID, &cachedCredential{org: org, secret: string(raw), killed: killed, checked: checked, epoch: epoch})
+	}
 	return org, string(raw), killed, nil
+}
+
+// cachedCredential is XKSCredential's answer as read at checked.
+type cachedCredential struct {
+	org, secret string
+	killed      bool
+	checked     time.Time
+	epoch       uint64
+}
+
+// forgetCredentials drops every cached credential answer.
+func (s *Service) forgetCredentials() {
+	s.credGen.Add(1)
+	s.creds.Clear()
 }
