@@ -192,6 +192,10 @@ func entryOf(u xks.Usage) audit.Entry {
 		actor = "kms"
 	}
 	action := "key.xks." + actionOf(u.Operation)
+	if strings.HasPrefix(u.Operation, "api.") {
+		// The plain encryption API: the caller is a credential.
+		action, actor = "key."+u.Operation, "credential:"+u.AWSPrincipalARN
+	}
 	details := map[string]any{"key_id": u.ExternalKeyID, "kmsRequestId": u.KMSRequestID, "result": u.Result}
 	if u.KMSOperation != "" {
 		details["kmsOperation"] = u.KMSOperation
