@@ -7,8 +7,9 @@ go 1.26.8
 //     v0.47.0, and River's modules must move together.
 //   - modernc.org/sqlite v1.60.1 with modernc.org/libc v1.77.1: v1.61 does not
 //     tidy against the libc versions the proxy serves.
-//   - aws-sdk-go-v2 v1.47.7: the proxy refuses v1.47.8; the service modules are
-//     the newest releases built against v1.47.7.
+//   - aws-sdk-go-v2 v1.48.0 (smithy-go v1.28.9): service/kms v1.62.6 needs
+//     it; the other service modules stay at the newest releases the proxy
+//     served with v1.47.7, which tidy with v1.48.0.
 //   - no golang.org/x/time/rate: the simulated cloud's token bucket is
 //     fifteen lines.
 //   - crypto11 v1.6.2 (with miekg/pkcs11): the newest the proxy serves; it
@@ -18,14 +19,15 @@ go 1.26.8
 
 require (
 	github.com/ThalesGroup/crypto11 v1.6.2
-	github.com/aws/aws-sdk-go-v2 v1.47.7
+	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/config v1.33.15
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15
 	github.com/aws/aws-sdk-go-v2/service/account v1.32.0
 	github.com/aws/aws-sdk-go-v2/service/identitystore v1.49.7
+	github.com/aws/aws-sdk-go-v2/service/kms v1.62.6
 	github.com/aws/aws-sdk-go-v2/service/organizations v1.62.6
 	github.com/aws/aws-sdk-go-v2/service/ssoadmin v1.52.4
-	github.com/aws/smithy-go v1.28.8
+	github.com/aws/smithy-go v1.28.9
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-webauthn/webauthn v0.18.2
@@ -46,8 +48,8 @@ require (
 
 require (
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.7 // indirect
-	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.10 // indirect
-	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.10 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.10 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.24 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.10 // indirect

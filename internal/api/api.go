@@ -20,6 +20,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
@@ -65,6 +66,8 @@ type Server struct {
 	// KeyRecordDB is the key service's own database when it keeps one, so
 	// its record is read there; nil means DB.
 	KeyRecordDB *store.DB
+	// Secrets keeps hatoba's own secrets through the key service.
+	Secrets *secrets.Store
 }
 
 // Route is one entry of the route table.
@@ -117,7 +120,6 @@ var Routes = []Route{
 	{"PUT", "/api/v1/people/{id}/key-owner", authz.AssignKeyOwner, (*Server).setKeyOwner},
 	{"GET", "/api/v1/keys/service", authz.ReadSystem, (*Server).keyServiceStatus},
 	{"POST", "/api/v1/keys/service/unseal", authz.Public, (*Server).unsealKeys},
-	{"POST", "/api/v1/keys/service/seal", authz.SealKeys, (*Server).sealKeys},
 	{"GET", "/api/v1/organizations/{id}/keys", authz.ReadKeys, (*Server).listKeys},
 	{"POST", "/api/v1/organizations/{id}/keys", authz.ManageKeys, (*Server).createKey},
 	{"GET", "/api/v1/organizations/{id}/keys/{key}", authz.ReadKeys, (*Server).getKey},
@@ -131,6 +133,11 @@ var Routes = []Route{
 	{"POST", "/api/v1/organizations/{id}/keystore/xks-credentials", authz.ManageKeys, (*Server).createXKSCredential},
 	{"DELETE", "/api/v1/organizations/{id}/keystore/xks-credentials/{access_key_id}", authz.ManageKeys, (*Server).revokeXKSCredential},
 	{"GET", "/api/v1/organizations/{id}/keystore/usage", authz.ReadKeys, (*Server).keyUsage},
+	{"GET", "/api/v1/secrets", authz.ReadSecrets, (*Server).listSecrets},
+	{"PUT", "/api/v1/secrets/{name...}", authz.WriteSecrets, (*Server).putSecret},
+	// Last of the key routes, so that the authorization matrix, which
+	// walks this table in order, seals only after the others ran.
+	{"POST", "/api/v1/keys/service/seal", authz.SealKeys, (*Server).sealKeys},
 	{"GET", "/api/v1/audit/key", authz.ReadAudit, (*Server).auditKey},
 	{"GET", "/api/v1/audit/entries", authz.ReadAudit, (*Server).auditEntries},
 	{"GET", "/api/v1/audit/export", authz.ReadAudit, (*Server).auditExport},

@@ -25,6 +25,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
+	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -125,6 +126,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.Audit, s.AuditVerifierKey = audit.New(db, key.Signer, nil), key.VerifierKey
 	s.BreakGlass = breakglass.New(db, s.Authz, 8*time.Hour, nil)
 	s.Keys = unsealedKeys(t, db)
+	s.Secrets = secrets.New(db, s.Keys, nil)
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)

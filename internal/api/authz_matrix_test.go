@@ -97,12 +97,15 @@ var matrix = map[string]expect{
 	// The key service. A tenant's keys are changed by its key owner with a
 	// second factor and by nobody else — no central role, not under a
 	// grant; read by its administrators and the central auditors. Sealing
-	// is an operator's with a second factor (none here has one); a share
-	// needs no session (this one is refused as malformed, after the guard).
+	// is an operator's (an emergency brake); a share needs no session (this
+	// one is refused as malformed, after the guard). hatoba's own secrets
+	// are the platform's.
 	"PUT /api/v1/people/{id}/key-owner":                                          {own: []string{owner}, foreign: nil, body: `{"key_owner":true}`},
 	"GET /api/v1/keys/service":                                                   {own: signedIn, foreign: signedIn},
 	"POST /api/v1/keys/service/unseal":                                           {own: everyone, foreign: everyone, body: `{"share":"not-a-share"}`},
-	"POST /api/v1/keys/service/seal":                                             {own: nil, foreign: nil},
+	"POST /api/v1/keys/service/seal":                                             {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/secrets":                                                        {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	"PUT /api/v1/secrets/{name...}":                                              {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `value`},
 	"GET /api/v1/organizations/{id}/keys":                                        {own: []string{auditor, admin}, foreign: []string{auditor}},
 	"POST /api/v1/organizations/{id}/keys":                                       {own: []string{owner}, foreign: nil, body: `{"id":"new-{n}","usage":"encrypt_decrypt"}`},
 	"GET /api/v1/organizations/{id}/keys/{key}":                                  {own: []string{auditor, admin}, foreign: []string{auditor}},
@@ -208,6 +211,7 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 					path = strings.Replace(path, "{id}", orgID, 1)
 					path = strings.Replace(path, "{key}", "k1", 1)
 					path = strings.Replace(path, "{access_key_id}", credOf[side], 1)
+					path = strings.Replace(path, "{name...}", "provider/matrix", 1)
 				}
 				fill := strings.NewReplacer("{org}", orgID, "{n}", fmt.Sprint(n))
 				body := fill.Replace(ex.body)

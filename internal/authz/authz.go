@@ -125,6 +125,11 @@ const (
 	AssignKeyOwner Action = "key.owner.assign" // designate a tenant administrator key owner
 	SealKeys       Action = "key.seal"         // seal the whole key service at once
 
+	// hatoba's own secrets (provider credentials), stored encrypted
+	// through the key service; their values are never read back out.
+	ReadSecrets  Action = "secret.read" // names only
+	WriteSecrets Action = "secret.write"
+
 	ReadAccess    Action = "access.read"
 	RequestAccess Action = "access.request"
 	ApproveAccess Action = "access.approve"
@@ -200,11 +205,15 @@ var policy = map[Action]rule{
 
 	// A tenant's keys are its own: no central role may change them, not
 	// even under a break-glass grant. Sealing stops every tenant at once
-	// and harms no data, so an operator may do it in an emergency.
+	// and harms no data, so an operator may do it in an emergency — from
+	// the command line too, without waiting for a security key.
 	ReadKeys:       {permits: []permit{audit, admin}},
 	ManageKeys:     {permits: []permit{keyOwner}, secondFactor: true},
 	AssignKeyOwner: {permits: []permit{admin}, secondFactor: true},
-	SealKeys:       {permits: []permit{op(platform)}, secondFactor: true},
+	SealKeys:       {permits: []permit{op(platform)}},
+
+	ReadSecrets:  {permits: []permit{op(platform), audit}},
+	WriteSecrets: {permits: []permit{op(platform)}},
 
 	Self: {permits: []permit{op(everywhere), audit, admin, member}},
 }

@@ -99,8 +99,8 @@ func TestDecide(t *testing.T) {
 		{"an operator may not manage a tenant's keys", operator, authz.ManageKeys, keys("cityA"), fault.Forbidden, ""},
 		{"not even under a grant", grantedOwner, authz.ManageKeys, keys("cityA"), fault.Forbidden, ""},
 		{"an operator may not read a tenant's keys", operator, authz.ReadKeys, keys("cityA"), fault.Forbidden, ""},
-		{"an operator seals the key service", authz.Principal{PersonID: "p3", Role: authz.CentralOperator, SecondFactorAt: now}, authz.SealKeys, authz.Resource{}, "", ""},
-		{"sealing needs a second factor", operator, authz.SealKeys, authz.Resource{}, fault.Forbidden, ""},
+		{"an operator seals the key service", operator, authz.SealKeys, authz.Resource{}, "", ""},
+		{"an administrator may not seal it", fresh, authz.SealKeys, authz.Resource{}, fault.Forbidden, ""},
 		{"an administrator designates key owners", fresh, authz.AssignKeyOwner, keys("cityA"), "", ""},
 		{"an operator may not designate key owners", operator, authz.AssignKeyOwner, keys("cityA"), fault.Forbidden, ""},
 	}

@@ -122,6 +122,33 @@ func (s *Service) CreateKey(ctx context.Context, by authz.Principal, org string,
 	if err != nil {
 		return Key{}, err
 	}
+	if org == PlatformOrg {
+		return Key{}, fault.Forbiddenf("the platform's key store is hatoba's own")
+	}
+	return s.createKey(ctx, act, org, spec)
+}
+
+// PlatformOrg is the key store of hatoba's own secrets (internal/secrets).
+// No organisation can have this id, so no tenant's key owner reaches it.
+const PlatformOrg = "_platform"
+
+// EnsurePlatformKey creates the platform's key id on first use: the key
+// hatoba's own secrets are encrypted under. Nobody owns it; it is made
+// by hatoba, audited as such.
+func (s *Service) EnsurePlatformKey(ctx context.Context, id string) error {
+	_, err := s.readKey(ctx, s.db, PlatformOrg, id)
+	if err == nil || !errors.Is(err, ErrKeyNotFound) {
+		return err
+	}
+	_, err = s.createKey(ctx, audit.Acting{Actor: "hatoba"}, PlatformOrg, KeySpec{ID: id, Description: "hatoba's own secrets"})
+	if fault.KindOf(err) == fault.Conflict {
+		return nil // made by another replica meanwhile
+	}
+	return err
+}
+
+func (s *Service) createKey(ctx context.Context, act audit.Acting, org string, spec KeySpec) (Key, error) {
+	var err error
 	if spec.Usage == "" {
 		spec.Usage = UsageEncryptDecrypt
 	}

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/secrets"
+)
+
+// hatoba's own secrets: written, listed by name, never read back through
+// the API — only hatoba itself decrypts them, when it uses them.
+
+func (s *Server) secretsOr503(w http.ResponseWriter, r *http.Request) bool {
+	if s.Secrets == nil {
+		writeError(w, r, s.Logger, errNoKeyService)
+		return false
+	}
+	return true
+}
+
+func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
+	if !s.secretsOr503(w, r) {
+		return
+	}
+	if _, err := s.decide(r, authz.ReadSecrets, authz.Resource{}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	names, err := s.Secrets.Names(r.Context())
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if names == nil {
+		names = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"names": names})
+}
+
+// putSecret stores the request body (the secret's bytes, not JSON) under
+// the name in the path.
+func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
+	if !s.secretsOr503(w, r) {
+		return
+	}
+	d, err := s.decide(r, authz.WriteSecrets, authz.Resource{})
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, secrets.MaxValue+1))
+	if err != nil || len(value) > secrets.MaxValue {
+		writeError(w, r, s.Logger, fault.InvalidField("value", "a secret is at most %d bytes", secrets.MaxValue))
+		return
+	}
+	if err := s.Secrets.Put(r.Context(), actor(r, d), r.PathValue("name"), value); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
