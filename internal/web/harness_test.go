@@ -59,6 +59,9 @@ type harness struct {
 
 	mu     sync.Mutex
 	grants map[string][]authz.Grant
+	// keyShares are the key service's custodian shares, to unseal it
+	// again after a test seals it.
+	keyShares []string
 }
 
 // testOrgs is a small registry: a prefecture with a city and one of its
@@ -161,6 +164,7 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 			defer h.mu.Unlock()
 			return append(real, h.grants[personID]...), nil
 		}}
+	a.Keys, h.keyShares = unsealedKeys(t, db)
 	h.api = a
 	h.console, err = New(Deps{API: a, MFA: keys, Logger: discardLogger(), Now: clock.Now})
 	if err != nil {

@@ -182,7 +182,9 @@ var notices = map[string]bool{"approved": true, "rejected": true, "retried": tru
 var plainNotices = map[string]bool{"signed_out": true, "key_removed": true,
 	"people_assigned": true, "people_removed": true,
 	"access_filed": true, "access_approved": true, "access_denied": true, "access_revoked": true, "access_withdrawn": true,
-	"person_disabled": true, "person_enabled": true}
+	"person_disabled": true, "person_enabled": true,
+	"keys_sealed": true, "key_created": true, "key_changed": true, "keys_killed": true, "keys_revived": true, "xks_revoked": true,
+	"key_owner_granted": true, "key_owner_revoked": true}
 
 // notice is the confirmation the address asks for, or "". Only known
 // notices about well-formed ids are shown, so a crafted link cannot put

@@ -16,6 +16,9 @@ import (
 type peoplePage struct {
 	Rows      []personRow
 	CanInvite bool
+	// KeyOwners: the viewer designates key owners, so the page shows who
+	// is one.
+	KeyOwners bool
 	Roles     []authz.Role
 	Form      inviteForm
 	// Errors maps a field to its message; Problem is about the whole form.
@@ -32,6 +35,10 @@ type personRow struct {
 	// Manageable: the viewer may disable or enable this person (the
 	// decision point has the last word when they try).
 	Manageable bool
+	// KeyOwnerAssignable: the viewer may designate this tenant
+	// administrator key owner, or take it away (perhaps after a touch of
+	// the security key).
+	KeyOwnerAssignable bool
 }
 
 type inviteForm struct {
@@ -87,6 +94,11 @@ func (c *Console) renderPeople(w http.ResponseWriter, r *http.Request, status in
 	for _, person := range people {
 		row := personRow{Person: person, Manageable: person.ID != p.PersonID && authz.Allows(p, authz.ManagePeople) &&
 			slices.Contains(invitableRoles(p.Role), person.Role)}
+		if person.Role == authz.TenantAdmin && authz.Allows(p, authz.AssignKeyOwner) {
+			_, err := c.decide(r, authz.AssignKeyOwner, authz.Resource{Kind: "person", ID: person.ID, OrgID: person.OrgID})
+			row.KeyOwnerAssignable = err == nil || isSecondFactor(err)
+			page.KeyOwners = page.KeyOwners || row.KeyOwnerAssignable
+		}
 		if person.OrgID != "" {
 			o, seen := orgs[person.OrgID]
 			if !seen {

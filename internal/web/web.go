@@ -74,7 +74,7 @@ type Console struct {
 // layout.html.
 var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
 	"login", "invitation", "second_factor", "people", "account",
-	"env_access", "access", "access_request", "access_confirm", "audit"}
+	"env_access", "access", "access_request", "access_confirm", "audit", "keys"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
@@ -230,6 +230,24 @@ var routes = []route{
 	{"POST /access/{id}/deny/finish", authz.ApproveAccess, (*Console).denyFinish, jsonReplies},
 	{"POST /access/{id}/revoke", authz.RevokeAccess, (*Console).revokeAccess, 0},
 	{"GET /audit", authz.ReadAudit, (*Console).auditLog, 0},
+
+	// The key service (keys.go): its custody state for everyone signed in,
+	// sealing for operators; a tenant's keys for its administrators and
+	// the auditors, changed only by its key owners with a fresh touch of
+	// the security key.
+	{"GET /keys", authz.ReadSystem, (*Console).keysHome, 0},
+	{"POST /keys/seal", authz.SealKeys, (*Console).sealKeys, 0},
+	{"GET /keys/{org}", authz.ReadKeys, (*Console).keysOf, 0},
+	{"POST /keys/{org}/keys", authz.ManageKeys, (*Console).createKey, 0},
+	{"POST /keys/{org}/keys/{key}/usage", authz.ManageKeys, (*Console).setKeyUsage, 0},
+	{"POST /keys/{org}/keys/{key}/rotate", authz.ManageKeys, (*Console).rotateKey, 0},
+	{"POST /keys/{org}/keys/{key}/disable", authz.ManageKeys, (*Console).disableKey, 0},
+	{"POST /keys/{org}/keys/{key}/enable", authz.ManageKeys, (*Console).enableKey, 0},
+	{"POST /keys/{org}/credentials", authz.ManageKeys, (*Console).createXKSCredential, 0},
+	{"POST /keys/{org}/credentials/{akid}/revoke", authz.ManageKeys, (*Console).revokeXKSCredential, 0},
+	{"POST /keys/{org}/kill", authz.ManageKeys, (*Console).killKeys, 0},
+	{"POST /keys/{org}/revive", authz.ManageKeys, (*Console).reviveKeys, 0},
+	{"POST /people/{id}/key-owner", authz.AssignKeyOwner, (*Console).setKeyOwner, 0},
 
 	// Signing in and out.
 	{"GET /login", authz.Public, (*Console).loginPage, 0},
