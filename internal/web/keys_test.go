@@ -407,3 +407,25 @@ func TestKeyOwnerDesignation(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysAuditor: a central auditor reads any organisation's keys,
+// chosen by id, and is offered nothing to change.
+func TestKeysAuditor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.withTenantKey(t, sapporo)
+	aud := h.as(t, authz.CentralAuditor, "")
+	page := aud.get(t, "/keys?lang=en")
+	mustContain(t, page.body, `<form class="filter" method="get" action="/keys">`, `data-key-sealed="false"`)
+	mustNotContain(t, page.body, `id="keys-table"`, `action="/keys/seal"`)
+	r := aud.get(t, "/keys?org="+sapporo)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/keys/"+sapporo {
+		t.Fatalf("choosing %s: %d %q", sapporo, r.status, r.header.Get("Location"))
+	}
+	page = aud.get(t, "/keys/"+sapporo)
+	mustContain(t, page.body, `data-key="k1"`, `data-killed="false"`, `id="xks-table"`)
+	mustNotContain(t, page.body, `id="kill"`, `id="create-key"`, `/rotate"`)
+	if r := postForm(t, aud, "/keys/"+sapporo+"/kill", url.Values{"confirm": {sapporo}}); r.status != http.StatusForbidden {
+		t.Fatalf("auditor pulling the kill switch: %d", r.status)
+	}
+}
