@@ -39,6 +39,13 @@ Usage:
   hatoba audit export [--org ID]… [--since T] [--until T] [--out FILE]
   hatoba audit checkpoint [--out FILE] | key [--create] | integrate
   hatoba audit check-bundle --key KEY FILE   verify a tenant's audit bundle offline
+  hatoba keyd serve [flags]          run the key service on its own listener (docs/keys.md)
+  hatoba keyd init --shares N --threshold K [--custodian-key PEM]… | --hsm
+                                     initialise custody on the key service's database
+  hatoba keyd unseal [--identity PEM] [--pin]   submit a share (or the HSM PIN) from stdin
+  hatoba keyd seal | status          seal the key service at once; show its state
+  hatoba secret put NAME | list      store one of hatoba's secrets (value on stdin), encrypted
+                                     through the key service; refer to it as secret:NAME
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -105,6 +112,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{"audit needs a subcommand: " + auditSubcommands}
 		}
 		return cmdAudit(ctx, args[1], args[2:], stdout, stderr)
+	case "keyd":
+		if len(args) < 2 {
+			return usageError{"keyd needs a subcommand: " + keydSubcommands}
+		}
+		return cmdKeyd(ctx, args[1], args[2:], os.Stdin, stdout, stderr)
+	case "secret":
+		if len(args) < 2 {
+			return usageError{"secret needs a subcommand: put, list"}
+		}
+		return cmdSecret(ctx, args[1], args[2:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
+	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/simcloud"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -221,9 +222,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("embedded simulated cloud", "url", simURL, "latency", cfg.SimCloud.Latency)
 	}
 
+	var ks *keyService
+	var sealedSecrets *secrets.Store
+	if cfg.Keyd.Embedded {
+		if ks, err = openKeyService(ctx, cfg, db, log); err != nil {
+			return err
+		}
+		defer ks.close(ctx)
+		sealedSecrets = secrets.New(db, ks.keys, time.Now)
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	conns, err := buildConnections(ctx, cfg, simURL)
+	conns, err := buildConnections(ctx, cfg, simURL, sealedSecrets)
 	if err != nil {
 		return err
 	}
@@ -272,11 +283,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		idp.breakGlass.Run(loopCtx, time.Minute, func(err error) { log.Warn("expiring break-glass grants", "err", err) })
 	})
 	loops.Go(func() { purgeSessions(loopCtx, idp.ids, log) })
+	if ks != nil {
+		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
+	}
 
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
-		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess}
+		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
+		Secrets: sealedSecrets}
 	mux := http.NewServeMux()
+	if ks != nil {
+		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()
+		ks.mount(mux)
+	}
 	apiServer.Register(mux)
 	console, err := web.New(web.Deps{API: apiServer, MFA: idp.mfa, Logger: log})
 	if err != nil {
@@ -311,11 +330,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serveUntilDone(ctx, srv, ln)
 }
 
-func buildConnections(ctx context.Context, cfg config.Config, simURL string) ([]vending.Connection, error) {
+func buildConnections(ctx context.Context, cfg config.Config, simURL string, sealed *secrets.Store) ([]vending.Connection, error) {
 	var out []vending.Connection
 	for _, p := range cfg.Providers {
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
 			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey}
+		if name, ok := strings.CutPrefix(p.SecretAccessKey, secrets.Reference); ok {
+			// The secret access key is stored encrypted through the key
+			// service (hatoba secret put); it is decrypted when used.
+			if sealed == nil {
+				return nil, fmt.Errorf("provider %s: secret_access_key names a stored secret, which needs the key service (keyd.embedded)", p.Name)
+			}
+			dc.Credentials = secretCredentials(sealed, name, p.AccessKeyID)
+			dc.AccessKeyID, dc.SecretAccessKey = "", ""
+		}
 		if p.Endpoint == "embedded" {
 			dc.Endpoint, dc.AccessKeyID, dc.SecretAccessKey = simURL, simAccessKey, simSecretKey
 		}

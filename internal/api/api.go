@@ -145,8 +145,23 @@ var Routes = []Route{
 
 // Register adds the API's routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
+	s.register(mux, func(Route) bool { return true })
+}
+
+// RegisterKeyService adds only the key service's routes: what hatoba keyd
+// serves on a host of its own (custody, tenants' keys, key owners' record).
+func (s *Server) RegisterKeyService(mux *http.ServeMux) {
+	s.register(mux, func(rt Route) bool {
+		return strings.HasPrefix(rt.Pattern, "/api/v1/keys/") || strings.Contains(rt.Pattern, "/keys") ||
+			strings.Contains(rt.Pattern, "/keystore")
+	})
+}
+
+func (s *Server) register(mux *http.ServeMux, keep func(Route) bool) {
 	for _, rt := range Routes {
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, s.guard(rt, rt.handler))
+		if keep(rt) {
+			mux.HandleFunc(rt.Method+" "+rt.Pattern, s.guard(rt, rt.handler))
+		}
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "https://hatoba.dev/problems/not-found", Title: "Not Found", Status: http.StatusNotFound,

@@ -105,7 +105,7 @@ var matrix = map[string]expect{
 	"POST /api/v1/keys/service/unseal":                                           {own: everyone, foreign: everyone, body: `{"share":"not-a-share"}`},
 	"POST /api/v1/keys/service/seal":                                             {own: []string{operator, granted}, foreign: []string{operator, granted}},
 	"GET /api/v1/secrets":                                                        {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
-	"PUT /api/v1/secrets/{name...}":                                              {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `value`},
+	"PUT /api/v1/secrets/{name...}":                                              {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"value":"matrix-secret"}`},
 	"GET /api/v1/organizations/{id}/keys":                                        {own: []string{auditor, admin}, foreign: []string{auditor}},
 	"POST /api/v1/organizations/{id}/keys":                                       {own: []string{owner}, foreign: nil, body: `{"id":"new-{n}","usage":"encrypt_decrypt"}`},
 	"GET /api/v1/organizations/{id}/keys/{key}":                                  {own: []string{auditor, admin}, foreign: []string{auditor}},

@@ -1,12 +1,9 @@
 package api
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
-	"github.com/hatoba-cloud/hatoba/internal/fault"
-	"github.com/hatoba-cloud/hatoba/internal/secrets"
 )
 
 // hatoba's own secrets: written, listed by name, never read back through
@@ -39,8 +36,12 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"names": names})
 }
 
-// putSecret stores the request body (the secret's bytes, not JSON) under
-// the name in the path.
+// SecretInput is a secret to store.
+type SecretInput struct {
+	Value string `json:"value"`
+}
+
+// putSecret stores the value under the name in the path.
 func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 	if !s.secretsOr503(w, r) {
 		return
@@ -50,12 +51,11 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, secrets.MaxValue+1))
-	if err != nil || len(value) > secrets.MaxValue {
-		writeError(w, r, s.Logger, fault.InvalidField("value", "a secret is at most %d bytes", secrets.MaxValue))
+	var in SecretInput
+	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if err := s.Secrets.Put(r.Context(), actor(r, d), r.PathValue("name"), value); err != nil {
+	if err := s.Secrets.Put(r.Context(), actor(r, d), r.PathValue("name"), []byte(in.Value)); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}

@@ -28,7 +28,7 @@ import (
 const PlainAPIService = "hatoba-keys"
 
 // PlainAPIPath is where the plain encryption API is served.
-const PlainAPIPath = "/keys/v1/"
+const PlainAPIPath = "/keyd/v1/"
 
 // maxPlainBody bounds a request: a base64 plaintext of keys.MaxPlaintext
 // and an AAD of keys.MaxAAD, with room for the JSON around them.

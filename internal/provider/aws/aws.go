@@ -42,6 +42,9 @@ type Config struct {
 	// the SDK's default chain (environment, shared files, instance role).
 	AccessKeyID     string
 	SecretAccessKey string
+	// Credentials, when set, supplies credentials instead: hatoba's own
+	// secret store, which decrypts them through the key service.
+	Credentials awssdk.CredentialsProvider
 	// InstanceARN and IdentityStoreID select the Identity Center instance;
 	// empty means the organisation's only instance.
 	InstanceARN     string
@@ -85,10 +88,13 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, errors.New("aws driver: give both access_key_id and secret_access_key, or neither")
 	}
 	var awsCfg awssdk.Config
-	if cfg.AccessKeyID != "" {
+	switch {
+	case cfg.Credentials != nil:
+		awsCfg = awssdk.Config{Region: cfg.Region, Credentials: awssdk.NewCredentialsCache(cfg.Credentials)}
+	case cfg.AccessKeyID != "":
 		awsCfg = awssdk.Config{Region: cfg.Region,
 			Credentials: credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")}
-	} else {
+	default:
 		loaded, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Region))
 		if err != nil {
 			return nil, fmt.Errorf("aws driver: load credentials: %w", err)
