@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -17,6 +19,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -119,10 +124,19 @@ func TestKeydEmbedded(t *testing.T) {
 	dbURL := filepath.Join(dir, "hatoba.db")
 	shares := keydInit(t, "--database-url", dbURL)
 
-	sim, _ := startSim(t, dir)
-	srv := start(t, serveArgs(dir, dbURL, "--set", "simcloud.embedded=false", "--set", "providers.sim.endpoint="+sim.url,
-		"--set", "providers.sim.access_key_id=HATOBASIMULATED", "--set", "providers.sim.secret_access_key=secret:provider/sim")...)
 	serverCA := filepath.Join(dir, "tls", "server.pem")
+	sim, _ := startSim(t, dir, "simcloud.xks_ca_file="+serverCA)
+	// A fixed port, so the XKS proxy's public address is known before start.
+	port := freePort(t)
+	args := serveArgs(dir, dbURL, "--set", "simcloud.embedded=false", "--set", "providers.sim.endpoint="+sim.url,
+		"--set", "providers.sim.access_key_id=HATOBASIMULATED", "--set", "providers.sim.secret_access_key=secret:provider/sim",
+		"--set", "keyd.xks_public_url=https://127.0.0.1:"+port)
+	for i, a := range args {
+		if a == "127.0.0.1:0" {
+			args[i] = "127.0.0.1:" + port
+		}
+	}
+	srv := start(t, args...)
 	op := mintToken(t, dbURL, authz.CentralOperator, "")
 
 	var st map[string]any
@@ -186,6 +200,47 @@ func TestKeydEmbedded(t *testing.T) {
 	}
 	if code, _ := xksCall(t, xksURL+"decrypt", akid, secret, decrypt); code != 200 {
 		t.Fatalf("decrypt after revive: %d", code)
+	}
+
+	// The environment's cloud key: the simulated AWS KMS creates the
+	// tenant's external key store, connects it to this XKS proxy and makes
+	// a KMS key backed by k1; data encrypted with it becomes unreadable in
+	// the cloud when the owner pulls the kill switch.
+	var xk struct {
+		Store struct{ ID, State string } `json:"store"`
+		Key   struct{ ARN string }       `json:"key"`
+	}
+	if code := callAs(t, admin, "POST", srv.url+"/api/v1/environments/"+ids[0]+"/external-keys", map[string]string{"key_id": "k1"}, &xk); code != 201 || xk.Store.State != "CONNECTED" {
+		t.Fatalf("external key: %d %+v", code, xk)
+	}
+	kmsc := kms.New(kms.Options{Region: "ap-northeast-1", BaseEndpoint: aws.String(sim.url),
+		Credentials: credentials.NewStaticCredentialsProvider("HATOBASIMULATED", "simulated-secret", "")})
+	ctx := context.Background()
+	ct, err := kmsc.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(xk.Key.ARN), Plaintext: []byte("tenant data key"),
+		EncryptionContext: map[string]string{"app": "juminhyo"}})
+	if err != nil {
+		t.Fatalf("KMS Encrypt with the XKS key: %v", err)
+	}
+	cloudDecrypt := func() error {
+		_, err := kmsc.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(xk.Key.ARN), CiphertextBlob: ct.CiphertextBlob,
+			EncryptionContext: map[string]string{"app": "juminhyo"}})
+		return err
+	}
+	if err := cloudDecrypt(); err != nil {
+		t.Fatalf("KMS Decrypt: %v", err)
+	}
+	if code := callAs(t, admin, "POST", keys+"/keystore/kill", map[string]string{"confirm": "nat-digital"}, nil); code != 200 {
+		t.Fatalf("kill: %d", code)
+	}
+	var invalid *kmstypes.KMSInvalidStateException
+	if err := cloudDecrypt(); !errors.As(err, &invalid) {
+		t.Fatalf("KMS Decrypt after the kill switch: %v, want KMSInvalidStateException", err)
+	}
+	if code := callAs(t, admin, "POST", keys+"/keystore/revive", nil, nil); code != 200 {
+		t.Fatalf("revive: %d", code)
+	}
+	if err := cloudDecrypt(); err != nil {
+		t.Fatalf("KMS Decrypt after revive: %v", err)
 	}
 
 	// The usage record, batched into the audit log, shows the tenant the
@@ -286,4 +341,16 @@ func TestKeydStandalone(t *testing.T) {
 	if err := mainDB.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenant_keys`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the control plane's database holds %d keys (%v)", n, err)
 	}
+}
+
+// freePort is a loopback port nothing listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }

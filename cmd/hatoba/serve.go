@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -136,7 +139,7 @@ func cmdSimCloud(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		*listen = cfg.SimCloud.Listen
 	}
 	log := newLogger(cfg.LogLevel, stderr)
-	sim, err := openSimCloud(cfg, log)
+	sim, err := openSimCloud(cfg, log, "")
 	if err != nil {
 		return err
 	}
@@ -155,14 +158,48 @@ const (
 	simSecretKey = "simulated-secret"
 )
 
-func openSimCloud(cfg config.Config, log *slog.Logger) (*simcloud.Server, error) {
+func openSimCloud(cfg config.Config, log *slog.Logger, xksCA string) (*simcloud.Server, error) {
 	sc := cfg.SimCloud
+	if sc.XKSCAFile != "" {
+		xksCA = sc.XKSCAFile
+	}
 	return simcloud.Open(simcloud.Config{
 		DBPath: sc.DBPath, Latency: sc.Latency, ConcurrentCreations: sc.ConcurrentCreations,
 		RatePerSecond: sc.RatePerSecond, TransientRate: sc.TransientRate, LostResponseRate: sc.LostResponseRate,
 		Seed: sc.Seed, AccessKeyID: simAccessKey, SecretAccessKey: simSecretKey, Region: "ap-northeast-1",
-		Logger: log.With("component", "simcloud"),
+		Logger: log.With("component", "simcloud"), XKSClient: xksClient(xksCA),
 	})
+}
+
+// xksClient is the simulated KMS's client of XKS proxies: KMS's 250 ms
+// per request, trusting caFile when given. The file is read at each new
+// connection, not at start: serve writes its self-signed certificate after
+// the embedded cloud starts.
+func xksClient(caFile string) *http.Client {
+	t := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if caFile != "" {
+		t.TLSClientConfig.InsecureSkipVerify = true // #nosec G402 -- verified below against caFile
+		t.TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+			pem, err := os.ReadFile(caFile)
+			if err != nil {
+				return fmt.Errorf("XKS proxy CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("XKS proxy CA %s holds no PEM certificate", caFile)
+			}
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the XKS proxy presented no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err = cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: cs.ServerName})
+			return err
+		}
+	}
+	return &http.Client{Timeout: 250 * time.Millisecond, Transport: t}
 }
 
 func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) error {
@@ -202,7 +239,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var simURL string
 	if cfg.SimCloud.Embedded {
-		sim, err := openSimCloud(cfg, log)
+		// The simulated KMS calls serve's own XKS proxy, so it trusts
+		// serve's certificate.
+		serverCert := cfg.Identity.TLSCertFile
+		if serverCert == "" {
+			serverCert = filepath.Join(cfg.Identity.TLSDir, "server.pem")
+		}
+		sim, err := openSimCloud(cfg, log, serverCert)
 		if err != nil {
 			return err
 		}
@@ -294,6 +337,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()
+		apiServer.XKSPublicURL = firstNonEmpty(cfg.Keyd.XKSPublicURL, cfg.Identity.PublicURL)
+		apiServer.XKSPath = strings.TrimSuffix(ks.xks.Path(), "/")
 		ks.mount(mux)
 	}
 	apiServer.Register(mux)

@@ -68,6 +68,10 @@ type Server struct {
 	KeyRecordDB *store.DB
 	// Secrets keeps hatoba's own secrets through the key service.
 	Secrets *secrets.Store
+	// XKSPublicURL and XKSPath are where clouds reach the XKS proxy
+	// ("https://host:port", "/xks/kms/xks/v1"), for their external key
+	// stores.
+	XKSPublicURL, XKSPath string
 }
 
 // Route is one entry of the route table.
@@ -107,6 +111,7 @@ var Routes = []Route{
 	{"POST", "/api/v1/environments/{id}/retry", authz.RetryEnv, (*Server).retryEnv},
 	{"POST", "/api/v1/environments/{id}/transfer", authz.TransferEnv, (*Server).transferEnv},
 	{"POST", "/api/v1/environments/{id}/close", authz.CloseEnv, (*Server).closeEnv},
+	{"POST", "/api/v1/environments/{id}/external-keys", authz.ManageKeys, (*Server).createExternalKey},
 	{"GET", "/api/v1/environments/{id}/access", authz.ReadEnvs, (*Server).listEnvAccess},
 	{"PUT", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).assignEnvAccess},
 	{"DELETE", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).unassignEnvAccess},

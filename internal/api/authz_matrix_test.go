@@ -79,6 +79,9 @@ var matrix = map[string]expect{
 	// Who holds an environment's permission sets: read as the environment
 	// is; changed by the tenant's administrators, and by a central operator
 	// only under a grant — never on a foreign tenant's environment.
+	// The environment is not ready, so the key owner is refused after
+	// the guard (409).
+	"POST /api/v1/environments/{id}/external-keys":        {own: []string{owner}, foreign: nil, body: `{"key_id":"k1"}`},
 	"GET /api/v1/environments/{id}/access":                {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"PUT /api/v1/environments/{id}/access/{person_id}":    {own: []string{granted, admin}, foreign: nil, body: `{"permission_set":"non_administrator"}`},
 	"DELETE /api/v1/environments/{id}/access/{person_id}": {own: []string{granted, admin}, foreign: nil},

@@ -10,6 +10,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
+	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
@@ -450,4 +451,71 @@ func (s *Server) KeyDB() store.Querier {
 		return s.KeyRecordDB
 	}
 	return s.DB
+}
+
+// ExternalKeyInput names the tenant key an environment's cloud key is
+// backed by.
+type ExternalKeyInput struct {
+	KeyID string `json:"key_id"`
+}
+
+// createExternalKey gives a ready environment a cloud key backed by the
+// tenant's key (AWS: an XKS-backed KMS key in the tenant's external key
+// store), connected with the tenant's newest live XKS credential — made
+// now if it has none.
+func (s *Server) createExternalKey(w http.ResponseWriter, r *http.Request) {
+	if !s.keysOr503(w, r) {
+		return
+	}
+	var in ExternalKeyInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	ctx := r.Context()
+	en, err := s.Envs.Get(ctx, s.DB, r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	d, err := s.decide(r, authz.ManageKeys, authz.Resource{Kind: "environment", ID: en.ID, OrgID: en.OrgID})
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if s.XKSPublicURL == "" {
+		writeError(w, r, s.Logger, &fault.Error{Kind: fault.Unavailable, Message: "the XKS proxy's public address is not configured (keyd.xks_public_url)"})
+		return
+	}
+	if _, err := s.Keys.Key(ctx, en.OrgID, in.KeyID); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	akid, secret, err := s.liveXKSCredential(r, en.OrgID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	res, err := s.Vending.CreateExternalKey(ctx, actor(r, d), en.ID, provider.ExternalKeyStoreSpec{Name: "hatoba-" + en.OrgID,
+		ProxyURL: s.XKSPublicURL, ProxyPath: s.XKSPath, AccessKeyID: akid, Secret: secret}, in.KeyID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, res)
+}
+
+// liveXKSCredential is the tenant's newest live XKS credential and its
+// secret, made now when it has none.
+func (s *Server) liveXKSCredential(r *http.Request, orgID string) (string, string, error) {
+	creds, err := s.Keys.XKSCredentials(r.Context(), orgID)
+	if err != nil {
+		return "", "", err
+	}
+	for i := len(creds) - 1; i >= 0; i-- {
+		if creds[i].RevokedAt == nil {
+			_, secret, _, err := s.Keys.XKSCredential(r.Context(), creds[i].AccessKeyID)
+			return creds[i].AccessKeyID, secret, err
+		}
+	}
+	return s.Keys.CreateXKSCredential(r.Context(), principal(r), orgID)
 }

@@ -61,6 +61,10 @@ type Keyd struct {
 	// /xks/kms/xks/v1/…); XKSRegion is the AWS region KMS signs with.
 	XKSURIPrefix string `yaml:"xks_uri_prefix"`
 	XKSRegion    string `yaml:"xks_region"`
+	// XKSPublicURL is where clouds reach the XKS proxy
+	// ("https://keys.example.go.jp"), given to the external key stores
+	// hatoba creates; empty means identity.public_url when embedded.
+	XKSPublicURL string `yaml:"xks_public_url"`
 	// NodeID names this node in XKS health answers; empty means the host name.
 	NodeID string `yaml:"node_id"`
 	// HSM custody: the PKCS#11 module, the token and the master key's
@@ -132,6 +136,10 @@ type SimCloud struct {
 	TransientRate       float64       `yaml:"transient_rate"`
 	LostResponseRate    float64       `yaml:"lost_response_rate"`
 	Seed                uint64        `yaml:"seed"`
+	// XKSCAFile is the PEM certificate the simulated KMS trusts when it
+	// calls an XKS proxy; empty means serve's own server certificate
+	// (embedded) or the system's roots.
+	XKSCAFile string `yaml:"xks_ca_file"`
 }
 
 // Provider is one provider connection.
