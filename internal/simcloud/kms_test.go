@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -315,5 +316,34 @@ func TestKMSUntrustedProxyCertificate(t *testing.T) {
 	}
 	if st, code := storeState(t, c, id); st != kmstypes.ConnectionStateTypeFailed || code != kmstypes.ConnectionErrorCodeTypeXksProxyInvalidTlsConfiguration {
 		t.Fatalf("%s %s, want FAILED XKS_PROXY_INVALID_TLS_CONFIGURATION", st, code)
+	}
+}
+
+// TestKMSProxyTimeout: a proxy that does not answer within KMS's 250 ms
+// leaves the store FAILED with XKS_PROXY_TIMED_OUT.
+func TestKMSProxyTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	stop := make(chan struct{})
+	hung := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop: // Close waits for handlers; the client's departure may go unnoticed
+		}
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(stop) }) // runs first
+	client := hung.Client()
+	client.Timeout = 250 * time.Millisecond
+	c := kmsClient(t, simcloud.Config{XKSClient: client})
+	id, err := createStore(ctx, c, "hatoba-org-1", hung.URL, xksSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: &id}); err != nil {
+		t.Fatal(err)
+	}
+	if st, code := storeState(t, c, id); st != kmstypes.ConnectionStateTypeFailed || code != kmstypes.ConnectionErrorCodeTypeXksProxyTimedOut {
+		t.Fatalf("%s %s, want FAILED XKS_PROXY_TIMED_OUT", st, code)
 	}
 }
