@@ -82,7 +82,7 @@ func openKeyService(ctx context.Context, cfg config.Config, mainDB *store.DB, lo
 	if node == "" {
 		node, _ = os.Hostname()
 	}
-	h, err := xks.NewHandler(xks.Config{URIPrefix: kc.XKSURIPrefix, Region: kc.XKSRegion, Logger: klog,
+	h, err := xks.NewHandler(xks.Config{URIPrefix: kc.XKSURIPrefix, Region: kc.XKSRegion, Logger: klog, TenantPaths: kc.XKSTenantPaths,
 		Keys: keyd.New(ks.keys, keyd.Options{NodeID: node, Model: "hatoba " + version}), Record: ks.recorder.Record})
 	if err != nil {
 		ks.close(ctx)
@@ -237,7 +237,7 @@ func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if ks.ownDB {
 		where = "its own database " + ks.db.String()
 	}
-	fmt.Fprintf(stdout, "hatoba keyd %s serving on https://%s (XKS proxy at %s, keys in %s)\n", version, ln.Addr(), ks.xks.Path(), where)
+	fmt.Fprintf(stdout, "hatoba keyd %s serving on https://%s (XKS proxy at %s, keys in %s)\n", version, ln.Addr(), ks.xks.StorePath("<org id>"), where)
 	srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, TLSConfig: tlsConfig}
 	return serveUntilDone(ctx, srv, ln)

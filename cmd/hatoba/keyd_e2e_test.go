@@ -169,7 +169,7 @@ func TestKeydEmbedded(t *testing.T) {
 		t.Fatalf("create credential: %d %v", code, cred)
 	}
 	akid, secret := cred["access_key_id"].(string), cred["secret"].(string)
-	xksURL := srv.url + "/xks/kms/xks/v1/keys/k1/"
+	xksURL := srv.url + "/xks/nat-digital/kms/xks/v1/keys/k1/"
 	plaintext := base64.StdEncoding.EncodeToString([]byte("a 32-byte data key for the e2e!!"))
 	code, enc := xksCall(t, xksURL+"encrypt", akid, secret, map[string]any{"requestMetadata": xksMetadata("Encrypt"),
 		"plaintext": plaintext, "encryptionAlgorithm": "AES_GCM"})
@@ -316,11 +316,11 @@ func TestKeydStandalone(t *testing.T) {
 		t.Fatalf("credential: %d", code)
 	}
 	akid, secret := cred["access_key_id"].(string), cred["secret"].(string)
-	code, out := xksCall(t, kd.url+"/tenant-keys/kms/xks/v1/health", akid, secret, map[string]any{"requestMetadata": map[string]any{"kmsRequestId": "h", "kmsOperation": "KmsHealthCheck"}})
+	code, out := xksCall(t, kd.url+"/tenant-keys/nat-digital/kms/xks/v1/health", akid, secret, map[string]any{"requestMetadata": map[string]any{"kmsRequestId": "h", "kmsOperation": "KmsHealthCheck"}})
 	if code != 200 || !strings.Contains(func() string { b, _ := json.Marshal(out); return string(b) }(), "ACTIVE") {
 		t.Fatalf("health: %d %v", code, out)
 	}
-	code, out = xksCall(t, kd.url+"/tenant-keys/kms/xks/v1/keys/k1/metadata", akid, secret, map[string]any{"requestMetadata": xksMetadata("DescribeKey")})
+	code, out = xksCall(t, kd.url+"/tenant-keys/nat-digital/kms/xks/v1/keys/k1/metadata", akid, secret, map[string]any{"requestMetadata": xksMetadata("DescribeKey")})
 	if code != 200 || !strings.Contains(strings.Join(func() []string {
 		var s []string
 		for _, u := range out["keyUsage"].([]any) {

@@ -338,7 +338,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()
 		apiServer.XKSPublicURL = firstNonEmpty(cfg.Keyd.XKSPublicURL, cfg.Identity.PublicURL)
-		apiServer.XKSPath = strings.TrimSuffix(ks.xks.Path(), "/")
+		apiServer.XKSStorePath = ks.xks.StorePath
 		ks.mount(mux)
 	}
 	apiServer.Register(mux)

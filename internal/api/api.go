@@ -68,10 +68,11 @@ type Server struct {
 	KeyRecordDB *store.DB
 	// Secrets keeps hatoba's own secrets through the key service.
 	Secrets *secrets.Store
-	// XKSPublicURL and XKSPath are where clouds reach the XKS proxy
-	// ("https://host:port", "/xks/kms/xks/v1"), for their external key
-	// stores.
-	XKSPublicURL, XKSPath string
+	// XKSPublicURL and XKSStorePath are where clouds reach a tenant's
+	// key store at the XKS proxy ("https://host:port",
+	// "/xks/<org>/kms/xks/v1"), for their external key stores.
+	XKSPublicURL string
+	XKSStorePath func(orgID string) string
 }
 
 // Route is one entry of the route table.

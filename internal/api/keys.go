@@ -482,7 +482,7 @@ func (s *Server) createExternalKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	if s.XKSPublicURL == "" {
+	if s.XKSPublicURL == "" || s.XKSStorePath == nil {
 		writeError(w, r, s.Logger, &fault.Error{Kind: fault.Unavailable, Message: "the XKS proxy's public address is not configured (keyd.xks_public_url)"})
 		return
 	}
@@ -496,7 +496,7 @@ func (s *Server) createExternalKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.Vending.CreateExternalKey(ctx, actor(r, d), en.ID, provider.ExternalKeyStoreSpec{Name: "hatoba-" + en.OrgID,
-		ProxyURL: s.XKSPublicURL, ProxyPath: s.XKSPath, AccessKeyID: akid, Secret: secret}, in.KeyID)
+		ProxyURL: s.XKSPublicURL, ProxyPath: s.XKSStorePath(en.OrgID), AccessKeyID: akid, Secret: secret}, in.KeyID)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return

@@ -65,6 +65,10 @@ type Keyd struct {
 	// ("https://keys.example.go.jp"), given to the external key stores
 	// hatoba creates; empty means identity.public_url when embedded.
 	XKSPublicURL string `yaml:"xks_public_url"`
+	// XKSTenantPaths serves each tenant's key store under its own path,
+	// <prefix>/<org id>/kms/xks/v1: AWS needs a distinct endpoint and path
+	// for every external key store of an account and region.
+	XKSTenantPaths bool `yaml:"xks_tenant_paths"`
 	// NodeID names this node in XKS health answers; empty means the host name.
 	NodeID string `yaml:"node_id"`
 	// HSM custody: the PKCS#11 module, the token and the master key's
@@ -211,7 +215,7 @@ func Default() Config {
 		Audit: Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
-			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", HSMKeyLabel: "hatoba-master",
+			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", XKSTenantPaths: true, HSMKeyLabel: "hatoba-master",
 			AuditSigningKeyFile: "./hatoba-keyd-audit.key", StateTTL: time.Second,
 		},
 	}

@@ -80,12 +80,21 @@ type Config struct {
 	FleetSize int
 	// Model is xksProxyModel, e.g. "hatoba 1.4.0" (default "hatoba").
 	Model string
+	// TenantPaths serves each key store under a path of its own,
+	// <prefix>/<tenant>/kms/xks/v1: AWS requires every external key store
+	// of an account and region to have a distinct endpoint and path, so
+	// several tenants' stores in one account need one each. The segment
+	// must name the tenant of the request's credential; any other is
+	// answered InvalidUriPathException, after authentication, so an
+	// unsigned request learns nothing about which tenants exist.
+	TenantPaths bool
 }
 
 // Handler serves the XKS proxy API.
 type Handler struct {
 	cfg      Config
-	base     string // URIPrefix + "/kms/xks/v1/"
+	prefix   string // URIPrefix, cleaned
+	base     string // what the handler serves below: prefix + "/kms/xks/v1/", or prefix + "/" with TenantPaths
 	verifier sigv4.Verifier
 }
 
@@ -120,9 +129,14 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Model == "" {
 		cfg.Model = "hatoba"
 	}
+	base := prefix + "/kms/xks/v1/"
+	if cfg.TenantPaths {
+		base = prefix + "/"
+	}
 	return &Handler{
 		cfg:      cfg,
-		base:     prefix + "/kms/xks/v1/",
+		prefix:   prefix,
+		base:     base,
 		verifier: sigv4.Verifier{Service: Service, Region: cfg.Region, MaxSkew: MaxClockSkew, Now: cfg.Now},
 	}, nil
 }
@@ -130,17 +144,38 @@ func NewHandler(cfg Config) (*Handler, error) {
 // Path is where the handler serves, for mounting it on a mux.
 func (h *Handler) Path() string { return h.base }
 
+// StorePath is the XksProxyUriPath a tenant's external key store is
+// configured with (no trailing slash).
+func (h *Handler) StorePath(tenant string) string {
+	if h.cfg.TenantPaths {
+		return h.prefix + "/" + tenant + "/kms/xks/v1"
+	}
+	return h.prefix + "/kms/xks/v1"
+}
+
 // route splits a request path into the operation and external key id.
 // Repeated slashes are folded because clients built by joining an empty
 // prefix (the AWS test client does) send "//kms/xks/v1/...".
-func (h *Handler) route(path string) (op, keyID string, ok bool) {
+func (h *Handler) route(path string) (op, keyID, tenant string, ok bool) {
 	for strings.Contains(path, "//") {
 		path = strings.ReplaceAll(path, "//", "/")
 	}
 	rest, ok := strings.CutPrefix(path, h.base)
 	if !ok {
-		return "", "", false
+		return "", "", "", false
 	}
+	if h.cfg.TenantPaths {
+		tenant, rest, ok = strings.Cut(rest, "/kms/xks/v1/")
+		if !ok || tenant == "" || strings.Contains(tenant, "/") {
+			return "", "", "", false
+		}
+	}
+	op, keyID, ok = routeOp(rest)
+	return op, keyID, tenant, ok
+}
+
+// routeOp names the operation of a path below /kms/xks/v1/.
+func routeOp(rest string) (op, keyID string, ok bool) {
 	if rest == "health" {
 		return OpGetHealthStatus, "", true
 	}
@@ -173,7 +208,7 @@ func validKeyID(id string) bool {
 // key id, authorization, then the key service.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.cfg.Now()
-	op, keyID, ok := h.route(r.URL.Path)
+	op, keyID, pathTenant, ok := h.route(r.URL.Path)
 	if !ok {
 		h.fail(w, r, "", "", &Error{Name: InvalidURIPath, Message: "the URI path is not an XKS API path"})
 		return
@@ -218,6 +253,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := store.TenantID
+	if h.cfg.TenantPaths && pathTenant != tenant {
+		h.fail(w, r, op, tenant, &Error{Name: InvalidURIPath, Message: "the URI path names another key store than the credential's"})
+		return
+	}
 	if store.Killed {
 		h.fail(w, r, op, tenant, &Error{Name: InvalidState, Message: "the key store is blocked", cause: ErrStoreBlocked})
 		return

@@ -521,3 +521,36 @@ func TestNewHandlerConfig(t *testing.T) {
 		})
 	}
 }
+
+// With TenantPaths each key store has its own path (AWS needs a distinct
+// endpoint and path per store); a path naming another tenant than the
+// credential's is an invalid URI path.
+func TestTenantPaths(t *testing.T) {
+	t.Parallel()
+	hs := newHarness(t, func(c *xks.Config) { c.TenantPaths = true })
+	if got, want := hs.h.StorePath("tenant-a"), prefix+"/tenant-a/kms/xks/v1"; got != want {
+		t.Fatalf("StorePath = %q, want %q", got, want)
+	}
+	health := js(map[string]any{"requestMetadata": map[string]any{"kmsRequestId": "h", "kmsOperation": "KmsHealthCheck"}})
+	tests := []struct {
+		name, path string
+		want       int
+		errName    string
+	}{
+		{"ok/own store", prefix + "/tenant-a/kms/xks/v1/health", 200, ""},
+		{"ok/own key", prefix + "/tenant-a/kms/xks/v1/keys/both/metadata", 200, ""},
+		{"fail/another tenant's store", prefix + "/tenant-b/kms/xks/v1/health", 404, xks.InvalidURIPath},
+		{"fail/no tenant", prefix + "/kms/xks/v1/health", 404, xks.InvalidURIPath},
+		{"fail/nested tenant", prefix + "/a/b/kms/xks/v1/health", 404, xks.InvalidURIPath},
+	}
+	for _, tt := range tests {
+		body := health
+		if strings.Contains(tt.path, "metadata") {
+			body = js(map[string]any{"requestMetadata": md("DescribeKey")})
+		}
+		st, out := hs.do("POST", tt.path, body, good)
+		if st != tt.want || (tt.errName != "" && out["errorName"] != tt.errName) {
+			t.Errorf("%s: %d %v, want %d %s", tt.name, st, out, tt.want, tt.errName)
+		}
+	}
+}
