@@ -85,3 +85,23 @@ func TestShareBox(t *testing.T) {
 		}
 	}
 }
+
+// A sealed share from outside (a custodian's file) is opened or refused,
+// never a panic.
+func FuzzOpenShare(f *testing.F) {
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, err := SealShare("hatoba-share-1-00", k.PublicKey())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed)
+	f.Add("hatoba-sealed-share-v1:")
+	f.Add("hatoba-sealed-share-v1:AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = OpenShare(s, k)
+		_, _ = ParseCustodianKey([]byte(s))
+	})
+}
