@@ -187,16 +187,7 @@ func cmdKeyd(ctx context.Context, sub string, args []string, stdin io.Reader, st
 // at the control plane; their tokens are checked against its database.
 func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keyd serve", flag.ContinueOnError)
-	sf := addSettingFlags(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(sf)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel, stderr)
-	mainDB, err := openStore(ctx, cfg)
+	cfg, log, mainDB, err := openServerCommand(ctx, fs, addSettingFlags(fs), args, stderr)
 	if err != nil {
 		return err
 	}
@@ -280,15 +271,7 @@ func cmdKeydInit(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return nil
 	})
 	useHSM := fs.Bool("hsm", false, "HSM mode: generate the master key inside the HSM (keyd.hsm_module, hsm_token_label, hsm_key_label); the PIN is read from HATOBA_KEYD_HSM_PIN or standard input")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(sf)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel, stderr)
-	mainDB, err := openStore(ctx, cfg)
+	cfg, log, mainDB, err := openServerCommand(ctx, fs, sf, args, stderr)
 	if err != nil {
 		return err
 	}

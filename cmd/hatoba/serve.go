@@ -52,6 +52,24 @@ func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	return store.Open(ctx, cfg.DatabaseURL, store.Options{})
 }
 
+// openServerCommand parses a server-side subcommand's flags, loads the
+// configuration and opens the control plane's database; the caller closes it.
+func openServerCommand(ctx context.Context, fs *flag.FlagSet, sf *settingFlags, args []string, stderr io.Writer) (config.Config, *slog.Logger, *store.DB, error) {
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	return cfg, log, db, nil
+}
+
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	sf := addSettingFlags(fs)
@@ -217,16 +235,7 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) erro
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	sf := addSettingFlags(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(sf)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel, stderr)
-	db, err := openStore(ctx, cfg)
+	cfg, log, db, err := openServerCommand(ctx, fs, addSettingFlags(fs), args, stderr)
 	if err != nil {
 		return err
 	}
