@@ -49,12 +49,32 @@ type identityParts struct {
 }
 
 func buildIdentity(db *store.DB, orgs *org.Registry, cfg config.Config, log *slog.Logger) (*identityParts, error) {
-	ic := cfg.Identity
+	p, err := buildSignIn(db, orgs, cfg.Identity, log)
+	if err != nil {
+		return nil, err
+	}
+	p.breakGlass = breakglass.New(db, p.authz, cfg.Identity.BreakGlassMax, time.Now)
+	key, created, err := audit.LoadOrCreateKey(cfg.Audit.SigningKeyFile, cfg.Audit.Origin)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("created the audit log's signing key; back it up and keep it off the database's machine",
+			"file", cfg.Audit.SigningKeyFile, "verifier_key", key.VerifierKey)
+	}
+	p.auditKey = key
+	p.audit = audit.New(db, key.Signer, log.With("component", "audit"))
+	return p, nil
+}
+
+// buildSignIn makes what signing people in takes: identity, the decision
+// point, the certificate verifier and the security keys, for ic's public
+// URL (serve's, or keyd's own console).
+func buildSignIn(db *store.DB, orgs *org.Registry, ic config.Identity, log *slog.Logger) (*identityParts, error) {
 	p := &identityParts{
 		ids: identity.New(db, identity.Options{SessionTTL: ic.SessionTTL, TokenTTL: ic.TokenTTL, InvitationTTL: ic.InvitationTTL}, time.Now),
 	}
 	p.authz = authz.New(orgs, ic.SecondFactorTTL, time.Now)
-	p.breakGlass = breakglass.New(db, p.authz, ic.BreakGlassMax, time.Now)
 	if len(ic.ClientCAFiles) == 0 {
 		p.certs = api.NoTrustAnchors{}
 		log.Warn("no client CA configured (identity.client_ca_files): nobody can sign in; see docs/identity.md for a trial PKI")
@@ -72,21 +92,19 @@ func buildIdentity(db *store.DB, orgs *org.Registry, cfg config.Config, log *slo
 	}
 	mcfg, err := mfa.ConfigFor(ic.PublicURL, "hatoba")
 	if err != nil {
-		return nil, fmt.Errorf("identity.public_url: %w", err)
+		return nil, fmt.Errorf("public_url: %w", err)
+	}
+	if rp := ic.WebAuthnRPID; rp != "" {
+		// Browsers accept an RP ID that is the page's host or a domain it
+		// lies in.
+		if mcfg.RPID != rp && !strings.HasSuffix(mcfg.RPID, "."+rp) {
+			return nil, fmt.Errorf("identity.webauthn_rp_id: %q is not %s or a domain it lies in", rp, mcfg.RPID)
+		}
+		mcfg.RPID = rp
 	}
 	if p.mfa, err = mfa.New(db, mcfg, time.Now); err != nil {
 		return nil, err
 	}
-	key, created, err := audit.LoadOrCreateKey(cfg.Audit.SigningKeyFile, cfg.Audit.Origin)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Warn("created the audit log's signing key; back it up and keep it off the database's machine",
-			"file", cfg.Audit.SigningKeyFile, "verifier_key", key.VerifierKey)
-	}
-	p.auditKey = key
-	p.audit = audit.New(db, key.Signer, log.With("component", "audit"))
 	return p, nil
 }
 

@@ -25,12 +25,13 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/config"
-	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/keyd"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/pki"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/web"
 	"github.com/hatoba-cloud/hatoba/internal/xks"
 )
 
@@ -200,14 +201,25 @@ func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer ks.close(ctx)
+	// People sign in here as at serve — card, then security key — against
+	// the control plane's database; WebAuthn is bound to keyd's own host.
 	orgs := org.New(mainDB, time.Now)
 	ic := cfg.Identity
-	apiServer := &api.Server{DB: mainDB, Orgs: orgs, Version: version, Logger: log,
-		Identity: identity.New(mainDB, identity.Options{SessionTTL: ic.SessionTTL, TokenTTL: ic.TokenTTL, InvitationTTL: ic.InvitationTTL}, time.Now),
-		Authz:    authz.New(orgs, ic.SecondFactorTTL, time.Now), Keys: ks.keys, KeyHSM: ks.hsm, KeyRecordDB: ks.recordDB()}
+	ic.PublicURL = cfg.Keyd.PublicURL
+	sp, err := buildSignIn(mainDB, orgs, ic, log)
+	if err != nil {
+		return err
+	}
+	apiServer := &api.Server{DB: mainDB, Orgs: orgs, Version: version, Logger: log, PublicURL: ic.PublicURL,
+		Identity: sp.ids, Authz: sp.authz, Certs: sp.certs, Keys: ks.keys, KeyHSM: ks.hsm, KeyRecordDB: ks.recordDB()}
 	mux := http.NewServeMux()
 	apiServer.RegisterKeyService(mux)
 	ks.mount(mux)
+	console, err := web.New(web.Deps{API: apiServer, MFA: sp.mfa, Logger: log, KeyServiceOnly: true})
+	if err != nil {
+		return err
+	}
+	console.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 
 	loopCtx, stopLoops := context.WithCancel(ctx)
@@ -215,7 +227,7 @@ func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer func() { stopLoops(); loops.Wait() }()
 	ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 
-	tlsConfig, err := keydTLS(cfg.Keyd, log)
+	tlsConfig, err := keydTLS(cfg.Keyd, sp.verifier, log)
 	if err != nil {
 		return err
 	}
@@ -236,13 +248,18 @@ func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // keydTLS is keyd's own TLS: its certificate (or a self-signed one in its
 // tls_dir), and mutual TLS when client CAs are configured.
-func keydTLS(kc config.Keyd, log *slog.Logger) (*tls.Config, error) {
-	c, err := serverTLS(config.Identity{TLSCertFile: kc.TLSCertFile, TLSKeyFile: kc.TLSKeyFile, TLSDir: kc.TLSDir, PublicURL: kc.PublicURL}, nil, log)
+func keydTLS(kc config.Keyd, people *pki.Verifier, log *slog.Logger) (*tls.Config, error) {
+	c, err := serverTLS(config.Identity{TLSCertFile: kc.TLSCertFile, TLSKeyFile: kc.TLSKeyFile, TLSDir: kc.TLSDir, PublicURL: kc.PublicURL}, people, log)
 	if err != nil {
 		return nil, fmt.Errorf("keyd: %w", err)
 	}
 	if len(kc.ClientCAFiles) > 0 {
+		// Every client must present a certificate: AWS KMS's, or a
+		// person's card (whose anchors pki checks again at sign-in).
 		pool := x509.NewCertPool()
+		if people != nil {
+			pool = people.ClientCAs()
+		}
 		for _, f := range kc.ClientCAFiles {
 			pem, err := os.ReadFile(f)
 			if err != nil {

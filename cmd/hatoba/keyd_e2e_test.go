@@ -330,6 +330,24 @@ func TestKeydStandalone(t *testing.T) {
 	}(), ","), "ENCRYPT") {
 		t.Fatalf("metadata: %d %v", code, out)
 	}
+	// keyd has its own console for key owners (their second factor is
+	// given there): the key pages and signing in, nothing else.
+	for path, want := range map[string]int{"/login": 200, "/keys": 200, "/envs": 404, "/people": 404} {
+		req, _ := http.NewRequest("GET", kd.url+path, nil)
+		resp, err := (&http.Client{Transport: testClient.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.StatusCode
+		if got == http.StatusSeeOther && want == 200 {
+			got = 200 // to the login page
+		}
+		if got != want {
+			t.Errorf("keyd console GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+
 	// The key lives in keyd's database, not the control plane's.
 	ctx := context.Background()
 	mainDB, err := store.Open(ctx, mainURL, store.Options{})

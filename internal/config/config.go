@@ -114,6 +114,10 @@ type Identity struct {
 	SecondFactorTTL time.Duration `yaml:"second_factor_ttl"`
 	// BreakGlassMax is the longest access grant a central operator may ask for.
 	BreakGlassMax time.Duration `yaml:"break_glass_max"`
+	// WebAuthnRPID binds security keys to a domain rather than the public
+	// URL's host ("example.go.jp"), so one key works at serve and at a
+	// hatoba keyd on another host of that domain; empty means the host.
+	WebAuthnRPID string `yaml:"webauthn_rp_id"`
 }
 
 // Audit configures the tamper-evident audit log.

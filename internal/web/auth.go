@@ -54,6 +54,8 @@ type viewer struct {
 	principal authz.Principal
 	pending   bool
 	authz     *authz.Authorizer
+	// keysOnly: the key service's console, which has no other pages.
+	keysOnly bool
 }
 
 // May reports whether the person may use pages of action at all: the role
@@ -61,6 +63,9 @@ type viewer struct {
 // reaches only as far as its break-glass grants). A session waiting for its
 // second factor may use none yet.
 func (v *viewer) May(action authz.Action) bool {
+	if v.keysOnly && action != authz.ReadKeys && action != authz.ManageKeys && action != authz.SealKeys && action != authz.Self && action != authz.ReadSystem {
+		return false
+	}
 	return !v.pending && mayAnywhere(v.authz, v.principal, action)
 }
 

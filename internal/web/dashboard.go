@@ -46,6 +46,10 @@ const waitingOnDashboard = 5
 const maxCountPages = 100
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
+	if c.keysOnly {
+		http.Redirect(w, r, "/keys", http.StatusSeeOther)
+		return
+	}
 	ctx := r.Context()
 	info, err := c.api.Info(ctx)
 	if err != nil {

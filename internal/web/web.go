@@ -50,6 +50,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// KeyServiceOnly serves only the key service's pages, with signing in,
+	// the security key and the account page: the console of hatoba keyd on
+	// a host of its own, where API needs no Envs or Vending.
+	KeyServiceOnly bool
 }
 
 // Console serves the console's pages.
@@ -68,6 +72,8 @@ type Console struct {
 	static        http.Handler
 	staticVersion string
 	webauthnJS    []byte
+	// keysOnly: the key service's console (Deps.KeyServiceOnly).
+	keysOnly bool
 }
 
 // pageNames are the page templates in templates/, each parsed together with
@@ -80,8 +86,11 @@ var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "
 // broken template fails at start-up rather than on a page view.
 func New(d Deps) (*Console, error) {
 	a := d.API
-	if a == nil || a.Envs == nil || a.Orgs == nil || a.Vending == nil {
-		return nil, errors.New("web: Deps.API with Envs, Orgs and Vending is required")
+	if a == nil || a.Orgs == nil || !d.KeyServiceOnly && (a.Envs == nil || a.Vending == nil) {
+		return nil, errors.New("web: Deps.API with Envs, Orgs and Vending is required (Orgs and Keys for the key service's console)")
+	}
+	if d.KeyServiceOnly && a.Keys == nil {
+		return nil, errors.New("web: the key service's console needs Deps.API.Keys")
 	}
 	// Without these nobody could sign in, or everybody could: refuse to
 	// start rather than serve a console that fails open.
@@ -96,7 +105,7 @@ func New(d Deps) (*Console, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Console{api: a, mfa: d.MFA, log: log, now: now, pages: map[lang]map[string]*template.Template{},
+	c := &Console{api: a, mfa: d.MFA, log: log, now: now, keysOnly: d.KeyServiceOnly, pages: map[lang]map[string]*template.Template{},
 		webauthnJS: mfa.Script(), crossOrigin: http.NewCrossOriginProtection()}
 	if a.PublicURL != "" {
 		// Behind a proxy that rewrites Host, the browser's Origin is the
@@ -271,8 +280,26 @@ var routes = []route{
 // Register adds the console's routes to mux, each behind the guard.
 func (c *Console) Register(mux *http.ServeMux) {
 	for _, rt := range routes {
-		mux.HandleFunc(rt.pattern, c.guard(rt))
+		if !c.keysOnly || keyServiceRoute(rt) {
+			mux.HandleFunc(rt.pattern, c.guard(rt))
+		}
 	}
+}
+
+// keyServiceRoute reports whether the key service's own console serves
+// rt: its pages, signing in and the security key, the account (to enrol
+// a key for this host), static files and the 404 page.
+func keyServiceRoute(rt route) bool {
+	_, path, _ := strings.Cut(rt.pattern, " ")
+	if path == "" {
+		path = rt.pattern
+	}
+	for _, prefix := range []string{"/keys", "/login", "/logout", "/webauthn/", "/static/", "/account"} {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return path == "/" || path == "/{$}"
 }
 
 // contentSecurityPolicy allows only the console's own files: no inline
@@ -361,7 +388,7 @@ func (c *Console) renderPage(w http.ResponseWriter, r *http.Request, status int,
 		Nav: nav, Path: pagePath(r), Final: finalStates, Notice: c.notice(r, l), Page: data}
 	if vis, ok := visitorFrom(r.Context()); ok {
 		v.CSRF = csrfToken(vis.secret)
-		v.Me = &viewer{Person: vis.person, principal: vis.principal, pending: vis.pending(), authz: c.api.Authz}
+		v.Me = &viewer{Person: vis.person, principal: vis.principal, pending: vis.pending(), authz: c.api.Authz, keysOnly: c.keysOnly}
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
