@@ -1,0 +1,279 @@
+package controls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+)
+
+// Resource is one resource in hatoba's normalised shape, as every control
+// reads it (lib/hatoba.rego).
+type Resource struct {
+	Provider    string         `json:"provider"`
+	Type        string         `json:"type"`
+	ID          string         `json:"id"`
+	Region      string         `json:"region"`
+	Environment string         `json:"environment"`
+	Config      map[string]any `json:"config"`
+}
+
+// Violation is one deny result: a control says a resource breaks it.
+type Violation struct {
+	ControlID  string   `json:"control_id"`
+	Severity   Severity `json:"severity"`
+	ResourceID string   `json:"resource_id"`
+	Type       string   `json:"type"`
+	Message    string   `json:"message"`
+}
+
+// Engine evaluates a set of controls. It is safe for concurrent use.
+type Engine struct {
+	controls []Control
+	byType   map[string][]*compiled
+}
+
+type compiled struct {
+	control Control
+	query   rego.PreparedEvalQuery
+}
+
+// NewEngine compiles the library and every control's module; a module that
+// does not compile is refused with the compiler's messages.
+func NewEngine(ctx context.Context, cs []Control) (*Engine, error) {
+	modules, err := parseModules(cs, false)
+	if err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler()
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, &fault.Error{Kind: fault.Invalid, Message: "the controls do not compile: " + compiler.Errors.Error()}
+	}
+	e := &Engine{controls: cs, byType: map[string][]*compiled{}}
+	for _, c := range cs {
+		q, err := rego.New(rego.Query("data."+c.Package()+".deny"), rego.Compiler(compiler)).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("controls: %s: %w", c.ID, err)
+		}
+		cc := &compiled{control: c, query: q}
+		for _, t := range c.ResourceTypes {
+			e.byType[t] = append(e.byType[t], cc)
+		}
+	}
+	return e, nil
+}
+
+// parseModules parses the library and the controls' modules (and their
+// tests when withTests), under file names that say whose they are.
+func parseModules(cs []Control, withTests bool) (map[string]*ast.Module, error) {
+	lib, err := Library()
+	if err != nil {
+		return nil, err
+	}
+	modules := map[string]*ast.Module{}
+	parse := func(name, src string) error {
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return &fault.Error{Kind: fault.Invalid, Message: "Rego does not parse: " + err.Error()}
+		}
+		modules[name] = m
+		return nil
+	}
+	for name, src := range lib {
+		if err := parse(name, src); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if seen[c.ID] {
+			return nil, fault.Invalidf("control %s appears twice", c.ID)
+		}
+		seen[c.ID] = true
+		if err := parse(c.ID+"/policy.rego", c.Policy); err != nil {
+			return nil, err
+		}
+		if withTests {
+			if err := parse(c.ID+"/policy_test.rego", c.Tests); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return modules, nil
+}
+
+// Controls are the engine's controls.
+func (e *Engine) Controls() []Control { return e.controls }
+
+// Evaluate runs every control that applies to the resources' types and
+// returns what they deny, ordered by resource, then control. Resources
+// are grouped by type so each control sees only its own types, in one
+// evaluation per control.
+func (e *Engine) Evaluate(ctx context.Context, resources []Resource, only func(Control) bool) ([]Violation, error) {
+	byType := map[string][]any{}
+	for _, r := range resources {
+		if len(e.byType[r.Type]) > 0 {
+			byType[r.Type] = append(byType[r.Type], resourceValue(r))
+		}
+	}
+	// One input per control: the resources of all its types.
+	inputs := map[*compiled][]any{}
+	for t, rs := range byType {
+		for _, cc := range e.byType[t] {
+			if only == nil || only(cc.control) {
+				inputs[cc] = append(inputs[cc], rs...)
+			}
+		}
+	}
+	var out []Violation
+	for cc, rs := range inputs {
+		input, err := ast.InterfaceToValue(map[string]any{"hatoba_resources": rs})
+		if err != nil {
+			return nil, fmt.Errorf("controls: input: %w", err)
+		}
+		v, err := e.eval(ctx, cc, input)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ResourceID != out[j].ResourceID {
+			return out[i].ResourceID < out[j].ResourceID
+		}
+		if out[i].ControlID != out[j].ControlID {
+			return out[i].ControlID < out[j].ControlID
+		}
+		return out[i].Message < out[j].Message
+	})
+	return out, nil
+}
+
+// EvaluateInput runs every control over a raw input document (a
+// Terraform plan, as conftest would), for the controls only selects.
+func (e *Engine) EvaluateInput(ctx context.Context, doc any, only func(Control) bool) ([]Violation, error) {
+	input, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return nil, fmt.Errorf("controls: input: %w", err)
+	}
+	var out []Violation
+	for _, c := range e.controls {
+		if only != nil && !only(c) {
+			continue
+		}
+		for _, t := range c.ResourceTypes {
+			for _, cc := range e.byType[t] {
+				if cc.control.ID == c.ID {
+					v, err := e.eval(ctx, cc, input)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, v...)
+					goto next
+				}
+			}
+		}
+	next:
+	}
+	return out, nil
+}
+
+func (e *Engine) eval(ctx context.Context, cc *compiled, input ast.Value) ([]Violation, error) {
+	rs, err := cc.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, fmt.Errorf("controls: evaluating %s: %w", cc.control.ID, err)
+	}
+	var out []Violation
+	for _, r := range rs {
+		for _, ex := range r.Expressions {
+			set, ok := ex.Value.([]any)
+			if !ok {
+				continue
+			}
+			for _, item := range set {
+				v := Violation{ControlID: cc.control.ID, Severity: cc.control.Severity}
+				switch f := item.(type) {
+				case string:
+					v.Message = f
+				case map[string]any:
+					v.Message, _ = f["msg"].(string)
+					v.ResourceID, _ = f["resource"].(string)
+					v.Type, _ = f["type"].(string)
+				default:
+					v.Message = fmt.Sprint(f)
+				}
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
+}
+
+func resourceValue(r Resource) map[string]any {
+	cfg := r.Config
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	return map[string]any{"provider": r.Provider, "type": r.Type, "id": r.ID, "region": r.Region,
+		"environment": r.Environment, "config": cfg}
+}
+
+// TestResult is one Rego test of a control.
+type TestResult struct {
+	Control string `json:"control"`
+	Name    string `json:"name"`
+	Pass    bool   `json:"pass"`
+	Message string `json:"message,omitempty"`
+}
+
+// RunTests runs the controls' own Rego tests (policy_test.rego) and
+// returns every result; err is set when any test fails or errs, naming
+// each, or when a control has no test at all.
+func RunTests(ctx context.Context, cs []Control) ([]TestResult, error) {
+	modules, err := parseModules(cs, true)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := tester.NewRunner().SetModules(modules).SetDefaultRegoVersion(ast.RegoV1).RaiseBuiltinErrors(true).Run(ctx, modules)
+	if err != nil {
+		return nil, &fault.Error{Kind: fault.Invalid, Message: "the controls' tests do not compile: " + err.Error()}
+	}
+	var out []TestResult
+	var failed []string
+	tested := map[string]int{}
+	for r := range ch {
+		control, _, _ := strings.Cut(r.Location.File, "/")
+		tr := TestResult{Control: control, Name: r.Name, Pass: r.Pass()}
+		if !tr.Pass {
+			switch {
+			case r.Error != nil:
+				tr.Message = r.Error.Error()
+			case r.Fail:
+				tr.Message = "the test's conditions were false"
+			}
+			failed = append(failed, control+": "+r.Name+" ("+tr.Message+")")
+		}
+		tested[control]++
+		out = append(out, tr)
+	}
+	for _, c := range cs {
+		if tested[c.ID] == 0 {
+			failed = append(failed, c.ID+": has no test (policy_test.rego needs test_ rules)")
+		}
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		return out, &fault.Error{Kind: fault.Invalid, Message: "control tests failed: " + strings.Join(failed, "; ")}
+	}
+	return out, nil
+}
+
+// ErrNoControls: an engine needs at least one control.
+var ErrNoControls = errors.New("controls: no controls")
