@@ -277,3 +277,27 @@ func RunTests(ctx context.Context, cs []Control) ([]TestResult, error) {
 
 // ErrNoControls: an engine needs at least one control.
 var ErrNoControls = errors.New("controls: no controls")
+
+// Checks counts the (control, resource) pairs Evaluate would evaluate: the
+// denominator of a compliance score.
+func (e *Engine) Checks(resources []Resource, only func(Control) bool) int {
+	n := 0
+	for _, r := range resources {
+		for _, cc := range e.byType[r.Type] {
+			if only == nil || only(cc.control) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Control returns the engine's control id.
+func (e *Engine) Control(id string) (Control, bool) {
+	for _, c := range e.controls {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Control{}, false
+}

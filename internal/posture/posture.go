@@ -1,0 +1,298 @@
+// Package posture is the detective side of the controls: each
+// environment's resource inventory as collected from its provider, the
+// findings the detective controls make of it — first seen, last seen,
+// resolved — and compliance scores per environment and organisation
+// (docs/controls.md). Findings export as OCSF Compliance Findings.
+package posture
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+// Status is a finding's state.
+type Status string
+
+const (
+	Open     Status = "open"
+	Resolved Status = "resolved"
+)
+
+// Finding is one control failing on one resource of one environment.
+type Finding struct {
+	ID           string            `json:"id"`
+	EnvID        string            `json:"env_id"`
+	OrgID        string            `json:"org_id"`
+	ControlID    string            `json:"control_id"`
+	ResourceID   string            `json:"resource_id"`
+	ResourceType string            `json:"resource_type"`
+	Severity     controls.Severity `json:"severity"`
+	Message      string            `json:"message"`
+	Status       Status            `json:"status"`
+	FirstSeen    time.Time         `json:"first_seen"`
+	LastSeen     time.Time         `json:"last_seen"`
+	ResolvedAt   *time.Time        `json:"resolved_at,omitempty"`
+}
+
+// Score is a compliance score: the share of (control, resource) checks
+// that pass.
+type Score struct {
+	Environments int       `json:"environments"`
+	Resources    int       `json:"resources"`
+	Checks       int       `json:"checks"`
+	Failed       int       `json:"failed"`
+	Score        float64   `json:"score"` // 0…100; 100 when nothing was checked
+	EvaluatedAt  time.Time `json:"evaluated_at,omitzero"`
+}
+
+func scoreOf(checks, failed int) float64 {
+	if checks == 0 {
+		return 100
+	}
+	return float64(checks-failed) * 100 / float64(checks)
+}
+
+// Summary is what one evaluation found.
+type Summary struct {
+	Score
+	Opened, StillOpen, Resolved int
+}
+
+// Service records inventories and findings.
+type Service struct {
+	db     *store.DB
+	engine *controls.Engine
+	now    func() time.Time
+}
+
+// New returns a Service evaluating engine's detective controls.
+func New(db *store.DB, engine *controls.Engine, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: db, engine: engine, now: now}
+}
+
+func detective(c controls.Control) bool { return c.Has(controls.Detective) }
+
+// Record replaces an environment's inventory with resources, evaluates
+// the detective controls on it and updates its findings: new ones open,
+// those seen again get a new last-seen (a resolved one reopens), and open
+// ones no longer seen are resolved.
+func (s *Service) Record(ctx context.Context, envID, orgID string, resources []controls.Resource) (Summary, error) {
+	violations, err := s.engine.Evaluate(ctx, resources, detective)
+	if err != nil {
+		return Summary{}, fmt.Errorf("posture %s: %w", envID, err)
+	}
+	now := s.now().UTC()
+	failed := map[string]controls.Violation{}
+	for _, v := range violations {
+		failed[findingID(envID, v.ControlID, v.ResourceID)] = v
+	}
+	sum := Summary{Score: Score{Environments: 1, Resources: len(resources), Checks: s.engine.Checks(resources, detective),
+		Failed: len(failed), EvaluatedAt: now}}
+	sum.Score.Score = scoreOf(sum.Checks, sum.Failed)
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM inventory_resources WHERE env_id = $1`, envID); err != nil {
+			return err
+		}
+		for _, r := range resources {
+			cfg, err := json.Marshal(r.Config)
+			if err != nil {
+				return fmt.Errorf("resource %s: %w", r.ID, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO inventory_resources (env_id, type, resource_id, provider, region, config, observed_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (env_id, type, resource_id) DO UPDATE SET config = excluded.config`,
+				envID, r.Type, r.ID, r.Provider, r.Region, string(cfg), now); err != nil {
+				return err
+			}
+		}
+		existing := map[string]Status{}
+		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM findings WHERE env_id = $1`, envID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var st Status
+			if err := rows.Scan(&id, &st); err != nil {
+				rows.Close()
+				return err
+			}
+			existing[id] = st
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for id, v := range failed {
+			st, seen := existing[id]
+			switch {
+			case !seen:
+				sum.Opened++
+				_, err = tx.ExecContext(ctx, `INSERT INTO findings (id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9)`, id, envID, orgID, v.ControlID, v.ResourceID, v.Type, string(v.Severity), v.Message, now)
+			default:
+				if st == Resolved {
+					sum.Opened++
+				} else {
+					sum.StillOpen++
+				}
+				_, err = tx.ExecContext(ctx, `UPDATE findings SET status = 'open', last_seen = $1, resolved_at = NULL, message = $2, severity = $3, org_id = $4 WHERE id = $5`,
+					now, v.Message, string(v.Severity), orgID, id)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		for id, st := range existing {
+			if _, still := failed[id]; still || st != Open {
+				continue
+			}
+			sum.Resolved++
+			if _, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'resolved', resolved_at = $1 WHERE id = $2`, now, id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO posture (env_id, org_id, evaluated_at, resources, checks, failed) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (env_id) DO UPDATE SET org_id = excluded.org_id, evaluated_at = excluded.evaluated_at, resources = excluded.resources,
+			checks = excluded.checks, failed = excluded.failed`, envID, orgID, now, len(resources), sum.Checks, sum.Failed)
+		return err
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("posture %s: %w", envID, err)
+	}
+	return sum, nil
+}
+
+// findingID names a (environment, control, resource) triple.
+func findingID(envID, controlID, resourceID string) string {
+	h := sha256.Sum256([]byte(envID + "\x00" + controlID + "\x00" + resourceID))
+	return "f-" + hex.EncodeToString(h[:12])
+}
+
+// Findings lists an environment's findings, open ones first, most severe
+// first; resolved ones only when asked.
+func (s *Service) Findings(ctx context.Context, envID string, withResolved bool) ([]Finding, error) {
+	q := `SELECT id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen, resolved_at
+		FROM findings WHERE env_id = $1`
+	if !withResolved {
+		q += ` AND status = 'open'`
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY status, control_id, resource_id`, envID)
+	if err != nil {
+		return nil, fmt.Errorf("findings of %s: %w", envID, err)
+	}
+	defer rows.Close()
+	out := []Finding{}
+	for rows.Next() {
+		var f Finding
+		var resolved sql.NullTime
+		if err := rows.Scan(&f.ID, &f.EnvID, &f.OrgID, &f.ControlID, &f.ResourceID, &f.ResourceType, &f.Severity, &f.Message, &f.Status,
+			&f.FirstSeen, &f.LastSeen, &resolved); err != nil {
+			return nil, fmt.Errorf("findings of %s: %w", envID, err)
+		}
+		f.FirstSeen, f.LastSeen = f.FirstSeen.UTC(), f.LastSeen.UTC()
+		if resolved.Valid {
+			t := resolved.Time.UTC()
+			f.ResolvedAt = &t
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sortFindings(out)
+	return out, nil
+}
+
+func sortFindings(fs []Finding) {
+	less := func(a, b Finding) bool {
+		if a.Status != b.Status {
+			return a.Status == Open
+		}
+		if a.Severity.Rank() != b.Severity.Rank() {
+			return a.Severity.Rank() < b.Severity.Rank()
+		}
+		if a.ControlID != b.ControlID {
+			return a.ControlID < b.ControlID
+		}
+		return a.ResourceID < b.ResourceID
+	}
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && less(fs[j], fs[j-1]); j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+}
+
+// EnvScore is an environment's score at its last evaluation; NotFound
+// when it was never evaluated.
+func (s *Service) EnvScore(ctx context.Context, envID string) (Score, error) {
+	var sc Score
+	err := s.db.QueryRowContext(ctx, `SELECT evaluated_at, resources, checks, failed FROM posture WHERE env_id = $1`, envID).
+		Scan(&sc.EvaluatedAt, &sc.Resources, &sc.Checks, &sc.Failed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Score{}, fault.NotFoundf("environment %s has not been evaluated yet: its inventory is collected on a schedule", envID)
+	}
+	if err != nil {
+		return Score{}, fmt.Errorf("score of %s: %w", envID, err)
+	}
+	sc.Environments, sc.EvaluatedAt = 1, sc.EvaluatedAt.UTC()
+	sc.Score = scoreOf(sc.Checks, sc.Failed)
+	return sc, nil
+}
+
+// OrgScore sums the environments of the given organisations (a subtree,
+// as the caller resolved it).
+func (s *Service) OrgScore(ctx context.Context, orgIDs []string) (Score, error) {
+	if len(orgIDs) == 0 {
+		return Score{Score: 100}, nil
+	}
+	ph := make([]string, len(orgIDs))
+	args := make([]any, len(orgIDs))
+	for i, id := range orgIDs {
+		ph[i], args[i] = fmt.Sprintf("$%d", i+1), id
+	}
+	var sc Score
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(resources), 0), COALESCE(SUM(checks), 0), COALESCE(SUM(failed), 0)
+		FROM posture WHERE org_id IN (`+strings.Join(ph, ", ")+`)`, args...).Scan(&sc.Environments, &sc.Resources, &sc.Checks, &sc.Failed)
+	if err != nil {
+		return Score{}, fmt.Errorf("score of organisations: %w", err)
+	}
+	sc.Score = scoreOf(sc.Checks, sc.Failed)
+	return sc, nil
+}
+
+// Inventory is an environment's resources as last collected.
+func (s *Service) Inventory(ctx context.Context, envID string) ([]controls.Resource, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT provider, type, resource_id, region, config FROM inventory_resources WHERE env_id = $1 ORDER BY type, resource_id`, envID)
+	if err != nil {
+		return nil, fmt.Errorf("inventory of %s: %w", envID, err)
+	}
+	defer rows.Close()
+	out := []controls.Resource{}
+	for rows.Next() {
+		r := controls.Resource{Environment: envID}
+		var cfg string
+		if err := rows.Scan(&r.Provider, &r.Type, &r.ID, &r.Region, &cfg); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(cfg), &r.Config); err != nil {
+			return nil, fmt.Errorf("inventory of %s: resource %s: %w", envID, r.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
