@@ -14,12 +14,14 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -73,6 +75,13 @@ type Server struct {
 	// "/xks/<org>/kms/xks/v1"), for their external key stores.
 	XKSPublicURL string
 	XKSStorePath func(orgID string) string
+
+	// Controls, Posture and Collector are the controls' catalog engine,
+	// the detective findings and the inventory collector; nil answers
+	// their routes 503.
+	Controls  *controls.Engine
+	Posture   *posture.Service
+	Collector *posture.Collector
 }
 
 // Route is one entry of the route table.
@@ -113,6 +122,11 @@ var Routes = []Route{
 	{"POST", "/api/v1/environments/{id}/transfer", authz.TransferEnv, (*Server).transferEnv},
 	{"POST", "/api/v1/environments/{id}/close", authz.CloseEnv, (*Server).closeEnv},
 	{"POST", "/api/v1/environments/{id}/external-keys", authz.ManageKeys, (*Server).createExternalKey},
+	{"GET", "/api/v1/environments/{id}/findings", authz.ReadPosture, (*Server).envFindings},
+	{"GET", "/api/v1/environments/{id}/posture", authz.ReadPosture, (*Server).envPosture},
+	{"GET", "/api/v1/environments/{id}/inventory", authz.ReadPosture, (*Server).envInventory},
+	{"POST", "/api/v1/environments/{id}/posture/collect", authz.CollectPosture, (*Server).collectPosture},
+	{"GET", "/api/v1/organizations/{id}/posture", authz.ReadPosture, (*Server).orgPosture},
 	{"GET", "/api/v1/environments/{id}/access", authz.ReadEnvs, (*Server).listEnvAccess},
 	{"PUT", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).assignEnvAccess},
 	{"DELETE", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).unassignEnvAccess},

@@ -20,10 +20,12 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -127,6 +129,14 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.BreakGlass = breakglass.New(db, s.Authz, 8*time.Hour, nil)
 	s.Keys = unsealedKeys(t, db)
 	s.Secrets = secrets.New(db, s.Keys, nil)
+	cs, err := controls.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Controls, err = controls.NewEngine(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	s.Posture = posture.New(db, s.Controls, nil)
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)

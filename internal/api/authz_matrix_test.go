@@ -81,7 +81,14 @@ var matrix = map[string]expect{
 	// only under a grant — never on a foreign tenant's environment.
 	// The environment is not ready, so the key owner is refused after
 	// the guard (409).
-	"POST /api/v1/environments/{id}/external-keys":        {own: []string{owner}, foreign: nil, body: `{"key_id":"k1"}`},
+	"POST /api/v1/environments/{id}/external-keys": {own: []string{owner}, foreign: nil, body: `{"key_id":"k1"}`},
+	// Findings are read like the environment; a fresh collection is for
+	// those who run it (no collector here: 503 after the guard).
+	"GET /api/v1/environments/{id}/findings":              {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/posture":               {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/inventory":             {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/environments/{id}/posture/collect":      {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
+	"GET /api/v1/organizations/{id}/posture":              {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"GET /api/v1/environments/{id}/access":                {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"PUT /api/v1/environments/{id}/access/{person_id}":    {own: []string{granted, admin}, foreign: nil, body: `{"permission_set":"non_administrator"}`},
 	"DELETE /api/v1/environments/{id}/access/{person_id}": {own: []string{granted, admin}, foreign: nil},
@@ -142,6 +149,9 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 			t.Fatalf("seed environment: %d %s", en.status, en.raw)
 		}
 		envOf[side] = en.body["id"].(string)
+		if _, err := h.api.Posture.Record(context.Background(), envOf[side], orgID, nil); err != nil {
+			t.Fatal(err)
+		}
 		personOf[side], _ = h.person(t, authz.TenantMember, orgID)
 		ar := h.call(t, "POST", "/api/v1/access-requests", `{"org_id":"`+orgID+`","reason":"seed for the matrix","duration":"1h"}`, nil)
 		if ar.status != http.StatusCreated {

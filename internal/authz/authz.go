@@ -125,6 +125,10 @@ const (
 	AssignKeyOwner Action = "key.owner.assign" // designate a tenant administrator key owner
 	SealKeys       Action = "key.seal"         // seal the whole key service at once
 
+	// Controls' findings: an environment's inventory, findings and score.
+	ReadPosture    Action = "posture.read"
+	CollectPosture Action = "posture.collect" // collect an environment's inventory now
+
 	// hatoba's own secrets (provider credentials), stored encrypted
 	// through the key service; their values are never read back out.
 	ReadSecrets  Action = "secret.read" // names only
@@ -211,6 +215,11 @@ var policy = map[Action]rule{
 	ManageKeys:     {permits: []permit{keyOwner}, secondFactor: true},
 	AssignKeyOwner: {permits: []permit{admin}, secondFactor: true},
 	SealKeys:       {permits: []permit{op(platform)}},
+
+	// Findings are read like the environments they are about; anyone
+	// who runs an environment may ask for a fresh look.
+	ReadPosture:    {permits: []permit{op(everywhere), audit, admin, member}},
+	CollectPosture: {permits: []permit{op(everywhere), admin}},
 
 	ReadSecrets:  {permits: []permit{op(platform), audit}},
 	WriteSecrets: {permits: []permit{op(platform)}},

@@ -1,0 +1,144 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
+)
+
+// The detective controls' results for environments and organisations
+// (docs/controls.md).
+
+var errNoPosture = &fault.Error{Kind: fault.Unavailable, Message: "this server evaluates no controls"}
+
+// postureEnv authorizes action on the environment in the path.
+func (s *Server) postureEnv(w http.ResponseWriter, r *http.Request, action authz.Action) (string, string, bool) {
+	if s.Posture == nil {
+		writeError(w, r, s.Logger, errNoPosture)
+		return "", "", false
+	}
+	en, err := s.Envs.Get(r.Context(), s.DB, r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return "", "", false
+	}
+	if _, err := s.decide(r, action, authz.Resource{Kind: "environment", ID: en.ID, OrgID: en.OrgID}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return "", "", false
+	}
+	return en.ID, en.OrgID, true
+}
+
+// envFindings lists an environment's findings: open ones, or all with
+// ?status=all; as OCSF Compliance Findings with ?format=ocsf.
+func (s *Server) envFindings(w http.ResponseWriter, r *http.Request) {
+	envID, _, ok := s.postureEnv(w, r, authz.ReadPosture)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	status, format := q.Get("status"), q.Get("format")
+	if status != "" && status != "open" && status != "all" {
+		writeError(w, r, s.Logger, fault.InvalidField("status", "status is open (the default) or all, not %q", status))
+		return
+	}
+	if format != "" && format != "json" && format != "ocsf" {
+		writeError(w, r, s.Logger, fault.InvalidField("format", "format is json (the default) or ocsf, not %q", format))
+		return
+	}
+	fs, err := s.Posture.Findings(r.Context(), envID, status == "all")
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if format != "ocsf" {
+		writeJSON(w, http.StatusOK, map[string]any{"items": fs})
+		return
+	}
+	out := make([]map[string]any, 0, len(fs))
+	for _, f := range fs {
+		c, _ := s.Controls.Control(f.ControlID)
+		out = append(out, f.OCSF(c, s.Version))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+func (s *Server) envPosture(w http.ResponseWriter, r *http.Request) {
+	envID, _, ok := s.postureEnv(w, r, authz.ReadPosture)
+	if !ok {
+		return
+	}
+	sc, err := s.Posture.EnvScore(r.Context(), envID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sc)
+}
+
+func (s *Server) envInventory(w http.ResponseWriter, r *http.Request) {
+	envID, _, ok := s.postureEnv(w, r, authz.ReadPosture)
+	if !ok {
+		return
+	}
+	inv, err := s.Posture.Inventory(r.Context(), envID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": inv})
+}
+
+// collectPosture collects an environment's inventory now and answers
+// what the evaluation found.
+func (s *Server) collectPosture(w http.ResponseWriter, r *http.Request) {
+	envID, orgID, ok := s.postureEnv(w, r, authz.CollectPosture)
+	if !ok {
+		return
+	}
+	if s.Collector == nil {
+		writeError(w, r, s.Logger, errNoPosture)
+		return
+	}
+	en, err := s.Envs.Get(r.Context(), s.DB, envID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if en.AccountID == "" {
+		writeError(w, r, s.Logger, fault.Conflictf("environment %s has no account yet (it is %s)", envID, en.State))
+		return
+	}
+	sum, err := s.Collector.Collect(r.Context(), posture.Target{EnvID: envID, OrgID: orgID, Provider: en.Provider, AccountID: en.AccountID})
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sum)
+}
+
+// orgPosture is the score of an organisation's subtree.
+func (s *Server) orgPosture(w http.ResponseWriter, r *http.Request) {
+	if s.Posture == nil {
+		writeError(w, r, s.Logger, errNoPosture)
+		return
+	}
+	orgID := r.PathValue("id")
+	if _, err := s.decide(r, authz.ReadPosture, authz.Resource{Kind: "organisation", ID: orgID, OrgID: orgID}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	ids, err := s.Orgs.SubtreeIDs(r.Context(), []string{orgID})
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	sc, err := s.Posture.OrgScore(r.Context(), ids)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sc)
+}

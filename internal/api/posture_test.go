@@ -1,0 +1,52 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+func TestEnvironmentFindings(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	en := h.call(t, "POST", "/api/v1/environments", goodRequest, nil)
+	if en.status != http.StatusCreated {
+		t.Fatalf("seed: %d %s", en.status, en.raw)
+	}
+	id := en.body["id"].(string)
+	if _, err := h.api.Posture.Record(context.Background(), id, "nat-digital", []controls.Resource{
+		{Provider: "aws", Type: "aws_iam_user", ID: "arn:aws:iam::1:user/alice", Config: map[string]any{"name": "alice"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, member := h.person(t, authz.TenantMember, "nat-digital")
+	as := map[string]string{"Authorization": "Bearer " + member}
+	tests := []struct {
+		name, query string
+		status      int
+		want        string
+	}{
+		{"open findings", "", 200, `"control_id": "aws-iam-no-users"`},
+		{"as OCSF", "?format=ocsf", 200, `"class_uid": 2003`},
+		{"all", "?status=all", 200, `"status": "open"`},
+		{"bad status", "?status=closed", 422, "status is open"},
+		{"bad format", "?format=xml", 422, "format is json"},
+	}
+	for _, tt := range tests {
+		r := h.call(t, "GET", "/api/v1/environments/"+id+"/findings"+tt.query, "", as)
+		if r.status != tt.status || !strings.Contains(r.raw, tt.want) {
+			t.Errorf("%s: %d %s", tt.name, r.status, r.raw)
+		}
+	}
+	if r := h.call(t, "GET", "/api/v1/environments/"+id+"/posture", "", as); r.status != 200 || r.body["failed"] != float64(1) {
+		t.Errorf("posture: %d %s", r.status, r.raw)
+	}
+	if r := h.call(t, "GET", "/api/v1/organizations/nat-digital/posture", "", as); r.status != 200 || r.body["environments"] != float64(1) {
+		t.Errorf("org posture: %d %s", r.status, r.raw)
+	}
+}
