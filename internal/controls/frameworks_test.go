@@ -1,0 +1,69 @@
+package controls_test
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+)
+
+func TestFrameworkData(t *testing.T) {
+	t.Parallel()
+	csf := controls.CSFIDs()
+	if len(csf) != 106 {
+		t.Errorf("NIST CSF 2.0 has 106 subcategories; the list has %d", len(csf))
+	}
+	csfID := regexp.MustCompile(`^(GV|ID|PR|DE|RS|RC)\.[A-Z]{2}-\d{2}$`)
+	for _, id := range csf {
+		if !csfID.MatchString(id) {
+			t.Errorf("CSF id %q is malformed", id)
+		}
+		if title, ok := controls.CSFTitle(id); !ok || title == "" {
+			t.Errorf("CSF %s has no text", id)
+		}
+	}
+	if first, last := csf[0], csf[len(csf)-1]; first != "GV.OC-01" || last != "RC.CO-04" {
+		t.Errorf("CSF order: first %s, last %s; want GV.OC-01 … RC.CO-04", first, last)
+	}
+	nist := controls.NISTIDs()
+	if len(nist) < 300 {
+		t.Errorf("only %d NIST SP 800-53 ids; the HIGH baseline alone has more than 300", len(nist))
+	}
+	for _, id := range []string{"AC-2", "AC-2(1)", "SC-28(1)", "AU-2"} {
+		if _, ok := controls.NISTTitle(id); !ok {
+			t.Errorf("NIST %s is missing", id)
+		}
+	}
+	if title, _ := controls.NISTTitle("AC-2"); title != "Account Management" {
+		t.Errorf("NIST AC-2 is %q", title)
+	}
+}
+
+// Every built-in control's framework ids are well formed and name real
+// requirements: a CSF id must be a CSF 2.0 subcategory; a NIST id outside
+// the shipped baselines is logged, not failed (the full catalog has more
+// enhancements than the baselines select).
+func TestBuiltinFrameworkMappings(t *testing.T) {
+	t.Parallel()
+	cs, err := controls.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nistID := regexp.MustCompile(`^[A-Z]{2}-\d{1,2}(\(\d{1,2}\))?$`)
+	for _, c := range cs {
+		for _, id := range c.Frameworks.NISTCSF {
+			if _, ok := controls.CSFTitle(id); !ok {
+				t.Errorf("%s: nist_csf %q is not a NIST CSF 2.0 subcategory", c.ID, id)
+			}
+		}
+		for _, id := range c.Frameworks.NIST80053 {
+			if !nistID.MatchString(id) {
+				t.Errorf("%s: nist_800_53 %q is malformed", c.ID, id)
+				continue
+			}
+			if _, ok := controls.NISTTitle(id); !ok {
+				t.Logf("%s: nist_800_53 %s is not in the shipped baselines (HIGH, PRIVACY)", c.ID, id)
+			}
+		}
+	}
+}
