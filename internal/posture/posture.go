@@ -74,7 +74,15 @@ type Service struct {
 	db     *store.DB
 	engine *controls.Engine
 	now    func() time.Time
+	scope  Scope
 }
+
+// Scope says which controls apply to an environment (its assignments,
+// less its exceptions); nil applies every detective control.
+type Scope func(ctx context.Context, envID, orgID string) (func(controls.Control) bool, error)
+
+// SetScope sets the Scope; call it before use.
+func (s *Service) SetScope(sc Scope) { s.scope = sc }
 
 // New returns a Service evaluating engine's detective controls.
 func New(db *store.DB, engine *controls.Engine, now func() time.Time) *Service {
@@ -91,7 +99,15 @@ func detective(c controls.Control) bool { return c.Has(controls.Detective) }
 // those seen again get a new last-seen (a resolved one reopens), and open
 // ones no longer seen are resolved.
 func (s *Service) Record(ctx context.Context, envID, orgID string, resources []controls.Resource) (Summary, error) {
-	violations, err := s.engine.Evaluate(ctx, resources, detective)
+	only := detective
+	if s.scope != nil {
+		applies, err := s.scope(ctx, envID, orgID)
+		if err != nil {
+			return Summary{}, fmt.Errorf("posture %s: %w", envID, err)
+		}
+		only = func(c controls.Control) bool { return c.Has(controls.Detective) && applies(c) }
+	}
+	violations, err := s.engine.Evaluate(ctx, resources, only)
 	if err != nil {
 		return Summary{}, fmt.Errorf("posture %s: %w", envID, err)
 	}
@@ -100,7 +116,7 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 	for _, v := range violations {
 		failed[findingID(envID, v.ControlID, v.ResourceID)] = v
 	}
-	sum := Summary{Score: Score{Environments: 1, Resources: len(resources), Checks: s.engine.Checks(resources, detective),
+	sum := Summary{Score: Score{Environments: 1, Resources: len(resources), Checks: s.engine.Checks(resources, only),
 		Failed: len(failed), EvaluatedAt: now}}
 	sum.Score.Score = scoreOf(sum.Checks, sum.Failed)
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
