@@ -67,6 +67,10 @@ type Config struct {
 	// it to trust an httptest TLS server; a client given here keeps its own
 	// timeout.
 	XKSClient *http.Client
+	// ConfigAggregator names the organisation's one AWS Config aggregator,
+	// through which the inventory is read; empty means
+	// DefaultConfigAggregator.
+	ConfigAggregator string
 }
 
 // Server is a running simulated cloud.
@@ -170,8 +174,9 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Handler serves the AWS wire protocol and two inspection endpoints:
-// GET /_simcloud/stats and GET /_simcloud/healthz.
+// Handler serves the AWS wire protocol and the operator's endpoints:
+// GET /_simcloud/stats, GET /_simcloud/healthz and the inventory's
+// (inventory.go).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_simcloud/stats", func(w http.ResponseWriter, _ *http.Request) {
@@ -179,6 +184,7 @@ func (s *Server) Handler() http.Handler {
 		_ = json.NewEncoder(w).Encode(s.Stats())
 	})
 	mux.HandleFunc("GET /_simcloud/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.inventoryRoutes(mux)
 	mux.HandleFunc("POST /{$}", s.serveJSONRPC)
 	mux.HandleFunc("POST /putAlternateContact", s.serveREST(restPutAlternateContact))
 	mux.HandleFunc("POST /getAlternateContact", s.serveREST(restGetAlternateContact))
@@ -214,6 +220,7 @@ var services = map[string]*service{
 	"SWBExternalService":        {signingName: "sso", throttle: "ThrottlingException", internal: "InternalServerException", ops: ssoAdminOps},
 	"AWSIdentityStore":          {signingName: "identitystore", throttle: "ThrottlingException", internal: "InternalServerException", ops: identityStoreOps},
 	"TrentService":              {signingName: "kms", throttle: "ThrottlingException", internal: "KMSInternalException", ops: kmsOps},
+	"StarlingDoveService":       {signingName: "config", throttle: "ThrottlingException", internal: "InternalFailure", ops: configOps},
 }
 
 var accountService = &service{signingName: "account", throttle: "TooManyRequestsException", internal: "InternalServerException"}

@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS kms_key_stores (
 CREATE TABLE IF NOT EXISTS kms_keys (
 	id TEXT PRIMARY KEY, store_id TEXT NOT NULL, xks_key_id TEXT NOT NULL, description TEXT NOT NULL,
 	created_at INTEGER NOT NULL, UNIQUE (store_id, xks_key_id));
+CREATE TABLE IF NOT EXISTS inventory_overrides (
+	account_id TEXT NOT NULL, resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, item TEXT NOT NULL,
+	PRIMARY KEY (account_id, resource_type, resource_id));
 `
 
 // init creates the schema and, on first use, the organisation's root and
