@@ -7,9 +7,11 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/account"
 	accounttypes "github.com/aws/aws-sdk-go-v2/service/account/types"
+	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore/document"
 	idstypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
@@ -50,6 +53,12 @@ type Config struct {
 	InstanceARN     string
 	IdentityStoreID string
 	HTTPClient      *http.Client
+	// ConfigAggregator is the AWS Config aggregator in the management
+	// account through which the inventory is read; empty means
+	// DefaultConfigAggregator.
+	ConfigAggregator string
+	// Logger receives debug records; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Permission set names shared by every account: per-person or per-account
@@ -61,12 +70,16 @@ const (
 
 // Driver is an AWS connection. It is safe for concurrent use.
 type Driver struct {
-	name  string
-	org   *organizations.Client
-	sso   *ssoadmin.Client
-	ids   *identitystore.Client
-	accts *account.Client
-	kms   *kms.Client
+	name   string
+	org    *organizations.Client
+	sso    *ssoadmin.Client
+	ids    *identitystore.Client
+	accts  *account.Client
+	kms    *kms.Client
+	config *configservice.Client
+
+	aggregator string
+	log        *slog.Logger
 
 	mu              sync.Mutex // guards the lookups below, which never change once found
 	instanceARN     string
@@ -120,6 +133,9 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		ids:             identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) { o.BaseEndpoint = base }),
 		accts:           account.NewFromConfig(awsCfg, func(o *account.Options) { o.BaseEndpoint = base }),
 		kms:             kms.NewFromConfig(awsCfg, func(o *kms.Options) { o.BaseEndpoint = base }),
+		config:          configservice.NewFromConfig(awsCfg, func(o *configservice.Options) { o.BaseEndpoint = base }),
+		aggregator:      cmp.Or(cfg.ConfigAggregator, DefaultConfigAggregator),
+		log:             cmp.Or(cfg.Logger, slog.Default()),
 		instanceARN:     cfg.InstanceARN,
 		identityStoreID: cfg.IdentityStoreID,
 		units:           map[string]string{},
