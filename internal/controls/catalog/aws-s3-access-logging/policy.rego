@@ -1,0 +1,24 @@
+package hatoba.controls.aws_s3_access_logging
+
+import data.hatoba.lib
+import rego.v1
+
+# companions(b, t): the resources of type t that configure bucket b — those
+# naming it, and in a Terraform plan those whose bucket is known only after
+# the apply (they may be b's; a plan does not say, so they count).
+companions(b, t) := {c | some c in lib.of_type(t); c.config.bucket == b.config.bucket} | {c | some c in lib.of_type(t); lib.known_after_apply(c, ["bucket"])}
+
+logged(c) if lib.present(c, ["target_bucket"])
+
+# The aws_s3_bucket resource's own (deprecated) logging attribute.
+logged(b) if {
+	some l in lib.list(object.get(b.config, "logging", []))
+	l.target_bucket != ""
+}
+
+deny contains f if {
+	some b in lib.of_type("aws_s3_bucket")
+	not logged(b)
+	count({c | some c in companions(b, "aws_s3_bucket_logging"); logged(c)}) == 0
+	f := lib.finding(b, "server access logging is not enabled on the bucket")
+}

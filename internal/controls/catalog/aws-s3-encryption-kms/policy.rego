@@ -1,0 +1,22 @@
+package hatoba.controls.aws_s3_encryption_kms
+
+import data.hatoba.lib
+import rego.v1
+
+# companions(b, t): the resources of type t that configure bucket b — those
+# naming it, and in a Terraform plan those whose bucket is known only after
+# the apply (they may be b's; a plan does not say, so they count).
+companions(b, t) := {c | some c in lib.of_type(t); c.config.bucket == b.config.bucket} | {c | some c in lib.of_type(t); lib.known_after_apply(c, ["bucket"])}
+
+customer_key(c) if {
+	some i, rule in lib.list(object.get(c.config, "rule", []))
+	some j, d in lib.list(object.get(rule, "apply_server_side_encryption_by_default", []))
+	d.sse_algorithm in {"aws:kms", "aws:kms:dsse"}
+	lib.customer_key(c, ["rule", i, "apply_server_side_encryption_by_default", j, "kms_master_key_id"])
+}
+
+deny contains f if {
+	some b in lib.of_type("aws_s3_bucket")
+	count({c | some c in companions(b, "aws_s3_bucket_server_side_encryption_configuration"); customer_key(c)}) == 0
+	f := lib.finding(b, "the bucket is not encrypted by default with a customer managed KMS key")
+}

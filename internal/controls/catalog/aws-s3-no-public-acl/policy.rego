@@ -1,0 +1,23 @@
+package hatoba.controls.aws_s3_no_public_acl
+
+import data.hatoba.lib
+import rego.v1
+
+public_acls := {"public-read", "public-read-write", "authenticated-read"}
+
+public_groups := {"http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"}
+
+deny contains f if {
+	some r in lib.of_type("aws_s3_bucket_acl")
+	r.config.acl in public_acls
+	f := lib.finding(r, sprintf("bucket %q has the public canned ACL %q", [object.get(r.config, "bucket", ""), r.config.acl]))
+}
+
+deny contains f if {
+	some r in lib.of_type("aws_s3_bucket_acl")
+	some policy in lib.list(object.get(r.config, "access_control_policy", []))
+	some grant in lib.list(object.get(policy, "grant", []))
+	some grantee in lib.list(object.get(grant, "grantee", []))
+	grantee.uri in public_groups
+	f := lib.finding(r, sprintf("bucket %q grants %s to %s", [object.get(r.config, "bucket", ""), object.get(grant, "permission", ""), grantee.uri]))
+}

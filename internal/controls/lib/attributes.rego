@@ -1,0 +1,111 @@
+# Helpers the catalog's controls share, beside hatoba.rego: reading
+# attributes that a Terraform plan knows only after the apply, the region
+# and purpose of a resource, and the admin ports. docs/controls.md.
+package hatoba.lib
+
+import rego.v1
+
+# known_after_apply(r, path) is true when r comes from a Terraform plan and
+# the attribute at path (["kms_key_id"], ["rule", 0, "apply_server_side_encryption_by_default", 0, "kms_master_key_id"])
+# is "known after apply": a reference to a resource the same plan creates.
+# Such a value is absent from change.after and set in change.after_unknown.
+known_after_apply(r, path) if {
+	some rc in input.resource_changes
+	rc.address == r.id
+	walk(object.get(rc.change, "after_unknown", {}), [path, true])
+}
+
+# present(r, path): the attribute at path of r's config has a value (not
+# null, "", false, [] or {}), or will have one after the apply.
+present(r, path) if {
+	walk(r.config, [path, v])
+	not empty(v)
+}
+
+present(r, path) if known_after_apply(r, path)
+
+empty(null)
+
+empty("")
+
+empty(false)
+
+empty([])
+
+empty({})
+
+# customer_key(r, path): the attribute at path names a KMS key the
+# customer manages. AWS managed keys (alias/aws/…) are not; inventory
+# collectors leave the attribute empty for them (docs/controls.md).
+customer_key(r, path) if {
+	present(r, path)
+	not aws_managed_key(r, path)
+}
+
+aws_managed_key(r, path) if {
+	walk(r.config, [path, v])
+	is_string(v)
+	contains(v, "alias/aws/")
+}
+
+# region(r): the resource's region, or for a Terraform plan the resource's
+# region argument; undefined when neither is known.
+region(r) := r.region if {
+	is_string(r.region)
+	r.region != ""
+}
+
+region(r) := r.config.region if {
+	object.get(r, "region", "") == ""
+	is_string(r.config.region)
+	r.config.region != ""
+}
+
+# tag(r, k): the value of r's tag k (tags, or tags_all for what the
+# provider adds).
+tag(r, k) := r.config.tags[k]
+
+tag(r, k) := r.config.tags_all[k] if not r.config.tags[k]
+
+# purpose(r): production, staging or development — the hatoba:purpose
+# tag hatoba puts on what it vends, else the purpose the assignment gives
+# in data.hatoba.params.purpose.
+purpose(r) := tag(r, "hatoba:purpose")
+
+purpose(r) := data.hatoba.params.purpose if not tag(r, "hatoba:purpose")
+
+# classification(r): level1, level2 or level3 (機密性1–3), from the
+# hatoba:classification tag or data.hatoba.params.classification.
+classification(r) := tag(r, "hatoba:classification")
+
+classification(r) := data.hatoba.params.classification if not tag(r, "hatoba:classification")
+
+# The ports of remote administration that must not be open to the
+# internet, unless the operators name others in
+# data.hatoba.params.admin_ports.
+default admin_ports := {22, 23, 3389, 5900, 5985, 5986}
+
+admin_ports := {p | some p in data.hatoba.params.admin_ports} if data.hatoba.params.admin_ports
+
+# world(cidr): the address range is the whole internet.
+world(cidr) if cidr in {"0.0.0.0/0", "::/0"}
+
+# list(x): x when it is an array, else empty (a null attribute).
+list(x) := x if is_array(x)
+
+list(x) := [] if not is_array(x)
+
+# domestic(region): region is one of the domestic regions. hatoba.rego's
+# domestic_regions is the empty set when data.hatoba.params names none (a
+# comprehension over an undefined reference is empty, not undefined, so
+# its default never applies); until that is fixed, controls ask here.
+domestic(region) if {
+	not data.hatoba.params.domestic_regions
+	region in {"ap-northeast-1", "ap-northeast-3", "jp-east-1", "jp-west-1"}
+}
+
+domestic(region) if region in {r | some r in data.hatoba.params.domestic_regions}
+
+domestic_region_names := concat(", ", sort(data.hatoba.params.domestic_regions)) if data.hatoba.params.domestic_regions
+
+default domestic_region_names := "ap-northeast-1, ap-northeast-3, jp-east-1, jp-west-1"
