@@ -1,0 +1,18 @@
+package hatoba.controls.aws_ec2_no_public_ip
+
+import data.hatoba.lib
+import rego.v1
+
+deny contains f if {
+	some r in lib.of_type("aws_instance")
+	r.config.associate_public_ip_address == true
+	f := lib.finding(r, "the instance has a public IP address")
+}
+
+deny contains f if {
+	some r in lib.of_type("aws_instance")
+	not r.config.associate_public_ip_address == true
+	is_string(r.config.public_ip)
+	r.config.public_ip != ""
+	f := lib.finding(r, sprintf("the instance has the public IP address %s", [r.config.public_ip]))
+}

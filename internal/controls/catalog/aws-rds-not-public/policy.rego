@@ -1,0 +1,10 @@
+package hatoba.controls.aws_rds_not_public
+
+import data.hatoba.lib
+import rego.v1
+
+deny contains f if {
+	some r in lib.of_type("aws_db_instance")
+	r.config.publicly_accessible == true
+	f := lib.finding(r, "the database is publicly accessible")
+}

@@ -1,0 +1,10 @@
+package hatoba.controls.aws_sns_encrypted_kms
+
+import data.hatoba.lib
+import rego.v1
+
+deny contains f if {
+	some r in lib.of_type("aws_sns_topic")
+	not lib.customer_key(r, ["kms_master_key_id"])
+	f := lib.finding(r, "the SNS topic is not encrypted with a customer managed KMS key")
+}
