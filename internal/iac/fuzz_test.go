@@ -1,0 +1,72 @@
+package iac
+
+import (
+	"os"
+	"testing"
+)
+
+// checkResources: what a reader returns is usable — every resource has a
+// type, an id, a config and its file.
+func checkResources(t *testing.T, rs []Resource) {
+	t.Helper()
+	for _, r := range rs {
+		if r.Type == "" || r.ID == "" || r.Config == nil || r.File != "f" || r.Line < 0 || r.Provider == "" {
+			t.Fatalf("invalid resource %+v", r)
+		}
+	}
+}
+
+func addSeeds(f *testing.F, names ...string) {
+	for _, n := range names {
+		b, err := os.ReadFile("testdata/" + n)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+func FuzzTerraformPlan(f *testing.F) {
+	addSeeds(f, "plan.json")
+	f.Add([]byte(`{"format_version":"1.2","resource_changes":[{"address":"a.b","mode":"managed","type":"a","change":{"actions":["create"],"after":{"x":[1]}}}]}`))
+	f.Add([]byte(`{"format_version":"1.2","planned_values":{"root_module":{"child_modules":[{"resources":[{"address":"m","mode":"managed","type":"t"}]}]}}}`))
+	f.Add([]byte(`{"resource_changes":[],"configuration":{"provider_config":{"aws":{"expressions":{"region":{"references":["var.r"]}}}}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rs, err := ReadTerraformPlan("f", b)
+		if err != nil {
+			return
+		}
+		checkResources(t, rs)
+		if _, err := jsonLines(b, 3); err != nil {
+			t.Fatalf("a plan that reads has no positions: %v", err)
+		}
+	})
+}
+
+func FuzzCloudFormation(f *testing.F) {
+	addSeeds(f, "template.json", "template.yaml", "clean.yaml")
+	f.Add([]byte("Resources:\n  A: &a\n    Type: AWS::S3::Bucket\n    Properties: {AccessControl: !Ref X, <<: {VersioningConfiguration: !If [c, a, b]}}\n  B: *a\n"))
+	f.Add([]byte("Resources:\n  G:\n    Type: AWS::EC2::SecurityGroup\n    Properties:\n      SecurityGroupIngress: [{IpProtocol: -1}, !Ref X, 3]\n"))
+	f.Add([]byte(`{"Resources":{"I":{"Type":"AWS::EC2::Instance","Properties":{"NetworkInterfaces":[{"AssociatePublicIpAddress":"true"}],"BlockDeviceMappings":[{"Ebs":{}}]}}}}`))
+	f.Add([]byte("a: &a [*a, *a]\nResources: {X: {Type: AWS::KMS::Key}}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rs, err := ReadCloudFormation("f", b)
+		if err != nil {
+			return
+		}
+		checkResources(t, rs)
+	})
+}
+
+// Detection and Read never panic on anything either.
+func FuzzIaCRead(f *testing.F) {
+	addSeeds(f, "plan.json", "template.json", "template.yaml")
+	f.Add([]byte("apiVersion: v1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rs, _, err := Read(File{Name: "f", Data: b})
+		if err != nil {
+			return
+		}
+		checkResources(t, rs)
+	})
+}

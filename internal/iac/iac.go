@@ -1,0 +1,144 @@
+// Package iac reads infrastructure code — Terraform plans (terraform show
+// -json) and CloudFormation templates — into the resources the controls
+// evaluate (controls.Resource: Terraform's type names and attribute
+// shapes), each with the file and line it came from, and scans them with
+// the proactive controls. The same Scan serves the CLI (hatoba scan) and
+// can serve an HTTP endpoint. docs/controls.md.
+package iac
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+)
+
+// Resource is a resource read from infrastructure code, with where it was
+// written: File as the caller named it, Line from 1 (0 when unknown).
+type Resource struct {
+	controls.Resource
+	File string `json:"file"`
+	Line int    `json:"line,omitempty"`
+}
+
+// File is one input: a name (a path, shown in findings) and its content.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Format is a kind of infrastructure code.
+type Format string
+
+const (
+	TerraformPlan  Format = "terraform-plan"
+	CloudFormation Format = "cloudformation"
+)
+
+// maxInput bounds what a reader accepts, so a caller cannot make it hold
+// an unbounded document (an HTTP endpoint limits bodies before this).
+const maxInput = 64 << 20
+
+// Detect tells a Terraform plan from a CloudFormation template by content:
+// a JSON object with format_version or resource_changes is a plan; a
+// document with AWSTemplateFormatVersion, or Resources whose entries have
+// a Type, is a template.
+func Detect(name string, b []byte) (Format, error) {
+	b = trimBOM(b)
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "", fault.Invalidf("%s: the file is empty", name)
+	}
+	if len(b) > maxInput {
+		return "", fault.Invalidf("%s: larger than %d MiB", name, maxInput>>20)
+	}
+	var top map[string]any
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		if err := json.Unmarshal(b, &top); err != nil {
+			return "", fault.Invalidf("%s: not valid JSON: %v", name, err)
+		}
+		if _, ok := top["resource_changes"]; ok {
+			return TerraformPlan, nil
+		}
+		if _, ok := top["format_version"]; ok {
+			return TerraformPlan, nil
+		}
+	} else {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return "", fault.Invalidf("%s: neither JSON nor YAML: %v", name, err)
+		}
+		// Decoding into a plain map would refuse the short-form tags
+		// (!Ref); look at the top-level keys only.
+		top = map[string]any{}
+		if root := documentRoot(&doc); root != nil && root.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(root.Content); i += 2 {
+				k, v := root.Content[i].Value, resolveAlias(root.Content[i+1])
+				if k == "Resources" && v != nil && v.Kind == yaml.MappingNode {
+					rs := map[string]any{}
+					for j := 0; j+1 < len(v.Content); j += 2 {
+						if r := resolveAlias(v.Content[j+1]); r != nil && r.Kind == yaml.MappingNode && hasKey(r, "Type") {
+							rs[v.Content[j].Value] = map[string]any{"Type": ""}
+						}
+					}
+					top[k] = rs
+				} else {
+					top[k] = true
+				}
+			}
+		}
+	}
+	if _, ok := top["AWSTemplateFormatVersion"]; ok {
+		return CloudFormation, nil
+	}
+	if rs, ok := top["Resources"].(map[string]any); ok {
+		for _, r := range rs {
+			if m, ok := r.(map[string]any); ok {
+				if _, ok := m["Type"]; ok {
+					return CloudFormation, nil
+				}
+			}
+		}
+	}
+	return "", fault.Invalidf("%s: neither a Terraform plan (terraform show -json PLAN) nor a CloudFormation template (no AWSTemplateFormatVersion or Resources with a Type)", name)
+}
+
+// Read detects the file's format and reads its resources.
+func Read(f File) ([]Resource, Format, error) {
+	format, err := Detect(f.Name, f.Data)
+	if err != nil {
+		return nil, "", err
+	}
+	var rs []Resource
+	switch format {
+	case TerraformPlan:
+		rs, err = ReadTerraformPlan(f.Name, f.Data)
+	default:
+		rs, err = ReadCloudFormation(f.Name, f.Data)
+	}
+	return rs, format, err
+}
+
+func trimBOM(b []byte) []byte { return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) }
+
+func hasKey(m *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// providerOf names the provider of a Terraform resource type by its prefix
+// (aws_s3_bucket → aws).
+func providerOf(t string) string {
+	p, _, ok := strings.Cut(t, "_")
+	if !ok || p == "" {
+		return "other"
+	}
+	return p
+}
