@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
@@ -79,9 +80,10 @@ type Server struct {
 	// Controls, Posture and Collector are the controls' catalog engine,
 	// the detective findings and the inventory collector; nil answers
 	// their routes 503.
-	Controls  *controls.Engine
-	Posture   *posture.Service
-	Collector *posture.Collector
+	Controls    *controls.Engine
+	Posture     *posture.Service
+	Collector   *posture.Collector
+	Assignments *assignments.Service
 }
 
 // Route is one entry of the route table.
@@ -127,6 +129,17 @@ var Routes = []Route{
 	{"GET", "/api/v1/environments/{id}/inventory", authz.ReadPosture, (*Server).envInventory},
 	{"POST", "/api/v1/environments/{id}/posture/collect", authz.CollectPosture, (*Server).collectPosture},
 	{"GET", "/api/v1/organizations/{id}/posture", authz.ReadPosture, (*Server).orgPosture},
+	{"POST", "/api/v1/environments/{id}/exceptions", authz.RequestException, (*Server).requestException},
+	{"GET", "/api/v1/controls", authz.ReadControls, (*Server).listControls},
+	{"GET", "/api/v1/controls/{id}", authz.ReadControls, (*Server).getControl},
+	{"GET", "/api/v1/control-assignments", authz.ReadControls, (*Server).listAssignments},
+	{"POST", "/api/v1/control-assignments", authz.AssignControls, (*Server).createAssignment},
+	{"GET", "/api/v1/control-assignments/{id}/impact", authz.AssignControls, (*Server).assignmentImpact},
+	{"POST", "/api/v1/control-assignments/{id}/promote", authz.AssignControls, (*Server).promoteAssignment},
+	{"DELETE", "/api/v1/control-assignments/{id}", authz.AssignControls, (*Server).deleteAssignment},
+	{"GET", "/api/v1/control-exceptions", authz.ReadExceptions, (*Server).listExceptions},
+	{"POST", "/api/v1/control-exceptions/{id}/approve", authz.DecideException, (*Server).approveException},
+	{"POST", "/api/v1/control-exceptions/{id}/reject", authz.DecideException, (*Server).rejectException},
 	{"GET", "/api/v1/environments/{id}/access", authz.ReadEnvs, (*Server).listEnvAccess},
 	{"PUT", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).assignEnvAccess},
 	{"DELETE", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).unassignEnvAccess},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
@@ -137,6 +138,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 		t.Fatal(err)
 	}
 	s.Posture = posture.New(db, s.Controls, nil)
+	s.Assignments = assignments.New(db, s.Controls.Control, nil)
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)

@@ -84,11 +84,25 @@ var matrix = map[string]expect{
 	"POST /api/v1/environments/{id}/external-keys": {own: []string{owner}, foreign: nil, body: `{"key_id":"k1"}`},
 	// Findings are read like the environment; a fresh collection is for
 	// those who run it (no collector here: 503 after the guard).
-	"GET /api/v1/environments/{id}/findings":              {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"GET /api/v1/environments/{id}/posture":               {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"GET /api/v1/environments/{id}/inventory":             {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"POST /api/v1/environments/{id}/posture/collect":      {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
-	"GET /api/v1/organizations/{id}/posture":              {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/findings":         {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/posture":          {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/inventory":        {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/environments/{id}/posture/collect": {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
+	"GET /api/v1/organizations/{id}/posture":         {own: signedIn, foreign: []string{operator, granted, auditor}},
+	// Controls: read by everyone signed in; assigned and decided by
+	// central operators; exceptions asked by the environment's tenant.
+	"POST /api/v1/environments/{id}/exceptions": {own: []string{granted, admin}, foreign: nil,
+		body: `{"control_id":"aws-iam-no-users","reason":"the matrix needs an exception","expires_at":"2099-01-01T00:00:00Z"}`},
+	"GET /api/v1/controls":                                {own: signedIn, foreign: signedIn},
+	"GET /api/v1/controls/{id}":                           {own: signedIn, foreign: signedIn},
+	"GET /api/v1/control-assignments":                     {own: signedIn, foreign: signedIn},
+	"POST /api/v1/control-assignments":                    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"control_id":"aws-iam-no-users","org_id":"{org}"}`},
+	"GET /api/v1/control-assignments/{id}/impact":         {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"POST /api/v1/control-assignments/{id}/promote":       {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"DELETE /api/v1/control-assignments/{id}":             {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/control-exceptions":                      {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
+	"POST /api/v1/control-exceptions/{id}/approve":        {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"POST /api/v1/control-exceptions/{id}/reject":         {own: []string{operator, granted}, foreign: []string{operator, granted}},
 	"GET /api/v1/environments/{id}/access":                {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"PUT /api/v1/environments/{id}/access/{person_id}":    {own: []string{granted, admin}, foreign: nil, body: `{"permission_set":"non_administrator"}`},
 	"DELETE /api/v1/environments/{id}/access/{person_id}": {own: []string{granted, admin}, foreign: nil},
@@ -143,6 +157,26 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 	// One environment, one person and one access request in each tenant.
 	envOf, personOf, accessOf, credOf := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
 	ownerOf := map[string]authz.Principal{}
+	exceptionOf, assignmentOf := map[string]string{}, map[string]string{}
+	// An assignment of another control per tenant, made again before each
+	// call that may remove it.
+	seedAssignment := func(side, orgID string) {
+		as, err := h.api.Assignments.List(context.Background(), []string{orgID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.ControlID == "aws-iam-no-users" && a.OrgID == orgID {
+				assignmentOf[side] = a.ID
+				return
+			}
+		}
+		a, err := h.api.Assignments.Assign(context.Background(), authz.Principal{PersonID: "p-seed"}, "aws-iam-no-users", orgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assignmentOf[side] = a.ID
+	}
 	for side, orgID := range tenants {
 		en := h.call(t, "POST", "/api/v1/environments", strings.NewReplacer("nat-digital", orgID, "juminhyo", "matrix").Replace(goodRequest), nil)
 		if en.status != http.StatusCreated {
@@ -152,6 +186,12 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 		if _, err := h.api.Posture.Record(context.Background(), envOf[side], orgID, nil); err != nil {
 			t.Fatal(err)
 		}
+		ex, err := h.api.Assignments.RequestException(context.Background(), authz.Principal{PersonID: "p-seed"}, envOf[side], orgID,
+			"aws-iam-no-users", "seed for the matrix", time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exceptionOf[side] = ex.ID
 		personOf[side], _ = h.person(t, authz.TenantMember, orgID)
 		ar := h.call(t, "POST", "/api/v1/access-requests", `{"org_id":"`+orgID+`","reason":"seed for the matrix","duration":"1h"}`, nil)
 		if ar.status != http.StatusCreated {
@@ -220,6 +260,13 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 					path = strings.Replace(path, "{id}", personOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/access-requests/{id}"):
 					path = strings.Replace(path, "{id}", accessOf[side], 1)
+				case strings.HasPrefix(path, "/api/v1/controls/{id}"):
+					path = strings.Replace(path, "{id}", "aws-iam-no-users", 1)
+				case strings.HasPrefix(path, "/api/v1/control-assignments/{id}"):
+					seedAssignment(side, orgID)
+					path = strings.Replace(path, "{id}", assignmentOf[side], 1)
+				case strings.HasPrefix(path, "/api/v1/control-exceptions/{id}"):
+					path = strings.Replace(path, "{id}", exceptionOf[side], 1)
 				default:
 					path = strings.Replace(path, "{id}", orgID, 1)
 					path = strings.Replace(path, "{key}", "k1", 1)

@@ -125,6 +125,13 @@ const (
 	AssignKeyOwner Action = "key.owner.assign" // designate a tenant administrator key owner
 	SealKeys       Action = "key.seal"         // seal the whole key service at once
 
+	// The control catalog, its assignments and exceptions.
+	ReadControls     Action = "control.read"
+	AssignControls   Action = "control.assign" // assign, promote to enforce, unassign
+	RequestException Action = "control.exception.request"
+	DecideException  Action = "control.exception.decide"
+	ReadExceptions   Action = "control.exception.read"
+
 	// Controls' findings: an environment's inventory, findings and score.
 	ReadPosture    Action = "posture.read"
 	CollectPosture Action = "posture.collect" // collect an environment's inventory now
@@ -215,6 +222,14 @@ var policy = map[Action]rule{
 	ManageKeys:     {permits: []permit{keyOwner}, secondFactor: true},
 	AssignKeyOwner: {permits: []permit{admin}, secondFactor: true},
 	SealKeys:       {permits: []permit{op(platform)}},
+
+	// Controls are set centrally; a tenant asks for an exception for its
+	// own environment and a central operator decides.
+	ReadControls:     {permits: []permit{op(everywhere), audit, admin, member}},
+	AssignControls:   {permits: []permit{op(everywhere)}},
+	RequestException: {permits: []permit{admin, op(underGrant)}},
+	DecideException:  {permits: []permit{op(everywhere)}},
+	ReadExceptions:   {permits: []permit{op(everywhere), audit, admin}},
 
 	// Findings are read like the environments they are about; anyone
 	// who runs an environment may ask for a fresh look.

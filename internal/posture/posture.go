@@ -312,3 +312,39 @@ func (s *Service) Inventory(ctx context.Context, envID string) ([]controls.Resou
 	}
 	return out, rows.Err()
 }
+
+// OpenFindingsOf lists the open findings of one control in the given
+// organisations' environments (nil: every organisation): what enforcing
+// the control would touch.
+func (s *Service) OpenFindingsOf(ctx context.Context, controlID string, orgIDs []string) ([]Finding, error) {
+	q := `SELECT id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen, resolved_at
+		FROM findings WHERE control_id = $1 AND status = 'open'`
+	args := []any{controlID}
+	if orgIDs != nil {
+		if len(orgIDs) == 0 {
+			return []Finding{}, nil
+		}
+		ph := make([]string, len(orgIDs))
+		for i, id := range orgIDs {
+			args = append(args, id)
+			ph[i] = fmt.Sprintf("$%d", i+2)
+		}
+		q += ` AND org_id IN (` + strings.Join(ph, ", ") + `)`
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY env_id, resource_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("findings of %s: %w", controlID, err)
+	}
+	defer rows.Close()
+	out := []Finding{}
+	for rows.Next() {
+		var f Finding
+		var resolved sql.NullTime
+		if err := rows.Scan(&f.ID, &f.EnvID, &f.OrgID, &f.ControlID, &f.ResourceID, &f.ResourceType, &f.Severity, &f.Message, &f.Status,
+			&f.FirstSeen, &f.LastSeen, &resolved); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

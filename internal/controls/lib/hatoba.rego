@@ -56,4 +56,7 @@ finding(r, msg) := {"msg": sprintf("%s: %s", [r.id, msg]), "resource": r.id, "ty
 # data.hatoba.params.domestic_regions.
 default domestic_regions := {"ap-northeast-1", "ap-northeast-3", "jp-east-1", "jp-west-1"}
 
-domestic_regions := {r | some r in data.hatoba.params.domestic_regions}
+domestic_regions := regions if {
+	regions := {r | some r in data.hatoba.params.domestic_regions}
+	count(regions) > 0
+}
