@@ -143,6 +143,9 @@ func configSelectAggregate(s *Server, ctx context.Context, tx *sql.Tx, in []byte
 			limit = *l
 		}
 	}
+	if s.cfg.ConfigPageSize > 0 {
+		limit = min(limit, s.cfg.ConfigPageSize)
+	}
 	p, err := parsePage(req.NextToken, &limit, configMaxLimit, configMaxLimit, func(msg string) error {
 		return &apiError{Status: 400, Code: "InvalidNextTokenException", Message: msg}
 	})

@@ -24,6 +24,7 @@ const (
 	rateBucketPublicRead    = 0.03  // per bucket: ACL grants AllUsers READ
 	rateBucketNoVersioning  = 0.25  // per bucket: versioning never enabled
 	rateBucketKMS           = 0.35  // per bucket: SSE-KMS rather than SSE-S3
+	rateBucketNoLogging     = 0.30  // per bucket: no server access logging
 	rateSGOpenAdminPort     = 0.10  // per security group: 0.0.0.0/0 on 22 or 3389
 	rateSGOpenAll           = 0.02  // per security group: all traffic from 0.0.0.0/0
 	rateInstanceIMDSv1      = 0.20  // per instance: httpTokens optional
@@ -233,6 +234,10 @@ func (g *generator) bucket() map[string]any {
 	if g.chance(rateBucketKMS) {
 		sse = map[string]any{"sseAlgorithm": "aws:kms", "kmsMasterKeyID": g.keyARN(region)}
 	}
+	logging := map[string]any{"destinationBucketName": nil, "logFilePrefix": nil}
+	if !g.chance(rateBucketNoLogging) {
+		logging = map[string]any{"destinationBucketName": "hatoba-access-logs-" + g.account, "logFilePrefix": name + "/"}
+	}
 	// Config records the ACL as a JSON document inside a string.
 	acl := fmt.Sprintf(`{"grantSet":null,"grantList":[{"grantee":{"id":%q,"displayName":null},"permission":"FullControl"}`, owner)
 	if g.chance(rateBucketPublicRead) {
@@ -250,7 +255,7 @@ func (g *generator) bucket() map[string]any {
 		"ServerSideEncryptionConfiguration": map[string]any{"rules": []any{
 			map[string]any{"applyServerSideEncryptionByDefault": sse, "bucketKeyEnabled": sse["sseAlgorithm"] == "aws:kms"},
 		}},
-		"BucketLoggingConfiguration": map[string]any{"destinationBucketName": nil, "logFilePrefix": nil},
+		"BucketLoggingConfiguration": logging,
 	})
 }
 

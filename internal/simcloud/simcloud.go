@@ -71,6 +71,10 @@ type Config struct {
 	// through which the inventory is read; empty means
 	// DefaultConfigAggregator.
 	ConfigAggregator string
+	// ConfigPageSize caps the results of one SelectAggregateResourceConfig
+	// page whatever Limit asks, as AWS may answer fewer; zero means 100,
+	// Config's maximum. Tests lower it to make callers paginate.
+	ConfigPageSize int
 }
 
 // Server is a running simulated cloud.

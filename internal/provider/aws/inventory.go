@@ -158,6 +158,11 @@ func mapS3Bucket(it configItem) []provider.Resource {
 			"bucket": name, "versioning_configuration": []any{map[string]any{"status": status}},
 		}))
 	}
+	if l := obj(field(sup, "BucketLoggingConfiguration")); str(l, "destinationBucketName") != "" {
+		rs = append(rs, it.resource("aws_s3_bucket_logging", map[string]any{
+			"bucket": name, "target_bucket": str(l, "destinationBucketName"), "target_prefix": str(l, "logFilePrefix"),
+		}))
+	}
 	if acl := obj(field(sup, "AccessControlList")); acl != nil {
 		rs = append(rs, it.resource("aws_s3_bucket_acl", map[string]any{"bucket": name, "acl": cannedACL(acl)}))
 	}

@@ -28,7 +28,7 @@ type inventorySim struct {
 func newInventorySim(t *testing.T) inventorySim {
 	t.Helper()
 	sim, err := simcloud.Open(simcloud.Config{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret", Seed: 20260401,
-		ConcurrentCreations: 1000, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ConcurrentCreations: 1000, ConfigPageSize: 7, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +100,7 @@ var handChecked = map[string]struct {
 		"PublicAccessBlockConfiguration":{"blockPublicAcls":true,"blockPublicPolicy":false,"ignorePublicAcls":true,"restrictPublicBuckets":false},
 		"ServerSideEncryptionConfiguration":{"rules":[{"applyServerSideEncryptionByDefault":{"sseAlgorithm":"aws:kms","kmsMasterKeyID":"arn:aws:kms:ap-northeast-1:111122223333:key/k1"},"bucketKeyEnabled":true}]},
 		"BucketVersioningConfiguration":{"status":"Off"},
+		"BucketLoggingConfiguration":{"destinationBucketName":"logs","logFilePrefix":"p/"},
 		"AccessControlList":"{\"grantList\":[{\"grantee\":{\"id\":\"o\"},\"permission\":\"FullControl\"},{\"grantee\":\"AllUsers\",\"permission\":\"Read\"}]}"}}`,
 		map[string]string{
 			"aws_s3_bucket":                                      `{"bucket":"BUCKET"}`,
@@ -107,6 +108,7 @@ var handChecked = map[string]struct {
 			"aws_s3_bucket_server_side_encryption_configuration": `{"bucket":"BUCKET","rule":[{"apply_server_side_encryption_by_default":[{"kms_master_key_id":"arn:aws:kms:ap-northeast-1:111122223333:key/k1","sse_algorithm":"aws:kms"}],"bucket_key_enabled":true}]}`,
 			"aws_s3_bucket_versioning":                           `{"bucket":"BUCKET","versioning_configuration":[{"status":"Disabled"}]}`,
 			"aws_s3_bucket_acl":                                  `{"acl":"public-read","bucket":"BUCKET"}`,
+			"aws_s3_bucket_logging":                              `{"bucket":"BUCKET","target_bucket":"logs","target_prefix":"p/"}`,
 		}},
 	"AWS::EC2::SecurityGroup": {`{"configuration":{"groupName":"hand","description":"d","vpcId":"vpc-1","ipPermissions":[
 		{"ipProtocol":"tcp","fromPort":22,"toPort":22,"ipRanges":["0.0.0.0/0"],"ipv4Ranges":[{"cidrIp":"0.0.0.0/0"}],"ipv6Ranges":[{"cidrIpv6":"::/0"}]},
@@ -135,7 +137,8 @@ var handChecked = map[string]struct {
 // TestListResources reads a hand-checked account through the driver: one
 // item of every Config type is patched to values chosen by hand and must
 // come out as the Terraform resources written down above; every other
-// resource must have its type's attributes.
+// resource must have its type's attributes. Pages of 7 make the driver
+// paginate.
 func TestListResources(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -163,6 +166,19 @@ func TestListResources(t *testing.T) {
 	before, err := s.d.ListResources(ctx, account)
 	if err != nil {
 		t.Fatal(err)
+	}
+	derived := 0
+	for _, it := range items {
+		if it["resourceType"] == "AWS::S3::Bucket" {
+			derived += 4 // public access block, encryption, versioning, ACL
+			logging := it["supplementaryConfiguration"].(map[string]any)["BucketLoggingConfiguration"].(map[string]any)
+			if logging["destinationBucketName"] != nil {
+				derived++
+			}
+		}
+	}
+	if len(before) != len(items)+derived {
+		t.Fatalf("%d resources from %d items (%d derived), want every page read", len(before), len(items), derived)
 	}
 	// The shape: every resource of a type has that type's attributes.
 	keys := map[string][]string{}
@@ -217,8 +233,12 @@ func TestListResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(after) != len(before) {
-		t.Fatalf("%d resources after patching, %d before", len(after), len(before))
+	added := 0 // the patch turns the bucket's logging on
+	if patched["AWS::S3::Bucket"]["supplementaryConfiguration"].(map[string]any)["BucketLoggingConfiguration"].(map[string]any)["destinationBucketName"] == nil {
+		added = 1
+	}
+	if len(after) != len(before)+added {
+		t.Fatalf("%d resources after patching, %d before, want %d more", len(after), len(before), added)
 	}
 	for typ, it := range patched {
 		id, _ := it["arn"].(string)
