@@ -309,6 +309,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	reg.MustRegister(newStateCollector(envs, engine))
+	ctl, err := buildControls(ctx, db, orgs, envs, engine, log)
+	if err != nil {
+		return err
+	}
 	if cfg.Workers {
 		if err := engine.Start(ctx); err != nil {
 			return err
@@ -335,6 +339,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		idp.breakGlass.Run(loopCtx, time.Minute, func(err error) { log.Warn("expiring break-glass grants", "err", err) })
 	})
 	loops.Go(func() { purgeSessions(loopCtx, idp.ids, log) })
+	loops.Go(func() {
+		ctl.assignments.Run(loopCtx, time.Minute, func(err error) { log.Warn("expiring control exceptions", "err", err) })
+	})
+	if cfg.Controls.CollectInterval > 0 {
+		loops.Go(func() { ctl.collector.Run(loopCtx, cfg.Controls.CollectInterval) })
+	}
 	if ks != nil {
 		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 	}
@@ -342,7 +352,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
-		Secrets: sealedSecrets}
+		Secrets: sealedSecrets, Controls: ctl.engine, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()

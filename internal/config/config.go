@@ -36,6 +36,15 @@ type Config struct {
 	Identity  Identity       `yaml:"identity"`
 	Audit     Audit          `yaml:"audit"`
 	Keyd      Keyd           `yaml:"keyd"`
+	Controls  Controls       `yaml:"controls"`
+}
+
+// Controls configures the controls' detective side (docs/controls.md).
+type Controls struct {
+	// CollectInterval is how often every ready environment's inventory is
+	// collected and evaluated; 0 turns the schedule off (collection on
+	// demand only).
+	CollectInterval time.Duration `yaml:"collect_interval"`
 }
 
 // Keyd configures the key service (docs/keys.md): inside serve on a single
@@ -217,6 +226,7 @@ func Default() Config {
 			SecondFactorTTL: 10 * time.Minute, BreakGlassMax: 8 * time.Hour,
 		},
 		Audit: Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
+		Controls: Controls{CollectInterval: time.Hour},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
 			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", XKSTenantPaths: true, HSMKeyLabel: "hatoba-master",

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/assignments"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
+	"github.com/hatoba-cloud/hatoba/internal/provider"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
+)
+
+// controlParts are the controls as serve runs them: the catalog's engine,
+// assignments and exceptions, the detective findings and the collector.
+type controlParts struct {
+	engine      *controls.Engine
+	assignments *assignments.Service
+	posture     *posture.Service
+	collector   *posture.Collector
+}
+
+func buildControls(ctx context.Context, db *store.DB, orgs *org.Registry, envs *env.Store, engine *vending.Engine, log *slog.Logger) (*controlParts, error) {
+	cs, err := controls.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	e, err := controls.NewEngine(ctx, cs)
+	if err != nil {
+		return nil, err
+	}
+	p := &controlParts{engine: e, assignments: assignments.New(db, e.Control, time.Now)}
+	var ids []string
+	for _, c := range cs {
+		if c.Has(controls.Detective) {
+			ids = append(ids, c.ID)
+		}
+	}
+	if n, err := p.assignments.EnsureBaseline(ctx, ids); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("assigned the built-in detective controls to every organisation in detect mode", "controls", n)
+	}
+	p.posture = posture.New(db, e, time.Now)
+	p.posture.SetScope(func(ctx context.Context, envID, orgID string) (func(controls.Control) bool, error) {
+		ancestors, err := orgs.AncestorIDs(ctx, orgID)
+		if err != nil {
+			return nil, err
+		}
+		eff, err := p.assignments.Effective(ctx, envID, append(ancestors, orgID))
+		if err != nil {
+			return nil, err
+		}
+		return func(c controls.Control) bool { _, ok := eff[c.ID]; return ok }, nil
+	})
+	p.collector = posture.NewCollector(p.posture, &inventorySource{envs: envs, vending: engine}, log.With("component", "posture"), 4)
+	return p, nil
+}
+
+// inventorySource lists ready environments' resources through their
+// provider connections' Inventory capability.
+type inventorySource struct {
+	envs    *env.Store
+	vending *vending.Engine
+}
+
+func (s *inventorySource) Targets(ctx context.Context) ([]posture.Target, error) {
+	var out []posture.Target
+	cursor := ""
+	for {
+		page, err := s.envs.List(ctx, env.ListParams{State: env.Ready, Limit: 500, Cursor: cursor})
+		if err != nil {
+			return nil, err
+		}
+		for _, en := range page.Items {
+			cn, ok := s.vending.Connection(en.Provider)
+			if !ok || en.AccountID == "" {
+				continue
+			}
+			if _, ok := cn.Provider.(provider.Inventory); !ok {
+				continue
+			}
+			out = append(out, posture.Target{EnvID: en.ID, OrgID: en.OrgID, Provider: en.Provider, AccountID: en.AccountID})
+		}
+		if page.NextCursor == "" {
+			return out, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]controls.Resource, error) {
+	cn, ok := s.vending.Connection(t.Provider)
+	if !ok {
+		return nil, fmt.Errorf("no provider connection %q", t.Provider)
+	}
+	inv, ok := cn.Provider.(provider.Inventory)
+	if !ok {
+		return nil, fmt.Errorf("provider %s cannot list resources", t.Provider)
+	}
+	rs, err := inv.ListResources(ctx, t.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]controls.Resource, len(rs))
+	for i, r := range rs {
+		out[i] = controls.Resource{Provider: "aws", Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
+	}
+	return out, nil
+}

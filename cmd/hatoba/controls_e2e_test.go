@@ -1,0 +1,122 @@
+package main
+
+import (
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+)
+
+type findingView struct {
+	ControlID    string `json:"control_id"`
+	ResourceID   string `json:"resource_id"`
+	ResourceType string `json:"resource_type"`
+	Status       string `json:"status"`
+}
+
+// TestControlsEndToEnd vends environments on the simulated cloud, collects
+// their inventories, sees the planted non-compliant resources reported,
+// makes one bucket public and sees it found, fixes it and sees the finding
+// resolved.
+func TestControlsEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dbURL := filepath.Join(dir, "hatoba.db")
+	sim, simArgs := startSim(t, dir)
+	srv := start(t, serveArgs(dir, dbURL, simArgs...)...)
+	admin := createOrg(t, dbURL, srv.url)
+	op := mintToken(t, dbURL, authz.CentralOperator, "")
+	ids := requestMany(t, admin, []*proc{srv}, "nat-digital", 3)
+	envs := waitAllReady(t, admin, func() string { return srv.url }, ids, 60*time.Second)
+
+	findings := func(envID string) []findingView {
+		t.Helper()
+		var out struct {
+			Items []findingView `json:"items"`
+		}
+		if st := callAs(t, admin, "GET", srv.url+"/api/v1/environments/"+envID+"/findings?status=all", nil, &out); st != 200 {
+			t.Fatalf("findings: %d", st)
+		}
+		return out.Items
+	}
+	collect := func(envID string) {
+		t.Helper()
+		var sum map[string]any
+		if st := callAs(t, admin, "POST", srv.url+"/api/v1/environments/"+envID+"/posture/collect", nil, &sum); st != 200 {
+			t.Fatalf("collect %s: %d %v", envID, st, sum)
+		}
+	}
+	total := 0
+	for _, id := range ids {
+		collect(id)
+		total += len(findings(id))
+	}
+	if total == 0 {
+		t.Fatal("no planted non-compliance was reported in 3 environments")
+	}
+
+	// Make one bucket's public access block off, collect, see it found;
+	// fix it, collect, see the finding resolved.
+	envID := ids[0]
+	account := envs[envID].AccountID
+	var inv struct {
+		Items []struct {
+			ResourceType string `json:"resourceType"`
+			ResourceID   string `json:"resourceId"`
+		} `json:"items"`
+	}
+	if st := call(t, "GET", sim.url+"/_simcloud/inventory/"+account, nil, &inv); st != 200 {
+		t.Fatalf("simcloud inventory: %d", st)
+	}
+	bucket := ""
+	for _, it := range inv.Items {
+		if it.ResourceType == "AWS::S3::Bucket" {
+			bucket = it.ResourceID
+			break
+		}
+	}
+	if bucket == "" {
+		t.Skip("the seeded inventory of this account has no bucket") // the generator always makes some; see docs/simcloud.md
+	}
+	patch := func(open bool) {
+		t.Helper()
+		body := map[string]any{"supplementaryConfiguration": map[string]any{"PublicAccessBlockConfiguration": map[string]any{
+			"blockPublicAcls": !open, "ignorePublicAcls": !open, "blockPublicPolicy": !open, "restrictPublicBuckets": !open}}}
+		if st := call(t, "POST", sim.url+"/_simcloud/inventory/"+account+"/AWS::S3::Bucket/"+url.PathEscape(bucket), body, nil); st != 200 {
+			t.Fatalf("patch: %d", st)
+		}
+	}
+	publicAccess := func() *findingView {
+		for _, f := range findings(envID) {
+			if f.ResourceType == "aws_s3_bucket_public_access_block" {
+				return &f
+			}
+		}
+		return nil
+	}
+	patch(true)
+	collect(envID)
+	f := publicAccess()
+	if f == nil || f.Status != "open" {
+		t.Fatalf("the opened bucket is not reported: %+v (findings %+v)", f, findings(envID))
+	}
+	patch(false)
+	collect(envID)
+	if f := publicAccess(); f == nil || f.Status != "resolved" {
+		t.Fatalf("the fixed bucket's finding is not resolved: %+v", f)
+	}
+
+	// The organisation's score covers its environments; OCSF export works.
+	var score map[string]any
+	if st := callAs(t, admin, "GET", srv.url+"/api/v1/organizations/nat-digital/posture", nil, &score); st != 200 || score["environments"] != float64(3) {
+		t.Fatalf("org posture: %d %v", st, score)
+	}
+	var ocsf struct {
+		Items []map[string]any `json:"items"`
+	}
+	if st := callAs(t, op, "GET", srv.url+"/api/v1/environments/"+envID+"/findings?format=ocsf&status=all", nil, &ocsf); st != 200 || len(ocsf.Items) == 0 || ocsf.Items[0]["class_uid"] != float64(2003) {
+		t.Fatalf("OCSF: %d %v", st, ocsf.Items)
+	}
+}
