@@ -46,6 +46,9 @@ Usage:
   hatoba keyd seal | status          seal the key service at once; show its state
   hatoba secret put NAME | list      store one of hatoba's secrets (value on stdin), encrypted
                                      through the key service; refer to it as secret:NAME
+  hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…
+                                     check Terraform plans (terraform show -json) and CloudFormation
+                                     templates against the proactive controls, offline
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -122,6 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{"secret needs a subcommand: put, list"}
 		}
 		return cmdSecret(ctx, args[1], args[2:], os.Stdin, stdout, stderr)
+	case "scan":
+		return cmdScan(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil

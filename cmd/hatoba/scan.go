@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/iac"
+)
+
+// cmdScan checks infrastructure code (Terraform plans as terraform show
+// -json gives them, CloudFormation templates) against the built-in
+// proactive controls, offline: no server, no database. It fails when a
+// violation is at or above --fail-on.
+func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	format := fs.String("format", "text", "output: text, json or sarif")
+	failOn := fs.String("fail-on", string(controls.High), "fail when a violation is this severe or more: critical, high, medium, low, informational, or none")
+	out := fs.String("out", "", "write the report to FILE instead of standard output")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	write, ok := map[string]func(io.Writer, iac.Report) error{
+		"text":  iac.WriteText,
+		"json":  iac.WriteJSON,
+		"sarif": func(w io.Writer, r iac.Report) error { return iac.WriteSARIF(w, r, version) },
+	}[*format]
+	if !ok {
+		return usageError{fmt.Sprintf("scan: --format must be text, json or sarif, not %q", *format)}
+	}
+	threshold := controls.Severity(strings.ToLower(*failOn))
+	if threshold != "none" && threshold.Rank() < 0 {
+		return usageError{fmt.Sprintf("scan: --fail-on must be critical, high, medium, low, informational or none, not %q", *failOn)}
+	}
+	if fs.NArg() == 0 {
+		return usageError{"scan needs at least one FILE (a Terraform plan as JSON or a CloudFormation template)"}
+	}
+	files := make([]iac.File, 0, fs.NArg())
+	for _, name := range fs.Args() {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		files = append(files, iac.File{Name: displayPath(name), Data: b})
+	}
+	cs, err := controls.Builtin()
+	if err != nil {
+		return err
+	}
+	engine, err := controls.NewEngine(ctx, cs)
+	if err != nil {
+		return err
+	}
+	rep, err := iac.Scan(ctx, engine, files)
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		if err := write(f, rep); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("scan: writing %s: %w", *out, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("scan: writing %s: %w", *out, err)
+		}
+	} else if err := write(stdout, rep); err != nil {
+		return err
+	}
+	if threshold == "none" {
+		return nil
+	}
+	if n := rep.AtLeast(threshold); n > 0 {
+		noun := "violations"
+		if n == 1 {
+			noun = "violation"
+		}
+		return fmt.Errorf("scan: %d %s at or above %s (--fail-on)", n, noun, threshold)
+	}
+	return nil
+}
+
+// displayPath is the path findings name: relative to the working
+// directory when the file is under it, with forward slashes, as SARIF
+// consumers resolve it against the checkout.
+func displayPath(name string) string {
+	if filepath.IsAbs(name) {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, name); err == nil && !strings.HasPrefix(rel, "..") {
+				name = rel
+			}
+		}
+	}
+	return filepath.ToSlash(filepath.Clean(name))
+}
