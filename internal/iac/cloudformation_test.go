@@ -132,6 +132,17 @@ func TestIaCCloudFormationMapping(t *testing.T) {
 		{"ok/sg-egress", "AWS::EC2::SecurityGroupEgress", map[string]any{"IpProtocol": -1, "CidrIp": "0.0.0.0/0"},
 			"aws_vpc_security_group_egress_rule", "cidr_ipv4", "0.0.0.0/0"},
 		{"ok/acl-kebab", "AWS::S3::Bucket", map[string]any{"AccessControl": "BucketOwnerFullControl"}, "aws_s3_bucket_acl", "acl", "bucket-owner-full-control"},
+		{"ok/lambda-url", "AWS::Lambda::Url", map[string]any{"AuthType": "NONE"}, "aws_lambda_function_url", "authorization_type", "NONE"},
+		{"ok/elasticache", "AWS::ElastiCache::ReplicationGroup", map[string]any{"TransitEncryptionEnabled": "false"},
+			"aws_elasticache_replication_group", "transit_encryption_enabled", false},
+		{"ok/redshift", "AWS::Redshift::Cluster", map[string]any{"PubliclyAccessible": true}, "aws_redshift_cluster", "publicly_accessible", true},
+		{"ok/lb-listener", "AWS::ElasticLoadBalancingV2::Listener", map[string]any{"Protocol": "HTTP", "DefaultActions": []any{
+			map[string]any{"Type": "redirect", "RedirectConfig": map[string]any{"Protocol": "HTTPS", "Port": "443"}}}},
+			"aws_lb_listener", "default_action", []any{map[string]any{"type": "redirect",
+				"redirect": []any{map[string]any{"protocol": "HTTPS", "port": "443"}}}}},
+		{"ok/config-recorder", "AWS::Config::ConfigurationRecorder", map[string]any{"RecordingGroup": map[string]any{"AllSupported": true}},
+			"aws_config_configuration_recorder", "recording_group", []any{map[string]any{"all_supported": true}}},
+		{"ok/guardduty", "AWS::GuardDuty::Detector", map[string]any{"Enable": "false"}, "aws_guardduty_detector", "enable", false},
 		{"ok/unknown-type", "AWS::Foo::Bar", map[string]any{"X": 1}, "cfn:AWS::Foo::Bar", "X", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

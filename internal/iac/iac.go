@@ -55,55 +55,57 @@ func Detect(name string, b []byte) (Format, error) {
 	if len(b) > maxInput {
 		return "", fault.Invalidf("%s: larger than %d MiB", name, maxInput>>20)
 	}
-	var top map[string]any
 	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		// Only the top-level keys are decoded here; the reader decodes the rest.
+		var top map[string]json.RawMessage
 		if err := json.Unmarshal(b, &top); err != nil {
 			return "", fault.Invalidf("%s: not valid JSON: %v", name, err)
 		}
-		if _, ok := top["resource_changes"]; ok {
+		_, changes := top["resource_changes"]
+		_, version := top["format_version"]
+		_, template := top["AWSTemplateFormatVersion"]
+		var resources map[string]struct {
+			Type json.RawMessage `json:"Type"`
+		}
+		switch {
+		case changes || version:
 			return TerraformPlan, nil
-		}
-		if _, ok := top["format_version"]; ok {
-			return TerraformPlan, nil
-		}
-	} else {
-		var doc yaml.Node
-		if err := yaml.Unmarshal(b, &doc); err != nil {
-			return "", fault.Invalidf("%s: neither JSON nor YAML: %v", name, err)
-		}
-		// Decoding into a plain map would refuse the short-form tags
-		// (!Ref); look at the top-level keys only.
-		top = map[string]any{}
-		if root := documentRoot(&doc); root != nil && root.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(root.Content); i += 2 {
-				k, v := root.Content[i].Value, resolveAlias(root.Content[i+1])
-				if k == "Resources" && v != nil && v.Kind == yaml.MappingNode {
-					rs := map[string]any{}
-					for j := 0; j+1 < len(v.Content); j += 2 {
-						if r := resolveAlias(v.Content[j+1]); r != nil && r.Kind == yaml.MappingNode && hasKey(r, "Type") {
-							rs[v.Content[j].Value] = map[string]any{"Type": ""}
-						}
-					}
-					top[k] = rs
-				} else {
-					top[k] = true
-				}
-			}
-		}
-	}
-	if _, ok := top["AWSTemplateFormatVersion"]; ok {
-		return CloudFormation, nil
-	}
-	if rs, ok := top["Resources"].(map[string]any); ok {
-		for _, r := range rs {
-			if m, ok := r.(map[string]any); ok {
-				if _, ok := m["Type"]; ok {
+		case template:
+			return CloudFormation, nil
+		case json.Unmarshal(top["Resources"], &resources) == nil:
+			for _, r := range resources {
+				if r.Type != nil {
 					return CloudFormation, nil
 				}
 			}
 		}
+		return "", notIaC(name)
 	}
-	return "", fault.Invalidf("%s: neither a Terraform plan (terraform show -json PLAN) nor a CloudFormation template (no AWSTemplateFormatVersion or Resources with a Type)", name)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return "", fault.Invalidf("%s: neither JSON nor YAML: %v", name, err)
+	}
+	// Decoding into a plain map would refuse the short-form tags (!Ref);
+	// look at the top-level keys only.
+	if root := resolveAlias(documentRoot(&doc)); root != nil && root.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			switch k, v := root.Content[i].Value, resolveAlias(root.Content[i+1]); {
+			case k == "AWSTemplateFormatVersion":
+				return CloudFormation, nil
+			case k == "Resources" && v != nil && v.Kind == yaml.MappingNode:
+				for j := 0; j+1 < len(v.Content); j += 2 {
+					if r := resolveAlias(v.Content[j+1]); r != nil && r.Kind == yaml.MappingNode && hasKey(r, "Type") {
+						return CloudFormation, nil
+					}
+				}
+			}
+		}
+	}
+	return "", notIaC(name)
+}
+
+func notIaC(name string) error {
+	return fault.Invalidf("%s: neither a Terraform plan (terraform show -json PLAN) nor a CloudFormation template (no AWSTemplateFormatVersion or Resources with a Type)", name)
 }
 
 // Read detects the file's format and reads its resources.

@@ -27,10 +27,10 @@ type Result struct {
 // line, resource and control; the controls that were evaluated, by id;
 // and what was read.
 type Report struct {
-	Results   []Result
-	Controls  []controls.Control
-	Files     []string
-	Resources int
+	Results   []Result           `json:"results"`
+	Controls  []controls.Control `json:"-"`
+	Files     []string           `json:"files"`
+	Resources int                `json:"resources"`
 }
 
 // Count is the number of results at each severity.
