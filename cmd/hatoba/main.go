@@ -46,7 +46,7 @@ Usage:
   hatoba keyd seal | status          seal the key service at once; show its state
   hatoba secret put NAME | list      store one of hatoba's secrets (value on stdin), encrypted
                                      through the key service; refer to it as secret:NAME
-  hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…
+  hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…|-
                                      check Terraform plans (terraform show -json) and CloudFormation
                                      templates against the proactive controls, offline
   hatoba version
@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return cmdSecret(ctx, args[1], args[2:], os.Stdin, stdout, stderr)
 	case "scan":
-		return cmdScan(ctx, args[1:], stdout, stderr)
+		return cmdScan(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil

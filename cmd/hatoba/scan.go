@@ -16,14 +16,15 @@ import (
 // cmdScan checks infrastructure code (Terraform plans as terraform show
 // -json gives them, CloudFormation templates) against the built-in
 // proactive controls, offline: no server, no database. It fails when a
-// violation is at or above --fail-on.
-func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// violation is at or above --fail-on. FILE "-" is standard input
+// (terraform show -json plan.out | hatoba scan -).
+func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	format := fs.String("format", "text", "output: text, json or sarif")
 	failOn := fs.String("fail-on", string(controls.High), "fail when a violation is this severe or more: critical, high, medium, low, informational, or none")
 	out := fs.String("out", "", "write the report to FILE instead of standard output")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…")
+		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…|-")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -46,6 +47,14 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	files := make([]iac.File, 0, fs.NArg())
 	for _, name := range fs.Args() {
+		if name == "-" {
+			b, err := io.ReadAll(stdin)
+			if err != nil {
+				return fmt.Errorf("scan: standard input: %w", err)
+			}
+			files = append(files, iac.File{Name: "stdin", Data: b})
+			continue
+		}
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("scan: %w", err)

@@ -112,3 +112,20 @@ func TestScanCommand(t *testing.T) {
 		})
 	}
 }
+
+// FILE "-" reads standard input: terraform show -json plan.out | hatoba scan -.
+func TestScanCommandStdin(t *testing.T) {
+	t.Parallel()
+	plan, err := os.ReadFile(iacTestdata + "plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err = cmdScan(context.Background(), []string{"--fail-on", "none", "-"}, bytes.NewReader(plan), &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "aws-iam-no-users  aws_iam_user.deployer  stdin:58") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
