@@ -117,14 +117,21 @@ func (e *Engine) Controls() []Control { return e.controls }
 // are grouped by type so each control sees only its own types, in one
 // evaluation per control.
 func (e *Engine) Evaluate(ctx context.Context, resources []Resource, only func(Control) bool) ([]Violation, error) {
-	byType := map[string][]any{}
+	// Each resource becomes a Rego value once; every control that reads
+	// its type shares it.
+	byType := map[string][]*ast.Term{}
 	for _, r := range resources {
-		if len(e.byType[r.Type]) > 0 {
-			byType[r.Type] = append(byType[r.Type], resourceValue(r))
+		if len(e.byType[r.Type]) == 0 {
+			continue
 		}
+		v, err := ast.InterfaceToValue(resourceValue(r))
+		if err != nil {
+			return nil, fmt.Errorf("controls: resource %s: %w", r.ID, err)
+		}
+		byType[r.Type] = append(byType[r.Type], ast.NewTerm(v))
 	}
 	// One input per control: the resources of all its types.
-	inputs := map[*compiled][]any{}
+	inputs := map[*compiled][]*ast.Term{}
 	for t, rs := range byType {
 		for _, cc := range e.byType[t] {
 			if only == nil || only(cc.control) {
@@ -134,10 +141,7 @@ func (e *Engine) Evaluate(ctx context.Context, resources []Resource, only func(C
 	}
 	var out []Violation
 	for cc, rs := range inputs {
-		input, err := ast.InterfaceToValue(map[string]any{"hatoba_resources": rs})
-		if err != nil {
-			return nil, fmt.Errorf("controls: input: %w", err)
-		}
+		input := ast.NewObject(ast.Item(ast.StringTerm("hatoba_resources"), ast.NewTerm(ast.NewArray(rs...))))
 		v, err := e.eval(ctx, cc, input)
 		if err != nil {
 			return nil, err

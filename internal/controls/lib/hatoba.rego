@@ -22,14 +22,7 @@ resources contains r if {
 	some rc in input.resource_changes
 	rc.mode == "managed"
 	not deleted(rc)
-	r := {
-		"provider": provider_of(rc.type),
-		"type": rc.type,
-		"id": rc.address,
-		"region": "",
-		"environment": "",
-		"config": object.get(rc.change, "after", {}),
-	}
+	r := plan_resource(rc)
 }
 
 deleted(rc) if rc.change.actions == ["delete"]
@@ -43,8 +36,29 @@ provider_of(t) := "other" if {
 	not startswith(t, "openstack_")
 }
 
-# of_type is the resources of type t.
-of_type(t) := {r | some r in resources; r.type == t}
+# of_type is the resources of type t: what every control iterates. It is
+# an array, not a set, built straight from the input — a set of objects
+# would hash every resource's whole configuration on each evaluation.
+of_type(t) := [r | some r in input.hatoba_resources; r.type == t] if input.hatoba_resources
+
+of_type(t) := [r |
+	some rc in input.resource_changes
+	rc.type == t
+	rc.mode == "managed"
+	not deleted(rc)
+	r := plan_resource(rc)
+] if {
+	not input.hatoba_resources
+}
+
+plan_resource(rc) := {
+	"provider": provider_of(rc.type),
+	"type": rc.type,
+	"id": rc.address,
+	"region": "",
+	"environment": "",
+	"config": object.get(rc.change, "after", {}),
+}
 
 # finding is what a control's deny rule returns: the message and the
 # resource it is about, so hatoba can record it per resource (conftest

@@ -81,25 +81,40 @@ func (d *Driver) ListResources(ctx context.Context, accountID string) ([]provide
 			return nil, classify(op, err)
 		}
 		for _, raw := range page.Results {
-			var it configItem
-			if err := json.Unmarshal([]byte(raw), &it); err != nil {
-				return nil, &provider.Error{Op: op, Class: provider.Permanent, Err: fmt.Errorf("a result is not a configuration item: %w", err)}
+			rs, account, typ, err := NormaliseConfigItem([]byte(raw))
+			if err != nil {
+				return nil, &provider.Error{Op: op, Class: provider.Permanent, Err: err}
 			}
-			if it.AccountID != "" && it.AccountID != accountID {
-				return nil, &provider.Error{Op: op, Class: provider.Permanent, Err: fmt.Errorf("asked for account %s, got an item of account %s", accountID, it.AccountID)}
+			if account != "" && account != accountID {
+				return nil, &provider.Error{Op: op, Class: provider.Permanent, Err: fmt.Errorf("asked for account %s, got an item of account %s", accountID, account)}
 			}
-			m := mappers[it.ResourceType]
-			if m == nil {
-				skipped[it.ResourceType]++
+			if rs == nil {
+				skipped[typ]++
 				continue
 			}
-			out = append(out, m(it)...)
+			out = append(out, rs...)
 		}
 	}
 	if len(skipped) > 0 {
 		d.log.DebugContext(ctx, "inventory: resource types without a mapping skipped", "connection", d.name, "account", accountID, "skipped", skipped)
 	}
 	return out, nil
+}
+
+// NormaliseConfigItem maps one AWS Config configuration item (JSON, as
+// SelectAggregateResourceConfig returns it) to the Terraform-shaped
+// resources the controls read; nil for a type without a mapping. It also
+// names the item's account and Config type.
+func NormaliseConfigItem(raw []byte) (rs []provider.Resource, accountID, resourceType string, err error) {
+	var it configItem
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return nil, "", "", fmt.Errorf("a result is not a configuration item: %w", err)
+	}
+	m := mappers[it.ResourceType]
+	if m == nil {
+		return nil, it.AccountID, it.ResourceType, nil
+	}
+	return m(it), it.AccountID, it.ResourceType, nil
 }
 
 // resource is a Terraform resource made from the item: its id is the ARN
