@@ -46,7 +46,7 @@ Usage:
   hatoba keyd seal | status          seal the key service at once; show its state
   hatoba secret put NAME | list      store one of hatoba's secrets (value on stdin), encrypted
                                      through the key service; refer to it as secret:NAME
-  hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…|-
+  hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] [--region R] FILE…|-
                                      check Terraform plans (terraform show -json) and CloudFormation
                                      templates against the proactive controls, offline
   hatoba version

@@ -23,8 +23,9 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	format := fs.String("format", "text", "output: text, json or sarif")
 	failOn := fs.String("fail-on", string(controls.High), "fail when a violation is this severe or more: critical, high, medium, low, informational, or none")
 	out := fs.String("out", "", "write the report to FILE instead of standard output")
+	region := fs.String("region", "", "the region of resources whose code names none (CloudFormation templates), for the region controls")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] FILE…|-")
+		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] [--region R] FILE…|-")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -52,14 +53,14 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if err != nil {
 				return fmt.Errorf("scan: standard input: %w", err)
 			}
-			files = append(files, iac.File{Name: "stdin", Data: b})
+			files = append(files, iac.File{Name: "stdin", Data: b, Region: *region})
 			continue
 		}
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
-		files = append(files, iac.File{Name: displayPath(name), Data: b})
+		files = append(files, iac.File{Name: displayPath(name), Data: b, Region: *region})
 	}
 	cs, err := controls.Builtin()
 	if err != nil {

@@ -26,9 +26,13 @@ type Resource struct {
 }
 
 // File is one input: a name (a path, shown in findings) and its content.
+// Region, when set, is the region of the resources whose code does not
+// name one (a CloudFormation template is deployed to a region chosen
+// outside it).
 type File struct {
-	Name string
-	Data []byte
+	Name   string
+	Data   []byte
+	Region string
 }
 
 // Format is a kind of infrastructure code.
@@ -120,6 +124,11 @@ func Read(f File) ([]Resource, Format, error) {
 		rs, err = ReadTerraformPlan(f.Name, f.Data)
 	default:
 		rs, err = ReadCloudFormation(f.Name, f.Data)
+	}
+	for i := range rs {
+		if rs[i].Region == "" {
+			rs[i].Region = f.Region
+		}
 	}
 	return rs, format, err
 }

@@ -129,3 +129,28 @@ func keys(m map[string]Resource) []string {
 	}
 	return out
 }
+
+// A file's region fills in the region its code does not name.
+func TestIaCReadRegion(t *testing.T) {
+	t.Parallel()
+	f := readTestdata(t, "template.yaml")
+	f.Region = "us-east-1"
+	rs, _, err := Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Region != "us-east-1" {
+			t.Fatalf("%s: region %q", r.ID, r.Region)
+		}
+	}
+	p := readTestdata(t, "plan.json")
+	p.Region = "us-east-1"
+	rs, _, err = Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := byKey(rs)["aws_s3_bucket aws_s3_bucket.dr_copy"].Region; got != "ap-northeast-3" {
+		t.Fatalf("the plan's own region was replaced: %q", got)
+	}
+}
