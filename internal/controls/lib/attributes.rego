@@ -94,18 +94,3 @@ world(cidr) if cidr in {"0.0.0.0/0", "::/0"}
 list(x) := x if is_array(x)
 
 list(x) := [] if not is_array(x)
-
-# domestic(region): region is one of the domestic regions. hatoba.rego's
-# domestic_regions is the empty set when data.hatoba.params names none (a
-# comprehension over an undefined reference is empty, not undefined, so
-# its default never applies); until that is fixed, controls ask here.
-domestic(region) if {
-	not data.hatoba.params.domestic_regions
-	region in {"ap-northeast-1", "ap-northeast-3", "jp-east-1", "jp-west-1"}
-}
-
-domestic(region) if region in {r | some r in data.hatoba.params.domestic_regions}
-
-domestic_region_names := concat(", ", sort(data.hatoba.params.domestic_regions)) if data.hatoba.params.domestic_regions
-
-default domestic_region_names := "ap-northeast-1, ap-northeast-3, jp-east-1, jp-west-1"
