@@ -131,6 +131,7 @@ var Routes = []Route{
 	{"GET", "/api/v1/organizations/{id}/posture", authz.ReadPosture, (*Server).orgPosture},
 	{"POST", "/api/v1/environments/{id}/exceptions", authz.RequestException, (*Server).requestException},
 	{"GET", "/api/v1/controls", authz.ReadControls, (*Server).listControls},
+	{"POST", "/api/v1/scan", authz.ReadControls, (*Server).scan},
 	{"GET", "/api/v1/controls/{id}", authz.ReadControls, (*Server).getControl},
 	{"GET", "/api/v1/control-assignments", authz.ReadControls, (*Server).listAssignments},
 	{"POST", "/api/v1/control-assignments", authz.AssignControls, (*Server).createAssignment},

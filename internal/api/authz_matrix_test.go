@@ -94,6 +94,7 @@ var matrix = map[string]expect{
 	"POST /api/v1/environments/{id}/exceptions": {own: []string{granted, admin}, foreign: nil,
 		body: `{"control_id":"aws-iam-no-users","reason":"the matrix needs an exception","expires_at":"2099-01-01T00:00:00Z"}`},
 	"GET /api/v1/controls":                                {own: signedIn, foreign: signedIn},
+	"POST /api/v1/scan":                                   {own: signedIn, foreign: signedIn, body: `{"files":[{"name":"t.yaml","content":"Resources:\n  U:\n    Type: AWS::IAM::User\n"}]}`},
 	"GET /api/v1/controls/{id}":                           {own: signedIn, foreign: signedIn},
 	"GET /api/v1/control-assignments":                     {own: signedIn, foreign: signedIn},
 	"POST /api/v1/control-assignments":                    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"control_id":"aws-iam-no-users","org_id":"{org}"}`},

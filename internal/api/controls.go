@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/iac"
 )
 
 // The control catalog, assignments and exceptions (docs/controls.md).
@@ -276,4 +278,80 @@ func (s *Server) approveException(w http.ResponseWriter, r *http.Request) {
 }
 func (s *Server) rejectException(w http.ResponseWriter, r *http.Request) {
 	s.decideException(w, r, false)
+}
+
+// ScanInput is infrastructure code to check before deployment: Terraform
+// plans (terraform show -json) and CloudFormation templates.
+type ScanInput struct {
+	Files []struct {
+		Name    string `json:"name"`
+		Content string `json:"content"`
+	} `json:"files"`
+	// Region stands in for resources whose code names none.
+	Region string `json:"region"`
+	// FailOn is the severity at or above which the scan fails (default
+	// high; "none" never fails).
+	FailOn controls.Severity `json:"fail_on"`
+}
+
+// ScanResult is a scan's answer for a pipeline: pass or fail by FailOn,
+// and the report (SARIF 2.1.0 with ?format=sarif).
+type ScanResult struct {
+	Passed bool                      `json:"passed"`
+	FailOn controls.Severity         `json:"fail_on"`
+	Counts map[controls.Severity]int `json:"counts"`
+	Report iac.Report                `json:"report"`
+}
+
+// maxScanFiles bounds one scan request.
+const maxScanFiles = 100
+
+func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
+	if !s.controlsOr503(w, r) {
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "sarif" {
+		writeError(w, r, s.Logger, fault.InvalidField("format", "format is json (the default) or sarif, not %q", format))
+		return
+	}
+	var in ScanInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if len(in.Files) == 0 || len(in.Files) > maxScanFiles {
+		writeError(w, r, s.Logger, fault.InvalidField("files", "send 1 to %d files", maxScanFiles))
+		return
+	}
+	if in.FailOn == "" {
+		in.FailOn = controls.High
+	}
+	if in.FailOn != "none" && in.FailOn.Rank() < 0 {
+		writeError(w, r, s.Logger, fault.InvalidField("fail_on", "fail_on is a severity (critical, high, medium, low, informational) or none, not %q", in.FailOn))
+		return
+	}
+	files := make([]iac.File, len(in.Files))
+	for i, f := range in.Files {
+		if f.Name == "" {
+			f.Name = fmt.Sprintf("file-%d", i+1)
+		}
+		files[i] = iac.File{Name: f.Name, Data: []byte(f.Content), Region: in.Region}
+	}
+	rep, err := iac.Scan(r.Context(), s.Controls, files)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if format == "sarif" {
+		w.Header().Set("Content-Type", "application/sarif+json")
+		if err := iac.WriteSARIF(w, rep, s.Version); err != nil {
+			s.Logger.ErrorContext(r.Context(), "writing SARIF", "err", err)
+		}
+		return
+	}
+	res := ScanResult{FailOn: in.FailOn, Counts: rep.Count(), Report: rep, Passed: true}
+	if in.FailOn != "none" {
+		res.Passed = rep.AtLeast(in.FailOn) == 0
+	}
+	writeJSON(w, http.StatusOK, res)
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,5 +49,34 @@ func TestEnvironmentFindings(t *testing.T) {
 	}
 	if r := h.call(t, "GET", "/api/v1/organizations/nat-digital/posture", "", as); r.status != 200 || r.body["environments"] != float64(1) {
 		t.Errorf("org posture: %d %s", r.status, r.raw)
+	}
+}
+
+// A pipeline sends its plan and learns whether it passes; SARIF on ask.
+func TestScanEndpoint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	_, member := h.person(t, authz.TenantMember, "nat-digital")
+	as := map[string]string{"Authorization": "Bearer " + member}
+	template := `{"files":[{"name":"t.yaml","content":"Resources:\n  U:\n    Type: AWS::IAM::User\n"}]%s}`
+	tests := []struct {
+		name, query, extra string
+		status             int
+		want               string
+	}{
+		{"fails at high", "", "", 200, `"passed": false`},
+		{"passes when only critical counts", "", `,"fail_on":"critical"`, 200, `"passed": true`},
+		{"SARIF", "?format=sarif", "", 200, `"version": "2.1.0"`},
+		{"bad severity", "", `,"fail_on":"severe"`, 422, "fail_on is a severity"},
+		{"bad format", "?format=xml", "", 422, "format is json"},
+	}
+	for _, tt := range tests {
+		r := h.call(t, "POST", "/api/v1/scan"+tt.query, fmt.Sprintf(template, tt.extra), as)
+		if r.status != tt.status || !strings.Contains(r.raw, tt.want) {
+			t.Errorf("%s: %d %s", tt.name, r.status, r.raw)
+		}
+	}
+	if r := h.call(t, "POST", "/api/v1/scan", `{"files":[{"name":"x.json","content":"{}"}]}`, as); r.status != 422 {
+		t.Errorf("not infrastructure code: %d %s", r.status, r.raw)
 	}
 }
