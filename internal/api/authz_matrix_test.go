@@ -89,6 +89,12 @@ var matrix = map[string]expect{
 	"GET /api/v1/environments/{id}/inventory":        {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"POST /api/v1/environments/{id}/posture/collect": {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
 	"GET /api/v1/organizations/{id}/posture":         {own: signedIn, foreign: []string{operator, granted, auditor}},
+	// Reports are read like the posture they are made of; coverage like
+	// the catalog.
+	"GET /api/v1/organizations/{id}/report": {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/organizations/{id}/oscal":  {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/oscal":   {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/reports/coverage":          {own: signedIn, foreign: signedIn, query: "?framework=nist-800-53"},
 	// Controls: read by everyone signed in; assigned and decided by
 	// central operators; exceptions asked by the environment's tenant.
 	"POST /api/v1/environments/{id}/exceptions": {own: []string{granted, admin}, foreign: nil,

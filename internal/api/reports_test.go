@@ -1,0 +1,116 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+func TestCoverageReport(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	if _, err := h.api.Assignments.Assign(context.Background(), authz.Principal{PersonID: "p-seed"}, "aws-iam-no-users", "nat-digital"); err != nil {
+		t.Fatal(err)
+	}
+	_, member := h.person(t, authz.TenantMember, "nat-digital")
+	as := map[string]string{"Authorization": "Bearer " + member}
+	tests := []struct {
+		name, query string
+		status      int
+		want        []string
+		controls    float64 // -1: do not check
+	}{
+		{"ok/nist", "?framework=nist-800-53", 200, []string{`"complete": true`, `"id": "AC-1"`, `"percent": `}, -1},
+		{"ok/csf", "?framework=nist-csf", 200, []string{`"id": "GV.OC-01"`, `"requirements": 106`}, -1},
+		{"ok/cis mapped ids only", "?framework=cis", 200, []string{`"complete": false`, "mapped ids only", `"percent": null`}, -1},
+		{"ok/ismap", "?framework=ismap", 200, []string{`"complete": false`}, -1},
+		{"ok/assigned only", "?framework=nist-800-53&scope=assigned", 200, []string{`"scope": "assigned"`, `"aws-iam-no-users"`}, 1},
+		{"fail/no framework", "", 422, []string{"framework is one of"}, -1},
+		{"fail/unknown framework", "?framework=iso-27001", 422, []string{"iso-27001"}, -1},
+		{"fail/bad scope", "?framework=cis&scope=mine", 422, []string{"scope is catalog"}, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.call(t, "GET", "/api/v1/reports/coverage"+tt.query, "", as)
+			if r.status != tt.status {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.raw, w) {
+					t.Errorf("no %s in %.600s", w, r.raw)
+				}
+			}
+			if tt.controls >= 0 && r.body["controls"] != tt.controls {
+				t.Errorf("controls %v, want %v", r.body["controls"], tt.controls)
+			}
+		})
+	}
+}
+
+func TestPostureReportAndOSCAL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	ids := map[string]string{}
+	for _, orgID := range []string{"nat-digital", "qp-small"} {
+		en := h.call(t, "POST", "/api/v1/environments", strings.Replace(goodRequest, "nat-digital", orgID, 1), nil)
+		if en.status != http.StatusCreated {
+			t.Fatalf("seed: %d %s", en.status, en.raw)
+		}
+		ids[orgID] = en.body["id"].(string)
+	}
+	if _, err := h.api.Posture.Record(context.Background(), ids["nat-digital"], "nat-digital", []controls.Resource{
+		{Provider: "aws", Type: "aws_iam_user", ID: "arn:aws:iam::1:user/alice", Config: map[string]any{"name": "alice"}},
+		{Provider: "aws", Type: "aws_iam_user", ID: "arn:aws:iam::1:user/bob", Config: map[string]any{"name": "bob"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, member := h.person(t, authz.TenantMember, "nat-digital")
+	as := map[string]string{"Authorization": "Bearer " + member}
+	env := ids["nat-digital"]
+	tests := []struct {
+		name, path string
+		status     int
+		want       []string
+	}{
+		{"ok/organisation report", "/api/v1/organizations/nat-digital/report", 200,
+			[]string{`"kind": "organisation"`, `"open_findings": 2`, `"control_id": "aws-iam-no-users"`, `"env_id": "` + env + `"`}},
+		{"ok/environment OSCAL", "/api/v1/environments/" + env + "/oscal", 200,
+			[]string{`"oscal-version": "1.1.2"`, `"state": "not-satisfied"`, `"methods": [`, `"target-id": "ac-2"`, `"arn:aws:iam::1:user/bob"`}},
+		{"ok/organisation OSCAL", "/api/v1/organizations/nat-digital/oscal", 200, []string{`"import-ap"`, `"control-id": "ac-2"`}},
+		{"ok/foreign organisation is not found", "/api/v1/organizations/qp-small/report", 404, []string{"no organisation"}},
+		{"ok/foreign environment is not found", "/api/v1/environments/" + ids["qp-small"] + "/oscal", 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.call(t, "GET", tt.path, "", as)
+			if r.status != tt.status {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.raw, w) {
+					t.Errorf("no %s in %.800s", w, r.raw)
+				}
+			}
+		})
+	}
+	// Two open findings become two OSCAL findings, each with its observation.
+	r := h.call(t, "GET", "/api/v1/environments/"+env+"/oscal", "", as)
+	var doc struct {
+		AR struct {
+			Results []struct {
+				Findings     []json.RawMessage `json:"findings"`
+				Observations []json.RawMessage `json:"observations"`
+			} `json:"results"`
+		} `json:"assessment-results"`
+	}
+	if err := json.Unmarshal([]byte(r.raw), &doc); err != nil || len(doc.AR.Results) != 1 ||
+		len(doc.AR.Results[0].Findings) != 2 || len(doc.AR.Results[0].Observations) != 2 {
+		t.Fatalf("OSCAL: %v %.800s", err, r.raw)
+	}
+}
