@@ -6,8 +6,10 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -122,6 +124,16 @@ func TestCatalogueNamesTheDomain(t *testing.T) {
 		"access.request", "access.approve", "access.deny", "access.grant", "access.revoke", "access.expire",
 		"session.login", "session.logout", "session.second_factor", "person.invite", "person.certificate.bind",
 		"mfa.credential.register", "mfa.credential.remove", "mfa.assertion", "org.create", "org.billing", "org.quota", "org.import")
+	for _, s := range controls.Severities {
+		add("severity", string(s))
+	}
+	for _, k := range controlKinds {
+		add("controlkind", string(k))
+	}
+	add("mode", string(assignments.Detect), string(assignments.Enforce))
+	add("exceptionstatus", string(assignments.Requested), string(assignments.Approved), string(assignments.Rejected), string(assignments.Expired))
+	add("auditaction", "control.assign", "control.promote", "control.unassign",
+		"control.exception.request", "control.exception.approve", "control.exception.reject")
 	add("lang", "name")
 	for _, l := range languages {
 		for _, k := range keys {

@@ -69,6 +69,8 @@ type envPage struct {
 	Can envActions
 	// AccessLink leads to the people holding its permission sets.
 	AccessLink bool
+	// PostureLink leads to its compliance posture (posture.go).
+	PostureLink bool
 }
 
 // envActions are the operator actions a caller may take on an environment;
@@ -135,5 +137,5 @@ func (c *Console) renderEnv(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe, Can: c.actionsOn(r, d.Environment),
-		AccessLink: c.api.EnvAccess != nil})
+		AccessLink: c.api.EnvAccess != nil, PostureLink: c.api.Posture != nil && c.api.Controls != nil && c.api.Assignments != nil})
 }

@@ -23,10 +23,12 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -34,6 +36,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/pki"
 	"github.com/hatoba-cloud/hatoba/internal/pki/pkitest"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -165,6 +168,17 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 			return append(real, h.grants[personID]...), nil
 		}}
 	a.Keys, h.keyShares = unsealedKeys(t, db)
+	// The controls, as internal/api's harness wires them: the built-in
+	// catalog, findings recorded by the tests (no collector), assignments.
+	cs, err := controls.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Controls, err = controls.NewEngine(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	a.Posture = posture.New(db, a.Controls, nil)
+	a.Assignments = assignments.New(db, a.Controls.Control, nil)
 	h.api = a
 	h.console, err = New(Deps{API: a, MFA: keys, Logger: discardLogger(), Now: clock.Now})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/mfa"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -184,7 +185,10 @@ var plainNotices = map[string]bool{"signed_out": true, "key_removed": true,
 	"access_filed": true, "access_approved": true, "access_denied": true, "access_revoked": true, "access_withdrawn": true,
 	"person_disabled": true, "person_enabled": true,
 	"keys_sealed": true, "key_created": true, "key_changed": true, "keys_killed": true, "keys_revived": true, "xks_revoked": true,
-	"key_owner_granted": true, "key_owner_revoked": true}
+	"key_owner_granted": true, "key_owner_revoked": true,
+	"control_assigned": true, "control_promoted": true, "control_unassigned": true,
+	"exception_requested": true, "exception_approved": true, "exception_rejected": true,
+	"posture_collected": true, "posture_no_collector": true}
 
 // notice is the confirmation the address asks for, or "". Only known
 // notices about well-formed ids are shown, so a crafted link cannot put
@@ -274,6 +278,16 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			}
 			return strings.Join(parts, sep)
 		},
+		// text is a control's text in the page's language (Japanese when
+		// the catalog has no English).
+		"text": func(tx controls.Text) string {
+			if l == en && tx.En != "" {
+				return tx.En
+			}
+			return tx.Ja
+		},
+		"list":       func(s []string) string { return strings.Join(s, ", ") },
+		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
 		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"static":     func(name string) string { return "/static/" + name + "?v=" + c.staticVersion },

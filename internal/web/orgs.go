@@ -10,6 +10,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
 
 // orgNode is an organisation in the tree with the organisations under it.
@@ -159,6 +160,9 @@ type orgPage struct {
 	MoreEnvs  bool
 	// CanRequest offers the request form for this organisation.
 	CanRequest bool
+	// Posture is the compliance score of its subtree, when the caller
+	// may read it and the server evaluates controls.
+	Posture *posture.Score
 }
 
 // orgLink is an organisation named on a page, linked when the caller may
@@ -219,6 +223,19 @@ func (c *Console) orgDetail(w http.ResponseWriter, r *http.Request) {
 	p.MoreEnvs = envs.NextCursor != ""
 	for _, e := range envs.Items {
 		p.Envs = append(p.Envs, envRow{Environment: e, Org: o})
+	}
+	if c.api.Posture != nil && c.may(r, authz.ReadPosture, res) {
+		ids, err := c.api.Orgs.SubtreeIDs(ctx, []string{id})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		sc, err := c.api.Posture.OrgScore(ctx, ids)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		p.Posture = &sc
 	}
 	c.render(w, r, http.StatusOK, "org", "orgs", p)
 }

@@ -80,7 +80,8 @@ type Console struct {
 // layout.html.
 var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
 	"login", "invitation", "second_factor", "people", "account",
-	"env_access", "access", "access_request", "access_confirm", "audit", "keys"}
+	"env_access", "access", "access_request", "access_confirm", "audit", "keys",
+	"controls", "control", "assignments", "impact", "exceptions", "posture"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
@@ -257,6 +258,25 @@ var routes = []route{
 	{"POST /keys/{org}/kill", authz.ManageKeys, (*Console).killKeys, 0},
 	{"POST /keys/{org}/revive", authz.ManageKeys, (*Console).reviveKeys, 0},
 	{"POST /people/{id}/key-owner", authz.AssignKeyOwner, (*Console).setKeyOwner, 0},
+
+	// The controls (controls.go, posture.go): the catalog and where each
+	// control applies for everyone signed in; assigning, promoting to
+	// enforce (after the impact page) and deciding exceptions for central
+	// operators; an environment's findings read like the environment,
+	// exceptions asked for by its tenant's administrators.
+	{"GET /controls", authz.ReadControls, (*Console).controlList, 0},
+	{"GET /controls/{id}", authz.ReadControls, (*Console).controlDetail, 0},
+	{"GET /controls/assignments", authz.ReadControls, (*Console).assignmentList, 0},
+	{"POST /controls/assignments", authz.AssignControls, (*Console).assign, 0},
+	{"GET /controls/assignments/{id}/impact", authz.AssignControls, (*Console).assignmentImpact, 0},
+	{"POST /controls/assignments/{id}/promote", authz.AssignControls, (*Console).promote, 0},
+	{"POST /controls/assignments/{id}/remove", authz.AssignControls, (*Console).unassign, 0},
+	{"GET /controls/exceptions", authz.ReadExceptions, (*Console).exceptionList, 0},
+	{"POST /controls/exceptions/{id}/approve", authz.DecideException, (*Console).approveException, 0},
+	{"POST /controls/exceptions/{id}/reject", authz.DecideException, (*Console).rejectException, 0},
+	{"GET /envs/{id}/posture", authz.ReadPosture, (*Console).envPosture, 0},
+	{"POST /envs/{id}/posture/collect", authz.CollectPosture, (*Console).collectPosture, 0},
+	{"POST /envs/{id}/exceptions", authz.RequestException, (*Console).requestException, 0},
 
 	// Signing in and out.
 	{"GET /login", authz.Public, (*Console).loginPage, 0},
