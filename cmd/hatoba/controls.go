@@ -20,6 +20,7 @@ import (
 // assignments and exceptions, the detective findings and the collector.
 type controlParts struct {
 	engine      *controls.Engine
+	catalog     *controls.Catalog
 	assignments *assignments.Service
 	posture     *posture.Service
 	collector   *posture.Collector
@@ -30,11 +31,14 @@ func buildControls(ctx context.Context, db *store.DB, orgs *org.Registry, envs *
 	if err != nil {
 		return nil, err
 	}
-	e, err := controls.NewEngine(ctx, cs)
+	// The running catalog: the built-in controls and the custom ones,
+	// its engine swapped when operators add or delete custom controls.
+	cat, err := controls.OpenCatalog(ctx, controls.NewStore(db, time.Now))
 	if err != nil {
 		return nil, err
 	}
-	p := &controlParts{engine: e, assignments: assignments.New(db, e.Control, time.Now)}
+	e := cat.Engine()
+	p := &controlParts{engine: e, catalog: cat, assignments: assignments.New(db, cat.Control, time.Now)}
 	var ids []string
 	for _, c := range cs {
 		if c.Has(controls.Detective) {
@@ -47,6 +51,7 @@ func buildControls(ctx context.Context, db *store.DB, orgs *org.Registry, envs *
 		log.Info("assigned the built-in detective controls to every organisation in detect mode", "controls", n)
 	}
 	p.posture = posture.New(db, e, time.Now)
+	p.posture.SetEngine(cat.Engine)
 	p.posture.SetScope(func(ctx context.Context, envID, orgID string) (func(controls.Control) bool, error) {
 		ancestors, err := orgs.AncestorIDs(ctx, orgID)
 		if err != nil {

@@ -49,6 +49,8 @@ Usage:
   hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] [--region R] FILE…|-
                                      check Terraform plans (terraform show -json) and CloudFormation
                                      templates against the proactive controls, offline
+  hatoba control add DIR | test DIR  upload a custom control (control.yaml, policy.rego,
+                                     policy_test.rego) to the server; test it offline first
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -127,6 +129,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSecret(ctx, args[1], args[2:], os.Stdin, stdout, stderr)
 	case "scan":
 		return cmdScan(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "control":
+		if len(args) < 2 {
+			return usageError{"control needs a subcommand: add, test"}
+		}
+		return cmdControl(ctx, args[1], args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil

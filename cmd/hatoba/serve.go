@@ -352,7 +352,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
-		Secrets: sealedSecrets, Controls: ctl.engine, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments}
+		Secrets: sealedSecrets, Controls: ctl.engine, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()

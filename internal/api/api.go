@@ -80,7 +80,10 @@ type Server struct {
 	// Controls, Posture and Collector are the controls' catalog engine,
 	// the detective findings and the inventory collector; nil answers
 	// their routes 503.
-	Controls    *controls.Engine
+	Controls *controls.Engine
+	// Catalog, when set, holds the running catalog with the custom
+	// controls; its engine then replaces Controls.
+	Catalog     *controls.Catalog
 	Posture     *posture.Service
 	Collector   *posture.Collector
 	Assignments *assignments.Service
@@ -137,6 +140,8 @@ var Routes = []Route{
 	{"GET", "/api/v1/controls", authz.ReadControls, (*Server).listControls},
 	{"POST", "/api/v1/scan", authz.ReadControls, (*Server).scan},
 	{"GET", "/api/v1/controls/{id}", authz.ReadControls, (*Server).getControl},
+	{"POST", "/api/v1/controls", authz.WriteControls, (*Server).addControl},
+	{"DELETE", "/api/v1/controls/{id}", authz.WriteControls, (*Server).deleteControl},
 	{"GET", "/api/v1/control-assignments", authz.ReadControls, (*Server).listAssignments},
 	{"POST", "/api/v1/control-assignments", authz.AssignControls, (*Server).createAssignment},
 	{"GET", "/api/v1/control-assignments/{id}/impact", authz.AssignControls, (*Server).assignmentImpact},

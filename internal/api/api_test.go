@@ -130,15 +130,13 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.BreakGlass = breakglass.New(db, s.Authz, 8*time.Hour, nil)
 	s.Keys = unsealedKeys(t, db)
 	s.Secrets = secrets.New(db, s.Keys, nil)
-	cs, err := controls.Builtin()
-	if err != nil {
+	if s.Catalog, err = controls.OpenCatalog(ctx, controls.NewStore(db, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if s.Controls, err = controls.NewEngine(ctx, cs); err != nil {
-		t.Fatal(err)
-	}
+	s.Controls = s.Catalog.Engine()
 	s.Posture = posture.New(db, s.Controls, nil)
-	s.Assignments = assignments.New(db, s.Controls.Control, nil)
+	s.Posture.SetEngine(s.Catalog.Engine)
+	s.Assignments = assignments.New(db, s.Catalog.Control, nil)
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)

@@ -99,9 +99,13 @@ var matrix = map[string]expect{
 	// central operators; exceptions asked by the environment's tenant.
 	"POST /api/v1/environments/{id}/exceptions": {own: []string{granted, admin}, foreign: nil,
 		body: `{"control_id":"aws-iam-no-users","reason":"the matrix needs an exception","expires_at":"2099-01-01T00:00:00Z"}`},
-	"GET /api/v1/controls":                                {own: signedIn, foreign: signedIn},
-	"POST /api/v1/scan":                                   {own: signedIn, foreign: signedIn, body: `{"files":[{"name":"t.yaml","content":"Resources:\n  U:\n    Type: AWS::IAM::User\n"}]}`},
-	"GET /api/v1/controls/{id}":                           {own: signedIn, foreign: signedIn},
+	"GET /api/v1/controls":      {own: signedIn, foreign: signedIn},
+	"POST /api/v1/scan":         {own: signedIn, foreign: signedIn, body: `{"files":[{"name":"t.yaml","content":"Resources:\n  U:\n    Type: AWS::IAM::User\n"}]}`},
+	"GET /api/v1/controls/{id}": {own: signedIn, foreign: signedIn},
+	// Custom controls are added and deleted by central operators only
+	// (the body is refused after the guard; a built-in is not deleted: 409).
+	"POST /api/v1/controls":                               {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"metadata":"id: Not An Id"}`},
+	"DELETE /api/v1/controls/{id}":                        {own: []string{operator, granted}, foreign: []string{operator, granted}},
 	"GET /api/v1/control-assignments":                     {own: signedIn, foreign: signedIn},
 	"POST /api/v1/control-assignments":                    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"control_id":"aws-iam-no-users","org_id":"{org}"}`},
 	"GET /api/v1/control-assignments/{id}/impact":         {own: []string{operator, granted}, foreign: []string{operator, granted}},

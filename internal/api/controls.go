@@ -26,7 +26,7 @@ func (s *Server) listControls(w http.ResponseWriter, r *http.Request) {
 	if !s.controlsOr503(w, r) {
 		return
 	}
-	items := s.Controls.Controls()
+	items := s.engine().Controls()
 	if k := r.URL.Query().Get("kind"); k != "" {
 		var out []controls.Control
 		for _, c := range items {
@@ -43,7 +43,7 @@ func (s *Server) getControl(w http.ResponseWriter, r *http.Request) {
 	if !s.controlsOr503(w, r) {
 		return
 	}
-	c, ok := s.Controls.Control(r.PathValue("id"))
+	c, ok := s.engine().Control(r.PathValue("id"))
 	if !ok {
 		writeError(w, r, s.Logger, fault.NotFoundf("no control %s", r.PathValue("id")))
 		return
@@ -337,7 +337,7 @@ func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
 		}
 		files[i] = iac.File{Name: f.Name, Data: []byte(f.Content), Region: in.Region}
 	}
-	rep, err := iac.Scan(r.Context(), s.Controls, files)
+	rep, err := iac.Scan(r.Context(), s.engine(), files)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return

@@ -59,7 +59,7 @@ func (s *Server) envFindings(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]map[string]any, 0, len(fs))
 	for _, f := range fs {
-		c, _ := s.Controls.Control(f.ControlID)
+		c, _ := s.engine().Control(f.ControlID)
 		out = append(out, f.OCSF(c, s.Version))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})

@@ -114,3 +114,79 @@ func TestPostureReportAndOSCAL(t *testing.T) {
 		t.Fatalf("OSCAL: %v %.800s", err, r.raw)
 	}
 }
+
+const (
+	customPolicy = "package hatoba.controls.custom_no_admin\n\nimport data.hatoba.lib\nimport rego.v1\n\ndeny contains f if {\n\tsome r in lib.of_type(\"aws_iam_user\")\n\tobject.get(r.config, \"name\", \"\") == \"admin\"\n\tf := lib.finding(r, \"IAM user admin is a shared account\")\n}\n"
+	customTests  = "package hatoba.controls.custom_no_admin_test\n\nimport data.hatoba.controls.custom_no_admin as c\nimport rego.v1\n\ntest_admin_is_denied if {\n\tcount(c.deny) == 1 with input as {\"hatoba_resources\": [{\"type\": \"aws_iam_user\", \"id\": \"u1\", \"config\": {\"name\": \"admin\"}}]}\n}\n"
+	customMeta   = "id: custom-no-admin\ntitle: {ja: 管理者ユーザーなし, en: No admin user}\ndescription: {ja: 共有アカウントを避ける, en: No shared accounts}\nseverity: medium\nkinds: [detective]\nresource_types: [aws_iam_user]\nremediation: {ja: 消す, en: Delete it}\nframeworks: {nist_800_53: [AC-2]}\n"
+)
+
+func customBody(t *testing.T, meta any, policy, tests string) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"metadata": meta, "policy": policy, "tests": tests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestCustomControlsAPI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	jsonMeta := map[string]any{"id": "custom-no-admin", "title": map[string]string{"ja": "管理者ユーザーなし", "en": "No admin user"},
+		"description": map[string]string{"ja": "共有アカウントを避ける", "en": "No shared accounts"}, "severity": "medium",
+		"kinds": []string{"detective"}, "resource_types": []string{"aws_iam_user"}, "remediation": map[string]string{"ja": "消す", "en": "Delete it"},
+		"frameworks": map[string]any{"nist_800_53": []string{"AC-2"}}}
+	_, admin := h.person(t, authz.TenantAdmin, "nat-digital")
+	tests := []struct {
+		name   string
+		body   string
+		header map[string]string
+		status int
+		want   string
+	}{
+		{"fail/tenant administrator", customBody(t, customMeta, customPolicy, customTests), map[string]string{"Authorization": "Bearer " + admin}, 403, "may not"},
+		{"fail/does not parse", customBody(t, customMeta, strings.Replace(customPolicy, "if {", "if {{", 1), customTests), nil, 422, "rego_parse_error"},
+		{"fail/test fails", customBody(t, customMeta, customPolicy, strings.Replace(customTests, "== 1", "== 2", 1)), nil, 422, "test_admin_is_denied"},
+		{"fail/built-in id", customBody(t, strings.ReplaceAll(customMeta, "custom-no-admin", "aws-iam-no-users"),
+			strings.Replace(customPolicy, "custom_no_admin", "aws_iam_no_users", 1), customTests), nil, 409, "built-in"},
+		{"fail/unknown metadata field", customBody(t, customMeta+"colour: red\n", customPolicy, customTests), nil, 422, "colour"},
+		{"fail/no metadata", customBody(t, nil, customPolicy, customTests), nil, 422, "metadata is required"},
+		{"ok/metadata as a JSON object", customBody(t, jsonMeta, customPolicy, customTests), nil, 201, `"pass": true`},
+		{"fail/added twice", customBody(t, customMeta, customPolicy, customTests), nil, 409, "exists already"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.call(t, "POST", "/api/v1/controls", tt.body, tt.header)
+			if r.status != tt.status || !strings.Contains(r.raw, tt.want) {
+				t.Fatalf("%d %s, want %d naming %q", r.status, r.raw, tt.status, tt.want)
+			}
+		})
+	}
+	// The new control is in the catalog and evaluated at once.
+	if r := h.call(t, "GET", "/api/v1/controls/custom-no-admin", "", nil); r.status != 200 || r.body["builtin"] != false {
+		t.Fatalf("get: %d %s", r.status, r.raw)
+	}
+	en := h.call(t, "POST", "/api/v1/environments", goodRequest, nil)
+	if en.status != http.StatusCreated {
+		t.Fatalf("seed: %d %s", en.status, en.raw)
+	}
+	envID := en.body["id"].(string)
+	if _, err := h.api.Posture.Record(context.Background(), envID, "nat-digital", []controls.Resource{
+		{Provider: "aws", Type: "aws_iam_user", ID: "arn:aws:iam::1:user/admin", Config: map[string]any{"name": "admin"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.call(t, "GET", "/api/v1/environments/"+envID+"/findings", "", nil); !strings.Contains(r.raw, `"control_id": "custom-no-admin"`) {
+		t.Fatalf("the custom control found nothing: %s", r.raw)
+	}
+	if r := h.call(t, "DELETE", "/api/v1/controls/aws-iam-no-users", "", nil); r.status != 409 {
+		t.Errorf("delete a built-in: %d %s", r.status, r.raw)
+	}
+	if r := h.call(t, "DELETE", "/api/v1/controls/custom-no-admin", "", nil); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	if r := h.call(t, "GET", "/api/v1/controls/custom-no-admin", "", nil); r.status != 404 {
+		t.Errorf("deleted control: %d %s", r.status, r.raw)
+	}
+}

@@ -128,6 +128,7 @@ const (
 	// The control catalog, its assignments and exceptions.
 	ReadControls     Action = "control.read"
 	AssignControls   Action = "control.assign" // assign, promote to enforce, unassign
+	WriteControls    Action = "control.write"  // add and delete custom controls
 	RequestException Action = "control.exception.request"
 	DecideException  Action = "control.exception.decide"
 	ReadExceptions   Action = "control.exception.read"
@@ -227,6 +228,7 @@ var policy = map[Action]rule{
 	// own environment and a central operator decides.
 	ReadControls:     {permits: []permit{op(everywhere), audit, admin, member}},
 	AssignControls:   {permits: []permit{op(everywhere)}},
+	WriteControls:    {permits: []permit{op(everywhere)}},
 	RequestException: {permits: []permit{admin, op(underGrant)}},
 	DecideException:  {permits: []permit{op(everywhere)}},
 	ReadExceptions:   {permits: []permit{op(everywhere), audit, admin}},

@@ -75,11 +75,18 @@ type Service struct {
 	engine *controls.Engine
 	now    func() time.Time
 	scope  Scope
+	// current, when set, gives the engine to evaluate with at each
+	// Record: the catalog swaps it when custom controls change.
+	current func() *controls.Engine
 }
 
 // Scope says which controls apply to an environment (its assignments,
 // less its exceptions); nil applies every detective control.
 type Scope func(ctx context.Context, envID, orgID string) (func(controls.Control) bool, error)
+
+// SetEngine makes Record evaluate with the engine current returns at
+// each call (controls.Catalog.Engine); call it before use.
+func (s *Service) SetEngine(current func() *controls.Engine) { s.current = current }
 
 // SetScope sets the Scope; call it before use.
 func (s *Service) SetScope(sc Scope) { s.scope = sc }
@@ -107,7 +114,11 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 		}
 		only = func(c controls.Control) bool { return c.Has(controls.Detective) && applies(c) }
 	}
-	violations, err := s.engine.Evaluate(ctx, resources, only)
+	engine := s.engine
+	if s.current != nil {
+		engine = s.current()
+	}
+	violations, err := engine.Evaluate(ctx, resources, only)
 	if err != nil {
 		return Summary{}, fmt.Errorf("posture %s: %w", envID, err)
 	}
@@ -116,7 +127,7 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 	for _, v := range violations {
 		failed[findingID(envID, v.ControlID, v.ResourceID)] = v
 	}
-	sum := Summary{Score: Score{Environments: 1, Resources: len(resources), Checks: s.engine.Checks(resources, only),
+	sum := Summary{Score: Score{Environments: 1, Resources: len(resources), Checks: engine.Checks(resources, only),
 		Failed: len(failed), EvaluatedAt: now}}
 	sum.Score.Score = scoreOf(sum.Checks, sum.Failed)
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+)
+
+// cmdControl is "hatoba control add DIR" (upload a custom control to a
+// running server) and "hatoba control test DIR" (compile it with the
+// built-in catalog and run its tests, offline).
+func cmdControl(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
+	switch sub {
+	case "add":
+		return cmdControlAdd(ctx, args, stdout, stderr)
+	case "test":
+		return cmdControlTest(ctx, args, stdout, stderr)
+	}
+	return usageError{fmt.Sprintf("control needs a subcommand: add, test (not %q)", sub)}
+}
+
+func controlDir(fs *flag.FlagSet, name string) (string, error) {
+	if fs.NArg() != 1 {
+		return "", usageError{"control " + name + " needs one DIR holding control.yaml, policy.rego and policy_test.rego"}
+	}
+	return fs.Arg(0), nil
+}
+
+// cmdControlAdd posts a control directory to the server; a refusal's
+// message (the compiler's, the failing test's) is the error.
+func cmdControlAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("control add", flag.ContinueOnError)
+	cf := addClientFlags(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	dir, err := controlDir(fs, "add")
+	if err != nil {
+		return err
+	}
+	read := func(name string) (string, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return "", fmt.Errorf("control add: %w", err)
+		}
+		return string(b), nil
+	}
+	var in struct {
+		Metadata string `json:"metadata"`
+		Policy   string `json:"policy"`
+		Tests    string `json:"tests"`
+	}
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"control.yaml", &in.Metadata}, {"policy.rego", &in.Policy}, {"policy_test.rego", &in.Tests}} {
+		if *f.to, err = read(f.name); err != nil {
+			return err
+		}
+	}
+	c, err := newClient(cf)
+	if err != nil {
+		return err
+	}
+	var out api.AddedControl
+	if _, err := c.do(ctx, "POST", "/api/v1/controls", in, nil, &out); err != nil {
+		return fmt.Errorf("control add: %w", err)
+	}
+	for _, r := range out.TestResults {
+		fmt.Fprintf(stdout, "PASS %s\n", r.Name)
+	}
+	fmt.Fprintf(stdout, "added %s (%s); assign it to organisations to evaluate it there\n", out.ID, out.Title.En)
+	return nil
+}
+
+// cmdControlTest loads a control directory, compiles it with the
+// built-in controls and runs its tests, printing each result.
+func cmdControlTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("control test", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	dir, err := controlDir(fs, "test")
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	c, err := controls.LoadDir(os.DirFS(filepath.Dir(abs)), filepath.Base(abs))
+	if err != nil {
+		return fmt.Errorf("control test: %w", err)
+	}
+	builtin, err := controls.Builtin()
+	if err != nil {
+		return err
+	}
+	_, results, err := controls.Check(ctx, builtin, nil, c)
+	for _, r := range results {
+		status := "PASS"
+		if !r.Pass {
+			status = "FAIL"
+		}
+		fmt.Fprintf(stdout, "%s %s", status, r.Name)
+		if r.Message != "" {
+			fmt.Fprintf(stdout, ": %s", r.Message)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if err != nil {
+		return fmt.Errorf("control test: %w", err)
+	}
+	fmt.Fprintf(stdout, "ok %s: compiles with the %d built-in controls, %d tests pass\n", c.ID, len(builtin), len(results))
+	return nil
+}
