@@ -304,6 +304,19 @@ func (e *Engine) runCustomizeStage(ctx context.Context, job *river.Job[customize
 	return err
 }
 
+// attachPolicies attaches the environment's preventive policies: those
+// PolicySet gives for it, or the static Policies.
+func (e *Engine) attachPolicies(ctx context.Context, p provider.Provider, en env.Environment) error {
+	policies := e.cfg.Policies
+	if e.cfg.PolicySet != nil {
+		var err error
+		if policies, err = e.cfg.PolicySet(ctx, en); err != nil {
+			return fmt.Errorf("preventive policies of %s: %w", en.ID, err)
+		}
+	}
+	return p.AttachPolicies(ctx, en.AccountID, policies)
+}
+
 func (e *Engine) runStep(ctx context.Context, cn *Connection, en env.Environment, name string) error {
 	p := cn.Provider
 	e.cfg.Metrics.providerCalls.WithLabelValues(cn.Name, name).Inc()
@@ -311,7 +324,7 @@ func (e *Engine) runStep(ctx context.Context, cn *Connection, en env.Environment
 	case StepMoveToUnit:
 		return e.moveToUnit(ctx, cn, en)
 	case StepAttachPolicies:
-		return p.AttachPolicies(ctx, en.AccountID, e.cfg.Policies)
+		return e.attachPolicies(ctx, p, en)
 	case StepAssignPermissionSets:
 		return p.AssignAccess(ctx, en.AccountID, AccessGroups(en.ID))
 	case StepBillingContact:

@@ -57,8 +57,16 @@ type Orgs interface {
 type Config struct {
 	Connections  []Connection
 	DefaultQuota int
-	// Policies is the preventive policy set attached to every new account.
+	// Policies is the preventive policy set attached to every new account
+	// when PolicySet is nil.
 	Policies []provider.Policy
+	// PolicySet, when set, gives the preventive policies of one
+	// environment's account: the step attach_preventive_policies asks it
+	// each time it runs, so what is attached follows the controls enforced
+	// on the environment's organisation when the account is vended. An
+	// error fails the step like a provider's would (a fault.Error other
+	// than Internal fails it permanently).
+	PolicySet func(ctx context.Context, en env.Environment) ([]provider.Policy, error)
 	// DefaultBilling is used when an organisation has no billing contact.
 	DefaultBilling provider.Contact
 	// RetryBase is the first retry delay; later ones double up to RetryMax.
