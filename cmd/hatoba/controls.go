@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
@@ -117,4 +119,71 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 		out[i] = controls.Resource{Provider: "aws", Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
 	}
 	return out, nil
+}
+
+// preventivePolicies is vending's PolicySet: base, then the preventive
+// controls in force on the environment — assigned to its organisation, an
+// ancestor or every organisation, promoted to enforce, without an approved
+// exception; built-in or custom — rendered to SCPs in the slots left by
+// FullAWSAccess and base. Detect-mode assignments render nothing: detect
+// before prevent. Controls that do not fit are refused (an
+// controls.SCPFitError, a conflict), which fails the step permanently.
+func preventivePolicies(db *store.DB, orgs *org.Registry, base []provider.Policy) func(context.Context, env.Environment) ([]provider.Policy, error) {
+	builtin := sync.OnceValues(func() (map[string]controls.Control, error) {
+		cs, err := controls.Builtin()
+		out := make(map[string]controls.Control, len(cs))
+		for _, c := range cs {
+			out[c.ID] = c
+		}
+		return out, err
+	})
+	custom := controls.NewStore(db, time.Now)
+	// Effective does not consult the catalog.
+	as := assignments.New(db, func(string) (controls.Control, bool) { return controls.Control{}, false }, time.Now)
+	return func(ctx context.Context, en env.Environment) ([]provider.Policy, error) {
+		cs, err := builtin()
+		if err != nil {
+			return nil, err
+		}
+		ancestors, err := orgs.AncestorIDs(ctx, en.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		eff, err := as.Effective(ctx, en.ID, append(ancestors, en.OrgID))
+		if err != nil {
+			return nil, err
+		}
+		var enforced []controls.Control
+		others := false
+		for id, mode := range eff {
+			c, ok := cs[id]
+			switch {
+			case mode != assignments.Enforce:
+			case !ok:
+				others = true
+			case c.Has(controls.Preventive):
+				enforced = append(enforced, c)
+			}
+		}
+		if others {
+			customs, err := custom.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range customs {
+				if eff[c.ID] == assignments.Enforce && c.Has(controls.Preventive) {
+					enforced = append(enforced, c.Control)
+				}
+			}
+		}
+		rendered, err := controls.RenderSCPs(enforced, controls.SCPOptions{MaxPolicies: controls.SCPMaxPerTarget - 1 - len(base)})
+		if err != nil {
+			return nil, err
+		}
+		out := slices.Clone(base)
+		for _, r := range rendered {
+			out = append(out, provider.Policy{Name: r.Name, Description: r.Description, Document: r.Document})
+		}
+		return out, nil
+	}
 }

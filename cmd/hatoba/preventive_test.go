@@ -39,14 +39,11 @@ func TestPreventivePolicies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		as := assignments.New(db, func(id string) (controls.Control, bool) {
-			for _, c := range cs {
-				if c.ID == id {
-					return c, true
-				}
-			}
-			return controls.Control{}, false
-		}, time.Now)
+		cat, err := controls.OpenCatalog(ctx, controls.NewStore(db, time.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		as := assignments.New(db, cat.Control, time.Now)
 		op := authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
 
 		base := baselinePolicies()
@@ -110,5 +107,71 @@ func TestPreventivePolicies(t *testing.T) {
 		if len(ps) != 2 || carries(ps, "aws-region-domestic") || !carries(ps, "aws-iam-no-users") {
 			t.Errorf("outside, everything else enforced everywhere: %d policies %+v", len(ps), ps)
 		}
+
+		// A custom preventive control enforced everywhere is rendered too.
+		c, err := controls.ParseMetadata([]byte(customPreventiveMeta))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Policy, c.Tests = customPreventivePolicy, customPreventiveTests
+		if _, res, err := cat.Add(ctx, "p-op", c); err != nil {
+			t.Fatalf("%v %+v", err, res)
+		}
+		a, err = as.Assign(ctx, op, c.ID, assignments.Everywhere)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := as.Promote(ctx, op, a.ID, a.ID, assignments.Impact{}); err != nil {
+			t.Fatal(err)
+		}
+		ps, err = set(ctx, envOf["outside"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !carries(ps, c.ID) || !slices.ContainsFunc(ps, func(p provider.Policy) bool { return strings.Contains(p.Document, `"Sid":"CustomNoLeaving"`) }) {
+			t.Errorf("custom control not rendered: %+v", ps)
+		}
 	})
 }
+
+const customPreventiveMeta = `id: custom-no-leaving
+title: {ja: 組織から離脱しない, en: Accounts stay in the organisation}
+description: {ja: 離脱を拒否する。, en: Leaving the organisation is refused.}
+severity: high
+kinds: [preventive, detective]
+resource_types: [aws_organizations_account]
+remediation: {ja: 組織に戻す。, en: Invite the account back.}
+frameworks:
+  nist_800_53: [AC-2]
+preventive:
+  aws_scp:
+    - Effect: Deny
+      Action: ["organizations:LeaveOrganization"]
+      Resource: "*"
+`
+
+const customPreventivePolicy = `package hatoba.controls.custom_no_leaving
+
+import rego.v1
+
+deny contains f if {
+	some r in input.hatoba_resources
+	r.type == "aws_organizations_account"
+	r.config.left == true
+	f := {"resource": r.id, "message": "the account left"}
+}
+`
+
+const customPreventiveTests = `package hatoba.controls.custom_no_leaving_test
+
+import data.hatoba.controls.custom_no_leaving as c
+import rego.v1
+
+test_left if {
+	count(c.deny) == 1 with input as {"hatoba_resources": [{"type": "aws_organizations_account", "id": "a", "config": {"left": true}}]}
+}
+
+test_stayed if {
+	count(c.deny) == 0 with input as {"hatoba_resources": [{"type": "aws_organizations_account", "id": "a", "config": {"left": false}}]}
+}
+`

@@ -298,7 +298,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	envAccess := envaccess.New(db, envs, idp.ids, orgs, time.Now)
 	engine, err := vending.New(db, envs, orgs, vending.Config{
-		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
+		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(), PolicySet: preventivePolicies(db, orgs, baselinePolicies()),
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
 		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
@@ -425,9 +425,10 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 	return out, nil
 }
 
-// baselinePolicies is the preventive policy set every new account gets
-// until the controls catalog renders it: no IAM users or long-lived access
-// keys, and no leaving the organisation.
+// baselinePolicies is the preventive policy every new account gets
+// whatever its organisation enforces: no IAM users or long-lived access
+// keys, and no leaving the organisation. The catalog's preventive controls
+// enforced on the organisation are added to it (preventivePolicies).
 func baselinePolicies() []provider.Policy {
 	return []provider.Policy{{
 		Name:        "hatoba-baseline",
