@@ -26,9 +26,18 @@ import (
 // errNoControls: a server built without the controls.
 var errNoControls = &fault.Error{Kind: fault.Unavailable, Message: "this server evaluates no controls"}
 
+// engine is the running catalog's engine: with the custom controls when
+// the server keeps a catalog (api.Server.Catalog), else the built-in one.
+func (c *Console) engine() *controls.Engine {
+	if c.api.Catalog != nil {
+		return c.api.Catalog.Engine()
+	}
+	return c.api.Controls
+}
+
 // controlsReady answers 503 when the server has no controls.
 func (c *Console) controlsReady(w http.ResponseWriter, r *http.Request) bool {
-	if c.api.Controls == nil || c.api.Assignments == nil {
+	if c.engine() == nil || c.api.Assignments == nil {
 		c.fail(w, r, errNoControls)
 		return false
 	}
@@ -64,7 +73,7 @@ func (c *Console) controlList(w http.ResponseWriter, r *http.Request) {
 	if p.Severity != "" && p.Severity.Rank() < 0 {
 		p.FilterError, p.Severity, status = c.message(r, "controls.bad_severity"), "", http.StatusBadRequest
 	}
-	all := c.api.Controls.Controls()
+	all := c.engine().Controls()
 	p.Total = len(all)
 	if status == http.StatusOK {
 		for _, ct := range all {
@@ -106,7 +115,7 @@ func (c *Console) controlDetail(w http.ResponseWriter, r *http.Request) {
 	if !c.controlsReady(w, r) {
 		return
 	}
-	ct, ok := c.api.Controls.Control(r.PathValue("id"))
+	ct, ok := c.engine().Control(r.PathValue("id"))
 	if !ok {
 		c.fail(w, r, fault.NotFoundf("no control %s", r.PathValue("id")))
 		return
@@ -177,7 +186,7 @@ func (c *Console) assignmentRows(r *http.Request) ([]controlAssignmentRow, error
 
 func (c *Console) controlAssignmentRow(r *http.Request, names *nameBook, orgs map[string]*org.Organization, a assignments.Assignment) (controlAssignmentRow, error) {
 	row := controlAssignmentRow{Assignment: a}
-	ct, ok := c.api.Controls.Control(a.ControlID)
+	ct, ok := c.engine().Control(a.ControlID)
 	if !ok {
 		ct = controls.Control{ID: a.ControlID, Title: controls.Text{Ja: a.ControlID, En: a.ControlID}}
 	}
@@ -237,7 +246,7 @@ func (c *Console) renderAssignments(w http.ResponseWriter, r *http.Request, stat
 	}
 	p.CanAssign = mayAnywhere(c.api.Authz, me(r).principal, authz.AssignControls)
 	if p.CanAssign {
-		p.Controls = c.api.Controls.Controls()
+		p.Controls = c.engine().Controls()
 	}
 	c.render(w, r, status, "assignments", "controls", p)
 }

@@ -107,6 +107,17 @@ func TestControlCatalog(t *testing.T) {
 			t.Errorf("severity=critical: %s (%s) shown=%v", c.ID, c.Severity, shown)
 		}
 	}
+	// A custom control an operator added is in the catalog at once.
+	custom, err := controls.ParseMetadata([]byte(customControlMeta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom.Policy, custom.Tests = customControlPolicy, customControlTests
+	if _, _, err := h.api.Catalog.Add(context.Background(), "test-operator", custom); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, member.get(t, "/controls?lang=en").body, `data-control="custom-iam-user-no-admin-name"`, "No IAM user named admin")
+	mustContain(t, member.get(t, "/controls/custom-iam-user-no-admin-name?lang=ja").body, "この環境で追加", "管理者という名前の IAM ユーザーを作らない")
 	// Everyone signed in finds the page in the menu.
 	mustContain(t, member.get(t, "/?lang=ja").body, `<a href="/controls">管理策</a>`)
 }
@@ -378,3 +389,42 @@ func TestPosturePage(t *testing.T) {
 	fresh := h.request(t, sapporo, "fresh", env.Level2)
 	mustContain(t, member.get(t, "/envs/"+fresh.ID+"/posture?lang=en").body, "has not been evaluated yet", "No open findings.")
 }
+
+// A custom control, as an operator would add it (internal/controls'
+// custom_test.go has the same).
+const customControlMeta = `id: custom-iam-user-no-admin-name
+title: {ja: 管理者という名前の IAM ユーザーを作らない, en: No IAM user named admin}
+description: {ja: 共有アカウントを避ける。, en: Shared accounts hide who did what.}
+severity: medium
+kinds: [detective]
+resource_types: [aws_iam_user]
+remediation: {ja: 個人のユーザーに置き換える。, en: Replace it with personal access.}
+frameworks:
+  nist_800_53: [AC-2]
+`
+
+const customControlPolicy = `package hatoba.controls.custom_iam_user_no_admin_name
+
+import data.hatoba.lib
+import rego.v1
+
+deny contains f if {
+	some r in lib.of_type("aws_iam_user")
+	object.get(r.config, "name", "") == "admin"
+	f := lib.finding(r, "IAM user admin is a shared account")
+}
+`
+
+const customControlTests = `package hatoba.controls.custom_iam_user_no_admin_name_test
+
+import data.hatoba.controls.custom_iam_user_no_admin_name as c
+import rego.v1
+
+test_admin_is_denied if {
+	count(c.deny) == 1 with input as {"hatoba_resources": [{"type": "aws_iam_user", "id": "u1", "config": {"name": "admin"}}]}
+}
+
+test_alice_passes if {
+	count(c.deny) == 0 with input as {"hatoba_resources": [{"type": "aws_iam_user", "id": "u2", "config": {"name": "alice"}}]}
+}
+`

@@ -137,5 +137,5 @@ func (c *Console) renderEnv(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe, Can: c.actionsOn(r, d.Environment),
-		AccessLink: c.api.EnvAccess != nil, PostureLink: c.api.Posture != nil && c.api.Controls != nil && c.api.Assignments != nil})
+		AccessLink: c.api.EnvAccess != nil, PostureLink: c.api.Posture != nil && c.engine() != nil && c.api.Assignments != nil})
 }

@@ -168,17 +168,16 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 			return append(real, h.grants[personID]...), nil
 		}}
 	a.Keys, h.keyShares = unsealedKeys(t, db)
-	// The controls, as internal/api's harness wires them: the built-in
-	// catalog, findings recorded by the tests (no collector), assignments.
-	cs, err := controls.Builtin()
-	if err != nil {
+	// The controls, as internal/api's harness wires them: the running
+	// catalog (built-in and custom controls), findings recorded by the
+	// tests (no collector), assignments.
+	if a.Catalog, err = controls.OpenCatalog(ctx, controls.NewStore(db, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if a.Controls, err = controls.NewEngine(ctx, cs); err != nil {
-		t.Fatal(err)
-	}
+	a.Controls = a.Catalog.Engine()
 	a.Posture = posture.New(db, a.Controls, nil)
-	a.Assignments = assignments.New(db, a.Controls.Control, nil)
+	a.Posture.SetEngine(a.Catalog.Engine)
+	a.Assignments = assignments.New(db, a.Catalog.Control, nil)
 	h.api = a
 	h.console, err = New(Deps{API: a, MFA: keys, Logger: discardLogger(), Now: clock.Now})
 	if err != nil {

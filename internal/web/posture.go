@@ -56,7 +56,7 @@ type exceptionForm struct {
 // postureEnv reads the environment in the path and asks about action on
 // it; outside the caller's scope it reads like a missing one.
 func (c *Console) postureEnv(w http.ResponseWriter, r *http.Request, action authz.Action) (env.Environment, bool) {
-	if c.api.Posture == nil || c.api.Controls == nil || c.api.Assignments == nil {
+	if c.api.Posture == nil || c.engine() == nil || c.api.Assignments == nil {
 		c.fail(w, r, errNoControls)
 		return env.Environment{}, false
 	}
@@ -117,7 +117,7 @@ func (c *Console) renderPosture(w http.ResponseWriter, r *http.Request, status i
 		}
 	}
 	for _, f := range fs {
-		ct, ok := c.api.Controls.Control(f.ControlID)
+		ct, ok := c.engine().Control(f.ControlID)
 		if !ok {
 			ct = controls.Control{ID: f.ControlID, Title: controls.Text{Ja: f.ControlID, En: f.ControlID}}
 		}
@@ -240,7 +240,7 @@ func (c *Console) renderExceptions(w http.ResponseWriter, r *http.Request, statu
 	orgs := map[string]org.Organization{}
 	for _, x := range exs {
 		row := exceptionRow{Exception: x}
-		ct, ok := c.api.Controls.Control(x.ControlID)
+		ct, ok := c.engine().Control(x.ControlID)
 		if !ok {
 			ct = controls.Control{ID: x.ControlID, Title: controls.Text{Ja: x.ControlID, En: x.ControlID}}
 		}
