@@ -88,9 +88,10 @@ func TestControlsEndToEnd(t *testing.T) {
 			t.Fatalf("patch: %d", st)
 		}
 	}
+	// The finding about this bucket (another may have one planted too).
 	publicAccess := func() *findingView {
 		for _, f := range findings(envID) {
-			if f.ResourceType == "aws_s3_bucket_public_access_block" {
+			if f.ResourceType == "aws_s3_bucket_public_access_block" && f.ResourceID == "arn:aws:s3:::"+bucket {
 				return &f
 			}
 		}
