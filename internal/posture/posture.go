@@ -217,28 +217,9 @@ func (s *Service) Findings(ctx context.Context, envID string, withResolved bool)
 	if !withResolved {
 		q += ` AND status = 'open'`
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY status, control_id, resource_id`, envID)
+	out, err := s.queryFindings(ctx, q+` ORDER BY status, control_id, resource_id`, envID)
 	if err != nil {
 		return nil, fmt.Errorf("findings of %s: %w", envID, err)
-	}
-	defer rows.Close()
-	out := []Finding{}
-	for rows.Next() {
-		var f Finding
-		var resolved sql.NullTime
-		if err := rows.Scan(&f.ID, &f.EnvID, &f.OrgID, &f.ControlID, &f.ResourceID, &f.ResourceType, &f.Severity, &f.Message, &f.Status,
-			&f.FirstSeen, &f.LastSeen, &resolved); err != nil {
-			return nil, fmt.Errorf("findings of %s: %w", envID, err)
-		}
-		f.FirstSeen, f.LastSeen = f.FirstSeen.UTC(), f.LastSeen.UTC()
-		if resolved.Valid {
-			t := resolved.Time.UTC()
-			f.ResolvedAt = &t
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	sortFindings(out)
 	return out, nil
@@ -342,9 +323,18 @@ func (s *Service) OpenFindingsOf(ctx context.Context, controlID string, orgIDs [
 		}
 		q += ` AND org_id IN (` + strings.Join(ph, ", ") + `)`
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY env_id, resource_id`, args...)
+	out, err := s.queryFindings(ctx, q+` ORDER BY env_id, resource_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("findings of %s: %w", controlID, err)
+	}
+	return out, nil
+}
+
+// queryFindings runs a findings query selecting every column in order.
+func (s *Service) queryFindings(ctx context.Context, q string, args ...any) ([]Finding, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	out := []Finding{}
@@ -354,6 +344,11 @@ func (s *Service) OpenFindingsOf(ctx context.Context, controlID string, orgIDs [
 		if err := rows.Scan(&f.ID, &f.EnvID, &f.OrgID, &f.ControlID, &f.ResourceID, &f.ResourceType, &f.Severity, &f.Message, &f.Status,
 			&f.FirstSeen, &f.LastSeen, &resolved); err != nil {
 			return nil, err
+		}
+		f.FirstSeen, f.LastSeen = f.FirstSeen.UTC(), f.LastSeen.UTC()
+		if resolved.Valid {
+			t := resolved.Time.UTC()
+			f.ResolvedAt = &t
 		}
 		out = append(out, f)
 	}
