@@ -187,3 +187,25 @@ func preventivePolicies(db *store.DB, orgs *org.Registry, base []provider.Policy
 		return out, nil
 	}
 }
+
+// reconcilePolicies brings every ready environment's account to its
+// preventive policies now and then, so that enforcing (or no longer
+// enforcing) a control reaches accounts vended before.
+func reconcilePolicies(ctx context.Context, engine *vending.Engine, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		done, failed, err := engine.ReconcileAllPolicies(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("reconciling preventive policies", "err", err)
+		case done+failed > 0:
+			log.Debug("preventive policies reconciled", "environments", done, "failed", failed)
+		}
+	}
+}

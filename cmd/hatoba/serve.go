@@ -345,6 +345,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Controls.CollectInterval > 0 {
 		loops.Go(func() { ctl.collector.Run(loopCtx, cfg.Controls.CollectInterval) })
 	}
+	if cfg.Controls.ReconcileInterval > 0 && cfg.Workers {
+		loops.Go(func() { reconcilePolicies(loopCtx, engine, cfg.Controls.ReconcileInterval, log) })
+	}
 	if ks != nil {
 		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 	}

@@ -45,6 +45,10 @@ type Controls struct {
 	// collected and evaluated; 0 turns the schedule off (collection on
 	// demand only).
 	CollectInterval time.Duration `yaml:"collect_interval"`
+	// ReconcileInterval is how often every ready environment's account is
+	// brought to the preventive policies enforced on it now (a promotion
+	// to enforce reaches accounts vended before it); 0 turns it off.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 }
 
 // Keyd configures the key service (docs/keys.md): inside serve on a single
@@ -226,7 +230,7 @@ func Default() Config {
 			SecondFactorTTL: 10 * time.Minute, BreakGlassMax: 8 * time.Hour,
 		},
 		Audit:    Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
-		Controls: Controls{CollectInterval: time.Hour},
+		Controls: Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
 			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", XKSTenantPaths: true, HSMKeyLabel: "hatoba-master",

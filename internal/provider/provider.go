@@ -154,3 +154,12 @@ func ClassOf(err error) Class {
 	}
 	return Transient
 }
+
+// PolicySetter is the optional capability of a driver that can bring an
+// account's preventive policies to a wanted set after it was vended:
+// attach what is missing and detach the policies hatoba manages (names
+// starting with managedPrefix) that are no longer wanted. Policies not
+// hatoba's are never touched. Find it with a type assertion.
+type PolicySetter interface {
+	SetPolicies(ctx context.Context, accountID, managedPrefix string, policies []Policy) error
+}

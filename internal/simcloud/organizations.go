@@ -25,6 +25,7 @@ var organizationsOps = map[string]operation{
 	"ListPolicies":                     orgListPolicies,
 	"CreatePolicy":                     orgCreatePolicy,
 	"AttachPolicy":                     orgAttachPolicy,
+	"DetachPolicy":                     orgDetachPolicy,
 	"ListPoliciesForTarget":            orgListPoliciesForTarget,
 	"TagResource":                      orgTagResource,
 	"ListTagsForResource":              orgListTagsForResource,
@@ -653,6 +654,40 @@ func orgAttachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO policy_attachments (policy_id, target_id) VALUES (?, ?)`, *req.PolicyId, *req.TargetId)
 	return struct{}{}, err
+}
+
+func orgDetachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	var req struct {
+		PolicyId *string `json:"PolicyId"`
+		TargetId *string `json:"TargetId"`
+	}
+	if err := decode(in, &req); err != nil {
+		return nil, err
+	}
+	v := validator{invalid: orgInvalid}
+	if v.required("PolicyId", req.PolicyId) {
+		v.pattern("PolicyId", req.PolicyId, rePolicyID)
+	}
+	if v.required("TargetId", req.TargetId) {
+		v.pattern("TargetId", req.TargetId, reTargetID)
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM policies WHERE id = ?`, *req.PolicyId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("PolicyNotFoundException", "no policy "+*req.PolicyId))
+	}
+	if ok, err := s.targetExists(ctx, tx, *req.TargetId); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no root, OU or account "+*req.TargetId))
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, *req.PolicyId, *req.TargetId)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, orgNotFound("PolicyNotAttachedException", "policy "+*req.PolicyId+" is not attached to "+*req.TargetId)
+	}
+	return struct{}{}, nil
 }
 
 func orgListPoliciesForTarget(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {

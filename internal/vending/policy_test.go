@@ -171,3 +171,69 @@ func TestPolicySetRefusal(t *testing.T) {
 		t.Errorf("attached %v", rec.got)
 	}
 }
+
+// TestReconcilePolicies: an environment vended before a control was
+// enforced gets it at reconciliation, and loses it when it is no longer
+// wanted; a policy hatoba does not manage stays.
+func TestReconcilePolicies(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, storetest.Open(t, store.SQLite), simcloud.Config{})
+	base := provider.Policy{Name: "base", Description: "test", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"organizations:LeaveOrganization","Resource":"*"}]}`}
+	enforced := func(doc string) provider.Policy {
+		return provider.Policy{Name: vending.DefaultManagedPolicyPrefix + "-" + doc, Description: "test",
+			Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:` + doc + `","Resource":"*"}]}`}
+	}
+	var mu sync.Mutex
+	wanted := []provider.Policy{base}
+	set := func(context.Context, env.Environment) ([]provider.Policy, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(wanted), nil
+	}
+	e := w.policyEngine(t, w.driver(t), set)
+	id := w.request(t, e, 1, "nat-digital")[0]
+	en := w.waitSettled(t, []string{id}, 60*time.Second)[id]
+	if en.State != env.Ready {
+		t.Fatalf("%s %s", en.State, en.StateReason)
+	}
+	orgs := organizations.NewFromConfig(aws.Config{Region: "ap-northeast-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")},
+		func(o *organizations.Options) { o.BaseEndpoint = aws.String(w.url) })
+	attached := func() []string {
+		t.Helper()
+		out, err := orgs.ListPoliciesForTarget(context.Background(), &organizations.ListPoliciesForTargetInput{
+			TargetId: aws.String(en.AccountID), Filter: orgtypes.PolicyTypeServiceControlPolicy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range out.Policies {
+			names = append(names, aws.ToString(p.Name))
+		}
+		sort.Strings(names)
+		return names
+	}
+	steps := []struct {
+		name   string
+		wanted []provider.Policy
+		want   []string
+	}{
+		{"a control enforced after vending arrives", []provider.Policy{base, enforced("CreateUser")}, []string{"base", "hatoba-preventive-CreateUser"}},
+		{"a changed set replaces the managed policy", []provider.Policy{base, enforced("CreateAccessKey")}, []string{"base", "hatoba-preventive-CreateAccessKey"}},
+		{"an unenforced control leaves; the unmanaged base stays", []provider.Policy{base}, []string{"base"}},
+	}
+	for _, st := range steps {
+		mu.Lock()
+		wanted = st.wanted
+		mu.Unlock()
+		if ok, err := e.ReconcilePolicies(context.Background(), en); err != nil || !ok {
+			t.Fatalf("%s: %v %v", st.name, ok, err)
+		}
+		if got := attached(); !slices.Equal(got, st.want) {
+			t.Fatalf("%s: attached %v, want %v", st.name, got, st.want)
+		}
+	}
+	if done, failed, err := e.ReconcileAllPolicies(context.Background()); err != nil || done != 1 || failed != 0 {
+		t.Fatalf("reconcile all: %d %d %v", done, failed, err)
+	}
+}

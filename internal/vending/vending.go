@@ -67,6 +67,9 @@ type Config struct {
 	// error fails the step like a provider's would (a fault.Error other
 	// than Internal fails it permanently).
 	PolicySet func(ctx context.Context, en env.Environment) ([]provider.Policy, error)
+	// ManagedPolicyPrefix names the policies ReconcilePolicies may detach
+	// (DefaultManagedPolicyPrefix when empty).
+	ManagedPolicyPrefix string
 	// DefaultBilling is used when an organisation has no billing contact.
 	DefaultBilling provider.Contact
 	// RetryBase is the first retry delay; later ones double up to RetryMax.

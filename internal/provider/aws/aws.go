@@ -313,6 +313,37 @@ func (d *Driver) AttachPolicies(ctx context.Context, accountID string, policies 
 	return nil
 }
 
+// SetPolicies implements provider.PolicySetter: it detaches the managed
+// policies (names starting with managedPrefix) not in policies first, so
+// the new set has room under the five-per-target limit, then attaches
+// policies.
+func (d *Driver) SetPolicies(ctx context.Context, accountID, managedPrefix string, policies []provider.Policy) error {
+	wanted := map[string]bool{}
+	for _, p := range policies {
+		wanted[p.Name] = true
+	}
+	pages := organizations.NewListPoliciesForTargetPaginator(d.org, &organizations.ListPoliciesForTargetInput{
+		TargetId: awssdk.String(accountID), Filter: orgtypes.PolicyTypeServiceControlPolicy})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return classify("ListPoliciesForTarget", err)
+		}
+		for _, ps := range page.Policies {
+			name := awssdk.ToString(ps.Name)
+			if !strings.HasPrefix(name, managedPrefix) || wanted[name] {
+				continue
+			}
+			_, err := d.org.DetachPolicy(ctx, &organizations.DetachPolicyInput{PolicyId: ps.Id, TargetId: awssdk.String(accountID)})
+			var gone *orgtypes.PolicyNotAttachedException
+			if err != nil && !errors.As(err, &gone) {
+				return classify("DetachPolicy", err)
+			}
+		}
+	}
+	return d.AttachPolicies(ctx, accountID, policies)
+}
+
 func (d *Driver) ensurePolicy(ctx context.Context, p provider.Policy) (string, error) {
 	return d.cached(d.policies, p.Name, func() (string, error) {
 		find := func() (string, error) {
