@@ -209,3 +209,19 @@ func reconcilePolicies(ctx context.Context, engine *vending.Engine, every time.D
 		}
 	}
 }
+
+// reloadCatalog picks up custom controls other replicas added or deleted.
+func reloadCatalog(ctx context.Context, cat *controls.Catalog, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := cat.Reload(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reloading the control catalog", "err", err)
+		}
+	}
+}

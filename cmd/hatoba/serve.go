@@ -345,6 +345,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Controls.CollectInterval > 0 {
 		loops.Go(func() { ctl.collector.Run(loopCtx, cfg.Controls.CollectInterval) })
 	}
+	// Custom controls another replica added reach this one within a minute.
+	loops.Go(func() { reloadCatalog(loopCtx, ctl.catalog, time.Minute, log) })
 	if cfg.Controls.ReconcileInterval > 0 && cfg.Workers {
 		loops.Go(func() { reconcilePolicies(loopCtx, engine, cfg.Controls.ReconcileInterval, log) })
 	}

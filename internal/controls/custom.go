@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,9 @@ type Catalog struct {
 	builtin []Control
 	engine  atomic.Pointer[Engine]
 	mu      sync.Mutex // one change at a time
+	// loaded fingerprints the custom controls the engine was compiled
+	// with, so a Reload that finds nothing new compiles nothing.
+	loaded string
 }
 
 // OpenCatalog loads the built-in and custom controls and compiles them.
@@ -158,11 +162,19 @@ func (c *Catalog) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var fp strings.Builder
+	for _, cu := range customs {
+		fmt.Fprintf(&fp, "%s@%d;", cu.ID, cu.UpdatedAt.UnixNano())
+	}
+	if c.engine.Load() != nil && fp.String() == c.loaded {
+		return nil
+	}
 	e, err := NewEngine(ctx, append(slices.Clone(c.builtin), controlsOf(customs)...))
 	if err != nil {
 		return fmt.Errorf("controls: the custom controls no longer compile: %w", err)
 	}
 	c.engine.Store(e)
+	c.loaded = fp.String()
 	return nil
 }
 
@@ -222,6 +234,7 @@ func (c *Catalog) Add(ctx context.Context, by string, ctl Control) (Custom, []Te
 		return Custom{}, results, fmt.Errorf("add control %s: %w", ctl.ID, err)
 	}
 	c.engine.Store(e)
+	c.loaded = "\x00changed" // compiled here, not by reload: the next reload recompiles
 	return Custom{Control: ctl, CreatedBy: by, CreatedAt: now, UpdatedAt: now}, results, nil
 }
 
