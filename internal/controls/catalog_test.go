@@ -2,6 +2,7 @@ package controls_test
 
 import (
 	"context"
+	"regexp"
 	"testing"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
@@ -24,6 +25,15 @@ func TestBuiltinCatalog(t *testing.T) {
 	}
 	if len(results) < 2*len(cs) {
 		t.Fatalf("%d tests for %d controls: each needs a passing and a failing case", len(results), len(cs))
+	}
+	// Each control's own tests hold a case its deny set is empty for and
+	// one it is not.
+	passing := regexp.MustCompile(`count\([a-z0-9_.]*deny\) == 0`)
+	failing := regexp.MustCompile(`count\([a-z0-9_.]*deny\) (== [1-9]|>= ?1|> ?0)`)
+	for _, c := range cs {
+		if !passing.MatchString(c.Tests) || !failing.MatchString(c.Tests) {
+			t.Errorf("%s: policy_test.rego needs a passing case (count(deny) == 0) and a failing one (count(deny) == N)", c.ID)
+		}
 	}
 }
 
