@@ -11,6 +11,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
@@ -110,9 +111,23 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 	if !ok {
 		return nil, fmt.Errorf("provider %s cannot list resources", t.Provider)
 	}
-	rs, err := inv.ListResources(ctx, t.AccountID)
+	// The provider may throttle or fail for a moment (the collector and
+	// the vending workers share its rate): retry those a few times.
+	var rs []provider.Resource
+	var err error
+	for attempt, pause := 1, 200*time.Millisecond; ; attempt, pause = attempt+1, pause*2 {
+		rs, err = inv.ListResources(ctx, t.AccountID)
+		if err == nil || provider.ClassOf(err) == provider.Permanent || attempt == 5 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err)
 	}
 	out := make([]controls.Resource, len(rs))
 	for i, r := range rs {
@@ -224,4 +239,13 @@ func reloadCatalog(ctx context.Context, cat *controls.Catalog, every time.Durati
 			log.Warn("reloading the control catalog", "err", err)
 		}
 	}
+}
+
+// unavailable marks a provider failure that outlived the retries as the
+// provider's, not hatoba's: the API answers 503 with the cause, not a 500.
+func unavailable(err error) error {
+	if provider.ClassOf(err) == provider.Permanent {
+		return err
+	}
+	return &fault.Error{Kind: fault.Unavailable, Message: "the provider did not answer the inventory request: " + err.Error(), Err: err}
 }

@@ -45,7 +45,7 @@ func TestControlsEndToEnd(t *testing.T) {
 		t.Helper()
 		var sum map[string]any
 		if st := callAs(t, admin, "POST", srv.url+"/api/v1/environments/"+envID+"/posture/collect", nil, &sum); st != 200 {
-			t.Fatalf("collect %s: %d %v", envID, st, sum)
+			t.Fatalf("collect %s: %d %v\nserver log:\n%s", envID, st, sum, srv.logOutput())
 		}
 	}
 	total := 0
