@@ -98,7 +98,59 @@ func (d *Driver) ListResources(ctx context.Context, accountID string) ([]provide
 	if len(skipped) > 0 {
 		d.log.DebugContext(ctx, "inventory: resource types without a mapping skipped", "connection", d.name, "account", accountID, "skipped", skipped)
 	}
+	blankAWSManagedKeys(out)
 	return out, nil
+}
+
+// keyAttributes are the attributes that name a KMS key in the Terraform
+// shapes the mappers make.
+var keyAttributes = map[string]bool{"kms_key_id": true, "kms_master_key_id": true, "kms_key_arn": true}
+
+// blankAWSManagedKeys empties every key attribute that names a key AWS
+// manages (keyManager AWS in the account's own key items): Config gives
+// only an ARN, which does not say whose key it is, and the controls'
+// convention is that a key attribute names a customer managed key or is
+// empty (docs/controls.md). Keys not in the account's items are left as
+// they are.
+func blankAWSManagedKeys(rs []provider.Resource) {
+	managed := map[string]bool{}
+	for _, r := range rs {
+		if r.Type == "aws_kms_key" && r.Config["key_manager"] == "AWS" {
+			managed[r.ID] = true
+			if _, id, ok := strings.Cut(r.ID, ":key/"); ok {
+				managed[id] = true
+			}
+		}
+	}
+	if len(managed) == 0 {
+		return
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, val := range x {
+				if s, ok := val.(string); ok && keyAttributes[k] && managed[s] {
+					x[k] = ""
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	for _, r := range rs {
+		if r.Type != "aws_kms_key" {
+			walk(r.Config)
+		}
+	}
 }
 
 // NormaliseConfigItem maps one AWS Config configuration item (JSON, as
@@ -304,7 +356,7 @@ func mapTrail(it configItem) []provider.Resource {
 // managed keys rotate every year whatever anyone says.
 func mapKMSKey(it configItem) []provider.Resource {
 	c := it.Configuration
-	cfg := map[string]any{"key_usage": str(c, "keyUsage"), "is_enabled": str(c, "keyState") == "Enabled"}
+	cfg := map[string]any{"key_usage": str(c, "keyUsage"), "is_enabled": str(c, "keyState") == "Enabled", "key_manager": str(c, "keyManager")}
 	if str(c, "keyManager") == "AWS" {
 		cfg["enable_key_rotation"] = true
 	} else if rot := obj(field(it.Supplementary, "KeyRotationStatus")); rot != nil {

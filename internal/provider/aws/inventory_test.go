@@ -126,7 +126,7 @@ var handChecked = map[string]struct {
 	"AWS::CloudTrail::Trail": {`{"configuration":{"name":"trail1","isMultiRegionTrail":false,"logFileValidationEnabled":true,"kmsKeyId":null}}`,
 		map[string]string{"aws_cloudtrail": `{"enable_log_file_validation":true,"is_multi_region_trail":false,"kms_key_id":"","name":"trail1"}`}},
 	"AWS::KMS::Key": {`{"configuration":{"keyManager":"CUSTOMER","keyUsage":"ENCRYPT_DECRYPT","keyState":"Enabled"},"supplementaryConfiguration":{"KeyRotationStatus":{"keyRotationEnabled":false}}}`,
-		map[string]string{"aws_kms_key": `{"enable_key_rotation":false,"is_enabled":true,"key_usage":"ENCRYPT_DECRYPT"}`}},
+		map[string]string{"aws_kms_key": `{"enable_key_rotation":false,"is_enabled":true,"key_manager":"CUSTOMER","key_usage":"ENCRYPT_DECRYPT"}`}},
 	"AWS::DynamoDB::Table": {`{"configuration":{"tableName":"t1","sSEDescription":{"status":"ENABLED","sSEType":"KMS","kMSMasterKeyArn":"k3"}},
 		"supplementaryConfiguration":{"ContinuousBackupsDescription":{"pointInTimeRecoveryDescription":{"pointInTimeRecoveryStatus":"DISABLED"}}}}`,
 		map[string]string{"aws_dynamodb_table": `{"name":"t1","point_in_time_recovery":[{"enabled":false}],"server_side_encryption":[{"enabled":true,"kms_key_arn":"k3"}]}`}},
