@@ -77,6 +77,12 @@ type Server struct {
 	XKSPublicURL string
 	XKSStorePath func(orgID string) string
 
+	// PublicRate limits the requests without a session that write (sign-in
+	// challenges, token exchanges, unseal shares), per client address and
+	// second: 0 means DefaultPublicRate, negative turns the limit off.
+	PublicRate float64
+	public     *limiter
+
 	// Controls, Posture and Collector are the controls' catalog engine,
 	// the detective findings and the inventory collector; nil answers
 	// their routes 503.
@@ -201,6 +207,13 @@ func (s *Server) RegisterKeyService(mux *http.ServeMux) {
 }
 
 func (s *Server) register(mux *http.ServeMux, keep func(Route) bool) {
+	if s.PublicRate >= 0 && s.public == nil {
+		rate := s.PublicRate
+		if rate == 0 {
+			rate = DefaultPublicRate
+		}
+		s.public = newLimiter(rate, DefaultPublicBurst, nil)
+	}
 	for _, rt := range Routes {
 		if keep(rt) {
 			mux.HandleFunc(rt.Method+" "+rt.Pattern, s.guard(rt, rt.handler))

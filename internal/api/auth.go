@@ -66,6 +66,9 @@ func sameCard(r *http.Request, sess identity.Session) bool {
 func (s *Server) guard(rt Route, h func(*Server, http.ResponseWriter, *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if rt.Action == authz.Public {
+			if s.limited(w, r) {
+				return
+			}
 			h(s, w, r)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -78,5 +79,25 @@ func TestScanEndpoint(t *testing.T) {
 	}
 	if r := h.call(t, "POST", "/api/v1/scan", `{"files":[{"name":"x.json","content":"{}"}]}`, as); r.status != 422 {
 		t.Errorf("not infrastructure code: %d %s", r.status, r.raw)
+	}
+}
+
+// Requests without a session that write are limited per address: a
+// flood of sign-in challenges gets 429 with Retry-After.
+func TestPublicRequestsAreLimited(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	var limited int
+	for range api.DefaultPublicBurst + 5 {
+		r := h.call(t, "POST", "/api/v1/auth/challenge", "", map[string]string{"Authorization": ""})
+		if r.status == http.StatusTooManyRequests {
+			limited++
+			if r.header.Get("Retry-After") == "" || !strings.Contains(r.raw, "too many requests") {
+				t.Fatalf("429 without Retry-After or a problem: %v %s", r.header, r.raw)
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("no request was limited")
 	}
 }
