@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
@@ -19,32 +18,29 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
-// controlParts are the controls as serve runs them: the catalog's engine,
-// assignments and exceptions, the detective findings and the collector.
+// controlParts are the controls as serve runs them: the running catalog
+// (built-in and custom controls), assignments and exceptions, the
+// detective findings and the collector.
 type controlParts struct {
-	engine      *controls.Engine
 	catalog     *controls.Catalog
 	assignments *assignments.Service
 	posture     *posture.Service
 	collector   *posture.Collector
 }
 
-func buildControls(ctx context.Context, db *store.DB, orgs *org.Registry, envs *env.Store, engine *vending.Engine, log *slog.Logger) (*controlParts, error) {
-	cs, err := controls.Builtin()
-	if err != nil {
-		return nil, err
-	}
-	// The running catalog: the built-in controls and the custom ones,
-	// its engine swapped when operators add or delete custom controls.
+// buildCatalog opens the running catalog and the assignments, and on a
+// fresh installation assigns the built-in detective controls everywhere.
+// Vending needs both (for the preventive policies) before the rest of the
+// controls, which need vending, are built by buildControls.
+func buildCatalog(ctx context.Context, db *store.DB, log *slog.Logger) (*controlParts, error) {
 	cat, err := controls.OpenCatalog(ctx, controls.NewStore(db, time.Now))
 	if err != nil {
 		return nil, err
 	}
-	e := cat.Engine()
-	p := &controlParts{engine: e, catalog: cat, assignments: assignments.New(db, cat.Control, time.Now)}
+	p := &controlParts{catalog: cat, assignments: assignments.New(db, cat.Control, time.Now)}
 	var ids []string
-	for _, c := range cs {
-		if c.Has(controls.Detective) {
+	for _, c := range cat.Engine().Controls() {
+		if c.Builtin && c.Has(controls.Detective) {
 			ids = append(ids, c.ID)
 		}
 	}
@@ -53,21 +49,33 @@ func buildControls(ctx context.Context, db *store.DB, orgs *org.Registry, envs *
 	} else if n > 0 {
 		log.Info("assigned the built-in detective controls to every organisation in detect mode", "controls", n)
 	}
-	p.posture = posture.New(db, e, time.Now)
-	p.posture.SetEngine(cat.Engine)
+	return p, nil
+}
+
+// buildControls adds the detective side: the findings, evaluated with the
+// catalog's current engine over what applies to each environment, and the
+// collector that reads inventories through vending's connections.
+func (p *controlParts) buildControls(db *store.DB, orgs *org.Registry, envs *env.Store, engine *vending.Engine, log *slog.Logger) {
+	p.posture = posture.New(db, p.catalog.Engine(), time.Now)
+	p.posture.SetEngine(p.catalog.Engine)
 	p.posture.SetScope(func(ctx context.Context, envID, orgID string) (func(controls.Control) bool, error) {
-		ancestors, err := orgs.AncestorIDs(ctx, orgID)
-		if err != nil {
-			return nil, err
-		}
-		eff, err := p.assignments.Effective(ctx, envID, append(ancestors, orgID))
+		eff, err := p.effective(ctx, orgs, envID, orgID)
 		if err != nil {
 			return nil, err
 		}
 		return func(c controls.Control) bool { _, ok := eff[c.ID]; return ok }, nil
 	})
 	p.collector = posture.NewCollector(p.posture, &inventorySource{envs: envs, vending: engine}, log.With("component", "posture"), 4)
-	return p, nil
+}
+
+// effective is what applies to an environment of orgID: what is assigned to
+// it, an ancestor or every organisation, less its exceptions.
+func (p *controlParts) effective(ctx context.Context, orgs *org.Registry, envID, orgID string) (map[string]assignments.Mode, error) {
+	ancestors, err := orgs.AncestorIDs(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return p.assignments.Effective(ctx, envID, append(ancestors, orgID))
 }
 
 // inventorySource lists ready environments' resources through their
@@ -139,56 +147,23 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 // preventivePolicies is vending's PolicySet: base, then the preventive
 // controls in force on the environment — assigned to its organisation, an
 // ancestor or every organisation, promoted to enforce, without an approved
-// exception; built-in or custom — rendered to SCPs in the slots left by
-// FullAWSAccess and base. Detect-mode assignments render nothing: detect
-// before prevent. Controls that do not fit are refused (an
-// controls.SCPFitError, a conflict), which fails the step permanently.
-func preventivePolicies(db *store.DB, orgs *org.Registry, base []provider.Policy) func(context.Context, env.Environment) ([]provider.Policy, error) {
-	builtin := sync.OnceValues(func() (map[string]controls.Control, error) {
-		cs, err := controls.Builtin()
-		out := make(map[string]controls.Control, len(cs))
-		for _, c := range cs {
-			out[c.ID] = c
-		}
-		return out, err
-	})
-	custom := controls.NewStore(db, time.Now)
-	// Effective does not consult the catalog.
-	as := assignments.New(db, func(string) (controls.Control, bool) { return controls.Control{}, false }, time.Now)
+// exception; built-in or custom, as the running catalog (lookup) knows them
+// — rendered to SCPs in the slots left by FullAWSAccess and base.
+// Detect-mode assignments render nothing: detect before prevent. Controls
+// that do not fit are refused (an controls.SCPFitError, a conflict), which
+// fails the step permanently.
+func preventivePolicies(orgs *org.Registry, as *assignments.Service, lookup func(id string) (controls.Control, bool),
+	base []provider.Policy) func(context.Context, env.Environment) ([]provider.Policy, error) {
+	p := &controlParts{assignments: as}
 	return func(ctx context.Context, en env.Environment) ([]provider.Policy, error) {
-		cs, err := builtin()
-		if err != nil {
-			return nil, err
-		}
-		ancestors, err := orgs.AncestorIDs(ctx, en.OrgID)
-		if err != nil {
-			return nil, err
-		}
-		eff, err := as.Effective(ctx, en.ID, append(ancestors, en.OrgID))
+		eff, err := p.effective(ctx, orgs, en.ID, en.OrgID)
 		if err != nil {
 			return nil, err
 		}
 		var enforced []controls.Control
-		others := false
 		for id, mode := range eff {
-			c, ok := cs[id]
-			switch {
-			case mode != assignments.Enforce:
-			case !ok:
-				others = true
-			case c.Has(controls.Preventive):
+			if c, ok := lookup(id); ok && mode == assignments.Enforce && c.Has(controls.Preventive) {
 				enforced = append(enforced, c)
-			}
-		}
-		if others {
-			customs, err := custom.List(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range customs {
-				if eff[c.ID] == assignments.Enforce && c.Has(controls.Preventive) {
-					enforced = append(enforced, c.Control)
-				}
 			}
 		}
 		rendered, err := controls.RenderSCPs(enforced, controls.SCPOptions{MaxPolicies: controls.SCPMaxPerTarget - 1 - len(base)})

@@ -47,7 +47,7 @@ func TestPreventivePolicies(t *testing.T) {
 		op := authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
 
 		base := baselinePolicies()
-		set := preventivePolicies(db, orgs, base)
+		set := preventivePolicies(orgs, as, cat.Control, base)
 		envOf := map[string]env.Environment{
 			"parent":  {ID: "env-cao", OrgID: "nat-cao"},
 			"child":   {ID: "env-caa", OrgID: "nat-caa"},

@@ -297,8 +297,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	envAccess := envaccess.New(db, envs, idp.ids, orgs, time.Now)
+	ctl, err := buildCatalog(ctx, db, log)
+	if err != nil {
+		return err
+	}
 	engine, err := vending.New(db, envs, orgs, vending.Config{
-		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(), PolicySet: preventivePolicies(db, orgs, baselinePolicies()),
+		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
+		PolicySet:      preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
 		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
@@ -309,10 +314,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	reg.MustRegister(newStateCollector(envs, engine))
-	ctl, err := buildControls(ctx, db, orgs, envs, engine, log)
-	if err != nil {
-		return err
-	}
+	ctl.buildControls(db, orgs, envs, engine, log)
 	if cfg.Workers {
 		if err := engine.Start(ctx); err != nil {
 			return err
@@ -357,7 +359,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
-		Secrets: sealedSecrets, Controls: ctl.engine, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments}
+		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()

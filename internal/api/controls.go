@@ -15,7 +15,7 @@ import (
 // The control catalog, assignments and exceptions (docs/controls.md).
 
 func (s *Server) controlsOr503(w http.ResponseWriter, r *http.Request) bool {
-	if s.Controls == nil || s.Assignments == nil {
+	if s.engine() == nil || s.Assignments == nil {
 		writeError(w, r, s.Logger, errNoPosture)
 		return false
 	}

@@ -61,7 +61,7 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 // postureOrg authorizes ReadPosture on the organisation in the path and
 // gathers its subtree's environments.
 func (s *Server) postureOrg(w http.ResponseWriter, r *http.Request) (string, []string, []reports.Environment, bool) {
-	if s.Posture == nil || s.Controls == nil {
+	if s.Posture == nil || s.engine() == nil {
 		writeError(w, r, s.Logger, errNoPosture)
 		return "", nil, nil, false
 	}
@@ -166,7 +166,7 @@ func (s *Server) writeOSCAL(w http.ResponseWriter, scope, scopeID string, envs [
 // envOSCAL is one environment's open findings as OSCAL assessment
 // results.
 func (s *Server) envOSCAL(w http.ResponseWriter, r *http.Request) {
-	if s.Controls == nil {
+	if s.engine() == nil {
 		writeError(w, r, s.Logger, errNoPosture)
 		return
 	}
