@@ -179,40 +179,22 @@ func preventivePolicies(orgs *org.Registry, as *assignments.Service, lookup func
 }
 
 // reconcilePolicies brings every ready environment's account to its
-// preventive policies now and then, so that enforcing (or no longer
-// enforcing) a control reaches accounts vended before.
-func reconcilePolicies(ctx context.Context, engine *vending.Engine, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		done, failed, err := engine.ReconcileAllPolicies(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("reconciling preventive policies", "err", err)
-		case done+failed > 0:
-			log.Debug("preventive policies reconciled", "environments", done, "failed", failed)
-		}
+// preventive policies, so that enforcing (or no longer enforcing) a
+// control reaches accounts vended before.
+func reconcilePolicies(ctx context.Context, engine *vending.Engine, log *slog.Logger) {
+	done, failed, err := engine.ReconcileAllPolicies(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Warn("reconciling preventive policies", "err", err)
+	case done+failed > 0:
+		log.Debug("preventive policies reconciled", "environments", done, "failed", failed)
 	}
 }
 
 // reloadCatalog picks up custom controls other replicas added or deleted.
-func reloadCatalog(ctx context.Context, cat *controls.Catalog, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := cat.Reload(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("reloading the control catalog", "err", err)
-		}
+func reloadCatalog(ctx context.Context, cat *controls.Catalog, log *slog.Logger) {
+	if err := cat.Reload(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("reloading the control catalog", "err", err)
 	}
 }
 

@@ -340,7 +340,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	loops.Go(func() {
 		idp.breakGlass.Run(loopCtx, time.Minute, func(err error) { log.Warn("expiring break-glass grants", "err", err) })
 	})
-	loops.Go(func() { purgeSessions(loopCtx, idp.ids, log) })
+	loops.Go(func() { every(loopCtx, 10*time.Minute, func(ctx context.Context) { purgeSessions(ctx, idp.ids, log) }) })
 	loops.Go(func() {
 		ctl.assignments.Run(loopCtx, time.Minute, func(err error) { log.Warn("expiring control exceptions", "err", err) })
 	})
@@ -348,9 +348,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		loops.Go(func() { ctl.collector.Run(loopCtx, cfg.Controls.CollectInterval) })
 	}
 	// Custom controls another replica added reach this one within a minute.
-	loops.Go(func() { reloadCatalog(loopCtx, ctl.catalog, time.Minute, log) })
+	loops.Go(func() {
+		every(loopCtx, time.Minute, func(ctx context.Context) { reloadCatalog(ctx, ctl.catalog, log) })
+	})
 	if cfg.Controls.ReconcileInterval > 0 && cfg.Workers {
-		loops.Go(func() { reconcilePolicies(loopCtx, engine, cfg.Controls.ReconcileInterval, log) })
+		loops.Go(func() {
+			every(loopCtx, cfg.Controls.ReconcileInterval, func(ctx context.Context) { reconcilePolicies(ctx, engine, log) })
+		})
 	}
 	if ks != nil {
 		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
@@ -446,21 +450,27 @@ func baselinePolicies() []provider.Policy {
 	}}
 }
 
-// purgeSessions deletes expired sessions, tokens and challenges now and
-// then; they are refused at their expiry whether or not this has run.
-func purgeSessions(ctx context.Context, ids *identity.Service, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+// every runs fn each interval until ctx ends (the first time after one
+// interval): serve's housekeeping loops.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := ids.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("purging expired sessions", "err", err)
-			} else if n > 0 {
-				log.Debug("purged expired sessions", "count", n)
-			}
+			fn(ctx)
 		}
+	}
+}
+
+// purgeSessions deletes expired sessions, tokens and challenges; they are
+// refused at their expiry whether or not this has run.
+func purgeSessions(ctx context.Context, ids *identity.Service, log *slog.Logger) {
+	if n, err := ids.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("purging expired sessions", "err", err)
+	} else if n > 0 {
+		log.Debug("purged expired sessions", "count", n)
 	}
 }
