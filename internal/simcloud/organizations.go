@@ -617,13 +617,15 @@ func (s *Server) targetExists(ctx context.Context, tx *sql.Tx, id string) (bool,
 	return exists(ctx, tx, `SELECT (SELECT COUNT(*) FROM units WHERE id = ?) + (SELECT COUNT(*) FROM accounts WHERE id = ?)`, id, id)
 }
 
-func orgAttachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+// policyTarget decodes and checks AttachPolicy's and DetachPolicy's
+// input: a policy and a target that both exist.
+func (s *Server) policyTarget(ctx context.Context, tx *sql.Tx, in []byte) (policyID, targetID string, err error) {
 	var req struct {
 		PolicyId *string `json:"PolicyId"`
 		TargetId *string `json:"TargetId"`
 	}
 	if err := decode(in, &req); err != nil {
-		return nil, err
+		return "", "", err
 	}
 	v := validator{invalid: orgInvalid}
 	if v.required("PolicyId", req.PolicyId) {
@@ -633,59 +635,48 @@ func orgAttachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 		v.pattern("TargetId", req.TargetId, reTargetID)
 	}
 	if v.err != nil {
-		return nil, v.err
+		return "", "", v.err
 	}
 	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM policies WHERE id = ?`, *req.PolicyId); err != nil || !ok {
-		return nil, firstErr(err, orgNotFound("PolicyNotFoundException", "no policy "+*req.PolicyId))
+		return "", "", firstErr(err, orgNotFound("PolicyNotFoundException", "no policy "+*req.PolicyId))
 	}
 	if ok, err := s.targetExists(ctx, tx, *req.TargetId); err != nil || !ok {
-		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no root, OU or account "+*req.TargetId))
+		return "", "", firstErr(err, orgNotFound("TargetNotFoundException", "no root, OU or account "+*req.TargetId))
 	}
-	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, *req.PolicyId, *req.TargetId); err != nil || dup {
-		return nil, firstErr(err, &apiError{Status: 400, Code: "DuplicatePolicyAttachmentException", Message: "the policy is already attached to " + *req.TargetId})
+	return *req.PolicyId, *req.TargetId, nil
+}
+
+func orgAttachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
+	policyID, targetID, err := s.policyTarget(ctx, tx, in)
+	if err != nil {
+		return nil, err
+	}
+	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, policyID, targetID); err != nil || dup {
+		return nil, firstErr(err, &apiError{Status: 400, Code: "DuplicatePolicyAttachmentException", Message: "the policy is already attached to " + targetID})
 	}
 	var attached int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_attachments WHERE target_id = ?`, *req.TargetId).Scan(&attached); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_attachments WHERE target_id = ?`, targetID).Scan(&attached); err != nil {
 		return nil, err
 	}
 	if attached >= maxSCPsPerTarget {
 		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Message: "at most 5 service control policies can be attached to one target",
 			Extra: map[string]string{"Reason": "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"}}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO policy_attachments (policy_id, target_id) VALUES (?, ?)`, *req.PolicyId, *req.TargetId)
+	_, err = tx.ExecContext(ctx, `INSERT INTO policy_attachments (policy_id, target_id) VALUES (?, ?)`, policyID, targetID)
 	return struct{}{}, err
 }
 
 func orgDetachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
-	var req struct {
-		PolicyId *string `json:"PolicyId"`
-		TargetId *string `json:"TargetId"`
-	}
-	if err := decode(in, &req); err != nil {
+	policyID, targetID, err := s.policyTarget(ctx, tx, in)
+	if err != nil {
 		return nil, err
 	}
-	v := validator{invalid: orgInvalid}
-	if v.required("PolicyId", req.PolicyId) {
-		v.pattern("PolicyId", req.PolicyId, rePolicyID)
-	}
-	if v.required("TargetId", req.TargetId) {
-		v.pattern("TargetId", req.TargetId, reTargetID)
-	}
-	if v.err != nil {
-		return nil, v.err
-	}
-	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM policies WHERE id = ?`, *req.PolicyId); err != nil || !ok {
-		return nil, firstErr(err, orgNotFound("PolicyNotFoundException", "no policy "+*req.PolicyId))
-	}
-	if ok, err := s.targetExists(ctx, tx, *req.TargetId); err != nil || !ok {
-		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no root, OU or account "+*req.TargetId))
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, *req.PolicyId, *req.TargetId)
+	res, err := tx.ExecContext(ctx, `DELETE FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, policyID, targetID)
 	if err != nil {
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, orgNotFound("PolicyNotAttachedException", "policy "+*req.PolicyId+" is not attached to "+*req.TargetId)
+		return nil, orgNotFound("PolicyNotAttachedException", "policy "+policyID+" is not attached to "+targetID)
 	}
 	return struct{}{}, nil
 }
