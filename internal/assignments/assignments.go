@@ -180,12 +180,11 @@ func (s *Service) List(ctx context.Context, orgIDs []string) ([]Assignment, erro
 	q := `SELECT ` + assignmentColumns + ` FROM control_assignments`
 	var args []any
 	if orgIDs != nil {
-		ph := []string{"''"}
-		for _, id := range orgIDs {
-			args = append(args, id)
-			ph = append(ph, fmt.Sprintf("$%d", len(args)))
+		in := "''"
+		if len(orgIDs) > 0 {
+			in += ", " + store.In(&args, orgIDs)
 		}
-		q += ` WHERE org_id IN (` + strings.Join(ph, ", ") + `)`
+		q += ` WHERE org_id IN (` + in + `)`
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY control_id, org_id`, args...)
 	if err != nil {
@@ -415,12 +414,7 @@ func (s *Service) Exceptions(ctx context.Context, orgIDs []string) ([]Exception,
 		if len(orgIDs) == 0 {
 			return []Exception{}, nil
 		}
-		ph := make([]string, len(orgIDs))
-		for i, id := range orgIDs {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", i+1)
-		}
-		q += ` WHERE org_id IN (` + strings.Join(ph, ", ") + `)`
+		q += ` WHERE org_id IN (` + store.In(&args, orgIDs) + `)`
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY requested_at DESC, id`, args...)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
@@ -268,14 +267,11 @@ func (s *Service) OrgScore(ctx context.Context, orgIDs []string) (Score, error) 
 	if len(orgIDs) == 0 {
 		return Score{Score: 100}, nil
 	}
-	ph := make([]string, len(orgIDs))
-	args := make([]any, len(orgIDs))
-	for i, id := range orgIDs {
-		ph[i], args[i] = fmt.Sprintf("$%d", i+1), id
-	}
+	var args []any
+	in := store.In(&args, orgIDs)
 	var sc Score
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(resources), 0), COALESCE(SUM(checks), 0), COALESCE(SUM(failed), 0)
-		FROM posture WHERE org_id IN (`+strings.Join(ph, ", ")+`)`, args...).Scan(&sc.Environments, &sc.Resources, &sc.Checks, &sc.Failed)
+		FROM posture WHERE org_id IN (`+in+`)`, args...).Scan(&sc.Environments, &sc.Resources, &sc.Checks, &sc.Failed)
 	if err != nil {
 		return Score{}, fmt.Errorf("score of organisations: %w", err)
 	}
@@ -316,12 +312,7 @@ func (s *Service) OpenFindingsOf(ctx context.Context, controlID string, orgIDs [
 		if len(orgIDs) == 0 {
 			return []Finding{}, nil
 		}
-		ph := make([]string, len(orgIDs))
-		for i, id := range orgIDs {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", i+2)
-		}
-		q += ` AND org_id IN (` + strings.Join(ph, ", ") + `)`
+		q += ` AND org_id IN (` + store.In(&args, orgIDs) + `)`
 	}
 	out, err := s.queryFindings(ctx, q+` ORDER BY env_id, resource_id`, args...)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -276,4 +277,16 @@ func rebind(d Dialect, q string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// In appends values to args and returns the placeholders naming them
+// ("$3, $4, $5"), for an IN list in a query that already has len(*args)
+// arguments.
+func In(args *[]any, values []string) string {
+	ph := make([]string, len(values))
+	for i, v := range values {
+		*args = append(*args, v)
+		ph[i] = "$" + strconv.Itoa(len(*args))
+	}
+	return strings.Join(ph, ", ")
 }

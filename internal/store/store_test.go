@@ -76,3 +76,11 @@ func TestTxRollbackAndPlaceholders(t *testing.T) {
 		}
 	})
 }
+
+func TestIn(t *testing.T) {
+	t.Parallel()
+	args := []any{"first"}
+	if got := store.In(&args, []string{"a", "b"}); got != "$2, $3" || len(args) != 3 || args[2] != "b" {
+		t.Fatalf("In = %q, args %v", got, args)
+	}
+}
