@@ -15,7 +15,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -487,12 +486,6 @@ func (s *Service) Run(ctx context.Context, interval time.Duration, onError func(
 		}
 	}
 }
-
-// Modes lists the modes.
-var Modes = []Mode{Detect, Enforce}
-
-// Valid reports whether m is a known mode.
-func (m Mode) Valid() bool { return slices.Contains(Modes, m) }
 
 // EnsureBaseline assigns every given control to every organisation in
 // detect mode when nothing is assigned at all: a fresh installation

@@ -371,10 +371,6 @@ func refusal(p Principal, action Action) error {
 	return fault.Forbiddenf("a %s may not %s", p.Role, action)
 }
 
-// Refusal is Decide's answer for a role that may not do action anywhere,
-// for callers that check Allows first.
-func Refusal(p Principal, action Action) error { return refusal(p, action) }
-
 func (a *Authorizer) recentSecondFactor(p Principal) bool {
 	return !p.SecondFactorAt.IsZero() && a.now().Sub(p.SecondFactorAt) <= a.secondFactorTTL
 }

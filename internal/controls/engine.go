@@ -2,7 +2,6 @@ package controls
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -160,35 +159,6 @@ func (e *Engine) Evaluate(ctx context.Context, resources []Resource, only func(C
 	return out, nil
 }
 
-// EvaluateInput runs every control over a raw input document (a
-// Terraform plan, as conftest would), for the controls only selects.
-func (e *Engine) EvaluateInput(ctx context.Context, doc any, only func(Control) bool) ([]Violation, error) {
-	input, err := ast.InterfaceToValue(doc)
-	if err != nil {
-		return nil, fmt.Errorf("controls: input: %w", err)
-	}
-	var out []Violation
-	for _, c := range e.controls {
-		if only != nil && !only(c) {
-			continue
-		}
-		for _, t := range c.ResourceTypes {
-			for _, cc := range e.byType[t] {
-				if cc.control.ID == c.ID {
-					v, err := e.eval(ctx, cc, input)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, v...)
-					goto next
-				}
-			}
-		}
-	next:
-	}
-	return out, nil
-}
-
 func (e *Engine) eval(ctx context.Context, cc *compiled, input ast.Value) ([]Violation, error) {
 	rs, err := cc.query.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
@@ -278,9 +248,6 @@ func RunTests(ctx context.Context, cs []Control) ([]TestResult, error) {
 	}
 	return out, nil
 }
-
-// ErrNoControls: an engine needs at least one control.
-var ErrNoControls = errors.New("controls: no controls")
 
 // Checks counts the (control, resource) pairs Evaluate would evaluate: the
 // denominator of a compliance score.
