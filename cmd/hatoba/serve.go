@@ -308,7 +308,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
 		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval, IntakeConcurrency: cfg.Vending.IntakeConcurrency,
-		Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg), Access: envAccess,
+		LeaseTTL: cfg.Vending.LeaseTTL, Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg), Access: envAccess,
 	})
 	if err != nil {
 		return err

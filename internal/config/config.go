@@ -190,6 +190,9 @@ type Vending struct {
 	ResumeInterval    time.Duration `yaml:"resume_interval"`
 	SlotPollInterval  time.Duration `yaml:"slot_poll_interval"`
 	FetchPollInterval time.Duration `yaml:"fetch_poll_interval"`
+	// LeaseTTL is how long a replica's provider slots and running jobs stay
+	// its own without a heartbeat; then a surviving replica takes them over.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// IntakeConcurrency bounds the environment requests using the database
 	// at once, so a burst of requests leaves the workers their share.
 	IntakeConcurrency int `yaml:"intake_concurrency"`
@@ -221,7 +224,8 @@ func Default() Config {
 		Vending: Vending{
 			DefaultQuota: 20, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute, MaxAttempts: 10,
 			JobTimeout: 2 * time.Minute, Workers: 20, ResumeInterval: 30 * time.Second,
-			SlotPollInterval: 50 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond, IntakeConcurrency: 4,
+			SlotPollInterval: 500 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond, IntakeConcurrency: 4,
+			LeaseTTL: 10 * time.Second,
 		},
 		Billing: BillingContact{Name: "Government Cloud billing desk", Email: "billing@hatoba.invalid", Phone: "+81-3-0000-0000"},
 		Identity: Identity{
@@ -336,6 +340,7 @@ func (c Config) Validate() error {
 		{"max_attempts", v.MaxAttempts >= 1}, {"job_timeout", v.JobTimeout > 0}, {"workers", v.Workers >= 1},
 		{"resume_interval", v.ResumeInterval > 0}, {"slot_poll_interval", v.SlotPollInterval > 0},
 		{"fetch_poll_interval", v.FetchPollInterval > 0}, {"intake_concurrency", v.IntakeConcurrency >= 1},
+		{"lease_ttl", v.LeaseTTL >= time.Second},
 	} {
 		if !f.ok {
 			return fmt.Errorf("vending.%s: must be positive (retry_max at least retry_base)", f.key)

@@ -46,7 +46,7 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 	}
 	hash := requestHash(req)
 	if idempotencyKey != "" {
-		if id, err := e.envs.IdempotentResult(ctx, e.db, idempotencyKey, hash); err != nil || id != "" {
+		if id, err := e.envs.IdempotentResult(ctx, e.db, req.Principal(), idempotencyKey, hash); err != nil || id != "" {
 			if err != nil {
 				return env.Environment{}, false, err
 			}
@@ -91,7 +91,7 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 			return err
 		}
 		if idempotencyKey != "" {
-			if err := e.envs.RememberIdempotency(ctx, tx, idempotencyKey, hash, en.ID); err != nil {
+			if err := e.envs.RememberIdempotency(ctx, tx, req.Principal(), idempotencyKey, hash, en.ID); err != nil {
 				return err
 			}
 		}
@@ -111,7 +111,7 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 		return env.Environment{}, false, err
 	}
 	if approved {
-		e.nudge(ctx, en.ID, kindAccount, cn.Name)
+		e.wakeDispatcher()
 	}
 	out, err = e.envs.Get(ctx, e.db, en.ID)
 	return out, true, err
@@ -146,7 +146,7 @@ func (e *Engine) Approve(ctx context.Context, id, actor, note string) (env.Envir
 	if err != nil {
 		return env.Environment{}, err
 	}
-	e.nudge(ctx, id, kindAccount, out.Provider)
+	e.startWork(ctx, out)
 	return out, nil
 }
 
@@ -179,8 +179,19 @@ func (e *Engine) Retry(ctx context.Context, id, actor string) (env.Environment, 
 	if err != nil {
 		return env.Environment{}, err
 	}
-	e.nudge(ctx, id, kindAccount, out.Provider)
+	e.startWork(ctx, out)
 	return out, nil
+}
+
+// startWork starts an approved environment: one still without an account
+// waits in the dispatcher's line for a provider slot; one whose account
+// exists goes on with the steps after it.
+func (e *Engine) startWork(ctx context.Context, en env.Environment) {
+	if en.AccountID == "" {
+		e.wakeDispatcher()
+		return
+	}
+	e.nudge(ctx, en.ID, kindAccount, en.Provider)
 }
 
 // Transfer gives a ready environment to another organisation and moves its

@@ -10,6 +10,8 @@ type Metrics struct {
 	stepErrors      *prometheus.CounterVec
 	providerCalls   *prometheus.CounterVec
 	slotWait        *prometheus.HistogramVec
+	takeovers       prometheus.Counter
+	jobsResumed     prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg, if not nil.
@@ -32,12 +34,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hatoba_vend_step_runs_total", Help: "Step runs against a provider.",
 		}, []string{"provider", "step"}),
 		slotWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "hatoba_vend_slot_wait_seconds", Help: "Time a job waited for a free provider slot.",
+			Name: "hatoba_vend_slot_wait_seconds", Help: "Time from an environment's request to its provider slot.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
 		}, []string{"provider"}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hatoba_vend_replica_takeovers_total", Help: "Stopped replicas whose slots and jobs this replica took over.",
+		}),
+		jobsResumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hatoba_vend_jobs_resumed_total", Help: "Running jobs of stopped replicas made available again.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.vended, m.accountsCreated, m.vendSeconds, m.stepErrors, m.providerCalls, m.slotWait)
+		reg.MustRegister(m.vended, m.accountsCreated, m.vendSeconds, m.stepErrors, m.providerCalls, m.slotWait, m.takeovers, m.jobsResumed)
 	}
 	return m
 }

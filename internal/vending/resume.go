@@ -8,7 +8,7 @@ import (
 )
 
 func (e *Engine) resumeLoop(ctx context.Context) {
-	defer e.resumeDone.Done()
+	defer e.loops.Done()
 	for {
 		if err := e.Resume(ctx); err != nil && ctx.Err() == nil {
 			e.log.WarnContext(ctx, "resume pass failed", "err", err)
@@ -22,7 +22,8 @@ func (e *Engine) resumeLoop(ctx context.Context) {
 }
 
 // Resume queues a job for every environment whose committed state asks for
-// work, and for every access assignment still to be applied or removed.
+// work — except those waiting for a provider slot, which the dispatcher
+// starts — and for every access assignment still to be applied or removed.
 // Jobs already queued or running are not duplicated.
 func (e *Engine) Resume(ctx context.Context) error {
 	if _, err := releaseStaleSlots(ctx, e.db); err != nil {
@@ -32,11 +33,17 @@ func (e *Engine) Resume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	holders, err := slotHolders(ctx, e.db)
+	if err != nil {
+		return err
+	}
 	var work []nudgeItem
 	for _, en := range pending {
 		switch {
 		case en.State == env.Closing:
 			work = append(work, nudgeItem{en.ID, kindClose, en.Provider})
+		case en.AccountID == "" && !holders[en.ID]:
+			// Waits in the dispatcher's line for a provider slot.
 		case en.State == env.Approved || en.AccountID == "":
 			work = append(work, nudgeItem{en.ID, kindAccount, en.Provider})
 		default:
@@ -53,5 +60,6 @@ func (e *Engine) Resume(ctx context.Context) error {
 	if err := e.nudgeMany(ctx, work); err != nil {
 		return err
 	}
+	e.wakeDispatcher()
 	return e.resumeAccess(ctx)
 }

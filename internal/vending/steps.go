@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -90,8 +91,16 @@ func (e *Engine) runAccountStage(ctx context.Context, job *river.Job[accountArgs
 		e.nudge(ctx, en.ID, kindCustomize, en.Provider)
 		return nil
 	}
-	if err := e.acquireSlot(ctx, cn, en.ID); err != nil {
+	held, err := e.claimSlot(ctx, cn, en.ID)
+	if err != nil {
 		return err
+	}
+	if !held {
+		// Its slot was freed while the job waited (a replica stopped, or an
+		// operator's retry): the dispatcher gives it the next free one in
+		// the order of requests. Snoozing costs no attempt.
+		e.wakeDispatcher()
+		return river.JobSnooze(e.cfg.SlotPollInterval + rand.N(e.cfg.SlotPollInterval+1))
 	}
 	var detail createDetail
 	if d := stepDetail(steps, StepCreateAccount); d != "" {
@@ -263,7 +272,7 @@ func (e *Engine) runCustomizeStage(ctx context.Context, job *river.Job[customize
 		return e.failPermanently(ctx, en.ID, StepMoveToUnit, fmt.Errorf("provider %q is no longer configured", en.Provider))
 	}
 	if en.AccountID == "" {
-		e.nudge(ctx, en.ID, kindAccount, en.Provider)
+		e.wakeDispatcher()
 		return nil
 	}
 	steps, err := e.envs.Steps(ctx, e.db, en.ID)

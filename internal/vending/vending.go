@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
@@ -78,15 +79,21 @@ type Config struct {
 	MaxAttempts int
 	// Workers bounds the customisation steps run at once per process.
 	Workers int
-	// SlotPollInterval is how often a job waiting for a free provider slot
-	// looks again.
+	// SlotPollInterval is how often the dispatcher looks for provider slots
+	// freed by other replicas; slots this replica frees are given out at
+	// once.
 	SlotPollInterval time.Duration
+	// LeaseTTL is how long a replica's hold on its provider slots and
+	// running jobs lasts without renewal. A replica renews it every
+	// LeaseTTL/5; once it lapses, a surviving replica takes the slots over
+	// and resumes the jobs.
+	LeaseTTL time.Duration
 	// ResumeInterval is how often the resumer looks for environments
 	// without a job.
 	ResumeInterval time.Duration
 	// JobTimeout bounds one run of a job. A replica that dies mid-job has
-	// its job rescued by another after JobTimeout plus a margin, so it also
-	// bounds how long a crash delays an environment.
+	// its jobs resumed once its lease lapses (LeaseTTL); River's own rescue
+	// after JobTimeout plus a margin is the fallback.
 	JobTimeout time.Duration
 	// IntakeConcurrency bounds the environment requests that use the
 	// database at once, so that a burst of requests leaves the workers
@@ -121,7 +128,10 @@ func (c *Config) setDefaults() {
 		c.Workers = 20
 	}
 	if c.SlotPollInterval == 0 {
-		c.SlotPollInterval = 50 * time.Millisecond
+		c.SlotPollInterval = 500 * time.Millisecond
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 10 * time.Second
 	}
 	if c.ResumeInterval == 0 {
 		c.ResumeInterval = 30 * time.Second
@@ -172,13 +182,19 @@ type Engine struct {
 	db    *store.DB
 	conns map[string]*Connection
 	jobs  jobClient
-	log   *slog.Logger
+	// jobExec reaches River's job table directly, for what River's client
+	// does not offer: resuming a stopped replica's running jobs (lease.go).
+	jobExec riverdriver.Executor
+	log     *slog.Logger
+
+	replicaID string // this process in vend_replicas and River's attempted_by
+	host      string // where this process's pid means this process (lease.go)
 
 	intake    chan struct{} // admission of requests; see Request
-	slotFreed broadcast     // wakes this process's jobs waiting for a provider slot
+	slotFreed broadcast     // wakes this replica's dispatcher
 
-	stopResume context.CancelFunc
-	resumeDone sync.WaitGroup
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
 }
 
 // jobClient is the part of River's generic client the engine uses, so one
@@ -186,6 +202,7 @@ type Engine struct {
 type jobClient interface {
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	InsertMany(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 }
@@ -196,6 +213,7 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 	cfg.setDefaults()
 	e := &Engine{cfg: cfg, envs: envs, orgs: orgs, db: db, conns: map[string]*Connection{}, log: cfg.Logger,
 		intake: make(chan struct{}, cfg.IntakeConcurrency)}
+	e.replicaID, e.host = newReplicaID()
 	queues := map[string]river.QueueConfig{queueVending: {MaxWorkers: cfg.Workers}}
 	for i := range cfg.Connections {
 		cn := &cfg.Connections[i]
@@ -206,8 +224,8 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 			return nil, fmt.Errorf("provider connection %q is configured twice", cn.Name)
 		}
 		e.conns[cn.Name] = cn
-		// The worker limit is the provider's cap, so one replica alone never
-		// waits on a slot; the slot table keeps the cap across replicas.
+		// Only environments holding a slot get an account job, so the cap
+		// workers per replica are never all taken by waiting.
 		queues[providerQueue(cn.Name)] = river.QueueConfig{MaxWorkers: cn.Cap}
 	}
 	workers := river.NewWorkers()
@@ -217,6 +235,7 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 	river.AddWorker(workers, &closeWorker{e: e})
 	river.AddWorker(workers, &accessWorker{e: e})
 	rc := &river.Config{
+		ID:                e.replicaID,
 		Queues:            queues,
 		Workers:           workers,
 		Logger:            cfg.Logger.With("component", "river"),
@@ -226,15 +245,19 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 		FetchPollInterval: cfg.FetchPollInterval,
 		JobTimeout:        cfg.JobTimeout,
 		// River's rescuer makes a dead replica's running jobs available again
-		// once they have run longer than this.
+		// once they have run longer than this: the fallback for the leases.
 		RescueStuckJobsAfter: cfg.JobTimeout + 10*time.Second,
 		ErrorHandler:         &errorHandler{log: cfg.Logger},
 	}
 	var err error
 	if db.Dialect() == store.Postgres {
-		e.jobs, err = river.NewClient(riverpgxv5.New(db.Pool()), rc)
+		driver := riverpgxv5.New(db.Pool())
+		e.jobs, err = river.NewClient(driver, rc)
+		e.jobExec = driver.GetExecutor()
 	} else {
-		e.jobs, err = river.NewClient(riversqlite.New(db.SQL()), rc)
+		driver := riversqlite.New(db.SQL())
+		e.jobs, err = river.NewClient(driver, rc)
+		e.jobExec = driver.GetExecutor()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
@@ -257,26 +280,40 @@ func (e *Engine) ConnectionNames() []string {
 	return out
 }
 
-// Start starts the workers and the resumer.
+// Start registers this replica's lease, takes over replicas that stopped,
+// and starts the workers, the dispatcher and the resumer.
 func (e *Engine) Start(ctx context.Context) error {
+	if err := e.registerReplica(ctx); err != nil {
+		return err
+	}
+	if _, err := e.TakeOverLapsed(ctx); err != nil {
+		e.log.WarnContext(ctx, "taking over stopped replicas failed; retrying with the lease", "err", err)
+	}
 	if err := e.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e.stopResume = cancel
-	e.resumeDone.Add(1)
-	go e.resumeLoop(rctx)
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopLoops = cancel
+	e.loops.Add(3)
+	go e.leaseLoop(lctx)
+	go e.dispatchLoop(lctx)
+	go e.resumeLoop(lctx)
 	return nil
 }
 
 // Stop stops taking new work and waits for running steps to end. Steps
-// interrupted by ctx's end resume on the next start.
+// interrupted by ctx's end resume on the next start, or at once on another
+// replica: the lease is given up on the way out.
 func (e *Engine) Stop(ctx context.Context) error {
-	if e.stopResume != nil {
-		e.stopResume()
-		e.resumeDone.Wait()
+	if e.stopLoops != nil {
+		e.stopLoops()
+		e.loops.Wait()
 	}
-	return e.jobs.Stop(ctx)
+	err := e.jobs.Stop(ctx)
+	if e.stopLoops != nil {
+		e.releaseLease(context.WithoutCancel(ctx))
+	}
+	return err
 }
 
 const queueVending = "vending"
