@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -180,12 +181,12 @@ func TestEnvironmentAccessThroughTheAPI(t *testing.T) {
 				status                            int
 				field                             string
 			}{
-				{"fail/central person", "PUT", h.operatorID, `{"permission_set":"administrator"}`, adminTok, http.StatusUnprocessableEntity, "person_id"},
-				{"fail/person of another tenant", "PUT", foreignID, `{"permission_set":"non_administrator"}`, adminTok, http.StatusUnprocessableEntity, "person_id"},
+				{"fail/central person", "PUT", h.operatorID, `{"permission_set":"administrator"}`, adminTok, http.StatusNotFound, "person_id"},
+				{"fail/person of another tenant", "PUT", foreignID, `{"permission_set":"non_administrator"}`, adminTok, http.StatusNotFound, "person_id"},
 				{"fail/unknown set", "PUT", memberID, `{"permission_set":"PowerUser"}`, adminTok, http.StatusUnprocessableEntity, "permission_set"},
 				{"fail/set missing", "PUT", memberID, `{}`, adminTok, http.StatusUnprocessableEntity, "permission_set"},
 				{"fail/unknown field", "PUT", memberID, `{"permission_set":"administrator","role":"admin"}`, adminTok, http.StatusBadRequest, ""},
-				{"fail/unknown person", "PUT", "p-nobody", `{"permission_set":"administrator"}`, adminTok, http.StatusNotFound, ""},
+				{"fail/unknown person", "PUT", "p-nobody", `{"permission_set":"administrator"}`, adminTok, http.StatusNotFound, "person_id"},
 				{"fail/a member assigns", "PUT", memberID, `{"permission_set":"administrator"}`, memberTok, http.StatusForbidden, ""},
 				{"fail/another tenant's administrator", "PUT", memberID, `{"permission_set":"administrator"}`, foreignTok, http.StatusNotFound, ""},
 				{"fail/another tenant's administrator unassigns", "DELETE", memberID, "", foreignTok, http.StatusNotFound, ""},
@@ -269,6 +270,90 @@ func TestEnvironmentAccessThroughTheAPI(t *testing.T) {
 			if mems := members(groups.MemberGroup); mems != "" {
 				t.Fatalf("after the transfer the old organisation's member is still in the group: %q", mems)
 			}
+		})
+	}
+}
+
+// TestAccessAnswerHidesOtherPeople: assigning a person the caller cannot
+// see — another tenant's people whatever their state or role, central
+// staff, an id that names nobody — answers exactly the same (status and
+// problem body, less the id the caller sent), before and after the
+// environment is ready, for a tenant administrator and for an operator
+// under a grant. Only the environment's own people get specific answers.
+func TestAccessAnswerHidesOtherPeople(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h, _ := newAccessHarness(t, d)
+			ctx := context.Background()
+			r := h.call(t, "POST", "/api/v1/environments", goodRequest, nil)
+			if r.status != http.StatusCreated {
+				t.Fatalf("request: %d %s", r.status, r.raw)
+			}
+			envID := r.body["id"].(string)
+			accessPath := "/api/v1/environments/" + envID + "/access/"
+			_, adminTok := h.person(t, authz.TenantAdmin, "nat-digital")
+			ownInvited, _, err := h.ids.Bootstrap(ctx, identity.Invitation{Role: authz.TenantMember, OrgID: "nat-digital", DisplayName: "invited here"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			foreignActive, _ := h.person(t, authz.TenantMember, "qp-small")
+			foreignAdmin, _ := h.person(t, authz.TenantAdmin, "qp-small")
+			foreignInvited, _, err := h.ids.Bootstrap(ctx, identity.Invitation{Role: authz.TenantMember, OrgID: "qp-small", DisplayName: "invited there"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			foreignDisabled, _ := h.person(t, authz.TenantMember, "qp-small")
+			if _, err := h.db.ExecContext(ctx, `UPDATE people SET state = 'disabled' WHERE id = $1`, foreignDisabled); err != nil {
+				t.Fatal(err)
+			}
+			auditorID, _ := h.person(t, authz.CentralAuditor, "")
+			hidden := []struct{ name, id string }{
+				{"fail/another tenant's active member", foreignActive},
+				{"fail/another tenant's administrator", foreignAdmin},
+				{"fail/another tenant's invited person", foreignInvited.ID},
+				{"fail/another tenant's disabled person", foreignDisabled},
+				{"fail/central operator", h.operatorID},
+				{"fail/central auditor", auditorID},
+				{"fail/no such person", "p-aaaaaaaaaaaaaaaa"},
+				{"fail/not an id at all", "nobody"},
+			}
+			callers := []struct{ name, token string }{{"tenant administrator", adminTok}, {"operator under a grant", h.token}}
+			check := func(phase string) {
+				t.Helper()
+				for _, c := range callers {
+					var first string
+					for _, p := range hidden {
+						r := h.call(t, "PUT", accessPath+p.id, `{"permission_set":"non_administrator"}`,
+							map[string]string{"Authorization": "Bearer " + c.token})
+						body := strings.ReplaceAll(r.raw, p.id, "{person}")
+						got := fmt.Sprintf("%d %s", r.status, body)
+						if r.status != http.StatusNotFound || r.body["field"] != "person_id" {
+							t.Errorf("%s, %s, %s: %s, want 404 on person_id", phase, c.name, p.name, got)
+						}
+						if first == "" {
+							first = got
+						} else if got != first {
+							t.Errorf("%s, %s, %s answers differently:\n%s\nwant\n%s", phase, c.name, p.name, got, first)
+						}
+					}
+				}
+			}
+			check("before ready")
+			// The environment's own invited person is visible to the caller
+			// (GET /people lists them), so the answer may say why.
+			if r := h.call(t, "PUT", accessPath+ownInvited.ID, `{"permission_set":"non_administrator"}`,
+				map[string]string{"Authorization": "Bearer " + adminTok}); r.status != http.StatusConflict {
+				t.Errorf("own invited person: %d %s, want 409", r.status, r.raw)
+			}
+			h.pollUntil(t, "/api/v1/environments/"+envID, adminTok, func(r response) bool {
+				if r.body["state"] == "failed" {
+					t.Fatalf("vending failed: %s", r.raw)
+				}
+				return r.body["state"] == "ready"
+			})
+			check("when ready")
 		})
 	}
 }

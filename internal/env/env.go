@@ -90,6 +90,15 @@ type Request struct {
 	RequestedBy    string         `json:"-"`
 }
 
+// Principal is who the request's Idempotency-Key belongs to: the person
+// who asked. RequestedBy is "<person> under <grant>" when an operator asks
+// under break-glass; the grant is left out, so one person's keys are one
+// namespace whichever grant they used.
+func (r Request) Principal() string {
+	person, _, _ := strings.Cut(r.RequestedBy, " under ")
+	return person
+}
+
 // Validate checks the request's own fields; the organisation and provider
 // are checked against the registry by the caller.
 func (r Request) Validate() error {

@@ -470,12 +470,15 @@ func (s *Store) ResetFailedSteps(ctx context.Context, q store.Querier, id string
 }
 
 // IdempotentResult returns the environment a creating request with this
-// Idempotency-Key made earlier, or "" when the key is new. A key reused for a
-// different request is a Conflict: the client has a bug, and guessing which
-// request it meant could make a second environment.
-func (s *Store) IdempotentResult(ctx context.Context, q store.Querier, key, requestHash string) (string, error) {
+// Idempotency-Key made earlier, or "" when the key is new. Keys belong to
+// the principal that sent them (Request.Principal): another principal's
+// use of the same key is a different key. A key the same principal reused
+// for a different request is a Conflict: the client has a bug, and
+// guessing which request it meant could make a second environment.
+func (s *Store) IdempotentResult(ctx context.Context, q store.Querier, principal, key, requestHash string) (string, error) {
 	var envID, hash string
-	err := q.QueryRowContext(ctx, `SELECT env_id, request_hash FROM idempotency_keys WHERE key = $1`, key).Scan(&envID, &hash)
+	err := q.QueryRowContext(ctx, `SELECT env_id, request_hash FROM idempotency_keys WHERE principal = $1 AND key = $2`,
+		principal, key).Scan(&envID, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -488,11 +491,12 @@ func (s *Store) IdempotentResult(ctx context.Context, q store.Querier, key, requ
 	return envID, nil
 }
 
-// RememberIdempotency records which environment a key created. Two racing
-// requests with one key collide here; the loser's transaction rolls back.
-func (s *Store) RememberIdempotency(ctx context.Context, q store.Querier, key, requestHash, envID string) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO idempotency_keys (key, request_hash, env_id, created_at) VALUES ($1, $2, $3, $4)`,
-		key, requestHash, envID, s.now())
+// RememberIdempotency records which environment principal's key created.
+// Two racing requests of one principal with one key collide here; the
+// loser's transaction rolls back.
+func (s *Store) RememberIdempotency(ctx context.Context, q store.Querier, principal, key, requestHash, envID string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO idempotency_keys (principal, key, request_hash, env_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		principal, key, requestHash, envID, s.now())
 	if err != nil {
 		return fmt.Errorf("remember idempotency key: %w", err)
 	}

@@ -167,11 +167,7 @@ func (s *Service) Assign(ctx context.Context, by authz.Principal, grantID, envID
 	if err != nil {
 		return Assignment{}, err
 	}
-	p, err := s.people.Person(ctx, personID)
-	if err != nil {
-		return Assignment{}, err
-	}
-	if err := s.eligible(ctx, p, en.OrgID); err != nil {
+	if err := s.eligible(ctx, personID, en.OrgID); err != nil {
 		return Assignment{}, err
 	}
 	now := s.now()
@@ -225,9 +221,32 @@ func (s *Service) Assign(ctx context.Context, by authz.Principal, grantID, envID
 
 // eligible applies local autonomy: only the environment's own active
 // tenant people may hold its permission sets.
-func (s *Service) eligible(ctx context.Context, p identity.Person, envOrg string) error {
-	if p.Role.Central() {
-		return fault.InvalidField("person_id", "person %s is central staff (%s): central staff never hold an environment's permission sets; their access to a tenant goes through break-glass", p.ID, p.Role)
+//
+// Every person outside the environment's organisation and its subtree —
+// one who does not exist, central staff, another tenant's people whether
+// invited, active or disabled — gets one answer, notOwnPerson, the same
+// status and words as for an id that names nobody. The caller may not see
+// those people (GET /people/{id} answers them 404 too), so a different
+// answer would tell a tenant administrator which ids exist elsewhere and
+// what they are. Only the environment's own people, whom the caller can
+// list anyway, get a specific reason (invited, disabled).
+func (s *Service) eligible(ctx context.Context, personID, envOrg string) error {
+	p, err := s.people.Person(ctx, personID)
+	if fault.KindOf(err) == fault.NotFound {
+		return notOwnPerson(personID, envOrg)
+	}
+	if err != nil {
+		return err
+	}
+	if p.Role.Central() || p.OrgID == "" {
+		return notOwnPerson(personID, envOrg)
+	}
+	in, err := s.within(ctx, p.OrgID, envOrg)
+	if err != nil {
+		return err
+	}
+	if !in {
+		return notOwnPerson(personID, envOrg)
 	}
 	if p.Role != authz.TenantAdmin && p.Role != authz.TenantMember {
 		return fault.InvalidField("person_id", "person %s has role %q, which holds no permission sets", p.ID, p.Role)
@@ -235,14 +254,16 @@ func (s *Service) eligible(ctx context.Context, p identity.Person, envOrg string
 	if p.State != identity.Active {
 		return fault.Conflictf("person %s is %s; only an active person can be given a permission set (an invited person accepts the invitation first)", p.ID, p.State)
 	}
-	in, err := s.within(ctx, p.OrgID, envOrg)
-	if err != nil {
-		return err
-	}
-	if !in {
-		return fault.InvalidField("person_id", "person %s is not one of the people of organisation %s or an organisation under it; an environment's permission sets go to its own organisation's people", p.ID, envOrg)
-	}
 	return nil
+}
+
+// notOwnPerson is the one answer for every person the environment's
+// organisation does not hold. It repeats the id the caller sent and says
+// nothing about the person, so its body is the same, less that id, whoever
+// was asked for.
+func notOwnPerson(personID, envOrg string) error {
+	return &fault.Error{Kind: fault.NotFound, Field: "person_id", Message: fmt.Sprintf(
+		"person %s is not one of the people of organisation %s or an organisation under it, or does not exist: an environment's permission sets go to its own organisation's people only, and central staff never hold them (they reach a tenant through break-glass)", personID, envOrg)}
 }
 
 // within reports whether orgID is root or lies under it.
