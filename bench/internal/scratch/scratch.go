@@ -20,41 +20,51 @@ import (
 // names the PostgreSQL database the schema goes in). name prefixes the
 // temporary directory or schema, so a run's leftovers are recognisable.
 func Open(ctx context.Context, d, pgURL, name string) (*store.DB, func(), error) {
+	dbURL, drop, err := URL(ctx, d, pgURL, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := store.Open(ctx, dbURL, store.Options{MaxConns: 20})
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return db, func() { _ = db.Close(); drop() }, nil
+}
+
+// URL makes a scratch database as Open does and returns its URL, for a
+// benchmark that hands the database to a hatoba process of its own.
+func URL(ctx context.Context, d, pgURL, name string) (string, func(), error) {
 	switch d {
 	case "sqlite":
 		dir, err := os.MkdirTemp("", name)
 		if err != nil {
-			return nil, nil, err
+			return "", nil, err
 		}
-		db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "hatoba.db"), store.Options{})
-		return db, func() { _ = db.Close(); _ = os.RemoveAll(dir) }, err
+		return "sqlite:" + filepath.Join(dir, "hatoba.db"), func() { _ = os.RemoveAll(dir) }, nil
 	case "postgres":
 	default:
-		return nil, nil, fmt.Errorf("unknown database %q (sqlite or postgres)", d)
+		return "", nil, fmt.Errorf("unknown database %q (sqlite or postgres)", d)
 	}
 	conn, err := pgx.Connect(ctx, pgURL)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	schema := fmt.Sprintf("%s_%d", name, time.Now().UnixNano())
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		_ = conn.Close(ctx)
-		return nil, nil, err
+		return "", nil, err
 	}
 	u, err := url.Parse(pgURL)
 	if err != nil {
 		_ = conn.Close(ctx)
-		return nil, nil, fmt.Errorf("postgres URL: %w", err)
+		return "", nil, fmt.Errorf("postgres URL: %w", err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := store.Open(ctx, u.String(), store.Options{MaxConns: 20})
-	return db, func() {
-		if db != nil {
-			_ = db.Close()
-		}
+	return u.String(), func() {
 		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 		_ = conn.Close(context.Background())
-	}, err
+	}, nil
 }
