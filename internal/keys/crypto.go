@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/hatoba-cloud/hatoba/internal/fault"
 )
 
 // Ciphertext is what Encrypt returns and Decrypt takes: AES-256-GCM
@@ -176,27 +178,36 @@ func (s *Service) usable(ctx context.Context, org, keyID string) (*cachedKey, er
 		return nil, ErrSealed
 	}
 	if ck == nil || ck.stale.Load() || s.ttl < 0 || s.now().Sub(ck.checked) >= s.ttl {
-		// A change that commits while the state is being read must not be
-		// hidden by it: such a read is used once but stored as stale.
+		// Concurrent requests for the key share one read (flight).
 		gen := s.gen.Load()
-		st, err := s.readState(ctx, org, keyID)
+		fresh, err := s.stateFlight.do(ref, gen, func() (*cachedKey, error) {
+			// The read outlives a caller that gives up: others wait for it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+			defer cancel()
+			st, err := s.readState(rctx, org, keyID)
+			if err != nil {
+				return nil, err
+			}
+			fresh := &cachedKey{st: st, checked: s.now(), aeads: &sync.Map{}}
+			if ck != nil {
+				fresh.aeads = ck.aeads
+			}
+			// A change that commits while the state is being read must not
+			// be hidden by it: such a read is used once but stored as stale.
+			if s.gen.Load() != gen {
+				fresh.stale.Store(true)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.epoch != epoch {
+				return nil, ErrSealed
+			}
+			s.cache[ref] = fresh
+			return fresh, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		fresh := &cachedKey{st: st, checked: s.now(), aeads: &sync.Map{}}
-		if ck != nil {
-			fresh.aeads = ck.aeads
-		}
-		if s.gen.Load() != gen {
-			fresh.stale.Store(true)
-		}
-		s.mu.Lock()
-		if s.epoch != epoch {
-			s.mu.Unlock()
-			return nil, ErrSealed
-		}
-		s.cache[ref] = fresh
-		s.mu.Unlock()
 		ck = fresh
 	}
 	switch {
@@ -242,15 +253,9 @@ func (s *Service) aeadFor(ctx context.Context, org, keyID string, ck *cachedKey,
 	if err != nil {
 		return nil, fmt.Errorf("keys: reading key %s version %d: %w", keyID, v, err)
 	}
-	raw, err := mk.unwrap(wrapped, wrapAAD(org, keyID, v))
+	raw, err := s.unwrapStored(ctx, mk, wrapped, wrapAAD(org, keyID, v), fmt.Sprintf("key %s/%s version %d", org, keyID, v))
 	if err != nil {
-		// Stored material that does not unwrap is tampering or a defect,
-		// never the caller's ciphertext: say so without the bytes.
-		if errors.Is(err, ErrInvalidCiphertext) {
-			s.log.Error("stored key material does not unwrap", "org", org, "key", keyID, "version", v)
-			return nil, fmt.Errorf("keys: key %s version %d does not unwrap with the master key (tampered storage?)", keyID, v)
-		}
-		return nil, fmt.Errorf("keys: unwrapping key %s version %d: %w", keyID, v, err)
+		return nil, err
 	}
 	defer clear(raw)
 	b, err := aes.NewCipher(raw)
@@ -292,4 +297,38 @@ func (s *Service) invalidateOrg(org string) {
 			ck.stale.Store(true)
 		}
 	}
+}
+
+// ErrStoredMaterial: stored key material or a stored secret does not
+// authenticate under a master key that itself works — the database was
+// changed behind the service's back, or a defect wrote it wrong.
+var ErrStoredMaterial = &fault.Error{Kind: fault.Internal, Message: "stored key material does not unwrap with the master key"}
+
+// unwrapStored unwraps material read from the database and names the cause
+// of a failure truthfully. Only a failed authentication tag can mean the
+// storage was changed, and only if the master key still works: an HSM out
+// of sessions or memory may fail a decrypt the same way (SoftHSM2 reports a
+// failed tag as CKR_GENERAL_ERROR), so the master key's self-test round
+// trip decides between "the stored data is wrong" and "the master key's
+// side is failing". An I/O or resource error is reported as what it is.
+func (s *Service) unwrapStored(ctx context.Context, mk masterKey, blob, aad []byte, what string) ([]byte, error) {
+	raw, err := mk.unwrap(blob, aad)
+	if err == nil {
+		return raw, nil
+	}
+	if !errors.Is(err, ErrInvalidCiphertext) {
+		return nil, fmt.Errorf("keys: unwrapping %s: %w", what, err)
+	}
+	if terr := s.selfTest(mk); terr != nil {
+		return nil, fmt.Errorf("keys: unwrapping %s failed, and so does the master key's self-test, so the master key's side "+
+			"(the HSM, its sessions) is failing rather than the stored data: %w", what, terr)
+	}
+	// Tried once more: a transient token failure that the self-test
+	// happened to miss must not be called tampering either.
+	if raw, err := mk.unwrap(blob, aad); err == nil {
+		s.log.Warn("stored material unwrapped only on the second attempt", "what", what)
+		return raw, nil
+	}
+	s.log.Error("stored material does not unwrap with a working master key", "what", what)
+	return nil, fmt.Errorf("%w: %s (the database was changed outside the key service, or written wrongly)", ErrStoredMaterial, what)
 }

@@ -333,6 +333,10 @@ func (s *Service) SelfTest(context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.selfTest(mk)
+}
+
+func (s *Service) selfTest(mk masterKey) error {
 	probe := []byte("hatoba key service self-test")
 	blob, err := mk.wrap(probe, checkAAD)
 	if err != nil {

@@ -79,7 +79,13 @@ type Service struct {
 	// counts the changes that drop them.
 	creds   sync.Map
 	credGen atomic.Uint64
+	// stateFlight and credFlight share concurrent refreshes (flight.go).
+	stateFlight flight[keyRef, *cachedKey]
+	credFlight  flight[string, *cachedCredential]
 }
+
+// readTimeout bounds a read that concurrent requests share.
+const readTimeout = 5 * time.Second
 
 // New returns a sealed service over db.
 func New(db *store.DB, opts Options) *Service {

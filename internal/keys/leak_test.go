@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func TestNoMaterialInLogsOrErrors(t *testing.T) {
 	}
 	_, err = s2.Decrypt(ctxBg, "org-a", "k", v1, nil)
 	note(err)
-	if err == nil || !strings.Contains(err.Error(), "tampered") {
+	if !errors.Is(err, ErrStoredMaterial) {
 		t.Fatalf("tampered material: %v", err)
 	}
 

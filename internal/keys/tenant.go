@@ -24,11 +24,19 @@ const (
 	UsageEncryptDecrypt Usage = "encrypt_decrypt"
 	UsageEncryptOnly    Usage = "encrypt_only"
 	UsageDecryptOnly    Usage = "decrypt_only"
+	// UsageNone allows neither: every encrypt and decrypt is refused with
+	// ErrUsage while the key stays enabled — an owner freezes a key
+	// without disabling it, and AWS's test procedures for XKS proxies
+	// need such a key.
+	UsageNone Usage = "none"
 )
+
+// Usages are the known usages, in the order forms list them.
+var Usages = []Usage{UsageEncryptDecrypt, UsageEncryptOnly, UsageDecryptOnly, UsageNone}
 
 // Valid reports whether u is a known usage.
 func (u Usage) Valid() bool {
-	return u == UsageEncryptDecrypt || u == UsageEncryptOnly || u == UsageDecryptOnly
+	return u == UsageEncryptDecrypt || u == UsageEncryptOnly || u == UsageDecryptOnly || u == UsageNone
 }
 
 func (u Usage) encrypts() bool { return u == UsageEncryptDecrypt || u == UsageEncryptOnly }

@@ -83,6 +83,19 @@ func TestKeyLifecycle(t *testing.T) {
 		if err != nil || len(dk.Plaintext) != 32 {
 			t.Fatalf("GenerateDataKey: %v", err)
 		}
+		// Neither usage: the key stays enabled and refuses everything.
+		if k, err := s.SetUsage(ctxBg, owner, "org-a", k.ID, UsageNone); err != nil || k.Usage != UsageNone || k.State != StateEnabled {
+			t.Fatalf("SetUsage none: %+v, %v", k, err)
+		}
+		_, err = s.Encrypt(ctxBg, "org-a", k.ID, []byte("x"), nil)
+		wantErr(t, "Encrypt with a key of no usage", err, ErrUsage)
+		_, err = s.Decrypt(ctxBg, "org-a", k.ID, c1, aad)
+		wantErr(t, "Decrypt with a key of no usage", err, ErrUsage)
+		_, err = s.GenerateDataKey(ctxBg, "org-a", k.ID, 32, nil)
+		wantErr(t, "GenerateDataKey with a key of no usage", err, ErrUsage)
+		if frozen, err := s.CreateKey(ctxBg, owner, "org-a", KeySpec{ID: "frozen", Usage: UsageNone}); err != nil || frozen.Usage != UsageNone {
+			t.Fatalf("CreateKey with usage none: %+v, %v", frozen, err)
+		}
 		if _, err := s.SetUsage(ctxBg, owner, "org-a", k.ID, "sign_verify"); fault.KindOf(err) != fault.Invalid {
 			t.Fatalf("unknown usage: %v", err)
 		}
@@ -142,12 +155,12 @@ func TestKeyLifecycle(t *testing.T) {
 			t.Fatalf("CreateKey for a malformed organisation id: %v", err)
 		}
 		list, err := s.Keys(ctxBg, "org-a")
-		if err != nil || len(list) != 2 {
+		if err != nil || len(list) != 3 {
 			t.Fatalf("Keys: %d, %v", len(list), err)
 		}
 
 		want := []string{"key.init", "key.unseal", "key.create", "key.create", "key.create", "key.rotate",
-			"key.set_usage", "key.set_usage", "key.set_usage", "key.disable", "key.enable", "key.kill", "key.revive"}
+			"key.set_usage", "key.set_usage", "key.set_usage", "key.create", "key.set_usage", "key.disable", "key.enable", "key.kill", "key.revive"}
 		if got := auditActions(t, db); !slices.Equal(got, want) {
 			t.Fatalf("audit %v\nwant  %v", got, want)
 		}

@@ -194,30 +194,44 @@ func (s *Service) XKSCredential(ctx context.Context, accessKeyID string) (org, s
 			return c.org, c.secret, c.killed, nil
 		}
 	}
+	// Concurrent requests with the same access key share one read and one
+	// unwrap (flight.go): under a burst, a cache miss costs the HSM one
+	// operation, not one per request in flight.
 	gen := s.credGen.Load()
-	checked := s.now()
+	c, err := s.credFlight.do(accessKeyID, gen, func() (*cachedCredential, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+		defer cancel()
+		return s.readCredential(rctx, mk, epoch, gen, accessKeyID)
+	})
+	if err != nil {
+		return "", "", false, err
+	}
+	return c.org, c.secret, c.killed, nil
+}
+
+// readCredential reads and unwraps a credential and caches the answer.
+func (s *Service) readCredential(ctx context.Context, mk masterKey, epoch, gen uint64, accessKeyID string) (*cachedCredential, error) {
+	c := &cachedCredential{checked: s.now(), epoch: epoch}
 	var wrapped []byte
-	err = s.db.QueryRowContext(ctx, `SELECT c.org_id, c.wrapped_secret, s.killed
+	err := s.db.QueryRowContext(ctx, `SELECT c.org_id, c.wrapped_secret, s.killed
 		FROM xks_credentials c JOIN key_stores s ON s.org_id = c.org_id
-		WHERE c.access_key_id = $1 AND c.revoked_at IS NULL`, accessKeyID).Scan(&org, &wrapped, &killed)
+		WHERE c.access_key_id = $1 AND c.revoked_at IS NULL`, accessKeyID).Scan(&c.org, &wrapped, &c.killed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", false, ErrUnknownXKSCredential
+		return nil, ErrUnknownXKSCredential
 	}
 	if err != nil {
-		return "", "", false, fmt.Errorf("keys: reading XKS credential: %w", err)
+		return nil, fmt.Errorf("keys: reading XKS credential %s: %w", accessKeyID, err)
 	}
-	raw, err := mk.unwrap(wrapped, xksCredentialAAD(org, accessKeyID))
+	raw, err := s.unwrapStored(ctx, mk, wrapped, xksCredentialAAD(c.org, accessKeyID), "XKS credential "+accessKeyID)
 	if err != nil {
-		// Like key material: a stored secret that does not unwrap is
-		// tampering or a defect, never the caller's fault.
-		s.log.Error("stored XKS secret does not unwrap", "org", org, "access_key_id", accessKeyID)
-		return "", "", false, fmt.Errorf("keys: XKS credential %s does not unwrap with the master key (tampered storage?)", accessKeyID)
+		return nil, err
 	}
+	c.secret = string(raw)
 	// A change made while this read ran must not be hidden by it.
 	if s.credGen.Load() == gen {
-		s.creds.Store(accessKeyID, &cachedCredential{org: org, secret: string(raw), killed: killed, checked: checked, epoch: epoch})
+		s.creds.Store(accessKeyID, c)
 	}
-	return org, string(raw), killed, nil
+	return c, nil
 }
 
 // cachedCredential is XKSCredential's answer as read at checked.
