@@ -39,7 +39,8 @@ type stack struct {
 	handler      http.Handler
 	akid, secret string
 	served       atomic.Int64 // HTTP requests the handler answered
-	recorded     atomic.Int64 // usage records handed to Record
+	ok           atomic.Int64 // of which with 200
+	recorded     atomic.Int64 // usage records Record accepted (durably queued)
 	// finish stops the stack and returns the number of usage entries that
 	// reached the audit log (-1 where there is no audit log).
 	finish func(context.Context) (int64, error)
@@ -47,12 +48,33 @@ type stack struct {
 
 func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.served.Add(1)
-	s.handler.ServeHTTP(w, r)
+	sw := &statusWriter{ResponseWriter: w}
+	s.handler.ServeHTTP(sw, r)
+	if sw.status == http.StatusOK {
+		s.ok.Add(1)
+	}
 }
 
-func (s *stack) newHandler(backend xks.Keys, record func(context.Context, xks.Usage), logger *slog.Logger) error {
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *stack) newHandler(backend xks.Keys, record func(context.Context, xks.Usage) error, logger *slog.Logger) error {
 	h, err := xks.NewHandler(xks.Config{URIPrefix: prefix, Region: region, Keys: backend, Logger: logger,
-		Record: func(ctx context.Context, u xks.Usage) { s.recorded.Add(1); record(ctx, u) }})
+		Record: func(ctx context.Context, u xks.Usage) error {
+			err := record(ctx, u)
+			if err == nil {
+				s.recorded.Add(1)
+			}
+			return err
+		}})
 	s.handler = h
 	return err
 }
@@ -65,7 +87,7 @@ func memStack(logger *slog.Logger) (*stack, error) {
 	k.AddCredential(benchOrg, s.akid, s.secret)
 	k.AddKey(benchOrg, benchKey, xks.UsageEncrypt, xks.UsageDecrypt)
 	s.finish = func(context.Context) (int64, error) { return -1, nil }
-	return s, s.newHandler(k, func(context.Context, xks.Usage) {}, logger)
+	return s, s.newHandler(k, func(context.Context, xks.Usage) error { return nil }, logger)
 }
 
 // realStack is the production stack in split or HSM mode: a migrated

@@ -47,10 +47,13 @@ type keyService struct {
 	ownDB    bool
 	keys     *keys.Service
 	recorder *keyd.Recorder
-	xks      *xks.Handler
-	plain    http.Handler
-	hsm      keys.HSMConfig
-	audit    *audit.Log // ownDB only
+	// admission bounds the XKS proxy's and the plain API's requests in
+	// progress together.
+	admission *xks.Admission
+	xks       *xks.Handler
+	plain     http.Handler
+	hsm       keys.HSMConfig
+	audit     *audit.Log // ownDB only
 }
 
 func openKeyService(ctx context.Context, cfg config.Config, mainDB *store.DB, log *slog.Logger) (*keyService, error) {
@@ -79,18 +82,20 @@ func openKeyService(ctx context.Context, cfg config.Config, mainDB *store.DB, lo
 	klog := log.With("component", "keyd")
 	ks.keys = keys.New(ks.db, keys.Options{Logger: klog, StateTTL: kc.StateTTL})
 	ks.recorder = keyd.NewRecorder(ks.db, keyd.RecorderOptions{Logger: klog})
+	ks.admission = xks.NewAdmission(xks.DefaultMaxInFlight)
 	node := kc.NodeID
 	if node == "" {
 		node, _ = os.Hostname()
 	}
 	h, err := xks.NewHandler(xks.Config{URIPrefix: kc.XKSURIPrefix, Region: kc.XKSRegion, Logger: klog, TenantPaths: kc.XKSTenantPaths,
-		Keys: keyd.New(ks.keys, keyd.Options{NodeID: node, Model: "hatoba " + version}), Record: ks.recorder.Record})
+		Keys: keyd.New(ks.keys, keyd.Options{NodeID: node, Model: "hatoba " + version}), Record: ks.recorder.Record, Admission: ks.admission})
 	if err != nil {
 		ks.close(ctx)
 		return nil, err
 	}
 	ks.xks = h
-	ks.plain = keyd.NewPlainAPI(keyd.PlainAPIConfig{Keys: ks.keys, Region: kc.XKSRegion, Record: ks.recorder.Record, Logger: klog})
+	ks.plain = keyd.NewPlainAPI(keyd.PlainAPIConfig{Keys: ks.keys, Region: kc.XKSRegion, Record: ks.recorder.Record,
+		Admission: ks.admission, Logger: klog})
 	ks.autoUnseal(ctx, log)
 	return ks, nil
 }
@@ -125,6 +130,19 @@ func (ks *keyService) autoUnseal(ctx context.Context, log *slog.Logger) {
 func (ks *keyService) mount(mux *http.ServeMux) {
 	mux.Handle(ks.xks.Path(), ks.xks)
 	mux.Handle(keyd.PlainAPIPath, ks.plain)
+}
+
+// collector reports the admission and usage-record metrics
+// (hatoba_keyd_*); serve registers it on its registry.
+func (ks *keyService) collector() *keyd.Collector {
+	return keyd.NewCollector(ks.recorder, ks.admission)
+}
+
+// RecordHealth says whether usage records are being written: while they
+// are not, every key request fails closed, and the console should say so
+// (an alert for central operators).
+func (ks *keyService) RecordHealth() keyd.RecordHealth {
+	return ks.recorder.Health()
 }
 
 // runLoops integrates the key service's own record, when it keeps one.
@@ -235,7 +253,7 @@ func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("keyd: %w", err)
 	}
-	ln := tls.NewListener(plain, tlsConfig)
+	ln := tls.NewListener(limitConns(plain, keydMaxConns), tlsConfig)
 	where := "the control plane's database"
 	if ks.ownDB {
 		where = "its own database " + ks.db.String()
@@ -501,4 +519,54 @@ func cmdSecret(ctx context.Context, sub string, args []string, stdin io.Reader, 
 		return nil
 	}
 	return usageError{fmt.Sprintf("unknown secret subcommand %q (known: put, list)", sub)}
+}
+
+// keydMaxConns bounds keyd's open connections: beyond it new connections
+// wait in the kernel's accept queue instead of taking a file descriptor
+// each, so a flood of clients cannot exhaust the process's descriptors
+// (which the database and the HSM need too). Requests in progress are
+// bounded separately, and more tightly, by the handlers' admission
+// (xks.DefaultMaxInFlight), which answers ThrottlingException beyond it.
+const keydMaxConns = 4096
+
+// limitConns accepts at most n connections at once.
+func limitConns(l net.Listener, n int) net.Listener {
+	return &limitListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: sync.OnceFunc(func() { <-l.sem })}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	return err
 }

@@ -286,6 +286,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if ks != nil {
+		reg.MustRegister(ks.collector()) // hatoba_keyd_*: admission and usage records
+	}
 	conns, err := buildConnections(ctx, cfg, simURL, sealedSecrets)
 	if err != nil {
 		return err

@@ -94,6 +94,8 @@ func (a *Adapter) Key(ctx context.Context, tenant, externalKeyID string) (xks.Ke
 		info.Usage = []string{xks.UsageEncrypt}
 	case keys.UsageDecryptOnly:
 		info.Usage = []string{xks.UsageDecrypt}
+	default: // keys.UsageNone: neither; GetKeyMetadata lists none
+		info.Usage = []string{}
 	}
 	return info, nil
 }

@@ -141,7 +141,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		rec := keyd.NewRecorder(db, keyd.RecorderOptions{Logger: logger, FlushEvery: 10 * time.Millisecond})
+		rec := keyd.NewRecorder(db, keyd.RecorderOptions{Logger: logger})
 		h, err := xks.NewHandler(xks.Config{Region: region, Keys: keyd.New(svc, keyd.Options{NodeID: "test-1"}), Logger: logger, Record: rec.Record})
 		if err != nil {
 			t.Fatal(err)

@@ -38,10 +38,17 @@ const maxPlainBody = (keys.MaxPlaintext+keys.MaxAAD)*4/3 + 4096
 type PlainAPIConfig struct {
 	Keys   *keys.Service
 	Region string
-	// Record receives one usage record per request that reached a key.
-	Record func(context.Context, xks.Usage)
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Record receives one usage record per request that reached a key and
+	// returns once it is durably queued (Recorder.Record); the answer
+	// waits for it, and a request whose record fails is not served
+	// (429 Throttled for a full queue, 503 Unavailable otherwise).
+	Record func(context.Context, xks.Usage) error
+	// Admission bounds the requests in progress (share the XKS proxy's to
+	// bound both together); beyond it the answer is 429 at once. nil
+	// means xks.DefaultMaxInFlight for this API alone.
+	Admission *xks.Admission
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // PlainEncryptRequest, PlainDecryptRequest and PlainDataKeyRequest are the
@@ -89,6 +96,9 @@ func NewPlainAPI(cfg PlainAPIConfig) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Admission == nil {
+		cfg.Admission = xks.NewAdmission(xks.DefaultMaxInFlight)
+	}
 	return &plainAPI{cfg: cfg, verifier: sigv4.Verifier{Service: PlainAPIService, Region: cfg.Region, MaxSkew: 5 * time.Minute, Now: cfg.Now}}
 }
 
@@ -98,6 +108,12 @@ type plainAPI struct {
 }
 
 func (a *plainAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.cfg.Admission.Acquire() {
+		w.Header().Set("Retry-After", "1")
+		writePlainError(w, http.StatusTooManyRequests, "Throttled", "too many requests in progress; retry later")
+		return
+	}
+	defer a.cfg.Admission.Release()
 	op := strings.TrimPrefix(r.URL.Path, PlainAPIPath)
 	if op != "encrypt" && op != "decrypt" && op != "generate-data-key" {
 		writePlainError(w, http.StatusNotFound, "NotFound", "no operation "+r.URL.Path+"; the API has encrypt, decrypt and generate-data-key")
@@ -140,14 +156,20 @@ func (a *plainAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u := xks.Usage{At: a.cfg.Now(), Tenant: org, Operation: "api." + op, AWSPrincipalARN: scope.AccessKeyID}
 	resp, err := a.do(ctx, org, op, body, &u)
+	u.Result = xks.ResultOK
 	if err != nil {
 		u.Result = plainCode(err)
-		a.record(ctx, u)
+	}
+	// The record first: a request whose record cannot be written is not
+	// served, whatever the key service answered.
+	if rerr := a.record(ctx, u); rerr != nil {
+		a.failRecord(w, r, rerr)
+		return
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	u.Result = xks.ResultOK
-	a.record(ctx, u)
 	w.Header().Set("Cache-Control", "no-store")
 	writePlainJSON(w, http.StatusOK, resp)
 }
@@ -224,10 +246,22 @@ func unpackCiphertext(b []byte) (keys.Ciphertext, error) {
 		Ciphertext: b[metadataLen+12 : len(b)-16], Tag: b[len(b)-16:]}, nil
 }
 
-func (a *plainAPI) record(ctx context.Context, u xks.Usage) {
-	if a.cfg.Record != nil {
-		a.cfg.Record(ctx, u)
+func (a *plainAPI) record(ctx context.Context, u xks.Usage) error {
+	if a.cfg.Record == nil {
+		return nil
 	}
+	return a.cfg.Record(ctx, u)
+}
+
+// failRecord answers a request whose usage record could not be queued.
+func (a *plainAPI) failRecord(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, xks.ErrThrottled) {
+		w.Header().Set("Retry-After", "1")
+		writePlainError(w, http.StatusTooManyRequests, "Throttled", "the usage record cannot keep up with the request rate; retry later")
+		return
+	}
+	a.cfg.Logger.ErrorContext(r.Context(), "plain encryption API: usage record not written; request not served", "path", r.URL.Path, "err", err)
+	writePlainError(w, http.StatusServiceUnavailable, "Unavailable", "the usage record could not be written, so the request was not served; retry later")
 }
 
 // plainCode names an error for the caller and the usage record.

@@ -55,7 +55,7 @@ func TestPlainAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := keyd.NewRecorder(db, keyd.RecorderOptions{FlushEvery: 5 * time.Millisecond})
+	rec := keyd.NewRecorder(db, keyd.RecorderOptions{})
 	mux := http.NewServeMux()
 	mux.Handle(keyd.PlainAPIPath, keyd.NewPlainAPI(keyd.PlainAPIConfig{Keys: svc, Region: region, Record: rec.Record}))
 	srv := httptest.NewServer(mux)

@@ -2,10 +2,15 @@ package keyd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -14,41 +19,96 @@ import (
 
 // Recorder defaults.
 const (
-	DefaultFlushEvery = 100 * time.Millisecond
-	DefaultBatch      = 500
-	DefaultBuffer     = 4096
-	DefaultBlockFor   = time.Second
+	DefaultBatch   = 500
+	DefaultBuffer  = 4096
+	DefaultMaxWait = 2 * time.Second
 )
 
 // RecorderOptions configure a Recorder; zero values take the defaults.
 type RecorderOptions struct {
 	Logger *slog.Logger
-	// FlushEvery is how often buffered records are written.
-	FlushEvery time.Duration
-	// Batch is the most records written in one transaction (a full batch
-	// is written at once, without waiting for FlushEvery).
+	// Batch is the most records written in one transaction.
 	Batch int
-	// Buffer is how many records may wait to be written.
+	// Buffer is how many records may wait to be written; a record beyond
+	// it is refused with ErrRecordQueueFull (the request is throttled).
 	Buffer int
-	// BlockFor is how long Record waits for room in a full buffer before
-	// it gives the record up — to the error log, never silently.
-	BlockFor time.Duration
+	// MaxWait bounds how long Record waits for its record's transaction,
+	// on top of the caller's context.
+	MaxWait time.Duration
 }
 
-// Recorder writes the XKS proxy's usage records (xks.Config.Record) to the
-// audit log: one entry per key request, in batches of one transaction, so
-// the proxy's hot path never waits for the database. Records are not
-// secret (ids, operation, result), so a record that cannot be written is
-// logged in full at error level instead.
+// Errors of Record. A request whose record meets one of them is not
+// served: the XKS proxy answers ThrottlingException for a full queue and
+// InternalException for the rest (xks.Config.Record).
+var (
+	// ErrRecordQueueFull: more records wait than the buffer holds — the
+	// database cannot keep up with the request rate.
+	ErrRecordQueueFull = fmt.Errorf("keyd: the usage record queue is full: %w", xks.ErrThrottled)
+	// ErrRecorderClosed: the recorder was closed (the process is stopping).
+	ErrRecorderClosed = errors.New("keyd: the usage recorder is closed")
+	// ErrRecordNotWritten: the audit log could not be written; the error
+	// wraps the database's own.
+	ErrRecordNotWritten = errors.New("keyd: the usage record could not be written to the audit log")
+)
+
+// Recorder writes the key service's usage records (xks.Config.Record and
+// the plain API's) to the audit log, one entry per request, and makes the
+// request wait until its entry has committed: a request is answered only
+// once its record is durable, so no request is served without one.
+//
+// Waiting costs little because writes are group-committed: while one
+// transaction commits, the records that arrive meanwhile gather, and the
+// next transaction takes them all. Under light load a record is written
+// alone, at once; under heavy load a transaction carries many records, so
+// the database's per-commit cost (an fsync on PostgreSQL) is shared.
+//
+// Failure closes: a full queue is ErrRecordQueueFull (throttling), a
+// failed write is ErrRecordNotWritten with the database's error, each
+// counted (Stats) and reported by Health until a write succeeds again.
 type Recorder struct {
 	db  *store.DB
 	log *slog.Logger
 	opt RecorderOptions
 
-	mu     sync.RWMutex // held for reading while sending, for writing to close
+	mu     sync.Mutex
+	cur    *recordBatch   // the batch new records join
+	ready  []*recordBatch // full batches waiting for the writer
+	queued int            // records in cur and ready
 	closed bool
-	ch     chan xks.Usage
-	done   chan struct{}
+	health RecordHealth
+	wake   chan struct{} // capacity 1: the writer has work
+	done   chan struct{} // closed when the writer has stopped
+
+	written, failed, refused atomic.Uint64
+}
+
+// recordBatch is the records one transaction writes; done is closed once
+// it has committed (err nil) or failed.
+type recordBatch struct {
+	recs []xks.Usage
+	done chan struct{}
+	err  error
+}
+
+// RecordHealth is the recorder's condition, for the console's alert and
+// the metrics: Failing is true from a failed write until the next
+// successful one.
+type RecordHealth struct {
+	Failing bool
+	// Since is when the current failure began; LastError says why (the
+	// database's error, never a record's content).
+	Since     time.Time
+	LastError string
+	// Failed counts records that could not be written (their requests
+	// failed closed); Refused counts records refused because the queue
+	// was full (their requests were throttled).
+	Failed, Refused uint64
+}
+
+// RecorderStats are the recorder's counters since it started.
+type RecorderStats struct {
+	Written, Failed, Refused uint64
+	Queued                   int
 }
 
 // NewRecorder starts a recorder writing to db; Close stops it.
@@ -56,57 +116,93 @@ func NewRecorder(db *store.DB, opt RecorderOptions) *Recorder {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opt.FlushEvery <= 0 {
-		opt.FlushEvery = DefaultFlushEvery
-	}
 	if opt.Batch <= 0 {
 		opt.Batch = DefaultBatch
 	}
 	if opt.Buffer <= 0 {
 		opt.Buffer = DefaultBuffer
 	}
-	if opt.BlockFor <= 0 {
-		opt.BlockFor = DefaultBlockFor
+	if opt.MaxWait <= 0 {
+		opt.MaxWait = DefaultMaxWait
 	}
-	r := &Recorder{db: db, log: opt.Logger, opt: opt, ch: make(chan xks.Usage, opt.Buffer), done: make(chan struct{})}
+	r := &Recorder{db: db, log: opt.Logger, opt: opt, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go r.run()
 	return r
 }
 
-// Record queues u; it is xks.Config.Record. A full buffer makes it wait
-// up to BlockFor (logged); after that, or after Close, the record is
-// logged at error level rather than written.
-func (r *Recorder) Record(_ context.Context, u xks.Usage) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+// Record queues u and waits until it is written; it is xks.Config.Record.
+// It returns ErrRecordQueueFull at once when the queue is full, and
+// otherwise the outcome of u's transaction — or the context's error (or
+// context.DeadlineExceeded after MaxWait) if that comes first, in which
+// case the record may still be written: a record may exist for a request
+// that failed, never a served request without its record.
+func (r *Recorder) Record(ctx context.Context, u xks.Usage) error {
+	r.mu.Lock()
 	if r.closed {
-		r.lost(u, "the recorder is closed")
-		return
+		r.mu.Unlock()
+		return ErrRecorderClosed
 	}
+	if r.queued >= r.opt.Buffer {
+		r.mu.Unlock()
+		r.refused.Add(1)
+		return ErrRecordQueueFull
+	}
+	if r.cur == nil {
+		r.cur = &recordBatch{recs: make([]xks.Usage, 0, 16), done: make(chan struct{})}
+	}
+	b := r.cur
+	b.recs = append(b.recs, u)
+	if len(b.recs) >= r.opt.Batch {
+		r.ready = append(r.ready, b)
+		r.cur = nil
+	}
+	r.queued++
+	r.mu.Unlock()
 	select {
-	case r.ch <- u:
-		return
+	case r.wake <- struct{}{}:
 	default:
 	}
-	r.log.Warn("xks usage buffer full; waiting", "buffer", r.opt.Buffer)
-	t := time.NewTimer(r.opt.BlockFor)
+
+	t := time.NewTimer(r.opt.MaxWait)
 	defer t.Stop()
 	select {
-	case r.ch <- u:
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return fmt.Errorf("keyd: waiting for the usage record: %w", ctx.Err())
 	case <-t.C:
-		r.lost(u, "the usage buffer stayed full")
+		return fmt.Errorf("keyd: the usage record was not written within %s: %w", r.opt.MaxWait, context.DeadlineExceeded)
 	}
 }
 
-// Close writes what is buffered and stops the recorder. ctx bounds the
-// wait; records still unwritten when it ends are logged as lost.
+// Health reports whether records are being written; the console shows an
+// alert while Failing.
+func (r *Recorder) Health() RecordHealth {
+	r.mu.Lock()
+	h := r.health
+	r.mu.Unlock()
+	h.Failed, h.Refused = r.failed.Load(), r.refused.Load()
+	return h
+}
+
+// Stats returns the counters, for the metrics.
+func (r *Recorder) Stats() RecorderStats {
+	r.mu.Lock()
+	q := r.queued
+	r.mu.Unlock()
+	return RecorderStats{Written: r.written.Load(), Failed: r.failed.Load(), Refused: r.refused.Load(), Queued: q}
+}
+
+// Close refuses new records, writes what is queued and stops the
+// recorder. ctx bounds the wait.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.mu.Lock()
-	if !r.closed {
-		r.closed = true
-		close(r.ch)
-	}
+	r.closed = true
 	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 	select {
 	case <-r.done:
 		return nil
@@ -115,46 +211,53 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 }
 
+// next takes the oldest batch to write, or nil.
+func (r *Recorder) next() (b *recordBatch, closed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case len(r.ready) > 0:
+		b = r.ready[0]
+		r.ready[0] = nil
+		r.ready = r.ready[1:]
+	case r.cur != nil:
+		b, r.cur = r.cur, nil
+	}
+	return b, r.closed
+}
+
 func (r *Recorder) run() {
 	defer close(r.done)
-	tick := time.NewTicker(r.opt.FlushEvery)
-	defer tick.Stop()
-	batch := make([]xks.Usage, 0, r.opt.Batch)
 	for {
-		select {
-		case u, ok := <-r.ch:
-			if !ok {
-				r.flush(batch)
+		b, closed := r.next()
+		if b == nil {
+			if closed {
 				return
 			}
-			batch = append(batch, u)
-			if len(batch) >= r.opt.Batch {
-				r.flush(batch)
-				batch = batch[:0]
-			}
-		case <-tick.C:
-			if len(batch) > 0 {
-				r.flush(batch)
-				batch = batch[:0]
-			}
+			<-r.wake
+			continue
 		}
+		b.err = r.write(b.recs)
+		r.mu.Lock()
+		r.queued -= len(b.recs)
+		r.mu.Unlock()
+		close(b.done)
 	}
 }
 
-// flushAttempts is how often a batch is tried before its records are
-// logged as lost; store.InTx already retries serialization conflicts.
-const flushAttempts = 3
+// writeAttempts is how often a batch is tried; store.InTx already retries
+// serialization conflicts and SQLite's busy answers.
+const writeAttempts = 2
 
-func (r *Recorder) flush(batch []xks.Usage) {
-	if len(batch) == 0 {
-		return
-	}
+// write writes one batch in one transaction, and records the outcome in
+// the counters and Health.
+func (r *Recorder) write(batch []xks.Usage) error {
 	var err error
-	for attempt := range flushAttempts {
+	for attempt := range writeAttempts {
 		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond) // back off before retrying a failed write
+			time.Sleep(20 * time.Millisecond) // a moment for a transient failure to pass
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), r.opt.MaxWait)
 		err = r.db.InTx(ctx, func(tx *store.Tx) error {
 			for _, u := range batch {
 				if err := audit.Append(ctx, tx, entryOf(u)); err != nil {
@@ -165,20 +268,31 @@ func (r *Recorder) flush(batch []xks.Usage) {
 		})
 		cancel()
 		if err == nil {
-			return
+			r.written.Add(uint64(len(batch)))
+			r.mu.Lock()
+			failing, since := r.health.Failing, r.health.Since
+			r.health.Failing = false
+			r.mu.Unlock()
+			if failing {
+				r.log.Warn("xks usage records are written again", "failing_for", time.Since(since).Round(time.Millisecond))
+			}
+			return nil
 		}
-		r.log.Error("writing xks usage to the audit log failed", "records", len(batch), "attempt", attempt+1, "err", err)
 	}
-	for _, u := range batch {
-		r.lost(u, "the audit log could not be written: "+err.Error())
+	r.failed.Add(uint64(len(batch)))
+	r.mu.Lock()
+	if !r.health.Failing {
+		r.health.Failing, r.health.Since = true, time.Now()
 	}
-}
-
-// lost logs a record that will not reach the audit log.
-func (r *Recorder) lost(u xks.Usage, why string) {
-	r.log.Error("xks usage not recorded in the audit log", "why", why, "at", u.At, "tenant", u.Tenant, "key", u.ExternalKeyID,
-		"operation", u.Operation, "kmsOperation", u.KMSOperation, "kmsRequestId", u.KMSRequestID,
-		"awsPrincipalArn", u.AWSPrincipalARN, "kmsKeyArn", u.KMSKeyARN, "result", u.Result)
+	r.health.LastError = err.Error()
+	r.mu.Unlock()
+	// The requests fail closed, so nothing was served without a record;
+	// the log still names them, for whoever reconciles KMS's CloudTrail
+	// with the usage record.
+	first, last := batch[0], batch[len(batch)-1]
+	r.log.Error("xks usage records could not be written to the audit log; their requests fail closed", "records", len(batch),
+		"first_kmsRequestId", first.KMSRequestID, "last_kmsRequestId", last.KMSRequestID, "tenant", first.Tenant, "err", err)
+	return fmt.Errorf("%w: %w", ErrRecordNotWritten, err)
 }
 
 // maxActor is the audit log's limit on an actor.
@@ -209,9 +323,16 @@ func entryOf(u xks.Usage) audit.Entry {
 	return audit.Entry{At: u.At, Actor: actor, Action: action, OrgID: u.Tenant, Target: target(u.ExternalKeyID), Details: details}
 }
 
+// target is the entry's target: the external key id as given. An id the
+// audit log would refuse (a refused request's path may hold anything) is
+// written quoted, so one bad request cannot fail the batch it shares with
+// others.
 func target(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		s = strconv.QuoteToASCII(s)
+	}
 	if len(s) > maxActor {
-		return s[:maxActor]
+		return strings.ToValidUTF8(s[:maxActor], "") // not cut inside a character
 	}
 	return s
 }

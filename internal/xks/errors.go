@@ -83,6 +83,8 @@ func classify(err error, decrypt bool) *Error {
 		return &Error{Name: InvalidState, Message: "the external key is disabled", cause: err}
 	case errors.Is(err, ErrStoreBlocked):
 		return &Error{Name: InvalidState, Message: "the key store is blocked", cause: err}
+	case errors.Is(err, ErrThrottled):
+		return &Error{Name: Throttling, Message: "the proxy cannot keep up with the request rate; retry later", cause: err}
 	case errors.Is(err, ErrKeyUsage):
 		return &Error{Name: InvalidKeyUsage, Message: "the external key does not allow this operation", cause: err}
 	case decrypt && errors.Is(err, ErrInvalidCiphertext):

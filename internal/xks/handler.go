@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/sigv4"
@@ -65,8 +66,18 @@ type Config struct {
 	Region string
 	Keys   Keys
 	Logger *slog.Logger
-	// Record receives one Usage per key request; nil records nothing.
-	Record func(context.Context, Usage)
+	// Record receives one Usage per key request and returns once the
+	// record is durably queued; nil records nothing. The answer waits for
+	// it: a request whose record cannot be written fails closed — an
+	// error wrapping ErrThrottled is answered ThrottlingException, a
+	// context deadline DependencyTimeoutException, anything else
+	// InternalException — so no request is served without its record.
+	Record func(context.Context, Usage) error
+	// Admission bounds the requests in progress (shared with other
+	// handlers if they should share the bound); beyond it a request is
+	// answered ThrottlingException at once. nil means a bound of
+	// DefaultMaxInFlight for this handler alone.
+	Admission *Admission
 	// Authorize is the optional secondary authorization on requestMetadata
 	// (never asked for GetHealthStatus, as the specification requires); an
 	// error is answered with AccessDeniedException.
@@ -96,6 +107,9 @@ type Handler struct {
 	prefix   string // URIPrefix, cleaned
 	base     string // what the handler serves below: prefix + "/kms/xks/v1/", or prefix + "/" with TenantPaths
 	verifier sigv4.Verifier
+	// lastThrottleLog is when throttling was last logged (Unix nanoseconds):
+	// under a burst it is logged once a second, not once a request.
+	lastThrottleLog atomic.Int64
 }
 
 // NewHandler checks cfg and returns the handler.
@@ -128,6 +142,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if cfg.Model == "" {
 		cfg.Model = "hatoba"
+	}
+	if cfg.Admission == nil {
+		cfg.Admission = NewAdmission(DefaultMaxInFlight)
 	}
 	base := prefix + "/kms/xks/v1/"
 	if cfg.TenantPaths {
@@ -204,9 +221,15 @@ func validKeyID(id string) bool {
 }
 
 // ServeHTTP answers one XKS request. The order of the checks decides which
-// error wins: path, method, size, signature, kill switch, throttle, body,
-// key id, authorization, then the key service.
+// error wins: admission, path, method, size, signature, kill switch,
+// throttle, body, key id, authorization, the key service, then the usage
+// record.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.cfg.Admission.Acquire() {
+		h.throttled(w, r)
+		return
+	}
+	defer h.cfg.Admission.Release()
 	start := h.cfg.Now()
 	op, keyID, pathTenant, ok := h.route(r.URL.Path)
 	if !ok {
@@ -284,23 +307,55 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rerr != nil {
 		u.Result = rerr.Name
-		h.record(ctx, u)
+	} else {
+		u.Result = ResultOK
+	}
+	// The record first, then the answer: a request whose record cannot be
+	// written is answered with the record's failure instead, whatever the
+	// key service said.
+	if err := h.record(ctx, u); err != nil {
+		rerr = recordFailure(err)
+	}
+	if rerr != nil {
 		h.fail(w, r, op, tenant, rerr, slog.String("key", keyID), slog.String("kmsRequestId", u.KMSRequestID),
 			slog.String("kmsOperation", u.KMSOperation), slog.String("awsPrincipalArn", u.AWSPrincipalARN))
 		return
 	}
-	u.Result = ResultOK
-	h.record(ctx, u)
 	h.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "xks request", slog.String("op", op), slog.String("tenant", tenant),
 		slog.String("key", keyID), slog.String("kmsRequestId", u.KMSRequestID), slog.String("kmsOperation", u.KMSOperation),
 		slog.String("awsPrincipalArn", u.AWSPrincipalARN), slog.Duration("took", h.cfg.Now().Sub(start)))
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (h *Handler) record(ctx context.Context, u Usage) {
-	if h.cfg.Record != nil {
-		h.cfg.Record(ctx, u)
+func (h *Handler) record(ctx context.Context, u Usage) error {
+	if h.cfg.Record == nil {
+		return nil
 	}
+	return h.cfg.Record(ctx, u)
+}
+
+// recordFailure is the answer to a request whose usage record could not be
+// queued: the request fails closed.
+func recordFailure(err error) *Error {
+	switch {
+	case errors.Is(err, ErrThrottled):
+		return &Error{Name: Throttling, Message: "the proxy cannot keep up with the request rate; retry later", cause: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Name: DependencyTimeout, Message: "the usage record could not be written in time; the request was not served", cause: err}
+	}
+	return &Error{Name: Internal, Message: "the usage record could not be written; the request was not served", cause: err}
+}
+
+// throttled answers a request Admission refused. It is counted there and
+// logged at most once a second, so a burst does not become a log storm.
+func (h *Handler) throttled(w http.ResponseWriter, r *http.Request) {
+	now := time.Now().UnixNano()
+	if last := h.lastThrottleLog.Load(); now-last >= int64(time.Second) && h.lastThrottleLog.CompareAndSwap(last, now) {
+		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "xks requests throttled: too many in progress",
+			slog.Int("max_in_flight", h.cfg.Admission.Max()), slog.Uint64("throttled_total", h.cfg.Admission.Throttled()))
+	}
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusTooManyRequests, errorResponse{ErrorName: Throttling, ErrorMessage: "the proxy cannot keep up with the request rate; retry later"})
 }
 
 // admit runs the checks common to the three key operations once the
@@ -401,13 +456,21 @@ func (h *Handler) encrypt(ctx context.Context, tenant, keyID string, body []byte
 	if in.cdiv {
 		// Appendix C: compute the value first, then prove the output
 		// decrypts, so a corruption after the check cannot hide behind a
-		// value computed over corrupted bytes.
+		// value computed over corrupted bytes. The value is KMS's assurance
+		// that a later decrypt succeeds, so a key that cannot decrypt (an
+		// encrypt-only key) cannot give it: its decrypt fails and the
+		// answer is that failure, InvalidKeyUsageException, as the
+		// specification's step 4 and AWS's reference proxy do.
 		resp.CDIV = base64.StdEncoding.EncodeToString(CDIV(in.aad, s))
 		pt, err := h.cfg.Keys.Decrypt(ctx, tenant, keyID, s, AAD(in.aad, s.Metadata))
-		if err != nil && !errors.Is(err, ErrKeyUsage) { // an encrypt-only key cannot check itself
-			return nil, &Error{Name: Internal, Message: "internal error", cause: fmt.Errorf("CDIV self-check: %w", err)}
+		if err != nil {
+			e := classify(err, false)
+			if e.Name == Internal {
+				e.cause = fmt.Errorf("CDIV self-check: %w", err)
+			}
+			return nil, e
 		}
-		if err == nil && subtle.ConstantTimeCompare(pt, in.plaintext) != 1 {
+		if subtle.ConstantTimeCompare(pt, in.plaintext) != 1 {
 			return nil, &Error{Name: Internal, Message: "internal error", cause: errors.New("CDIV self-check: decrypted text differs")}
 		}
 	}

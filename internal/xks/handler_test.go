@@ -72,10 +72,11 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	hs := &harness{t: t, keys: k, now: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)}
 	cfg := xks.Config{
 		URIPrefix: prefix, Region: region, Keys: k, Now: func() time.Time { return hs.clock() },
-		Record: func(_ context.Context, u xks.Usage) {
+		Record: func(_ context.Context, u xks.Usage) error {
 			hs.mu.Lock()
 			defer hs.mu.Unlock()
 			hs.usage = append(hs.usage, u)
+			return nil
 		},
 	}
 	for _, o := range opts {
@@ -435,12 +436,48 @@ func TestEncryptDecrypt(t *testing.T) {
 	}
 }
 
+// An encrypt-only key cannot give the CDIV's assurance that a later
+// decrypt succeeds: Appendix C's self-check decrypt fails, and so does the
+// request (AWS's reference proxy answers the same). Without a CDIV the key
+// encrypts.
 func TestEncryptOnlyKeyWithCDIV(t *testing.T) {
 	t.Parallel()
 	hs := newHarness(t)
 	code, out := hs.do("POST", "keys/enc-only/encrypt", js(encBody([]byte("x"), nil, true)), good)
-	if code != 200 || out["ciphertextDataIntegrityValue"] == nil {
-		t.Fatalf("got %d %v", code, out)
+	if code != 400 || out["errorName"] != xks.InvalidKeyUsage || out["ciphertext"] != nil || out["ciphertextDataIntegrityValue"] != nil {
+		t.Fatalf("with CDIV: got %d %v, want 400 %s and no ciphertext", code, out, xks.InvalidKeyUsage)
+	}
+	if code, out := hs.do("POST", "keys/enc-only/encrypt", js(encBody([]byte("x"), nil, false)), good); code != 200 {
+		t.Fatalf("without CDIV: got %d %v", code, out)
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if len(hs.usage) != 2 || hs.usage[0].Result != xks.InvalidKeyUsage || hs.usage[1].Result != xks.ResultOK {
+		t.Fatalf("usage records %+v", hs.usage)
+	}
+}
+
+// A key with neither usage ("none") is refused every cryptographic
+// operation with InvalidKeyUsageException; its metadata lists no usage.
+func TestNoUsageKey(t *testing.T) {
+	t.Parallel()
+	hs := newHarness(t)
+	code, sealed := hs.do("POST", "keys/both/encrypt", js(encBody([]byte("x"), nil, false)), good)
+	if code != 200 {
+		t.Fatalf("encrypt: %d %v", code, sealed)
+	}
+	dec := decBody(sealed, nil)
+	for _, tt := range []struct {
+		name, path string
+		body       []byte
+	}{
+		{"fail/encrypt", "keys/none/encrypt", js(encBody([]byte("x"), nil, false))},
+		{"fail/encrypt-cdiv", "keys/none/encrypt", js(encBody([]byte("x"), nil, true))},
+		{"fail/decrypt", "keys/none/decrypt", js(dec)},
+	} {
+		if code, out := hs.do("POST", tt.path, tt.body, good); code != 400 || out["errorName"] != xks.InvalidKeyUsage {
+			t.Errorf("%s: got %d %v, want 400 %s", tt.name, code, out, xks.InvalidKeyUsage)
+		}
 	}
 }
 

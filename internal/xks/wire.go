@@ -155,7 +155,7 @@ func jsonReason(err error) string {
 }
 
 // b64 decodes a required or optional standard-alphabet, padded Base64 field
-// (RFC 4648 section 4, as specification 1.0.2 says). Go's decoder skips
+// (RFC 4648 section 4, as the specification (1.0.3) says). Go's decoder skips
 // CR and LF; a strict reader refuses them instead.
 func b64(field string, v *string, need bool, max int, overIsInvalid bool) ([]byte, error) {
 	if v == nil || *v == "" {
