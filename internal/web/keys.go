@@ -86,7 +86,7 @@ type keyUsageRow struct {
 	Result       string
 }
 
-var keyUsages = []keys.Usage{keys.UsageEncryptDecrypt, keys.UsageEncryptOnly, keys.UsageDecryptOnly}
+var keyUsages = keys.Usages
 
 // errNoKeyService: a server that runs no key service.
 var errNoKeyService = &fault.Error{Kind: fault.Unavailable, Message: "this server runs no key service (keyd.embedded is off)"}
