@@ -22,6 +22,11 @@ type Resource struct {
 	Region      string         `json:"region"`
 	Environment string         `json:"environment"`
 	Config      map[string]any `json:"config"`
+	// Unknown marks, in Config's shape, the attributes a Terraform plan
+	// knows only after the apply (change.after_unknown), so the library
+	// judges them the same whether hatoba or conftest reads the plan.
+	// Empty for everything else.
+	Unknown map[string]any `json:"unknown,omitempty"`
 }
 
 // Violation is one deny result: a control says a resource breaks it.
@@ -195,8 +200,12 @@ func resourceValue(r Resource) map[string]any {
 	if cfg == nil {
 		cfg = map[string]any{}
 	}
-	return map[string]any{"provider": r.Provider, "type": r.Type, "id": r.ID, "region": r.Region,
+	v := map[string]any{"provider": r.Provider, "type": r.Type, "id": r.ID, "region": r.Region,
 		"environment": r.Environment, "config": cfg}
+	if len(r.Unknown) > 0 {
+		v["unknown"] = r.Unknown
+	}
+	return v
 }
 
 // TestResult is one Rego test of a control.

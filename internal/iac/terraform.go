@@ -34,8 +34,9 @@ type tfChange struct {
 	Type          string `json:"type"`
 	Name          string `json:"name"`
 	Change        struct {
-		Actions []string       `json:"actions"`
-		After   map[string]any `json:"after"`
+		Actions      []string       `json:"actions"`
+		After        map[string]any `json:"after"`
+		AfterUnknown any            `json:"after_unknown"`
 	} `json:"change"`
 }
 
@@ -61,13 +62,43 @@ type tfConfigModule struct {
 	} `json:"module_calls"`
 }
 
+// tfProviderConfig is a provider block. Its expressions are kept raw:
+// an argument is an expression object ({"constant_value": …} or
+// {"references": […]}), but a nested block (the AWS provider's
+// default_tags { … }, azurerm's features {}) is an array of objects of
+// expressions, and providers may add shapes of their own; each is
+// decoded only where it is read, so no shape can make a plan unreadable.
 type tfProviderConfig struct {
-	Name          string `json:"name"`
-	ModuleAddress string `json:"module_address"`
-	Expressions   map[string]struct {
-		ConstantValue any      `json:"constant_value"`
-		References    []string `json:"references"`
-	} `json:"expressions"`
+	Name          string                     `json:"name"`
+	ModuleAddress string                     `json:"module_address"`
+	Expressions   map[string]json.RawMessage `json:"expressions"`
+}
+
+// tfExpression is one argument's expression in the configuration.
+type tfExpression struct {
+	ConstantValue any      `json:"constant_value"`
+	References    []string `json:"references"`
+}
+
+// expression decodes the argument name; ok is false when it is absent or
+// not an expression object (a nested block).
+func (pc tfProviderConfig) expression(name string) (tfExpression, bool) {
+	var e tfExpression
+	raw, ok := pc.Expressions[name]
+	if !ok || json.Unmarshal(raw, &e) != nil {
+		return tfExpression{}, false
+	}
+	return e, true
+}
+
+// blocks decodes the nested block name: a list of blocks, each a map of
+// argument name to raw expression. Anything else is no block.
+func (pc tfProviderConfig) blocks(name string) []map[string]json.RawMessage {
+	var bs []map[string]json.RawMessage
+	if raw, ok := pc.Expressions[name]; !ok || json.Unmarshal(raw, &bs) != nil {
+		return nil
+	}
+	return bs
 }
 
 // ReadTerraformPlan reads the managed resources a plan (terraform show
@@ -109,7 +140,7 @@ func ReadTerraformPlan(name string, b []byte) ([]Resource, error) {
 		}
 	}
 	walkConfig("", p.Configuration.RootModule)
-	region := func(module, typ, rname string) string {
+	provider := func(module, typ, rname string) (tfProviderConfig, bool) {
 		key := keyOf[joinModule(module, typ+"."+rname)]
 		if key == "" {
 			key = providerOf(typ)
@@ -123,24 +154,53 @@ func ReadTerraformPlan(name string, b []byte) ([]Resource, error) {
 		if !ok {
 			pc, ok = p.Configuration.ProviderConfig[providerOf(typ)]
 		}
-		if !ok {
-			return ""
-		}
-		e := pc.Expressions["region"]
-		if s, ok := e.ConstantValue.(string); ok {
-			return s
+		return pc, ok
+	}
+	// value is an expression's value when the plan says it: a constant,
+	// or a root module's provider block naming one root variable.
+	value := func(pc tfProviderConfig, e tfExpression) (any, bool) {
+		if e.ConstantValue != nil {
+			return e.ConstantValue, true
 		}
 		if len(e.References) > 0 && pc.ModuleAddress == "" {
 			if v, found := strings.CutPrefix(e.References[0], "var."); found {
-				s, _ := p.Variables[v].Value.(string)
-				return s
+				if val, ok := p.Variables[v]; ok && val.Value != nil {
+					return val.Value, true
+				}
 			}
 		}
-		return ""
+		return nil, false
+	}
+	region := func(pc tfProviderConfig) string {
+		e, _ := pc.expression("region")
+		v, _ := value(pc, e)
+		s, _ := v.(string)
+		return s
+	}
+	// defaultTags are the AWS provider's default_tags { tags = … }, which
+	// the provider adds to every resource's tags_all.
+	defaultTags := func(pc tfProviderConfig, typ string) map[string]any {
+		if providerOf(typ) != "aws" {
+			return nil
+		}
+		out := map[string]any{}
+		for _, b := range pc.blocks("default_tags") {
+			var e tfExpression
+			if json.Unmarshal(b["tags"], &e) != nil {
+				continue
+			}
+			v, _ := value(pc, e)
+			if m, ok := v.(map[string]any); ok {
+				for k, t := range m {
+					out[k] = t
+				}
+			}
+		}
+		return out
 	}
 
 	var out []Resource
-	add := func(what, address, module, mode, typ, rname string, config map[string]any, line int) error {
+	add := func(what, address, module, mode, typ, rname string, config map[string]any, unknown any, line int) error {
 		if mode != "managed" {
 			return nil
 		}
@@ -152,7 +212,11 @@ func ReadTerraformPlan(name string, b []byte) ([]Resource, error) {
 		}
 		r := Resource{File: name, Line: line}
 		r.Provider, r.Type, r.ID, r.Config = providerOf(typ), typ, address, config
-		r.Region = region(stripIndices(module), typ, rname)
+		r.Unknown, _ = unknown.(map[string]any)
+		if pc, ok := provider(stripIndices(module), typ, rname); ok {
+			r.Region = region(pc)
+			mergeDefaultTags(config, defaultTags(pc, typ))
+		}
 		out = append(out, r)
 		return nil
 	}
@@ -162,7 +226,7 @@ func ReadTerraformPlan(name string, b []byte) ([]Resource, error) {
 				continue
 			}
 			what := "resource_changes[" + strconv.Itoa(i) + "]"
-			if err := add(what, rc.Address, rc.ModuleAddress, rc.Mode, rc.Type, rc.Name, rc.Change.After,
+			if err := add(what, rc.Address, rc.ModuleAddress, rc.Mode, rc.Type, rc.Name, rc.Change.After, rc.Change.AfterUnknown,
 				lines[jsonPath("resource_changes", strconv.Itoa(i))]); err != nil {
 				return nil, err
 			}
@@ -173,7 +237,7 @@ func ReadTerraformPlan(name string, b []byte) ([]Resource, error) {
 	var walkValues func(m tfValuesModule) error
 	walkValues = func(m tfValuesModule) error {
 		for _, r := range m.Resources {
-			if err := add("planned_values resource "+strconv.Quote(r.Address), r.Address, m.Address, r.Mode, r.Type, r.Name, r.Values, 0); err != nil {
+			if err := add("planned_values resource "+strconv.Quote(r.Address), r.Address, m.Address, r.Mode, r.Type, r.Name, r.Values, nil, 0); err != nil {
 				return err
 			}
 		}
@@ -188,6 +252,26 @@ func ReadTerraformPlan(name string, b []byte) ([]Resource, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// mergeDefaultTags gives a resource whose tags_all the plan does not know
+// what the provider will make of it: the provider's default tags, then the
+// resource's own tags over them. A plan that knows tags_all (the provider
+// computes it when every tag is known) keeps its own.
+func mergeDefaultTags(config, defaults map[string]any) {
+	if len(defaults) == 0 || config["tags_all"] != nil {
+		return
+	}
+	all := make(map[string]any, len(defaults))
+	for k, v := range defaults {
+		all[k] = v
+	}
+	if own, ok := config["tags"].(map[string]any); ok {
+		for k, v := range own {
+			all[k] = v
+		}
+	}
+	config["tags_all"] = all
 }
 
 // deletes reports whether a change's actions remove the resource for

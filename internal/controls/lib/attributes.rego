@@ -8,12 +8,12 @@ import rego.v1
 # known_after_apply(r, path) is true when r comes from a Terraform plan and
 # the attribute at path (["kms_key_id"], ["rule", 0, "apply_server_side_encryption_by_default", 0, "kms_master_key_id"])
 # is "known after apply": a reference to a resource the same plan creates.
-# Such a value is absent from change.after and set in change.after_unknown.
-known_after_apply(r, path) if {
-	some rc in input.resource_changes
-	rc.address == r.id
-	walk(object.get(rc.change, "after_unknown", {}), [path, true])
-}
+# Such a value is absent from change.after and set in change.after_unknown,
+# which both readers of a plan (hatoba.rego's and internal/iac's) carry
+# as r.unknown. Only the attribute itself counts: a whole block that is
+# unknown (a computed server_side_encryption_configuration = true) says
+# nothing about what is inside it.
+known_after_apply(r, path) if walk(object.get(r, "unknown", {}), [path, true])
 
 # present(r, path): the attribute at path of r's config has a value (not
 # null, "", false, [] or {}), or will have one after the apply.
@@ -94,3 +94,14 @@ world(cidr) if cidr in {"0.0.0.0/0", "::/0"}
 list(x) := x if is_array(x)
 
 list(x) := [] if not is_array(x)
+
+# aurora(r): r is a DB instance of an Aurora cluster. Its storage encryption,
+# backups and deletion protection are the cluster's (aws_rds_cluster),
+# which is judged instead; the inventory names Aurora members
+# aws_db_instance with their aurora* engine.
+aurora(r) if {
+	r.type == "aws_db_instance"
+	engine := object.get(r.config, "engine", "")
+	is_string(engine)
+	startswith(lower(engine), "aurora")
+}

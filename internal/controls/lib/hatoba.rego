@@ -17,23 +17,155 @@ resources contains r if {
 }
 
 # A Terraform plan (terraform show -json), as conftest reads it: every
-# resource the plan creates or keeps, as it will be after the apply.
+# managed resource the plan creates, updates or keeps, as it will be after
+# the apply — from resource_changes, or from planned_values when the plan
+# has no resource_changes (a plan without changes). internal/iac's Go
+# reader (terraform.go) makes the same resources from the same plan: the
+# same region, the same tags_all, the same unknown values; a test
+# compares the two on every plan in internal/iac/testdata.
 resources contains r if {
+	some r in plan_resources
+}
+
+plan_resources := [r |
 	some rc in input.resource_changes
 	rc.mode == "managed"
 	not deleted(rc)
-	r := plan_resource(rc)
+	r := plan_resource(rc.address, object.get(rc, "module_address", ""), rc.type, object.get(rc, "name", ""), object.get(rc.change, "after", {}), object.get(rc.change, "after_unknown", {}))
+] if {
+	not input.hatoba_resources
+	count(input.resource_changes) > 0
+} else := [r |
+	walk(input.planned_values.root_module, [path, v])
+	module_path(path)
+	some pr in v.resources
+	pr.mode == "managed"
+	r := plan_resource(pr.address, object.get(v, "address", ""), pr.type, object.get(pr, "name", ""), object.get(pr, "values", {}), {})
+] if {
+	not input.hatoba_resources
 }
 
-deleted(rc) if rc.change.actions == ["delete"]
+# module_path(path): path leads to a module of planned_values (the root
+# module, or child_modules[i]… under it), not into a resource's values.
+module_path(path) if {
+	every i, p in path {
+		child_module_step(i, p)
+	}
+}
 
-provider_of(t) := "aws" if startswith(t, "aws_")
+child_module_step(i, p) if {
+	i % 2 == 0
+	p == "child_modules"
+}
 
-provider_of(t) := "openstack" if startswith(t, "openstack_")
+child_module_step(i, p) if {
+	i % 2 == 1
+	is_number(p)
+}
 
-provider_of(t) := "other" if {
-	not startswith(t, "aws_")
-	not startswith(t, "openstack_")
+# A change that removes the resource for good; a replacement creates it again.
+deleted(rc) if {
+	some a in rc.change.actions
+	a in {"delete", "forget"}
+	not "create" in rc.change.actions
+}
+
+# provider_of(t): the provider a type's prefix names (aws_s3_bucket → aws).
+provider_of(t) := p if {
+	parts := split(t, "_")
+	count(parts) > 1
+	p := parts[0]
+	p != ""
+} else := "other"
+
+plan_resource(address, module, t, name, after, unknown) := {
+	"provider": provider_of(t),
+	"type": t,
+	"id": address,
+	"region": plan_region(pc),
+	"environment": "",
+	"config": with_default_tags(object_or_empty(after), default_tags(pc, t)),
+	"unknown": object_or_empty(unknown),
+} if {
+	pc := plan_provider(module, t, name)
+}
+
+object_or_empty(x) := x if is_object(x)
+
+object_or_empty(x) := {} if not is_object(x)
+
+# plan_provider is the provider block that configures a resource: the one
+# its configuration names (provider_config_key), else the default block
+# of its provider; {} when the plan has none.
+plan_provider(module, t, name) := pc if {
+	pc := input.configuration.provider_config[provider_key(module, t, name)]
+} else := pc if {
+	parts := split(provider_key(module, t, name), ":")
+	count(parts) == 2
+	pc := input.configuration.provider_config[parts[1]]
+} else := pc if {
+	pc := input.configuration.provider_config[provider_of(t)]
+} else := {}
+
+provider_key(module, t, name) := key if {
+	some cr in object.get(config_module(module), "resources", [])
+	cr.address == concat(".", [t, name])
+	key := cr.provider_config_key
+	key != ""
+} else := provider_of(t)
+
+# config_module is a module's configuration: module.a["x"].module.b is
+# root_module.module_calls.a.module.module_calls.b.module.
+config_module(module) := object.get(input.configuration.root_module, path, {}) if {
+	parts := split(regex.replace(module, `\[[^\]]*\]`, ""), ".")
+	path := [step |
+		some i, part in parts
+		i % 2 == 1
+		some step in ["module_calls", part, "module"]
+	]
+}
+
+config_module("") := object.get(input.configuration, "root_module", {})
+
+# expression_value(pc, e): a provider argument's value when the plan says
+# it — a constant, or in the root module one root variable.
+expression_value(_, e) := e.constant_value if e.constant_value != null
+
+expression_value(pc, e) := input.variables[v].value if {
+	object.get(e, "constant_value", null) == null
+	object.get(pc, "module_address", "") == ""
+	v := trim_prefix(e.references[0], "var.")
+	startswith(e.references[0], "var.")
+}
+
+plan_region(pc) := region if {
+	region := expression_value(pc, pc.expressions.region)
+	is_string(region)
+} else := ""
+
+# default_tags(pc, t): the AWS provider's default_tags { tags = … } — a
+# nested block, written as an array of blocks.
+default_tags(pc, t) := object.union_n([tags |
+	some b in object.get(pc, ["expressions", "default_tags"], [])
+	tags := expression_value(pc, b.tags)
+	is_object(tags)
+]) if {
+	provider_of(t) == "aws"
+	is_array(object.get(pc, ["expressions", "default_tags"], null))
+} else := {}
+
+# with_default_tags: where the plan does not know tags_all, what the
+# provider will make of it — the default tags, the resource's own over them.
+with_default_tags(config, defaults) := config if count(defaults) == 0
+
+with_default_tags(config, defaults) := config if {
+	count(defaults) > 0
+	object.get(config, "tags_all", null) != null
+}
+
+with_default_tags(config, defaults) := object.union(config, {"tags_all": object.union(defaults, object_or_empty(object.get(config, "tags", {})))}) if {
+	count(defaults) > 0
+	object.get(config, "tags_all", null) == null
 }
 
 # of_type is the resources of type t: what every control iterates. It is
@@ -41,24 +173,7 @@ provider_of(t) := "other" if {
 # would hash every resource's whole configuration on each evaluation.
 of_type(t) := [r | some r in input.hatoba_resources; r.type == t] if input.hatoba_resources
 
-of_type(t) := [r |
-	some rc in input.resource_changes
-	rc.type == t
-	rc.mode == "managed"
-	not deleted(rc)
-	r := plan_resource(rc)
-] if {
-	not input.hatoba_resources
-}
-
-plan_resource(rc) := {
-	"provider": provider_of(rc.type),
-	"type": rc.type,
-	"id": rc.address,
-	"region": "",
-	"environment": "",
-	"config": object.get(rc.change, "after", {}),
-}
+of_type(t) := [r | some r in plan_resources; r.type == t] if not input.hatoba_resources
 
 # finding is what a control's deny rule returns: the message and the
 # resource it is about, so hatoba can record it per resource (conftest

@@ -20,3 +20,10 @@ test_terraform_plan_default_is_denied if {
 		{"mode": "managed", "type": "aws_db_instance", "address": "aws_db_instance.this", "change": {"actions": ["create"], "after": {"engine": "postgres"}}},
 	]}
 }
+
+test_aurora_instance_is_judged_at_the_cluster if {
+	count(aws_rds_deletion_protection.deny) == 1 with input as {"hatoba_resources": [
+		{"type": "aws_db_instance", "id": "db-1", "config": {"engine": "aurora-mysql"}},
+		{"type": "aws_rds_cluster", "id": "cluster-1", "config": {"engine": "aurora-mysql", "deletion_protection": false}},
+	]}
+}

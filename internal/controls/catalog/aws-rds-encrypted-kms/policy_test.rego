@@ -26,3 +26,10 @@ test_terraform_plan_default_key_is_denied if {
 		{"mode": "managed", "type": "aws_db_instance", "address": "aws_db_instance.this", "change": {"actions": ["create"], "after": {"storage_encrypted": true, "engine": "postgres"}}},
 	]}
 }
+
+# Aurora encrypts at the cluster (aws-rds-cluster-encrypted-kms).
+test_aurora_instance_is_judged_at_the_cluster if {
+	count(aws_rds_encrypted_kms.deny) == 0 with input as {"hatoba_resources": [
+		{"type": "aws_db_instance", "id": "db-1", "config": {"engine": "aurora-postgresql", "storage_encrypted": false}},
+	]}
+}

@@ -7,6 +7,7 @@ import rego.v1
 # the purpose the assignment gives (data.hatoba.params.purpose).
 deny contains f if {
 	some r in lib.of_type("aws_db_instance")
+	not lib.aurora(r)
 	lib.purpose(r) == "production"
 	not r.config.multi_az == true
 	f := lib.finding(r, "the production database is not Multi-AZ")

@@ -33,3 +33,14 @@ test_terraform_plan_without_region_does_not_fire if {
 		{"mode": "managed", "type": "aws_db_instance", "address": "aws_db_instance.this", "change": {"actions": ["create"], "after": {"engine": "postgres"}}},
 	]}
 }
+
+# conftest reads the region of a plan's provider block as hatoba scan does.
+test_plan_provider_region_is_judged if {
+	count(aws_region_domestic.deny) == 1 with input as {
+		"resource_changes": [{"mode": "managed", "type": "aws_s3_bucket", "address": "module.m.aws_s3_bucket.b", "module_address": "module.m", "name": "b", "change": {"actions": ["create"], "after": {"bucket": "b"}}}],
+		"configuration": {
+			"provider_config": {"aws.us": {"name": "aws", "alias": "us", "expressions": {"region": {"constant_value": "us-east-1"}}}, "aws": {"name": "aws", "expressions": {"region": {"constant_value": "ap-northeast-1"}}}},
+			"root_module": {"module_calls": {"m": {"module": {"resources": [{"address": "aws_s3_bucket.b", "provider_config_key": "aws.us"}]}}}},
+		},
+	}
+}

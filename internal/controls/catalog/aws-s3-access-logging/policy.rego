@@ -10,10 +10,12 @@ companions(b, t) := {c | some c in lib.of_type(t); c.config.bucket == b.config.b
 
 logged(c) if lib.present(c, ["target_bucket"])
 
-# The aws_s3_bucket resource's own (deprecated) logging attribute.
+# The aws_s3_bucket resource's own (deprecated, AWS provider v3's inline)
+# logging block; a target bucket the same plan creates is known only after
+# the apply and counts as set, as for the separate resource.
 logged(b) if {
-	some l in lib.list(object.get(b.config, "logging", []))
-	l.target_bucket != ""
+	some i, _ in lib.list(object.get(b.config, "logging", []))
+	lib.present(b, ["logging", i, "target_bucket"])
 }
 
 deny contains f if {

@@ -12,3 +12,27 @@ deny contains f if {
 	count(off) > 0
 	f := lib.finding(r, sprintf("Block Public Access is not fully on: %s not true", [concat(", ", off)]))
 }
+
+# A bucket no public access block configures (docs/controls.md, rule 2 for
+# producers: a bucket without its companion has the setting off). AWS has
+# turned all four settings on for buckets created since April 2023, but
+# code that does not state them does not keep them, and buckets created
+# before then (or imported) have none: the code must say so. An account
+# whose own block is fully on (in the same input) covers its buckets.
+deny contains f if {
+	some b in lib.of_type("aws_s3_bucket")
+	count(companions(b)) == 0
+	not account_blocked
+	f := lib.finding(b, "no public access block configures the bucket (set all four settings; AWS's default since April 2023 is not held by code that does not state it)")
+}
+
+# companions(b): the bucket's public access blocks — those naming it, and
+# in a Terraform plan those whose bucket is known only after the apply.
+companions(b) := {c | some c in lib.of_type("aws_s3_bucket_public_access_block"); c.config.bucket == b.config.bucket} | {c | some c in lib.of_type("aws_s3_bucket_public_access_block"); lib.known_after_apply(c, ["bucket"])}
+
+account_blocked if {
+	some r in lib.of_type("aws_s3_account_public_access_block")
+	every s in settings {
+		object.get(r.config, s, false) == true
+	}
+}
