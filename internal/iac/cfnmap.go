@@ -200,17 +200,7 @@ var cfnTypes = map[string]func(id string, props map[string]any) []derived{
 	"AWS::EC2::Volume": simple("aws_ebs_volume", pBool("Encrypted", "encrypted"), p("KmsKeyId", "kms_key_id"),
 		p("AvailabilityZone", "availability_zone"), pNum("Size", "size"), p("VolumeType", "type"),
 		p("SnapshotId", "snapshot_id"), pNum("Iops", "iops"), pNum("Throughput", "throughput")),
-	"AWS::RDS::DBInstance": simple("aws_db_instance", p("DBInstanceIdentifier", "identifier"),
-		p("Engine", "engine"), p("EngineVersion", "engine_version"), p("DBInstanceClass", "instance_class"),
-		pBool("StorageEncrypted", "storage_encrypted"), p("KmsKeyId", "kms_key_id"),
-		pBool("PubliclyAccessible", "publicly_accessible"), pNum("BackupRetentionPeriod", "backup_retention_period"),
-		pBool("DeletionProtection", "deletion_protection"), pBool("MultiAZ", "multi_az"),
-		pBool("EnableIAMDatabaseAuthentication", "iam_database_authentication_enabled"),
-		pBool("AutoMinorVersionUpgrade", "auto_minor_version_upgrade"),
-		pBool("CopyTagsToSnapshot", "copy_tags_to_snapshot"),
-		pBool("EnablePerformanceInsights", "performance_insights_enabled"),
-		pList("EnableCloudwatchLogsExports", "enabled_cloudwatch_logs_exports"),
-		pNum("MonitoringInterval", "monitoring_interval"), p("DBClusterIdentifier", "cluster_identifier")),
+	"AWS::RDS::DBInstance": dbInstance,
 	"AWS::RDS::DBCluster": simple("aws_rds_cluster", p("DBClusterIdentifier", "cluster_identifier"),
 		p("Engine", "engine"), p("EngineVersion", "engine_version"),
 		pBool("StorageEncrypted", "storage_encrypted"), p("KmsKeyId", "kms_key_id"),
@@ -237,11 +227,9 @@ var cfnTypes = map[string]func(id string, props map[string]any) []derived{
 		pNum("FromPort", "from_port"), pNum("ToPort", "to_port"), pLower("IpProtocol", "ip_protocol"),
 		p("CidrIp", "cidr_ipv4"), p("CidrIpv6", "cidr_ipv6"), p("DestinationSecurityGroupId", "referenced_security_group_id"),
 		p("DestinationPrefixListId", "prefix_list_id"), p("Description", "description")),
-	"AWS::EC2::Instance": ec2Instance,
-	"AWS::KMS::Key": simple("aws_kms_key", pBool("EnableKeyRotation", "enable_key_rotation"),
-		p("Description", "description"), p("KeyUsage", "key_usage"), p("KeySpec", "customer_master_key_spec"),
-		pNum("PendingWindowInDays", "deletion_window_in_days"), pBool("Enabled", "is_enabled"),
-		pBool("MultiRegion", "multi_region"), pJSON("KeyPolicy", "policy")),
+	"AWS::EC2::Instance":       ec2Instance,
+	"AWS::KMS::Key":            kmsKey,
+	"AWS::EC2::LaunchTemplate": launchTemplate,
 	"AWS::EFS::FileSystem": simple("aws_efs_file_system", pBool("Encrypted", "encrypted"), p("KmsKeyId", "kms_key_id"),
 		p("PerformanceMode", "performance_mode"), p("ThroughputMode", "throughput_mode")),
 	"AWS::SNS::Topic": simple("aws_sns_topic", p("TopicName", "name"), p("KmsMasterKeyId", "kms_master_key_id"),
@@ -491,4 +479,75 @@ func eksCluster(id string, props map[string]any) []derived {
 		}
 	}
 	return []derived{{typ: "aws_eks_cluster", id: id, config: c}}
+}
+
+// dbInstance maps a DB instance. An Aurora instance (an aurora* engine, or
+// one that names its cluster) keeps no storage, backups or deletion
+// protection of its own — AWS::RDS::DBInstance's StorageEncrypted "is
+// managed by the DB cluster" — so it is Terraform's aws_rds_cluster_instance
+// and the cluster (AWS::RDS::DBCluster) is judged for those.
+func dbInstance(id string, props map[string]any) []derived {
+	engine, _ := props["Engine"].(string)
+	_, inCluster := props["DBClusterIdentifier"]
+	if strings.HasPrefix(strings.ToLower(engine), "aurora") || inCluster {
+		return simple("aws_rds_cluster_instance", p("DBInstanceIdentifier", "identifier"),
+			p("Engine", "engine"), p("EngineVersion", "engine_version"), p("DBInstanceClass", "instance_class"),
+			p("DBClusterIdentifier", "cluster_identifier"), pBool("PubliclyAccessible", "publicly_accessible"),
+			pBool("AutoMinorVersionUpgrade", "auto_minor_version_upgrade"),
+			pBool("EnablePerformanceInsights", "performance_insights_enabled"),
+			pNum("MonitoringInterval", "monitoring_interval"))(id, props)
+	}
+	return simple("aws_db_instance", p("DBInstanceIdentifier", "identifier"),
+		p("Engine", "engine"), p("EngineVersion", "engine_version"), p("DBInstanceClass", "instance_class"),
+		pBool("StorageEncrypted", "storage_encrypted"), p("KmsKeyId", "kms_key_id"),
+		pBool("PubliclyAccessible", "publicly_accessible"), pNum("BackupRetentionPeriod", "backup_retention_period"),
+		pBool("DeletionProtection", "deletion_protection"), pBool("MultiAZ", "multi_az"),
+		pBool("EnableIAMDatabaseAuthentication", "iam_database_authentication_enabled"),
+		pBool("AutoMinorVersionUpgrade", "auto_minor_version_upgrade"),
+		pBool("CopyTagsToSnapshot", "copy_tags_to_snapshot"),
+		pBool("EnablePerformanceInsights", "performance_insights_enabled"),
+		pList("EnableCloudwatchLogsExports", "enabled_cloudwatch_logs_exports"),
+		pNum("MonitoringInterval", "monitoring_interval"))(id, props)
+}
+
+// kmsKey maps a key. EnableKeyRotation absent is AWS's default, off
+// (AWS::KMS::Key: "default false"), written out as Terraform's plans do,
+// so aws-kms-rotation judges a template as it judges a plan.
+func kmsKey(id string, props map[string]any) []derived {
+	c := attrs(props, pBool("EnableKeyRotation", "enable_key_rotation"),
+		p("Description", "description"), p("KeyUsage", "key_usage"), p("KeySpec", "customer_master_key_spec"),
+		p("Origin", "origin"), pNum("PendingWindowInDays", "deletion_window_in_days"), pBool("Enabled", "is_enabled"),
+		pBool("MultiRegion", "multi_region"), pJSON("KeyPolicy", "policy"))
+	if _, ok := c["enable_key_rotation"]; !ok {
+		c["enable_key_rotation"] = false
+	}
+	return []derived{{typ: "aws_kms_key", id: id, config: c}}
+}
+
+// launchTemplate maps a launch template's data to Terraform's
+// aws_launch_template: the metadata options (IMDSv2), the network
+// interfaces (public IPs) and the block devices the EC2 controls read.
+func launchTemplate(id string, props map[string]any) []derived {
+	c := attrs(props, p("LaunchTemplateName", "name"))
+	data := get(props, "LaunchTemplateData")
+	if data == nil || isIntrinsic(data) {
+		return []derived{{typ: "aws_launch_template", id: id, config: c}}
+	}
+	for k, v := range attrs(data, p("ImageId", "image_id"), p("InstanceType", "instance_type"),
+		pBool("EbsOptimized", "ebs_optimized"), pList("SecurityGroupIds", "vpc_security_group_ids"),
+		pBlock("MetadataOptions", "metadata_options", p("HttpTokens", "http_tokens"), p("HttpEndpoint", "http_endpoint"),
+			pNum("HttpPutResponseHopLimit", "http_put_response_hop_limit"), p("InstanceMetadataTags", "instance_metadata_tags"))) {
+		c[k] = v
+	}
+	if nis, ok := data["NetworkInterfaces"]; ok {
+		c["network_interfaces"] = blocks(nis, pBool("AssociatePublicIpAddress", "associate_public_ip_address"),
+			pNum("DeviceIndex", "device_index"), p("SubnetId", "subnet_id"), pList("Groups", "security_groups"),
+			pBool("DeleteOnTermination", "delete_on_termination"))
+	}
+	if bdm, ok := data["BlockDeviceMappings"]; ok {
+		c["block_device_mappings"] = blocks(bdm, p("DeviceName", "device_name"),
+			pBlock("Ebs", "ebs", pBool("Encrypted", "encrypted"), p("KmsKeyId", "kms_key_id"),
+				pNum("VolumeSize", "volume_size"), p("VolumeType", "volume_type")))
+	}
+	return []derived{{typ: "aws_launch_template", id: id, config: c}}
 }

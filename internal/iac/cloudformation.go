@@ -26,10 +26,21 @@ type cfnResource struct {
 // short-form intrinsic functions !Ref, !Sub, !GetAtt… read as their long
 // forms, {"Ref": …}, {"Fn::Sub": …}), into resources of Terraform's types
 // and attribute shapes (cfnmap.go): id the logical id, Line where the
-// resource is written. A type hatoba does not map keeps its raw
-// Properties under the type "cfn:AWS::…", which no control reads.
+// resource is written. Parameters take their defaults; readCloudFormation
+// also takes a File's parameter values and region.
 func ReadCloudFormation(name string, b []byte) ([]Resource, error) {
-	b = trimBOM(b)
+	return readCloudFormation(File{Name: name, Data: b})
+}
+
+// readCloudFormation reads f's template. What the template decides before
+// it is deployed is resolved first (cfnresolve.go): a Ref to a parameter
+// is f.Params' value or the parameter's Default, conditions computable from
+// them decide Fn::If and leave out the resources they exclude, and
+// AWS::Region is f.Region when set. A type hatoba does not map keeps its
+// raw Properties under the type "cfn:AWS::…", which no control reads.
+// Intrinsics left unresolved are written in their short form (!Ref X).
+func readCloudFormation(f File) ([]Resource, error) {
+	name, b := f.Name, trimBOM(f.Data)
 	if len(b) > maxInput {
 		return nil, fault.Invalidf("%s: larger than %d MiB", name, maxInput>>20)
 	}
@@ -37,10 +48,11 @@ func ReadCloudFormation(name string, b []byte) ([]Resource, error) {
 		rs  []cfnResource
 		err error
 	)
+	resolve := func(top map[string]any) *cfnResolver { return newCFNResolver(top, f.Params, f.Region) }
 	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-		rs, err = cfnFromJSON(b)
+		rs, err = cfnFromJSON(b, resolve)
 	} else {
-		rs, err = cfnFromYAML(b)
+		rs, err = cfnFromYAML(b, resolve)
 	}
 	if err != nil {
 		return nil, fault.Invalidf("%s: not a CloudFormation template: %v", name, err)
@@ -52,7 +64,8 @@ func ReadCloudFormation(name string, b []byte) ([]Resource, error) {
 			if l := r.propLines[d.prop]; d.prop != "" && l > 0 {
 				res.Line = l
 			}
-			res.Provider, res.Type, res.ID, res.Config = "aws", d.typ, d.id, d.config
+			config, _ := shortForm(d.config).(map[string]any)
+			res.Provider, res.Type, res.ID, res.Config = "aws", d.typ, d.id, config
 			out = append(out, res)
 		}
 	}
@@ -61,7 +74,7 @@ func ReadCloudFormation(name string, b []byte) ([]Resource, error) {
 
 // cfnResources checks the template's Resources and returns them in the
 // order they are written.
-func cfnResources(tmpl any, lines func(id string) (int, map[string]int)) ([]cfnResource, error) {
+func cfnResources(tmpl any, resolver func(map[string]any) *cfnResolver, lines func(id string) (int, map[string]int)) ([]cfnResource, error) {
 	top, ok := tmpl.(map[string]any)
 	if !ok {
 		return nil, errorf("the template is not a mapping")
@@ -70,6 +83,7 @@ func cfnResources(tmpl any, lines func(id string) (int, map[string]int)) ([]cfnR
 	if !ok || len(resources) == 0 {
 		return nil, errorf("it has no Resources")
 	}
+	resolve := resolver(top)
 	var out []cfnResource
 	for id, v := range resources {
 		if id == "" {
@@ -83,12 +97,19 @@ func cfnResources(tmpl any, lines func(id string) (int, map[string]int)) ([]cfnR
 		if !ok || strings.TrimSpace(typ) == "" {
 			return nil, errorf("resource %s has no Type", id)
 		}
+		if !resolve.include(body["Condition"]) {
+			// Its condition is false with these parameters: not created.
+			continue
+		}
 		var props map[string]any
 		switch p := body["Properties"].(type) {
 		case nil:
 			props = map[string]any{}
 		case map[string]any:
-			props = p
+			props, _ = resolve.value(p, 0).(map[string]any)
+			if props == nil {
+				props = map[string]any{}
+			}
 		default:
 			return nil, errorf("resource %s: Properties is not a mapping", id)
 		}
@@ -104,7 +125,7 @@ func cfnResources(tmpl any, lines func(id string) (int, map[string]int)) ([]cfnR
 	return out, nil
 }
 
-func cfnFromJSON(b []byte) ([]cfnResource, error) {
+func cfnFromJSON(b []byte, resolve func(map[string]any) *cfnResolver) ([]cfnResource, error) {
 	var tmpl any
 	if err := json.Unmarshal(b, &tmpl); err != nil {
 		return nil, err
@@ -113,7 +134,7 @@ func cfnFromJSON(b []byte) ([]cfnResource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cfnResources(tmpl, func(id string) (int, map[string]int) {
+	return cfnResources(tmpl, resolve, func(id string) (int, map[string]int) {
 		props := map[string]int{}
 		prefix := jsonPath("Resources", id, "Properties") + pathSep
 		for k, l := range lines {
@@ -125,7 +146,7 @@ func cfnFromJSON(b []byte) ([]cfnResource, error) {
 	})
 }
 
-func cfnFromYAML(b []byte) ([]cfnResource, error) {
+func cfnFromYAML(b []byte, resolve func(map[string]any) *cfnResolver) ([]cfnResource, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, err
@@ -171,7 +192,7 @@ func cfnFromYAML(b []byte) ([]cfnResource, error) {
 			}
 		}
 	}
-	return cfnResources(tmpl, func(id string) (int, map[string]int) { return where[id].line, where[id].props })
+	return cfnResources(tmpl, resolve, func(id string) (int, map[string]int) { return where[id].line, where[id].props })
 }
 
 func documentRoot(doc *yaml.Node) *yaml.Node {

@@ -43,7 +43,8 @@ func TestIaCReadCloudFormationJSON(t *testing.T) {
 	if format != CloudFormation {
 		t.Fatalf("format %q", format)
 	}
-	bucket := map[string]any{"Fn::Sub": "juminhyo-records-${Env}"}
+	// Env's default (prod) decides the bucket's name.
+	bucket := "juminhyo-records-prod"
 	checkAttrs(t, rs, f.Name, []attrWant{
 		{"aws_s3_bucket RecordsBucket", 8, "bucket", bucket},
 		{"aws_s3_bucket RecordsBucket", 8, "tags", map[string]any{"system": "juminhyo"}},
@@ -51,7 +52,7 @@ func TestIaCReadCloudFormationJSON(t *testing.T) {
 		{"aws_s3_bucket_acl RecordsBucket/acl", 12, "bucket", bucket},
 		{"aws_s3_bucket_server_side_encryption_configuration RecordsBucket/server_side_encryption_configuration", 13, "rule", []any{
 			map[string]any{"bucket_key_enabled": true, "apply_server_side_encryption_by_default": []any{
-				map[string]any{"sse_algorithm": "aws:kms", "kms_master_key_id": map[string]any{"Ref": "RecordsKey"}}}}}},
+				map[string]any{"sse_algorithm": "aws:kms", "kms_master_key_id": "!Ref RecordsKey"}}}}},
 		{"aws_s3_bucket_public_access_block RecordsBucket/public_access_block", 18, "block_public_acls", true},
 		{"aws_s3_bucket_public_access_block RecordsBucket/public_access_block", 18, "restrict_public_buckets", false},
 		{"aws_s3_bucket_versioning RecordsBucket/versioning", 24, "versioning_configuration", []any{map[string]any{"status": "Suspended"}}},
@@ -84,21 +85,20 @@ func TestIaCReadCloudFormationYAML(t *testing.T) {
 		t.Fatalf("format %q", format)
 	}
 	checkAttrs(t, rs, f.Name, []attrWant{
-		{"aws_iam_user Deployer", 9, "name", map[string]any{"Fn::Sub": "deployer-${Env}"}},
-		{"aws_iam_access_key DeployerKey", 14, "user", map[string]any{"Ref": "Deployer"}},
-		{"aws_instance Worker", 18, "instance_type", map[string]any{"Fn::If": []any{"IsProd", "m7g.large", "t4g.small"}}},
+		{"aws_iam_user Deployer", 9, "name", "!Sub deployer-${Env}"},
+		{"aws_iam_access_key DeployerKey", 14, "user", "!Ref Deployer"},
+		{"aws_instance Worker", 18, "instance_type", "!If [IsProd, m7g.large, t4g.small]"},
 		{"aws_instance Worker", 18, "metadata_options", []any{map[string]any{"http_tokens": "optional"}}},
 		{"aws_instance Worker", 18, "associate_public_ip_address", true},
-		{"aws_sqs_queue Queue", 29, "kms_master_key_id", map[string]any{"Fn::GetAtt": []any{"QueueKey", "Arn"}}},
+		{"aws_sqs_queue Queue", 29, "kms_master_key_id", "!GetAtt QueueKey.Arn"},
 		{"aws_dynamodb_table Table", 35, "server_side_encryption", []any{map[string]any{"enabled": true}}},
 		{"aws_dynamodb_table Table", 35, "point_in_time_recovery", []any{map[string]any{"enabled": false}}},
-		{"aws_cloudtrail Trail", 43, "s3_bucket_name", map[string]any{"Fn::ImportValue": "audit-bucket"}},
+		{"aws_cloudtrail Trail", 43, "s3_bucket_name", "!ImportValue audit-bucket"},
 		{"aws_cloudtrail Trail", 43, "is_multi_region_trail", false},
-		{"aws_vpc_security_group_ingress_rule OpenSsh", 50, "security_group_id", map[string]any{"Fn::GetAtt": []any{"AppSecurityGroup", "GroupId"}}},
+		{"aws_vpc_security_group_ingress_rule OpenSsh", 50, "security_group_id", "!GetAtt AppSecurityGroup.GroupId"},
 		{"aws_vpc_security_group_ingress_rule OpenSsh", 50, "cidr_ipv4", "0.0.0.0/0"},
 		{"aws_vpc_security_group_ingress_rule OpenSsh", 50, "from_port", 22},
-		{"cfn:AWS::CloudFormation::Stack Network", 58, "TemplateURL", map[string]any{"Fn::Join": []any{"",
-			[]any{"https://s3.amazonaws.com/templates/", map[string]any{"Ref": "Env"}, "/network.yaml"}}}},
+		{"cfn:AWS::CloudFormation::Stack Network", 58, "TemplateURL", `!Join ["", [https://s3.amazonaws.com/templates/, !Ref Env, /network.yaml]]`},
 	})
 	if len(rs) != 8 {
 		t.Errorf("%d resources, want 8: %v", len(rs), keys(byKey(rs)))

@@ -27,7 +27,8 @@ func addSeeds(f *testing.F, names ...string) {
 }
 
 func FuzzTerraformPlan(f *testing.F) {
-	addSeeds(f, "plan.json")
+	addSeeds(f, "plan.json", "tf-provider-blocks.json", "tf-s3-inline.json", "tf-planned-values-only.json")
+	f.Add([]byte(`{"format_version":"1.2","variables":{"t":{"value":[1]}},"resource_changes":[{"address":"aws_a.b","mode":"managed","type":"aws_a","name":"b","change":{"actions":["create"],"after":{"tags":[1],"tags_all":null},"after_unknown":[true]}}],"configuration":{"provider_config":{"aws":{"expressions":{"default_tags":[{"tags":{"references":["var.t"]}},{"tags":[]}],"features":[{}],"region":[{}]}}}}}`))
 	f.Add([]byte(`{"format_version":"1.2","resource_changes":[{"address":"a.b","mode":"managed","type":"a","change":{"actions":["create"],"after":{"x":[1]}}}]}`))
 	f.Add([]byte(`{"format_version":"1.2","planned_values":{"root_module":{"child_modules":[{"resources":[{"address":"m","mode":"managed","type":"t"}]}]}}}`))
 	f.Add([]byte(`{"resource_changes":[],"configuration":{"provider_config":{"aws":{"expressions":{"region":{"references":["var.r"]}}}}}}`))
@@ -44,7 +45,9 @@ func FuzzTerraformPlan(f *testing.F) {
 }
 
 func FuzzCloudFormation(f *testing.F) {
-	addSeeds(f, "template.json", "template.yaml", "clean.yaml")
+	addSeeds(f, "template.json", "template.yaml", "clean.yaml", "cfn-params.yaml", "cfn-launch-template.json", "cfn-aurora.yaml")
+	f.Add([]byte("Parameters: {P: {Type: CommaDelimitedList, Default: 'a,b'}}\nConditions: {A: !Condition B, B: !And [!Condition A, !Equals [!Select [1, !Ref P], b]]}\nResources:\n  K:\n    Type: AWS::KMS::Key\n    Condition: A\n    Properties: {EnableKeyRotation: !If [A, !Ref AWS::NoValue, !Sub '${P}-${!x}'], Description: !Join [',', !Ref P]}\n"))
+	f.Add([]byte(`{"Mappings":{"M":{"a":{"b":{"Ref":"P"}}}},"Parameters":{"P":{"Default":1}},"Resources":{"T":{"Type":"AWS::EC2::LaunchTemplate","Properties":{"LaunchTemplateData":{"NetworkInterfaces":[{"AssociatePublicIpAddress":{"Fn::FindInMap":["M","a","b"]}}],"MetadataOptions":{"Fn::If":["C",{},{}]}}}}}}`))
 	f.Add([]byte("Resources:\n  A: &a\n    Type: AWS::S3::Bucket\n    Properties: {AccessControl: !Ref X, <<: {VersioningConfiguration: !If [c, a, b]}}\n  B: *a\n"))
 	f.Add([]byte("Resources:\n  G:\n    Type: AWS::EC2::SecurityGroup\n    Properties:\n      SecurityGroupIngress: [{IpProtocol: -1}, !Ref X, 3]\n"))
 	f.Add([]byte(`{"Resources":{"I":{"Type":"AWS::EC2::Instance","Properties":{"NetworkInterfaces":[{"AssociatePublicIpAddress":"true"}],"BlockDeviceMappings":[{"Ebs":{}}]}}}}`))

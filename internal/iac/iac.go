@@ -28,11 +28,14 @@ type Resource struct {
 // File is one input: a name (a path, shown in findings) and its content.
 // Region, when set, is the region of the resources whose code does not
 // name one (a CloudFormation template is deployed to a region chosen
-// outside it).
+// outside it). Params are a CloudFormation template's parameter values
+// (hatoba scan --param KEY=VALUE), which win over the parameters'
+// defaults; a template without such a parameter ignores it.
 type File struct {
 	Name   string
 	Data   []byte
 	Region string
+	Params map[string]string
 }
 
 // Format is a kind of infrastructure code.
@@ -123,7 +126,7 @@ func Read(f File) ([]Resource, Format, error) {
 	case TerraformPlan:
 		rs, err = ReadTerraformPlan(f.Name, f.Data)
 	default:
-		rs, err = ReadCloudFormation(f.Name, f.Data)
+		rs, err = readCloudFormation(f)
 	}
 	for i := range rs {
 		if rs[i].Region == "" {
