@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
@@ -24,8 +25,10 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	failOn := fs.String("fail-on", string(controls.High), "fail when a violation is this severe or more: critical, high, medium, low, informational, or none")
 	out := fs.String("out", "", "write the report to FILE instead of standard output")
 	region := fs.String("region", "", "the region of resources whose code names none (CloudFormation templates), for the region controls")
+	params := paramFlag{}
+	fs.Var(params, "param", "a CloudFormation parameter's value, KEY=VALUE (repeat for more); it wins over the parameter's Default")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] [--region R] FILE…|-")
+		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] [--region R] [--param KEY=VALUE]… FILE…|-")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -53,14 +56,14 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if err != nil {
 				return fmt.Errorf("scan: standard input: %w", err)
 			}
-			files = append(files, iac.File{Name: "stdin", Data: b, Region: *region})
+			files = append(files, iac.File{Name: "stdin", Data: b, Region: *region, Params: params})
 			continue
 		}
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
-		files = append(files, iac.File{Name: displayPath(name), Data: b, Region: *region})
+		files = append(files, iac.File{Name: displayPath(name), Data: b, Region: *region, Params: params})
 	}
 	cs, err := controls.Builtin()
 	if err != nil {
@@ -114,4 +117,28 @@ func displayPath(name string) string {
 		}
 	}
 	return filepath.ToSlash(filepath.Clean(name))
+}
+
+// paramFlag collects --param KEY=VALUE: the values of CloudFormation
+// parameters, as a deployment would give them (aws cloudformation deploy
+// --parameter-overrides KEY=VALUE). A template without the parameter
+// ignores it, so one scan can cover several templates.
+type paramFlag map[string]string
+
+func (p paramFlag) String() string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k+"="+p[k])
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func (p paramFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want KEY=VALUE, not %q", v)
+	}
+	p[strings.TrimSpace(k)] = val
+	return nil
 }

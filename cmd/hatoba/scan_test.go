@@ -84,6 +84,20 @@ func TestScanCommand(t *testing.T) {
 					t.Errorf("SARIF (%v):\n%s", err, b)
 				}
 			}},
+		{name: "fail/parameter-defaults-open-ssh", args: []string{"--fail-on", "critical", iacTestdata + "cfn-params.yaml"},
+			wantErr: "at or above critical", check: func(t *testing.T, out string) {
+				if !strings.Contains(out, "aws-sg-no-public-admin-ports  BastionSecurityGroup") {
+					t.Errorf("the defaulted 0.0.0.0/0 was not followed:\n%s", out)
+				}
+			}},
+		{name: "ok/param-overrides-defaults", args: []string{"--fail-on", "critical", "--param", "SSHLocation=10.0.0.0/8",
+			"--param", "RDPRange=fd00::/8", "--param", "Env=prod", iacTestdata + "cfn-params.yaml"},
+			check: func(t *testing.T, out string) {
+				if strings.Contains(out, "aws-sg-no-public-admin-ports") || !strings.Contains(out, "aws-kms-rotation  ScratchKey") {
+					t.Errorf("--param not applied:\n%s", out)
+				}
+			}},
+		{name: "fail/bad-param", args: []string{"--param", "Env", iacTestdata + "cfn-params.yaml"}, wantErr: "KEY=VALUE", usage: true},
 		{name: "fail/fail-on-low-counts-more", args: []string{"--fail-on", "LOW", iacTestdata + "template.yaml"}, wantErr: "at or above low"},
 		{name: "fail/no-file", args: nil, wantErr: "at least one FILE", usage: true},
 		{name: "fail/bad-format", args: []string{"--format", "xml", iacTestdata + "clean.yaml"}, wantErr: "--format", usage: true},
