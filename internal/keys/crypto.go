@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 )
@@ -177,38 +178,26 @@ func (s *Service) usable(ctx context.Context, org, keyID string) (*cachedKey, er
 	if sealed {
 		return nil, ErrSealed
 	}
-	if ck == nil || ck.stale.Load() || s.ttl < 0 || s.now().Sub(ck.checked) >= s.ttl {
+	mustRead := ck == nil || ck.stale.Load() || s.ttl < 0
+	var age time.Duration
+	if !mustRead {
+		age = s.now().Sub(ck.checked)
+		mustRead = age >= s.ttl
+	}
+	switch {
+	case mustRead:
 		// Concurrent requests for the key share one read (flight).
-		gen := s.gen.Load()
-		fresh, err := s.stateFlight.do(ref, gen, func() (*cachedKey, error) {
-			// The read outlives a caller that gives up: others wait for it.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
-			defer cancel()
-			st, err := s.readState(rctx, org, keyID)
-			if err != nil {
-				return nil, err
-			}
-			fresh := &cachedKey{st: st, checked: s.now(), aeads: &sync.Map{}}
-			if ck != nil {
-				fresh.aeads = ck.aeads
-			}
-			// A change that commits while the state is being read must not
-			// be hidden by it: such a read is used once but stored as stale.
-			if s.gen.Load() != gen {
-				fresh.stale.Store(true)
-			}
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.epoch != epoch {
-				return nil, ErrSealed
-			}
-			s.cache[ref] = fresh
-			return fresh, nil
-		})
+		fresh, err := s.refreshState(ctx, ref, epoch, ck)
 		if err != nil {
 			return nil, err
 		}
 		ck = fresh
+	case age >= s.ttl-s.ttl/4 && ck.refreshing.CompareAndSwap(false, true):
+		// Refresh ahead: in the last quarter of the TTL one request starts
+		// the read in the background and every request goes on with the
+		// state still valid, so no request waits for the database at the
+		// moment the TTL runs out.
+		go func() { _, _ = s.refreshState(context.Background(), ref, epoch, ck) }()
 	}
 	switch {
 	case ck.st.killed:
@@ -217,6 +206,38 @@ func (s *Service) usable(ctx context.Context, org, keyID string) (*cachedKey, er
 		return nil, fmt.Errorf("%w: %s", ErrKeyDisabled, keyID)
 	}
 	return ck, nil
+}
+
+// refreshState reads a key's state into the cache; concurrent callers at
+// the same generation share the read. ck is the entry being replaced (its
+// unwrapped versions carry over), or nil.
+func (s *Service) refreshState(ctx context.Context, ref keyRef, epoch uint64, ck *cachedKey) (*cachedKey, error) {
+	gen := s.gen.Load()
+	return s.stateFlight.do(ref, gen, func() (*cachedKey, error) {
+		// The read outlives a caller that gives up: others wait for it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+		defer cancel()
+		st, err := s.readState(rctx, ref.org, ref.id)
+		if err != nil {
+			return nil, err
+		}
+		fresh := &cachedKey{st: st, checked: s.now(), aeads: &sync.Map{}}
+		if ck != nil {
+			fresh.aeads = ck.aeads
+		}
+		// A change that commits while the state is being read must not be
+		// hidden by it: such a read is used once but stored as stale.
+		if s.gen.Load() != gen {
+			fresh.stale.Store(true)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.epoch != epoch {
+			return nil, ErrSealed
+		}
+		s.cache[ref] = fresh
+		return fresh, nil
+	})
 }
 
 func (s *Service) readState(ctx context.Context, org, keyID string) (keyState, error) {

@@ -203,5 +203,7 @@ type cachedKey struct {
 	st      keyState
 	checked time.Time
 	stale   atomic.Bool
-	aeads   *sync.Map // int version → cipher.AEAD
+	// refreshing is set once a refresh ahead of the TTL has started.
+	refreshing atomic.Bool
+	aeads      *sync.Map // int version → cipher.AEAD
 }

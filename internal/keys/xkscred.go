@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -190,23 +191,33 @@ func (s *Service) XKSCredential(ctx context.Context, accessKeyID string) (org, s
 	// kill, revive and seal.
 	if v, ok := s.creds.Load(accessKeyID); ok && s.ttl > 0 {
 		c := v.(*cachedCredential)
-		if c.epoch == epoch && s.now().Sub(c.checked) < s.ttl {
+		if age := s.now().Sub(c.checked); c.epoch == epoch && age < s.ttl {
+			// Refresh ahead in the last quarter of the TTL (like a key's
+			// state): no request waits at the moment it runs out.
+			if age >= s.ttl-s.ttl/4 && c.refreshing.CompareAndSwap(false, true) {
+				go func() { _, _ = s.refreshCredential(context.Background(), mk, epoch, accessKeyID) }()
+			}
 			return c.org, c.secret, c.killed, nil
 		}
 	}
-	// Concurrent requests with the same access key share one read and one
-	// unwrap (flight.go): under a burst, a cache miss costs the HSM one
-	// operation, not one per request in flight.
-	gen := s.credGen.Load()
-	c, err := s.credFlight.do(accessKeyID, gen, func() (*cachedCredential, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
-		defer cancel()
-		return s.readCredential(rctx, mk, epoch, gen, accessKeyID)
-	})
+	c, err := s.refreshCredential(ctx, mk, epoch, accessKeyID)
 	if err != nil {
 		return "", "", false, err
 	}
 	return c.org, c.secret, c.killed, nil
+}
+
+// refreshCredential reads a credential into the cache. Concurrent requests
+// with the same access key share one read and one unwrap (flight.go):
+// under a burst, a cache miss costs the HSM one operation, not one per
+// request in flight.
+func (s *Service) refreshCredential(ctx context.Context, mk masterKey, epoch uint64, accessKeyID string) (*cachedCredential, error) {
+	gen := s.credGen.Load()
+	return s.credFlight.do(accessKeyID, gen, func() (*cachedCredential, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+		defer cancel()
+		return s.readCredential(rctx, mk, epoch, gen, accessKeyID)
+	})
 }
 
 // readCredential reads and unwraps a credential and caches the answer.
@@ -240,6 +251,8 @@ type cachedCredential struct {
 	killed      bool
 	checked     time.Time
 	epoch       uint64
+	// refreshing is set once a refresh ahead of the TTL has started.
+	refreshing atomic.Bool
 }
 
 // forgetCredentials drops every cached credential answer.
