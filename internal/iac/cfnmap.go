@@ -201,7 +201,7 @@ var cfnTypes = map[string]func(id string, props map[string]any) []derived{
 		p("AvailabilityZone", "availability_zone"), pNum("Size", "size"), p("VolumeType", "type"),
 		p("SnapshotId", "snapshot_id"), pNum("Iops", "iops"), pNum("Throughput", "throughput")),
 	"AWS::RDS::DBInstance": dbInstance,
-	"AWS::RDS::DBCluster": simple("aws_rds_cluster", p("DBClusterIdentifier", "cluster_identifier"),
+	"AWS::RDS::DBCluster": withDefaults(map[string]any{"backup_retention_period": int64(1)}, "aws_rds_cluster", p("DBClusterIdentifier", "cluster_identifier"),
 		p("Engine", "engine"), p("EngineVersion", "engine_version"),
 		pBool("StorageEncrypted", "storage_encrypted"), p("KmsKeyId", "kms_key_id"),
 		pBool("PubliclyAccessible", "publicly_accessible"), pNum("BackupRetentionPeriod", "backup_retention_period"),
@@ -289,6 +289,22 @@ func mapCFN(id, typ string, props map[string]any) []derived {
 func simple(typ string, ps ...prop) func(string, map[string]any) []derived {
 	return func(id string, props map[string]any) []derived {
 		return []derived{{typ: typ, id: id, config: attrs(props, ps...)}}
+	}
+}
+
+// withDefaults is simple with AWS's defaults for the properties the
+// template leaves out (docs/controls.md, "AWS defaults for absent
+// properties"): BackupRetentionPeriod is 1 day for RDS instances and
+// clusters ("Default: 1").
+func withDefaults(defaults map[string]any, typ string, ps ...prop) func(string, map[string]any) []derived {
+	return func(id string, props map[string]any) []derived {
+		c := attrs(props, ps...)
+		for k, v := range defaults {
+			if _, ok := c[k]; !ok {
+				c[k] = v
+			}
+		}
+		return []derived{{typ: typ, id: id, config: c}}
 	}
 }
 
@@ -497,7 +513,7 @@ func dbInstance(id string, props map[string]any) []derived {
 			pBool("EnablePerformanceInsights", "performance_insights_enabled"),
 			pNum("MonitoringInterval", "monitoring_interval"))(id, props)
 	}
-	return simple("aws_db_instance", p("DBInstanceIdentifier", "identifier"),
+	return withDefaults(map[string]any{"backup_retention_period": int64(1)}, "aws_db_instance", p("DBInstanceIdentifier", "identifier"),
 		p("Engine", "engine"), p("EngineVersion", "engine_version"), p("DBInstanceClass", "instance_class"),
 		pBool("StorageEncrypted", "storage_encrypted"), p("KmsKeyId", "kms_key_id"),
 		pBool("PubliclyAccessible", "publicly_accessible"), pNum("BackupRetentionPeriod", "backup_retention_period"),

@@ -144,6 +144,23 @@ func TestIaCCloudFormationMapping(t *testing.T) {
 			"aws_config_configuration_recorder", "recording_group", []any{map[string]any{"all_supported": true}}},
 		{"ok/guardduty", "AWS::GuardDuty::Detector", map[string]any{"Enable": "false"}, "aws_guardduty_detector", "enable", false},
 		{"ok/unknown-type", "AWS::Foo::Bar", map[string]any{"X": 1}, "cfn:AWS::Foo::Bar", "X", 1},
+		// AWS's defaults for absent properties (docs/controls.md)
+		{"ok/kms-rotation-absent-is-off", "AWS::KMS::Key", map[string]any{}, "aws_kms_key", "enable_key_rotation", false},
+		{"ok/kms-origin", "AWS::KMS::Key", map[string]any{"Origin": "EXTERNAL"}, "aws_kms_key", "origin", "EXTERNAL"},
+		{"ok/rds-backup-absent-is-one-day", "AWS::RDS::DBInstance", map[string]any{"Engine": "mysql"}, "aws_db_instance", "backup_retention_period", int64(1)},
+		{"ok/rds-cluster-backup-absent-is-one-day", "AWS::RDS::DBCluster", map[string]any{}, "aws_rds_cluster", "backup_retention_period", int64(1)},
+		{"ok/rds-backup-given", "AWS::RDS::DBInstance", map[string]any{"BackupRetentionPeriod": "14"}, "aws_db_instance", "backup_retention_period", int64(14)},
+		{"ok/aurora-instance", "AWS::RDS::DBInstance", map[string]any{"Engine": "Aurora-MySQL", "PubliclyAccessible": "true"},
+			"aws_rds_cluster_instance", "publicly_accessible", true},
+		{"ok/instance-in-cluster", "AWS::RDS::DBInstance", map[string]any{"DBClusterIdentifier": "c"}, "aws_rds_cluster_instance", "cluster_identifier", "c"},
+		{"ok/launch-template-imds", "AWS::EC2::LaunchTemplate", map[string]any{"LaunchTemplateData": map[string]any{
+			"MetadataOptions": map[string]any{"HttpTokens": "required"}}},
+			"aws_launch_template", "metadata_options", []any{map[string]any{"http_tokens": "required"}}},
+		{"ok/launch-template-public-ip", "AWS::EC2::LaunchTemplate", map[string]any{"LaunchTemplateData": map[string]any{
+			"NetworkInterfaces": []any{map[string]any{"AssociatePublicIpAddress": "true", "DeviceIndex": "0"}}}},
+			"aws_launch_template", "network_interfaces", []any{map[string]any{"associate_public_ip_address": true, "device_index": int64(0)}}},
+		{"ok/launch-template-without-data", "AWS::EC2::LaunchTemplate", map[string]any{"LaunchTemplateName": "x"},
+			"aws_launch_template", "name", "x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -156,6 +173,97 @@ func TestIaCCloudFormationMapping(t *testing.T) {
 				}
 			}
 			t.Fatalf("no %s from %s", tc.wantType, tc.typ)
+		})
+	}
+}
+
+// The resolver decides what the template decides before it is deployed,
+// and keeps the rest as intrinsics.
+func TestIaCCloudFormationResolve(t *testing.T) {
+	t.Parallel()
+	tmpl := map[string]any{
+		"Parameters": map[string]any{
+			"Env":     map[string]any{"Type": "String", "Default": "dev"},
+			"Port":    map[string]any{"Type": "Number", "Default": 22},
+			"Subnets": map[string]any{"Type": "List<AWS::EC2::Subnet::Id>", "Default": "subnet-a, subnet-b"},
+			"NoDef":   map[string]any{"Type": "String"},
+		},
+		"Conditions": map[string]any{
+			"IsProd":   map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "Env"}, "prod"}},
+			"NotProd":  map[string]any{"Fn::Not": []any{map[string]any{"Condition": "IsProd"}}},
+			"Unknown":  map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "NoDef"}, "x"}},
+			"Either":   map[string]any{"Fn::Or": []any{map[string]any{"Condition": "Unknown"}, map[string]any{"Condition": "NotProd"}}},
+			"Both":     map[string]any{"Fn::And": []any{map[string]any{"Condition": "Unknown"}, map[string]any{"Condition": "NotProd"}}},
+			"Loop":     map[string]any{"Fn::Not": []any{map[string]any{"Condition": "Loop"}}},
+			"Selected": map[string]any{"Fn::Equals": []any{map[string]any{"Fn::Select": []any{"1", map[string]any{"Ref": "Subnets"}}}, "subnet-b"}},
+		},
+		"Mappings": map[string]any{"Ports": map[string]any{"dev": map[string]any{"ssh": "2222"}}},
+	}
+	ref := func(n string) any { return map[string]any{"Ref": n} }
+	for _, tc := range []struct {
+		name      string
+		overrides map[string]string
+		in, want  any
+	}{
+		{"ok/default", nil, ref("Env"), "dev"},
+		{"ok/override", map[string]string{"Env": "prod"}, ref("Env"), "prod"},
+		{"ok/number-default", nil, ref("Port"), 22},
+		{"ok/list-parameter", nil, ref("Subnets"), []any{"subnet-a", "subnet-b"}},
+		{"ok/no-default-stays", nil, ref("NoDef"), ref("NoDef")},
+		{"ok/resource-ref-stays", nil, ref("Bucket"), ref("Bucket")},
+		{"ok/if-false", nil, map[string]any{"Fn::If": []any{"IsProd", "a", "b"}}, "b"},
+		{"ok/if-true-by-override", map[string]string{"Env": "prod"}, map[string]any{"Fn::If": []any{"IsProd", "a", "b"}}, "a"},
+		{"ok/if-unknown-same-branches", nil, map[string]any{"Fn::If": []any{"Unknown", "a", "a"}}, "a"},
+		{"ok/if-unknown-stays", nil, map[string]any{"Fn::If": []any{"Unknown", "a", ref("Env")}},
+			map[string]any{"Fn::If": []any{"Unknown", "a", "dev"}}},
+		{"ok/or-with-unknown-true", nil, map[string]any{"Fn::If": []any{"Either", "a", "b"}}, "a"},
+		{"ok/and-with-unknown-unknown", nil, map[string]any{"Fn::If": []any{"Both", "a", "b"}},
+			map[string]any{"Fn::If": []any{"Both", "a", "b"}}},
+		{"ok/cycle-is-unknown", nil, map[string]any{"Fn::If": []any{"Loop", "a", "b"}},
+			map[string]any{"Fn::If": []any{"Loop", "a", "b"}}},
+		{"ok/select-in-condition", nil, map[string]any{"Fn::If": []any{"Selected", "a", "b"}}, "a"},
+		{"ok/novalue-drops-the-property", nil, map[string]any{"P": map[string]any{"Fn::If": []any{"IsProd", "a", ref("AWS::NoValue")}}, "Q": 1},
+			map[string]any{"Q": 1}},
+		{"ok/sub", nil, map[string]any{"Fn::Sub": "app-${Env}-${!Literal}"}, "app-dev-${Literal}"},
+		{"ok/sub-with-variables", nil, map[string]any{"Fn::Sub": []any{"${A}-${Env}", map[string]any{"A": "x"}}}, "x-dev"},
+		{"ok/sub-partly-known", nil, map[string]any{"Fn::Sub": "${Bucket.Arn}/${Env}"}, map[string]any{"Fn::Sub": "${Bucket.Arn}/dev"}},
+		{"ok/join", nil, map[string]any{"Fn::Join": []any{",", ref("Subnets")}}, "subnet-a,subnet-b"},
+		{"ok/find-in-map", nil, map[string]any{"Fn::FindInMap": []any{"Ports", ref("Env"), "ssh"}}, "2222"},
+		{"ok/select-out-of-range", nil, map[string]any{"Fn::Select": []any{"9", ref("Subnets")}},
+			map[string]any{"Fn::Select": []any{"9", []any{"subnet-a", "subnet-b"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := newCFNResolver(tmpl, tc.overrides, "").value(tc.in, 0)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Unresolved intrinsics are written as a person writes them in YAML.
+func TestIaCShortForm(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"ok/ref", map[string]any{"Ref": "S3Bucket"}, "!Ref S3Bucket"},
+		{"ok/getatt-list", map[string]any{"Fn::GetAtt": []any{"Key", "Arn"}}, "!GetAtt Key.Arn"},
+		{"ok/getatt-string", map[string]any{"Fn::GetAtt": "Key.Arn"}, "!GetAtt Key.Arn"},
+		{"ok/sub", map[string]any{"Fn::Sub": "arn:aws:s3:::${Bucket}/*"}, "!Sub arn:aws:s3:::${Bucket}/*"},
+		{"ok/import", map[string]any{"Fn::ImportValue": map[string]any{"Fn::Sub": "${Net}-vpc"}}, "!ImportValue !Sub ${Net}-vpc"},
+		{"ok/if", map[string]any{"Fn::If": []any{"C", map[string]any{"Ref": "A"}, ""}}, `!If [C, !Ref A, ""]`},
+		{"ok/nested-map", map[string]any{"Fn::If": []any{"C", map[string]any{"K": "v, w"}, 1}}, `!If [C, {K: "v, w"}, 1]`},
+		{"ok/condition", map[string]any{"Condition": "IsProd"}, "!Condition IsProd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := shortForm(tc.in); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
 		})
 	}
 }
