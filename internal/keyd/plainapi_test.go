@@ -2,9 +2,11 @@ package keyd_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +21,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
+	"github.com/hatoba-cloud/hatoba/internal/xks"
 )
 
 // TestPlainAPI: a tenant's credential encrypts, decrypts and makes data
@@ -165,5 +168,58 @@ func TestPlainAPI(t *testing.T) {
 	}
 	if got := strings.Join(actions[:4], ","); got != "key.api.encrypt,key.api.decrypt,key.api.generate-data-key,key.api.decrypt" {
 		t.Fatalf("usage record: %v", actions)
+	}
+}
+
+// TestPlainAPIFailsClosed: a request whose usage record cannot be written
+// is not served — 503 without the plaintext — and one whose record queue
+// is full is throttled.
+func TestPlainAPIFailsClosed(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	svc := keys.New(db, keys.Options{})
+	shares, err := svc.InitSplit(ctxBg, staff, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shares[:2] {
+		if _, err := svc.SubmitShare(ctxBg, sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.CreateKey(ctxBg, owner, "org-a", keys.KeySpec{ID: "k-a"}); err != nil {
+		t.Fatal(err)
+	}
+	akid, secret, err := svc.CreateXKSCredential(ctxBg, owner, "org-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"fail/not-written", fmt.Errorf("%w: disk I/O error", keyd.ErrRecordNotWritten), 503, "Unavailable"},
+		{"fail/queue-full", keyd.ErrRecordQueueFull, 429, "Throttled"},
+	} {
+		api := keyd.NewPlainAPI(keyd.PlainAPIConfig{Keys: svc, Region: region,
+			Record: func(context.Context, xks.Usage) error { return tt.err }})
+		b, _ := json.Marshal(map[string]any{"key_id": "k-a", "plaintext": b64([]byte("provider secret"))})
+		req := httptest.NewRequest("POST", "https://keys.example"+keyd.PlainAPIPath+"encrypt", bytes.NewReader(b))
+		sum := sha256.Sum256(b)
+		if err := v4.NewSigner().SignHTTP(ctxBg, aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]),
+			keyd.PlainAPIService, region, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, req)
+		var out map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != tt.status || out["code"] != tt.code || out["ciphertext"] != nil {
+			t.Errorf("%s: %d %v; want %d %s and no ciphertext", tt.name, w.Code, out, tt.status, tt.code)
+		}
 	}
 }
