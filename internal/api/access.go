@@ -39,6 +39,9 @@ func (s *Server) fileAccessRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAccessRequests(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	within, err := s.within(r.Context(), principal(r), authz.ReadAccess)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -163,6 +166,9 @@ func (s *Server) auditFilter(r *http.Request) (audit.Filter, error) {
 // signed checkpoint they prove against: a bundle the caller can verify
 // offline with the log's public key (hatoba audit check-bundle).
 func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, auditParams...) {
+		return
+	}
 	f, err := s.auditFilter(r)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -178,6 +184,9 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request) {
 
 // auditExport streams the caller's entries as JSON Lines.
 func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, auditParams...) {
+		return
+	}
 	f, err := s.auditFilter(r)
 	if err != nil {
 		writeError(w, r, s.Logger, err)

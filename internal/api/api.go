@@ -280,6 +280,9 @@ func limitParam(r *http.Request) (int, error) {
 }
 
 func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, orgListParams...) {
+		return
+	}
 	limit, err := limitParam(r)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -388,6 +391,9 @@ func (s *Server) importOrgs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listEnvs(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, envListParams...) {
+		return
+	}
 	limit, err := limitParam(r)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -409,6 +415,9 @@ func (s *Server) listEnvs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, approvalParams...) {
+		return
+	}
 	q := r.URL.Query()
 	q.Set("state", string(env.Requested))
 	r.URL.RawQuery = q.Encode()

@@ -397,8 +397,8 @@ func TestListPagination(t *testing.T) {
 		t.Fatalf("listed %d environments, want %d", len(seen), n)
 	}
 	for _, bad := range []string{"limit=0", "limit=abc", "limit=501", "state=happy"} {
-		if r := h.call(t, "GET", "/api/v1/environments?"+bad, "", nil); r.status != 422 {
-			t.Errorf("%s: status %d, want 422", bad, r.status)
+		if r := h.call(t, "GET", "/api/v1/environments?"+bad, "", nil); r.status != 400 {
+			t.Errorf("%s: status %d, want 400", bad, r.status)
 		}
 	}
 	if r := h.call(t, "GET", "/api/v1/nothing", "", nil); r.status != 404 || !regexp.MustCompile(`openapi`).MatchString(r.raw) {

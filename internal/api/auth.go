@@ -291,6 +291,9 @@ func (s *Server) invitePerson(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listPeople(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	p := principal(r)
 	sc := s.Authz.ScopeOf(p, authz.ReadPeople)
 	var orgIDs []string

@@ -23,6 +23,9 @@ func (s *Server) controlsOr503(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) listControls(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, controlParams...) {
+		return
+	}
 	if !s.controlsOr503(w, r) {
 		return
 	}
@@ -52,6 +55,9 @@ func (s *Server) getControl(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	if !s.controlsOr503(w, r) {
 		return
 	}
@@ -230,6 +236,9 @@ func (s *Server) requestException(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listExceptions(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	if !s.controlsOr503(w, r) {
 		return
 	}
@@ -316,7 +325,9 @@ func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in ScanInput
-	if !decodeJSON(w, r, &in) {
+	// A plan or template is read, never shown as a name: format
+	// characters in its text (a tag's value) are the scanned code's own.
+	if !decodeJSONText(w, r, &in, textFields{"files[].content"}) {
 		return
 	}
 	if len(in.Files) == 0 || len(in.Files) > maxScanFiles {

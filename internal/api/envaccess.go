@@ -27,6 +27,9 @@ type AccessList struct {
 var errAccessUnavailable = &fault.Error{Kind: fault.Unavailable, Message: "assigning people to environments is not configured on this server"}
 
 func (s *Server) listEnvAccess(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	id := r.PathValue("id")
 	if _, err := s.envDecision(r, authz.ReadEnvs, id); err != nil {
 		writeError(w, r, s.Logger, err)

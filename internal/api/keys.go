@@ -206,6 +206,9 @@ func (s *Server) keyOrg(w http.ResponseWriter, r *http.Request, action authz.Act
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	orgID, ok := s.keyOrg(w, r, authz.ReadKeys)
 	if !ok {
 		return
@@ -395,6 +398,9 @@ func (s *Server) KeyUsage(r *http.Request, orgID string, limit int) ([]audit.Rec
 }
 
 func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, usageParams...) {
+		return
+	}
 	orgID, ok := s.keyOrg(w, r, authz.ReadKeys)
 	if !ok {
 		return

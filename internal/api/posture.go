@@ -34,6 +34,9 @@ func (s *Server) postureEnv(w http.ResponseWriter, r *http.Request, action authz
 // envFindings lists an environment's findings: open ones, or all with
 // ?status=all; as OCSF Compliance Findings with ?format=ocsf.
 func (s *Server) envFindings(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, findingParams...) {
+		return
+	}
 	envID, _, ok := s.postureEnv(w, r, authz.ReadPosture)
 	if !ok {
 		return
@@ -79,6 +82,9 @@ func (s *Server) envPosture(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) envInventory(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	envID, _, ok := s.postureEnv(w, r, authz.ReadPosture)
 	if !ok {
 		return

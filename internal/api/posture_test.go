@@ -36,8 +36,8 @@ func TestEnvironmentFindings(t *testing.T) {
 		{"open findings", "", 200, `"control_id": "aws-iam-no-users"`},
 		{"as OCSF", "?format=ocsf", 200, `"class_uid": 2003`},
 		{"all", "?status=all", 200, `"status": "open"`},
-		{"bad status", "?status=closed", 422, "status is open"},
-		{"bad format", "?format=xml", 422, "format is json"},
+		{"bad status", "?status=closed", 400, "status must be one of open, all"},
+		{"bad format", "?format=xml", 400, "format must be one of json, ocsf"},
 	}
 	for _, tt := range tests {
 		r := h.call(t, "GET", "/api/v1/environments/"+id+"/findings"+tt.query, "", as)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,32 +76,53 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // maxBody bounds a JSON request body.
 const maxBody = 1 << 20
 
-// decodeJSON reads exactly one JSON object with only known fields into v.
-// On failure it writes a problem response whose detail is written for the
-// person who made the request, and returns false.
+// decodeJSON reads exactly one JSON object with only known fields, whose
+// strings are all acceptable text (checkText), into v. On failure it
+// writes a problem response whose detail is written for the person who
+// made the request — naming the field when one is to blame — and returns
+// false.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	status, err := decodeBody(w, r, v)
+	return decodeJSONText(w, r, v, nil)
+}
+
+// decodeJSONText is decodeJSON for a body whose free fields may hold
+// format characters (see textFields).
+func decodeJSONText(w http.ResponseWriter, r *http.Request, v any, free textFields) bool {
+	status, err := decodeBody(w, r, v, free)
 	if err != nil {
-		writeProblem(w, Problem{Type: "https://hatoba.dev/problems/bad-request", Title: http.StatusText(status),
-			Status: status, Detail: err.Error(), Instance: r.URL.Path})
+		p := Problem{Type: "https://hatoba.dev/problems/bad-request", Title: http.StatusText(status),
+			Status: status, Detail: err.Error(), Instance: r.URL.Path}
+		var te *textError
+		if errors.As(err, &te) {
+			p.Field = te.field
+		}
+		writeProblem(w, p)
 		return false
 	}
 	return true
 }
 
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) (int, error) {
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, free textFields) (int, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type must be application/json, not %q", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", maxBody)
+		}
+		return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %v", err)
+	}
+	if err := checkText(body, free); err != nil {
+		return http.StatusBadRequest, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var syntax *json.SyntaxError
 		var typeErr *json.UnmarshalTypeError
-		var tooBig *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooBig):
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", maxBody)
 		case errors.Is(err, io.EOF):
 			return http.StatusBadRequest, errors.New("the request body is empty; a JSON object is required")
 		case errors.As(err, &syntax):

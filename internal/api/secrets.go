@@ -18,6 +18,9 @@ func (s *Server) secretsOr503(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
 	if !s.secretsOr503(w, r) {
 		return
 	}

@@ -85,6 +85,17 @@ const maxName = 200
 
 var slugID = regexp.MustCompile(`^(nat|qp)-[a-z0-9]+(-[a-z0-9]+)*$`)
 
+// lgID is a local government's id: "lg-" and its six-digit code.
+var lgID = regexp.MustCompile(`^lg-[0-9]{6}$`)
+
+// ValidID reports whether s has the shape of an organisation id ("lg-"
+// and a six-digit code, or "nat-"/"qp-" and a slug of at most 64
+// characters), so a filter naming something else is refused rather than
+// matching nothing.
+func ValidID(s string) bool {
+	return lgID.MatchString(s) || len(s) <= 64 && slugID.MatchString(s)
+}
+
 func kindList() string {
 	s := make([]string, len(Kinds))
 	for i, k := range Kinds {
@@ -223,6 +234,11 @@ func cleanText(field, s string) (string, error) {
 	for _, r := range s {
 		if unicode.IsControl(r) || r == utf8.RuneError {
 			return "", fault.InvalidField(field, "%s contains a control character (%U)", field, r)
+		}
+		// Bidirectional overrides, zero-width characters and the like make
+		// a name display as something it is not.
+		if unicode.Is(unicode.Cf, r) {
+			return "", fault.InvalidField(field, "%s contains the invisible format character %U", field, r)
 		}
 	}
 	if n := utf8.RuneCountInString(s); n > maxName {

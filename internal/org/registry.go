@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
@@ -119,10 +118,16 @@ func encodeCursor(id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + id))
 }
 
+// ValidCursor reports whether c is a cursor List could have returned.
+func ValidCursor(c string) bool {
+	_, err := decodeCursor(c)
+	return err == nil
+}
+
 func decodeCursor(c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	id, ok := strings.CutPrefix(string(b), cursorPrefix)
-	if err != nil || !ok || id == "" || !utf8.ValidString(id) {
+	if err != nil || !ok || !ValidID(id) {
 		return "", fault.InvalidField("cursor", "cursor %q is not one this server returned; start again without a cursor", c)
 	}
 	return id, nil

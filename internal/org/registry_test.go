@@ -143,6 +143,9 @@ func TestCreate(t *testing.T) {
 			{name: "fail/unknown kind", in: Organization{ID: "nat-x", Kind: "ministry", NameJa: "x"}, kind: fault.Invalid, field: "kind"},
 			{name: "fail/empty name", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: " \u3000 "}, kind: fault.Invalid, field: "name_ja"},
 			{name: "fail/control character", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", NameEn: "a\x00b"}, kind: fault.Invalid, field: "name_en"},
+			{name: "fail/right-to-left override", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "デジタル\u202e庁"}, kind: fault.Invalid, field: "name_ja"},
+			{name: "fail/zero-width space", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", NameKana: "で\u200bじ"}, kind: fault.Invalid, field: "name_kana"},
+			{name: "fail/isolate in a contact", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "\u2067a", Email: "a@example.jp"}}, kind: fault.Invalid, field: "billing.name"},
 			{name: "fail/id prefix", in: Organization{ID: "qp-x", Kind: KindNational, NameJa: "x"}, kind: fault.Invalid, field: "id"},
 			{name: "fail/id missing", in: Organization{Kind: KindNational, NameJa: "x"}, kind: fault.Invalid, field: "id"},
 			{name: "fail/lg id mismatch", in: Organization{ID: "lg-131016", Kind: KindCity, LGCode: "011002", NameJa: "x", ParentID: "lg-010006"}, kind: fault.Invalid, field: "id"},
@@ -309,4 +312,30 @@ func TestAncestorsAndSubtree(t *testing.T) {
 			t.Fatalf("subtree = %v, want the city and its ten wards once each", sub)
 		}
 	})
+}
+
+func TestValidIDAndCursor(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, id string
+		want     bool
+	}{
+		{"ok/local government", "lg-131016", true},
+		{"ok/national", "nat-digital", true},
+		{"ok/quasi-public with hyphens", "qp-j-lis-2", true},
+		{"fail/empty", "", false},
+		{"fail/lg code too short", "lg-13101", false},
+		{"fail/prefix only", "nat-", false},
+		{"fail/upper case", "nat-Digital", false},
+		{"fail/path", "../etc", false},
+		{"fail/too long", "nat-" + strings.Repeat("a", 61), false},
+		{"fail/format character", "nat-digital\u202e", false},
+	} {
+		if got := ValidID(tt.id); got != tt.want {
+			t.Errorf("%s: ValidID(%q) = %v", tt.name, tt.id, got)
+		}
+	}
+	if !ValidCursor(encodeCursor("lg-131016")) || ValidCursor("garbage") || ValidCursor(encodeCursor("../x")) {
+		t.Error("ValidCursor takes only cursors List hands out")
+	}
 }
