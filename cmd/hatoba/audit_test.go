@@ -91,7 +91,15 @@ func testAuditCommands(t *testing.T, dbURL string) {
 		t.Fatalf("audit verify: %q", out)
 	}
 	// An auditor with the public key only (the signing key file is not read).
-	if out := must("audit", "verify", "--key", vkey, "--checkpoint", cpFile, "--set", "audit.signing_key_file=/nonexistent"); !strings.Contains(out, "contains the saved checkpoint") {
+	if out := must("audit", "verify", "--key", vkey, "--checkpoint", cpFile, "--full", "--set", "audit.signing_key_file=/nonexistent"); !strings.Contains(out, "contains the saved checkpoint") {
+		t.Fatalf("audit verify --checkpoint --full: %q", out)
+	}
+	// The log grows; a consistency proof shows it extends the saved checkpoint.
+	if err := audit.Append(ctx, db, audit.Entry{Actor: "p1", Action: "env.request", OrgID: "lg-131016", Target: "env-30"}); err != nil {
+		t.Fatal(err)
+	}
+	must("audit", "integrate")
+	if out := must("audit", "verify", "--key", vkey, "--checkpoint", cpFile); !strings.Contains(out, "the log of 31 entries") || !strings.Contains(out, "extends the saved checkpoint of 30 entries") {
 		t.Fatalf("audit verify --checkpoint: %q", out)
 	}
 
@@ -118,8 +126,22 @@ func testAuditCommands(t *testing.T, dbURL string) {
 	if err := os.WriteFile(bundleFile, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := must("audit", "check-bundle", "--key", vkey, bundleFile); !strings.HasPrefix(out, "bundle verified: 4 entries are in the log hatoba.test/audit of 30 entries") {
+	if out := must("audit", "check-bundle", "--key", vkey, bundleFile); !strings.HasPrefix(out, "bundle verified: 4 entries are in the log hatoba.test/audit of 31 entries") ||
+		!strings.Contains(out, "complete: it holds every entry of lg-131016 from entry 0 up to entry 8") {
 		t.Fatalf("check-bundle: %q", out)
+	}
+	// A tenant's entry taken out of its bundle is named.
+	var cut audit.Bundle
+	if err := json.Unmarshal(data, &cut); err != nil {
+		t.Fatal(err)
+	}
+	cut.Entries = append(cut.Entries[:1], cut.Entries[2:]...)
+	cutData, _ := json.Marshal(cut)
+	if err := os.WriteFile(bundleFile, cutData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hatoba("audit", "check-bundle", "--key", vkey, bundleFile); err == nil || !strings.Contains(err.Error(), "entry number 1 is missing between entry 0 and entry 4") {
+		t.Fatalf("check-bundle of a bundle with an entry taken out: %v", err)
 	}
 	if err := os.WriteFile(bundleFile, bytes.Replace(data, []byte(`"env-2"`), []byte(`"env-3"`), 1), 0o600); err != nil {
 		t.Fatal(err)
@@ -133,8 +155,11 @@ func testAuditCommands(t *testing.T, dbURL string) {
 		t.Fatal(err)
 	}
 	must("audit", "verify")
-	if out, err := hatoba("audit", "verify", "--checkpoint", cpFile); err == nil || !strings.Contains(err.Error(), "first bad entry is 25 (truncated)") || !strings.Contains(out, "entries 25…29 were removed") {
+	if out, err := hatoba("audit", "verify", "--checkpoint", cpFile); err == nil || !strings.Contains(err.Error(), "truncated or rolled back below 30 entries") || !strings.Contains(out, "AUDIT LOG TAMPERED") {
 		t.Fatalf("verify of a truncated log: %v\n%s", err, out)
+	}
+	if out, err := hatoba("audit", "verify", "--checkpoint", cpFile, "--full"); err == nil || !strings.Contains(err.Error(), "first bad entry is 25 (truncated)") || !strings.Contains(out, "entries 25…29 were removed") {
+		t.Fatalf("full verify of a truncated log: %v\n%s", err, out)
 	}
 	if _, err := db.ExecContext(ctx, `UPDATE audit_entries SET target = 'env-x' WHERE seq = 7`); err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func TestAuditIntegrate(t *testing.T) {
 			if wantDetails := fmt.Sprintf(`{"i":%d,"note":"<ok> & \u2028 done"}`, i); r.Details != wantDetails {
 				t.Fatalf("entry %d details %s, want %s", i, r.Details, wantDetails)
 			}
-			leaf := specLeafHash(r.Seq, r.At.UnixMicro(), r.Actor, r.Action, r.OrgID, r.Target, r.GrantID, []byte(r.Details))
+			leaf := specLeafHash(r.Seq, r.At.UnixMicro(), r.Actor, r.Action, r.OrgID, r.Target, r.GrantID, []byte(r.Details), orgIndexOf(r))
 			if !bytes.Equal(leaf, r.LeafHash) {
 				t.Fatalf("entry %d leaf hash %x; the spec gives %x", i, r.LeafHash, leaf)
 			}
@@ -313,6 +313,7 @@ func TestAuditExport(t *testing.T) {
 				Target   string    `json:"target"`
 				GrantID  string    `json:"grant_id"`
 				Details  string    `json:"details"`
+				OrgIndex *int64    `json:"org_index"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 				t.Fatalf("line %d: %v", lines, err)
@@ -320,7 +321,10 @@ func TestAuditExport(t *testing.T) {
 			if r.OrgID != "lg-131016" || r.At.Before(t0.Add(4*time.Second)) {
 				t.Fatalf("line %d is outside the filter: %s", lines, sc.Bytes())
 			}
-			leaf := specLeafHash(r.Seq, r.At.UnixMicro(), r.Actor, r.Action, r.OrgID, r.Target, r.GrantID, []byte(r.Details))
+			if r.OrgIndex == nil {
+				t.Fatalf("line %d has no org_index: %s", lines, sc.Bytes())
+			}
+			leaf := specLeafHash(r.Seq, r.At.UnixMicro(), r.Actor, r.Action, r.OrgID, r.Target, r.GrantID, []byte(r.Details), *r.OrgIndex)
 			if fmt.Sprintf("%x", leaf) != r.LeafHash {
 				t.Fatalf("line %d: leaf hash %s, recomputed %x: %s", lines, r.LeafHash, leaf, sc.Bytes())
 			}

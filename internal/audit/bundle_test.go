@@ -157,5 +157,5 @@ func TestAuditBundleOfEmptyLog(t *testing.T) {
 // rehash recomputes an entry's leaf hash, as someone passing off an edited
 // entry would.
 func rehash(e *audit.BundleEntry) {
-	e.LeafHash = specLeafHash(e.Seq, e.At.UnixMicro(), e.Actor, e.Action, e.OrgID, e.Target, e.GrantID, []byte(e.Details))
+	e.LeafHash = specLeafHash(e.Seq, e.At.UnixMicro(), e.Actor, e.Action, e.OrgID, e.Target, e.GrantID, []byte(e.Details), orgIndexOf(e.Record))
 }

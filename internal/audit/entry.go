@@ -84,6 +84,11 @@ type content struct {
 	atMicros                              int64
 	actor, action, orgID, target, grantID string
 	details                               []byte
+	// orgIndex is the entry's place among its organisation's entries
+	// (0, 1, 2 …), given by the integrator; -1 for entries of the v1
+	// format, written before the index existed. It is what lets a bundle
+	// prove that it holds all of an organisation's entries.
+	orgIndex int64
 }
 
 func newContent(e Entry) (content, error) {
@@ -91,7 +96,7 @@ func newContent(e Entry) (content, error) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	c := content{atMicros: at.UnixMicro(), actor: e.Actor, action: e.Action, orgID: e.OrgID, target: e.Target, grantID: e.GrantID}
+	c := content{atMicros: at.UnixMicro(), actor: e.Actor, action: e.Action, orgID: e.OrgID, target: e.Target, grantID: e.GrantID, orgIndex: -1}
 	if err := c.validate(); err != nil {
 		return content{}, err
 	}
@@ -193,14 +198,18 @@ func canonicalDetails(details any) ([]byte, error) {
 	return b, nil
 }
 
-// leafPrefix starts every entry's canonical encoding: it names the format,
-// so a leaf of another log or of a later version cannot be mistaken for one.
-const leafPrefix = "hatoba.audit.v1\n"
+// The prefixes start every entry's canonical encoding: they name the
+// format, so a leaf of another log or of another version cannot be mistaken
+// for one. v2 adds the entry's index among its organisation's entries.
+const (
+	leafPrefixV1 = "hatoba.audit.v1\n"
+	leafPrefixV2 = "hatoba.audit.v2\n"
+)
 
 // encode appends the canonical encoding of the entry at seq to dst — the
 // bytes the leaf hash covers.
 func (c content) encode(dst []byte, seq uint64) []byte {
-	return appendLeaf(dst, seq, c.atMicros, c.actor, c.action, c.orgID, c.target, c.grantID, c.details)
+	return appendLeaf(dst, seq, c.atMicros, c.actor, c.action, c.orgID, c.target, c.grantID, c.details, c.orgIndex)
 }
 
 // leafHash is the RFC 6962 leaf hash of the entry at seq:
@@ -214,11 +223,17 @@ func (c content) leafHash(seq uint64) []byte {
 // appendLeaf appends the canonical encoding of an entry (docs/audit.md,
 // "Leaf hash"): the prefix, seq and the time as 8-byte big-endian integers,
 // then actor, action, org_id, target, grant_id and details, each as a
-// 4-byte big-endian length and the bytes. Including seq makes a moved entry
-// hash differently. The text fields may be strings or, for Verify's rows,
-// reused byte buffers.
-func appendLeaf[T ~string | ~[]byte](dst []byte, seq uint64, atMicros int64, actor, action, orgID, target, grantID T, details []byte) []byte {
-	dst = append(dst, leafPrefix...)
+// 4-byte big-endian length and the bytes, and — in v2, when orgIndex is not
+// negative — the organisation index as an 8-byte big-endian integer.
+// Including seq makes a moved entry hash differently; including the
+// organisation index makes a bundle's gaps and repeats visible. The text
+// fields may be strings or, for Verify's rows, reused byte buffers.
+func appendLeaf[T ~string | ~[]byte](dst []byte, seq uint64, atMicros int64, actor, action, orgID, target, grantID T, details []byte, orgIndex int64) []byte {
+	if orgIndex < 0 {
+		dst = append(dst, leafPrefixV1...)
+	} else {
+		dst = append(dst, leafPrefixV2...)
+	}
 	dst = binary.BigEndian.AppendUint64(dst, seq)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(atMicros))
 	for _, s := range [...]T{actor, action, orgID, target, grantID} {
@@ -226,7 +241,11 @@ func appendLeaf[T ~string | ~[]byte](dst []byte, seq uint64, atMicros int64, act
 		dst = append(dst, s...)
 	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(details)))
-	return append(dst, details...)
+	dst = append(dst, details...)
+	if orgIndex >= 0 {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(orgIndex))
+	}
+	return dst
 }
 
 // hashChildren is RFC 6962's interior node hash, SHA-256(0x01 || l || r),

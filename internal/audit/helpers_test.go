@@ -75,14 +75,22 @@ func filledLog(t testing.TB, db *store.DB, key audit.Key, n int) *audit.Log {
 // specLeafHash computes an entry's leaf hash from docs/audit.md alone, to
 // check the package against its specification (and to play the attacker
 // who recomputes hashes).
-func specLeafHash(seq uint64, atMicros int64, actor, action, orgID, target, grantID string, details []byte) []byte {
+// orgIndex < 0 is an entry of the v1 format, which has none.
+func specLeafHash(seq uint64, atMicros int64, actor, action, orgID, target, grantID string, details []byte, orgIndex int64) []byte {
 	b := []byte{0x00}
-	b = append(b, "hatoba.audit.v1\n"...)
+	if orgIndex < 0 {
+		b = append(b, "hatoba.audit.v1\n"...)
+	} else {
+		b = append(b, "hatoba.audit.v2\n"...)
+	}
 	b = binary.BigEndian.AppendUint64(b, seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(atMicros))
 	for _, s := range [][]byte{[]byte(actor), []byte(action), []byte(orgID), []byte(target), []byte(grantID), details} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
+	}
+	if orgIndex >= 0 {
+		b = binary.BigEndian.AppendUint64(b, uint64(orgIndex))
 	}
 	h := sha256.Sum256(b)
 	return h[:]
@@ -116,3 +124,12 @@ func mustVerify(t *testing.T, db *store.DB, key audit.Key, opts audit.VerifyOpti
 }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// orgIndexOf is a record's organisation index as the leaf encodes it: -1 for
+// the v1 format, which has none.
+func orgIndexOf(r audit.Record) int64 {
+	if r.OrgIndex == nil {
+		return -1
+	}
+	return int64(*r.OrgIndex)
+}

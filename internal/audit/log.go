@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -114,6 +115,9 @@ func (l *Log) integrateBatch(ctx context.Context) (int, error) {
 		}
 		rows, err := takeQueued(ctx, tx, l.batch)
 		if err != nil || len(rows) == 0 {
+			return err
+		}
+		if err := assignOrgIndexes(ctx, tx, rows); err != nil {
 			return err
 		}
 		size := rng.End()
@@ -308,7 +312,55 @@ func takeQueued(ctx context.Context, tx *store.Tx, n int) ([]queued, error) {
 	return out, nil
 }
 
-// insertRows is how many entries one INSERT carries (11 parameters each).
+// assignOrgIndexes gives each entry its place among its organisation's
+// entries, continuing from audit_org_heads, and moves the heads on: in the
+// integrator's transaction, so the indexes run without gap or repeat.
+func assignOrgIndexes(ctx context.Context, tx *store.Tx, rows []queued) error {
+	next := map[string]int64{}
+	for _, r := range rows {
+		next[r.orgID] = 0
+	}
+	ids := make([]string, 0, len(next))
+	for id := range next {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		var args []any
+		in := store.In(&args, chunk)
+		hrows, err := tx.QueryContext(ctx, `SELECT org_id, count FROM audit_org_heads WHERE org_id IN (`+in+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("audit integrate: read organisation heads: %w", err)
+		}
+		for hrows.Next() {
+			var id string
+			var n int64
+			if err := hrows.Scan(&id, &n); err != nil {
+				hrows.Close()
+				return fmt.Errorf("audit integrate: read organisation heads: %w", err)
+			}
+			next[id] = n
+		}
+		hrows.Close()
+		if err := hrows.Err(); err != nil {
+			return fmt.Errorf("audit integrate: read organisation heads: %w", err)
+		}
+	}
+	for i := range rows {
+		rows[i].orgIndex = next[rows[i].orgID]
+		next[rows[i].orgID]++
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_org_heads (org_id, count) VALUES ($1, $2)
+			ON CONFLICT (org_id) DO UPDATE SET count = excluded.count`, id, next[id]); err != nil {
+			return fmt.Errorf("audit integrate: move the head of %q: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// insertRows is how many entries one INSERT carries (12 parameters each).
 // PostgreSQL gains from fewer round trips up to its 65,535 parameters;
 // SQLite (in-process, no round trips) looks up each numbered parameter by a
 // linear scan, so a statement's binding cost grows with the square of its
@@ -325,15 +377,15 @@ func insertEntries(ctx context.Context, tx *store.Tx, first uint64, rows []queue
 	for start := 0; start < len(rows); start += per {
 		end := min(start+per, len(rows))
 		var q strings.Builder
-		q.WriteString(`INSERT INTO audit_entries (seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature) VALUES `)
-		args := make([]any, 0, 11*(end-start))
+		q.WriteString(`INSERT INTO audit_entries (seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature, org_index) VALUES `)
+		args := make([]any, 0, 12*(end-start))
 		for i := start; i < end; i++ {
 			if i > start {
 				q.WriteByte(',')
 			}
-			writePlaceholders(&q, len(args), 11)
+			writePlaceholders(&q, len(args), 12)
 			r := rows[i]
-			args = append(args, int64(first)+int64(i), r.atMicros, r.actor, r.action, r.orgID, r.target, r.grantID, string(r.details), leaves[i], roots[i], sigs[i])
+			args = append(args, int64(first)+int64(i), r.atMicros, r.actor, r.action, r.orgID, r.target, r.grantID, string(r.details), leaves[i], roots[i], sigs[i], r.orgIndex)
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("audit integrate: insert entries %d…%d: %w", first+uint64(start), first+uint64(end)-1, err)
@@ -397,6 +449,23 @@ func LatestCheckpoint(ctx context.Context, q store.Querier, origin string) (Chec
 		return Checkpoint{}, fmt.Errorf("audit checkpoint: %w", err)
 	}
 	size := uint64(seq) + 1
+	return Checkpoint{Origin: origin, Size: size, Root: root, Note: signedNote(origin, size, root, sig)}, nil
+}
+
+// CheckpointAt returns the signed checkpoint of the tree of the first size
+// entries, which the log signed when it had that size.
+func CheckpointAt(ctx context.Context, q store.Querier, origin string, size uint64) (Checkpoint, error) {
+	if size == 0 || size > math.MaxInt64 {
+		return Checkpoint{}, fault.InvalidField("size", "the audit log signs no checkpoint of %d entries", size)
+	}
+	var root, sig []byte
+	err := q.QueryRowContext(ctx, `SELECT root, signature FROM audit_entries WHERE seq = $1`, int64(size)-1).Scan(&root, &sig)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Checkpoint{}, fault.NotFoundf("the audit log has no tree of size %d", size)
+	}
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("audit checkpoint %d: %w", size, err)
+	}
 	return Checkpoint{Origin: origin, Size: size, Root: root, Note: signedNote(origin, size, root, sig)}, nil
 }
 

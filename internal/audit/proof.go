@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -158,6 +159,10 @@ type Bundle struct {
 	// Checkpoint is the signed checkpoint note.
 	Checkpoint string        `json:"checkpoint"`
 	Entries    []BundleEntry `json:"entries"`
+	// Coverage proves the bundle holds every entry of its organisations in
+	// its seq range (coverage.go); absent for a selection filtered by time
+	// or action, or platform-wide.
+	Coverage *Coverage `json:"coverage,omitempty"`
 }
 
 // BundleEntry is an entry and its inclusion proof.
@@ -187,25 +192,41 @@ func (l *Log) Bundle(ctx context.Context, f Filter) (Bundle, error) {
 		if _, _, err := f.where(0); err != nil {
 			return Bundle{}, err
 		}
-		return Bundle{Checkpoint: string(cp.Note), Entries: []BundleEntry{}}, nil
+		b := Bundle{Checkpoint: string(cp.Note), Entries: []BundleEntry{}}
+		if b.Coverage, _, err = l.coverage(ctx, f, nil, 0, false); err != nil {
+			return Bundle{}, err
+		}
+		return b, nil
 	}
 	recs, err := entries(ctx, l.db, f, cp.Size, limit)
 	if err != nil {
 		return Bundle{}, err
 	}
-	seqs := make([]uint64, len(recs))
+	b := Bundle{Checkpoint: string(cp.Note), Entries: make([]BundleEntry, len(recs))}
 	for i, r := range recs {
-		seqs[i] = r.Seq
+		b.Entries[i] = BundleEntry{Record: r}
+	}
+	var witnesses []*BundleEntry
+	if b.Coverage, witnesses, err = l.coverage(ctx, f, recs, cp.Size, len(recs) == limit); err != nil {
+		return Bundle{}, err
+	}
+	proven := make([]*BundleEntry, 0, len(recs)+len(witnesses))
+	for i := range b.Entries {
+		proven = append(proven, &b.Entries[i])
+	}
+	proven = append(proven, witnesses...)
+	seqs := make([]uint64, len(proven))
+	for i, e := range proven {
+		seqs[i] = e.Seq
 	}
 	proofs, err := Proofs(ctx, l.db, seqs, cp.Size)
 	if err != nil {
 		return Bundle{}, err
 	}
-	b := Bundle{Checkpoint: string(cp.Note), Entries: make([]BundleEntry, len(recs))}
-	for i, r := range recs {
-		b.Entries[i] = BundleEntry{Record: r, Proof: make([]Hash, len(proofs[i]))}
+	for i, e := range proven {
+		e.Proof = make([]Hash, len(proofs[i]))
 		for j, h := range proofs[i] {
-			b.Entries[i].Proof[j] = h
+			e.Proof[j] = h
 		}
 	}
 	return b, nil
@@ -232,25 +253,50 @@ func ParseBundle(data []byte) (Bundle, error) {
 	return b, nil
 }
 
-// VerifyBundle checks a bundle offline with the log's public key
-// ("<name>+<hash>+<key>"): the checkpoint must be signed by that key, and
-// every entry, hashed from the fields as given, must be in the
-// checkpoint's tree by its proof. It returns the first failure.
+// VerifyBundle checks a bundle offline with the log's public key, as
+// CheckBundle does, and returns the first failure.
 func VerifyBundle(b Bundle, verifierKey string) error {
+	_, err := CheckBundle(b, verifierKey)
+	return err
+}
+
+// CheckBundle checks a bundle offline with the log's public key
+// ("<name>+<hash>+<key>"): the checkpoint must be signed by that key; the
+// entries must be in increasing seq order, and every one, hashed from the
+// fields as given, must be in the checkpoint's tree by its proof. With
+// coverage, the entries of each listed organisation must also run without
+// gap or repeat across the range, closed at both ends (coverage.go). It
+// returns what was proven, or the first failure, naming the entry.
+func CheckBundle(b Bundle, verifierKey string) (BundleReport, error) {
 	v, err := ParseVerifierKey(verifierKey)
 	if err != nil {
-		return fault.Invalidf("%v", err)
+		return BundleReport{}, fault.Invalidf("%v", err)
 	}
 	cp, err := ParseCheckpoint([]byte(b.Checkpoint), v)
 	if err != nil {
-		return err
+		return BundleReport{}, err
 	}
 	for _, e := range b.Entries {
 		if err := verifyBundleEntry(e, cp); err != nil {
-			return fault.Invalidf("bundle entry %d: %v", e.Seq, err)
+			return BundleReport{}, fault.Invalidf("bundle entry %d: %v", e.Seq, err)
 		}
 	}
-	return nil
+	if err := requireOrdered(b.Entries); err != nil {
+		return BundleReport{}, err
+	}
+	rep := BundleReport{Checkpoint: cp, Entries: len(b.Entries)}
+	if b.Coverage == nil {
+		return rep, nil
+	}
+	from, to, err := checkCoverage(b, cp, v)
+	if err != nil {
+		return BundleReport{}, fault.Invalidf("bundle is incomplete: %v", err)
+	}
+	rep.Complete, rep.FromSeq, rep.ToSeq = true, from, to
+	for _, o := range b.Coverage.Orgs {
+		rep.Orgs = append(rep.Orgs, o.OrgID)
+	}
+	return rep, nil
 }
 
 func verifyBundleEntry(e BundleEntry, cp Checkpoint) error {
@@ -260,7 +306,13 @@ func verifyBundleEntry(e BundleEntry, cp Checkpoint) error {
 	if e.At.Nanosecond()%1000 != 0 {
 		return errors.New("its time is finer than the log's microseconds")
 	}
-	c := content{atMicros: e.At.UnixMicro(), actor: e.Actor, action: e.Action, orgID: e.OrgID, target: e.Target, grantID: e.GrantID, details: []byte(e.Details)}
+	c := content{atMicros: e.At.UnixMicro(), actor: e.Actor, action: e.Action, orgID: e.OrgID, target: e.Target, grantID: e.GrantID, details: []byte(e.Details), orgIndex: -1}
+	if e.OrgIndex != nil {
+		if *e.OrgIndex > math.MaxInt64 {
+			return fmt.Errorf("org_index %d is beyond any log", *e.OrgIndex)
+		}
+		c.orgIndex = int64(*e.OrgIndex)
+	}
 	leaf := c.leafHash(e.Seq)
 	if e.LeafHash != nil && !bytes.Equal(leaf, e.LeafHash) {
 		return errors.New("its fields do not hash to its leaf_hash: the entry was altered")
@@ -273,4 +325,72 @@ func verifyBundleEntry(e BundleEntry, cp Checkpoint) error {
 		return fmt.Errorf("not in the checkpoint's tree (the entry or its proof was altered): %w", err)
 	}
 	return nil
+}
+
+// ConsistencyProof returns the RFC 6962 (section 2.1.2) consistency proof
+// between the trees of from and to entries: the hashes that show the
+// larger tree extends the smaller one, so a verifier holding a checkpoint
+// of from entries needs only them and the newer checkpoint — not the log —
+// to know the log was not rewritten in between. Like Proofs, it is checked
+// against the stored roots before it is returned.
+func ConsistencyProof(ctx context.Context, q store.Querier, from, to uint64) ([][]byte, error) {
+	if from > to {
+		return nil, fault.InvalidField("from", "from %d is after to %d", from, to)
+	}
+	if to > math.MaxInt64 {
+		return nil, fault.InvalidField("to", "to %d is beyond any log", to)
+	}
+	if from == 0 || from == to {
+		return [][]byte{}, nil // the empty tree and a tree itself need no hashes
+	}
+	roots := make([][]byte, 2)
+	for i, size := range []uint64{from, to} {
+		err := q.QueryRowContext(ctx, `SELECT root FROM audit_entries WHERE seq = $1`, int64(size)-1).Scan(&roots[i])
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fault.NotFoundf("the audit log has no tree of size %d", size)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit consistency proof: %w", err)
+		}
+	}
+	nodes, err := proof.Consistency(from, to)
+	if err != nil {
+		return nil, fmt.Errorf("audit consistency proof: %w", err)
+	}
+	nf := &nodeFetcher{q: q, size: to, blocks: map[uint64][][]byte{}, nodes: map[compact.NodeID][]byte{}}
+	hashes := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		if hashes[i], err = nf.node(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	out, err := nodes.Rehash(hashes, hashChildren)
+	if err != nil {
+		return nil, fmt.Errorf("audit consistency proof: %w", err)
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, from, to, out, roots[0], roots[1]); err != nil {
+		return nil, fmt.Errorf("audit consistency proof: the stored hashes give a wrong proof from %d to %d (run `hatoba audit verify`): %w", from, to, err)
+	}
+	return out, nil
+}
+
+// VerifyConsistency checks offline that the checkpoint newer extends the
+// checkpoint older by the consistency proof: both must be signed by v, and
+// the proof must lead from older's root to newer's.
+func VerifyConsistency(v note.Verifier, older, newer []byte, consistency [][]byte) (Checkpoint, Checkpoint, error) {
+	oc, err := ParseCheckpoint(older, v)
+	if err != nil {
+		return Checkpoint{}, Checkpoint{}, fmt.Errorf("the older %w", err)
+	}
+	nc, err := ParseCheckpoint(newer, v)
+	if err != nil {
+		return Checkpoint{}, Checkpoint{}, fmt.Errorf("the newer %w", err)
+	}
+	if oc.Size > nc.Size {
+		return oc, nc, fault.Invalidf("the saved checkpoint has %d entries and the log's latest %d: the log was truncated or rolled back", oc.Size, nc.Size)
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, oc.Size, nc.Size, consistency, oc.Root, nc.Root); err != nil {
+		return oc, nc, fault.Invalidf("the log of %d entries does not extend the saved checkpoint of %d entries: it was rewritten (%v)", nc.Size, oc.Size, err)
+	}
+	return oc, nc, nil
 }

@@ -32,11 +32,20 @@ type Record struct {
 	// that no tool re-encoding the JSON (escaping, reordering keys) can
 	// change the bytes a verifier hashes.
 	Details string `json:"details"`
+	// OrgIndex is the entry's place among its organisation's entries (0, 1,
+	// 2 …), covered by the leaf hash (format v2); absent for entries of the
+	// v1 format, written before the index existed.
+	OrgIndex *uint64 `json:"org_index,omitempty"`
 }
 
 func (e storedEntry) record() Record {
-	return Record{Seq: uint64(e.seq), LeafHash: e.leaf, At: time.UnixMicro(e.atMicros).UTC(), Actor: e.actor, Action: e.action,
+	r := Record{Seq: uint64(e.seq), LeafHash: e.leaf, At: time.UnixMicro(e.atMicros).UTC(), Actor: e.actor, Action: e.action,
 		OrgID: e.orgID, Target: e.target, GrantID: e.grantID, Details: string(e.details)}
+	if e.orgIndex >= 0 {
+		i := uint64(e.orgIndex)
+		r.OrgIndex = &i
+	}
+	return r
 }
 
 // Hash is a SHA-256 hash, written in JSON as lower-case hex.

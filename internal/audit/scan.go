@@ -17,12 +17,12 @@ type storedEntry struct {
 	leaf, root, sig []byte
 }
 
-const entryColumns = `seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature`
+const entryColumns = `seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature, org_index`
 
 func scanEntry(rows interface{ Scan(...any) error }) (storedEntry, error) {
 	var e storedEntry
 	var details string
-	err := rows.Scan(&e.seq, &e.atMicros, &e.actor, &e.action, &e.orgID, &e.target, &e.grantID, &details, &e.leaf, &e.root, &e.sig)
+	err := rows.Scan(&e.seq, &e.atMicros, &e.actor, &e.action, &e.orgID, &e.target, &e.grantID, &details, &e.leaf, &e.root, &e.sig, &e.orgIndex)
 	e.details = []byte(details)
 	return e, err
 }
@@ -166,7 +166,7 @@ func readEntries(rows *sql.Rows, batch int, full, free chan *scanned, stop <-cha
 		send()
 	}
 	for rows.Next() {
-		if err := rows.Scan(&r.seq, &r.atMicros, &r.actor, &r.action, &r.orgID, &r.target, &r.grantID, &r.details, &r.leaf, &r.root, &r.sig); err != nil {
+		if err := rows.Scan(&r.seq, &r.atMicros, &r.actor, &r.action, &r.orgID, &r.target, &r.grantID, &r.details, &r.leaf, &r.root, &r.sig, &r.orgIndex); err != nil {
 			b.err = fmt.Errorf("audit verify: read entry after %d: %w", next, err)
 			send()
 			return
@@ -179,7 +179,7 @@ func readEntries(rows *sql.Rows, batch int, full, free chan *scanned, stop <-cha
 			failAt(repeated)
 			return
 		}
-		buf = appendLeaf(append(buf[:0], rfc6962.RFC6962LeafHashPrefix), next, r.atMicros, r.actor, r.action, r.orgID, r.target, r.grantID, r.details)
+		buf = appendLeaf(append(buf[:0], rfc6962.RFC6962LeafHashPrefix), next, r.atMicros, r.actor, r.action, r.orgID, r.target, r.grantID, r.details, r.orgIndex)
 		leaf := sha256.Sum256(buf)
 		if !bytes.Equal(leaf[:], r.leaf) {
 			failAt(leafMismatch)
@@ -207,12 +207,12 @@ func readEntries(rows *sql.Rows, batch int, full, free chan *scanned, stop <-cha
 
 // rawEntry is a row of audit_entries in buffers the driver reuses.
 type rawEntry struct {
-	seq, atMicros                                                   int64
+	seq, atMicros, orgIndex                                         int64
 	actor, action, orgID, target, grantID, details, leaf, root, sig sql.RawBytes
 }
 
 func (r rawEntry) stored() storedEntry {
 	return storedEntry{seq: r.seq, content: content{atMicros: r.atMicros, actor: string(r.actor), action: string(r.action),
-		orgID: string(r.orgID), target: string(r.target), grantID: string(r.grantID), details: bytes.Clone(r.details)},
+		orgID: string(r.orgID), target: string(r.target), grantID: string(r.grantID), details: bytes.Clone(r.details), orgIndex: r.orgIndex},
 		leaf: bytes.Clone(r.leaf), root: bytes.Clone(r.root), sig: bytes.Clone(r.sig)}
 }

@@ -45,6 +45,7 @@ func specVerifyBundle(data []byte, verifierKey string) error {
 			Target   string   `json:"target"`
 			GrantID  string   `json:"grant_id"`
 			Details  string   `json:"details"`
+			OrgIndex *int64   `json:"org_index"`
 			Proof    []string `json:"proof"`
 		} `json:"entries"`
 	}
@@ -91,7 +92,11 @@ func specVerifyBundle(data []byte, verifierKey string) error {
 		if err != nil {
 			return err
 		}
-		h := specLeafHash(e.Seq, at.UnixMicro(), e.Actor, e.Action, e.OrgID, e.Target, e.GrantID, []byte(e.Details))
+		orgIndex := int64(-1) // the v1 format has no organisation index
+		if e.OrgIndex != nil {
+			orgIndex = *e.OrgIndex
+		}
+		h := specLeafHash(e.Seq, at.UnixMicro(), e.Actor, e.Action, e.OrgID, e.Target, e.GrantID, []byte(e.Details), orgIndex)
 		if hex.EncodeToString(h) != e.LeafHash || e.Seq >= size {
 			return fmt.Errorf("entry %d: leaf hash or seq", e.Seq)
 		}

@@ -43,9 +43,9 @@ func (a attacker) shift(from int, delta int) {
 // (anyone can compute one) and entry seq-1's root and signature.
 func (a attacker) forge(seq int) {
 	details := `{"i":0,"note":"granted myself access"}`
-	leaf := specLeafHash(uint64(seq), t0.UnixMicro(), "p0", "access.approve", "lg-131016", "env-x", "", []byte(details))
-	a.exec(`INSERT INTO audit_entries (seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature)
-		SELECT $1, $2, 'p0', 'access.approve', 'lg-131016', 'env-x', '', $3, $4, root, signature FROM audit_entries WHERE seq = $5`,
+	leaf := specLeafHash(uint64(seq), t0.UnixMicro(), "p0", "access.approve", "lg-131016", "env-x", "", []byte(details), 0)
+	a.exec(`INSERT INTO audit_entries (seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature, org_index)
+		SELECT $1, $2, 'p0', 'access.approve', 'lg-131016', 'env-x', '', $3, $4, root, signature, 0 FROM audit_entries WHERE seq = $5`,
 		seq, t0.UnixMicro(), details, leaf, seq-1)
 }
 
@@ -54,20 +54,20 @@ func (a attacker) forge(seq int) {
 func (a attacker) recompute(from int) {
 	a.t.Helper()
 	ctx := context.Background()
-	rows, err := a.db.QueryContext(ctx, `SELECT seq, at_us, actor, action, org_id, target, grant_id, details FROM audit_entries ORDER BY seq`)
+	rows, err := a.db.QueryContext(ctx, `SELECT seq, at_us, actor, action, org_id, target, grant_id, details, org_index FROM audit_entries ORDER BY seq`)
 	if err != nil {
 		a.t.Fatal(err)
 	}
 	var seqs []int64
 	var leaves [][]byte
 	for rows.Next() {
-		var seq, at int64
+		var seq, at, orgIndex int64
 		var actor, action, org, target, grant, details string
-		if err := rows.Scan(&seq, &at, &actor, &action, &org, &target, &grant, &details); err != nil {
+		if err := rows.Scan(&seq, &at, &actor, &action, &org, &target, &grant, &details, &orgIndex); err != nil {
 			a.t.Fatal(err)
 		}
 		seqs = append(seqs, seq)
-		leaves = append(leaves, specLeafHash(uint64(seq), at, actor, action, org, target, grant, []byte(details)))
+		leaves = append(leaves, specLeafHash(uint64(seq), at, actor, action, org, target, grant, []byte(details), orgIndex))
 	}
 	if err := rows.Close(); err != nil {
 		a.t.Fatal(err)
@@ -275,14 +275,14 @@ func TestAuditVerifyLimits(t *testing.T) {
 // releaf recomputes the leaf hash of entry seq only.
 func (a attacker) releaf(seq int) {
 	a.t.Helper()
-	var at int64
+	var at, orgIndex int64
 	var actor, action, org, target, grant, details string
-	err := a.db.QueryRowContext(context.Background(), `SELECT at_us, actor, action, org_id, target, grant_id, details FROM audit_entries WHERE seq = $1`, seq).
-		Scan(&at, &actor, &action, &org, &target, &grant, &details)
+	err := a.db.QueryRowContext(context.Background(), `SELECT at_us, actor, action, org_id, target, grant_id, details, org_index FROM audit_entries WHERE seq = $1`, seq).
+		Scan(&at, &actor, &action, &org, &target, &grant, &details, &orgIndex)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	a.exec(`UPDATE audit_entries SET leaf_hash = $1 WHERE seq = $2`, specLeafHash(uint64(seq), at, actor, action, org, target, grant, []byte(details)), seq)
+	a.exec(`UPDATE audit_entries SET leaf_hash = $1 WHERE seq = $2`, specLeafHash(uint64(seq), at, actor, action, org, target, grant, []byte(details), orgIndex), seq)
 }
 
 func (a attacker) checkpoint() []byte {
@@ -296,8 +296,8 @@ func (a attacker) checkpoint() []byte {
 
 // copyEntry puts a copy of entry from, hashes and signature included, at to.
 func (a attacker) copyEntry(from, to int) {
-	a.exec(`INSERT INTO audit_entries (seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature)
-		SELECT $1, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature FROM audit_entries WHERE seq = $2`, to, from)
+	a.exec(`INSERT INTO audit_entries (seq, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature, org_index)
+		SELECT $1, at_us, actor, action, org_id, target, grant_id, details, leaf_hash, root, signature, org_index FROM audit_entries WHERE seq = $2`, to, from)
 }
 
 func TestAuditVerifyRefusesAForeignCheckpoint(t *testing.T) {
