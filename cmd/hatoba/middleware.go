@@ -3,13 +3,21 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hatoba-cloud/hatoba/internal/config"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 	"github.com/hatoba-cloud/hatoba/internal/web"
@@ -54,6 +62,63 @@ func withMiddleware(next http.Handler, log *slog.Logger) http.Handler {
 				"status", rec.status, "duration", time.Since(start))
 		}()
 		next.ServeHTTP(rec, r)
+	})
+}
+
+// serveMetrics puts /metrics where cfg says: on its own plain-HTTP
+// listener (loopback by default), or on the main mux; behind the bearer
+// token when one is set (the configuration's validation demands one
+// wherever the address is not the loopback). The returned func stops the
+// listener.
+//
+// A metrics address already taken is logged, not fatal: several replicas
+// on one host (tests, benchmarks, a trial) would otherwise stop each other
+// from starting; the first keeps the port, the others serve without
+// metrics until each is given its own metrics.listen.
+func serveMetrics(cfg config.Metrics, h http.Handler, mux *http.ServeMux, log *slog.Logger) (func(), error) {
+	if cfg.Token != "" {
+		h = bearerOnly(cfg.Token, h)
+	}
+	if cfg.Listen == "" {
+		mux.Handle("GET /metrics", h)
+		log.Info("metrics on the main listener, behind metrics.token", "path", "/metrics")
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		log.Error("metrics: the address is taken (another replica on this host?); this process serves no /metrics: give it its own metrics.listen",
+			"listen", cfg.Listen, "err", err)
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	m := http.NewServeMux()
+	m.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	log.Info("metrics endpoint", "url", "http://"+ln.Addr().String()+"/metrics", "token", cfg.Token != "")
+	return func() { _ = srv.Close() }, nil
+}
+
+// bearerOnly passes only requests with "Authorization: Bearer <token>".
+// Both sides are hashed before the constant-time comparison, so neither
+// the token's bytes nor its length show in the time an answer takes.
+func bearerOnly(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hatoba-metrics"`)
+			http.Error(w, "send Authorization: Bearer <metrics.token>", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -37,6 +38,20 @@ type Config struct {
 	Audit     Audit          `yaml:"audit"`
 	Keyd      Keyd           `yaml:"keyd"`
 	Controls  Controls       `yaml:"controls"`
+	Metrics   Metrics        `yaml:"metrics"`
+}
+
+// Metrics says where Prometheus reads /metrics: the process's and the
+// environments' figures are not for anyone who can reach the API.
+type Metrics struct {
+	// Listen is /metrics' own plain-HTTP listener, on the loopback by
+	// default so only a scraper on the same host reaches it. Empty serves
+	// /metrics on the main HTTPS listener instead, behind Token.
+	Listen string `yaml:"listen"`
+	// Token, when set, is the bearer token a scrape must send, on whichever
+	// listener serves /metrics; compared in constant time. Required when
+	// Listen is empty or not a loopback address.
+	Token string `yaml:"token"`
 }
 
 // Controls configures the controls' detective side (docs/controls.md).
@@ -235,6 +250,7 @@ func Default() Config {
 		},
 		Audit:    Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
 		Controls: Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute},
+		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
 			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", XKSTenantPaths: true, HSMKeyLabel: "hatoba-master",
@@ -349,7 +365,39 @@ func (c Config) Validate() error {
 	if err := c.validateKeyd(); err != nil {
 		return err
 	}
+	if err := c.validateMetrics(); err != nil {
+		return err
+	}
 	return c.validateIdentity()
+}
+
+// minMetricsToken is the shortest metrics.token accepted: a guessable
+// token would answer anyone again.
+const minMetricsToken = 24
+
+// validateMetrics refuses a /metrics anyone could read: on the main
+// listener or a non-loopback address, a token is required.
+func (c Config) validateMetrics() error {
+	m := c.Metrics
+	if m.Token != "" && len(m.Token) < minMetricsToken {
+		return fmt.Errorf("metrics.token: at least %d characters (openssl rand -hex 32 makes one)", minMetricsToken)
+	}
+	if m.Listen == "" {
+		if m.Token == "" {
+			return errors.New("metrics: with listen empty /metrics is served on the main listener, which needs metrics.token; or give metrics.listen its own address (default 127.0.0.1:9464)")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(m.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics.listen: %q is not host:port: %v", m.Listen, err)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
+	if !loopback && m.Token == "" {
+		return fmt.Errorf("metrics.listen: %s is not a loopback address, so anyone who reaches it could read /metrics: set metrics.token too", m.Listen)
+	}
+	return nil
 }
 
 func (c Config) validateKeyd() error {

@@ -110,3 +110,39 @@ func TestListFromEnvironment(t *testing.T) {
 		t.Fatalf("client_ca_files = %q", got)
 	}
 }
+
+// TestMetricsExposure: /metrics is on the loopback by default; anywhere
+// else, or on the main listener, only behind a long enough token.
+func TestMetricsExposure(t *testing.T) {
+	t.Parallel()
+	token := strings.Repeat("t", minMetricsToken)
+	tests := []struct {
+		name    string
+		flags   map[string]string
+		env     map[string]string
+		wantErr string // "" when valid
+	}{
+		{"ok/the default loopback listener", nil, nil, ""},
+		{"ok/IPv6 loopback", map[string]string{"metrics.listen": "[::1]:9464"}, nil, ""},
+		{"ok/localhost", map[string]string{"metrics.listen": "localhost:0"}, nil, ""},
+		{"ok/all interfaces with a token", map[string]string{"metrics.listen": "0.0.0.0:9464"}, map[string]string{"HATOBA_METRICS_TOKEN": token}, ""},
+		{"ok/main listener with a token", map[string]string{"metrics.listen": "", "metrics.token": token}, nil, ""},
+		{"fail/all interfaces without a token", map[string]string{"metrics.listen": "0.0.0.0:9464"}, nil, "metrics.listen"},
+		{"fail/no host without a token", map[string]string{"metrics.listen": ":9464"}, nil, "metrics.listen"},
+		{"fail/main listener without a token", map[string]string{"metrics.listen": ""}, nil, "metrics.token"},
+		{"fail/short token", map[string]string{"metrics.token": "secret"}, nil, "metrics.token"},
+		{"fail/not host:port", map[string]string{"metrics.listen": "9464"}, nil, "metrics.listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Load("", func(k string) string { return tt.env[k] }, tt.flags)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error = %v, want one containing %q (config %+v)", err, tt.wantErr, cfg.Metrics)
+			}
+		})
+	}
+}
