@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -208,6 +209,75 @@ type AuditKey struct {
 	Origin      string `json:"origin"`
 	VerifierKey string `json:"verifier_key"`
 	Checkpoint  string `json:"checkpoint"`
+}
+
+// AuditConsistency proves that the log's tree of To entries extends its
+// tree of From entries (docs/audit.md): whoever kept an older checkpoint
+// checks the log was not rewritten since, with the public key alone.
+type AuditConsistency struct {
+	From       uint64       `json:"from"`
+	To         uint64       `json:"to"`
+	Checkpoint string       `json:"checkpoint"`
+	Proof      []audit.Hash `json:"proof"`
+}
+
+func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request) {
+	size := func(name string, least uint64) param {
+		return param{name, func(v string) string {
+			if n, err := strconv.ParseUint(v, 10, 63); err != nil || n < least {
+				return fmt.Sprintf("must be a tree size, a whole number from %d", least)
+			}
+			return ""
+		}}
+	}
+	if !queryOK(w, r, size("from", 0), size("to", 1)) {
+		return
+	}
+	badSize := func(field, detail string) {
+		writeProblem(w, Problem{Type: "https://hatoba.dev/problems/bad-request", Title: "Bad Request", Status: http.StatusBadRequest,
+			Detail: detail, Instance: r.URL.Path, Field: field})
+	}
+	q := r.URL.Query()
+	if q.Get("from") == "" {
+		badSize("from", "from, the size of the checkpoint you kept, is required")
+		return
+	}
+	from, _ := strconv.ParseUint(q.Get("from"), 10, 63) // checked by queryOK
+	latest, err := audit.LatestCheckpoint(r.Context(), s.DB, s.Audit.Origin())
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	cp := latest
+	if v := q.Get("to"); v != "" {
+		to, _ := strconv.ParseUint(v, 10, 63)
+		if to > latest.Size {
+			badSize("to", fmt.Sprintf("to %d is larger than the log's tree of %d entries", to, latest.Size))
+			return
+		}
+		if cp, err = audit.CheckpointAt(r.Context(), s.DB, s.Audit.Origin(), to); err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+	}
+	if from > cp.Size {
+		badSize("from", fmt.Sprintf("from %d is larger than the tree of %d entries: a checkpoint that large was never signed here, or the log was truncated", from, cp.Size))
+		return
+	}
+	if cp.Size == 0 {
+		writeError(w, r, s.Logger, fault.NotFoundf("the audit log is empty: no checkpoint is signed yet"))
+		return
+	}
+	proof, err := audit.ConsistencyProof(r.Context(), s.DB, from, cp.Size)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	out := AuditConsistency{From: from, To: cp.Size, Checkpoint: string(cp.Note), Proof: make([]audit.Hash, len(proof))}
+	for i, h := range proof {
+		out.Proof[i] = h
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) auditKey(w http.ResponseWriter, r *http.Request) {

@@ -189,6 +189,7 @@ var Routes = []Route{
 	{"POST", "/api/v1/keys/service/seal", authz.SealKeys, (*Server).sealKeys},
 	{"GET", "/api/v1/audit/key", authz.ReadAudit, (*Server).auditKey},
 	{"GET", "/api/v1/audit/entries", authz.ReadAudit, (*Server).auditEntries},
+	{"GET", "/api/v1/audit/consistency", authz.ReadAudit, (*Server).auditConsistency},
 	{"GET", "/api/v1/audit/export", authz.ReadAudit, (*Server).auditExport},
 }
 

@@ -3,10 +3,12 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -63,5 +65,55 @@ func TestTenantVerifiesItsAuditEntriesOffline(t *testing.T) {
 	}
 	if err := audit.VerifyBundle(tb, h.api.AuditVerifierKey); err == nil {
 		t.Fatal("a tampered bundle verified")
+	}
+}
+
+// Whoever kept a checkpoint proves with the public key alone that the log
+// grew from it without being rewritten; impossible sizes are 400.
+func TestAuditConsistencyProof(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	_, tok := h.person(t, authz.TenantMember, "nat-digital")
+	as := map[string]string{"Authorization": "Bearer " + tok}
+	if _, err := h.api.Audit.Integrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	key := h.call(t, "GET", "/api/v1/audit/key", "", as)
+	saved := key.body["checkpoint"].(string)
+	if r := h.call(t, "POST", "/api/v1/environments", goodRequest, nil); r.status != http.StatusCreated {
+		t.Fatalf("request: %d %s", r.status, r.raw)
+	}
+	if _, err := h.api.Audit.Integrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := audit.ParseVerifierKey(h.api.AuditVerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := audit.ParseCheckpoint([]byte(saved), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.call(t, "GET", fmt.Sprintf("/api/v1/audit/consistency?from=%d", old.Size), "", as)
+	if r.status != http.StatusOK {
+		t.Fatalf("consistency: %d %s", r.status, r.raw)
+	}
+	var c api.AuditConsistency
+	if err := json.Unmarshal([]byte(r.raw), &c); err != nil {
+		t.Fatal(err)
+	}
+	proof := make([][]byte, len(c.Proof))
+	for i, h := range c.Proof {
+		proof[i] = h
+	}
+	if _, newer, err := audit.VerifyConsistency(v, []byte(saved), []byte(c.Checkpoint), proof); err != nil || newer.Size <= old.Size || c.From != old.Size || c.To != newer.Size {
+		t.Fatalf("the proof from %d to %d does not verify: %v (%s)", old.Size, c.To, err, r.raw)
+	}
+	for q, field := range map[string]string{"": "from", "from=x": "from", "from=-1": "from", "from=999999": "from",
+		"from=1&to=0": "to", "from=1&to=999999": "to", "from=1&size=2": "size"} {
+		r := h.call(t, "GET", "/api/v1/audit/consistency?"+q, "", as)
+		if r.status != http.StatusBadRequest || r.body["field"] != field {
+			t.Errorf("fail/?%s: %d %s, want 400 naming %q", q, r.status, r.raw, field)
+		}
 	}
 }

@@ -128,6 +128,7 @@ var matrix = map[string]expect{
 	"POST /api/v1/access-requests/{id}/deny":    {own: []string{owner}, foreign: nil},
 	"POST /api/v1/access-requests/{id}/revoke":  {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
 	"GET /api/v1/audit/key":                     {own: signedIn, foreign: signedIn},
+	"GET /api/v1/audit/consistency":             {own: signedIn, foreign: signedIn, query: "?from=1"},
 
 	// The key service. A tenant's keys are changed by its key owner with a
 	// second factor and by nobody else — no central role, not under a
