@@ -23,7 +23,7 @@ const usage = `hatoba — control plane for a sovereign government cloud
 Usage:
   hatoba serve     [flags]           run the API, console and vending workers
   hatoba migrate   [flags]           apply database migrations and print the schema version
-  hatoba org import [flags] [FILE…]  import organisations (no FILE: the built-in national data)
+  hatoba org import [--dry-run] [flags] [FILE…]  import organisations, all or nothing (no FILE: the built-in national data)
   hatoba env request --org ID --system NAME [--purpose P] [--classification C] [--provider NAME] [--wait]
   hatoba env list  [--org ID] [--state S]
   hatoba env show  ID [--watch]

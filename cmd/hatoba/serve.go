@@ -99,6 +99,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func cmdOrgImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("org import", flag.ContinueOnError)
 	sf := addSettingFlags(fs)
+	dryRun := fs.Bool("dry-run", false, "show what the import would add and change, and write nothing")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -128,18 +129,45 @@ func cmdOrgImport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		sources = append(sources, org.Source{Name: path, R: f})
 	}
 	start := time.Now()
-	report, err := org.New(db, time.Now).Import(ctx, sources...)
+	reg := org.New(db, time.Now)
+	run := reg.Import
+	if *dryRun {
+		run = reg.DryRun
+	}
+	report, err := run(ctx, sources...)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created %d, updated %d, unchanged %d in %s\n", report.Created, report.Updated, report.Unchanged, time.Since(start).Round(time.Millisecond))
-	for _, e := range report.Errors {
-		fmt.Fprintf(stdout, "  %s:%d: %s\n", e.Source, e.Line, e.Message)
-	}
+	printImport(stdout, report, time.Since(start))
 	if len(report.Errors) > 0 {
-		return fmt.Errorf("%d rows were not imported", len(report.Errors))
+		return fmt.Errorf("%d rows have errors; nothing was imported (every file is imported whole or not at all)", len(report.Errors))
 	}
 	return nil
+}
+
+// printImport shows an import's report: the counts, each changed
+// organisation field by field, and the rows with errors.
+func printImport(w io.Writer, rep org.ImportReport, took time.Duration) {
+	switch {
+	case rep.DryRun:
+		fmt.Fprintln(w, "dry run: nothing was written")
+	case !rep.Applied:
+		fmt.Fprintln(w, "nothing was written: the rows below have errors")
+	}
+	verb := "would add"
+	if rep.Applied {
+		verb = "added"
+	}
+	fmt.Fprintf(w, "%s %d, changed %d, unchanged %d (%s)\n", verb, rep.Created, rep.Updated, rep.Unchanged, took.Round(time.Millisecond))
+	for _, c := range rep.Changes {
+		fmt.Fprintf(w, "  ~ %s (%s:%d)\n", c.ID, c.Source, c.Line)
+		for _, f := range c.Fields {
+			fmt.Fprintf(w, "      %s: %q → %q\n", f.Field, f.Old, f.New)
+		}
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "  ! %s:%d: %s\n", e.Source, e.Line, e.Message)
+	}
 }
 
 func cmdSimCloud(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -359,6 +360,9 @@ func (s *Server) setBilling(w http.ResponseWriter, r *http.Request) {
 const maxImport = 16 << 20
 
 func (s *Server) importOrgs(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, oneOf("embedded", "true", "false"), anyText("name"), oneOf("dry_run", "true", "false")) {
+		return
+	}
 	if _, err := s.decide(r, authz.WriteOrgs, authz.Resource{}); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -383,9 +387,20 @@ func (s *Server) importOrgs(w http.ResponseWriter, r *http.Request) {
 		}
 		sources = []org.Source{{Name: name, R: strings.NewReader(string(body))}}
 	}
-	report, err := s.Orgs.Import(r.Context(), sources...)
+	run := s.Orgs.Import
+	if r.URL.Query().Get("dry_run") == "true" {
+		run = s.Orgs.DryRun
+	}
+	report, err := run(r.Context(), sources...)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
+		return
+	}
+	if !report.DryRun && len(report.Errors) > 0 {
+		// All or nothing: the file was refused whole; the rows say why.
+		writeProblem(w, Problem{Type: "https://hatoba.dev/problems/invalid", Title: http.StatusText(http.StatusUnprocessableEntity),
+			Status: http.StatusUnprocessableEntity, Instance: r.URL.Path, Errors: report.Errors,
+			Detail: fmt.Sprintf("%d rows cannot be imported, so nothing was: fix them and import the file again (?dry_run=true shows what would change)", len(report.Errors))})
 		return
 	}
 	writeJSON(w, http.StatusOK, report)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/org"
 )
 
 // Problem is an RFC 9457 problem details object.
@@ -22,6 +23,9 @@ type Problem struct {
 	Instance string `json:"instance,omitempty"`
 	// Field names the offending request field, when one is to blame.
 	Field string `json:"field,omitempty"`
+	// Errors, an extension member, lists the rows of an organisation
+	// import that were refused (POST /organizations/import).
+	Errors []org.RowError `json:"errors,omitempty"`
 }
 
 var statusOf = map[fault.Kind]int{

@@ -23,7 +23,10 @@ import (
 //     pid,pref,city,citykana,lgcode (citykana optional);
 //   - registry rows, as data/national.csv:
 //     id,kind,name_ja,name_kana,name_en,parent_id,lg_code (only id, kind and
-//     name_ja required).
+//     name_ja required), and optionally the billing contact:
+//     billing_name,billing_email (both) and billing_phone. A file with the
+//     billing columns states every row's contact: a row's must be complete
+//     (a name and an e-mail address), never empty.
 type Source struct {
 	Name string
 	R    io.Reader
@@ -105,6 +108,9 @@ func newDecoder(src Source) (*decoder, error) {
 	switch {
 	case d.has("id", "kind", "name_ja"):
 		d.shape = shapeRegistry
+		if billing := d.has("billing_name") || d.has("billing_email") || d.has("billing_phone"); billing && !d.has("billing_name", "billing_email") {
+			return nil, fault.Invalidf("%s: a file with a billing contact needs both billing_name and billing_email columns (billing_phone is optional)", src.Name)
+		}
 	case d.has("pid", "pref", "city", "lgcode"):
 		d.shape = shapeMunicipalities
 	case d.has("pid", "pref", "lgcode"):
@@ -123,6 +129,7 @@ const (
 	fieldEn
 	fieldParent
 	fieldLGCode
+	fieldBilling
 )
 
 func (d *decoder) lacking(cols map[string]columnSet) columnSet {
@@ -180,14 +187,19 @@ func (d *decoder) next() (record, int, error) {
 	switch d.shape {
 	case shapePrefectures:
 		rec, err = prefectureRow(get)
-		rec.lacks = d.lacking(map[string]columnSet{"prefkana": fieldKana, "pref_en": fieldEn})
+		rec.lacks = fieldBilling | d.lacking(map[string]columnSet{"prefkana": fieldKana, "pref_en": fieldEn})
 	case shapeMunicipalities:
 		rec, err = municipalityRow(get)
-		rec.lacks = fieldEn | d.lacking(map[string]columnSet{"citykana": fieldKana})
+		rec.lacks = fieldEn | fieldBilling | d.lacking(map[string]columnSet{"citykana": fieldKana})
 	default:
 		rec = record{org: Organization{ID: get("id"), Kind: Kind(strings.ToLower(get("kind"))), LGCode: get("lg_code"),
-			NameJa: get("name_ja"), NameKana: get("name_kana"), NameEn: get("name_en"), ParentID: get("parent_id")}}
-		rec.lacks = d.lacking(map[string]columnSet{"name_kana": fieldKana, "name_en": fieldEn, "parent_id": fieldParent, "lg_code": fieldLGCode})
+			NameJa: get("name_ja"), NameKana: get("name_kana"), NameEn: get("name_en"), ParentID: get("parent_id"),
+			Billing: Contact{Name: get("billing_name"), Email: get("billing_email"), Phone: get("billing_phone")}}}
+		rec.lacks = d.lacking(map[string]columnSet{"name_kana": fieldKana, "name_en": fieldEn, "parent_id": fieldParent,
+			"lg_code": fieldLGCode, "billing_email": fieldBilling})
+		if rec.lacks&fieldBilling == 0 && rec.org.Billing == (Contact{}) {
+			err = rowErrorf("the billing contact is empty: this file has billing columns, so give billing_name and billing_email (or leave the columns out to keep the stored contacts)")
+		}
 	}
 	if err == nil {
 		rec.org, err = validate(rec.org)

@@ -8,19 +8,45 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
-// ImportReport says what an import did.
+// ImportReport says what an import did, or — for a dry run, or a file
+// with errors — what it would do.
 type ImportReport struct {
-	Created   int        `json:"created"`
-	Updated   int        `json:"updated"`
-	Unchanged int        `json:"unchanged"`
-	Errors    []RowError `json:"errors"`
+	// Created, Updated and Unchanged count the rows that make a new
+	// organisation, change one, or match what is stored.
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	// Applied is true when the changes were written: never for a dry run,
+	// never when a row has an error.
+	Applied bool `json:"applied"`
+	DryRun  bool `json:"dry_run,omitempty"`
+	// Changes are the changed organisations, field by field, in the order
+	// of the files (the new ones are only counted).
+	Changes []Change   `json:"changes"`
+	Errors  []RowError `json:"errors"`
 }
 
-// RowError is a row that was not imported, and why.
+// Change is one stored organisation an import changes.
+type Change struct {
+	ID     string        `json:"id"`
+	Source string        `json:"source"`
+	Line   int           `json:"line"`
+	Fields []FieldChange `json:"fields"`
+}
+
+// FieldChange is one field of a Change.
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// RowError is a row that cannot be imported, and why.
 type RowError struct {
 	Source  string `json:"source"`
 	Line    int    `json:"line"`
@@ -30,24 +56,45 @@ type RowError struct {
 // maxRowErrors stops reading a source that is mostly not what it claims.
 const maxRowErrors = 1000
 
-// batchRows is the number of rows per INSERT statement: 9 parameters each,
+// batchRows is the number of rows per INSERT statement: 12 parameters each,
 // well below SQLite's and PostgreSQL's limits.
 const batchRows = 200
 
 // Import creates and updates organisations from CSV sources (see Source for
-// the shapes). Prefecture files are applied first, then municipality files,
-// then registry files; rows within a file in order, so a parent must come
-// before its children. A row that cannot be used is skipped and reported
-// with its file and line; every other row is written. Each source is one
-// transaction, and importing the same data again changes nothing. A column a
-// file lacks (a municipality file has no English names) leaves the stored
-// value alone, and billing contacts are never touched.
+// the shapes), all or nothing: every row of every source is checked, and
+// the changes are written in one transaction only when no row has an
+// error; otherwise nothing is written and the report lists every error with
+// its file and line (a file whose good rows were written would leave the
+// registry half of one thing and half of another, and a second run would
+// not show what the first one did). Prefecture files are applied first,
+// then municipality files, then registry files; rows within a file in
+// order, so a parent must come before its children. Importing the same
+// data again changes nothing. A column a file lacks (a municipality file
+// has no English names, most files no billing contact) leaves the stored
+// value alone.
 //
 // An unrecognised header is an Invalid error, returned before anything is
-// written. Other errors (a reader or the database failing) end the import;
-// sources already applied stay, and the report covers them.
+// written. Other errors (a reader or the database failing) end the import
+// with nothing written.
 func (r *Registry) Import(ctx context.Context, sources ...Source) (ImportReport, error) {
-	report := ImportReport{Errors: []RowError{}}
+	return r.importSources(ctx, false, sources)
+}
+
+// DryRun reports what Import would do with sources — the counts, the
+// changed rows field by field, the errors — and writes nothing.
+func (r *Registry) DryRun(ctx context.Context, sources ...Source) (ImportReport, error) {
+	return r.importSources(ctx, true, sources)
+}
+
+// readSource is one source's usable rows and row errors.
+type readSource struct {
+	d       *decoder
+	recs    []record
+	rowErrs []RowError
+}
+
+func (r *Registry) importSources(ctx context.Context, dryRun bool, sources []Source) (ImportReport, error) {
+	report := ImportReport{DryRun: dryRun, Changes: []Change{}, Errors: []RowError{}}
 	decoders := make([]*decoder, 0, len(sources))
 	for _, src := range sources {
 		d, err := newDecoder(src)
@@ -57,60 +104,108 @@ func (r *Registry) Import(ctx context.Context, sources ...Source) (ImportReport,
 		decoders = append(decoders, d)
 	}
 	sort.SliceStable(decoders, func(i, j int) bool { return decoders[i].shape < decoders[j].shape })
+	// Read every source before the transaction: with SQLite's single
+	// connection a slow reader must not hold it.
+	read := make([]readSource, 0, len(decoders))
 	for _, d := range decoders {
-		// Read the whole source before the transaction: with SQLite's single
-		// connection a slow reader must not hold it.
-		var recs []record
-		var rowErrs []RowError
-		for {
-			rec, line, err := d.next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			var re *rowError
-			if errors.As(err, &re) {
-				rowErrs = append(rowErrs, RowError{Source: d.source, Line: line, Message: re.msg})
-				if len(rowErrs) == maxRowErrors {
-					rowErrs = append(rowErrs, RowError{Source: d.source, Line: line,
-						Message: fmt.Sprintf("%d rows have errors; the rest of %s was not read", maxRowErrors, d.source)})
-					break
-				}
-				continue
-			}
-			if err != nil {
-				return report, err
-			}
-			recs = append(recs, rec)
+		rs, err := readAll(d)
+		if err != nil {
+			return report, err
 		}
-		var res applied
-		err := r.db.InTx(ctx, func(tx *store.Tx) error {
+		read = append(read, rs)
+	}
+	plan := func(q store.Querier) ([]applied, error) {
+		k, err := loadKnown(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]applied, len(read))
+		now := r.now()
+		for i, rs := range read {
+			out[i] = k.plan(rs.d, rs.recs, now)
+		}
+		return out, nil
+	}
+	var results []applied
+	var err error
+	if dryRun {
+		results, err = plan(r.db)
+	} else {
+		err = r.db.InTx(ctx, func(tx *store.Tx) error {
 			var err error
-			if res, err = r.apply(ctx, tx, d, recs); err != nil {
+			if results, err = plan(tx); err != nil {
 				return err
 			}
-			if res.created+res.updated == 0 {
-				return nil
+			for i, res := range results {
+				if len(res.errs) > 0 || len(read[i].rowErrs) > 0 {
+					return nil // nothing is written; the report says why
+				}
 			}
-			// One platform entry per source: the rows are public data, the
-			// fact of the change is what the log must hold.
-			return r.record(ctx, tx, "org.import", "", map[string]any{"source": d.source, "created": res.created, "updated": res.updated})
+			for i, res := range results {
+				if err := write(ctx, tx, res.writes); err != nil {
+					return err
+				}
+				if res.created+res.updated == 0 {
+					continue
+				}
+				// One platform entry per source: the rows are public data,
+				// the fact of the change is what the log must hold.
+				if err := r.record(ctx, tx, "org.import", "", map[string]any{"source": read[i].d.source,
+					"created": res.created, "updated": res.updated}); err != nil {
+					return err
+				}
+			}
+			report.Applied = true
+			return nil
 		})
-		if err != nil {
-			return report, fmt.Errorf("import %s: %w", d.source, err)
-		}
+	}
+	if err != nil {
+		report.Applied = false
+		return report, fmt.Errorf("import: %w", err)
+	}
+	for i, res := range results {
 		report.Created += res.created
 		report.Updated += res.updated
 		report.Unchanged += res.unchanged
-		rowErrs = append(rowErrs, res.errs...)
-		sort.SliceStable(rowErrs, func(i, j int) bool { return rowErrs[i].Line < rowErrs[j].Line })
-		report.Errors = append(report.Errors, rowErrs...)
+		report.Changes = append(report.Changes, res.changes...)
+		errs := append(read[i].rowErrs, res.errs...)
+		sort.SliceStable(errs, func(a, b int) bool { return errs[a].Line < errs[b].Line })
+		report.Errors = append(report.Errors, errs...)
 	}
 	return report, nil
 }
 
+// readAll reads d's rows, keeping the usable ones and the reasons for the
+// others.
+func readAll(d *decoder) (readSource, error) {
+	rs := readSource{d: d}
+	for {
+		rec, line, err := d.next()
+		if errors.Is(err, io.EOF) {
+			return rs, nil
+		}
+		var re *rowError
+		if errors.As(err, &re) {
+			rs.rowErrs = append(rs.rowErrs, RowError{Source: d.source, Line: line, Message: re.msg})
+			if len(rs.rowErrs) == maxRowErrors {
+				rs.rowErrs = append(rs.rowErrs, RowError{Source: d.source, Line: line,
+					Message: fmt.Sprintf("%d rows have errors; the rest of %s was not read", maxRowErrors, d.source)})
+				return rs, nil
+			}
+			continue
+		}
+		if err != nil {
+			return rs, err
+		}
+		rs.recs = append(rs.recs, rec)
+	}
+}
+
 type applied struct {
 	created, updated, unchanged int
+	changes                     []Change
 	errs                        []RowError
+	writes                      []Organization
 }
 
 // known is the registry as an import sees it: loaded once per source and
@@ -160,17 +255,12 @@ func loadKnown(ctx context.Context, q store.Querier) (*known, error) {
 	return k, nil
 }
 
-// apply resolves parents, compares each row with what is stored, and writes
-// the new and changed rows in batches.
-func (r *Registry) apply(ctx context.Context, tx *store.Tx, d *decoder, recs []record) (applied, error) {
+// plan resolves parents, compares each row with what is known, and
+// returns the rows to write; k is kept current as rows are planned, so a
+// later row (or file) sees an earlier one.
+func (k *known) plan(d *decoder, recs []record, now time.Time) applied {
 	var res applied
-	k, err := loadKnown(ctx, tx)
-	if err != nil {
-		return res, err
-	}
-	now := r.now()
 	seen := map[string]int{}
-	var writes []Organization
 	for _, rec := range recs {
 		old, exists := k.byID[rec.org.ID]
 		if exists {
@@ -188,12 +278,13 @@ func (r *Registry) apply(ctx context.Context, tx *store.Tx, d *decoder, recs []r
 		}
 		seen[o.ID] = rec.line
 		if exists {
-			if o.Kind == old.Kind && o.LGCode == old.LGCode && o.NameJa == old.NameJa && o.NameKana == old.NameKana &&
-				o.NameEn == old.NameEn && o.ParentID == old.ParentID {
+			fields := diff(old, o)
+			if len(fields) == 0 {
 				res.unchanged++
 				continue
 			}
-			o.CreatedAt = old.CreatedAt // upsert leaves billing and created_at alone
+			res.changes = append(res.changes, Change{ID: o.ID, Source: d.source, Line: rec.line, Fields: fields})
+			o.CreatedAt = old.CreatedAt
 			res.updated++
 		} else {
 			o.CreatedAt = now
@@ -201,16 +292,37 @@ func (r *Registry) apply(ctx context.Context, tx *store.Tx, d *decoder, recs []r
 		}
 		o.UpdatedAt = now
 		k.put(o)
-		writes = append(writes, o)
+		res.writes = append(res.writes, o)
 	}
-	for len(writes) > 0 {
-		n := min(len(writes), batchRows)
-		if err := upsert(ctx, tx, writes[:n]); err != nil {
-			return res, err
+	return res
+}
+
+// diff lists the fields an import changes from old to o.
+func diff(old, o Organization) []FieldChange {
+	var out []FieldChange
+	for _, f := range []struct{ name, old, new string }{
+		{"kind", string(old.Kind), string(o.Kind)}, {"lg_code", old.LGCode, o.LGCode},
+		{"name_ja", old.NameJa, o.NameJa}, {"name_kana", old.NameKana, o.NameKana}, {"name_en", old.NameEn, o.NameEn},
+		{"parent_id", old.ParentID, o.ParentID}, {"billing_name", old.Billing.Name, o.Billing.Name},
+		{"billing_email", old.Billing.Email, o.Billing.Email}, {"billing_phone", old.Billing.Phone, o.Billing.Phone},
+	} {
+		if f.old != f.new {
+			out = append(out, FieldChange{Field: f.name, Old: f.old, New: f.new})
 		}
-		writes = writes[n:]
 	}
-	return res, nil
+	return out
+}
+
+// write upserts orgs in batches.
+func write(ctx context.Context, tx *store.Tx, orgs []Organization) error {
+	for len(orgs) > 0 {
+		n := min(len(orgs), batchRows)
+		if err := upsert(ctx, tx, orgs[:n]); err != nil {
+			return err
+		}
+		orgs = orgs[n:]
+	}
+	return nil
 }
 
 // keep copies into o the fields of old its file lacks.
@@ -226,6 +338,9 @@ func keep(o, old Organization, lacks columnSet) Organization {
 	}
 	if lacks&fieldLGCode != 0 && !o.Kind.LocalGovernment() {
 		o.LGCode = old.LGCode
+	}
+	if lacks&fieldBilling != 0 {
+		o.Billing = old.Billing
 	}
 	return o
 }
@@ -287,23 +402,32 @@ func (k *known) resolve(sh shape, rec record) (Organization, error) {
 	return o, nil
 }
 
-// upsert writes orgs in one statement; a row that exists keeps its billing
-// contact and created_at.
+// upsert writes orgs in one statement. A file without billing columns
+// carries the stored contact (keep), so writing it changes nothing.
 func upsert(ctx context.Context, tx *store.Tx, orgs []Organization) error {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO organizations (id, kind, lg_code, name_ja, name_kana, name_en, parent_id, created_at, updated_at) VALUES `)
-	args := make([]any, 0, len(orgs)*9)
+	b.WriteString(`INSERT INTO organizations (id, kind, lg_code, name_ja, name_kana, name_en, parent_id,
+		billing_name, billing_email, billing_phone, created_at, updated_at) VALUES `)
+	args := make([]any, 0, len(orgs)*12)
 	for i, o := range orgs {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		n := len(args)
-		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-		args = append(args, o.ID, string(o.Kind), nullable(o.LGCode), o.NameJa, o.NameKana, o.NameEn, nullable(o.ParentID), o.CreatedAt, o.UpdatedAt)
+		b.WriteString("(")
+		for j := range 12 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", len(args)+j+1)
+		}
+		b.WriteString(")")
+		args = append(args, o.ID, string(o.Kind), nullable(o.LGCode), o.NameJa, o.NameKana, o.NameEn, nullable(o.ParentID),
+			o.Billing.Name, o.Billing.Email, o.Billing.Phone, o.CreatedAt, o.UpdatedAt)
 	}
 	b.WriteString(` ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, lg_code = excluded.lg_code,
 		name_ja = excluded.name_ja, name_kana = excluded.name_kana, name_en = excluded.name_en,
-		parent_id = excluded.parent_id, updated_at = excluded.updated_at`)
+		parent_id = excluded.parent_id, billing_name = excluded.billing_name, billing_email = excluded.billing_email,
+		billing_phone = excluded.billing_phone, updated_at = excluded.updated_at`)
 	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 		return fmt.Errorf("write %d organisations: %w", len(orgs), err)
 	}

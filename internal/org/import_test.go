@@ -186,12 +186,14 @@ func TestImportRows(t *testing.T) {
 		line int
 		msg  string
 	}
+	// A source with an error writes nothing, of any source: created is
+	// what the import would have made, exists what it makes when clean.
 	tests := []struct {
 		name    string
 		sources []file
 		created int
 		errs    []wantErr
-		exists  []string // ids that must exist afterwards
+		exists  []string // ids that must exist afterwards (when no row fails)
 		absent  []string // ids that must not
 	}{
 		{
@@ -214,7 +216,7 @@ func TestImportRows(t *testing.T) {
 			exists:  []string{"nat-mic", "nat-fdma"},
 		},
 		{
-			name: "fail/bad check digit is reported with its line, the rest imported",
+			name: "fail/bad check digit is reported with its line, nothing imported",
 			sources: []file{{"pref.csv", prefHeader + prefRows},
 				{"muni.csv", muniHeader +
 					"13,東京都,13101,千代田区,ちよだく,35.69,139.75,https://www.city.chiyoda.lg.jp/,,131017\n" +
@@ -305,6 +307,9 @@ func TestImportRows(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if rep.Applied != (len(tt.errs) == 0) {
+					t.Errorf("applied = %v with %d errors", rep.Applied, len(rep.Errors))
+				}
 				if rep.Created != tt.created {
 					t.Errorf("created %d, want %d", rep.Created, tt.created)
 				}
@@ -319,6 +324,12 @@ func TestImportRows(t *testing.T) {
 						t.Errorf("error %d = %s:%d: %s; want line %d with %q", i, e.Source, e.Line, e.Message, w.line, w.msg)
 					}
 				}
+				want := tt.created
+				if len(tt.errs) > 0 {
+					want = 0
+					tt.absent = append(tt.absent, tt.exists...)
+					tt.exists = nil
+				}
 				for _, id := range tt.exists {
 					if _, err := r.Get(ctx, id); err != nil {
 						t.Errorf("%s: %v", id, err)
@@ -326,11 +337,11 @@ func TestImportRows(t *testing.T) {
 				}
 				for _, id := range tt.absent {
 					if _, err := r.Get(ctx, id); fault.KindOf(err) != fault.NotFound {
-						t.Errorf("%s exists (%v), want it skipped", id, err)
+						t.Errorf("%s exists (%v), want it absent", id, err)
 					}
 				}
-				if n, err := r.Count(ctx); err != nil || n != tt.created {
-					t.Errorf("Count = %d, %v; want %d", n, err, tt.created)
+				if n, err := r.Count(ctx); err != nil || n != want {
+					t.Errorf("Count = %d, %v; want %d", n, err, want)
 				}
 			})
 		})
@@ -411,4 +422,115 @@ func BenchmarkImportEmbedded(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestImportBilling: a registry file may carry billing contacts; each row's
+// must be complete — an empty or half contact is an error and the file
+// writes nothing — and a file without the columns keeps stored contacts.
+func TestImportBilling(t *testing.T) {
+	t.Parallel()
+	const header = "id,kind,name_ja,billing_name,billing_email,billing_phone\n"
+	tests := []struct {
+		name, body, msg string // msg: "" when the file imports
+	}{
+		{"ok/complete contacts", header + "nat-a,national,甲庁,会計課,billing@a.example.go.jp,03-0000-0000\nnat-b,national,乙庁,経理,b@b.example.go.jp,\n", ""},
+		{"fail/every field empty", header + "nat-a,national,甲庁,会計課,billing@a.example.go.jp,\nnat-b,national,乙庁,,,\n", "billing contact is empty"},
+		{"fail/white space only", header + "nat-b,national,乙庁, ,　, \n", "billing contact is empty"},
+		{"fail/no e-mail", header + "nat-b,national,乙庁,経理,,03-0000-0000\n", "needs an e-mail address"},
+		{"fail/no name", header + "nat-b,national,乙庁,,b@b.example.go.jp,\n", "needs a name"},
+		{"fail/not an address", header + "nat-b,national,乙庁,経理,b at b,\n", "is not an e-mail address"},
+		{"fail/bad phone", header + "nat-b,national,乙庁,経理,b@b.example.go.jp,call me\n", "may contain only digits"},
+		{"fail/hidden characters", header + "nat-b,national,乙庁,経\u202e理,b@b.example.go.jp,\n", "invisible format character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				r, _ := newRegistry(db)
+				rep, err := r.Import(ctx, src("billing.csv", tt.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := r.Count(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.msg == "" {
+					if !rep.Applied || len(rep.Errors) != 0 || n != 2 {
+						t.Fatalf("%+v, %d stored", rep, n)
+					}
+					o, err := r.Get(ctx, "nat-a")
+					if err != nil || o.Billing != (Contact{Name: "会計課", Email: "billing@a.example.go.jp", Phone: "03-0000-0000"}) {
+						t.Fatalf("nat-a: %+v, %v", o.Billing, err)
+					}
+					return
+				}
+				if rep.Applied || n != 0 || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Message, tt.msg) || rep.Errors[0].Source != "billing.csv" {
+					t.Fatalf("%+v, %d stored; want one error with %q and nothing written", rep, n, tt.msg)
+				}
+			})
+		})
+	}
+	t.Run("fail/half the columns", func(t *testing.T) {
+		t.Parallel()
+		r, _ := newRegistry(storetest.Open(t, store.SQLite))
+		_, err := r.Import(context.Background(), src("half.csv", "id,kind,name_ja,billing_name\nnat-a,national,甲庁,会計課\n"))
+		if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "billing_email") {
+			t.Fatalf("err = %v, want Invalid naming billing_email", err)
+		}
+	})
+}
+
+// TestImportDryRun: a dry run reports the counts, the changed rows field
+// by field and the errors, and writes nothing; the import that follows
+// does what it said.
+func TestImportDryRun(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r, clk := newRegistry(db)
+		first := "id,kind,name_ja,name_en,billing_name,billing_email\n" +
+			"nat-a,national,甲庁,A Agency,会計課,billing@a.example.go.jp\n" +
+			"nat-b,national,乙庁,B Agency,経理,b@b.example.go.jp\n"
+		if rep, err := r.Import(ctx, src("first.csv", first)); err != nil || !rep.Applied || rep.Created != 2 {
+			t.Fatalf("first import: %+v, %v", rep, err)
+		}
+		next := "id,kind,name_ja,name_en,billing_name,billing_email\n" +
+			"nat-a,national,甲庁,A Agency,会計課,billing@a.example.go.jp\n" +
+			"nat-b,national,乙庁,Agency B,経理,accounts@b.example.go.jp\n" +
+			"nat-c,national,丙庁,C Agency,総務,c@c.example.go.jp\n"
+		clk.t = clk.t.Add(time.Hour)
+		dry, err := r.DryRun(ctx, src("next.csv", next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantChange := []Change{{ID: "nat-b", Source: "next.csv", Line: 3, Fields: []FieldChange{
+			{Field: "name_en", Old: "B Agency", New: "Agency B"},
+			{Field: "billing_email", Old: "b@b.example.go.jp", New: "accounts@b.example.go.jp"}}}}
+		if !dry.DryRun || dry.Applied || dry.Created != 1 || dry.Updated != 1 || dry.Unchanged != 1 || len(dry.Errors) != 0 ||
+			fmt.Sprint(dry.Changes) != fmt.Sprint(wantChange) {
+			t.Fatalf("dry run: %+v\nwant changes %+v", dry, wantChange)
+		}
+		if _, err := r.Get(ctx, "nat-c"); fault.KindOf(err) != fault.NotFound {
+			t.Fatalf("the dry run wrote nat-c: %v", err)
+		}
+		if o, _ := r.Get(ctx, "nat-b"); o.NameEn != "B Agency" {
+			t.Fatalf("the dry run changed nat-b: %+v", o)
+		}
+		// A dry run of a file with errors lists them and the good rows'
+		// effect alike.
+		bad, err := r.DryRun(ctx, src("bad.csv", next+"nat-d,national,丁庁,D,,\n"))
+		if err != nil || len(bad.Errors) != 1 || bad.Errors[0].Line != 5 || bad.Created != 1 || bad.Updated != 1 {
+			t.Fatalf("dry run with an error: %+v, %v", bad, err)
+		}
+		done, err := r.Import(ctx, src("next.csv", next))
+		if err != nil || !done.Applied || done.DryRun || done.Created != dry.Created || done.Updated != dry.Updated ||
+			fmt.Sprint(done.Changes) != fmt.Sprint(dry.Changes) {
+			t.Fatalf("import after the dry run: %+v, %v", done, err)
+		}
+		if o, _ := r.Get(ctx, "nat-b"); o.NameEn != "Agency B" || o.Billing.Email != "accounts@b.example.go.jp" {
+			t.Fatalf("nat-b after the import: %+v", o)
+		}
+	})
 }

@@ -247,10 +247,14 @@ func cleanText(field, s string) (string, error) {
 	return s, nil
 }
 
-// validateContact checks a billing contact; every field may be empty, and an
-// organisation without a billing e-mail uses the configured default.
+// validateContact checks a billing contact. A contact is empty (none: the
+// configured default is used) or complete: a name and an e-mail address,
+// the phone optional. Half a contact — a phone without a name, a name
+// without an address — would reach the provider as a contact nobody can
+// use.
 func validateContact(c Contact, prefix string) (Contact, error) {
 	var err error
+	c.Phone = strings.TrimSpace(c.Phone)
 	if c.Name, err = cleanText(prefix+"name", c.Name); err != nil {
 		return c, err
 	}
@@ -260,7 +264,15 @@ func validateContact(c Contact, prefix string) (Contact, error) {
 			return c, fault.InvalidField(prefix+"email", "%q is not an e-mail address like billing@city.example.lg.jp", c.Email)
 		}
 	}
-	if c.Phone = strings.TrimSpace(c.Phone); c.Phone != "" {
+	if c != (Contact{}) {
+		if c.Name == "" {
+			return c, fault.InvalidField(prefix+"name", "a billing contact needs a name (the contact is empty, or has a name and an e-mail address)")
+		}
+		if c.Email == "" {
+			return c, fault.InvalidField(prefix+"email", "a billing contact needs an e-mail address (the contact is empty, or has a name and an e-mail address)")
+		}
+	}
+	if c.Phone != "" {
 		digits := 0
 		for _, r := range c.Phone {
 			switch {

@@ -158,7 +158,10 @@ func TestCreate(t *testing.T) {
 			{name: "fail/city without parent", in: Organization{Kind: KindCity, LGCode: "012025", NameJa: "x"}, kind: fault.Invalid, field: "parent_id"},
 			{name: "fail/special ward outside Tokyo", in: Organization{Kind: KindSpecialWard, LGCode: "011011", NameJa: "x", ParentID: "lg-010006"}, kind: fault.Invalid, field: "kind"},
 			{name: "fail/billing email", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Email: "Billing <b@x.example>"}}, kind: fault.Invalid, field: "billing.email"},
-			{name: "fail/billing phone", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Email: "b@x.example", Phone: "call me"}}, kind: fault.Invalid, field: "billing.phone"},
+			{name: "fail/billing phone", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "経理", Email: "b@x.example", Phone: "call me"}}, kind: fault.Invalid, field: "billing.phone"},
+			{name: "fail/billing without a name", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Email: "b@x.example"}}, kind: fault.Invalid, field: "billing.name"},
+			{name: "fail/billing without an e-mail", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "経理", Phone: "03-0000-0000"}}, kind: fault.Invalid, field: "billing.email"},
+			{name: "fail/billing with a phone only", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Phone: "03-0000-0000"}}, kind: fault.Invalid, field: "billing.name"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -224,8 +227,9 @@ func TestBillingAndQuota(t *testing.T) {
 		}{
 			{"ok/set", "nat-digital", Contact{Name: "会計担当", Email: "billing@digital.example", Phone: "03-0000-0000"}, ""},
 			{"ok/clear", "nat-digital", Contact{}, ""},
-			{"fail/not found", "nat-none", Contact{Email: "a@b.example"}, fault.NotFound},
-			{"fail/email", "nat-digital", Contact{Email: "not an address"}, fault.Invalid},
+			{"fail/not found", "nat-none", Contact{Name: "a", Email: "a@b.example"}, fault.NotFound},
+			{"fail/email", "nat-digital", Contact{Name: "a", Email: "not an address"}, fault.Invalid},
+			{"fail/half a contact", "nat-digital", Contact{Phone: "03-0000-0000"}, fault.Invalid},
 		}
 		for _, tt := range billing {
 			t.Run("billing/"+tt.name, func(t *testing.T) {
