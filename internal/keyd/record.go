@@ -35,6 +35,11 @@ type RecorderOptions struct {
 	// MaxWait bounds how long Record waits for its record's transaction,
 	// on top of the caller's context.
 	MaxWait time.Duration
+	// Writers is how many transactions may write records at once: 1 on
+	// SQLite (one writer), DefaultPostgresWriters on PostgreSQL, where each
+	// record is a round trip and concurrent transactions share the
+	// server's group commit.
+	Writers int
 	// Gather is how long the writer waits for more records when it finds
 	// only a few (fewer than gatherBelow) before it commits them: at a few
 	// thousand requests a second it makes one commit of several records
@@ -42,6 +47,9 @@ type RecorderOptions struct {
 	// latency. 0 means DefaultGather; negative, no wait.
 	Gather time.Duration
 }
+
+// DefaultPostgresWriters is RecorderOptions.Writers' default on PostgreSQL.
+const DefaultPostgresWriters = 4
 
 // DefaultGather is RecorderOptions.Gather's default.
 const DefaultGather = 200 * time.Microsecond
@@ -140,8 +148,21 @@ func NewRecorder(db *store.DB, opt RecorderOptions) *Recorder {
 	if opt.Gather == 0 {
 		opt.Gather = DefaultGather
 	}
+	if opt.Writers <= 0 {
+		opt.Writers = 1
+		if db.Dialect() == store.Postgres {
+			opt.Writers = DefaultPostgresWriters
+		}
+	}
+	if db.Dialect() == store.SQLite {
+		opt.Writers = 1 // SQLite has one writer connection
+	}
 	r := &Recorder{db: db, log: opt.Logger, opt: opt, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go r.run()
+	var writers sync.WaitGroup
+	for range opt.Writers {
+		writers.Go(r.run)
+	}
+	go func() { writers.Wait(); close(r.done) }()
 	return r
 }
 
@@ -173,10 +194,7 @@ func (r *Recorder) Record(ctx context.Context, u xks.Usage) error {
 	}
 	r.queued++
 	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.signal()
 
 	t := time.NewTimer(r.opt.MaxWait)
 	defer t.Stop()
@@ -214,10 +232,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.signal()
 	select {
 	case <-r.done:
 		return nil
@@ -239,6 +254,14 @@ func (r *Recorder) gather() {
 	}
 }
 
+// signal wakes an idle writer, if any is waiting.
+func (r *Recorder) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
 // next takes the oldest batch to write, or nil.
 func (r *Recorder) next() (b *recordBatch, closed bool) {
 	r.mu.Lock()
@@ -254,17 +277,22 @@ func (r *Recorder) next() (b *recordBatch, closed bool) {
 	return b, r.closed
 }
 
+// run is one writer: it writes batches until the recorder is closed and
+// nothing is queued.
 func (r *Recorder) run() {
-	defer close(r.done)
 	for {
 		r.gather()
 		b, closed := r.next()
 		if b == nil {
 			if closed {
+				r.signal() // the other writers stop too
 				return
 			}
 			<-r.wake
 			continue
+		}
+		if r.opt.Writers > 1 {
+			r.signal() // more may be queued: an idle writer takes it meanwhile
 		}
 		b.err = r.write(b.recs)
 		r.mu.Lock()
