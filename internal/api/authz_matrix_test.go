@@ -86,7 +86,7 @@ var matrix = map[string]expect{
 	// those who run it (no collector here: 503 after the guard).
 	"GET /api/v1/environments/{id}/findings":         {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"GET /api/v1/environments/{id}/posture":          {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"GET /api/v1/environments/{id}/inventory":        {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/inventory":        {own: []string{granted, admin, member}, foreign: nil},
 	"POST /api/v1/environments/{id}/posture/collect": {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
 	"GET /api/v1/organizations/{id}/posture":         {own: signedIn, foreign: []string{operator, granted, auditor}},
 	// Reports are read like the posture they are made of; coverage like

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
@@ -31,14 +32,52 @@ func (s *Server) postureEnv(w http.ResponseWriter, r *http.Request, action authz
 	return en.ID, en.OrgID, true
 }
 
+// postureDetail says whether the caller sees every finding and the
+// inventory of orgID's environments, or only their scores and critical
+// findings: central staff without a break-glass grant for the
+// organisation, as in the source system, where central reads a report of
+// critical events and everything else goes to the tenant.
+func (s *Server) postureDetail(r *http.Request, orgID string) (bool, error) {
+	_, err := s.decide(r, authz.ReadPostureDetail, authz.Resource{OrgID: orgID})
+	switch {
+	case err == nil:
+		return true, nil
+	case fault.KindOf(err) == fault.Forbidden || fault.KindOf(err) == fault.NotFound:
+		return false, nil
+	}
+	return false, err
+}
+
+// criticalOnly keeps the critical findings: what central staff see
+// without a grant.
+func criticalOnly(fs []posture.Finding) []posture.Finding {
+	out := make([]posture.Finding, 0, len(fs))
+	for _, f := range fs {
+		if f.Severity == controls.Critical {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// viewCriticalOnly marks a listing cut to the critical findings, so a
+// client does not mistake it for the whole.
+const viewCriticalOnly = "critical_only"
+
 // envFindings lists an environment's findings: open ones, or all with
-// ?status=all; as OCSF Compliance Findings with ?format=ocsf.
+// ?status=all; as OCSF Compliance Findings with ?format=ocsf. Central
+// staff without a break-glass grant get the critical ones, marked so.
 func (s *Server) envFindings(w http.ResponseWriter, r *http.Request) {
 	if !queryOK(w, r, findingParams...) {
 		return
 	}
-	envID, _, ok := s.postureEnv(w, r, authz.ReadPosture)
+	envID, orgID, ok := s.postureEnv(w, r, authz.ReadPosture)
 	if !ok {
+		return
+	}
+	full, err := s.postureDetail(r, orgID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
 		return
 	}
 	q := r.URL.Query()
@@ -56,8 +95,14 @@ func (s *Server) envFindings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
+	body := map[string]any{}
+	if !full {
+		fs = criticalOnly(fs)
+		body["view"] = viewCriticalOnly
+	}
 	if format != "ocsf" {
-		writeJSON(w, http.StatusOK, map[string]any{"items": fs})
+		body["items"] = fs
+		writeJSON(w, http.StatusOK, body)
 		return
 	}
 	out := make([]map[string]any, 0, len(fs))
@@ -65,7 +110,8 @@ func (s *Server) envFindings(w http.ResponseWriter, r *http.Request) {
 		c, _ := s.engine().Control(f.ControlID)
 		out = append(out, f.OCSF(c, s.Version))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+	body["items"] = out
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) envPosture(w http.ResponseWriter, r *http.Request) {
@@ -85,8 +131,15 @@ func (s *Server) envInventory(w http.ResponseWriter, r *http.Request) {
 	if !queryOK(w, r) {
 		return
 	}
-	envID, _, ok := s.postureEnv(w, r, authz.ReadPosture)
+	envID, orgID, ok := s.postureEnv(w, r, authz.ReadPosture)
 	if !ok {
+		return
+	}
+	if full, err := s.postureDetail(r, orgID); err != nil || !full {
+		if err == nil {
+			err = fault.Forbiddenf("an environment's resource inventory is its tenant's: central staff read it only under a break-glass grant for %s", orgID)
+		}
+		writeError(w, r, s.Logger, err)
 		return
 	}
 	inv, err := s.Posture.Inventory(r.Context(), envID)

@@ -2,10 +2,12 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
@@ -99,5 +101,110 @@ func TestPublicRequestsAreLimited(t *testing.T) {
 	}
 	if limited == 0 {
 		t.Fatal("no request was limited")
+	}
+}
+
+// Central staff without a break-glass grant read an environment's score
+// and its critical findings with their resource ids, marked as a cut, and
+// nothing else: no other finding, no inventory, the same in the reports.
+// The tenant and an operator under a grant read everything.
+func TestCentralSeesCriticalFindingsOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	en := h.call(t, "POST", "/api/v1/environments", goodRequest, nil)
+	if en.status != http.StatusCreated {
+		t.Fatalf("seed: %d %s", en.status, en.raw)
+	}
+	id := en.body["id"].(string)
+	// An IAM user and a bucket without its public access block: findings
+	// of several severities, critical among them.
+	if _, err := h.api.Posture.Record(context.Background(), id, "nat-digital", []controls.Resource{
+		{Provider: "aws", Type: "aws_iam_user", ID: "arn:aws:iam::1:user/alice", Config: map[string]any{"name": "alice"}},
+		{Provider: "aws", Type: "aws_s3_bucket", ID: "arn:aws:s3:::minutes-2026", Config: map[string]any{"bucket": "minutes-2026"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := h.api.Posture.Findings(context.Background(), id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var critical, other int
+	for _, f := range fs {
+		if f.Severity == controls.Critical {
+			critical++
+		} else {
+			other++
+		}
+	}
+	if critical == 0 || other == 0 {
+		t.Fatalf("the seed gave %d critical and %d other findings; the test needs both", critical, other)
+	}
+	_, op := h.person(t, authz.CentralOperator, "")
+	_, auditor := h.person(t, authz.CentralAuditor, "")
+	_, member := h.person(t, authz.TenantMember, "nat-digital")
+	grantedID, granted := h.person(t, authz.CentralOperator, "")
+	h.mu.Lock()
+	h.grants[grantedID] = []authz.Grant{{ID: "g-posture", OrgID: "nat-digital", Expiry: time.Now().Add(time.Hour)}}
+	h.mu.Unlock()
+	for _, tt := range []struct {
+		name     string
+		token    string
+		findings int
+		cut      bool
+		invent   int
+	}{
+		{"operator without a grant", op, critical, true, http.StatusForbidden},
+		{"auditor", auditor, critical, true, http.StatusForbidden},
+		{"operator under a grant", granted, critical + other, false, http.StatusOK},
+		{"tenant member", member, critical + other, false, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			as := map[string]string{"Authorization": "Bearer " + tt.token}
+			for _, q := range []string{"", "?format=ocsf"} {
+				r := h.call(t, "GET", "/api/v1/environments/"+id+"/findings"+q, "", as)
+				items, _ := r.body["items"].([]any)
+				if r.status != http.StatusOK || len(items) != tt.findings || (r.body["view"] == "critical_only") != tt.cut {
+					t.Errorf("findings%s: %d, %d items, view %v; want %d items, cut %v", q, r.status, len(items), r.body["view"], tt.findings, tt.cut)
+				}
+				for _, f := range fs {
+					if f.Severity == controls.Critical && !strings.Contains(r.raw, f.ResourceID) {
+						t.Errorf("findings%s: the critical finding's resource %s must show: %s", q, f.ResourceID, r.raw)
+					}
+				}
+				for _, it := range items {
+					if f, _ := it.(map[string]any); q == "" && tt.cut && f["severity"] != "critical" {
+						t.Errorf("findings: a %v finding reached central staff without a grant", f["severity"])
+					}
+				}
+			}
+			if r := h.call(t, "GET", "/api/v1/environments/"+id+"/inventory", "", as); r.status != tt.invent {
+				t.Errorf("inventory: %d %s; want %d", r.status, r.raw, tt.invent)
+			} else if r.status == http.StatusForbidden && !strings.Contains(r.raw, "break-glass grant") {
+				t.Errorf("inventory refusal does not say how to get it: %s", r.raw)
+			}
+			if r := h.call(t, "GET", "/api/v1/environments/"+id+"/posture", "", as); r.status != http.StatusOK || r.body["failed"] != float64(critical+other) {
+				t.Errorf("score: %d %s; central reads the whole score", r.status, r.raw)
+			}
+			open := critical + other
+			if tt.cut {
+				open = critical
+			}
+			if r := h.call(t, "GET", "/api/v1/organizations/nat-digital/report", "", as); r.status != http.StatusOK || r.body["open_findings"] != float64(open) {
+				t.Errorf("report: %d, %v open findings; want %d", r.status, r.body["open_findings"], open)
+			}
+			for _, path := range []string{"/api/v1/organizations/nat-digital/oscal", "/api/v1/environments/" + id + "/oscal"} {
+				r := h.call(t, "GET", path, "", as)
+				var doc struct {
+					AR struct {
+						Results []struct {
+							Findings []any `json:"findings"`
+						} `json:"results"`
+					} `json:"assessment-results"`
+				}
+				if err := json.Unmarshal([]byte(r.raw), &doc); err != nil || r.status != http.StatusOK || len(doc.AR.Results) != 1 || len(doc.AR.Results[0].Findings) != open {
+					t.Errorf("%s: %d %v; want %d findings: %.300s", path, r.status, err, open, r.raw)
+				}
+			}
+		})
 	}
 }

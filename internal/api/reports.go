@@ -80,6 +80,16 @@ func (s *Server) postureOrg(w http.ResponseWriter, r *http.Request) (string, []s
 		writeError(w, r, s.Logger, err)
 		return "", nil, nil, false
 	}
+	full, err := s.postureDetail(r, orgID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return "", nil, nil, false
+	}
+	if !full {
+		for i := range envs {
+			envs[i].Findings = criticalOnly(envs[i].Findings)
+		}
+	}
 	return orgID, ids, envs, true
 }
 
@@ -178,6 +188,14 @@ func (s *Server) envOSCAL(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
+	}
+	full, err := s.postureDetail(r, orgID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if !full {
+		e.Findings = criticalOnly(e.Findings)
 	}
 	s.writeOSCAL(w, "environment "+envID, envID, []reports.Environment{e})
 }

@@ -133,9 +133,13 @@ const (
 	DecideException  Action = "control.exception.decide"
 	ReadExceptions   Action = "control.exception.read"
 
-	// Controls' findings: an environment's inventory, findings and score.
-	ReadPosture    Action = "posture.read"
-	CollectPosture Action = "posture.collect" // collect an environment's inventory now
+	// Controls' findings. ReadPosture is the summary central staff get —
+	// scores and critical findings with their resource ids, what the
+	// source system's central report holds; ReadPostureDetail is the rest
+	// (every finding, the resource inventory), which is the tenant's.
+	ReadPosture       Action = "posture.read"
+	ReadPostureDetail Action = "posture.detail.read"
+	CollectPosture    Action = "posture.collect" // collect an environment's inventory now
 
 	// hatoba's own secrets (provider credentials), stored encrypted
 	// through the key service; their values are never read back out.
@@ -233,10 +237,13 @@ var policy = map[Action]rule{
 	DecideException:  {permits: []permit{op(everywhere)}},
 	ReadExceptions:   {permits: []permit{op(everywhere), audit, admin}},
 
-	// Findings are read like the environments they are about; anyone
-	// who runs an environment may ask for a fresh look.
-	ReadPosture:    {permits: []permit{op(everywhere), audit, admin, member}},
-	CollectPosture: {permits: []permit{op(everywhere), admin}},
+	// Scores and critical findings reach central staff everywhere; every
+	// other finding and the inventory (ARNs, configurations) go to the
+	// tenant, and to a central operator only under a break-glass grant.
+	// Anyone who runs an environment may ask for a fresh look.
+	ReadPosture:       {permits: []permit{op(everywhere), audit, admin, member}},
+	ReadPostureDetail: {permits: []permit{admin, member, op(underGrant)}},
+	CollectPosture:    {permits: []permit{op(everywhere), admin}},
 
 	ReadSecrets:  {permits: []permit{op(platform), audit}},
 	WriteSecrets: {permits: []permit{op(platform)}},

@@ -352,6 +352,14 @@ func TestPosturePage(t *testing.T) {
 			[]string{"コンプライアンス状況", "未解決の検出事項（1 件）"}, nil},
 		{"ok/operator collects but asks for no exception", op, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
 			[]string{`id="collect"`}, []string{"Ask for an exception"}},
+		// bob's finding is high, not critical: central staff without a
+		// grant see the score and critical findings only, and are told.
+		{"ok/operator sees critical findings only", op, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
+			[]string{`id="posture-critical-only"`, "critical findings only", `id="posture-score"`}, []string{"user/bob"}},
+		{"ok/operator is told in japanese", op, "/envs/" + e.ID + "/posture?lang=ja", http.StatusOK,
+			[]string{"重大度「緊急」の検出結果のみ"}, nil},
+		{"ok/the tenant sees no such notice", member, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
+			[]string{"user/bob"}, []string{`id="posture-critical-only"`}},
 		{"ok/admin", admin, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
 			[]string{`id="collect"`, "Ask for an exception"}, nil},
 		{"fail/foreign tenant", foreignAdmin, "/envs/" + e.ID + "/posture", http.StatusNotFound, nil, []string{"user/bob"}},

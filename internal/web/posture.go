@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,9 @@ type posturePage struct {
 	// CanCollect offers "collect now"; CanRequest the exception forms.
 	CanCollect bool
 	CanRequest bool
+	// CriticalOnly: the reader is central staff without a break-glass
+	// grant, who see the score and the critical findings only.
+	CriticalOnly bool
 	// MinExpiry and MaxExpiry bound the expiry date field.
 	MinExpiry, MaxExpiry string
 	// Form is a refused exception request, to fill its form again.
@@ -102,6 +106,10 @@ func (c *Console) renderPosture(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	if !c.may(r, authz.ReadPostureDetail, envResource(e)) {
+		p.CriticalOnly = true
+		fs = slices.DeleteFunc(fs, func(f posture.Finding) bool { return f.Severity != controls.Critical })
 	}
 	exs, err := c.api.Assignments.Exceptions(ctx, []string{e.OrgID})
 	if err != nil {
