@@ -209,7 +209,34 @@ func (s *Store) CountLive(ctx context.Context, q store.Querier, orgID string) (i
 
 // CountByState counts environments per state, for metrics and the console.
 func (s *Store) CountByState(ctx context.Context) (map[State]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM environments GROUP BY state`)
+	return s.countByState(ctx, `SELECT state, COUNT(*) FROM environments GROUP BY state`)
+}
+
+// CountByStateWithin counts the environments of the organisations within
+// (a caller's scope) per state, in one aggregate query: a dashboard of a
+// prefecture's subtree must not read its environments to count them.
+func (s *Store) CountByStateWithin(ctx context.Context, within []string) (map[State]int, error) {
+	if len(within) == 0 {
+		return map[State]int{}, nil
+	}
+	out := map[State]int{}
+	// Chunks keep the parameters under SQLite's limit for a national subtree.
+	for start := 0; start < len(within); start += 5000 {
+		var args []any
+		in := store.In(&args, within[start:min(start+5000, len(within))])
+		part, err := s.countByState(ctx, `SELECT state, COUNT(*) FROM environments WHERE org_id IN (`+in+`) GROUP BY state`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for st, n := range part {
+			out[st] += n
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) countByState(ctx context.Context, query string, args ...any) (map[State]int, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count environments: %w", err)
 	}

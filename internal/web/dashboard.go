@@ -1,8 +1,6 @@
 package web
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
@@ -41,10 +39,6 @@ type stateCount struct {
 // approval queue has them all.
 const waitingOnDashboard = 5
 
-// maxCountPages bounds counting a tenant's environments page by page (500
-// each): far beyond any one organisation's subtree.
-const maxCountPages = 100
-
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 	if c.keysOnly {
 		http.Redirect(w, r, "/keys", http.StatusSeeOther)
@@ -66,7 +60,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	counts := info.Environments
 	if envsWithin != nil {
-		if counts, err = c.countEnvs(ctx, envsWithin); err != nil {
+		if counts, err = c.api.Envs.CountByStateWithin(ctx, envsWithin); err != nil {
 			c.fail(w, r, err)
 			return
 		}
@@ -145,27 +139,6 @@ func (c *Console) accessOnDashboard(r *http.Request, p *dashboardPage) error {
 		}
 	}
 	return nil
-}
-
-// countEnvs counts the environments of the given organisations per state.
-// The store counts only across everything, so a tenant's are counted from
-// its listing; a tenant has tens, not thousands.
-func (c *Console) countEnvs(ctx context.Context, within []string) (map[env.State]int, error) {
-	counts := map[env.State]int{}
-	cursor := ""
-	for range maxCountPages {
-		page, err := c.api.Envs.List(ctx, env.ListParams{Within: within, Limit: 500, Cursor: cursor})
-		if err != nil {
-			return nil, fmt.Errorf("count environments: %w", err)
-		}
-		for _, e := range page.Items {
-			counts[e.State]++
-		}
-		if cursor = page.NextCursor; cursor == "" {
-			return counts, nil
-		}
-	}
-	return nil, fmt.Errorf("count environments: more than %d", maxCountPages*500)
 }
 
 // envRow is an environment with its organisation, for listings.
