@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hatoba-cloud/hatoba/internal/fault"
@@ -109,8 +110,10 @@ func (r Request) Validate() error {
 		return fault.InvalidField("system_name", "system_name is required")
 	case utf8.RuneCountInString(r.SystemName) > 40:
 		return fault.InvalidField("system_name", "system_name is %d characters; at most 40 are allowed", utf8.RuneCountInString(r.SystemName))
-	case strings.ContainsFunc(r.SystemName, func(c rune) bool { return c < ' ' || c == 0x7f }):
-		return fault.InvalidField("system_name", "system_name must not contain control characters")
+	case !utf8.ValidString(r.SystemName) || strings.ContainsFunc(r.SystemName, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Cf, c) }):
+		// Invisible format characters (U+202E, U+200B …) would show a name
+		// other than the one stored, in every listing and audit entry.
+		return fault.InvalidField("system_name", "system_name must not contain control or invisible format characters")
 	case !oneOf(r.Purpose, Purposes):
 		return fault.InvalidField("purpose", "purpose %q is not one of production, staging, development", r.Purpose)
 	case !oneOf(r.Classification, Classifications):

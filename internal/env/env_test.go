@@ -24,6 +24,10 @@ func TestRequestValidate(t *testing.T) {
 		{"no system name", func(r *env.Request) { r.SystemName = "" }, "system_name"},
 		{"41 characters", func(r *env.Request) { r.SystemName = strings.Repeat("a", 41) }, "system_name"},
 		{"control character", func(r *env.Request) { r.SystemName = "tax\nsystem" }, "system_name"},
+		{"right-to-left override", func(r *env.Request) { r.SystemName = "住民\u202e記録" }, "system_name"},
+		{"zero-width space", func(r *env.Request) { r.SystemName = "住民\u200b記録" }, "system_name"},
+		{"invalid UTF-8", func(r *env.Request) { r.SystemName = "住民\xff" }, "system_name"},
+		{"middle dot and parentheses are text", func(r *env.Request) { r.SystemName = "税・料金（本番）" }, ""},
 		{"unknown purpose", func(r *env.Request) { r.Purpose = "testing" }, "purpose"},
 		{"unknown classification", func(r *env.Request) { r.Classification = "secret" }, "classification"},
 	}
