@@ -17,6 +17,8 @@ go 1.26.8
 //   - OPA v1.22.3 (github.com/open-policy-agent/opa/v1): the newest served.
 //   - go-webauthn v0.18.2, transparency-dev/merkle v0.0.2, x/mod v0.43.0
 //     (sumdb/note), x/crypto v0.59.0 (ocsp): the newest served.
+//   - santhosh-tekuri/jsonschema v6.0.3 (tests only): validates hatoba's
+//     OSCAL documents against NIST's JSON schema; the newest v6 served.
 
 require (
 	github.com/ThalesGroup/crypto11 v1.6.2
@@ -40,6 +42,7 @@ require (
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.47.0
 	github.com/riverqueue/river/riverdriver/riversqlite v0.47.0
 	github.com/riverqueue/river/rivertype v0.47.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/transparency-dev/merkle v0.0.2
 	golang.org/x/crypto v0.59.0
 	golang.org/x/mod v0.43.0

@@ -155,6 +155,11 @@ func (c Control) Validate() error {
 			}
 		}
 	}
+	for _, id := range c.Frameworks.NISTCSF {
+		if _, ok := CSFTitle(id); csfPattern.MatchString(id) && !ok {
+			bad("frameworks.nist_csf: %q is not a NIST CSF 2.0 subcategory (CSF 1.1 ids that 2.0 withdrew are not)", id)
+		}
+	}
 	if len(c.Frameworks.NIST80053) == 0 {
 		bad("frameworks.nist_800_53 must map the control to at least one requirement")
 	}

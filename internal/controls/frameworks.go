@@ -13,7 +13,7 @@ import (
 // coverage report can name what the catalog covers and what it does not
 // (frameworks/README.md says where the data comes from).
 //
-//go:embed frameworks/nist-800-53r5.json frameworks/nist-csf-2.0.json
+//go:embed frameworks/nist-800-53r5.json frameworks/nist-csf-2.0.json frameworks/ismap.json
 var frameworksFS embed.FS
 
 // requirements is one framework's ids, in the framework's own order, and
@@ -46,9 +46,44 @@ func CSFTitle(id string) (string, bool) {
 	return t, ok
 }
 
-// CSFIDs are the 106 NIST CSF 2.0 subcategories in the framework's order
-// (Govern, Identify, Protect, Detect, Respond, Recover).
+// CSFIDs are the 106 NIST CSF 2.0 subcategories in the order of NIST's
+// OSCAL catalog (Govern, Identify, Protect, Detect, Respond, Recover; the
+// categories of each function alphabetically).
 func CSFIDs() []string { return slices.Clone(csfOnce().ids) }
+
+// ismapStatus is frameworks/ismap.json: the ISMAP criteria ids hatoba's
+// mappings use, split into those traced to the published criteria
+// (verified: id → the criterion's title) and those not (unverified).
+type ismapStatus struct {
+	Source     string            `json:"source"`
+	Verified   map[string]string `json:"verified"`
+	Unverified []string          `json:"unverified"`
+}
+
+var ismapOnce = sync.OnceValue(func() ismapStatus {
+	var s ismapStatus
+	b, err := frameworksFS.ReadFile("frameworks/ismap.json")
+	if err == nil {
+		err = json.Unmarshal(b, &s)
+	}
+	if err != nil {
+		panic(fmt.Errorf("controls: frameworks/ismap.json: %w", err))
+	}
+	return s
+})
+
+// ISMAPVerified reports whether an ISMAP id has been traced to the
+// published ISMAP control criteria, and the criterion's title if so. Every
+// other ISMAP id a control maps — today all of them — is unverified: a
+// claim to check, not a fact to present.
+func ISMAPVerified(id string) (string, bool) {
+	t, ok := ismapOnce().Verified[id]
+	return t, ok
+}
+
+// ISMAPUnverified are the ISMAP ids the built-in catalog maps that are
+// listed as not traced to the published criteria.
+func ISMAPUnverified() []string { return slices.Clone(ismapOnce().Unverified) }
 
 // mustLoadRequirements reads an embedded JSON object of id → title,
 // keeping the order of its keys. The files are part of the binary and

@@ -3,6 +3,7 @@ package controls_test
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,8 +25,17 @@ func TestFrameworkData(t *testing.T) {
 			t.Errorf("CSF %s has no text", id)
 		}
 	}
-	if first, last := csf[0], csf[len(csf)-1]; first != "GV.OC-01" || last != "RC.CO-04" {
-		t.Errorf("CSF order: first %s, last %s; want GV.OC-01 … RC.CO-04", first, last)
+	if first, last := csf[0], csf[len(csf)-1]; first != "GV.OC-01" || last != "RC.RP-06" {
+		t.Errorf("CSF order (NIST's OSCAL catalog): first %s, last %s; want GV.OC-01 … RC.RP-06", first, last)
+	}
+	// The texts are NIST's (scripts/oscal-csf), not paraphrases.
+	if title, _ := controls.CSFTitle("PR.DS-01"); title != "The confidentiality, integrity, and availability of data-at-rest are protected" {
+		t.Errorf("CSF PR.DS-01 is %q", title)
+	}
+	for _, withdrawn := range []string{"PR.AC-01", "ID.AM-06", "PR.DS-05", "DE.CM-04"} {
+		if _, ok := controls.CSFTitle(withdrawn); ok {
+			t.Errorf("%s is a CSF 1.1 subcategory that 2.0 withdrew", withdrawn)
+		}
 	}
 	nist := controls.NISTIDs()
 	if len(nist) < 300 {
@@ -51,11 +61,20 @@ func TestBuiltinFrameworkMappings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unverified := controls.ISMAPUnverified()
 	nistID := regexp.MustCompile(`^[A-Z]{2}-\d{1,2}(\(\d{1,2}\))?$`)
 	for _, c := range cs {
 		for _, id := range c.Frameworks.NISTCSF {
 			if _, ok := controls.CSFTitle(id); !ok {
 				t.Errorf("%s: nist_csf %q is not a NIST CSF 2.0 subcategory", c.ID, id)
+			}
+		}
+		// Every ISMAP id is either traced to the published criteria or
+		// listed as unverified in frameworks/ismap.json.
+		for _, id := range c.Frameworks.ISMAP {
+			_, verified := controls.ISMAPVerified(id)
+			if verified == slices.Contains(unverified, id) {
+				t.Errorf("%s: ismap %q must be in exactly one of frameworks/ismap.json's verified and unverified", c.ID, id)
 			}
 		}
 		for _, id := range c.Frameworks.NIST80053 {
@@ -87,6 +106,32 @@ func TestDocsListBuiltinControls(t *testing.T) {
 		row := "| `" + c.ID + "` | " + string(c.Severity) + " |"
 		if !strings.Contains(string(doc), row) {
 			t.Errorf("docs/controls.md does not list %s as %q", c.ID, row)
+		}
+	}
+}
+
+// A control (a custom one, say) may map only CSF 2.0 subcategories: the
+// CSF 1.1 ids that 2.0 withdrew match the id pattern but are refused.
+func TestValidateCSFIDs(t *testing.T) {
+	t.Parallel()
+	cs, err := controls.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		ids  []string
+		want string
+	}{
+		{"ok/csf 2.0", []string{"PR.DS-01", "GV.SC-01"}, ""},
+		{"fail/withdrawn in 2.0", []string{"PR.AC-01"}, `"PR.AC-01" is not a NIST CSF 2.0 subcategory`},
+		{"fail/malformed", []string{"PR.DS-1"}, `"PR.DS-1" is not an id of that framework`},
+	} {
+		c := cs[0]
+		c.Frameworks.NISTCSF = tt.ids
+		err := c.Validate()
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
 	}
 }

@@ -45,6 +45,10 @@ type Requirement struct {
 	Title    string   `json:"title,omitempty"`
 	Covered  bool     `json:"covered"`
 	Controls []string `json:"controls"`
+	// Verified is set for ISMAP only: whether the mapping to this id was
+	// traced to the published criteria (controls.ISMAPVerified). An
+	// unverified one is a claim to check, not a fact.
+	Verified *bool `json:"verified,omitempty"`
 }
 
 // Coverage is a framework's requirements and the controls covering them.
@@ -56,13 +60,16 @@ type Coverage struct {
 	// shipped baselines for SP 800-53, every CSF subcategory); for the
 	// others only the ids the controls map are known, and Percent is
 	// null.
-	Complete     bool          `json:"complete"`
-	Note         string        `json:"note"`
-	Controls     int           `json:"controls"`
-	Requirements int           `json:"requirements"`
-	Covered      int           `json:"covered"`
-	Percent      *float64      `json:"percent"`
-	Items        []Requirement `json:"items"`
+	Complete     bool     `json:"complete"`
+	Note         string   `json:"note"`
+	Controls     int      `json:"controls"`
+	Requirements int      `json:"requirements"`
+	Covered      int      `json:"covered"`
+	Percent      *float64 `json:"percent"`
+	// Unverified counts the items whose mapping was not traced to the
+	// framework's published text (ISMAP).
+	Unverified int           `json:"unverified,omitempty"`
+	Items      []Requirement `json:"items"`
 	// Outside are ids the controls map that are not in the shipped list
 	// (SP 800-53 enhancements no shipped baseline selects): counted
 	// nowhere, listed so nothing is silently dropped.
@@ -125,7 +132,8 @@ func CoverageOf(f Framework, scope Scope, cs []controls.Control) (Coverage, erro
 		cov.Note = "mapped ids only: hatoba ships no complete list of this benchmark's recommendations, so uncovered ones cannot be named and no percentage is given"
 	case ISMAP:
 		cov.Name = "ISMAP control criteria"
-		cov.Note = "mapped ids only: hatoba ships no complete list of the control criteria, so uncovered ones cannot be named and no percentage is given"
+		cov.Note = "mapped ids only: hatoba ships no complete list of the control criteria, so uncovered ones cannot be named and no percentage is given; " +
+			"mappings not traced to the published criteria are marked verified: false (unverified) and are claims to check, not facts"
 	}
 	if !cov.Complete {
 		for id := range by {
@@ -141,6 +149,13 @@ func CoverageOf(f Framework, scope Scope, cs []controls.Control) (Coverage, erro
 		r := Requirement{ID: id, Title: t, Controls: by[id], Covered: len(by[id]) > 0}
 		if r.Controls == nil {
 			r.Controls = []string{}
+		}
+		if f == ISMAP {
+			t, ok := controls.ISMAPVerified(id)
+			r.Verified, r.Title = &ok, t
+			if !ok {
+				cov.Unverified++
+			}
 		}
 		cov.Items = append(cov.Items, r)
 		cov.Requirements++

@@ -26,10 +26,11 @@ type AssessmentResultsDocument struct {
 }
 
 type AssessmentResults struct {
-	UUID     string   `json:"uuid"`
-	Metadata Metadata `json:"metadata"`
-	ImportAP ImportAP `json:"import-ap"`
-	Results  []Result `json:"results"`
+	UUID       string      `json:"uuid"`
+	Metadata   Metadata    `json:"metadata"`
+	ImportAP   ImportAP    `json:"import-ap"`
+	Results    []Result    `json:"results"`
+	BackMatter *BackMatter `json:"back-matter,omitempty"`
 }
 
 type Metadata struct {
@@ -49,6 +50,31 @@ type Prop struct {
 type ImportAP struct {
 	Href    string `json:"href"`
 	Remarks string `json:"remarks,omitempty"`
+}
+
+// BackMatter holds the resources a document's references point to
+// ("#uuid").
+type BackMatter struct {
+	Resources []Resource `json:"resources"`
+}
+
+type Resource struct {
+	UUID        string  `json:"uuid"`
+	Title       string  `json:"title,omitempty"`
+	Description string  `json:"description,omitempty"`
+	Props       []Prop  `json:"props,omitempty"`
+	Citation    *Cite   `json:"citation,omitempty"`
+	RLinks      []RLink `json:"rlinks,omitempty"`
+	Remarks     string  `json:"remarks,omitempty"`
+}
+
+type Cite struct {
+	Text string `json:"text"`
+}
+
+type RLink struct {
+	Href      string `json:"href"`
+	MediaType string `json:"media-type,omitempty"`
 }
 
 type Result struct {
@@ -151,14 +177,20 @@ type OSCALInput struct {
 }
 
 // OSCAL makes an OSCAL 1.1.2 assessment-results document with one
-// result: one finding (target: the control's first NIST SP 800-53 id,
-// state not-satisfied) and one observation (method TEST, subject: the
-// resource as an inventory item of the result's local definitions) per
-// open finding. UUIDs are version 5 (SHA-1, RFC 9562) in hatoba's
-// namespace: a finding's and its observation's from the finding's id, so
-// the same failure keeps its UUIDs from one export to the next; the
-// document's and the result's from the scope and the export time.
-// import-ap points at a placeholder: hatoba keeps no assessment plan.
+// result: one observation (method TEST, subject: the resource as an
+// inventory item of the result's local definitions) per open finding,
+// and one finding per open finding whose control maps to NIST SP 800-53,
+// targeting the assessment objective of the control's first NIST id
+// (type objective-id, target-id "ac-2_obj" as NIST's OSCAL catalog names
+// the objective part of AC-2), state not-satisfied. A finding of a control
+// hatoba no longer knows, or that maps to no NIST id, has no objective to
+// point at: it stays an observation. UUIDs are version 5 (SHA-1, RFC
+// 9562) in hatoba's namespace: a finding's and its observation's from the
+// finding's id, so the same failure keeps its UUIDs from one export to
+// the next; the document's and the result's from the scope and the export
+// time. import-ap points at a back-matter resource that says what plays
+// the part of the assessment plan: hatoba's continuous evaluation, with
+// no separate plan document.
 func OSCAL(in OSCALInput) AssessmentResultsDocument {
 	end := in.End.UTC()
 	start := in.Start.UTC()
@@ -225,32 +257,37 @@ func OSCAL(in OSCALInput) AssessmentResultsDocument {
 			Subjects:  []SubjectReference{{SubjectUUID: subject, Type: "inventory-item", Title: f.ResourceID}},
 			Collected: f.LastSeen.UTC().Format(time.RFC3339),
 			Props:     []Prop{{Name: "first-seen", Value: f.FirstSeen.UTC().Format(time.RFC3339), NS: NS}}}
-		target := OSCALControlID(f.ControlID)
-		if known && len(c.Frameworks.NIST80053) > 0 {
-			target = OSCALControlID(c.Frameworks.NIST80053[0])
+		res.Observations = append(res.Observations, obs)
+		if !known || len(c.Frameworks.NIST80053) == 0 {
+			continue
 		}
+		target := OSCALObjectiveID(c.Frameworks.NIST80053[0])
 		fd := Finding{UUID: uuid5("finding/" + f.ID), Title: title,
 			Description: fmt.Sprintf("%s: %s (%s, severity %s)", f.ControlID, nonEmpty(f.Message), f.ResourceID, f.Severity),
 			Props: []Prop{{Name: "hatoba-finding-id", Value: f.ID, NS: NS}, {Name: "control-id", Value: f.ControlID, NS: NS},
 				{Name: "severity", Value: string(f.Severity), NS: NS}},
-			Target: FindingTarget{Type: "objective-id", TargetID: target, Title: title,
+			Target: FindingTarget{Type: "objective-id", TargetID: target, Title: c.Frameworks.NIST80053[0] + " assessment objective",
 				Status: ObjectiveStatus{State: "not-satisfied", Reason: "fail"}},
 			RelatedObservations: []RelatedObservation{{ObservationUUID: obs.UUID}}}
-		if known {
-			for _, id := range c.Frameworks.NIST80053 {
-				fd.Props = append(fd.Props, Prop{Name: "nist-800-53", Value: OSCALControlID(id), NS: NS})
-			}
+		for _, id := range c.Frameworks.NIST80053 {
+			fd.Props = append(fd.Props, Prop{Name: "nist-800-53", Value: OSCALControlID(id), NS: NS})
 		}
-		res.Observations = append(res.Observations, obs)
 		res.Findings = append(res.Findings, fd)
 	}
+	plan := Resource{UUID: uuid5("assessment-plan/" + in.ScopeID), Title: "hatoba continuous assessment: " + in.Scope,
+		Description: "hatoba keeps no separate OSCAL assessment plan. The plan is its continuous evaluation: on every inventory " +
+			"collection of an environment (controls.collect_interval, and on demand), the detective controls assigned to the " +
+			"environment's organisation and its ancestors, less approved exceptions, are evaluated against every resource of the " +
+			"inventory. The result's reviewed-controls are the NIST SP 800-53 controls those detective controls map to.",
+		Props: []Prop{{Name: "assessment-method", Value: "continuous-automated", NS: NS}, {Name: "scope", Value: in.ScopeID, NS: NS}}}
 	return AssessmentResultsDocument{AssessmentResults: AssessmentResults{
 		UUID: uuid5("assessment-results/" + in.ScopeID + "/" + stamp),
 		Metadata: Metadata{Title: "hatoba assessment results: " + in.Scope, LastModified: stamp, Version: nonEmpty(in.Version),
 			OSCALVersion: OSCALVersion},
-		ImportAP: ImportAP{Href: "#hatoba-no-assessment-plan",
-			Remarks: "hatoba evaluates its detective controls continuously and keeps no OSCAL assessment plan; this reference is a placeholder."},
-		Results: []Result{res},
+		ImportAP: ImportAP{Href: "#" + plan.UUID,
+			Remarks: "hatoba evaluates its detective controls continuously and keeps no assessment plan document; the back-matter resource this points to describes the evaluation that stands in for one."},
+		Results:    []Result{res},
+		BackMatter: &BackMatter{Resources: []Resource{plan}},
 	}}
 }
 
@@ -270,6 +307,11 @@ func OSCALControlID(id string) string {
 	}
 	return id
 }
+
+// OSCALObjectiveID is the id NIST's OSCAL SP 800-53 rev5 catalog gives
+// the assessment-objective part of a control: AC-2 → ac-2_obj, IA-2(1) →
+// ia-2.1_obj.
+func OSCALObjectiveID(id string) string { return OSCALControlID(id) + "_obj" }
 
 // namespace is hatoba's UUID namespace: the version 5 UUID of
 // "oscal.hatoba.dev" in the DNS namespace (RFC 9562).

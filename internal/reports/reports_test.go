@@ -3,6 +3,7 @@ package reports
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -264,7 +265,19 @@ func validateAssessmentResults(t *testing.T, raw []byte) {
 	if v := str(md, "oscal-version", "metadata"); v != "1.1.2" {
 		bad("oscal-version %q", v)
 	}
-	str(obj(ar["import-ap"], "import-ap"), "href", "import-ap")
+	resources := map[string]bool{}
+	if bm, ok := ar["back-matter"]; ok {
+		for j, rv := range arr(obj(bm, "back-matter"), "resources", "back-matter", true) {
+			rp := fmt.Sprintf("back-matter.resources[%d]", j)
+			u := uuid(obj(rv, rp), rp)
+			unique(u)
+			resources[u] = true
+		}
+	}
+	// import-ap: a bare fragment must name a back-matter resource.
+	if href := str(obj(ar["import-ap"], "import-ap"), "href", "import-ap"); strings.HasPrefix(href, "#") && !resources[href[1:]] {
+		bad("import-ap.href %q names no back-matter resource", href)
+	}
 	for i, rv := range arr(ar, "results", "assessment-results", true) {
 		p := fmt.Sprintf("results[%d]", i)
 		r := obj(rv, p)
@@ -327,10 +340,16 @@ func validateAssessmentResults(t *testing.T, raw []byte) {
 			str(f, "title", fp)
 			str(f, "description", fp)
 			tg := obj(f["target"], fp+".target")
-			if ty := str(tg, "type", fp+".target"); ty != "objective-id" && ty != "statement-id" {
-				bad("%s.target.type %q", fp, ty)
+			// The target names a part of a control in NIST's catalog: an
+			// objective (ac-2_obj) or a statement (ac-2_smt), never the
+			// control's id itself.
+			ty, id := str(tg, "type", fp+".target"), str(tg, "target-id", fp+".target")
+			switch {
+			case ty == "objective-id" && strings.HasSuffix(id, "_obj"), ty == "statement-id" && strings.HasSuffix(id, "_smt"):
+			default:
+				bad("%s.target: type %q with target-id %q", fp, ty, id)
 			}
-			if id := str(tg, "target-id", fp+".target"); !tokenRE.MatchString(id) {
+			if !tokenRE.MatchString(id) {
 				bad("%s.target.target-id %q is not a token", fp, id)
 			}
 			if st := str(obj(tg["status"], fp+".target.status"), "state", fp+".target.status"); st != "satisfied" && st != "not-satisfied" {
@@ -357,15 +376,16 @@ func TestOSCAL(t *testing.T) {
 	resolved := finding("env-a", "c-one", "r3", controls.High)
 	resolved.Status = posture.Resolved
 	tests := []struct {
-		name     string
-		findings []posture.Finding
-		want     int
-		target   string
+		name         string
+		findings     []posture.Finding
+		want         int // findings
+		observations int
+		target       string
 	}{
-		{"ok/two findings on one resource", []posture.Finding{finding("env-a", "c-one", "r1", controls.High), finding("env-a", "c-two", "r1", controls.Critical)}, 2, "ac-2"},
-		{"ok/resolved findings are left out", []posture.Finding{resolved, finding("env-a", "c-one", "r1", controls.High)}, 1, "ac-2"},
-		{"ok/unknown control", []posture.Finding{finding("env-a", "gone", "r1", controls.Low)}, 1, "gone"},
-		{"ok/nothing open", nil, 0, ""},
+		{"ok/two findings on one resource", []posture.Finding{finding("env-a", "c-one", "r1", controls.High), finding("env-a", "c-two", "r1", controls.Critical)}, 2, 2, "ac-2_obj"},
+		{"ok/resolved findings are left out", []posture.Finding{resolved, finding("env-a", "c-one", "r1", controls.High)}, 1, 1, "ac-2_obj"},
+		{"ok/unknown control: an observation, no objective to target", []posture.Finding{finding("env-a", "gone", "r1", controls.Low)}, 0, 1, ""},
+		{"ok/nothing open", nil, 0, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,11 +399,11 @@ func TestOSCAL(t *testing.T) {
 			}
 			validateAssessmentResults(t, raw)
 			res := doc.AssessmentResults.Results[0]
-			if len(res.Findings) != tt.want || len(res.Observations) != tt.want {
-				t.Fatalf("%d findings, %d observations, want %d", len(res.Findings), len(res.Observations), tt.want)
+			if len(res.Findings) != tt.want || len(res.Observations) != tt.observations {
+				t.Fatalf("%d findings, %d observations, want %d, %d", len(res.Findings), len(res.Observations), tt.want, tt.observations)
 			}
-			if tt.want > 0 && res.Findings[0].Target.TargetID != tt.target {
-				t.Errorf("target %s, want %s", res.Findings[0].Target.TargetID, tt.target)
+			if tt.want > 0 && (res.Findings[0].Target.TargetID != tt.target || res.Findings[0].Target.Type != "objective-id") {
+				t.Errorf("target %+v, want objective-id %s", res.Findings[0].Target, tt.target)
 			}
 			if got := len(res.ReviewedControls.ControlSelections[0].IncludeControls); got != 4 { // ac-2, ia-2.1, sc-28, xx-99
 				t.Errorf("%d reviewed controls", got)
@@ -393,5 +413,121 @@ func TestOSCAL(t *testing.T) {
 				t.Error("the same input makes a different document: UUIDs are not deterministic")
 			}
 		})
+	}
+}
+
+func TestComponentDefinition(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		framework Framework
+		ids       []string // control-ids, in order
+		status    string   // mapping-status of the first, "" for none
+	}{
+		{"ok/nist: covered requirements, then those outside the baselines", NIST80053, []string{"ac-2", "ia-2.1", "sc-28", "xx-99"}, ""},
+		{"ok/csf", NISTCSF, []string{"PR.AA-01", "PR.DS-01"}, ""},
+		{"ok/ismap: prefixed to be tokens, marked unverified", ISMAP, []string{"ismap-9.2.1", "ismap-10.1.1"}, "unverified"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cov, err := CoverageOf(tt.framework, Catalog, sample)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := ComponentDefinitionOf(cov, "test", t0).ComponentDefinition
+			src := doc.BackMatter.Resources[0]
+			ci := doc.Components[0].ControlImplementations[0]
+			if ci.Source != "#"+src.UUID {
+				t.Errorf("source %s names no back-matter resource (%s)", ci.Source, src.UUID)
+			}
+			var ids []string
+			for _, ir := range ci.ImplementedRequirements {
+				ids = append(ids, ir.ControlID)
+			}
+			if !slices.Equal(ids, tt.ids) {
+				t.Errorf("implemented requirements %v, want %v", ids, tt.ids)
+			}
+			status := ""
+			for _, p := range ci.ImplementedRequirements[0].Props {
+				if p.Name == "mapping-status" {
+					status = p.Value
+				}
+			}
+			if status != tt.status {
+				t.Errorf("mapping-status %q, want %q", status, tt.status)
+			}
+			again := ComponentDefinitionOf(cov, "test", t0.Add(time.Hour)).ComponentDefinition
+			if again.Components[0].ControlImplementations[0].ImplementedRequirements[0].UUID != ci.ImplementedRequirements[0].UUID {
+				t.Error("a requirement's UUID changes from one export to the next")
+			}
+		})
+	}
+}
+
+// ISMAP ids are reported, but none as fact: each says whether it was
+// traced to the published criteria.
+func TestCoverageISMAPUnverified(t *testing.T) {
+	t.Parallel()
+	cov, err := CoverageOf(ISMAP, Catalog, sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cov.Unverified != len(cov.Items) || !strings.Contains(cov.Note, "unverified") {
+		t.Errorf("%d of %d unverified; note %q", cov.Unverified, len(cov.Items), cov.Note)
+	}
+	for _, r := range cov.Items {
+		if r.Verified == nil || *r.Verified {
+			t.Errorf("%s: verified %v", r.ID, r.Verified)
+		}
+	}
+	raw, _ := json.Marshal(cov)
+	if !strings.Contains(string(raw), `"verified":false`) {
+		t.Errorf("the JSON does not say so: %s", raw)
+	}
+	nist, _ := CoverageOf(NIST80053, Catalog, sample)
+	if raw, _ := json.Marshal(nist); strings.Contains(string(raw), `"verified"`) || strings.Contains(string(raw), `"unverified"`) {
+		t.Error("NIST ids come from NIST's catalog: no verified mark")
+	}
+}
+
+// The objectives findings point at exist in NIST's OSCAL catalog (read
+// from shared/data/oscal when it is beside the repository).
+func TestOSCALObjectivesExist(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../../shared/data/oscal/NIST_SP-800-53_rev5_HIGH-baseline-resolved-profile_catalog-min.json")
+	if err != nil {
+		t.Skip("NIST's SP 800-53 catalog is not beside the repository:", err)
+	}
+	parts := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if id, ok := v["id"].(string); ok && strings.HasSuffix(id, "_obj") {
+				parts[id] = true
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	walk(doc)
+	cs, err := controls.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		id := c.Frameworks.NIST80053[0]
+		if _, inBaseline := controls.NISTTitle(id); inBaseline && !parts[OSCALObjectiveID(id)] {
+			t.Errorf("%s: %s is not an objective of NIST's catalog", c.ID, OSCALObjectiveID(id))
+		}
 	}
 }
