@@ -4,15 +4,35 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 )
 
+// OCSF activities of a finding (OCSF 1.3.0, the Findings category's
+// activity_id).
+const (
+	ocsfCreate = 1 // the evaluation that opened it
+	ocsfUpdate = 2 // still open at a later evaluation (or open again)
+	ocsfClose  = 3 // resolved
+)
+
 // OCSF renders a finding as an OCSF Compliance Finding (class 2003,
-// schema 1.3): what security data lakes and SIEMs take in. c is the
-// finding's control, for its title and framework mappings.
+// schema 1.3.0): what security data lakes and SIEMs take in. c is the
+// finding's control, for its title and framework mappings. The activity
+// follows the finding's life: Create when the evaluation that last saw it
+// is the one that opened it (first seen = last seen), Update when a later
+// evaluation still saw it fail, Close once it is resolved.
 func (f Finding) OCSF(c controls.Control, version string) map[string]any {
-	activity, typeName := 1, "Compliance Finding: Create"
+	activity, activityName := ocsfCreate, "Create"
 	status, statusID, complianceStatus, complianceID := "New", 1, "Fail", 3
-	if f.Status == Resolved {
-		activity, typeName = 2, "Compliance Finding: Update"
+	at := f.FirstSeen
+	switch {
+	case f.Status == Resolved:
+		activity, activityName = ocsfClose, "Close"
 		status, statusID, complianceStatus, complianceID = "Resolved", 4, "Pass", 1
+		at = f.LastSeen
+		if f.ResolvedAt != nil {
+			at = *f.ResolvedAt
+		}
+	case f.LastSeen.After(f.FirstSeen):
+		activity, activityName = ocsfUpdate, "Update"
+		at = f.LastSeen
 	}
 	var standards []string
 	for _, id := range c.Frameworks.NIST80053 {
@@ -24,22 +44,31 @@ func (f Finding) OCSF(c controls.Control, version string) map[string]any {
 	for _, id := range c.Frameworks.CIS {
 		standards = append(standards, "CIS "+id)
 	}
+	// ISMAP ids not traced to the published criteria are claims to
+	// check (docs/controls.md), not standards a finding is evaluated
+	// against: they are left out.
 	for _, id := range c.Frameworks.ISMAP {
-		standards = append(standards, "ISMAP "+id)
+		if _, ok := controls.ISMAPVerified(id); ok {
+			standards = append(standards, "ISMAP "+id)
+		}
 	}
-	last := f.LastSeen
-	if f.ResolvedAt != nil {
-		last = *f.ResolvedAt
+	if standards == nil {
+		standards = []string{} // required, even when empty
 	}
-	return map[string]any{
+	title := c.Title.En
+	if title == "" {
+		title = f.ControlID
+	}
+	o := map[string]any{
 		"class_uid":     2003,
 		"class_name":    "Compliance Finding",
 		"category_uid":  2,
 		"category_name": "Findings",
 		"activity_id":   activity,
-		"type_uid":      200300 + activity,
-		"type_name":     typeName,
-		"time":          last.UnixMilli(),
+		"activity_name": activityName,
+		"type_uid":      2003*100 + activity,
+		"type_name":     "Compliance Finding: " + activityName,
+		"time":          at.UnixMilli(),
 		"severity_id":   severityID(f.Severity),
 		"severity":      severityName(f.Severity),
 		"status":        status,
@@ -52,7 +81,7 @@ func (f Finding) OCSF(c controls.Control, version string) map[string]any {
 		},
 		"finding_info": map[string]any{
 			"uid":             f.ID,
-			"title":           c.Title.En,
+			"title":           title,
 			"desc":            c.Description.En,
 			"first_seen_time": f.FirstSeen.UnixMilli(),
 			"last_seen_time":  f.LastSeen.UnixMilli(),
@@ -63,14 +92,19 @@ func (f Finding) OCSF(c controls.Control, version string) map[string]any {
 			"status":    complianceStatus,
 			"status_id": complianceID,
 		},
-		"remediation": map[string]any{"desc": c.Remediation.En},
 		"resources": []map[string]any{{
 			"uid":   f.ResourceID,
 			"type":  f.ResourceType,
 			"group": map[string]any{"uid": f.EnvID, "name": "environment"},
-			"owner": map[string]any{"uid": f.OrgID},
 		}},
 	}
+	if c.Remediation.En != "" { // remediation.desc is required
+		o["remediation"] = map[string]any{"desc": c.Remediation.En}
+	}
+	if f.OrgID != "" { // a user needs a uid, name or account
+		o["resources"].([]map[string]any)[0]["owner"] = map[string]any{"uid": f.OrgID}
+	}
+	return o
 }
 
 // OCSF severities: 1 informational … 5 critical.

@@ -99,16 +99,22 @@ type controlAssignmentRow struct {
 
 // controlPage is the data of /controls/{id}.
 type controlPage struct {
-	Control     controls.Control
-	NIST        []frameworkRef
-	CSF         []frameworkRef
+	Control controls.Control
+	NIST    []frameworkRef
+	CSF     []frameworkRef
+	ISMAP   []frameworkRef
+	// Unverified: some ISMAP ids were not traced to the published
+	// criteria (controls.ISMAPVerified).
+	Unverified  bool
 	Assignments []controlAssignmentRow
 	CanAssign   bool
 }
 
 // frameworkRef is a framework requirement with its title, when known.
+// Unverified marks a mapping not traced to the framework's published text.
 type frameworkRef struct {
-	ID, Title string
+	ID, Title  string
+	Unverified bool
 }
 
 func (c *Console) controlDetail(w http.ResponseWriter, r *http.Request) {
@@ -128,6 +134,11 @@ func (c *Console) controlDetail(w http.ResponseWriter, r *http.Request) {
 	for _, id := range ct.Frameworks.NISTCSF {
 		t, _ := controls.CSFTitle(id)
 		p.CSF = append(p.CSF, frameworkRef{ID: id, Title: t})
+	}
+	for _, id := range ct.Frameworks.ISMAP {
+		t, ok := controls.ISMAPVerified(id)
+		p.ISMAP = append(p.ISMAP, frameworkRef{ID: id, Title: t, Unverified: !ok})
+		p.Unverified = p.Unverified || !ok
 	}
 	rows, err := c.assignmentRows(r)
 	if err != nil {

@@ -84,9 +84,11 @@ func TestControlCatalog(t *testing.T) {
 		{"fail/unknown severity", "/controls?lang=en&severity=dire", http.StatusBadRequest,
 			[]string{"There is no such severity"}, nil},
 		{"ok/detail japanese", "/controls/aws-iam-no-users?lang=ja", http.StatusOK,
-			[]string{"是正方法", "package hatoba.controls.aws_iam_no_users", `id="control-policy"`, "この管理策はどこにも割り当てられていません。"}, nil},
+			[]string{"是正方法", "package hatoba.controls.aws_iam_no_users", `id="control-policy"`, "この管理策はどこにも割り当てられていません。",
+				`data-unverified="9.2.1"`, "未検証", "公表されている ISMAP 管理基準との対応を確認していない"}, nil},
 		{"ok/detail english", "/controls/aws-iam-no-users?lang=en", http.StatusOK,
-			[]string{"Remediation", "Delete the IAM user", "Policy (Rego)"}, nil},
+			[]string{"Remediation", "Delete the IAM user", "Policy (Rego)",
+				`data-unverified="9.2.1"`, "Unverified", "Not traced to the published ISMAP control criteria"}, nil},
 		{"fail/unknown control", "/controls/no-such-control", http.StatusNotFound, nil, nil},
 	}
 	for _, tt := range tests {
