@@ -18,7 +18,8 @@ import (
 
 // coverage reports a framework's requirements and the controls covering
 // them: of the whole catalog, or with ?scope=assigned of the controls
-// assigned somewhere.
+// assigned somewhere; with ?format=oscal as an OSCAL 1.1.2 component
+// definition.
 func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 	if !s.controlsOr503(w, r) {
 		return
@@ -27,6 +28,11 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 	f, err := reports.ParseFramework(q.Get("framework"))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
+		return
+	}
+	format := q.Get("format")
+	if format != "" && format != "json" && format != "oscal" {
+		writeError(w, r, s.Logger, fault.InvalidField("format", "format is json (the default) or oscal, not %q", format))
 		return
 	}
 	scope := reports.Scope(q.Get("scope"))
@@ -53,6 +59,10 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 	cov, err := reports.CoverageOf(f, scope, cs)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
+		return
+	}
+	if format == "oscal" {
+		writeJSON(w, http.StatusOK, reports.ComponentDefinitionOf(cov, s.Version, time.Now()))
 		return
 	}
 	writeJSON(w, http.StatusOK, cov)
