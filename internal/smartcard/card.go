@@ -214,15 +214,7 @@ func (c *Card) Sign(audience string, challenge []byte) ([]byte, error) {
 	}
 	sig, err := pki.SignLogin(c.key, audience, challenge)
 	if err != nil {
-		if e, ok := errors.AsType[pkcs11.Error](err); ok {
-			switch e {
-			case pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_SESSION_HANDLE_INVALID:
-				return nil, fmt.Errorf("%w (%v)", ErrCardRemoved, err)
-			case pkcs11.CKR_USER_NOT_LOGGED_IN:
-				return nil, fmt.Errorf("smartcard: the card asked for the PIN again; open it again: %w", err)
-			}
-		}
-		return nil, fmt.Errorf("smartcard: signing: %w", err)
+		return nil, signError(err)
 	}
 	if c.cert != nil {
 		if err := pki.VerifyLoginSignature(c.cert, audience, challenge, sig); err != nil {
@@ -230,6 +222,40 @@ func (c *Card) Sign(audience string, challenge []byte) ([]byte, error) {
 		}
 	}
 	return sig, nil
+}
+
+// SignAction signs a card-signed action statement (pki.ActionStatement's
+// bytes; see docs/keys.md). Like Sign, it checks the signature against
+// the card's certificate before returning it.
+func (c *Card) SignAction(statement []byte) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	sig, err := pki.SignAction(c.key, statement)
+	if err != nil {
+		return nil, signError(err)
+	}
+	if c.cert != nil {
+		if err := pki.VerifyActionSignature(c.cert, statement, sig); err != nil {
+			return nil, fmt.Errorf("smartcard: the card's signature does not verify with its certificate: %w", err)
+		}
+	}
+	return sig, nil
+}
+
+// signError explains why the card did not sign.
+func signError(err error) error {
+	if e, ok := errors.AsType[pkcs11.Error](err); ok {
+		switch e {
+		case pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_SESSION_HANDLE_INVALID:
+			return fmt.Errorf("%w (%v)", ErrCardRemoved, err)
+		case pkcs11.CKR_USER_NOT_LOGGED_IN:
+			return fmt.Errorf("smartcard: the card asked for the PIN again; open it again: %w", err)
+		}
+	}
+	return fmt.Errorf("smartcard: signing: %w", err)
 }
 
 // Close logs out and releases the token. It is safe to call twice.

@@ -16,5 +16,8 @@ func (*Card) Certificate() (*x509.Certificate, error) { return nil, ErrNoCgo }
 // Sign reports ErrNoCgo.
 func (*Card) Sign(string, []byte) ([]byte, error) { return nil, ErrNoCgo }
 
+// SignAction reports ErrNoCgo.
+func (*Card) SignAction([]byte) ([]byte, error) { return nil, ErrNoCgo }
+
 // Close does nothing.
 func (*Card) Close() error { return nil }

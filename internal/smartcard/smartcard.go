@@ -1,7 +1,9 @@
-// Package smartcard signs hatoba's login challenge with the private key on
-// a smart card (the My Number Card, through OpenSC's PKCS#11 module) or any
-// PKCS#11 token (SoftHSM2 in tests). The signature scheme is pki's
-// (pki.SignLogin), so the server checks it with pki.VerifyLoginSignature.
+// Package smartcard signs hatoba's login challenge, and the statements
+// that confirm single actions (docs/keys.md), with the private key on a
+// smart card (the My Number Card, through OpenSC's PKCS#11 module) or any
+// PKCS#11 token (SoftHSM2 in tests). The signature schemes are pki's
+// (pki.SignLogin, pki.SignAction), so the server checks them with
+// pki.VerifyLoginSignature and pki.VerifyActionSignature.
 //
 // The package needs cgo (PKCS#11 modules are C libraries); built without
 // it, Open returns ErrNoCgo.
