@@ -1,6 +1,10 @@
 package audit
 
-import "context"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+)
 
 // Acting is who makes a change: a person id (or "system") and the
 // break-glass grant they act under, if any.
@@ -28,4 +32,35 @@ func ActorFrom(ctx context.Context) Acting {
 		a.Actor = "system"
 	}
 	return a
+}
+
+type cardConfirmationKey struct{}
+
+// WithCardConfirmation returns ctx marking its request as confirmed by
+// the person's card: statementHash is the hex SHA-256 of the card-signed
+// statement (docs/keys.md). Every entry appended with ctx then records it
+// in its details — "confirmed_by": "card" and "card_statement_sha256" —
+// so the log says how the action's second factor was given.
+func WithCardConfirmation(ctx context.Context, statementHash string) context.Context {
+	return context.WithValue(ctx, cardConfirmationKey{}, statementHash)
+}
+
+// withCardConfirmation adds ctx's card confirmation, if any, to details.
+func withCardConfirmation(ctx context.Context, details any) (any, error) {
+	h, _ := ctx.Value(cardConfirmationKey{}).(string)
+	if h == "" {
+		return details, nil
+	}
+	raw, err := canonicalDetails(details)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	m["confirmed_by"], m["card_statement_sha256"] = "card", h
+	return m, nil
 }

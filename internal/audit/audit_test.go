@@ -466,6 +466,43 @@ func TestAuditActorFromContext(t *testing.T) {
 	}
 }
 
+// TestAuditCardConfirmation: entries appended for a request the card
+// confirmed say so, next to their own details; others do not.
+func TestAuditCardConfirmation(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		confirmed := audit.WithCardConfirmation(ctx, "ab12")
+		if err := audit.Append(confirmed, db, audit.Entry{Actor: "p-1", Action: "key.create", OrgID: "o", Target: "k1",
+			Details: map[string]any{"usage": "encrypt_decrypt", "version": 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := audit.Append(confirmed, db, audit.Entry{Actor: "p-1", Action: "key.kill", OrgID: "o"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := audit.Append(ctx, db, audit.Entry{Actor: "p-1", Action: "key.revive", OrgID: "o"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := audit.New(db, newKey(t).Signer, nil).Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := audit.Entries(ctx, db, audit.Filter{OrgIDs: []string{"o"}})
+		if err != nil || len(recs) != 3 {
+			t.Fatalf("entries: %v %v", recs, err)
+		}
+		want := []string{
+			`{"card_statement_sha256":"ab12","confirmed_by":"card","usage":"encrypt_decrypt","version":1}`,
+			`{"card_statement_sha256":"ab12","confirmed_by":"card"}`,
+			`{}`,
+		}
+		for i, r := range recs {
+			if r.Details != want[i] {
+				t.Errorf("%s: details %s, want %s", r.Action, r.Details, want[i])
+			}
+		}
+	})
+}
+
 // TestAuditIntegratorAfterRollback: a database restored to an older state
 // (entries gone, their subtree hashes left) keeps growing, and its proofs
 // verify. Only a checkpoint saved before the rollback shows it (the tamper

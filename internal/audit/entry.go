@@ -65,6 +65,10 @@ var actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$`
 // entry enters the tree at the next integration. Invalid entries are refused
 // with a fault.Invalid error, which should abort the caller's change.
 func Append(ctx context.Context, q store.Querier, e Entry) error {
+	var err error
+	if e.Details, err = withCardConfirmation(ctx, e.Details); err != nil {
+		return err
+	}
 	c, err := newContent(e)
 	if err != nil {
 		return err

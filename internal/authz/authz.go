@@ -80,6 +80,11 @@ type Principal struct {
 	// KeyOwner: a tenant administrator designated its organisation's key
 	// owner, the one who controls the tenant's keys (docs/keys.md).
 	KeyOwner bool
+	// CardConfirmation is the hash of the card-signed statement that
+	// confirms this one request (docs/keys.md), set by the API after
+	// checking it; it stands in for a recent second factor for this
+	// request only.
+	CardConfirmation string
 }
 
 // Grant is an approved, time-boxed break-glass access to one organisation's
@@ -379,6 +384,9 @@ func refusal(p Principal, action Action) error {
 }
 
 func (a *Authorizer) recentSecondFactor(p Principal) bool {
+	if p.CardConfirmation != "" {
+		return true
+	}
 	return !p.SecondFactorAt.IsZero() && a.now().Sub(p.SecondFactorAt) <= a.secondFactorTTL
 }
 

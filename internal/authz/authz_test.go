@@ -146,6 +146,31 @@ func TestSecondFactorRefusalIsMarked(t *testing.T) {
 	}
 }
 
+// TestCardConfirmation: a request confirmed by the card passes the
+// second-factor rule without a WebAuthn assertion, and only the rule:
+// the role, the key-owner mark and the scope still decide.
+func TestCardConfirmation(t *testing.T) {
+	a := authz.New(orgs, time.Minute, func() time.Time { return now })
+	owner := authz.Principal{PersonID: "p", Role: authz.TenantAdmin, OrgID: "pref", KeyOwner: true, CardConfirmation: "ab12"}
+	ks := func(org string) authz.Resource { return authz.Resource{Kind: "key store", OrgID: org} }
+	if _, err := a.Decide(context.Background(), owner, authz.ManageKeys, ks("cityA")); err != nil {
+		t.Fatalf("card-confirmed key owner: %v", err)
+	}
+	unconfirmed := owner
+	unconfirmed.CardConfirmation = ""
+	if _, err := a.Decide(context.Background(), unconfirmed, authz.ManageKeys, ks("cityA")); !errors.Is(err, authz.ErrSecondFactor) {
+		t.Fatalf("unconfirmed key owner: %v, want ErrSecondFactor", err)
+	}
+	if _, err := a.Decide(context.Background(), owner, authz.ManageKeys, ks("other")); err == nil {
+		t.Fatal("a card confirmation reached another organisation")
+	}
+	notOwner := owner
+	notOwner.KeyOwner = false
+	if _, err := a.Decide(context.Background(), notOwner, authz.ManageKeys, ks("cityA")); err == nil || errors.Is(err, authz.ErrSecondFactor) {
+		t.Fatalf("a card-confirmed administrator who is no key owner: %v", err)
+	}
+}
+
 func TestScopeOf(t *testing.T) {
 	a := authz.New(orgs, time.Minute, func() time.Time { return now })
 	granted := authz.Principal{PersonID: "o", Role: authz.CentralOperator, Grants: []authz.Grant{
