@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -130,19 +129,8 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 		Failed: len(failed), EvaluatedAt: now}}
 	sum.Score.Score = scoreOf(sum.Checks, sum.Failed)
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM inventory_resources WHERE env_id = $1`, envID); err != nil {
+		if err := saveInventory(ctx, tx, envID, resources, now); err != nil {
 			return err
-		}
-		for _, r := range resources {
-			cfg, err := json.Marshal(r.Config)
-			if err != nil {
-				return fmt.Errorf("resource %s: %w", r.ID, err)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO inventory_resources (env_id, type, resource_id, provider, region, config, observed_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (env_id, type, resource_id) DO UPDATE SET config = excluded.config`,
-				envID, r.Type, r.ID, r.Provider, r.Region, string(cfg), now); err != nil {
-				return err
-			}
 		}
 		existing := map[string]Status{}
 		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM findings WHERE env_id = $1`, envID)
@@ -277,28 +265,6 @@ func (s *Service) OrgScore(ctx context.Context, orgIDs []string) (Score, error) 
 	}
 	sc.Score = scoreOf(sc.Checks, sc.Failed)
 	return sc, nil
-}
-
-// Inventory is an environment's resources as last collected.
-func (s *Service) Inventory(ctx context.Context, envID string) ([]controls.Resource, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT provider, type, resource_id, region, config FROM inventory_resources WHERE env_id = $1 ORDER BY type, resource_id`, envID)
-	if err != nil {
-		return nil, fmt.Errorf("inventory of %s: %w", envID, err)
-	}
-	defer rows.Close()
-	out := []controls.Resource{}
-	for rows.Next() {
-		r := controls.Resource{Environment: envID}
-		var cfg string
-		if err := rows.Scan(&r.Provider, &r.Type, &r.ID, &r.Region, &cfg); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(cfg), &r.Config); err != nil {
-			return nil, fmt.Errorf("inventory of %s: resource %s: %w", envID, r.ID, err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // OpenFindingsOf lists the open findings of one control in the given
