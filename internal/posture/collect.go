@@ -2,9 +2,9 @@ package posture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
@@ -58,37 +58,23 @@ func (c *Collector) Collect(ctx context.Context, t Target) (Summary, error) {
 	return c.svc.Record(ctx, t.EnvID, t.OrgID, rs)
 }
 
-// Round collects every target once and reports how many succeeded.
+// Round collects every target once, recorded as a round requested by
+// "system", and reports how many succeeded. While another round runs
+// (another replica's, or an operator's) it does nothing.
 func (c *Collector) Round(ctx context.Context) (ok, failed int, err error) {
 	targets, err := c.src.Targets(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("collect: targets: %w", err)
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, c.concurrency)
-	for _, t := range targets {
-		if ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			sum, err := c.Collect(ctx, t)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed++
-				c.log.Warn("collecting an inventory", "env", t.EnvID, "err", err)
-				return
-			}
-			ok++
-			c.log.Debug("inventory collected", "env", t.EnvID, "resources", sum.Resources, "failed_checks", sum.Failed,
-				"opened", sum.Opened, "resolved", sum.Resolved)
-		})
+	r, err := c.beginRound(ctx, "system", len(targets))
+	if errors.Is(err, ErrRoundRunning) {
+		c.log.Debug("a collection round is running; this one is skipped", "round", r.ID)
+		return 0, 0, nil
 	}
-	wg.Wait()
-	return ok, failed, ctx.Err()
+	if err != nil {
+		return 0, 0, err
+	}
+	return c.collect(ctx, r, targets)
 }
 
 // Run collects a round every interval until ctx ends.
