@@ -105,6 +105,18 @@ func TestScanCommand(t *testing.T) {
 		{name: "fail/bad-flag", args: []string{"--colour", iacTestdata + "clean.yaml"}, wantErr: "colour", usage: true},
 		{name: "fail/missing-file", args: []string{filepath.Join(dir, "nope.json")}, wantErr: "nope.json"},
 		{name: "fail/not-infrastructure-code", args: []string{bad}, wantErr: "notes.yaml: neither a Terraform plan"},
+		{name: "fail/larger-than-max-input-size", args: []string{"--max-input-size", "1KiB", iacTestdata + "plan.json"},
+			wantErr: "../../internal/iac/testdata/plan.json (6452 bytes) is larger than --max-input-size 1 KiB"},
+		{name: "ok/max-input-size-in-bytes", args: []string{"--max-input-size", "100000", "--fail-on", "none", iacTestdata + "plan.json"}},
+		{name: "fail/bad-max-input-size", args: []string{"--max-input-size", "lots", iacTestdata + "plan.json"}, wantErr: "256MiB", usage: true},
+		{name: "fail/negative-max-findings", args: []string{"--max-findings-per-control", "-1", iacTestdata + "plan.json"},
+			wantErr: "--max-findings-per-control", usage: true},
+		{name: "ok/max-findings-per-control", args: []string{"--max-findings-per-control", "1", "--fail-on", "none", iacTestdata + "cfn-params.yaml", iacTestdata + "template.yaml"},
+			check: func(t *testing.T, out string) {
+				if !strings.Contains(out, "more violation") || !strings.Contains(out, "(at most 1 violations listed per control)") {
+					t.Errorf("text output:\n%s", out)
+				}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -141,5 +153,19 @@ func TestScanCommandStdin(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "aws-iam-no-users  aws_iam_user.deployer  stdin:58") {
 		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+// Standard input is bounded by --max-input-size too, and named.
+func TestScanCommandStdinTooLarge(t *testing.T) {
+	t.Parallel()
+	plan, err := os.ReadFile(iacTestdata + "plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err = cmdScan(context.Background(), []string{"--max-input-size", "4KiB", "-"}, bytes.NewReader(plan), &out, &errOut)
+	if err == nil || err.Error() != "scan: stdin is larger than --max-input-size 4 KiB" {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package iac
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"testing"
 )
@@ -66,10 +68,22 @@ func FuzzIaCRead(f *testing.F) {
 	addSeeds(f, "plan.json", "template.json", "template.yaml")
 	f.Add([]byte("apiVersion: v1\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Streamed (hatoba scan's files) as well as whole (the API's).
+		if src, err := open(File{Name: "f", Open: reader(b)}); err == nil {
+			for i := range src.len() {
+				if r, err := src.resource(i); err == nil {
+					checkResources(t, []Resource{r})
+				}
+			}
+		}
 		rs, _, err := Read(File{Name: "f", Data: b})
 		if err != nil {
 			return
 		}
 		checkResources(t, rs)
 	})
+}
+
+func reader(b []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 }

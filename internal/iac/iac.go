@@ -9,6 +9,7 @@ package iac
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -31,9 +32,14 @@ type Resource struct {
 // outside it). Params are a CloudFormation template's parameter values
 // (hatoba scan --param KEY=VALUE), which win over the parameters'
 // defaults; a template without such a parameter ignores it.
+//
+// Open, when set, is used instead of Data: Scan streams a Terraform plan
+// from it without holding the document (and opens it a second time to
+// read anything else whole). The caller bounds what it returns.
 type File struct {
 	Name   string
 	Data   []byte
+	Open   func() (io.ReadCloser, error)
 	Region string
 	Params map[string]string
 }

@@ -1,6 +1,8 @@
 package iac
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,23 +14,55 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 )
 
+// DefaultMaxPerControl is how many of one control's results WriteText
+// lists before it summarises the rest: enough to find and fix a pattern,
+// few enough that a plan of 200,000 resources gives a report a person can
+// read (issue 10: 604 MB of output).
+const DefaultMaxPerControl = 20
+
 // WriteText writes one line per result — severity, control, resource,
-// file:line, message — and a summary line with the counts per severity.
-func WriteText(w io.Writer, r Report) error {
-	var b strings.Builder
+// file:line, message — at most maxPerControl for each control (0: all),
+// in the report's order; then, for each control and message whose results
+// were not all listed, a line with how many more there are; then a
+// summary line with the counts per severity.
+func WriteText(w io.Writer, r Report, maxPerControl int) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	type shape struct{ control, message string }
+	listed := map[string]int{}
+	more := map[shape]int{}
+	var order []shape
+	sev := map[string]controls.Severity{}
 	for _, res := range r.Results {
-		fmt.Fprintf(&b, "%-13s  %s  %s  %s  %s\n", strings.ToUpper(string(res.Severity)), res.ControlID,
-			orDash(res.Resource), location(res), res.Message)
+		if maxPerControl <= 0 || listed[res.ControlID] < maxPerControl {
+			listed[res.ControlID]++
+			fmt.Fprintf(bw, "%-13s  %s  %s  %s  %s\n", strings.ToUpper(string(res.Severity)), res.ControlID,
+				orDash(res.Resource), location(res), res.Message)
+			continue
+		}
+		// The same finding about another resource: its message without
+		// the resource's id (lib.finding writes "id: message").
+		k := shape{res.ControlID, strings.TrimPrefix(res.Message, res.Resource+": ")}
+		if more[k] == 0 {
+			order = append(order, k)
+		}
+		more[k]++
+		sev[res.ControlID] = res.Severity
+	}
+	for _, k := range order {
+		fmt.Fprintf(bw, "%-13s  %s  %s  %s\n", strings.ToUpper(string(sev[k.control])), k.control,
+			plural(more[k], "more violation"), k.message)
+	}
+	if len(order) > 0 {
+		fmt.Fprintf(bw, "(at most %d violations listed per control)\n", maxPerControl)
 	}
 	counts := r.Count()
 	parts := make([]string, 0, len(controls.Severities))
 	for _, s := range controls.Severities {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 	}
-	fmt.Fprintf(&b, "%s in %s (%s, %s): %s\n", plural(len(r.Results), "violation"), plural(len(r.Files), "file"),
+	fmt.Fprintf(bw, "%s in %s (%s, %s): %s\n", plural(len(r.Results), "violation"), plural(len(r.Files), "file"),
 		plural(r.Resources, "resource"), plural(len(r.Controls), "proactive control"), strings.Join(parts, ", "))
-	_, err := io.WriteString(w, b.String())
-	return err
+	return bw.Flush()
 }
 
 func location(res Result) string {
@@ -52,15 +86,41 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// WriteJSON writes the results as a JSON array.
+// WriteJSON writes the results as a JSON array, every one of them, one
+// at a time (the array is never encoded whole), indented as
+// json.Encoder.SetIndent("", "  ") would.
 func WriteJSON(w io.Writer, r Report) error {
-	results := r.Results
-	if results == nil {
-		results = []Result{}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if len(r.Results) == 0 {
+		_, _ = bw.WriteString("[]\n")
+		return bw.Flush()
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(results)
+	if err := writeArray(bw, len(r.Results), "", func(i int) any { return r.Results[i] }); err != nil {
+		return err
+	}
+	_, _ = bw.WriteString("\n")
+	return bw.Flush()
+}
+
+// writeArray writes n elements as an indented JSON array whose opening
+// bracket is at indentation prefix (already written up to it).
+func writeArray(bw *bufio.Writer, n int, prefix string, elem func(i int) any) error {
+	_, _ = bw.WriteString("[")
+	for i := range n {
+		b, err := json.MarshalIndent(elem(i), prefix+"  ", "  ")
+		if err != nil {
+			return fmt.Errorf("iac: encoding result %d: %w", i, err)
+		}
+		if i > 0 {
+			_, _ = bw.WriteString(",")
+		}
+		_, _ = bw.WriteString("\n" + prefix + "  ")
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	_, err := bw.WriteString("\n" + prefix + "]")
+	return err
 }
 
 // SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the parts
@@ -172,23 +232,39 @@ func WriteSARIF(w io.Writer, r Report, toolVersion string) error {
 	for _, c := range r.Controls {
 		addRule(c)
 	}
-	results := []sarifResult{}
 	for _, res := range r.Results {
 		if _, ok := index[res.ControlID]; !ok {
 			addRule(controls.Control{ID: res.ControlID, Title: res.Title, Description: res.Title,
 				Remediation: res.Remediation, Severity: res.Severity, Frameworks: res.Frameworks})
 		}
+	}
+	// The log is written around its results, which are streamed one by
+	// one: a code scanning service reads them all, however many.
+	head, err := json.MarshalIndent(sarifLog{Schema: SARIFSchema, Version: SARIFVersion,
+		Runs: []sarifRun{{Tool: sarifTool{Driver: driver}, Results: []sarifResult{}}}}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("iac: encoding SARIF: %w", err)
+	}
+	const at = `"results": []`
+	cut := bytes.LastIndex(head, []byte(at))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	_, _ = bw.Write(head[:cut+len(at)-2])
+	if len(r.Results) == 0 {
+		_, _ = bw.WriteString("[]")
+	} else if err := writeArray(bw, len(r.Results), "      ", func(i int) any {
+		res := r.Results[i]
 		loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: fileURI(res.File)}}}
 		if res.Line > 0 {
 			loc.PhysicalLocation.Region = &sarifRegion{StartLine: res.Line}
 		}
-		results = append(results, sarifResult{RuleID: res.ControlID, RuleIndex: index[res.ControlID],
-			Level: sarifLevel(res.Severity), Message: sarifText{res.Message}, Locations: []sarifLocation{loc}})
+		return sarifResult{RuleID: res.ControlID, RuleIndex: index[res.ControlID],
+			Level: sarifLevel(res.Severity), Message: sarifText{res.Message}, Locations: []sarifLocation{loc}}
+	}); err != nil {
+		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(sarifLog{Schema: SARIFSchema, Version: SARIFVersion,
-		Runs: []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results}}})
+	_, _ = bw.Write(head[cut+len(at):])
+	_, _ = bw.WriteString("\n")
+	return bw.Flush()
 }
 
 // ruleName is the control id in the PascalCase SARIF viewers expect of a

@@ -7,9 +7,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -180,7 +183,7 @@ func TestScanOutputGolden(t *testing.T) {
 		name  string
 		write func(*bytes.Buffer) error
 	}{
-		{"scan.text.golden", func(b *bytes.Buffer) error { return WriteText(b, rep) }},
+		{"scan.text.golden", func(b *bytes.Buffer) error { return WriteText(b, rep, DefaultMaxPerControl) }},
 		{"scan.json.golden", func(b *bytes.Buffer) error { return WriteJSON(b, rep) }},
 		{"scan.sarif.golden", func(b *bytes.Buffer) error { return WriteSARIF(b, rep, "test") }},
 	} {
@@ -273,5 +276,72 @@ func TestScanSARIFStructure(t *testing.T) {
 		if filepath.IsAbs(loc.ArtifactLocation.URI) || loc.ArtifactLocation.URI != rep.Results[i].File || loc.Region.StartLine < 1 {
 			t.Errorf("result %d: location %+v", i, loc)
 		}
+	}
+}
+
+// A file streamed from Open reads as the same file given as Data: plans
+// (streamed), templates and what is neither (read whole after the stream
+// finds no plan), with the same lines and errors.
+func TestScanStreamedFilesReadTheSame(t *testing.T) {
+	t.Parallel()
+	names := []string{"plan.json", "template.json", "template.yaml", "clean.yaml", "tf-provider-blocks.json",
+		"tf-s3-inline.json", "tf-planned-values-only.json", "cfn-params.yaml"}
+	var whole, streamed []File
+	for _, name := range names {
+		f := readTestdata(t, name)
+		whole = append(whole, f)
+		streamed = append(streamed, File{Name: f.Name, Open: reader(f.Data)})
+	}
+	e := testEngine(t)
+	a, err := Scan(context.Background(), e, whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Scan(context.Background(), e, streamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("streamed:\n%+v\nwhole:\n%+v", b.Results, a.Results)
+	}
+	for _, bad := range []string{"", "{", `{"a": 1}`, "apiVersion: v1\n", `{"format_version": "1.2", "resource_changes": [1]}`, "[1]"} {
+		_, errWhole := Scan(context.Background(), e, []File{{Name: "x.json", Data: []byte(bad)}})
+		_, errStream := Scan(context.Background(), e, []File{{Name: "x.json", Open: reader([]byte(bad))}})
+		if errWhole == nil || errStream == nil || fault.KindOf(errStream) != fault.Invalid || !strings.Contains(errStream.Error(), "x.json") {
+			t.Errorf("%q: whole %v, streamed %v", bad, errWhole, errStream)
+		}
+	}
+}
+
+// Text output lists at most maxPerControl results of a control and counts
+// the rest by message; JSON and SARIF keep every result.
+func TestScanTextSummarises(t *testing.T) {
+	t.Parallel()
+	rep := scanTestdata(t)
+	var b bytes.Buffer
+	if err := WriteText(&b, rep, 1); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"HIGH           aws-iam-no-users  aws_iam_user.deployer  testdata/plan.json:58  ",
+		"MEDIUM         test-bucket-versioning  1 more violation  versioning is Suspended\n",
+		"CRITICAL       test-open-ssh  1 more violation  SSH is open to the internet\n",
+		"HIGH           aws-iam-no-users  1 more violation  IAM user \"!Sub deployer-${Env}\" exists; people sign in through the identity center\n",
+		"(at most 1 violations listed per control)\n7 violations in 4 files",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "OpenSsh") || strings.Count(out, "\n") != 4+3+1+1 {
+		t.Errorf("text output:\n%s", out)
+	}
+	b.Reset()
+	if err := WriteText(&b, rep, 0); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(b.String(), "\n") != len(rep.Results)+1 {
+		t.Errorf("0 lists all:\n%s", b.String())
 	}
 }
