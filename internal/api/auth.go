@@ -20,6 +20,9 @@ type CertVerifier interface {
 	Verify(ctx context.Context, chain []*x509.Certificate) (identity.Certificate, error)
 	// VerifyLoginSignature checks the CLI's signature over a challenge.
 	VerifyLoginSignature(cert *x509.Certificate, challenge, signature []byte) error
+	// VerifyActionSignature checks a card-signed action statement's
+	// origin and signature (confirm.go).
+	VerifyActionSignature(cert *x509.Certificate, st pki.ActionStatement, statement, signature []byte) error
 }
 
 // SessionCookie is the console's session cookie. The __Host- prefix makes
@@ -92,6 +95,15 @@ func (s *Server) guard(rt Route, h func(*Server, http.ResponseWriter, *http.Requ
 		if p.Role.NeedsSecondFactor() && sess.Kind == identity.ConsoleSession && sess.SecondFactorAt.IsZero() {
 			writeError(w, r, s.Logger, fault.Forbiddenf("confirm this session with your security key in the console first"))
 			return
+		}
+		if len(r.Header.Values(pki.ActionSignatureHeader)) > 0 {
+			// The card confirms this one request (confirm.go).
+			cr, cp, err := s.confirmByCard(w, r, p, sess)
+			if err != nil {
+				writeError(w, r, s.Logger, err)
+				return
+			}
+			r, p = cr, cp
 		}
 		if s.Grants != nil && p.Role.TakesGrants() {
 			if p.Grants, err = s.Grants(r.Context(), p.PersonID); err != nil {

@@ -47,6 +47,19 @@ func (c *PKICerts) VerifyLoginSignature(cert *x509.Certificate, challenge, sig [
 	return nil
 }
 
+// VerifyActionSignature checks a card-signed statement: it names this
+// server's origin, and sig verifies with cert's key.
+func (c *PKICerts) VerifyActionSignature(cert *x509.Certificate, st pki.ActionStatement, statement, sig []byte) error {
+	if st.Origin != c.Audience {
+		return &fault.Error{Kind: fault.Forbidden, Field: pki.ActionSignatureHeader,
+			Message: fmt.Sprintf("the card confirmed this action for %s, but this server is %s: use that address as --server", st.Origin, c.Audience)}
+	}
+	if err := pki.VerifyActionSignature(cert, statement, sig); err != nil {
+		return refusal(err)
+	}
+	return nil
+}
+
 func refusal(err error) error {
 	if pki.CodeOf(err) == pki.CodeInternal {
 		return fmt.Errorf("verify certificate: %w", err)
@@ -66,5 +79,9 @@ func (NoTrustAnchors) Verify(context.Context, []*x509.Certificate) (identity.Cer
 }
 
 func (NoTrustAnchors) VerifyLoginSignature(*x509.Certificate, []byte, []byte) error {
+	return errNoAnchors
+}
+
+func (NoTrustAnchors) VerifyActionSignature(*x509.Certificate, pki.ActionStatement, []byte, []byte) error {
 	return errNoAnchors
 }
