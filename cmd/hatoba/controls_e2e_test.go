@@ -109,6 +109,28 @@ func TestControlsEndToEnd(t *testing.T) {
 		t.Fatalf("the fixed bucket's finding is not resolved: %+v", f)
 	}
 
+	// An operator collects every environment at once and follows the
+	// round to its end.
+	var round struct {
+		ID                  string
+		State               string
+		Total, Done, Failed int
+	}
+	if st := callAs(t, op, "POST", srv.url+"/api/v1/posture/rounds", map[string]string{}, &round); st != 202 || round.Total != 3 {
+		t.Fatalf("collect all: %d %+v", st, round)
+	}
+	for deadline := time.Now().Add(60 * time.Second); round.State == "running"; time.Sleep(100 * time.Millisecond) {
+		if st := callAs(t, op, "GET", srv.url+"/api/v1/posture/rounds/"+round.ID, nil, &round); st != 200 || time.Now().After(deadline) {
+			t.Fatalf("the round: %d %+v", st, round)
+		}
+	}
+	if round.State != "finished" || round.Done != 3 || round.Failed != 0 {
+		t.Fatalf("the round ended %+v\nserver log:\n%s", round, srv.logOutput())
+	}
+	if st := callAs(t, admin, "POST", srv.url+"/api/v1/posture/rounds", map[string]string{}, nil); st != 403 {
+		t.Fatalf("a tenant administrator started a round over every tenant: %d", st)
+	}
+
 	// The organisation's score covers its environments; OCSF export works.
 	var score map[string]any
 	if st := callAs(t, admin, "GET", srv.url+"/api/v1/organizations/nat-digital/posture", nil, &score); st != 200 || score["environments"] != float64(3) {

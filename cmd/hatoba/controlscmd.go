@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
 
 // cmdControl is "hatoba control add DIR" (upload a custom control to a
@@ -21,8 +25,58 @@ func cmdControl(ctx context.Context, sub string, args []string, stdout, stderr i
 		return cmdControlAdd(ctx, args, stdout, stderr)
 	case "test":
 		return cmdControlTest(ctx, args, stdout, stderr)
+	case "collect":
+		return cmdControlCollect(ctx, args, stdout, stderr)
 	}
-	return usageError{fmt.Sprintf("control needs a subcommand: add, test (not %q)", sub)}
+	return usageError{fmt.Sprintf("control needs a subcommand: add, test, collect (not %q)", sub)}
+}
+
+// cmdControlCollect starts a round collecting every ready environment's
+// inventory (central operators) and, with --wait, follows its progress
+// until it ends.
+func cmdControlCollect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("control collect", flag.ContinueOnError)
+	cf := addClientFlags(fs)
+	wait := fs.Bool("wait", false, "follow the round's progress until it ends")
+	asJSON := fs.Bool("json", false, "print the round as JSON")
+	every := fs.Duration("every", time.Second, "with --wait, how often to look")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError{"control collect takes no arguments"}
+	}
+	c, err := newClient(cf)
+	if err != nil {
+		return err
+	}
+	var r posture.Round
+	if _, err := c.do(ctx, "POST", "/api/v1/posture/rounds", map[string]string{}, nil, &r); err != nil {
+		return fmt.Errorf("control collect: %w", err)
+	}
+	fmt.Fprintf(stderr, "collection round %s started over %d environments\n", r.ID, r.Total)
+	for *wait && r.State == posture.RoundRunning {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(*every):
+		}
+		if _, err := c.do(ctx, "GET", "/api/v1/posture/rounds/"+url.PathEscape(r.ID), nil, nil, &r); err != nil {
+			return fmt.Errorf("control collect: %w", err)
+		}
+		fmt.Fprintf(stderr, "\rcollected %d of %d environments (%d failed)", r.Done+r.Failed, r.Total, r.Failed)
+	}
+	if *wait {
+		fmt.Fprintln(stderr)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	fmt.Fprintf(stdout, "%s %s: %d of %d environments collected, %d failed\n", r.ID, r.State, r.Done, r.Total, r.Failed)
+	if *wait && r.State != posture.RoundFinished {
+		return fmt.Errorf("control collect: round %s was %s", r.ID, r.State)
+	}
+	return nil
 }
 
 func controlDir(fs *flag.FlagSet, name string) (string, error) {

@@ -55,6 +55,8 @@ Usage:
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
 --set key=value (any setting, e.g. --set simcloud.latency=1s). Every setting can
+  hatoba control collect [--wait]    collect every ready environment's inventory now
+                                     (central operators), following the round's progress
 also come from HATOBA_<KEY> environment variables (HATOBA_DATABASE_URL, …).
 The login, logout and env subcommands talk to a running server: --server URL
 or HATOBA_SERVER (default https://localhost:8443), trusting --server-ca FILE or

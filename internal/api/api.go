@@ -138,6 +138,9 @@ var Routes = []Route{
 	{"GET", "/api/v1/environments/{id}/posture", authz.ReadPosture, (*Server).envPosture},
 	{"GET", "/api/v1/environments/{id}/inventory", authz.ReadPosture, (*Server).envInventory},
 	{"POST", "/api/v1/environments/{id}/posture/collect", authz.CollectPosture, (*Server).collectPosture},
+	{"POST", "/api/v1/posture/rounds", authz.CollectPosture, (*Server).startRound},
+	{"GET", "/api/v1/posture/rounds", authz.ReadPosture, (*Server).listRounds},
+	{"GET", "/api/v1/posture/rounds/{id}", authz.ReadPosture, (*Server).getRound},
 	{"GET", "/api/v1/organizations/{id}/posture", authz.ReadPosture, (*Server).orgPosture},
 	{"GET", "/api/v1/organizations/{id}/report", authz.ReadPosture, (*Server).orgReport},
 	{"GET", "/api/v1/organizations/{id}/oscal", authz.ReadPosture, (*Server).orgOSCAL},
@@ -189,8 +192,8 @@ var Routes = []Route{
 	// walks this table in order, seals only after the others ran.
 	{"POST", "/api/v1/keys/service/seal", authz.SealKeys, (*Server).sealKeys},
 	{"GET", "/api/v1/audit/key", authz.ReadAudit, (*Server).auditKey},
-	{"GET", "/api/v1/audit/entries", authz.ReadAudit, (*Server).auditEntries},
 	{"GET", "/api/v1/audit/consistency", authz.ReadAudit, (*Server).auditConsistency},
+	{"GET", "/api/v1/audit/entries", authz.ReadAudit, (*Server).auditEntries},
 	{"GET", "/api/v1/audit/export", authz.ReadAudit, (*Server).auditExport},
 }
 

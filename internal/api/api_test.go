@@ -136,6 +136,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.Controls = s.Catalog.Engine()
 	s.Posture = posture.New(db, s.Controls, nil)
 	s.Posture.SetEngine(s.Catalog.Engine)
+	s.Collector = posture.NewCollector(s.Posture, noTargets{}, nil, 1)
 	s.Assignments = assignments.New(db, s.Catalog.Control, nil)
 	h.api = s
 	mux := http.NewServeMux()
@@ -405,3 +406,11 @@ func TestListPagination(t *testing.T) {
 		t.Errorf("unknown endpoint: %d %s", r.status, r.raw)
 	}
 }
+
+// noTargets is an inventory source with no environment to collect: the
+// harness has no provider.
+type noTargets struct{}
+
+func (noTargets) Targets(context.Context) ([]posture.Target, error) { return nil, nil }
+
+func (noTargets) List(context.Context, posture.Target) ([]controls.Resource, error) { return nil, nil }

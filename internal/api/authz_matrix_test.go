@@ -88,7 +88,12 @@ var matrix = map[string]expect{
 	"GET /api/v1/environments/{id}/posture":          {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"GET /api/v1/environments/{id}/inventory":        {own: []string{granted, admin, member}, foreign: nil},
 	"POST /api/v1/environments/{id}/posture/collect": {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
-	"GET /api/v1/organizations/{id}/posture":         {own: signedIn, foreign: []string{operator, granted, auditor}},
+	// Collection rounds over every environment are the platform's
+	// operations: central staff follow them, operators start them.
+	"POST /api/v1/posture/rounds":            {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/posture/rounds":             {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/posture/rounds/{id}":        {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/organizations/{id}/posture": {own: signedIn, foreign: []string{operator, granted, auditor}},
 	// Reports are read like the posture they are made of; coverage like
 	// the catalog.
 	"GET /api/v1/organizations/{id}/report": {own: signedIn, foreign: []string{operator, granted, auditor}},
@@ -170,6 +175,22 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 	envOf, personOf, accessOf, credOf := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
 	ownerOf := map[string]authz.Principal{}
 	exceptionOf, assignmentOf := map[string]string{}, map[string]string{}
+	// A collection round to read: the latest one (the harness's source has
+	// no environment, so each finishes at once).
+	seedRound := func() string {
+		rounds, err := h.api.Collector.Rounds(context.Background(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rounds) == 1 {
+			return rounds[0].ID
+		}
+		r, err := h.api.Collector.Start(context.Background(), "p-seed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
 	// An assignment of another control per tenant, made again before each
 	// call that may remove it.
 	seedAssignment := func(side, orgID string) {
@@ -279,6 +300,8 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 					path = strings.Replace(path, "{id}", assignmentOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/control-exceptions/{id}"):
 					path = strings.Replace(path, "{id}", exceptionOf[side], 1)
+				case strings.HasPrefix(path, "/api/v1/posture/rounds/{id}"):
+					path = strings.Replace(path, "{id}", seedRound(), 1)
 				default:
 					path = strings.Replace(path, "{id}", orgID, 1)
 					path = strings.Replace(path, "{key}", "k1", 1)

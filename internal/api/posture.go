@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
@@ -200,4 +201,76 @@ func (s *Server) orgPosture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, sc)
+}
+
+// Collection rounds: an operator collects every ready environment's
+// inventory now, instead of waiting for the schedule or restarting serve,
+// and follows the round's progress from any replica.
+
+// startRound starts a round in the background: 202 with its progress, or
+// 409 naming the round already running.
+func (s *Server) startRound(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
+	if _, err := s.decide(r, authz.CollectPosture, authz.Resource{}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if s.Collector == nil {
+		writeError(w, r, s.Logger, errNoPosture)
+		return
+	}
+	round, err := s.Collector.Start(r.Context(), principal(r).PersonID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/posture/rounds/"+round.ID)
+	writeJSON(w, http.StatusAccepted, round)
+}
+
+func (s *Server) listRounds(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, limitUpTo(100)) {
+		return
+	}
+	if !s.roundReader(w, r) {
+		return
+	}
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		limit, _ = strconv.Atoi(v) // checked by queryOK
+	}
+	rounds, err := s.Collector.Rounds(r.Context(), limit)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": rounds})
+}
+
+func (s *Server) getRound(w http.ResponseWriter, r *http.Request) {
+	if !s.roundReader(w, r) {
+		return
+	}
+	round, err := s.Collector.GetRound(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, round)
+}
+
+// roundReader authorizes reading rounds: platform-wide operations, for
+// central staff.
+func (s *Server) roundReader(w http.ResponseWriter, r *http.Request) bool {
+	if _, err := s.decide(r, authz.ReadPosture, authz.Resource{}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return false
+	}
+	if s.Collector == nil {
+		writeError(w, r, s.Logger, errNoPosture)
+		return false
+	}
+	return true
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
@@ -78,9 +79,15 @@ func (c *Collector) beginRound(ctx context.Context, requestedBy string, total in
 			RoundInterrupted, RoundRunning, now.Add(-staleRound)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO collect_rounds (`+roundColumns+`) VALUES ($1, $2, $3, $4, 0, 0, $5, $5, NULL)`,
-			r.ID, r.RequestedBy, r.State, r.Total, now)
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO collect_rounds (`+roundColumns+`) VALUES ($1, $2, $3, $4, 0, 0, $5, $5, NULL)`,
+			r.ID, r.RequestedBy, r.State, r.Total, now); err != nil {
+			return err
+		}
+		if requestedBy == "system" {
+			return nil // the schedule's rounds are not a person's action
+		}
+		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: requestedBy, Action: "posture.collect_all", Target: r.ID,
+			Details: map[string]any{"environments": total}})
 	})
 	if store.IsUniqueViolation(err) {
 		running, rerr := scanRound(c.svc.db.QueryRowContext(ctx, `SELECT `+roundColumns+` FROM collect_rounds WHERE state = $1`, RoundRunning))
