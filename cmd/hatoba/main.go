@@ -51,12 +51,12 @@ Usage:
                                      templates against the proactive controls, offline
   hatoba control add DIR | test DIR  upload a custom control (control.yaml, policy.rego,
                                      policy_test.rego) to the server; test it offline first
+  hatoba control collect [--wait]    collect every ready environment's inventory now
+                                     (central operators), following the round's progress
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
 --set key=value (any setting, e.g. --set simcloud.latency=1s). Every setting can
-  hatoba control collect [--wait]    collect every ready environment's inventory now
-                                     (central operators), following the round's progress
 also come from HATOBA_<KEY> environment variables (HATOBA_DATABASE_URL, …).
 The login, logout and env subcommands talk to a running server: --server URL
 or HATOBA_SERVER (default https://localhost:8443), trusting --server-ca FILE or
