@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"unicode"
 
@@ -39,9 +40,7 @@ func WriteText(w io.Writer, r Report, maxPerControl int) error {
 				orDash(res.Resource), location(res), res.Message)
 			continue
 		}
-		// The same finding about another resource: its message without
-		// the resource's id (lib.finding writes "id: message").
-		k := shape{res.ControlID, strings.TrimPrefix(res.Message, res.Resource+": ")}
+		k := shape{res.ControlID, messageShape(res)}
 		if more[k] == 0 {
 			order = append(order, k)
 		}
@@ -63,6 +62,16 @@ func WriteText(w io.Writer, r Report, maxPerControl int) error {
 	fmt.Fprintf(bw, "%s in %s (%s, %s): %s\n", plural(len(r.Results), "violation"), plural(len(r.Files), "file"),
 		plural(r.Resources, "resource"), plural(len(r.Controls), "proactive control"), strings.Join(parts, ", "))
 	return bw.Flush()
+}
+
+// quoted is a value a control quotes in its message (a name, a region).
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// messageShape is what results of one control about different resources
+// have in common: the message without the resource's id (lib.finding
+// writes "id: message") and with the values it quotes as "…".
+func messageShape(res Result) string {
+	return quoted.ReplaceAllString(strings.TrimPrefix(res.Message, res.Resource+": "), `"…"`)
 }
 
 func location(res Result) string {
