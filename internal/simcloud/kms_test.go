@@ -49,7 +49,12 @@ func newProxy(t *testing.T) *proxy {
 	p.keys.AddKey(xksTenant, "key-2", xks.UsageEncrypt, xks.UsageDecrypt)
 	p.keys.AddKey(xksTenant, "encrypt-only", xks.UsageEncrypt)
 	h, err := xks.NewHandler(xks.Config{URIPrefix: "/xks", Region: "ap-northeast-1", Keys: p.keys, Logger: quiet,
-		Record: func(_ context.Context, u xks.Usage) error { p.mu.Lock(); p.seen = append(p.seen, u); p.mu.Unlock(); return nil }})
+		Record: func(_ context.Context, u xks.Usage) error {
+			p.mu.Lock()
+			p.seen = append(p.seen, u)
+			p.mu.Unlock()
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
