@@ -33,7 +33,9 @@ type client struct {
 // becomes an error carrying its detail.
 func (c *client) do(ctx context.Context, method, path string, body any, header http.Header, out any) (int, error) {
 	var rd io.Reader
-	if body != nil {
+	if raw, ok := body.(json.RawMessage); ok {
+		rd = bytes.NewReader(raw) // sent byte for byte (a card-signed body)
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return 0, err

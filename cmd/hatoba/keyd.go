@@ -392,11 +392,15 @@ func cmdKeydUnseal(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	cf := addClientFlags(fs)
 	identityFile := fs.String("identity", "", "PEM X25519 private key that opens a share sealed to this custodian")
 	pin := fs.Bool("pin", false, "HSM mode: send the HSM user PIN (read from standard input) instead of a share")
+	cc := addClientCertFlags(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	c, err := newClient(cf)
 	if err != nil {
+		return err
+	}
+	if err := cc.apply(c); err != nil {
 		return err
 	}
 	what := "share"
@@ -441,6 +445,7 @@ func cmdKeydUnseal(ctx context.Context, args []string, stdin io.Reader, stdout, 
 func cmdKeydSealStatus(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keyd "+sub, flag.ContinueOnError)
 	cf := addClientFlags(fs)
+	cc := addClientCertFlags(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -448,15 +453,34 @@ func cmdKeydSealStatus(ctx context.Context, sub string, args []string, stdout, s
 	if err != nil {
 		return err
 	}
+	if err := cc.apply(c); err != nil {
+		return err
+	}
 	var st api.KeyServiceStatus
 	method, path := "GET", "/api/v1/keys/service"
 	if sub == "seal" {
 		method, path = "POST", "/api/v1/keys/service/seal"
 	}
-	if _, err := c.do(ctx, method, path, nil, nil, &st); err != nil {
+	if sub == "status" && c.token == "" {
+		return keydHealth(ctx, c, stdout, "not signed in")
+	}
+	if code, err := c.do(ctx, method, path, nil, nil, &st); err != nil {
+		if sub == "status" && code == http.StatusUnauthorized {
+			return keydHealth(ctx, c, stdout, "the token is not accepted here")
+		}
 		return fmt.Errorf("keyd %s: %w", sub, err)
 	}
 	printKeyStatus(stdout, st)
+	return nil
+}
+
+// keydHealth is keyd status without a session: whether the service
+// answers (its /healthz), and nothing of its custody.
+func keydHealth(ctx context.Context, c *client, w io.Writer, why string) error {
+	if _, err := c.do(ctx, "GET", "/healthz", nil, nil, nil); err != nil {
+		return fmt.Errorf("keyd status: %w", err)
+	}
+	fmt.Fprintf(w, "%s answers (healthy); %s, so its custody state is not shown: hatoba login first\n", c.base, why)
 	return nil
 }
 

@@ -43,7 +43,11 @@ Usage:
   hatoba keyd init --shares N --threshold K [--custodian-key PEM]… | --hsm
                                      initialise custody on the key service's database
   hatoba keyd unseal [--identity PEM] [--pin]   submit a share (or the HSM PIN) from stdin
-  hatoba keyd seal | status          seal the key service at once; show its state
+  hatoba keyd seal | status          seal the key service at once; show its state (health only when not signed in)
+  hatoba key list | create [--id K] [--usage U] | rotate|disable|enable KEY | usage [KEY USAGE]
+  hatoba key kill --confirm ORG | revive | credential create|list|revoke [AKID]   [--org ID] [--json]
+                                     a key owner's keys; changes are confirmed with the card
+                                     (--token-label, PIN as for login; docs/keys.md)
   hatoba secret put NAME | list      store one of hatoba's secrets (value on stdin), encrypted
                                      through the key service; refer to it as secret:NAME
   hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] [--region R] FILE…|-
@@ -124,6 +128,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{"keyd needs a subcommand: " + keydSubcommands}
 		}
 		return cmdKeyd(ctx, args[1], args[2:], os.Stdin, stdout, stderr)
+	case "key":
+		return cmdKey(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "secret":
 		if len(args) < 2 {
 			return usageError{"secret needs a subcommand: put, list"}
