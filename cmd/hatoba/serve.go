@@ -398,6 +398,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()
+		apiServer.KeyRecordFailing = func() (bool, time.Time) { h := ks.RecordHealth(); return h.Failing, h.Since }
 		apiServer.XKSPublicURL = firstNonEmpty(cfg.Keyd.XKSPublicURL, cfg.Identity.PublicURL)
 		apiServer.XKSStorePath = ks.xks.StorePath
 		ks.mount(mux)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -67,6 +68,11 @@ type Server struct {
 	Keys *keys.Service
 	// KeyHSM reaches the HSM in HSM custody; an unseal request adds the PIN.
 	KeyHSM keys.HSMConfig
+	// KeyRecordFailing says whether the key service's usage records are
+	// failing to be written, and since when: while they are, every key
+	// request fails closed, and the console alerts those who run keys.
+	// Nil when this server runs no key service.
+	KeyRecordFailing func() (failing bool, since time.Time)
 	// KeyRecordDB is the key service's own database when it keeps one, so
 	// its record is read there; nil means DB.
 	KeyRecordDB *store.DB

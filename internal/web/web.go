@@ -378,7 +378,10 @@ type view struct {
 	Path   string
 	Final  []env.State
 	Notice string
-	Page   any
+	// Alert is a condition the signed-in person must act on, shown on
+	// every page (the key service's usage record failing).
+	Alert string
+	Page  any
 }
 
 // langLink switches the page to the other language.
@@ -409,6 +412,7 @@ func (c *Console) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	if vis, ok := visitorFrom(r.Context()); ok {
 		v.CSRF = csrfToken(vis.secret)
 		v.Me = &viewer{Person: vis.person, principal: vis.principal, pending: vis.pending(), authz: c.api.Authz, keysOnly: c.keysOnly}
+		v.Alert = c.keyRecordAlert(v.Me, l)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
@@ -422,6 +426,20 @@ func (c *Console) renderPage(w http.ResponseWriter, r *http.Request, status int,
 		c.log.Debug("console: writing response", "path", r.URL.Path, "err", err)
 	}
 	return nil
+}
+
+// keyRecordAlert warns those who run keys — the key service's operators and
+// the tenants' key readers — that usage records are not being written, so
+// every key request is failing closed (docs/keys.md).
+func (c *Console) keyRecordAlert(me *viewer, l lang) string {
+	if c.api.KeyRecordFailing == nil || !(me.May(authz.SealKeys) || me.May(authz.ReadKeys)) {
+		return ""
+	}
+	failing, since := c.api.KeyRecordFailing()
+	if !failing {
+		return ""
+	}
+	return fmt.Sprintf(c.catalogues[l]["keys.record_failing"], since.In(jst).Format("2006-01-02 15:04:05"))
 }
 
 // finalStates are the states an environment leaves only by an operator's
