@@ -148,6 +148,10 @@ func (a *plainAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
+			if m, ok := errors.AsType[*sigv4.ScopeMismatch](err); ok {
+				a.cfg.Logger.WarnContext(r.Context(), "plain encryption API: request signed for another "+m.Part,
+					"sigv4_mismatch", m.Part, "signed_for", m.Got, "expected", m.Want, "path", r.URL.Path, "remote", r.RemoteAddr)
+			}
 			writePlainError(w, http.StatusForbidden, "AuthenticationFailed", se.Message)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -220,6 +221,40 @@ func TestPlainAPIFailsClosed(t *testing.T) {
 		}
 		if w.Code != tt.status || out["code"] != tt.code || out["ciphertext"] != nil {
 			t.Errorf("%s: %d %v; want %d %s and no ciphertext", tt.name, w.Code, out, tt.status, tt.code)
+		}
+	}
+}
+
+// TestPlainAPIScopeMismatchLogged: a request signed for another region
+// or service gets the usual AuthenticationFailed, and the log names the
+// mismatch, so an operator sees a misconfigured client rather than a
+// guessed secret.
+func TestPlainAPIScopeMismatchLogged(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	svc := keys.New(db, keys.Options{})
+	var logs bytes.Buffer // the handler logs before it answers: no concurrency
+	api := keyd.NewPlainAPI(keyd.PlainAPIConfig{Keys: svc, Region: region, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Record: func(context.Context, xks.Usage) error { return nil }})
+	for _, tt := range []struct{ region, service, part, got string }{
+		{"us-east-1", keyd.PlainAPIService, "region", "us-east-1"},
+		{region, "kms", "service", "kms"},
+	} {
+		logs.Reset()
+		b := []byte(`{"key_id":"k-a","plaintext":"AAAA"}`)
+		req := httptest.NewRequest("POST", "https://keys.example"+keyd.PlainAPIPath+"encrypt", bytes.NewReader(b))
+		sum := sha256.Sum256(b)
+		if err := v4.NewSigner().SignHTTP(ctxBg, aws.Credentials{AccessKeyID: "HATOBAAAAAAAAAAAAAAA", SecretAccessKey: "s"}, req,
+			hex.EncodeToString(sum[:]), tt.service, tt.region, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, req)
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "AuthenticationFailed") {
+			t.Fatalf("%s: %d %s", tt.part, w.Code, w.Body.String())
+		}
+		if !strings.Contains(logs.String(), `"sigv4_mismatch":"`+tt.part+`"`) || !strings.Contains(logs.String(), `"signed_for":"`+tt.got+`"`) {
+			t.Errorf("%s mismatch not logged as such:\n%s", tt.part, logs.String())
 		}
 	}
 }

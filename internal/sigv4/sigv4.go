@@ -47,6 +47,24 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// ScopeMismatch is a refusal because the credential's scope names another
+// service or region than the verifier's: most often a client configured
+// for the wrong region or endpoint rather than a forged request, so
+// servers log it as such. It wraps the *Error the client is answered
+// with (errors.As finds both).
+type ScopeMismatch struct {
+	Part string // "service" or "region"
+	Got  string // what the request is signed for
+	Want string // what this verifier accepts
+	Err  *Error
+}
+
+func (e *ScopeMismatch) Error() string {
+	return fmt.Sprintf("%s (the request is signed for %s %q, this server verifies %q)", e.Err.Error(), e.Part, e.Got, e.Want)
+}
+
+func (e *ScopeMismatch) Unwrap() error { return e.Err }
+
 // Verifier checks signatures. The zero Service and Region accept any value,
 // for servers (the simulated cloud) that check the scope themselves.
 type Verifier struct {
@@ -89,10 +107,12 @@ func (v Verifier) Verify(r *http.Request, body []byte, lookup func(accessKeyID s
 	}
 	scope := Scope{AccessKeyID: parts[0], Date: parts[1], Region: parts[2], Service: parts[3]}
 	if v.Service != "" && scope.Service != v.Service {
-		return scope, &Error{"InvalidSignatureException", "credential should be scoped to service " + v.Service}
+		return scope, &ScopeMismatch{Part: "service", Got: scope.Service, Want: v.Service,
+			Err: &Error{"InvalidSignatureException", "credential should be scoped to service " + v.Service}}
 	}
 	if v.Region != "" && scope.Region != v.Region {
-		return scope, &Error{"InvalidSignatureException", "credential should be scoped to region " + v.Region}
+		return scope, &ScopeMismatch{Part: "region", Got: scope.Region, Want: v.Region,
+			Err: &Error{"InvalidSignatureException", "credential should be scoped to region " + v.Region}}
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	signedAt, err := time.Parse("20060102T150405Z", amzDate)

@@ -106,3 +106,31 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestScopeMismatch: a request signed for another region or service is
+// refused with the client's usual error, and says which part differs, so
+// the server can log a misconfigured client as such.
+func TestScopeMismatch(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{}`)
+	v := sigv4.Verifier{Service: "kms-xks-proxy", Region: "ap-northeast-1", MaxSkew: 5 * time.Minute, Now: func() time.Time { return now }}
+	lookup := func(string) (string, error) { return "s3cret", nil }
+	for _, tt := range []struct {
+		name, region, service, part, got string
+	}{
+		{"fail/region", "us-east-1", "kms-xks-proxy", "region", "us-east-1"},
+		{"fail/service", "ap-northeast-1", "kms", "service", "kms"},
+	} {
+		_, err := v.Verify(signed(t, "AKIAGOOD", "s3cret", tt.region, tt.service, now, body), body, lookup)
+		var m *sigv4.ScopeMismatch
+		var se *sigv4.Error
+		if !errors.As(err, &m) || m.Part != tt.part || m.Got != tt.got || !errors.As(err, &se) || se.Code != "InvalidSignatureException" {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	_, err := v.Verify(signed(t, "AKIAGOOD", "other", "ap-northeast-1", "kms-xks-proxy", now, body), body, lookup)
+	var m *sigv4.ScopeMismatch
+	if errors.As(err, &m) {
+		t.Fatalf("a wrong secret is no scope mismatch: %v", err)
+	}
+}

@@ -269,7 +269,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
-			h.fail(w, r, op, "", &Error{Name: AuthenticationFailed, Message: "the request signature could not be verified", cause: se})
+			// The client gets the specification's error either way; the
+			// log says when the request was signed for another region or
+			// service, which is a misconfigured client, not a bad secret.
+			var attrs []slog.Attr
+			if m, ok := errors.AsType[*sigv4.ScopeMismatch](err); ok {
+				attrs = append(attrs, slog.String("sigv4_mismatch", m.Part), slog.String("signed_for", m.Got), slog.String("expected", m.Want))
+			}
+			h.fail(w, r, op, "", &Error{Name: AuthenticationFailed, Message: "the request signature could not be verified", cause: err}, attrs...)
 			return
 		}
 		h.fail(w, r, op, "", classify(err, false))

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -589,5 +590,29 @@ func TestTenantPaths(t *testing.T) {
 		if st != tt.want || (tt.errName != "" && out["errorName"] != tt.errName) {
 			t.Errorf("%s: %d %v, want %d %s", tt.name, st, out, tt.want, tt.errName)
 		}
+	}
+}
+
+// TestScopeMismatchLogged: a request signed for another region is
+// answered as every bad signature is (the specification's error), and
+// the log says it was a region mismatch and which region was used.
+func TestScopeMismatchLogged(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer // the handler logs before it answers: no concurrency
+	hs := newHarness(t, func(c *xks.Config) { c.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	body := js(map[string]any{"requestMetadata": md("DescribeKey")})
+	code, out := hs.do("POST", "keys/both/metadata", body, creds{accessKey, secret, "us-east-1"})
+	if out["errorName"] != xks.AuthenticationFailed {
+		t.Fatalf("%d %v, want %s", code, out, xks.AuthenticationFailed)
+	}
+	for _, want := range []string{`"sigv4_mismatch":"region"`, `"signed_for":"us-east-1"`, `"expected":"ap-northeast-1"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
+	logs.Reset()
+	hs.do("POST", "keys/both/metadata", body, creds{accessKey, "wrong-secret", region})
+	if strings.Contains(logs.String(), "sigv4_mismatch") || !strings.Contains(logs.String(), "AuthenticationFailed") {
+		t.Errorf("a wrong secret:\n%s", logs.String())
 	}
 }
