@@ -346,6 +346,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	reg.MustRegister(newStateCollector(envs, engine))
 	ctl.buildControls(db, orgs, envs, engine, log)
+	ctl.collector.SetRetention(cfg.Controls.FindingsRetention)
 	if cfg.Workers {
 		if err := engine.Start(ctx); err != nil {
 			return err

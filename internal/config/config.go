@@ -64,6 +64,9 @@ type Controls struct {
 	// brought to the preventive policies enforced on it now (a promotion
 	// to enforce reaches accounts vended before it); 0 turns it off.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// FindingsRetention is how long a resolved finding is kept after its
+	// resolution; 0 keeps them forever.
+	FindingsRetention time.Duration `yaml:"findings_retention"`
 }
 
 // Keyd configures the key service (docs/keys.md): inside serve on a single
@@ -249,7 +252,7 @@ func Default() Config {
 			SecondFactorTTL: 10 * time.Minute, BreakGlassMax: 8 * time.Hour,
 		},
 		Audit:    Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
-		Controls: Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute},
+		Controls: Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute, FindingsRetention: 400 * 24 * time.Hour},
 		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
@@ -361,6 +364,9 @@ func (c Config) Validate() error {
 		if !f.ok {
 			return fmt.Errorf("vending.%s: must be positive (retry_max at least retry_base)", f.key)
 		}
+	}
+	if c.Controls.FindingsRetention < 0 || c.Controls.CollectInterval < 0 || c.Controls.ReconcileInterval < 0 {
+		return errors.New("controls: collect_interval, reconcile_interval and findings_retention must not be negative (0 turns each off)")
 	}
 	if err := c.validateKeyd(); err != nil {
 		return err

@@ -32,7 +32,13 @@ type Collector struct {
 	src         Source
 	log         *slog.Logger
 	concurrency int
+	// retention is how long a resolved finding is kept; 0 keeps it.
+	retention time.Duration
 }
+
+// SetRetention makes every round end by dropping findings resolved more
+// than d ago (0 keeps them) and closed environments' inventories.
+func (c *Collector) SetRetention(d time.Duration) { c.retention = d }
 
 // NewCollector returns a Collector; concurrency bounds the provider calls
 // in flight (default 4).

@@ -148,3 +148,41 @@ func (s *Service) legacyInventory(ctx context.Context, envID string) ([]controls
 	}
 	return out, rows.Err()
 }
+
+// Prune drops what no longer describes a live environment: the inventories,
+// findings and scores of closed environments (their accounts are gone, and
+// their open findings would count in their organisation's reports) and
+// findings resolved before resolvedBefore (the zero time keeps them all).
+// Each collection round ends with it, so the database holds the estate as
+// it is, not as it ever was; the audit log keeps the history.
+func (s *Service) Prune(ctx context.Context, resolvedBefore time.Time) (inventories, findings int64, err error) {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		for _, table := range []string{"inventories", "inventory_resources"} {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE env_id IN (SELECT id FROM environments WHERE state = 'closed')`)
+			if err != nil {
+				return fmt.Errorf("prune %s: %w", table, err)
+			}
+			n, _ := res.RowsAffected()
+			inventories += n
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM findings WHERE env_id IN (SELECT id FROM environments WHERE state = 'closed')`)
+		if err != nil {
+			return fmt.Errorf("prune findings: %w", err)
+		}
+		findings, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM posture WHERE env_id IN (SELECT id FROM environments WHERE state = 'closed')`); err != nil {
+			return fmt.Errorf("prune scores: %w", err)
+		}
+		if resolvedBefore.IsZero() {
+			return nil
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM findings WHERE status = $1 AND resolved_at < $2`, Resolved, resolvedBefore.UTC())
+		if err != nil {
+			return fmt.Errorf("prune findings: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		findings += n
+		return nil
+	})
+	return inventories, findings, err
+}

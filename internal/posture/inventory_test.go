@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
 )
@@ -66,3 +68,49 @@ func TestInventoryKeptWhole(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now().UTC() }
+
+// TestPrune drops closed environments' inventories, findings and scores,
+// and findings resolved before the retention, and keeps everything else.
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, clk := setup(t, db)
+		user := func(name string) controls.Resource {
+			return controls.Resource{Provider: "aws", Type: "aws_iam_user", ID: "arn:aws:iam::1:user/" + name, Config: map[string]any{"name": name}}
+		}
+		for _, id := range []string{"env-1", "env-2"} {
+			if _, err := s.Record(ctx, id, "nat-digital", []controls.Resource{user("alice"), user("bob")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.t = clk.t.Add(time.Hour)
+		if _, err := s.Record(ctx, "env-1", "nat-digital", []controls.Resource{user("alice")}); err != nil { // bob's finding resolves
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE environments SET state = 'closed' WHERE id = 'env-2'`); err != nil {
+			t.Fatal(err)
+		}
+		// Keep what was resolved in the last 30 minutes: nothing is that old yet.
+		inv, fs, err := s.Prune(ctx, clk.t.Add(-30*time.Minute))
+		if err != nil || inv != 1 || fs != 2 {
+			t.Fatalf("prune: %d inventories, %d findings, %v; want env-2's inventory and its two findings", inv, fs, err)
+		}
+		if _, err := s.EnvScore(ctx, "env-2"); fault.KindOf(err) != fault.NotFound {
+			t.Fatalf("the closed env-2 keeps a score: %v", err)
+		}
+		if got, err := s.Inventory(ctx, "env-1"); err != nil || len(got) != 1 {
+			t.Fatalf("env-1's inventory: %v %v", got, err)
+		}
+		if got, err := s.Inventory(ctx, "env-2"); err != nil || len(got) != 0 {
+			t.Fatalf("the closed env-2's inventory: %v %v", got, err)
+		}
+		_, fs, err = s.Prune(ctx, clk.t.Add(time.Minute))
+		if err != nil || fs != 1 {
+			t.Fatalf("prune after the retention: %d findings, %v; want bob's resolved one", fs, err)
+		}
+		if open, err := s.Findings(ctx, "env-1", true); err != nil || len(open) != 1 || open[0].Status != posture.Open {
+			t.Fatalf("env-1 keeps its open finding: %v %v", open, err)
+		}
+	})
+}

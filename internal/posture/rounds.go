@@ -211,5 +211,14 @@ func (c *Collector) collect(ctx context.Context, r Round, targets []Target) (ok,
 	if err := c.moveRound(context.WithoutCancel(ctx), r); err != nil {
 		return ok, failed, fmt.Errorf("collect: record the end of round %s: %w", r.ID, err)
 	}
+	var before time.Time
+	if c.retention > 0 {
+		before = now.Add(-c.retention)
+	}
+	if inv, fs, err := c.svc.Prune(context.WithoutCancel(ctx), before); err != nil {
+		c.log.Warn("pruning inventories and findings", "round", r.ID, "err", err)
+	} else if inv+fs > 0 {
+		c.log.Info("pruned", "round", r.ID, "inventory_rows", inv, "findings", fs)
+	}
 	return ok, failed, ctx.Err()
 }
