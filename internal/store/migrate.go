@@ -72,6 +72,20 @@ var sqliteWords = strings.NewReplacer(
 	"BYTEA", "BLOB",
 )
 
+// Statement is migration version's SQL as dialect d runs it, for a test
+// that applies one migration to rows in the shape before it (running the
+// later ones again would fail: migrations run once).
+func Statement(version int, d Dialect) (string, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return "", err
+	}
+	if version < 1 || version > len(ms) {
+		return "", fmt.Errorf("no migration %04d", version)
+	}
+	return ms[version-1].statement(d), nil
+}
+
 func (m Migration) statement(d Dialect) string {
 	if d == SQLite {
 		return sqliteWords.Replace(m.sql)
