@@ -12,13 +12,27 @@ import (
 // IAM Identity Center: sso-admin (awsJson1.1, target prefix
 // SWBExternalService) and identitystore (target prefix AWSIdentityStore).
 var ssoAdminOps = map[string]operation{
-	"ListInstances":                           ssoListInstances,
-	"CreatePermissionSet":                     ssoCreatePermissionSet,
-	"ListPermissionSets":                      ssoListPermissionSets,
-	"DescribePermissionSet":                   ssoDescribePermissionSet,
-	"CreateAccountAssignment":                 ssoCreateAccountAssignment,
-	"DescribeAccountAssignmentCreationStatus": ssoDescribeAssignmentStatus,
-	"ListAccountAssignments":                  ssoListAccountAssignments,
+	"ListInstances":                              ssoListInstances,
+	"CreatePermissionSet":                        ssoCreatePermissionSet,
+	"ListPermissionSets":                         ssoListPermissionSets,
+	"DescribePermissionSet":                      ssoDescribePermissionSet,
+	"CreateAccountAssignment":                    ssoCreateAccountAssignment,
+	"DescribeAccountAssignmentCreationStatus":    ssoDescribeAssignmentStatus,
+	"DeleteAccountAssignment":                    ssoDeleteAccountAssignment,
+	"DescribeAccountAssignmentDeletionStatus":    ssoDescribeAssignmentDeletionStatus,
+	"ListAccountAssignments":                     ssoListAccountAssignments,
+	"AttachManagedPolicyToPermissionSet":         ssoAttachManagedPolicy,
+	"DetachManagedPolicyFromPermissionSet":       ssoDetachManagedPolicy,
+	"ListManagedPoliciesInPermissionSet":         ssoListManagedPolicies,
+	"PutInlinePolicyToPermissionSet":             ssoPutInlinePolicy,
+	"GetInlinePolicyForPermissionSet":            ssoGetInlinePolicy,
+	"DeleteInlinePolicyFromPermissionSet":        ssoDeleteInlinePolicy,
+	"PutPermissionsBoundaryToPermissionSet":      ssoPutPermissionsBoundary,
+	"GetPermissionsBoundaryForPermissionSet":     ssoGetPermissionsBoundary,
+	"DeletePermissionsBoundaryFromPermissionSet": ssoDeletePermissionsBoundary,
+	"ProvisionPermissionSet":                     ssoProvisionPermissionSet,
+	"DescribePermissionSetProvisioningStatus":    ssoDescribeProvisioningStatus,
+	"ListAccountsForProvisionedPermissionSet":    ssoListAccountsForProvisionedPermissionSet,
 }
 
 var identityStoreOps = map[string]operation{
@@ -105,8 +119,17 @@ func ssoCreatePermissionSet(s *Server, ctx context.Context, tx *sql.Tx, in []byt
 	if v.err != nil {
 		return nil, v.err
 	}
-	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM permission_sets WHERE name = ?`, *req.Name); err != nil || dup {
-		return nil, firstErr(err, &apiError{Status: 400, Code: "ConflictException", Message: "a permission set named " + *req.Name + " already exists"})
+	var createdAt int64
+	switch err := tx.QueryRowContext(ctx, `SELECT created_at FROM permission_sets WHERE name = ?`, *req.Name).Scan(&createdAt); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, err
+	case createdAt > s.visibleSince():
+		// AWS's answer while an earlier creation has not propagated: the
+		// name is taken but no list shows it yet.
+		return nil, &apiError{Status: 400, Code: "ConflictException", Message: "Operation on " + *req.Name + " is in progress or has not propagated yet; try again"}
+	default:
+		return nil, &apiError{Status: 400, Code: "ConflictException", Message: "a permission set named " + *req.Name + " already exists"}
 	}
 	ps := permissionSet{
 		Name: *req.Name, Description: deref(req.Description), SessionDuration: "PT1H",
@@ -139,7 +162,8 @@ func ssoListPermissionSets(s *Server, ctx context.Context, tx *sql.Tx, in []byte
 	if err != nil {
 		return nil, err
 	}
-	arns, err := queryAll(ctx, tx, scanString, `SELECT arn FROM permission_sets ORDER BY created_at, arn LIMIT ? OFFSET ?`, p.limit+1, p.offset)
+	arns, err := queryAll(ctx, tx, scanString, `SELECT arn FROM permission_sets WHERE created_at <= ? ORDER BY created_at, arn LIMIT ? OFFSET ?`,
+		s.visibleSince(), p.limit+1, p.offset)
 	if err != nil {
 		return nil, err
 	}
@@ -182,103 +206,6 @@ func ssoDescribePermissionSet(s *Server, ctx context.Context, tx *sql.Tx, in []b
 		return nil, err
 	}
 	return map[string]any{"PermissionSet": ps}, nil
-}
-
-type assignmentStatus struct {
-	RequestId        string  `json:"RequestId"`
-	Status           string  `json:"Status"`
-	TargetId         string  `json:"TargetId"`
-	TargetType       string  `json:"TargetType"`
-	PermissionSetArn string  `json:"PermissionSetArn"`
-	PrincipalType    string  `json:"PrincipalType"`
-	PrincipalId      string  `json:"PrincipalId"`
-	CreatedDate      float64 `json:"CreatedDate"`
-}
-
-func ssoCreateAccountAssignment(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
-	var req struct {
-		InstanceArn      *string `json:"InstanceArn"`
-		PermissionSetArn *string `json:"PermissionSetArn"`
-		PrincipalId      *string `json:"PrincipalId"`
-		PrincipalType    *string `json:"PrincipalType"`
-		TargetId         *string `json:"TargetId"`
-		TargetType       *string `json:"TargetType"`
-	}
-	if err := decode(in, &req); err != nil {
-		return nil, err
-	}
-	if err := s.checkInstance(req.InstanceArn); err != nil {
-		return nil, err
-	}
-	v := validator{invalid: ssoInvalid}
-	if v.required("PrincipalType", req.PrincipalType) {
-		v.oneOf("PrincipalType", req.PrincipalType, "USER", "GROUP")
-	}
-	if v.required("TargetType", req.TargetType) {
-		v.oneOf("TargetType", req.TargetType, "AWS_ACCOUNT")
-	}
-	if v.required("TargetId", req.TargetId) {
-		v.pattern("TargetId", req.TargetId, reAccountID)
-	}
-	if v.required("PrincipalId", req.PrincipalId) {
-		v.length("PrincipalId", req.PrincipalId, 1, 47)
-	}
-	if v.err != nil {
-		return nil, v.err
-	}
-	if _, err := s.loadPermissionSet(ctx, tx, req.PermissionSetArn); err != nil {
-		return nil, err
-	}
-	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM accounts WHERE id = ? AND status = 'ACTIVE'`, *req.TargetId); err != nil || !ok {
-		return nil, firstErr(err, ssoNotFound("no active account "+*req.TargetId))
-	}
-	if *req.PrincipalType == "GROUP" {
-		if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM groups WHERE id = ?`, *req.PrincipalId); err != nil || !ok {
-			return nil, firstErr(err, ssoNotFound("no group "+*req.PrincipalId+" in the identity store"))
-		}
-	}
-	// Assigning what is already assigned succeeds, as it does in AWS.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO assignments (account_id, permission_set_arn, principal_type, principal_id) VALUES (?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`, *req.TargetId, *req.PermissionSetArn, *req.PrincipalType, *req.PrincipalId); err != nil {
-		return nil, err
-	}
-	st := assignmentStatus{RequestId: uuid(), Status: "SUCCEEDED", TargetId: *req.TargetId, TargetType: "AWS_ACCOUNT",
-		PermissionSetArn: *req.PermissionSetArn, PrincipalType: *req.PrincipalType, PrincipalId: *req.PrincipalId, CreatedDate: epoch(s.cfg.Now().UnixNano())}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO assignment_requests (id, status, account_id, permission_set_arn, principal_type, principal_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		st.RequestId, st.Status, st.TargetId, st.PermissionSetArn, st.PrincipalType, st.PrincipalId, s.cfg.Now().UnixNano()); err != nil {
-		return nil, err
-	}
-	return map[string]any{"AccountAssignmentCreationStatus": st}, nil
-}
-
-func ssoDescribeAssignmentStatus(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
-	var req struct {
-		InstanceArn                        *string `json:"InstanceArn"`
-		AccountAssignmentCreationRequestId *string `json:"AccountAssignmentCreationRequestId"`
-	}
-	if err := decode(in, &req); err != nil {
-		return nil, err
-	}
-	if err := s.checkInstance(req.InstanceArn); err != nil {
-		return nil, err
-	}
-	v := validator{invalid: ssoInvalid}
-	v.required("AccountAssignmentCreationRequestId", req.AccountAssignmentCreationRequestId)
-	if v.err != nil {
-		return nil, v.err
-	}
-	var st assignmentStatus
-	var created int64
-	err := tx.QueryRowContext(ctx, `SELECT id, status, account_id, permission_set_arn, principal_type, principal_id, created_at FROM assignment_requests WHERE id = ?`,
-		*req.AccountAssignmentCreationRequestId).Scan(&st.RequestId, &st.Status, &st.TargetId, &st.PermissionSetArn, &st.PrincipalType, &st.PrincipalId, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ssoNotFound("no assignment request " + *req.AccountAssignmentCreationRequestId)
-	}
-	if err != nil {
-		return nil, err
-	}
-	st.TargetType, st.CreatedDate = "AWS_ACCOUNT", epoch(created)
-	return map[string]any{"AccountAssignmentCreationStatus": st}, nil
 }
 
 func ssoListAccountAssignments(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {

@@ -32,8 +32,7 @@ import (
 // What is simplified: ConnectCustomKeyStore decides at once (AWS answers
 // first and connects in the background, so callers poll either way);
 // CreateCustomKeyStore does not call the proxy; only PUBLIC_ENDPOINT
-// connectivity exists and the endpoint may carry a port (AWS requires 443),
-// so that tests can use httptest servers; keys of the AWS_KMS origin are
+// connectivity exists; keys of the AWS_KMS origin are
 // refused; and the data is encrypted once, by the proxy, where AWS first
 // encrypts it under a key of its own as well.
 var kmsOps = map[string]operation{
@@ -55,11 +54,14 @@ const xksTimeout = 250 * time.Millisecond
 
 // The KMS API reference's constraints.
 var (
-	reXksEndpoint  = regexp.MustCompile(`^https://[a-zA-Z0-9.-]+(:[0-9]{1,5})?$`) // AWS: no port
-	reXksPath      = regexp.MustCompile(`^(/[a-zA-Z0-9/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$`)
-	reXksAccessKey = regexp.MustCompile(`^[A-Z2-7]+$`)
-	reXksSecret    = regexp.MustCompile(`^[a-zA-Z0-9/+=]+$`)
-	reXksKeyID     = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+	reXksEndpoint = regexp.MustCompile(`^https://[a-zA-Z0-9.-]+$`) // AWS: no port, KMS calls 443
+	// reXksEndpointPort is reXksEndpoint with a port, for
+	// Config.AllowXKSProxyPort.
+	reXksEndpointPort = regexp.MustCompile(`^https://[a-zA-Z0-9.-]+(:[0-9]{1,5})?$`)
+	reXksPath         = regexp.MustCompile(`^(/[a-zA-Z0-9/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$`)
+	reXksAccessKey    = regexp.MustCompile(`^[A-Z2-7]+$`)
+	reXksSecret       = regexp.MustCompile(`^[a-zA-Z0-9/+=]+$`)
+	reXksKeyID        = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 )
 
 // Connection states and the KMS key states they imply.
@@ -111,10 +113,14 @@ func (ks keyStore) entry() map[string]any {
 	return e
 }
 
-func (v *validator) xksProxy(endpoint, path *string, cred *xksCredential, connectivity *string) {
+func (v *validator) xksProxy(endpoint, path *string, cred *xksCredential, connectivity *string, allowPort bool) {
 	if endpoint != nil {
 		v.length("XksProxyUriEndpoint", endpoint, 10, 128)
-		v.pattern("XksProxyUriEndpoint", endpoint, reXksEndpoint)
+		if allowPort {
+			v.pattern("XksProxyUriEndpoint", endpoint, reXksEndpointPort)
+		} else if v.err == nil && !reXksEndpoint.MatchString(*endpoint) {
+			v.err = kmsInvalid("", "", fmt.Sprintf("XksProxyUriEndpoint %q must be https:// and a host name without a port or path: AWS KMS calls the proxy on port 443", *endpoint))
+		}
 	}
 	if path != nil {
 		v.length("XksProxyUriPath", path, 10, 128)
@@ -182,7 +188,7 @@ func kmsCreateCustomKeyStore(s *Server, ctx context.Context, tx *sql.Tx, in []by
 	if v.err == nil && req.XksProxyAuthenticationCredential == nil {
 		v.err = kmsInvalid("", "", "XksProxyAuthenticationCredential is required")
 	}
-	v.xksProxy(req.XksProxyUriEndpoint, req.XksProxyUriPath, req.XksProxyAuthenticationCredential, req.XksProxyConnectivity)
+	v.xksProxy(req.XksProxyUriEndpoint, req.XksProxyUriPath, req.XksProxyAuthenticationCredential, req.XksProxyConnectivity, s.cfg.AllowXKSProxyPort)
 	if v.err == nil && (req.CloudHsmClusterId != nil || req.TrustAnchorCertificate != nil || req.KeyStorePassword != nil) {
 		v.err = kmsInvalid("", "", "CloudHsmClusterId, TrustAnchorCertificate and KeyStorePassword are for AWS_CLOUDHSM key stores")
 	}
@@ -272,7 +278,7 @@ func kmsUpdateCustomKeyStore(s *Server, ctx context.Context, tx *sql.Tx, in []by
 	v := validator{invalid: kmsInvalid}
 	v.required("CustomKeyStoreId", req.CustomKeyStoreId)
 	v.length("NewCustomKeyStoreName", req.NewCustomKeyStoreName, 1, 256)
-	v.xksProxy(req.XksProxyUriEndpoint, req.XksProxyUriPath, req.XksProxyAuthenticationCredential, req.XksProxyConnectivity)
+	v.xksProxy(req.XksProxyUriEndpoint, req.XksProxyUriPath, req.XksProxyAuthenticationCredential, req.XksProxyConnectivity, s.cfg.AllowXKSProxyPort)
 	if v.err == nil && (req.CloudHsmClusterId != nil || req.KeyStorePassword != nil) {
 		v.err = kmsInvalid("", "", "CloudHsmClusterId and KeyStorePassword are for AWS_CLOUDHSM key stores")
 	}
@@ -292,6 +298,12 @@ func kmsUpdateCustomKeyStore(s *Server, ctx context.Context, tx *sql.Tx, in []by
 	}
 	if req.XksProxyConnectivity != nil && *req.XksProxyConnectivity != ks.connectivity && ks.state != ksDisconnected {
 		return nil, kmsErr("CustomKeyStoreInvalidStateException", "disconnect the key store before changing XksProxyConnectivity")
+	}
+	// AWS: only the name, the URI path and the credential may change while
+	// the store is not DISCONNECTED.
+	if req.XksProxyUriEndpoint != nil && *req.XksProxyUriEndpoint != ks.endpoint && ks.state != ksDisconnected {
+		return nil, kmsErr("CustomKeyStoreInvalidStateException",
+			fmt.Sprintf("the key store is %s: disconnect it before changing XksProxyUriEndpoint", ks.state))
 	}
 	if req.XksProxyUriEndpoint != nil {
 		ks.endpoint = *req.XksProxyUriEndpoint

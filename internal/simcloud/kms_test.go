@@ -75,6 +75,14 @@ func (p *proxy) last() xks.Usage {
 // proxy's certificate.
 func kmsClient(t *testing.T, cfg simcloud.Config) *kms.Client {
 	t.Helper()
+	cfg.AllowXKSProxyPort = true // httptest proxies listen on ports of their own
+	return kmsClientStrict(t, cfg)
+}
+
+// kmsClientStrict is kmsClient with the simulated cloud as strict as AWS
+// about the proxy's port.
+func kmsClientStrict(t *testing.T, cfg simcloud.Config) *kms.Client {
+	t.Helper()
 	sim := open(t, cfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)

@@ -715,23 +715,36 @@ func orgListPoliciesForTarget(s *Server, ctx context.Context, tx *sql.Tx, in []b
 	return map[string]any{"Policies": ps, "NextToken": next}, nil
 }
 
-// tags validates tags about to be put on a resource that carries existing.
+// reTag is what AWS allows in tag keys and values: letters, spaces and
+// numbers of any script, and _ . : / = + - @.
+var reTag = regexp.MustCompile(`^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`)
+
+// tags validates tags about to be put on a resource that carries existing,
+// as AWS does: keys of 1–128 and values of 0–256 characters from reTag,
+// no key twice, no key of AWS's own (aws:).
 func (v *validator) tags(tags []orgTag, existing int) {
 	if v.err == nil && len(tags)+existing > maxTagsPerResource {
 		v.err = &apiError{Status: 400, Code: "ConstraintViolationException", Message: "a resource may carry at most 50 tags",
-			Extra: map[string]string{"Reason": "TAG_POLICY_VIOLATION"}}
+			Extra: map[string]string{"Reason": "MAX_TAG_LIMIT_EXCEEDED"}}
 	}
+	seen := map[string]bool{}
 	for _, t := range tags {
 		if v.required("Tags.Key", t.Key) {
 			v.length("Tags.Key", t.Key, 1, 128)
+			v.pattern("Tags.Key", t.Key, reTag)
 			if v.err == nil && strings.HasPrefix(strings.ToLower(*t.Key), "aws:") {
-				v.err = orgInvalid("Tags.Key", "INVALID_INPUT", "tag keys may not start with aws:")
+				v.err = orgInvalid("Tags.Key", "INVALID_SYSTEM_TAGS_PARAMETER", "tag keys starting with aws: are reserved for AWS")
 			}
+			if v.err == nil && seen[*t.Key] {
+				v.err = orgInvalid("Tags.Key", "DUPLICATE_TAG_KEY", "tag key "+*t.Key+" is given twice")
+			}
+			seen[deref(t.Key)] = true
 		}
 		if v.err == nil && t.Value == nil {
 			v.err = orgInvalid("Tags.Value", "INPUT_REQUIRED", "Tags.Value is required")
 		}
 		v.length("Tags.Value", t.Value, 0, 256)
+		v.pattern("Tags.Value", t.Value, reTag)
 	}
 }
 

@@ -76,6 +76,38 @@ type Config struct {
 	// page whatever Limit asks, as AWS may answer fewer; zero means 100,
 	// Config's maximum. Tests lower it to make callers paginate.
 	ConfigPageSize int
+
+	// IdentityCenterRatePerSecond limits the calls to sso-admin and
+	// identitystore together (AWS: 20 per second across Identity Center's
+	// APIs); zero means unlimited. Excess calls get ThrottlingException.
+	IdentityCenterRatePerSecond float64
+	// MaxOutstandingAssignments is how many account assignment operations
+	// (creations and deletions) may be IN_PROGRESS at once (AWS: 10); more
+	// get ThrottlingException. Zero means 10.
+	MaxOutstandingAssignments int
+	// AssignmentLatency is how long an account assignment, its deletion or
+	// a permission set's provisioning stays IN_PROGRESS. Every one is
+	// IN_PROGRESS in the answer that starts it, as on AWS; zero settles it
+	// by the next call.
+	AssignmentLatency time.Duration
+	// AssignmentFailureRate is the share of account assignments that end
+	// FAILED with AWS's transient "Obtaining permissions to manage your
+	// AWS account" reason, which a new account often gives.
+	AssignmentFailureRate float64
+	// ConflictRate is the share of Identity Center writes answered
+	// ConflictException before they do anything: sso-admin's "not yet
+	// propagated / another operation in progress", Identity Store's with
+	// Reason CONCURRENT_MODIFICATION.
+	ConflictRate float64
+	// PropagationDelay is how long a new permission set stays out of
+	// ListPermissionSets while its name is already taken, as a write not
+	// yet propagated on AWS: a second CreatePermissionSet gets
+	// ConflictException and a look finds nothing.
+	PropagationDelay time.Duration
+	// AllowXKSProxyPort lets an external key store's proxy endpoint carry a
+	// port. AWS refuses one (KMS calls port 443); serve's embedded cloud
+	// allows it because its XKS proxy listens where it is configured.
+	AllowXKSProxyPort bool
 }
 
 // Server is a running simulated cloud.
@@ -84,10 +116,11 @@ type Server struct {
 	db  *sql.DB
 	log *slog.Logger
 
-	mu     sync.Mutex // serialises every operation, like one AWS partition would not; simplicity over speed
-	rng    *mrand.Rand
-	bucket tokenBucket
-	stats  Stats
+	mu       sync.Mutex // serialises every operation, like one AWS partition would not; simplicity over speed
+	rng      *mrand.Rand
+	bucket   tokenBucket
+	icBucket tokenBucket // Identity Center's own rate
+	stats    Stats
 
 	rootID          string
 	instanceARN     string
@@ -106,11 +139,25 @@ type Stats struct {
 	TransientInjected     int `json:"transient_injected"`
 	LostInjected          int `json:"lost_responses_injected"`
 	Rejected              int `json:"rejected"`
+	// Identity Center: assignment operations still IN_PROGRESS, injected
+	// FAILED assignments and conflicts, and the state a test must find
+	// empty — permission sets that grant nothing (no managed or inline
+	// policy), and permission sets changed since they were last
+	// provisioned to an account that holds them.
+	AssignmentsInProgress         int `json:"assignments_in_progress"`
+	AssignmentFailuresInjected    int `json:"assignment_failures_injected"`
+	ConflictsInjected             int `json:"conflicts_injected"`
+	PermissionSetsWithoutPolicies int `json:"permission_sets_without_policies"`
+	PermissionSetsNotProvisioned  int `json:"permission_sets_not_provisioned"`
 }
 
 // DefaultConcurrentCreations is AWS Organizations' limit on account
 // creations in progress at once.
 const DefaultConcurrentCreations = 5
+
+// DefaultMaxOutstandingAssignments is IAM Identity Center's limit on
+// account assignment operations in progress at once.
+const DefaultMaxOutstandingAssignments = 10
 
 // Open opens (creating where needed) the simulated cloud's state.
 func Open(cfg Config) (*Server, error) {
@@ -137,8 +184,13 @@ func Open(cfg Config) (*Server, error) {
 	if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
 		return nil, errors.New("simcloud: an access key id and secret are required")
 	}
-	if cfg.TransientRate < 0 || cfg.TransientRate > 1 || cfg.LostResponseRate < 0 || cfg.LostResponseRate > 1 {
-		return nil, errors.New("simcloud: failure rates must be between 0 and 1")
+	if cfg.MaxOutstandingAssignments <= 0 {
+		cfg.MaxOutstandingAssignments = DefaultMaxOutstandingAssignments
+	}
+	for _, r := range []float64{cfg.TransientRate, cfg.LostResponseRate, cfg.AssignmentFailureRate, cfg.ConflictRate} {
+		if r < 0 || r > 1 {
+			return nil, errors.New("simcloud: failure rates must be between 0 and 1")
+		}
 	}
 	seed := cfg.Seed
 	if seed == 0 {
@@ -155,6 +207,8 @@ func Open(cfg Config) (*Server, error) {
 	db.SetMaxOpenConns(1) // one writer, and an in-memory database lives in one connection
 	s := &Server{cfg: cfg, db: db, log: cfg.Logger, rng: mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	s.bucket = tokenBucket{rate: cfg.RatePerSecond, burst: max(1, cfg.RatePerSecond), tokens: max(1, cfg.RatePerSecond)}
+	ic := cfg.IdentityCenterRatePerSecond
+	s.icBucket = tokenBucket{rate: ic, burst: max(1, ic), tokens: max(1, ic)}
 	if err := s.init(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("simcloud: %w", err)
@@ -179,6 +233,7 @@ func (s *Server) Stats() Stats {
 	if err := s.settle(ctx, tx); err == nil {
 		_ = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&st.Accounts)
 		_ = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM create_requests WHERE state = 'IN_PROGRESS'`).Scan(&st.InProgress)
+		_ = s.identityCenterStats(ctx, tx, &st)
 		_ = tx.Commit()
 	}
 	return st
@@ -217,18 +272,19 @@ func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
 // service is one of the simulated AWS services.
 type service struct {
-	signingName string
-	throttle    string // the service's throttling error code
-	internal    string // the service's internal error code
-	ops         map[string]operation
+	signingName    string
+	throttle       string // the service's throttling error code
+	internal       string // the service's internal error code
+	ops            map[string]operation
+	identityCenter bool // shares Identity Center's rate
 }
 
 type operation func(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error)
 
 var services = map[string]*service{
 	"AWSOrganizationsV20161128": {signingName: "organizations", throttle: "TooManyRequestsException", internal: "ServiceException", ops: organizationsOps},
-	"SWBExternalService":        {signingName: "sso", throttle: "ThrottlingException", internal: "InternalServerException", ops: ssoAdminOps},
-	"AWSIdentityStore":          {signingName: "identitystore", throttle: "ThrottlingException", internal: "InternalServerException", ops: identityStoreOps},
+	"SWBExternalService":        {signingName: "sso", throttle: "ThrottlingException", internal: "InternalServerException", ops: ssoAdminOps, identityCenter: true},
+	"AWSIdentityStore":          {signingName: "identitystore", throttle: "ThrottlingException", internal: "InternalServerException", ops: identityStoreOps, identityCenter: true},
 	"TrentService":              {signingName: "kms", throttle: "ThrottlingException", internal: "KMSInternalException", ops: kmsOps},
 	"StarlingDoveService":       {signingName: "config", throttle: "ThrottlingException", internal: "InternalFailure", ops: configOps},
 }
@@ -316,9 +372,17 @@ func (s *Server) call(r *http.Request, svc *service, opName string, op operation
 		s.stats.Throttled++
 		return nil, false, &apiError{Status: 400, Code: svc.throttle, Message: "Rate exceeded", Extra: map[string]string{"Type": "APIRateLimit"}}
 	}
+	if svc.identityCenter && !s.icBucket.take(now) {
+		s.stats.Throttled++
+		return nil, false, &apiError{Status: 400, Code: svc.throttle, Message: "Rate exceeded: Identity Center allows 20 requests per second across its APIs"}
+	}
 	if s.cfg.TransientRate > 0 && s.rng.Float64() < s.cfg.TransientRate {
 		s.stats.TransientInjected++
 		return nil, false, &apiError{Status: 500, Code: svc.internal, Message: "simulated transient failure"}
+	}
+	if svc.identityCenter && s.cfg.ConflictRate > 0 && isWrite(opName) && s.rng.Float64() < s.cfg.ConflictRate {
+		s.stats.ConflictsInjected++
+		return nil, false, injectedConflict(svc)
 	}
 	ctx := r.Context()
 	tx, err := s.db.BeginTx(ctx, nil)

@@ -42,9 +42,19 @@ CREATE TABLE IF NOT EXISTS group_memberships (
 CREATE TABLE IF NOT EXISTS assignments (
 	account_id TEXT NOT NULL, permission_set_arn TEXT NOT NULL, principal_type TEXT NOT NULL, principal_id TEXT NOT NULL,
 	PRIMARY KEY (account_id, permission_set_arn, principal_type, principal_id));
-CREATE TABLE IF NOT EXISTS assignment_requests (
-	id TEXT PRIMARY KEY, status TEXT NOT NULL, account_id TEXT NOT NULL, permission_set_arn TEXT NOT NULL,
-	principal_type TEXT NOT NULL, principal_id TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS assignment_operations (
+	id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, failure_reason TEXT NOT NULL,
+	account_id TEXT NOT NULL, permission_set_arn TEXT NOT NULL, principal_type TEXT NOT NULL, principal_id TEXT NOT NULL,
+	created_at INTEGER NOT NULL, completes_at INTEGER NOT NULL, fails INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS assignment_operations_pending ON assignment_operations (status, completes_at);
+CREATE TABLE IF NOT EXISTS permission_set_policies (
+	arn TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, kind, value));
+CREATE TABLE IF NOT EXISTS permission_set_revisions (arn TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS permission_set_provisioned (
+	account_id TEXT NOT NULL, arn TEXT NOT NULL, revision INTEGER NOT NULL, PRIMARY KEY (account_id, arn));
+CREATE TABLE IF NOT EXISTS provisioning_operations (
+	id TEXT PRIMARY KEY, arn TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL, status TEXT NOT NULL,
+	created_at INTEGER NOT NULL, completes_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS contacts (
 	account_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL, title TEXT NOT NULL,
 	email TEXT NOT NULL, phone TEXT NOT NULL, PRIMARY KEY (account_id, type));
@@ -131,7 +141,7 @@ func (s *Server) settle(ctx context.Context, tx *sql.Tx) error {
 			return fmt.Errorf("settle %s: %w", d.id, err)
 		}
 	}
-	return nil
+	return s.settleIdentityCenter(ctx, tx)
 }
 
 func (s *Server) newAccountID(ctx context.Context, tx *sql.Tx) (string, error) {

@@ -9,12 +9,16 @@ package aws
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -23,13 +27,10 @@ import (
 	accounttypes "github.com/aws/aws-sdk-go-v2/service/account/types"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
-	"github.com/aws/aws-sdk-go-v2/service/identitystore/document"
-	idstypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
-	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 )
@@ -59,6 +60,22 @@ type Config struct {
 	ConfigAggregator string
 	// Logger receives debug records; nil means slog.Default().
 	Logger *slog.Logger
+	// Administrator and NonAdministrator are what the two permission sets
+	// grant; a zero value means DefaultAdministrator or
+	// DefaultNonAdministrator.
+	Administrator, NonAdministrator PermissionSetPolicy
+	// AllowXKSProxyPort lets an external key store's proxy URL carry a
+	// port. AWS refuses one (KMS calls port 443); only the simulated cloud,
+	// whose proxy listens where it is configured, accepts it.
+	AllowXKSProxyPort bool
+	// RetryBase is the first pause of the driver's own short retries (a
+	// throttled page, a conflict not yet propagated, a transient assignment
+	// failure) and of its polls; zero means 200 ms.
+	RetryBase time.Duration
+	// OperationWait bounds how long the driver polls an asynchronous
+	// Identity Center operation (an account assignment, a provisioning)
+	// before the step is retried later; zero means 2 minutes.
+	OperationWait time.Duration
 }
 
 // Permission set names shared by every account: per-person or per-account
@@ -78,8 +95,12 @@ type Driver struct {
 	kms    *kms.Client
 	config *configservice.Client
 
-	aggregator string
-	log        *slog.Logger
+	aggregator    string
+	log           *slog.Logger
+	setPolicies   map[string]PermissionSetPolicy // permission set name → what it grants
+	allowXKSPort  bool
+	retryBase     time.Duration
+	operationWait time.Duration
 
 	mu              sync.Mutex // guards the lookups below, which never change once found
 	instanceARN     string
@@ -88,6 +109,8 @@ type Driver struct {
 	units           map[string]string // "a/b/c" → OU id
 	policies        map[string]string // policy name → id
 	permissionSets  map[string]string // name → ARN
+	setNames        map[string]string // permission set ARN → name, so a rescan describes each set once
+	setsReconciled  map[string]bool   // permission set ARN → its policies were brought to the configuration and provisioned
 }
 
 var _ provider.Provider = (*Driver)(nil)
@@ -141,6 +164,20 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		units:           map[string]string{},
 		policies:        map[string]string{},
 		permissionSets:  map[string]string{},
+		setNames:        map[string]string{},
+		setsReconciled:  map[string]bool{},
+		allowXKSPort:    cfg.AllowXKSProxyPort,
+		retryBase:       cmp.Or(cfg.RetryBase, 200*time.Millisecond),
+		operationWait:   cmp.Or(cfg.OperationWait, 2*time.Minute),
+		setPolicies: map[string]PermissionSetPolicy{
+			AdministratorSet:    orDefault(cfg.Administrator, DefaultAdministrator),
+			NonAdministratorSet: orDefault(cfg.NonAdministrator, DefaultNonAdministrator),
+		},
+	}
+	for name, p := range d.setPolicies {
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("aws driver: permission set %s: %w", name, err)
+		}
 	}
 	return d, nil
 }
@@ -265,7 +302,7 @@ func (d *Driver) ensureChildUnit(ctx context.Context, parent, name string) (stri
 		}
 		return "", nil
 	}
-	return findOrCreate(find, func() (string, bool, error) {
+	return d.findOrCreate(ctx, "CreateOrganizationalUnit", find, func() (string, bool, error) {
 		out, err := d.org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: awssdk.String(parent), Name: awssdk.String(name)})
 		if err != nil {
 			var dup *orgtypes.DuplicateOrganizationalUnitException
@@ -361,7 +398,7 @@ func (d *Driver) ensurePolicy(ctx context.Context, p provider.Policy) (string, e
 			}
 			return "", nil
 		}
-		return findOrCreate(find, func() (string, bool, error) {
+		return d.findOrCreate(ctx, "CreatePolicy", find, func() (string, bool, error) {
 			out, err := d.org.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: awssdk.String(p.Name), Description: awssdk.String(p.Description),
 				Content: awssdk.String(p.Document), Type: orgtypes.PolicyTypeServiceControlPolicy})
 			if err != nil {
@@ -373,158 +410,6 @@ func (d *Driver) ensurePolicy(ctx context.Context, p provider.Policy) (string, e
 	})
 }
 
-func (d *Driver) instance(ctx context.Context) (instanceARN, identityStoreID string, err error) {
-	d.mu.Lock()
-	instanceARN, identityStoreID = d.instanceARN, d.identityStoreID
-	d.mu.Unlock()
-	if instanceARN != "" && identityStoreID != "" {
-		return instanceARN, identityStoreID, nil
-	}
-	out, err := d.sso.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
-	if err != nil {
-		return "", "", classify("ListInstances", err)
-	}
-	if len(out.Instances) != 1 {
-		return "", "", &provider.Error{Class: provider.Permanent, Op: "ListInstances",
-			Err: fmt.Errorf("found %d Identity Center instances; configure instance_arn and identity_store_id", len(out.Instances))}
-	}
-	instanceARN, identityStoreID = awssdk.ToString(out.Instances[0].InstanceArn), awssdk.ToString(out.Instances[0].IdentityStoreId)
-	d.mu.Lock()
-	d.instanceARN, d.identityStoreID = instanceARN, identityStoreID
-	d.mu.Unlock()
-	return instanceARN, identityStoreID, nil
-}
-
-func (d *Driver) permissionSet(ctx context.Context, instanceARN, name, description string) (string, error) {
-	return d.cached(d.permissionSets, name, func() (string, error) {
-		find := func() (string, error) {
-			pages := ssoadmin.NewListPermissionSetsPaginator(d.sso, &ssoadmin.ListPermissionSetsInput{InstanceArn: awssdk.String(instanceARN)})
-			for pages.HasMorePages() {
-				page, err := pages.NextPage(ctx)
-				if err != nil {
-					return "", classify("ListPermissionSets", err)
-				}
-				for _, psARN := range page.PermissionSets {
-					ps, err := d.sso.DescribePermissionSet(ctx, &ssoadmin.DescribePermissionSetInput{InstanceArn: awssdk.String(instanceARN), PermissionSetArn: awssdk.String(psARN)})
-					if err != nil {
-						return "", classify("DescribePermissionSet", err)
-					}
-					if awssdk.ToString(ps.PermissionSet.Name) == name {
-						return psARN, nil
-					}
-				}
-			}
-			return "", nil
-		}
-		return findOrCreate(find, func() (string, bool, error) {
-			out, err := d.sso.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: awssdk.String(instanceARN),
-				Name: awssdk.String(name), Description: awssdk.String(description), SessionDuration: awssdk.String("PT1H")})
-			if err != nil {
-				var conflict *ssotypes.ConflictException
-				return "", errors.As(err, &conflict), classify("CreatePermissionSet", err)
-			}
-			return awssdk.ToString(out.PermissionSet.PermissionSetArn), false, nil
-		})
-	})
-}
-
-// findGroup returns the id of the group with this display name, or "" when
-// there is none.
-func (d *Driver) findGroup(ctx context.Context, identityStoreID, name string) (string, error) {
-	out, err := d.ids.GetGroupId(ctx, &identitystore.GetGroupIdInput{IdentityStoreId: awssdk.String(identityStoreID),
-		AlternateIdentifier: &idstypes.AlternateIdentifierMemberUniqueAttribute{Value: idstypes.UniqueAttribute{
-			AttributePath: awssdk.String("displayName"), AttributeValue: document.NewLazyDocument(name)}}})
-	var nf *idstypes.ResourceNotFoundException
-	if errors.As(err, &nf) {
-		return "", nil
-	}
-	if err != nil {
-		return "", classify("GetGroupId", err)
-	}
-	return awssdk.ToString(out.GroupId), nil
-}
-
-func (d *Driver) group(ctx context.Context, identityStoreID, name string) (string, error) {
-	get := func() (string, error) { return d.findGroup(ctx, identityStoreID, name) }
-	return findOrCreate(get, func() (string, bool, error) {
-		out, err := d.ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: awssdk.String(identityStoreID), DisplayName: awssdk.String(name),
-			Description: awssdk.String("managed by hatoba")})
-		if err != nil {
-			var conflict *idstypes.ConflictException
-			return "", errors.As(err, &conflict), classify("CreateGroup", err)
-		}
-		return awssdk.ToString(out.GroupId), false, nil
-	})
-}
-
-// findOrCreate returns the id find finds, else the one create makes. Every
-// driver method must be safe to repeat, and another worker may create the
-// same thing between our look and our create: create then reports dup, and
-// find looks again.
-func findOrCreate(find func() (string, error), create func() (id string, dup bool, err error)) (string, error) {
-	if id, err := find(); err != nil || id != "" {
-		return id, err
-	}
-	id, dup, err := create()
-	if dup {
-		return find()
-	}
-	return id, err
-}
-
-// cached returns cache[key], loading and remembering it on first use: units,
-// policies and permission sets never change id once they exist.
-func (d *Driver) cached(cache map[string]string, key string, load func() (string, error)) (string, error) {
-	d.mu.Lock()
-	id, ok := cache[key]
-	d.mu.Unlock()
-	if ok {
-		return id, nil
-	}
-	id, err := load()
-	if err != nil {
-		return "", err
-	}
-	d.mu.Lock()
-	cache[key] = id
-	d.mu.Unlock()
-	return id, nil
-}
-
-// AssignAccess implements provider.Provider: the administrators' group gets
-// the Administrator set, the members' group the NonAdministrator set.
-func (d *Driver) AssignAccess(ctx context.Context, accountID string, access provider.Access) error {
-	instanceARN, identityStoreID, err := d.instance(ctx)
-	if err != nil {
-		return err
-	}
-	for _, a := range []struct{ set, description, group string }{
-		{AdministratorSet, "may create roles inside its own account", access.AdminGroup},
-		{NonAdministratorSet, "may only switch into roles that exist", access.MemberGroup},
-	} {
-		psARN, err := d.permissionSet(ctx, instanceARN, a.set, a.description)
-		if err != nil {
-			return err
-		}
-		groupID, err := d.group(ctx, identityStoreID, a.group)
-		if err != nil {
-			return err
-		}
-		out, err := d.sso.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: awssdk.String(instanceARN),
-			PermissionSetArn: awssdk.String(psARN), PrincipalId: awssdk.String(groupID), PrincipalType: ssotypes.PrincipalTypeGroup,
-			TargetId: awssdk.String(accountID), TargetType: ssotypes.TargetTypeAwsAccount})
-		if err != nil {
-			return classify("CreateAccountAssignment", err)
-		}
-		if st := out.AccountAssignmentCreationStatus; st != nil && st.Status == ssotypes.StatusValuesFailed {
-			return &provider.Error{Class: provider.Permanent, Op: "CreateAccountAssignment", Err: errors.New(awssdk.ToString(st.FailureReason))}
-		}
-		// IN_PROGRESS finishes on its own; the step is re-run idempotently
-		// if the account turns out to lack the assignment.
-	}
-	return nil
-}
-
 // SetBillingContact implements provider.Provider.
 func (d *Driver) SetBillingContact(ctx context.Context, accountID string, c provider.Contact) error {
 	_, err := d.accts.PutAlternateContact(ctx, &account.PutAlternateContactInput{AccountId: awssdk.String(accountID),
@@ -533,11 +418,29 @@ func (d *Driver) SetBillingContact(ctx context.Context, accountID string, c prov
 	return classify("PutAlternateContact", err)
 }
 
-// TagAccount implements provider.Provider.
+// TagAccount implements provider.Provider. Values AWS would refuse — a
+// system named 住民記録（本番）, 税・料金 or A&B — are mapped to ones it
+// accepts (tagValue), and the original goes, base64-encoded, into a second
+// tag named after the first with ":base64" appended, so nothing is lost
+// and the step cannot fail for a name after the account exists.
 func (d *Driver) TagAccount(ctx context.Context, accountID string, tags map[string]string) error {
 	in := &organizations.TagResourceInput{ResourceId: awssdk.String(accountID)}
-	for k, v := range tags {
-		in.Tags = append(in.Tags, orgtypes.Tag{Key: awssdk.String(k), Value: awssdk.String(v)})
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := tags[k]
+		mapped := TagValue(v)
+		in.Tags = append(in.Tags, orgtypes.Tag{Key: awssdk.String(k), Value: awssdk.String(mapped)})
+		if mapped == v {
+			continue
+		}
+		enc := base64.StdEncoding.EncodeToString([]byte(v))
+		if _, taken := tags[k+base64TagSuffix]; !taken && utf8.RuneCountInString(k+base64TagSuffix) <= maxTagKey && len(enc) <= maxTagValue {
+			in.Tags = append(in.Tags, orgtypes.Tag{Key: awssdk.String(k + base64TagSuffix), Value: awssdk.String(enc)})
+		}
 	}
 	_, err := d.org.TagResource(ctx, in)
 	return classify("TagResource", err)

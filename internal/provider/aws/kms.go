@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -51,10 +52,17 @@ func classifyKMS(op string, err error) error {
 }
 
 // EnsureExternalKeyStore implements provider.ExternalKeys. AWS cannot show
-// a store's secret, so an existing store's proxy settings and credential
-// are always written again; a FAILED store is disconnected first, because
-// AWS will not connect a store in that state.
+// a store's secret, so an existing store's credential and URI path are
+// always written again — AWS takes those from a connected store, after
+// proving them against the proxy. The endpoint AWS changes only on a
+// DISCONNECTED store, so a store whose endpoint differs is disconnected,
+// updated and connected again; one whose endpoint is right keeps serving.
+// A FAILED store is disconnected first, because AWS will not connect a
+// store in that state.
 func (d *Driver) EnsureExternalKeyStore(ctx context.Context, spec provider.ExternalKeyStoreSpec) (provider.ExternalKeyStore, error) {
+	if err := d.validProxyURL(spec.ProxyURL); err != nil {
+		return provider.ExternalKeyStore{}, err
+	}
 	path := strings.TrimRight(spec.ProxyPath, "/") // AWS's pattern refuses the handler's trailing slash
 	cred := &kmstypes.XksProxyAuthenticationCredentialType{AccessKeyId: awssdk.String(spec.AccessKeyID), RawSecretAccessKey: awssdk.String(spec.Secret)}
 	store, err := d.findKeyStore(ctx, spec.Name)
@@ -76,7 +84,8 @@ func (d *Driver) EnsureExternalKeyStore(ctx context.Context, spec provider.Exter
 		case err != nil:
 			return provider.ExternalKeyStore{}, classifyKMS("CreateCustomKeyStore", err)
 		default:
-			store = &kmstypes.CustomKeyStoresListEntry{CustomKeyStoreId: out.CustomKeyStoreId, ConnectionState: kmstypes.ConnectionStateTypeDisconnected}
+			store = &kmstypes.CustomKeyStoresListEntry{CustomKeyStoreId: out.CustomKeyStoreId, ConnectionState: kmstypes.ConnectionStateTypeDisconnected,
+				XksProxyConfiguration: &kmstypes.XksProxyConfigurationType{UriEndpoint: awssdk.String(spec.ProxyURL)}}
 			cred = nil // just written
 		}
 	}
@@ -86,15 +95,21 @@ func (d *Driver) EnsureExternalKeyStore(ctx context.Context, spec provider.Exter
 	}
 	id := awssdk.ToString(store.CustomKeyStoreId)
 	if cred != nil {
-		if store.ConnectionState == kmstypes.ConnectionStateTypeFailed {
-			_, err := d.kms.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: &id})
-			var state *kmstypes.CustomKeyStoreInvalidStateException
-			if err != nil && !errors.As(err, &state) { // already disconnected: what we wanted
-				return provider.ExternalKeyStore{}, classifyKMS("DisconnectCustomKeyStore", err)
+		var endpoint string
+		if store.XksProxyConfiguration != nil {
+			endpoint = awssdk.ToString(store.XksProxyConfiguration.UriEndpoint)
+		}
+		moved := endpoint != spec.ProxyURL
+		if store.ConnectionState == kmstypes.ConnectionStateTypeFailed || (moved && store.ConnectionState != kmstypes.ConnectionStateTypeDisconnected) {
+			if err := d.disconnect(ctx, id); err != nil {
+				return provider.ExternalKeyStore{}, err
 			}
 		}
-		if _, err := d.kms.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: &id,
-			XksProxyUriEndpoint: awssdk.String(spec.ProxyURL), XksProxyUriPath: awssdk.String(path), XksProxyAuthenticationCredential: cred}); err != nil {
+		in := &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: &id, XksProxyUriPath: awssdk.String(path), XksProxyAuthenticationCredential: cred}
+		if moved {
+			in.XksProxyUriEndpoint = awssdk.String(spec.ProxyURL)
+		}
+		if _, err := d.kms.UpdateCustomKeyStore(ctx, in); err != nil {
 			return provider.ExternalKeyStore{}, classifyKMS("UpdateCustomKeyStore", err)
 		}
 	}
@@ -102,6 +117,52 @@ func (d *Driver) EnsureExternalKeyStore(ctx context.Context, spec provider.Exter
 		return provider.ExternalKeyStore{}, classifyKMS("ConnectCustomKeyStore", err)
 	}
 	return d.awaitConnected(ctx, id, spec.Name)
+}
+
+// validProxyURL refuses what AWS refuses in XksProxyUriEndpoint before any
+// call: https, a host name, no path — and no port, because KMS calls the
+// proxy on 443 (unless AllowXKSProxyPort, for the simulated cloud).
+func (d *Driver) validProxyURL(raw string) error {
+	u, err := url.Parse(raw)
+	bad := func(why string) error {
+		return &provider.Error{Class: provider.Permanent, Op: "EnsureExternalKeyStore", Code: "ValidationException",
+			Err: fmt.Errorf("XKS proxy URL %q: %s", raw, why)}
+	}
+	switch {
+	case err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return bad("must be https://host")
+	case u.Path != "":
+		return bad("must not carry a path (the path is the store's URI path)")
+	case u.Port() != "" && !d.allowXKSPort:
+		return bad("AWS KMS calls the proxy on port 443 and refuses an endpoint with a port; serve the proxy on 443 (keyd.xks_public_url)")
+	}
+	return nil
+}
+
+// disconnect disconnects the store and waits until it is DISCONNECTED; a
+// store that already is counts as success.
+func (d *Driver) disconnect(ctx context.Context, id string) error {
+	_, err := d.kms.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: &id})
+	var state *kmstypes.CustomKeyStoreInvalidStateException
+	if err != nil && !errors.As(err, &state) { // already disconnected: what we wanted
+		return classifyKMS("DisconnectCustomKeyStore", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, connectWait)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		out, err := d.kms.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: &id})
+		if err != nil {
+			return classifyKMS("DescribeCustomKeyStores", err)
+		}
+		if len(out.CustomKeyStores) == 1 && out.CustomKeyStores[0].ConnectionState == kmstypes.ConnectionStateTypeDisconnected {
+			return nil
+		}
+		if err := pause(ctx, wait); err != nil {
+			return &provider.Error{Class: provider.Transient, Op: "DisconnectCustomKeyStore", Err: fmt.Errorf("key store %s not yet disconnected: %w", id, err)}
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // findKeyStore returns the store of this name, or nil.

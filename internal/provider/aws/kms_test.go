@@ -55,14 +55,18 @@ func newXKSSetup(t *testing.T) *xksSetup {
 	x.proxy = httptest.NewTLSServer(mux)
 	t.Cleanup(x.proxy.Close)
 
-	sim, err := simcloud.Open(simcloud.Config{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret", Logger: quiet, XKSClient: x.proxy.Client()})
+	// The httptest proxy listens on a port of its own, which AWS would
+	// refuse: both sides allow it here (TestXKSProxyPortRefused checks the
+	// refusal).
+	sim, err := simcloud.Open(simcloud.Config{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret", Logger: quiet, XKSClient: x.proxy.Client(),
+		AllowXKSProxyPort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(func() { srv.Close(); _ = sim.Close() })
 	x.d, err = awsdriver.New(ctx, awsdriver.Config{Name: "sim", Region: "ap-northeast-1", Endpoint: srv.URL,
-		AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret"})
+		AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret", AllowXKSProxyPort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,5 +171,51 @@ func TestCreateExternalKeyErrors(t *testing.T) {
 	var pe *provider.Error
 	if !errors.As(err, &pe) || pe.Code != "XksProxyUriUnreachableException" || pe.Class != provider.Transient {
 		t.Fatalf("proxy down: %v", err)
+	}
+}
+
+// TestEnsureExternalKeyStoreMovesEndpoint: AWS changes a store's endpoint
+// only while it is disconnected; the driver disconnects, updates and
+// connects again when — and only when — the endpoint changed.
+func TestEnsureExternalKeyStoreMovesEndpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	x := newXKSSetup(t)
+	first, err := x.d.EnsureExternalKeyStore(ctx, x.spec(xksSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := httptest.NewTLSServer(x.proxy.Config.Handler) // same test certificate, another address
+	t.Cleanup(moved.Close)
+	spec := x.spec(xksSecret)
+	spec.ProxyURL = moved.URL
+	for round := range 2 {
+		got, err := x.d.EnsureExternalKeyStore(ctx, spec)
+		if err != nil || got.ID != first.ID || got.State != "CONNECTED" {
+			t.Fatalf("round %d after the move: %+v %v", round, got, err)
+		}
+	}
+	out, err := x.kms.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(first.ID)})
+	if err != nil || aws.ToString(out.CustomKeyStores[0].XksProxyConfiguration.UriEndpoint) != moved.URL {
+		t.Fatalf("store %+v %v, want endpoint %s", out, err, moved.URL)
+	}
+}
+
+// TestXKSProxyPortRefused: AWS refuses a proxy endpoint with a port (KMS
+// calls 443) or a path; the driver says so before calling.
+func TestXKSProxyPortRefused(t *testing.T) {
+	t.Parallel()
+	d, err := awsdriver.New(context.Background(), awsdriver.Config{Region: "ap-northeast-1", Endpoint: "http://127.0.0.1:1",
+		AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"https://xks.example.jp:8443", "https://xks.example.jp/xks", "http://xks.example.jp", "https://xks.example.jp/"} {
+		_, err := d.EnsureExternalKeyStore(context.Background(), provider.ExternalKeyStoreSpec{Name: "hatoba-x", ProxyURL: u, ProxyPath: "/xks/kms/xks/v1",
+			AccessKeyID: xksKeyID, Secret: xksSecret})
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Class != provider.Permanent || pe.Code != "ValidationException" {
+			t.Errorf("%s: %v, want a permanent ValidationException before any call", u, err)
+		}
 	}
 }

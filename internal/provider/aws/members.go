@@ -38,12 +38,15 @@ func (d *Driver) AddGroupMember(ctx context.Context, group string, p provider.Pe
 	if err != nil {
 		return err
 	}
-	_, err = d.ids.CreateGroupMembership(ctx, &identitystore.CreateGroupMembershipInput{IdentityStoreId: awssdk.String(storeID),
-		GroupId: awssdk.String(groupID), MemberId: &idstypes.MemberIdMemberUserId{Value: userID}})
-	var conflict *idstypes.ConflictException
-	if errors.As(err, &conflict) {
+	err = d.retry(ctx, func() error {
+		_, err := d.ids.CreateGroupMembership(ctx, &identitystore.CreateGroupMembershipInput{IdentityStoreId: awssdk.String(storeID),
+			GroupId: awssdk.String(groupID), MemberId: &idstypes.MemberIdMemberUserId{Value: userID}})
+		return classify("CreateGroupMembership", err)
+	})
+	if isDuplicate(err) {
 		// Identity Store answers ConflictException both for a membership
-		// that exists and for a concurrent change; only the first is done.
+		// that exists and for a concurrent change (retried above); only
+		// the first is done.
 		id, ferr := d.findMembership(ctx, storeID, groupID, userID)
 		if ferr != nil {
 			return ferr
@@ -52,7 +55,7 @@ func (d *Driver) AddGroupMember(ctx context.Context, group string, p provider.Pe
 			return nil
 		}
 	}
-	return classify("CreateGroupMembership", err)
+	return err
 }
 
 // RemoveGroupMember implements provider.Provider.
@@ -101,7 +104,7 @@ func (d *Driver) findUser(ctx context.Context, storeID, personID string) (string
 func (d *Driver) ensureUser(ctx context.Context, storeID string, p provider.Person) (string, error) {
 	find := func() (string, error) { return d.findUser(ctx, storeID, p.ID) }
 	var createErr error
-	id, err := findOrCreate(find, func() (string, bool, error) {
+	id, err := d.findOrCreate(ctx, "CreateUser", find, func() (string, bool, error) {
 		family, given := splitName(p.DisplayName)
 		in := &identitystore.CreateUserInput{IdentityStoreId: awssdk.String(storeID), UserName: awssdk.String(p.ID),
 			DisplayName: awssdk.String(p.DisplayName),
@@ -109,13 +112,17 @@ func (d *Driver) ensureUser(ctx context.Context, storeID string, p provider.Pers
 		if p.Email != "" {
 			in.Emails = []idstypes.Email{{Value: awssdk.String(p.Email), Type: awssdk.String("work"), Primary: true}}
 		}
-		out, err := d.ids.CreateUser(ctx, in)
+		var out *identitystore.CreateUserOutput
+		err := d.retry(ctx, func() (err error) {
+			out, err = d.ids.CreateUser(ctx, in)
+			return classify("CreateUser", err)
+		})
 		if err != nil {
 			// Another worker created the same person between our look and
-			// our create: look again.
-			var conflict *idstypes.ConflictException
-			createErr = classify("CreateUser", err)
-			return "", errors.As(err, &conflict), createErr
+			// our create: look again. A concurrent modification was
+			// retried above.
+			createErr = err
+			return "", isDuplicate(err), createErr
 		}
 		return awssdk.ToString(out.UserId), false, nil
 	})
