@@ -212,6 +212,9 @@ func openSimCloud(cfg config.Config, log *slog.Logger, xksCA string) (*simcloud.
 	return simcloud.Open(simcloud.Config{
 		DBPath: sc.DBPath, Latency: sc.Latency, ConcurrentCreations: sc.ConcurrentCreations,
 		RatePerSecond: sc.RatePerSecond, TransientRate: sc.TransientRate, LostResponseRate: sc.LostResponseRate,
+		IdentityCenterRatePerSecond: sc.IdentityCenterRatePerSecond, MaxOutstandingAssignments: sc.MaxOutstandingAssignments,
+		AssignmentLatency: sc.AssignmentLatency, AssignmentFailureRate: sc.AssignmentFailureRate, ConflictRate: sc.ConflictRate,
+		PropagationDelay: sc.PropagationDelay, AllowXKSProxyPort: true, // keyd listens where it is configured
 		Seed: sc.Seed, AccessKeyID: simAccessKey, SecretAccessKey: simSecretKey, Region: "ap-northeast-1",
 		Logger: log.With("component", "simcloud"), XKSClient: xksClient(xksCA),
 	})
@@ -442,11 +445,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serveUntilDone(ctx, srv, ln)
 }
 
+func permissionSetPolicy(p config.PermissionSet) awsdriver.PermissionSetPolicy {
+	return awsdriver.PermissionSetPolicy{ManagedPolicyARNs: p.ManagedPolicies, InlinePolicy: p.InlinePolicy, PermissionsBoundary: p.PermissionsBoundary}
+}
+
 func buildConnections(ctx context.Context, cfg config.Config, simURL string, sealed *secrets.Store) ([]vending.Connection, error) {
 	var out []vending.Connection
 	for _, p := range cfg.Providers {
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
-			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey}
+			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
+			Administrator: permissionSetPolicy(p.PermissionSets.Administrator), NonAdministrator: permissionSetPolicy(p.PermissionSets.NonAdministrator),
+			// AWS refuses an XKS proxy endpoint with a port; a simulated
+			// cloud reaches keyd wherever it listens.
+			AllowXKSProxyPort: p.Endpoint != ""}
 		if name, ok := strings.CutPrefix(p.SecretAccessKey, secrets.Reference); ok {
 			// The secret access key is stored encrypted through the key
 			// service (hatoba secret put); it is decrypted when used.

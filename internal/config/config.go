@@ -175,6 +175,15 @@ type SimCloud struct {
 	TransientRate       float64       `yaml:"transient_rate"`
 	LostResponseRate    float64       `yaml:"lost_response_rate"`
 	Seed                uint64        `yaml:"seed"`
+	// Identity Center's side (docs/simcloud.md): its own rate and limit
+	// on assignment operations in progress, how long assignments and
+	// provisioning take, and the failures to inject.
+	IdentityCenterRatePerSecond float64       `yaml:"identity_center_rate_per_second"`
+	MaxOutstandingAssignments   int           `yaml:"max_outstanding_assignments"`
+	AssignmentLatency           time.Duration `yaml:"assignment_latency"`
+	AssignmentFailureRate       float64       `yaml:"assignment_failure_rate"`
+	ConflictRate                float64       `yaml:"conflict_rate"`
+	PropagationDelay            time.Duration `yaml:"propagation_delay"`
 	// XKSCAFile is the PEM certificate the simulated KMS trusts when it
 	// calls an XKS proxy; empty means serve's own server certificate
 	// (embedded) or the system's roots.
@@ -195,6 +204,27 @@ type Provider struct {
 	PollInterval    time.Duration `yaml:"poll_interval"`
 	Classifications []string      `yaml:"classifications"`
 	EmailTemplate   string        `yaml:"email_template"`
+	// PermissionSets is what the two permission sets grant on this
+	// connection; a set left empty grants the driver's default.
+	PermissionSets PermissionSets `yaml:"permission_sets"`
+}
+
+// PermissionSets configures the Administrator and Non-administrator sets.
+type PermissionSets struct {
+	Administrator    PermissionSet `yaml:"administrator"`
+	NonAdministrator PermissionSet `yaml:"non_administrator"`
+}
+
+// PermissionSet is what one permission set grants (AWS: IAM Identity
+// Center). Giving any field replaces the whole default.
+type PermissionSet struct {
+	// ManagedPolicies are AWS managed policy ARNs.
+	ManagedPolicies []string `yaml:"managed_policies"`
+	// InlinePolicy is an IAM policy document (JSON).
+	InlinePolicy string `yaml:"inline_policy"`
+	// PermissionsBoundary is an AWS managed policy ARN, or a customer
+	// managed policy's name with its path ("/boundaries/name").
+	PermissionsBoundary string `yaml:"permissions_boundary"`
 }
 
 // Vending tunes the vending workflow.
@@ -233,6 +263,7 @@ func Default() Config {
 		SimCloud: SimCloud{
 			Embedded: true, DBPath: "./hatoba-simcloud.db", Latency: 3 * time.Second,
 			ConcurrentCreations: 5, RatePerSecond: 200,
+			IdentityCenterRatePerSecond: 20, MaxOutstandingAssignments: 10, AssignmentLatency: 500 * time.Millisecond,
 		},
 		Providers: []Provider{{
 			Name: "sim", Driver: "aws", Endpoint: "embedded", Region: "ap-northeast-1", Cap: 5,
@@ -346,8 +377,10 @@ func (c Config) Validate() error {
 		}
 		seen[p.Name] = true
 	}
-	if c.SimCloud.TransientRate < 0 || c.SimCloud.TransientRate > 1 || c.SimCloud.LostResponseRate < 0 || c.SimCloud.LostResponseRate > 1 {
-		return errors.New("simcloud: failure rates must be between 0 and 1")
+	for _, r := range []float64{c.SimCloud.TransientRate, c.SimCloud.LostResponseRate, c.SimCloud.AssignmentFailureRate, c.SimCloud.ConflictRate} {
+		if r < 0 || r > 1 {
+			return errors.New("simcloud: failure rates (transient_rate, lost_response_rate, assignment_failure_rate, conflict_rate) must be between 0 and 1")
+		}
 	}
 	v := c.Vending
 	for _, f := range []struct {
