@@ -253,6 +253,7 @@ var cfnTypes = map[string]func(id string, props map[string]any) []derived{
 	"AWS::ElastiCache::ReplicationGroup": simple("aws_elasticache_replication_group",
 		p("ReplicationGroupId", "replication_group_id"), p("Engine", "engine"),
 		pBool("AtRestEncryptionEnabled", "at_rest_encryption_enabled"), pBool("TransitEncryptionEnabled", "transit_encryption_enabled"),
+		p("TransitEncryptionMode", "transit_encryption_mode"),
 		p("KmsKeyId", "kms_key_id"), pBool("MultiAZEnabled", "multi_az_enabled")),
 	"AWS::Redshift::Cluster": simple("aws_redshift_cluster", p("ClusterIdentifier", "cluster_identifier"),
 		pBool("Encrypted", "encrypted"), p("KmsKeyId", "kms_key_id"), pBool("PubliclyAccessible", "publicly_accessible")),
