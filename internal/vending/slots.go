@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,25 +99,40 @@ type waiter struct {
 }
 
 // waitingForSlot lists, oldest first, the provider's environments whose
-// account is still to be created and that hold no slot.
+// account is still to be created and that hold no slot. Each state is read
+// in the order of the index (provider, state, created_at) and the two are
+// merged here: one query over both states would sort the whole line on
+// every dispatch, which a backlog of thousands makes quadratic.
 func (e *Engine) waitingForSlot(ctx context.Context, providerName string, limit int) ([]waiter, error) {
-	rows, err := e.db.QueryContext(ctx, `SELECT id, created_at FROM environments e
-		WHERE provider = $1 AND state IN ($2, $3) AND account_id = ''
-		AND NOT EXISTS (SELECT 1 FROM vend_slots s WHERE s.env_id = e.id)
-		ORDER BY created_at, id LIMIT $4`, providerName, env.Approved, env.Provisioning, limit)
-	if err != nil {
-		return nil, fmt.Errorf("environments waiting for a slot of %s: %w", providerName, err)
-	}
-	defer rows.Close()
 	var out []waiter
-	for rows.Next() {
-		var w waiter
-		if err := rows.Scan(&w.id, &w.since); err != nil {
+	for _, st := range []env.State{env.Approved, env.Provisioning} {
+		rows, err := e.db.QueryContext(ctx, `SELECT id, created_at FROM environments e
+			WHERE provider = $1 AND state = $2 AND account_id = ''
+			AND NOT EXISTS (SELECT 1 FROM vend_slots s WHERE s.env_id = e.id)
+			ORDER BY created_at LIMIT $3`, providerName, st, limit)
+		if err != nil {
 			return nil, fmt.Errorf("environments waiting for a slot of %s: %w", providerName, err)
 		}
-		out = append(out, w)
+		for rows.Next() {
+			var w waiter
+			if err := rows.Scan(&w.id, &w.since); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("environments waiting for a slot of %s: %w", providerName, err)
+			}
+			out = append(out, w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("environments waiting for a slot of %s: %w", providerName, err)
+		}
 	}
-	return out, rows.Err()
+	slices.SortStableFunc(out, func(a, b waiter) int {
+		if c := a.since.Compare(b.since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	return out[:min(limit, len(out))], nil
 }
 
 // heldSlots reads the provider's taken slot numbers.
