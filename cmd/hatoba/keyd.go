@@ -229,7 +229,8 @@ func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	apiServer := &api.Server{DB: mainDB, Orgs: orgs, Version: version, Logger: log, PublicURL: ic.PublicURL,
-		Identity: sp.ids, Authz: sp.authz, Certs: sp.certs, Keys: ks.keys, KeyHSM: ks.hsm, KeyRecordDB: ks.recordDB()}
+		Identity: sp.ids, Authz: sp.authz, Certs: sp.certs, Keys: ks.keys, KeyHSM: ks.hsm, KeyRecordDB: ks.recordDB(),
+		KeyRecordFailing: func() (bool, time.Time) { h := ks.RecordHealth(); return h.Failing, h.Since }}
 	mux := http.NewServeMux()
 	apiServer.RegisterKeyService(mux)
 	ks.mount(mux)
