@@ -37,13 +37,20 @@ func (e *Engine) Resume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A slot taken within a lease's time has its job: the dispatcher
+	// queued it, or it just ran. Queueing another could race the one that
+	// just finished and run it twice (harmless, but work); an older slot
+	// without a job is what a failed queueing leaves.
+	settled := e.envs.Now().Add(-e.cfg.LeaseTTL)
 	var work []nudgeItem
 	for _, en := range pending {
+		since, holds := holders[en.ID]
 		switch {
 		case en.State == env.Closing:
 			work = append(work, nudgeItem{en.ID, kindClose, en.Provider})
-		case en.AccountID == "" && !holders[en.ID]:
-			// Waits in the dispatcher's line for a provider slot.
+		case en.AccountID == "" && (!holds || since.After(settled)):
+			// Waits in the dispatcher's line for a provider slot, or was
+			// just given one.
 		case en.State == env.Approved || en.AccountID == "":
 			work = append(work, nudgeItem{en.ID, kindAccount, en.Provider})
 		default:

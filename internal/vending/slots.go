@@ -237,20 +237,22 @@ func releaseStaleSlots(ctx context.Context, db *store.DB) (int64, error) {
 	return res.RowsAffected()
 }
 
-// slotHolders lists the environments that hold a slot.
-func slotHolders(ctx context.Context, db *store.DB) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `SELECT env_id FROM vend_slots`)
+// slotHolders lists the environments that hold a slot, with when they
+// took it.
+func slotHolders(ctx context.Context, db *store.DB) (map[string]time.Time, error) {
+	rows, err := db.QueryContext(ctx, `SELECT env_id, acquired_at FROM vend_slots`)
 	if err != nil {
 		return nil, fmt.Errorf("read slot holders: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]time.Time{}
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
 			return nil, fmt.Errorf("read slot holders: %w", err)
 		}
-		out[id] = true
+		out[id] = at
 	}
 	return out, rows.Err()
 }
