@@ -27,6 +27,11 @@ type Resource struct {
 	// judges them the same whether hatoba or conftest reads the plan.
 	// Empty for everything else.
 	Unknown map[string]any `json:"unknown,omitempty"`
+	// References names, per argument, the resource of the same plan an
+	// argument known only after the apply refers to, as the plan's
+	// configuration says ({"bucket": "aws_s3_bucket.archive"}): which
+	// bucket an S3 companion configures. Empty for everything else.
+	References map[string]string `json:"references,omitempty"`
 }
 
 // Violation is one deny result: a control says a resource breaks it.
@@ -204,6 +209,13 @@ func resourceValue(r Resource) map[string]any {
 		"environment": r.Environment, "config": cfg}
 	if len(r.Unknown) > 0 {
 		v["unknown"] = r.Unknown
+	}
+	if len(r.References) > 0 {
+		refs := make(map[string]any, len(r.References))
+		for k, ref := range r.References {
+			refs[k] = ref
+		}
+		v["references"] = refs
 	}
 	return v
 }

@@ -23,7 +23,8 @@ import (
 //     batchSize resources of any types.
 //   - byBucket: a control of the S3 types only (aws_s3_*), which match
 //     a bucket's companion resources by config.bucket (the producers'
-//     contract in docs/controls.md). Its resources are grouped by bucket
+//     contract in docs/controls.md), directly or through
+//     lib.configures_bucket. Its resources are grouped by bucket
 //     name, and batches of whole groups are evaluated; what matches every
 //     bucket (a companion whose bucket is known only after the apply, the
 //     account's public access block) goes into every batch.
@@ -67,7 +68,7 @@ func classify(c controls.Control) evalClass {
 	for _, t := range c.ResourceTypes {
 		s3 = s3 && strings.HasPrefix(t, "aws_s3_")
 	}
-	if s3 && strings.Contains(c.Policy, "config.bucket") {
+	if s3 && (strings.Contains(c.Policy, "config.bucket") || strings.Contains(c.Policy, "lib.configures_bucket")) {
 		return byBucket
 	}
 	return whole

@@ -10,6 +10,11 @@ type tfConfigModule struct {
 	Resources []struct {
 		Address           string `json:"address"`
 		ProviderConfigKey string `json:"provider_config_key"`
+		Expressions       struct {
+			// Bucket is kept raw: an argument is an expression object, a
+			// nested block an array.
+			Bucket json.RawMessage `json:"bucket"`
+		} `json:"expressions"`
 	} `json:"resources"`
 	ModuleCalls map[string]struct {
 		Module tfConfigModule `json:"module"`
@@ -80,6 +85,27 @@ func mergeDefaultTags(config, defaults map[string]any) {
 func deletes(actions []string) bool {
 	return (slices.Contains(actions, "delete") || slices.Contains(actions, "forget")) && !slices.Contains(actions, "create")
 }
+
+// bucketReference is the aws_s3_bucket a bucket argument's expression
+// refers to, relative to its module ("aws_s3_bucket.archive",
+// "aws_s3_bucket.logs[0]"): the first of its references that names one.
+// hatoba.rego's plan_references reads the same from the same plan.
+func bucketReference(expr json.RawMessage) string {
+	var e struct {
+		References []string `json:"references"`
+	}
+	if len(expr) == 0 || json.Unmarshal(expr, &e) != nil {
+		return ""
+	}
+	for _, ref := range e.References {
+		if m := bucketRefPattern.FindString(ref); m != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+var bucketRefPattern = regexp.MustCompile(`^aws_s3_bucket\.[A-Za-z0-9_-]+(\[[^\]]*\])?`)
 
 func joinModule(prefix, addr string) string {
 	if prefix == "" {

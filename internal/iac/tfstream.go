@@ -45,6 +45,7 @@ type tfPlan struct {
 	}
 	providers map[string]tfProviderConfig
 	keyOf     map[string]string // module path + resource address → provider config key, where it is not the type's default
+	bucketOf  map[string]string // module path + resource address → the aws_s3_bucket its bucket argument refers to, relative to the module
 	// cache of resolved providers by module path, type and name.
 	pcs map[[3]string]*tfProviderConfig
 }
@@ -136,13 +137,16 @@ func streamPlan(name string, r io.Reader) (*tfPlan, error) {
 			if err := dec.Decode(&c); err != nil {
 				return nil, p.invalid(err)
 			}
-			p.providers, p.keyOf = c.ProviderConfig, map[string]string{}
+			p.providers, p.keyOf, p.bucketOf = c.ProviderConfig, map[string]string{}, map[string]string{}
 			var walk func(prefix string, m tfConfigModule)
 			walk = func(prefix string, m tfConfigModule) {
 				for _, r := range m.Resources {
 					typ, _, _ := strings.Cut(r.Address, ".")
 					if r.ProviderConfigKey != "" && r.ProviderConfigKey != providerOf(typ) {
 						p.keyOf[joinModule(prefix, r.Address)] = r.ProviderConfigKey
+					}
+					if ref := bucketReference(r.Expressions.Bucket); ref != "" {
+						p.bucketOf[joinModule(prefix, r.Address)] = ref
 					}
 				}
 				for call, c := range m.ModuleCalls {
@@ -481,6 +485,10 @@ func (p *tfPlan) resource(i int) (Resource, error) {
 			return Resource{}, fault.Invalidf("%s: %s: %v", p.name, rec.what, err)
 		}
 		r.Unknown, _ = u.(map[string]any)
+	}
+	if ref, ok := p.bucketOf[joinModule(stripIndices(rec.module), rec.typ+"."+rec.name)]; ok {
+		// In the resource's own module instance, as the bucket's address is.
+		r.References = map[string]string{"bucket": joinModule(rec.module, ref)}
 	}
 	if pc := p.provider(stripIndices(rec.module), rec.typ, rec.name); pc != nil {
 		r.Region = p.region(pc)

@@ -15,6 +15,26 @@ import rego.v1
 # nothing about what is inside it.
 known_after_apply(r, path) if walk(object.get(r, "unknown", {}), [path, true])
 
+# configures_bucket(c, b): c — an S3 companion (versioning, encryption,
+# logging, public access block) — configures bucket b: it names b's
+# bucket, or (in a Terraform plan) its bucket is known only after the
+# apply and the plan's configuration says it refers to b, or says
+# nothing (it may be b's, so it counts).
+configures_bucket(c, b) if c.config.bucket == b.config.bucket
+
+configures_bucket(c, b) if {
+	known_after_apply(c, ["bucket"])
+	refers_to(c, "bucket", b)
+}
+
+refers_to(c, arg, _) if object.get(c, ["references", arg], "") == ""
+
+refers_to(c, arg, b) if c.references[arg] == b.id
+
+# A reference without an index (count.index, each.key) names every
+# instance of the resource.
+refers_to(c, arg, b) if c.references[arg] == regex.replace(b.id, `\[[^\]]*\]$`, "")
+
 # present(r, path): the attribute at path of r's config has a value (not
 # null, "", false, [] or {}), or will have one after the apply.
 present(r, path) if {

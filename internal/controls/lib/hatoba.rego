@@ -86,9 +86,28 @@ plan_resource(address, module, t, name, after, unknown) := {
 	"environment": "",
 	"config": with_default_tags(object_or_empty(after), default_tags(pc, t)),
 	"unknown": object_or_empty(unknown),
+	"references": plan_references(module, t, name),
 } if {
 	pc := plan_provider(module, t, name)
 }
+
+# plan_references: the aws_s3_bucket a resource's bucket argument refers
+# to, as the plan's configuration says — the first reference naming one,
+# in the resource's own module instance; {} when there is none.
+# internal/iac's bucketReference reads the same.
+plan_references(module, t, name) := {"bucket": qualified(module, refs[0])} if {
+	some cr in object.get(config_module(module), "resources", [])
+	cr.address == concat(".", [t, name])
+	refs := [m |
+		some raw in object.get(cr, ["expressions", "bucket", "references"], [])
+		some m in regex.find_n(`^aws_s3_bucket\.[A-Za-z0-9_-]+(\[[^\]]*\])?`, raw, 1)
+	]
+	count(refs) > 0
+} else := {}
+
+qualified("", ref) := ref
+
+qualified(module, ref) := concat(".", [module, ref]) if module != ""
 
 object_or_empty(x) := x if is_object(x)
 

@@ -26,9 +26,9 @@ deny contains f if {
 	f := lib.finding(b, "no public access block configures the bucket (set all four settings; AWS's default since April 2023 is not held by code that does not state it)")
 }
 
-# companions(b): the bucket's public access blocks — those naming it, and
-# in a Terraform plan those whose bucket is known only after the apply.
-companions(b) := {c | some c in lib.of_type("aws_s3_bucket_public_access_block"); c.config.bucket == b.config.bucket} | {c | some c in lib.of_type("aws_s3_bucket_public_access_block"); lib.known_after_apply(c, ["bucket"])}
+# companions(b): the bucket's public access blocks (lib.configures_bucket:
+# naming it, or referring to it in a plan).
+companions(b) := {c | some c in lib.of_type("aws_s3_bucket_public_access_block"); lib.configures_bucket(c, b)}
 
 account_blocked if {
 	some r in lib.of_type("aws_s3_account_public_access_block")

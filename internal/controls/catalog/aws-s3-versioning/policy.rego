@@ -3,10 +3,9 @@ package hatoba.controls.aws_s3_versioning
 import data.hatoba.lib
 import rego.v1
 
-# companions(b, t): the resources of type t that configure bucket b — those
-# naming it, and in a Terraform plan those whose bucket is known only after
-# the apply (they may be b's; a plan does not say, so they count).
-companions(b, t) := {c | some c in lib.of_type(t); c.config.bucket == b.config.bucket} | {c | some c in lib.of_type(t); lib.known_after_apply(c, ["bucket"])}
+# companions(b, t): the resources of type t that configure bucket b
+# (lib.configures_bucket: naming it, or referring to it in a plan).
+companions(b, t) := {c | some c in lib.of_type(t); lib.configures_bucket(c, b)}
 
 enabled(c) if {
 	some v in lib.list(object.get(c.config, "versioning_configuration", []))
