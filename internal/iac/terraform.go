@@ -10,11 +10,9 @@ type tfConfigModule struct {
 	Resources []struct {
 		Address           string `json:"address"`
 		ProviderConfigKey string `json:"provider_config_key"`
-		Expressions       struct {
-			// Bucket is kept raw: an argument is an expression object, a
-			// nested block an array.
-			Bucket json.RawMessage `json:"bucket"`
-		} `json:"expressions"`
+		// Expressions are kept raw: an argument is an expression object, a
+		// nested block an array.
+		Expressions map[string]json.RawMessage `json:"expressions"`
 	} `json:"resources"`
 	ModuleCalls map[string]struct {
 		Module tfConfigModule `json:"module"`
@@ -106,6 +104,43 @@ func bucketReference(expr json.RawMessage) string {
 }
 
 var bucketRefPattern = regexp.MustCompile(`^aws_s3_bucket\.[A-Za-z0-9_-]+(\[[^\]]*\])?`)
+
+// keyArguments are the arguments naming a KMS key that a provider
+// computes when the code leaves them out (the AWS managed key). A plan
+// marks such a computed value unknown exactly as it marks a reference to
+// a key the same plan creates; only the configuration tells them apart.
+var keyArguments = []string{"kms_key_id", "kms_master_key_id", "kms_key_arn"}
+
+// planReferences is what the plan's configuration says a resource's
+// arguments refer to: "bucket", the aws_s3_bucket its bucket argument names
+// (relative to its module); for each key argument, its first reference,
+// or "" when the code does not set the argument at all (the provider
+// computes it). A constant adds nothing, and a configuration without
+// expressions (an abbreviated plan) says nothing of the key arguments.
+// hatoba.rego's plan_references reads the same from the same plan.
+func planReferences(exprs map[string]json.RawMessage) map[string]string {
+	out := map[string]string{}
+	if ref := bucketReference(exprs["bucket"]); ref != "" {
+		out["bucket"] = ref
+	}
+	if exprs == nil {
+		return out
+	}
+	for _, arg := range keyArguments {
+		raw, set := exprs[arg]
+		if !set {
+			out[arg] = ""
+			continue
+		}
+		var e struct {
+			References []string `json:"references"`
+		}
+		if json.Unmarshal(raw, &e) == nil && len(e.References) > 0 {
+			out[arg] = e.References[0]
+		}
+	}
+	return out
+}
 
 func joinModule(prefix, addr string) string {
 	if prefix == "" {

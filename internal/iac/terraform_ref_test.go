@@ -23,3 +23,27 @@ func TestBucketReference(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanReferences(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, exprs, want string }{
+		{"ok/key by reference", `{"kms_key_id": {"references": ["aws_kms_key.k.arn", "aws_kms_key.k"]}}`,
+			`{"kms_key_arn":"","kms_key_id":"aws_kms_key.k.arn","kms_master_key_id":""}`},
+		{"ok/key left to the provider", `{"encrypted": {"constant_value": true}}`, `{"kms_key_arn":"","kms_key_id":"","kms_master_key_id":""}`},
+		{"ok/key as a constant", `{"kms_key_id": {"constant_value": "arn:aws:kms:ap-northeast-1:1:key/x"}}`, `{"kms_key_arn":"","kms_master_key_id":""}`},
+		{"ok/bucket by reference", `{"bucket": {"references": ["aws_s3_bucket.b.id", "aws_s3_bucket.b"]}}`,
+			`{"bucket":"aws_s3_bucket.b","kms_key_arn":"","kms_key_id":"","kms_master_key_id":""}`},
+		{"ok/no expressions says nothing", ``, `{}`},
+	} {
+		var exprs map[string]json.RawMessage
+		if tt.exprs != "" {
+			if err := json.Unmarshal([]byte(tt.exprs), &exprs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ := json.Marshal(planReferences(exprs))
+		if string(got) != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}

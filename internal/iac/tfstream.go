@@ -44,8 +44,8 @@ type tfPlan struct {
 		Value any `json:"value"`
 	}
 	providers map[string]tfProviderConfig
-	keyOf     map[string]string // module path + resource address → provider config key, where it is not the type's default
-	bucketOf  map[string]string // module path + resource address → the aws_s3_bucket its bucket argument refers to, relative to the module
+	keyOf     map[string]string            // module path + resource address → provider config key, where it is not the type's default
+	refsOf    map[string]map[string]string // module path + resource address → planReferences of its configuration
 	// cache of resolved providers by module path, type and name.
 	pcs map[[3]string]*tfProviderConfig
 }
@@ -137,7 +137,7 @@ func streamPlan(name string, r io.Reader) (*tfPlan, error) {
 			if err := dec.Decode(&c); err != nil {
 				return nil, p.invalid(err)
 			}
-			p.providers, p.keyOf, p.bucketOf = c.ProviderConfig, map[string]string{}, map[string]string{}
+			p.providers, p.keyOf, p.refsOf = c.ProviderConfig, map[string]string{}, map[string]map[string]string{}
 			var walk func(prefix string, m tfConfigModule)
 			walk = func(prefix string, m tfConfigModule) {
 				for _, r := range m.Resources {
@@ -145,9 +145,7 @@ func streamPlan(name string, r io.Reader) (*tfPlan, error) {
 					if r.ProviderConfigKey != "" && r.ProviderConfigKey != providerOf(typ) {
 						p.keyOf[joinModule(prefix, r.Address)] = r.ProviderConfigKey
 					}
-					if ref := bucketReference(r.Expressions.Bucket); ref != "" {
-						p.bucketOf[joinModule(prefix, r.Address)] = ref
-					}
+					p.refsOf[joinModule(prefix, r.Address)] = planReferences(r.Expressions)
 				}
 				for call, c := range m.ModuleCalls {
 					walk(joinModule(prefix, "module."+call), c.Module)
@@ -486,9 +484,16 @@ func (p *tfPlan) resource(i int) (Resource, error) {
 		}
 		r.Unknown, _ = u.(map[string]any)
 	}
-	if ref, ok := p.bucketOf[joinModule(stripIndices(rec.module), rec.typ+"."+rec.name)]; ok {
-		// In the resource's own module instance, as the bucket's address is.
-		r.References = map[string]string{"bucket": joinModule(rec.module, ref)}
+	if refs, ok := p.refsOf[joinModule(stripIndices(rec.module), rec.typ+"."+rec.name)]; ok && len(refs) > 0 {
+		r.References = make(map[string]string, len(refs))
+		for arg, ref := range refs {
+			if arg == "bucket" {
+				// In the resource's own module instance, as the bucket's
+				// address is.
+				ref = joinModule(rec.module, ref)
+			}
+			r.References[arg] = ref
+		}
 	}
 	if pc := p.provider(stripIndices(rec.module), rec.typ, rec.name); pc != nil {
 		r.Region = p.region(pc)

@@ -60,6 +60,16 @@ empty({})
 customer_key(r, path) if {
 	present(r, path)
 	not aws_managed_key(r, path)
+	not computed_key(r, path)
+}
+
+# computed_key(r, path): in a Terraform plan, a key argument the code does
+# not set, which the provider computes — the AWS managed key — though the
+# plan marks it unknown like a reference to a key it creates.
+computed_key(r, path) if {
+	count(path) == 1
+	known_after_apply(r, path)
+	object.get(r, ["references", path[0]], null) == ""
 }
 
 aws_managed_key(r, path) if {

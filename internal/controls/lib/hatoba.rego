@@ -91,19 +91,40 @@ plan_resource(address, module, t, name, after, unknown) := {
 	pc := plan_provider(module, t, name)
 }
 
-# plan_references: the aws_s3_bucket a resource's bucket argument refers
-# to, as the plan's configuration says — the first reference naming one,
-# in the resource's own module instance; {} when there is none.
-# internal/iac's bucketReference reads the same.
-plan_references(module, t, name) := {"bucket": qualified(module, refs[0])} if {
+# plan_references: what the plan's configuration says a resource's
+# arguments refer to — "bucket", the aws_s3_bucket its bucket argument
+# names (the first reference naming one, in the resource's own module
+# instance); for each key argument, its first reference, or "" when the
+# code does not set it (the provider computes it: the AWS managed key).
+# internal/iac's planReferences reads the same.
+plan_references(module, t, name) := object.union(bucket_reference(module, cr), key_references(cr)) if {
 	some cr in object.get(config_module(module), "resources", [])
 	cr.address == concat(".", [t, name])
+} else := {}
+
+bucket_reference(module, cr) := {"bucket": qualified(module, refs[0])} if {
 	refs := [m |
 		some raw in object.get(cr, ["expressions", "bucket", "references"], [])
 		some m in regex.find_n(`^aws_s3_bucket\.[A-Za-z0-9_-]+(\[[^\]]*\])?`, raw, 1)
 	]
 	count(refs) > 0
 } else := {}
+
+key_arguments := ["kms_key_id", "kms_master_key_id", "kms_key_arn"]
+
+key_references(cr) := {arg: ref |
+	some arg in key_arguments
+	ref := first_reference(object.get(cr, ["expressions", arg], null))
+} if {
+	is_object(object.get(cr, "expressions", null))
+} else := {}
+
+first_reference(null) := ""
+
+first_reference(e) := e.references[0] if {
+	is_object(e)
+	count(object.get(e, "references", [])) > 0
+}
 
 qualified("", ref) := ref
 
