@@ -104,7 +104,7 @@ var ocsfObjects = map[string]ocsfObject{
 		"vendor_name": {typ: tString, required: true},
 		"name":        {typ: tString},
 		"version":     {typ: tString},
-	}},
+	}, atLeastOne: []string{"name", "uid"}}, // _entity's constraint
 	"finding_info": {attrs: map[string]ocsfAttr{
 		"uid":             {typ: tString, required: true},
 		"title":           {typ: tString, required: true},
@@ -127,7 +127,7 @@ var ocsfObjects = map[string]ocsfObject{
 		"type":  {typ: tString},
 		"group": {typ: tObject, object: "group"},
 		"owner": {typ: tObject, object: "user"},
-	}},
+	}, atLeastOne: []string{"name", "uid"}}, // _entity's constraint, through _resource
 	"group": {attrs: map[string]ocsfAttr{
 		"uid":  {typ: tString},
 		"name": {typ: tString},
@@ -320,20 +320,21 @@ func TestOCSFAgainstSchema(t *testing.T) {
 func TestOCSFValidatorRefuses(t *testing.T) {
 	t.Parallel()
 	good := `{"class_uid":2003,"category_uid":2,"activity_id":2,"type_uid":200302,"time":1795000000000,"severity_id":4,
-		"metadata":{"version":"1.3.0","product":{"vendor_name":"hatoba"}},"finding_info":{"uid":"f","title":"t"},"compliance":{"standards":[]}}`
+		"metadata":{"version":"1.3.0","product":{"vendor_name":"hatoba","name":"hatoba"}},"finding_info":{"uid":"f","title":"t"},"compliance":{"standards":[]}}`
 	if p := validateOCSF([]byte(good)); len(p) > 0 {
 		t.Fatalf("the minimal event: %v", p)
 	}
 	for name, change := range map[string][2]string{
-		"fail/type_uid of another activity": {`"type_uid":200302`, `"type_uid":200301`},
-		"fail/activity 4":                   {`"activity_id":2,"type_uid":200302`, `"activity_id":4,"type_uid":200304`},
-		"fail/no finding_info.title":        {`"title":"t"`, `"desc":"t"`},
-		"fail/no compliance.standards":      {`"standards":[]`, `"control":"c"`},
-		"fail/severity 7":                   {`"severity_id":4`, `"severity_id":7`},
-		"fail/time in seconds":              {`1795000000000`, `1795000000`},
-		"fail/unknown attribute":            {`"severity_id":4`, `"severity_id":4,"sevrity":"High"`},
-		"fail/caption does not match":       {`"activity_id":2`, `"activity_id":2,"activity_name":"Create"`},
-		"fail/no product vendor":            {`"vendor_name":"hatoba"`, `"name":"hatoba"`},
+		"fail/type_uid of another activity":  {`"type_uid":200302`, `"type_uid":200301`},
+		"fail/activity 4":                    {`"activity_id":2,"type_uid":200302`, `"activity_id":4,"type_uid":200304`},
+		"fail/no finding_info.title":         {`"title":"t"`, `"desc":"t"`},
+		"fail/a product without name or uid": {`"vendor_name":"hatoba","name":"hatoba"`, `"vendor_name":"hatoba"`},
+		"fail/no compliance.standards":       {`"standards":[]`, `"control":"c"`},
+		"fail/severity 7":                    {`"severity_id":4`, `"severity_id":7`},
+		"fail/time in seconds":               {`1795000000000`, `1795000000`},
+		"fail/unknown attribute":             {`"severity_id":4`, `"severity_id":4,"sevrity":"High"`},
+		"fail/caption does not match":        {`"activity_id":2`, `"activity_id":2,"activity_name":"Create"`},
+		"fail/no product vendor":             {`"vendor_name":"hatoba"`, `"name":"hatoba"`},
 	} {
 		if p := validateOCSF([]byte(strings.Replace(good, change[0], change[1], 1))); len(p) == 0 {
 			t.Errorf("%s: accepted", name)
