@@ -470,10 +470,7 @@ func ssoPutInlinePolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (
 	if err := validPolicyDocument("InlinePolicy", *req.InlinePolicy); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM permission_set_policies WHERE arn = ? AND kind = 'inline'`, arn); err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO permission_set_policies (arn, kind, value) VALUES (?, 'inline', ?)`, arn, *req.InlinePolicy); err != nil {
+	if err := putSingle(ctx, tx, arn, "inline", *req.InlinePolicy); err != nil {
 		return nil, err
 	}
 	return struct{}{}, changed(ctx, tx, arn)
@@ -485,13 +482,12 @@ func ssoGetInlinePolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (
 	if err != nil {
 		return nil, err
 	}
-	var doc string
-	err = tx.QueryRowContext(ctx, `SELECT value FROM permission_set_policies WHERE arn = ? AND kind = 'inline'`, arn).Scan(&doc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return struct{}{}, nil // no inline policy: an empty answer
-	}
+	doc, ok, err := single(ctx, tx, arn, "inline")
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return struct{}{}, nil // no inline policy: an empty answer
 	}
 	return map[string]string{"InlinePolicy": doc}, nil
 }
@@ -502,14 +498,11 @@ func ssoDeleteInlinePolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte
 	if err != nil {
 		return nil, err
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM permission_set_policies WHERE arn = ? AND kind = 'inline'`, arn)
-	if err != nil {
-		return nil, err
+	had, err := deleteSingle(ctx, tx, arn, "inline")
+	if err != nil || !had {
+		return struct{}{}, err
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		return struct{}{}, changed(ctx, tx, arn)
-	}
-	return struct{}{}, nil
+	return struct{}{}, changed(ctx, tx, arn)
 }
 
 type permissionsBoundary struct {
@@ -554,10 +547,7 @@ func ssoPutPermissionsBoundary(s *Server, ctx context.Context, tx *sql.Tx, in []
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM permission_set_policies WHERE arn = ? AND kind = 'boundary'`, arn); err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO permission_set_policies (arn, kind, value) VALUES (?, 'boundary', ?)`, arn, string(doc)); err != nil {
+	if err := putSingle(ctx, tx, arn, "boundary", string(doc)); err != nil {
 		return nil, err
 	}
 	return struct{}{}, changed(ctx, tx, arn)
@@ -569,13 +559,12 @@ func ssoGetPermissionsBoundary(s *Server, ctx context.Context, tx *sql.Tx, in []
 	if err != nil {
 		return nil, err
 	}
-	var doc string
-	err = tx.QueryRowContext(ctx, `SELECT value FROM permission_set_policies WHERE arn = ? AND kind = 'boundary'`, arn).Scan(&doc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ssoNotFound("permission set " + arn + " has no permissions boundary")
-	}
+	doc, ok, err := single(ctx, tx, arn, "boundary")
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return nil, ssoNotFound("permission set " + arn + " has no permissions boundary")
 	}
 	return map[string]json.RawMessage{"PermissionsBoundary": json.RawMessage(doc)}, nil
 }
@@ -586,14 +575,44 @@ func ssoDeletePermissionsBoundary(s *Server, ctx context.Context, tx *sql.Tx, in
 	if err != nil {
 		return nil, err
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM permission_set_policies WHERE arn = ? AND kind = 'boundary'`, arn)
+	had, err := deleteSingle(ctx, tx, arn, "boundary")
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !had {
 		return nil, ssoNotFound("permission set " + arn + " has no permissions boundary")
 	}
 	return struct{}{}, changed(ctx, tx, arn)
+}
+
+// A permission set has at most one inline policy and one permissions
+// boundary: rows of kind "inline" and "boundary", replaced whole.
+
+func putSingle(ctx context.Context, tx *sql.Tx, arn, kind, value string) error {
+	if _, err := deleteSingle(ctx, tx, arn, kind); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO permission_set_policies (arn, kind, value) VALUES (?, ?, ?)`, arn, kind, value)
+	return err
+}
+
+// single reads the permission set's policy of kind; ok is false without one.
+func single(ctx context.Context, tx *sql.Tx, arn, kind string) (value string, ok bool, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT value FROM permission_set_policies WHERE arn = ? AND kind = ?`, arn, kind).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return value, err == nil, err
+}
+
+// deleteSingle removes it and says whether there was one.
+func deleteSingle(ctx context.Context, tx *sql.Tx, arn, kind string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM permission_set_policies WHERE arn = ? AND kind = ?`, arn, kind)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 type provisioningStatus struct {
