@@ -332,6 +332,16 @@ func bench(s *stack, o options) ([]result, error) {
 	return results, nil
 }
 
+// add gathers one client's latencies and errors into r; the caller holds
+// the lock.
+func (r *result) add(lat []time.Duration, errs int, first string) {
+	r.latencies = append(r.latencies, lat...)
+	if r.errs == 0 && errs > 0 {
+		r.firstErr = first
+	}
+	r.errs += errs
+}
+
 // load runs clients loops of signed POSTs for dur.
 func load(c caller, url string, body []byte, clients int, dur time.Duration) result {
 	var wg sync.WaitGroup
@@ -355,11 +365,7 @@ func load(c caller, url string, body []byte, clients int, dur time.Duration) res
 				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
-			res.latencies = append(res.latencies, lat...)
-			if res.errs == 0 && errs > 0 {
-				res.firstErr = first
-			}
-			res.errs += errs
+			res.add(lat, errs, first)
 			mu.Unlock()
 		})
 	}

@@ -49,11 +49,7 @@ func openLoop(c caller, url string, body []byte, rate, senders int, dur time.Dur
 				lat = append(lat, time.Since(at))
 			}
 			mu.Lock()
-			res.latencies = append(res.latencies, lat...)
-			if res.errs == 0 && errs > 0 {
-				res.firstErr = first
-			}
-			res.errs += errs
+			res.add(lat, errs, first)
 			res.lateSends += late
 			mu.Unlock()
 		})
