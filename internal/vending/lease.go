@@ -187,9 +187,6 @@ func (e *Engine) TakeOverLapsed(ctx context.Context) ([]Takeover, error) {
 			out = append(out, t)
 		}
 	}
-	if err := e.adoptOrphanSlots(ctx); err != nil {
-		return out, err
-	}
 	if len(out) > 0 {
 		e.slotFreed.signal()
 	}
@@ -234,8 +231,8 @@ func (e *Engine) takeOver(ctx context.Context, r replicaRow) (Takeover, bool, er
 }
 
 // adoptOrphanSlots gives this replica the slots whose holder has no lease
-// at all: slots taken before leases existed, or left by a survivor that
-// stopped between ending a lease and taking over its slots.
+// at all: slots taken before leases existed. (A takeover ends a lease and
+// moves its slots in one transaction, so it leaves none; Start is enough.)
 func (e *Engine) adoptOrphanSlots(ctx context.Context) error {
 	_, err := e.db.ExecContext(ctx, `UPDATE vend_slots SET holder = $1 WHERE holder NOT IN (SELECT id FROM vend_replicas)`, e.replicaID)
 	if err != nil {

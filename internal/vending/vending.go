@@ -289,6 +289,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	if _, err := e.TakeOverLapsed(ctx); err != nil {
 		e.log.WarnContext(ctx, "taking over stopped replicas failed; retrying with the lease", "err", err)
 	}
+	if err := e.adoptOrphanSlots(ctx); err != nil {
+		return err
+	}
 	if err := e.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
