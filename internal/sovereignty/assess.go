@@ -1,6 +1,7 @@
 package sovereignty
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -139,6 +141,29 @@ type Assessment struct {
 // Engine evaluates the criteria. It is safe for concurrent use.
 type Engine struct {
 	query rego.PreparedEvalQuery
+	// profiles caches each profile's Rego value by name and version: a
+	// profile is shared by thousands of environments and changes only
+	// with a new version.
+	profiles sync.Map // string → ast.Value
+}
+
+// profileValue is p as Rego reads it (through JSON, as conftest would
+// read the same document), cached per name and version.
+func (e *Engine) profileValue(p Profile) (ast.Value, error) {
+	key := fmt.Sprintf("%s\x00%d", p.Name, p.Version)
+	if v, ok := e.profiles.Load(key); ok {
+		return v.(ast.Value), nil
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	e.profiles.Store(key, v)
+	return v, nil
 }
 
 // NewEngine compiles criteria (file name → Rego; DefaultCriteria when
@@ -256,23 +281,22 @@ func (e *Engine) Assess(ctx context.Context, p Profile, f Facts, floor Floor, no
 	}
 	dataCountries = slices.Compact(slices.Sorted(slices.Values(dataCountries)))
 	exposures := Derive(p, dataCountries)
-	input := map[string]any{
-		"profile": p, "exposures": nonNil(exposures), "provider_connection": f.Connection, "now": now.UTC().Format(time.DateOnly),
-		"floors": floor.Levels,
+	profile, err := e.profileValue(p)
+	if err != nil {
+		return Assessment{}, fmt.Errorf("sovereignty %s: %w", f.Environment, err)
+	}
+	rest, err := ast.InterfaceToValue(map[string]any{
+		"exposures": nonNil(exposures), "provider_connection": f.Connection, "now": now.UTC().Format(time.DateOnly),
+		"floors": nonNilMap(floor.Levels),
 		"environment": map[string]any{"data_countries": nonNil(dataCountries), "unknown_regions": nonNil(unknown),
 			"backups": nonNil(f.Backups), "hyok": f.HYOK, "proprietary_services": nonNil(f.ProprietaryServices)},
-	}
-	// Through JSON, so Rego sees exactly what conftest would read from
-	// the same document.
-	raw, err := json.Marshal(input)
+	})
 	if err != nil {
 		return Assessment{}, fmt.Errorf("sovereignty %s: input: %w", f.Environment, err)
 	}
-	var in any
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return Assessment{}, fmt.Errorf("sovereignty %s: input: %w", f.Environment, err)
-	}
-	rs, err := e.query.Eval(ctx, rego.EvalInput(in))
+	input := rest.(ast.Object).Copy()
+	input.Insert(ast.StringTerm("profile"), ast.NewTerm(profile))
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return Assessment{}, fmt.Errorf("sovereignty %s: evaluate: %w", f.Environment, err)
 	}
@@ -309,6 +333,13 @@ func (e *Engine) Assess(ctx context.Context, p Profile, f Facts, floor Floor, no
 		}
 	}
 	return a, nil
+}
+
+func nonNilMap(m map[string]int) map[string]int {
+	if m == nil {
+		return map[string]int{}
+	}
+	return m
 }
 
 func nonNil[T any](s []T) []T {
