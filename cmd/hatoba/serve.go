@@ -394,11 +394,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if ks != nil {
 		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 	}
+	sovFacts := &sovereigntyFacts{db: db, envs: envs, posture: ctl.posture, access: envAccess, ids: idp.ids, breakGlass: idp.breakGlass}
+	if ks != nil {
+		sovFacts.keys = ks.keys
+	}
+	sov, err := buildSovereignty(ctx, cfg.Sovereignty, sovFacts, log)
+	if err != nil {
+		return err
+	}
+	if cfg.Sovereignty.RescoreInterval > 0 {
+		loops.Go(func() { sov.Run(loopCtx, cfg.Sovereignty.RescoreInterval) })
+	}
 
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
-		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments}
+		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments,
+		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()

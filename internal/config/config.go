@@ -39,6 +39,30 @@ type Config struct {
 	Keyd      Keyd           `yaml:"keyd"`
 	Controls  Controls       `yaml:"controls"`
 	Metrics   Metrics        `yaml:"metrics"`
+	// Sovereignty configures the sovereignty assessment
+	// (docs/sovereignty.md).
+	Sovereignty Sovereignty `yaml:"sovereignty"`
+}
+
+// Sovereignty configures providers' sovereignty profiles and the floors.
+type Sovereignty struct {
+	// Profiles are YAML files of provider sovereignty profiles, imported at
+	// start when their version is newer than the stored one. Without any,
+	// the shipped examples are imported (marked as examples).
+	Profiles []string `yaml:"profiles"`
+	// RescoreInterval is how often every environment is assessed again;
+	// a profile change rescores its connection's environments at once.
+	RescoreInterval time.Duration `yaml:"rescore_interval"`
+	// Floors replace the default floor of each classification named.
+	Floors []SovereigntyFloor `yaml:"floors"`
+}
+
+// SovereigntyFloor is the minimum level per objective (SOV-1 … SOV-8) of
+// one classification.
+type SovereigntyFloor struct {
+	Classification string         `yaml:"classification"`
+	Mode           string         `yaml:"mode"`
+	Levels         map[string]int `yaml:"levels"`
 }
 
 // Metrics says where Prometheus reads /metrics: the process's and the
@@ -282,9 +306,10 @@ func Default() Config {
 			SessionTTL: 8 * time.Hour, TokenTTL: 15 * time.Minute, InvitationTTL: 72 * time.Hour,
 			SecondFactorTTL: 10 * time.Minute, BreakGlassMax: 8 * time.Hour,
 		},
-		Audit:    Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
-		Controls: Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute, FindingsRetention: 400 * 24 * time.Hour},
-		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
+		Audit:       Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
+		Controls:    Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute, FindingsRetention: 400 * 24 * time.Hour},
+		Metrics:     Metrics{Listen: "127.0.0.1:9464"},
+		Sovereignty: Sovereignty{RescoreInterval: time.Hour},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
 			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", XKSTenantPaths: true, HSMKeyLabel: "hatoba-master",
@@ -400,6 +425,9 @@ func (c Config) Validate() error {
 	}
 	if c.Controls.FindingsRetention < 0 || c.Controls.CollectInterval < 0 || c.Controls.ReconcileInterval < 0 {
 		return errors.New("controls: collect_interval, reconcile_interval and findings_retention must not be negative (0 turns each off)")
+	}
+	if err := c.validateSovereignty(); err != nil {
+		return err
 	}
 	if err := c.validateKeyd(); err != nil {
 		return err
@@ -594,6 +622,43 @@ func setField(v reflect.Value, parts []string, key, value string) error {
 		v.Set(reflect.ValueOf(strings.Split(value, ",")))
 	default:
 		return fmt.Errorf("setting %q cannot be set from a string", key)
+	}
+	return nil
+}
+
+func (c Config) validateSovereignty() error {
+	if c.Sovereignty.RescoreInterval < 0 {
+		return errors.New("sovereignty.rescore_interval must not be negative (0 turns the periodic rescore off)")
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Sovereignty.Floors {
+		switch f.Classification {
+		case "level1", "level2", "level3":
+		default:
+			return fmt.Errorf("sovereignty.floors[%d].classification: level1, level2 or level3, not %q", i, f.Classification)
+		}
+		if seen[f.Classification] {
+			return fmt.Errorf("sovereignty.floors: %s appears twice", f.Classification)
+		}
+		seen[f.Classification] = true
+		switch f.Mode {
+		case "", "report":
+		case "enforce":
+			// Gating placement at vending by a floor is not built yet; a
+			// configuration must not believe it is enforced.
+			return fmt.Errorf("sovereignty.floors[%d].mode: enforce is not available yet (floors are reported, docs/sovereignty.md)", i)
+		default:
+			return fmt.Errorf("sovereignty.floors[%d].mode: report, not %q", i, f.Mode)
+		}
+		for obj, lvl := range f.Levels {
+			n, err := strconv.Atoi(strings.TrimPrefix(obj, "SOV-"))
+			if !strings.HasPrefix(obj, "SOV-") || err != nil || n < 1 || n > 8 {
+				return fmt.Errorf("sovereignty.floors[%d].levels: %q is not an objective (SOV-1 … SOV-8)", i, obj)
+			}
+			if lvl < 0 || lvl > 4 {
+				return fmt.Errorf("sovereignty.floors[%d].levels.%s: a level from 0 to 4, not %d", i, obj, lvl)
+			}
+		}
 	}
 	return nil
 }

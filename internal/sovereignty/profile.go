@@ -287,23 +287,37 @@ func checkFact(field, evidence, reviewed string, bad func(field, format string, 
 //go:embed profiles/*.yaml
 var exampleFS embed.FS
 
-// Examples are the example profiles hatoba ships (profiles/*.yaml): an AWS
-// connection and a fictional domestic OpenStack provider, marked
+// ExampleDocuments are the example profiles hatoba ships
+// (profiles/*.yaml) as YAML documents: an AWS connection ("sim", the
+// simulated cloud's) and a fictional domestic OpenStack provider, marked
 // example: true and unverified throughout.
-func Examples() ([]Profile, error) {
+func ExampleDocuments() ([][]byte, error) {
 	names, err := fs.Glob(exampleFS, "profiles/*.yaml")
 	if err != nil {
 		return nil, err
 	}
-	var out []Profile
+	var out [][]byte
 	for _, n := range names {
 		b, err := exampleFS.ReadFile(n)
 		if err != nil {
 			return nil, err
 		}
-		p, err := ParseProfile(b)
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Examples are ExampleDocuments parsed.
+func Examples() ([]Profile, error) {
+	docs, err := ExampleDocuments()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Profile, 0, len(docs))
+	for _, d := range docs {
+		p, err := ParseProfile(d)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
+			return nil, fmt.Errorf("example profile: %w", err)
 		}
 		out = append(out, p)
 	}

@@ -190,7 +190,14 @@ func Verify(s Snapshot, v note.Verifier) (Report, error) {
 	if err := json.Unmarshal(s.Report, &r); err != nil {
 		return Report{}, fault.Invalidf("sovereignty snapshot: the report is not JSON: %v", err)
 	}
-	if n.Text != snapshotText(r.Environment, r.AssessedAt, sha256.Sum256(s.Report)) {
+	// The hash is over the report's canonical encoding (Go's, with sorted
+	// map keys), not over the bytes as they travelled: an HTTP encoder may
+	// indent or escape them without changing a value.
+	canonical, err := json.Marshal(r)
+	if err != nil {
+		return Report{}, fault.Invalidf("sovereignty snapshot: %v", err)
+	}
+	if n.Text != snapshotText(r.Environment, r.AssessedAt, sha256.Sum256(canonical)) {
 		return Report{}, fault.Invalidf("sovereignty snapshot: the report does not match its signature (changed after signing?)")
 	}
 	return r, nil
