@@ -25,8 +25,10 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/config"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
@@ -402,6 +404,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// An environment's residency and key facts come from its inventory:
+	// each collection assesses it again.
+	ctl.collector.SetAfterCollect(func(ctx context.Context, t posture.Target) {
+		if _, err := sov.Assess(ctx, t.EnvID); err != nil && fault.KindOf(err) != fault.NotFound {
+			log.Warn("sovereignty assessment after a collection", "env", t.EnvID, "err", err)
+		}
+	})
 	if cfg.Sovereignty.RescoreInterval > 0 {
 		loops.Go(func() { sov.Run(loopCtx, cfg.Sovereignty.RescoreInterval) })
 	}

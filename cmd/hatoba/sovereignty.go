@@ -40,7 +40,8 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string) (sovereignty
 	if err != nil {
 		return sovereignty.Facts{}, err
 	}
-	f := sovereignty.Facts{Environment: en.ID, Organization: en.OrgID, Classification: string(en.Classification), Connection: en.Provider}
+	f := sovereignty.Facts{Environment: en.ID, Organization: en.OrgID, Classification: string(en.Classification), Connection: en.Provider,
+		System: en.SystemName}
 	inv, err := s.posture.Inventory(ctx, envID)
 	if err != nil && fault.KindOf(err) != fault.NotFound {
 		return sovereignty.Facts{}, fmt.Errorf("inventory: %w", err)
@@ -51,6 +52,9 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string) (sovereignty
 			f.ResourceRegions = append(f.ResourceRegions, r.Region)
 		}
 		types = append(types, r.Type)
+		if z, _ := r.Config["availability_zone"].(string); z != "" {
+			f.Zones = append(f.Zones, z)
+		}
 		if r.Type == "aws_kms_key" {
 			ks, _ := r.Config["custom_key_store_id"].(string)
 			keyStores = append(keyStores, ks)

@@ -165,6 +165,8 @@ var Routes = []Route{
 	{"GET", "/api/v1/sovereignty/profiles/{name}", authz.ReadSystem, (*Server).getSovereigntyProfile},
 	{"PUT", "/api/v1/sovereignty/profiles/{name}", authz.WriteSovereignty, (*Server).putSovereigntyProfile},
 	{"GET", "/api/v1/sovereignty/scores", authz.ReadSovereignty, (*Server).sovereigntyScores},
+	{"GET", "/api/v1/sovereignty/concentration", authz.ReadSovereignty, (*Server).sovereigntyConcentration},
+	{"GET", "/api/v1/sovereignty/blast-radius", authz.ReadSovereignty, (*Server).sovereigntyBlastRadius},
 	{"GET", "/api/v1/environments/{id}/sovereignty", authz.ReadSovereignty, (*Server).envSovereignty},
 	{"POST", "/api/v1/environments/{id}/sovereignty", authz.ReadSovereignty, (*Server).assessSovereignty},
 	{"POST", "/api/v1/environments/{id}/exceptions", authz.RequestException, (*Server).requestException},

@@ -109,6 +109,8 @@ var matrix = map[string]expect{
 	"GET /api/v1/sovereignty/profiles/{name}":    {own: signedIn, foreign: signedIn},
 	"PUT /api/v1/sovereignty/profiles/{name}":    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"document":"name: Not A Name"}`},
 	"GET /api/v1/sovereignty/scores":             {own: signedIn, foreign: signedIn},
+	"GET /api/v1/sovereignty/concentration":      {own: signedIn, foreign: signedIn},
+	"GET /api/v1/sovereignty/blast-radius":       {own: signedIn, foreign: signedIn, query: "?provider=sim"},
 	"GET /api/v1/environments/{id}/sovereignty":  {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"POST /api/v1/environments/{id}/sovereignty": {own: []string{granted, admin, member}, foreign: nil},
 	// Controls: read by everyone signed in; assigned and decided by

@@ -220,3 +220,64 @@ func (s *Server) sovereigntyScores(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": scores, "floors": s.Sovereignty.Floors()})
 }
+
+// sovereigntyConcentration is the national view over the environments the
+// caller may read: shares and the Herfindahl–Hirschman index per
+// provider, region and zone, from each environment's latest assessment.
+func (s *Server) sovereigntyConcentration(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) || !s.sovereigntyOr503(w, r) {
+		return
+	}
+	ps, ok := s.placements(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"environments": len(ps), "views": sovereignty.Concentrations(ps)})
+}
+
+func (s *Server) placements(w http.ResponseWriter, r *http.Request) ([]sovereignty.Placement, bool) {
+	within, err := s.within(r.Context(), principal(r), authz.ReadSovereignty)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return nil, false
+	}
+	ps, err := s.Sovereignty.Placements(r.Context(), within)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return nil, false
+	}
+	return ps, true
+}
+
+// sovereigntyBlastRadius answers "if this provider, region or zone
+// fails": the systems that stop, by organisation, and whether each runs
+// or is backed up elsewhere.
+func (s *Server) sovereigntyBlastRadius(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r, anyText("provider"), anyText("region"), anyText("zone")) || !s.sovereigntyOr503(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	o := sovereignty.Outage{Provider: q.Get("provider"), Region: q.Get("region"), Zone: q.Get("zone")}
+	if o.Provider == "" {
+		writeError(w, r, s.Logger, fault.InvalidField("provider", "provider names the provider connection that fails"))
+		return
+	}
+	if o.Region != "" && o.Zone != "" {
+		writeError(w, r, s.Logger, fault.InvalidField("zone", "give a region or a zone, not both"))
+		return
+	}
+	ps, ok := s.placements(w, r)
+	if !ok {
+		return
+	}
+	affected := sovereignty.BlastRadius(ps, o)
+	orgs, without := map[string]bool{}, 0
+	for _, a := range affected {
+		orgs[a.Organization] = true
+		if !a.Fallback {
+			without++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"outage": o, "systems": len(affected), "organizations": len(orgs),
+		"without_fallback": without, "affected": affected})
+}

@@ -74,6 +74,26 @@ func TestSovereigntyViews(t *testing.T) {
 		t.Fatalf("scores: %d %s", r.status, r.raw)
 	}
 
+	// The national view and an outage's blast radius, from the kept
+	// assessments.
+	r = h.call(t, "GET", "/api/v1/sovereignty/concentration", "", as(operator))
+	if r.status != http.StatusOK || r.body["environments"] != float64(1) || len(r.body["views"].([]any)) != 3 {
+		t.Fatalf("concentration: %d %s", r.status, r.raw)
+	}
+	if hhi := r.body["views"].([]any)[0].(map[string]any)["hhi"]; hhi != float64(10000) {
+		t.Errorf("one environment on one provider: HHI %v; want 10000", hhi)
+	}
+	r = h.call(t, "GET", "/api/v1/sovereignty/blast-radius?provider=sim", "", as(operator))
+	if r.status != http.StatusOK || r.body["systems"] != float64(1) || r.body["without_fallback"] != float64(1) {
+		t.Fatalf("blast radius: %d %s", r.status, r.raw)
+	}
+	for q, field := range map[string]string{"": "provider", "?region=x": "provider", "?provider=sim&region=a&zone=b": "zone", "?provider=sim&az=1": "az"} {
+		r := h.call(t, "GET", "/api/v1/sovereignty/blast-radius"+q, "", as(operator))
+		if (r.status != http.StatusBadRequest && r.status != http.StatusUnprocessableEntity) || r.body["field"] != field && !strings.Contains(r.raw, field) {
+			t.Errorf("blast radius%s: %d %s; want a 4xx naming %s", q, r.status, r.raw, field)
+		}
+	}
+
 	// Profiles: a new version from a central operator, refused to a
 	// tenant and when based on a stale version.
 	got := h.call(t, "GET", "/api/v1/sovereignty/profiles/aws-example", "", as(admin))

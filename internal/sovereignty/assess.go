@@ -80,8 +80,11 @@ type Facts struct {
 	Organization   string `json:"organization"`
 	Classification string `json:"classification"`
 	Connection     string `json:"connection"`
-	// ResourceRegions are the regions of the environment's inventory.
+	System         string `json:"system"`
+	// ResourceRegions are the regions of the environment's inventory,
+	// one per resource; Zones the availability zones its resources use.
 	ResourceRegions     []string `json:"resource_regions"`
+	Zones               []string `json:"zones"`
 	Backups             []Backup `json:"backups"`
 	HYOK                HYOK     `json:"hyok"`
 	ProprietaryServices []string `json:"proprietary_services"`
@@ -135,6 +138,7 @@ type Assessment struct {
 	Breaches       []Breach       `json:"breaches"`
 	Exposures      []Exposure     `json:"exposures"`
 	Residency      []Residency    `json:"residency"`
+	Placement      Placement      `json:"placement"`
 	AssessedAt     time.Time      `json:"assessed_at"`
 }
 
@@ -323,7 +327,7 @@ func (e *Engine) Assess(ctx context.Context, p Profile, f Facts, floor Floor, no
 			}
 		}
 	}
-	a := Assessment{Environment: f.Environment, Organization: f.Organization, Classification: f.Classification, Connection: f.Connection,
+	a := Assessment{Placement: placementOf(f), Environment: f.Environment, Organization: f.Organization, Classification: f.Classification, Connection: f.Connection,
 		Profile: p.Name, ProfileVersion: p.Version, ProfileExample: p.Example, Tier: p.Tier,
 		Levels: out.Levels, Score: out.Score, Criteria: out.Criteria, Floors: floor.Levels, FloorMode: floor.Mode,
 		Exposures: exposures, Residency: residency, AssessedAt: now.UTC()}
@@ -333,6 +337,40 @@ func (e *Engine) Assess(ctx context.Context, p Profile, f Facts, floor Floor, no
 		}
 	}
 	return a, nil
+}
+
+// placementOf is where the environment runs: its main region is the one
+// most of its resources are in.
+func placementOf(f Facts) Placement {
+	count := map[string]int{}
+	main := ""
+	for _, r := range f.ResourceRegions {
+		if r == "global" {
+			continue
+		}
+		count[r]++
+		if count[r] > count[main] || count[r] == count[main] && r < main {
+			main = r
+		}
+	}
+	p := Placement{Environment: f.Environment, Organization: f.Organization, Prefecture: PrefectureOf(f.Organization), System: f.System,
+		Provider: f.Connection, Region: main, Zones: slices.Compact(slices.Sorted(slices.Values(f.Zones)))}
+	for _, b := range f.Backups {
+		if !slices.Contains(p.BackupProviders, b.Connection) {
+			p.BackupProviders = append(p.BackupProviders, b.Connection)
+		}
+	}
+	return p
+}
+
+// PrefectureOf is the JIS X 0401 prefecture code of a local government
+// ("lg-131016" → "13"), "" for other organisations.
+func PrefectureOf(orgID string) string {
+	code, ok := strings.CutPrefix(orgID, "lg-")
+	if !ok || len(code) < 2 || code[0] < '0' || code[0] > '4' || code[1] < '0' || code[1] > '9' || code[:2] == "00" || code[:2] > "47" {
+		return ""
+	}
+	return code[:2]
 }
 
 func nonNilMap(m map[string]int) map[string]int {

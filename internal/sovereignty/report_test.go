@@ -112,3 +112,13 @@ func TestConcentrationAndBlastRadius(t *testing.T) {
 		}
 	}
 }
+
+func TestPrefectureOf(t *testing.T) {
+	t.Parallel()
+	for org, want := range map[string]string{"lg-131016": "13", "lg-011002": "01", "lg-470007": "47", "lg-480001": "", "lg-001": "",
+		"nat-digital": "", "lg-": "", "lg-9": "", "qp-131016": ""} {
+		if got := sovereignty.PrefectureOf(org); got != want {
+			t.Errorf("PrefectureOf(%q) = %q; want %q", org, got, want)
+		}
+	}
+}

@@ -259,12 +259,17 @@ func (s *Service) Assess(ctx context.Context, envID string) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("sovereignty of %s: %w", envID, err)
 	}
+	placement, err := json.Marshal(a.Placement)
+	if err != nil {
+		return Report{}, fmt.Errorf("sovereignty of %s: %w", envID, err)
+	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO sovereignty_assessments (env_id, org_id, connection, profile, profile_version, classification,
-			score, breaches, report, assessed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			score, breaches, report, placement, assessed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (env_id) DO UPDATE SET org_id = excluded.org_id, connection = excluded.connection, profile = excluded.profile,
 			profile_version = excluded.profile_version, classification = excluded.classification, score = excluded.score,
-			breaches = excluded.breaches, report = excluded.report, assessed_at = excluded.assessed_at`,
-		envID, f.Organization, f.Connection, sp.Profile.Name, sp.Profile.Version, f.Classification, a.Score, len(a.Breaches), string(raw), a.AssessedAt)
+			breaches = excluded.breaches, report = excluded.report, placement = excluded.placement, assessed_at = excluded.assessed_at`,
+		envID, f.Organization, f.Connection, sp.Profile.Name, sp.Profile.Version, f.Classification, a.Score, len(a.Breaches), string(raw),
+		string(placement), a.AssessedAt)
 	if err != nil {
 		return Report{}, fmt.Errorf("sovereignty of %s: keep: %w", envID, err)
 	}
@@ -335,6 +340,40 @@ func (s *Service) Scores(ctx context.Context, orgIDs []string) ([]Score, error) 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sovereignty scores: %w", err)
+	}
+	return out, nil
+}
+
+// Placements lists where the given organisations' environments (every
+// one when orgIDs is nil) run, as their latest assessments found.
+func (s *Service) Placements(ctx context.Context, orgIDs []string) ([]Placement, error) {
+	q := `SELECT placement FROM sovereignty_assessments`
+	var args []any
+	if orgIDs != nil {
+		if len(orgIDs) == 0 {
+			return []Placement{}, nil
+		}
+		q += ` WHERE org_id IN (` + store.In(&args, orgIDs) + `)`
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY env_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("placements: %w", err)
+	}
+	defer rows.Close()
+	out := []Placement{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("placements: %w", err)
+		}
+		var p Placement
+		if err := json.Unmarshal([]byte(raw), &p); err != nil {
+			return nil, fmt.Errorf("placements: stored placement: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("placements: %w", err)
 	}
 	return out, nil
 }

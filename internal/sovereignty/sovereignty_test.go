@@ -103,6 +103,9 @@ func TestAssess(t *testing.T) {
 			for _, e := range a.Exposures {
 				exposures = append(exposures, e.ID)
 			}
+			if pl := a.Placement; pl.Provider != tt.facts.Connection || pl.Region != tt.facts.ResourceRegions[0] {
+				t.Errorf("placement %+v; want %s in %s", pl, tt.facts.Connection, tt.facts.ResourceRegions[0])
+			}
 			if !slices.Equal(breaches, tt.breaches) || !slices.Equal(exposures, tt.exposures) || !slices.Equal(a.Residency, tt.residency) {
 				t.Errorf("breaches %v exposures %v residency %v; want %v %v %v", breaches, exposures, a.Residency, tt.breaches, tt.exposures, tt.residency)
 			}

@@ -23,6 +23,7 @@ CREATE TABLE sovereignty_assessments (
     score            DOUBLE PRECISION NOT NULL,
     breaches         INTEGER NOT NULL,
     report           TEXT NOT NULL,
+    placement        TEXT NOT NULL,
     assessed_at      TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX sovereignty_assessments_org ON sovereignty_assessments (org_id, env_id);
