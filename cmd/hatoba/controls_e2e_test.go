@@ -162,4 +162,24 @@ func TestControlsEndToEnd(t *testing.T) {
 	if st := callAs(t, op, "GET", srv.url+"/api/v1/environments/"+envID+"/sovereignty", nil, &view); st != 200 || view["view"] != "score_only" {
 		t.Fatalf("sovereignty as central: %d %v", st, view)
 	}
+	// Each collection hands the assessment to the detective controls as
+	// one more resource of the environment (hatoba-sovereignty-floor).
+	var invNow struct {
+		Items []struct {
+			Type   string         `json:"type"`
+			Config map[string]any `json:"config"`
+		} `json:"items"`
+	}
+	if st := callAs(t, admin, "GET", srv.url+"/api/v1/environments/"+envID+"/inventory", nil, &invNow); st != 200 {
+		t.Fatalf("inventory: %d", st)
+	}
+	found := false
+	for _, it := range invNow.Items {
+		if it.Type == "hatoba_sovereignty_assessment" {
+			found = it.Config["floor_mode"] == "report" && it.Config["classification"] != nil
+		}
+	}
+	if !found {
+		t.Fatalf("the collected inventory holds no sovereignty assessment: %+v", invNow.Items)
+	}
 }

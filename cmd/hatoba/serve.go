@@ -23,16 +23,17 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/config"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
-	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/simcloud"
+	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 	"github.com/hatoba-cloud/hatoba/internal/web"
@@ -334,6 +335,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	envAccess := envaccess.New(db, envs, idp.ids, orgs, time.Now)
 	ctl, err := buildCatalog(ctx, db, log)
+	var sov *sovereignty.Service
 	if err != nil {
 		return err
 	}
@@ -345,6 +347,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
 		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval, IntakeConcurrency: cfg.Vending.IntakeConcurrency,
 		LeaseTTL: cfg.Vending.LeaseTTL, Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg), Access: envAccess,
+		// The sovereignty service is built after the engine (it reads the
+		// posture the engine's collector feeds); requests wait for serve
+		// to listen, by which time it is set.
+		Admit: func(ctx context.Context, connection string, classification env.Classification) error {
+			if sov == nil {
+				return nil
+			}
+			return sov.Admit(ctx, connection, string(classification))
+		},
 	})
 	if err != nil {
 		return err
@@ -400,17 +411,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if ks != nil {
 		sovFacts.keys = ks.keys
 	}
-	sov, err := buildSovereignty(ctx, cfg.Sovereignty, sovFacts, log)
+	sov, err = buildSovereignty(ctx, cfg.Sovereignty, sovFacts, log)
 	if err != nil {
 		return err
 	}
 	// An environment's residency and key facts come from its inventory:
-	// each collection assesses it again.
-	ctl.collector.SetAfterCollect(func(ctx context.Context, t posture.Target) {
-		if _, err := sov.Assess(ctx, t.EnvID); err != nil && fault.KindOf(err) != fault.NotFound {
-			log.Warn("sovereignty assessment after a collection", "env", t.EnvID, "err", err)
+	// each collection assesses it, and the assessment goes to the
+	// detective controls with the inventory (an enforced floor's drift is
+	// a finding). An environment whose connection has no profile is
+	// collected without one.
+	ctl.source.assess = func(ctx context.Context, envID string, rs []controls.Resource) (controls.Resource, error) {
+		rep, err := sov.AssessInventory(ctx, envID, rs)
+		if fault.KindOf(err) == fault.NotFound {
+			return controls.Resource{Provider: "hatoba", Type: sovereignty.ResourceType, ID: "hatoba:sovereignty:" + envID, Region: "global",
+				Environment: envID, Config: map[string]any{"assessed": false}}, nil
 		}
-	})
+		return rep.Resource(), err
+	}
 	if cfg.Sovereignty.RescoreInterval > 0 {
 		loops.Go(func() { sov.Run(loopCtx, cfg.Sovereignty.RescoreInterval) })
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/config"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
@@ -35,16 +36,17 @@ type sovereigntyFacts struct {
 // party of an environment's exposure report.
 const breakGlassWindow = 90 * 24 * time.Hour
 
-func (s *sovereigntyFacts) facts(ctx context.Context, envID string) (sovereignty.Facts, error) {
+func (s *sovereigntyFacts) facts(ctx context.Context, envID string, inv []controls.Resource) (sovereignty.Facts, error) {
 	en, err := s.envs.Get(ctx, s.db, envID)
 	if err != nil {
 		return sovereignty.Facts{}, err
 	}
 	f := sovereignty.Facts{Environment: en.ID, Organization: en.OrgID, Classification: string(en.Classification), Connection: en.Provider,
 		System: en.SystemName}
-	inv, err := s.posture.Inventory(ctx, envID)
-	if err != nil && fault.KindOf(err) != fault.NotFound {
-		return sovereignty.Facts{}, fmt.Errorf("inventory: %w", err)
+	if inv == nil {
+		if inv, err = s.posture.Inventory(ctx, envID); err != nil && fault.KindOf(err) != fault.NotFound {
+			return sovereignty.Facts{}, fmt.Errorf("inventory: %w", err)
+		}
 	}
 	var types, keyStores []string
 	for _, r := range inv {
@@ -131,7 +133,11 @@ func buildSovereignty(ctx context.Context, cfg config.Sovereignty, facts *sovere
 	}
 	floors := sovereignty.DefaultFloors()
 	for _, f := range cfg.Floors {
-		floors[f.Classification] = sovereignty.Floor{Mode: "report", Levels: f.Levels}
+		mode := f.Mode
+		if mode == "" {
+			mode = sovereignty.ModeReport
+		}
+		floors[f.Classification] = sovereignty.Floor{Mode: mode, Levels: f.Levels}
 	}
 	svc := sovereignty.NewService(facts.db, sovereignty.Options{Engine: eng, Floors: floors, Facts: facts.facts,
 		Environments: facts.environments, Logger: log.With("component", "sovereignty")})

@@ -159,7 +159,7 @@ func sovereigntyService(t testing.TB, db *store.DB, envs *env.Store) *sovereignt
 		t.Fatal(err)
 	}
 	svc := sovereignty.NewService(db, sovereignty.Options{Engine: eng, Logger: discardLogger(),
-		Facts: func(ctx context.Context, id string) (sovereignty.Facts, error) {
+		Facts: func(ctx context.Context, id string, _ []controls.Resource) (sovereignty.Facts, error) {
 			en, err := envs.Get(ctx, db, id)
 			return sovereignty.Facts{Environment: en.ID, Organization: en.OrgID, Classification: string(en.Classification),
 				Connection: en.Provider}, err

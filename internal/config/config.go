@@ -53,7 +53,10 @@ type Sovereignty struct {
 	// RescoreInterval is how often every environment is assessed again;
 	// a profile change rescores its connection's environments at once.
 	RescoreInterval time.Duration `yaml:"rescore_interval"`
-	// Floors replace the default floor of each classification named.
+	// Floors replace the default floor of each classification named. A
+	// floor in report mode is reported; in enforce mode it also refuses
+	// new environments on a provider that does not reach it, and its
+	// drift is a finding (control hatoba-sovereignty-floor).
 	Floors []SovereigntyFloor `yaml:"floors"`
 }
 
@@ -642,13 +645,9 @@ func (c Config) validateSovereignty() error {
 		}
 		seen[f.Classification] = true
 		switch f.Mode {
-		case "", "report":
-		case "enforce":
-			// Gating placement at vending by a floor is not built yet; a
-			// configuration must not believe it is enforced.
-			return fmt.Errorf("sovereignty.floors[%d].mode: enforce is not available yet (floors are reported, docs/sovereignty.md)", i)
+		case "", "report", "enforce":
 		default:
-			return fmt.Errorf("sovereignty.floors[%d].mode: report, not %q", i, f.Mode)
+			return fmt.Errorf("sovereignty.floors[%d].mode: report or enforce, not %q", i, f.Mode)
 		}
 		for obj, lvl := range f.Levels {
 			n, err := strconv.Atoi(strings.TrimPrefix(obj, "SOV-"))

@@ -34,15 +34,7 @@ type Collector struct {
 	concurrency int
 	// retention is how long a resolved finding is kept; 0 keeps it.
 	retention time.Duration
-	// after runs once a target's inventory is recorded, with what was
-	// recorded: capabilities that read the inventory (sovereignty) look
-	// again.
-	after func(ctx context.Context, t Target)
 }
-
-// SetAfterCollect makes f run after every target's recorded collection,
-// on demand or in a round. f's failures are its own to log.
-func (c *Collector) SetAfterCollect(f func(ctx context.Context, t Target)) { c.after = f }
 
 // SetRetention makes every round end by dropping findings resolved more
 // than d ago (0 keeps them) and closed environments' inventories.
@@ -69,11 +61,7 @@ func (c *Collector) Collect(ctx context.Context, t Target) (Summary, error) {
 	for i := range rs {
 		rs[i].Environment = t.EnvID
 	}
-	sum, err := c.svc.Record(ctx, t.EnvID, t.OrgID, rs)
-	if err == nil && c.after != nil {
-		c.after(ctx, t)
-	}
-	return sum, err
+	return c.svc.Record(ctx, t.EnvID, t.OrgID, rs)
 }
 
 // Round collects every target once, recorded as a round requested by

@@ -238,6 +238,12 @@ func RunTests(ctx context.Context, criteria map[string]string) (passed int, err 
 	return passed, nil
 }
 
+// The floor modes: detect before prevent.
+const (
+	ModeReport  = "report"
+	ModeEnforce = "enforce"
+)
+
 // Floor is the minimum level per objective for a classification, and
 // whether it is only reported or enforced (gates placement at vending).
 type Floor struct {

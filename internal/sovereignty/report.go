@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 )
 
@@ -148,6 +149,31 @@ func summary(a Assessment, p Profile, f Facts) string {
 		b.WriteString(" Assessed against an EXAMPLE profile whose facts nobody has verified.")
 	}
 	return b.String()
+}
+
+// ResourceType is the type of the resource that carries an environment's
+// assessment to the detective controls (hatoba-sovereignty-floor).
+const ResourceType = "hatoba_sovereignty_assessment"
+
+// Resource is the assessment as one resource of the environment's
+// inventory, in the shape the controls read.
+func (r Report) Resource() controls.Resource {
+	breaches := make([]any, 0, len(r.Breaches))
+	for _, b := range r.Breaches {
+		breaches = append(breaches, map[string]any{"objective": b.Objective, "level": b.Level, "floor": b.Floor})
+	}
+	residency := make([]any, 0, len(r.Residency))
+	for _, x := range r.Residency {
+		residency = append(residency, map[string]any{"region": x.Region, "country": x.Country})
+	}
+	levels := make(map[string]any, len(r.Levels))
+	for k, v := range r.Levels {
+		levels[k] = v
+	}
+	return controls.Resource{Provider: "hatoba", Type: ResourceType, ID: "hatoba:sovereignty:" + r.Environment, Region: "global",
+		Environment: r.Environment, Config: map[string]any{"classification": r.Classification, "floor_mode": r.FloorMode,
+			"score": r.Score, "levels": levels, "breaches": breaches, "residency": residency,
+			"profile": r.Profile, "profile_version": r.ProfileVersion}}
 }
 
 // Snapshot is a report signed with the audit log's key: proof of what was

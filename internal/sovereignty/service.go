@@ -12,14 +12,16 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
 // FactsFunc gathers an environment's facts from the capabilities that own
 // them (cmd/hatoba wires it: the environment, its inventory, its key
-// store, its people and break-glass grants).
-type FactsFunc func(ctx context.Context, envID string) (Facts, error)
+// store, its people and break-glass grants). inventory, when not nil, is
+// the inventory just collected, to read instead of the stored one.
+type FactsFunc func(ctx context.Context, envID string, inventory []controls.Resource) (Facts, error)
 
 // EnvironmentsFunc lists the environments to assess on a provider
 // connection ("" for every connection): the ready ones.
@@ -242,7 +244,21 @@ func (s *Service) ForConnection(ctx context.Context, connection string) (StoredP
 // Assess assesses one environment now from its current facts, keeps the
 // result as its latest assessment and returns the exposure report.
 func (s *Service) Assess(ctx context.Context, envID string) (Report, error) {
-	f, err := s.facts(ctx, envID)
+	return s.assess(ctx, envID, nil)
+}
+
+// AssessInventory is Assess with the inventory just collected, before it
+// is recorded: the collector adds the assessment to what the detective
+// controls evaluate (docs/sovereignty.md, "Floors").
+func (s *Service) AssessInventory(ctx context.Context, envID string, inventory []controls.Resource) (Report, error) {
+	if inventory == nil {
+		inventory = []controls.Resource{}
+	}
+	return s.assess(ctx, envID, inventory)
+}
+
+func (s *Service) assess(ctx context.Context, envID string, inventory []controls.Resource) (Report, error) {
+	f, err := s.facts(ctx, envID, inventory)
 	if err != nil {
 		return Report{}, fmt.Errorf("sovereignty of %s: facts: %w", envID, err)
 	}
@@ -274,6 +290,38 @@ func (s *Service) Assess(ctx context.Context, envID string) (Report, error) {
 		return Report{}, fmt.Errorf("sovereignty of %s: keep: %w", envID, err)
 	}
 	return r, nil
+}
+
+// Admit says whether a new environment of classification may be placed on
+// connection: with the classification's floor in enforce mode, the
+// provider's profile must reach it for an environment that has no
+// resources yet (what the environment later does — a resource abroad —
+// is the drift finding's). A floor in report mode admits everything.
+func (s *Service) Admit(ctx context.Context, connection, classification string) error {
+	floor, ok := s.floors[classification]
+	if !ok || floor.Mode != ModeEnforce || len(floor.Levels) == 0 {
+		return nil
+	}
+	sp, err := s.ForConnection(ctx, connection)
+	if fault.KindOf(err) == fault.NotFound {
+		return fault.InvalidField("provider", "%s environments need a sovereignty floor that is enforced, and provider connection %q has no sovereignty profile to judge it by", classification, connection)
+	}
+	if err != nil {
+		return err
+	}
+	a, err := s.engine.Assess(ctx, sp.Profile, Facts{Connection: connection, Classification: classification}, floor, s.now())
+	if err != nil {
+		return err
+	}
+	if len(a.Breaches) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, b := range a.Breaches {
+		parts = append(parts, fmt.Sprintf("%s %d < %d", b.Objective, b.Level, b.Floor))
+	}
+	return fault.InvalidField("provider", "provider %q does not reach the enforced sovereignty floor of %s environments (%s; profile %s v%d): choose a provider that does",
+		connection, classification, strings.Join(parts, ", "), sp.Profile.Name, sp.Profile.Version)
 }
 
 // Latest returns an environment's latest kept report.

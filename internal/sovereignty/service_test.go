@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -20,7 +21,7 @@ func newService(t *testing.T, db *store.DB, facts map[string]sovereignty.Facts) 
 		t.Fatal(err)
 	}
 	return sovereignty.NewService(db, sovereignty.Options{Engine: eng,
-		Facts: func(_ context.Context, id string) (sovereignty.Facts, error) {
+		Facts: func(_ context.Context, id string, _ []controls.Resource) (sovereignty.Facts, error) {
 			f, ok := facts[id]
 			if !ok {
 				return sovereignty.Facts{}, fault.NotFoundf("no environment %s", id)
@@ -164,6 +165,42 @@ func TestServiceAssessKeepsAndRescores(t *testing.T) {
 				t.Fatal("the profile edit did not rescore env-a within a minute")
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// TestAdmitEnforcedFloor: an enforced floor refuses a new environment on
+// a provider whose profile does not reach it, naming the objectives; a
+// reported floor and a provider that reaches it admit; a connection
+// without a profile cannot be judged and is refused under enforcement.
+func TestAdmitEnforcedFloor(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		eng, err := sovereignty.NewEngine(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		floors := sovereignty.DefaultFloors()
+		floors["level3"] = sovereignty.Floor{Mode: sovereignty.ModeEnforce, Levels: floors["level3"].Levels}
+		s := sovereignty.NewService(db, sovereignty.Options{Engine: eng, Floors: floors, Now: func() time.Time { return assessedOn }})
+		for _, n := range []string{"aws-example", "openstack-domestic-example"} {
+			if _, err := s.Import(ctx, readExample(t, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = s.Admit(ctx, "sim", "level3")
+		if fe, ok := fault.As(err); !ok || fe.Kind != fault.Invalid || fe.Field != "provider" || !strings.Contains(err.Error(), "SOV-2 2 < 3") {
+			t.Fatalf("level3 on the AWS example under an enforced floor: %v; want refused naming SOV-2", err)
+		}
+		if err := s.Admit(ctx, "domestic", "level3"); err != nil {
+			t.Fatalf("level3 on the domestic example: %v", err)
+		}
+		if err := s.Admit(ctx, "sim", "level2"); err != nil {
+			t.Fatalf("level2 (floor in report mode) on AWS: %v", err)
+		}
+		if err := s.Admit(ctx, "nowhere", "level3"); fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "no sovereignty profile") {
+			t.Fatalf("level3 on a connection without a profile: %v", err)
 		}
 	})
 }

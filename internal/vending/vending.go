@@ -58,6 +58,11 @@ type Orgs interface {
 type Config struct {
 	Connections  []Connection
 	DefaultQuota int
+	// Admit, when set, may refuse a new environment of a classification
+	// on a connection outright (an enforced sovereignty floor the
+	// provider does not reach): the request fails with Admit's error and
+	// nothing is stored.
+	Admit func(ctx context.Context, connection string, classification env.Classification) error
 	// Policies is the preventive policy set attached to every new account
 	// when PolicySet is nil.
 	Policies []provider.Policy
