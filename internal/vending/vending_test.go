@@ -335,7 +335,7 @@ func TestTransferAndClose(t *testing.T) {
 		if en.State != env.Ready {
 			t.Fatalf("%s: %s", en.State, en.StateReason)
 		}
-		orgs := organizations.NewFromConfig(aws.Config{Region: "ap-northeast-1",
+		orgs := organizations.NewFromConfig(aws.Config{Region: "us-east-1",
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")},
 			func(o *organizations.Options) { o.BaseEndpoint = aws.String(w.url) })
 		parentOf := func() string {
