@@ -329,9 +329,9 @@ func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 type service struct {
 	signingName    string
 	region         func(cfg *Config) string // the region requests must be signed for
-	throttle       string // the service's throttling error code
-	throttleStatus int    // its HTTP status: 400 in the JSON protocols, 429 in the Account API
-	internal       string // the service's internal error code
+	throttle       string                   // the service's throttling error code
+	throttleStatus int                      // its HTTP status: 400 in the JSON protocols, 429 in the Account API
+	internal       string                   // the service's internal error code
 	ops            map[string]operation
 	identityCenter bool // shares Identity Center's rate
 }
@@ -352,7 +352,7 @@ var accountService = &service{signingName: "account", region: globalRegion, thro
 // Account API) sign for in the aws partition.
 const GlobalRegion = "us-east-1"
 
-func globalRegion(*Config) string           { return GlobalRegion }
+func globalRegion(*Config) string             { return GlobalRegion }
 func identityCenterRegion(cfg *Config) string { return cfg.IdentityCenterRegion }
 func homeRegion(cfg *Config) string           { return cfg.Region }
 
