@@ -995,3 +995,54 @@ func busyError(op string) error {
 	}
 	return nil
 }
+
+// AttachedPolicies lists the names of the SCPs attached to a root, unit
+// or account, for tests and inspection.
+func (s *Server) AttachedPolicies(ctx context.Context, target string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	names, err := queryAll(ctx, tx, scanString, `SELECT p.name FROM policy_attachments a JOIN policies p ON p.id = a.policy_id
+		WHERE a.target_id = ? ORDER BY p.name`, target)
+	if err != nil {
+		return nil, fmt.Errorf("policies of %s: %w", target, err)
+	}
+	return names, nil
+}
+
+// AccountStatus reports an account's status (ACTIVE, PENDING_CLOSURE,
+// SUSPENDED), for tests and inspection; "" when there is no such account.
+func (s *Server) AccountStatus(ctx context.Context, id string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if err := s.settle(ctx, tx); err != nil {
+		return "", err
+	}
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT status FROM accounts WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return status, tx.Commit()
+}
+
+// DetachForTest detaches a policy by name from a target without AWS's
+// checks, as an operator's change made outside hatoba would leave it.
+func (s *Server) DetachForTest(ctx context.Context, policyName, target string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.db.ExecContext(ctx, `DELETE FROM policy_attachments WHERE target_id = ? AND policy_id = (SELECT id FROM policies WHERE name = ?)`, target, policyName)
+	return err
+}
