@@ -12,13 +12,13 @@ import (
 
 // AWS's published service models (botocore's service-2.json), trimmed to
 // the operations the simulated cloud implements and the shapes they
-// reach, without documentation, live in testdata/awsmodels (SOURCE.md
+// reach, without documentation, live in awsmodels (SOURCE.md
 // names their origin, commit and licence). The fidelity tests hold the
 // simulated cloud to them.
 
-// modelFiles maps each simulated service to its botocore model.
-var modelFiles = []struct {
-	file    string // under testdata/awsmodels and botocore/data
+// trimmedModels maps each simulated service to its botocore model.
+var trimmedModels = []struct {
+	file    string // under awsmodels and botocore/data
 	service string // the X-Amz-Target prefix, or "account" for the REST API
 }{
 	{"organizations/2016-11-28/service-2.json", "AWSOrganizationsV20161128"},
@@ -35,72 +35,35 @@ var accountOps = []string{"PutAlternateContact", "GetAlternateContact"}
 
 func implementedOps(service string) []string {
 	if service == "account" {
-		return slices.Clone(accountOps)
+		return slices.Sorted(slices.Values(accountOps))
 	}
 	return slices.Sorted(maps.Keys(services[service].ops))
 }
 
-// awsModel is the part of a botocore model the fidelity tests read.
-type awsModel struct {
-	Metadata   map[string]any          `json:"metadata"`
-	Operations map[string]awsOperation `json:"operations"`
-	Shapes     map[string]*awsShape    `json:"shapes"`
-}
-
-type awsOperation struct {
-	Name   string `json:"name"`
-	HTTP   struct {
-		Method     string `json:"method"`
-		RequestURI string `json:"requestUri"`
-	} `json:"http"`
-	Input  *shapeRef  `json:"input,omitempty"`
-	Output *shapeRef  `json:"output,omitempty"`
-	Errors []shapeRef `json:"errors,omitempty"`
-}
-
-type shapeRef struct {
-	Shape        string `json:"shape"`
-	Location     string `json:"location,omitempty"`
-	LocationName string `json:"locationName,omitempty"`
-}
-
-type awsShape struct {
-	Type      string              `json:"type"`
-	Required  []string            `json:"required,omitempty"`
-	Members   map[string]shapeRef `json:"members,omitempty"`
-	Member    *shapeRef           `json:"member,omitempty"`
-	Key       *shapeRef           `json:"key,omitempty"`
-	Value     *shapeRef           `json:"value,omitempty"`
-	Enum      []string            `json:"enum,omitempty"`
-	Pattern   string              `json:"pattern,omitempty"`
-	Min       *float64            `json:"min,omitempty"`
-	Max       *float64            `json:"max,omitempty"`
-	Exception bool                `json:"exception,omitempty"`
-	Fault     bool                `json:"fault,omitempty"`
-	Error     *struct {
-		Code           string `json:"code,omitempty"`
-		HTTPStatusCode int    `json:"httpStatusCode,omitempty"`
-		SenderFault    bool   `json:"senderFault,omitempty"`
-	} `json:"error,omitempty"`
-	Union     bool `json:"union,omitempty"`
-	Document  bool `json:"document,omitempty"`
-	Sensitive bool `json:"sensitive,omitempty"`
-}
-
-func loadModel(t testing.TB, file string) *awsModel {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "awsmodels", file))
+// TestModelsMatchImplementation: the embedded models hold exactly the
+// operations implemented, so every request is validated and a new
+// operation cannot be added without its model.
+func TestModelsMatchImplementation(t *testing.T) {
+	t.Parallel()
+	ms, err := loadModels()
 	if err != nil {
-		t.Fatalf("AWS model %s: %v (see testdata/awsmodels/SOURCE.md)", file, err)
+		t.Fatal(err)
 	}
-	var m awsModel
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("AWS model %s: %v", file, err)
+	signing := map[string]string{"AWSOrganizationsV20161128": "organizations", "SWBExternalService": "sso", "AWSIdentityStore": "identitystore",
+		"TrentService": "kms", "StarlingDoveService": "config", "account": "account"}
+	for _, mf := range trimmedModels {
+		m := ms[signing[mf.service]]
+		if m == nil {
+			t.Fatalf("no model for %s", mf.service)
+		}
+		got := slices.Sorted(maps.Keys(m.Operations))
+		if want := implementedOps(mf.service); !slices.Equal(got, want) {
+			t.Errorf("%s: the model has %v, the simulated cloud implements %v; run TestTrimAWSModels", mf.file, got, want)
+		}
 	}
-	return &m
 }
 
-// TestTrimAWSModels rewrites testdata/awsmodels from botocore's data
+// TestTrimAWSModels rewrites awsmodels from botocore's data
 // directory when HATOBA_AWSMODELS_SOURCE names it (botocore/data of a
 // checkout of github.com/boto/botocore): the operations implemented and
 // the shapes they reach, nothing else. Run it after implementing a new
@@ -110,7 +73,7 @@ func TestTrimAWSModels(t *testing.T) {
 	if src == "" {
 		t.Skip("HATOBA_AWSMODELS_SOURCE is not set; the committed models are used as they are")
 	}
-	for _, mf := range modelFiles {
+	for _, mf := range trimmedModels {
 		b, err := os.ReadFile(filepath.Join(src, mf.file))
 		if err != nil {
 			t.Fatal(err)
@@ -171,7 +134,7 @@ func TestTrimAWSModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dst := filepath.Join("testdata", "awsmodels", mf.file)
+		dst := filepath.Join("awsmodels", mf.file)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			t.Fatal(err)
 		}

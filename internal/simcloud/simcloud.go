@@ -348,6 +348,9 @@ var services = map[string]*service{
 
 var accountService = &service{signingName: "account", region: globalRegion, throttle: "TooManyRequestsException", throttleStatus: http.StatusTooManyRequests, internal: "InternalServerException"}
 
+// restOperations names the Account API's operations by path.
+var restOperations = map[string]string{"/putAlternateContact": "PutAlternateContact", "/getAlternateContact": "GetAlternateContact"}
+
 // GlobalRegion is the region AWS's global services (Organizations, the
 // Account API) sign for in the aws partition.
 const GlobalRegion = "us-east-1"
@@ -457,6 +460,18 @@ func (s *Server) call(r *http.Request, svc *service, opName string, op operation
 	if busy := busyError(opName); svc.signingName == "organizations" && busy != nil && s.cfg.BusyRate > 0 && s.rng.Float64() < s.cfg.BusyRate {
 		s.stats.BusyInjected++
 		return nil, false, busy
+	}
+	modelOp := opName
+	if svc == accountService {
+		modelOp = restOperations[opName]
+	}
+	// The simulated cloud's XKS proxies listen on ports of their own
+	// (AllowXKSProxyPort): the model's port-less endpoint is relaxed
+	// there, and the handler checks the rest.
+	portAllowed := func(v *violation) bool { return s.cfg.AllowXKSProxyPort && v.field == "XksProxyUriEndpoint" }
+	if v := validateInput(svc.signingName, modelOp, body, portAllowed); v != nil {
+		s.stats.Rejected++
+		return nil, false, invalidInput(svc.signingName, v)
 	}
 	ctx := r.Context()
 	tx, err := s.db.BeginTx(ctx, nil)
