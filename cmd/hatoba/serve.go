@@ -457,7 +457,8 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 	for _, p := range cfg.Providers {
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
 			IdentityCenterRegion: p.IdentityCenterRegion, InstanceARN: p.InstanceARN, IdentityStoreID: p.IdentityStoreID,
-			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
+			ConfigAggregator: p.ConfigAggregator,
+			AccessKeyID:      p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
 			Administrator: permissionSetPolicy(p.PermissionSets.Administrator), NonAdministrator: permissionSetPolicy(p.PermissionSets.NonAdministrator),
 			// AWS refuses an XKS proxy endpoint with a port; a simulated
 			// cloud reaches keyd wherever it listens.

@@ -219,14 +219,17 @@ type Provider struct {
 	IdentityCenterRegion string `yaml:"identity_center_region"`
 	// InstanceARN and IdentityStoreID select the Identity Center
 	// instance; empty means the only one in identity_center_region.
-	InstanceARN     string        `yaml:"instance_arn"`
-	IdentityStoreID string        `yaml:"identity_store_id"`
-	AccessKeyID     string        `yaml:"access_key_id"`
-	SecretAccessKey string        `yaml:"secret_access_key"`
-	Cap             int           `yaml:"cap"`
-	PollInterval    time.Duration `yaml:"poll_interval"`
-	Classifications []string      `yaml:"classifications"`
-	EmailTemplate   string        `yaml:"email_template"`
+	InstanceARN     string `yaml:"instance_arn"`
+	IdentityStoreID string `yaml:"identity_store_id"`
+	// ConfigAggregator is the organisation's AWS Config aggregator in the
+	// management account; empty means "hatoba-organization".
+	ConfigAggregator string        `yaml:"config_aggregator"`
+	AccessKeyID      string        `yaml:"access_key_id"`
+	SecretAccessKey  string        `yaml:"secret_access_key"`
+	Cap              int           `yaml:"cap"`
+	PollInterval     time.Duration `yaml:"poll_interval"`
+	Classifications  []string      `yaml:"classifications"`
+	EmailTemplate    string        `yaml:"email_template"`
 	// PermissionSets is what the two permission sets grant on this
 	// connection; a set left empty grants the driver's default.
 	PermissionSets PermissionSets `yaml:"permission_sets"`
