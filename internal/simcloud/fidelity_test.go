@@ -344,6 +344,25 @@ func checkAnswer(t *testing.T, m *model, x exchange) {
 	if x.status != want {
 		t.Errorf("%s %s: %s with HTTP %d, AWS answers %d", x.signing, x.op, x.errType, x.status, want)
 	}
+	// The error's members (a Reason, a ResourceType) are the shape's, with
+	// its values; the protocol's own __type and message aside.
+	if sh := m.Shapes[x.errType]; declared && sh != nil {
+		var body map[string]any
+		_ = json.Unmarshal(x.answer, &body)
+		for k, v := range body {
+			if k == "__type" || strings.EqualFold(k, "message") {
+				continue
+			}
+			r, ok := sh.Members[k]
+			if !ok {
+				t.Errorf("%s %s: %s carries %s, which is not one of its members", x.signing, x.op, x.errType, k)
+				continue
+			}
+			for _, p := range checkValue(m, r.Shape, v, k) {
+				t.Errorf("%s %s: %s: %s", x.signing, x.op, x.errType, p)
+			}
+		}
+	}
 }
 
 // checkValue lists how v departs from shape name.
@@ -694,6 +713,45 @@ func runScenario(t *testing.T, cfg simcloud.Config, strict bool) *recorder {
 		raw("kms", "UpdateCustomKeyStore", map[string]any{"CustomKeyStoreId": store.ID, "NewCustomKeyStoreName": "hatoba-org-1-renamed"})
 		raw("kms", "ConnectCustomKeyStore", map[string]any{"CustomKeyStoreId": store.ID})
 	}
+	// AWS's errors, provoked, so that their shapes are checked too.
+	refused := func(signing, op string, body any, code string) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		if x := send(t, rec, signing, op, b); strict && x.errType != code {
+			t.Fatalf("%s %s: %d %s %s, want %s", signing, op, x.status, x.errType, x.answer, code)
+		}
+	}
+	var storeID string
+	if list, ok := inst["Instances"].([]any); ok && len(list) == 1 {
+		storeID, _ = list[0].(map[string]any)["IdentityStoreId"].(string)
+		arn := list[0].(map[string]any)["InstanceArn"]
+		refused("sso", "DescribePermissionSet", map[string]any{"InstanceArn": arn,
+			"PermissionSetArn": strings.Replace(fmt.Sprint(arn), ":instance/", ":permissionSet/", 1) + "/ps-0000000000000000"}, "ResourceNotFoundException")
+	}
+	refused("identitystore", "CreateGroup", map[string]any{"IdentityStoreId": storeID, "DisplayName": "f-admins"}, "ConflictException")
+	refused("identitystore", "GetUserId", map[string]any{"IdentityStoreId": storeID,
+		"AlternateIdentifier": map[string]any{"UniqueAttribute": map[string]any{"AttributePath": "userName", "AttributeValue": "p-nobody"}}}, "ResourceNotFoundException")
+	refused("identitystore", "GetUserId", map[string]any{"IdentityStoreId": "d-0000000000",
+		"AlternateIdentifier": map[string]any{"UniqueAttribute": map[string]any{"AttributePath": "userName", "AttributeValue": "p-taro"}}}, "ResourceNotFoundException")
+	refused("organizations", "DescribeAccount", map[string]any{"AccountId": "999999999999"}, "AccountNotFoundException")
+	var roots map[string]any
+	if x := send(t, rec, "organizations", "ListRoots", []byte(`{}`)); x.status == http.StatusOK {
+		_ = json.Unmarshal(x.answer, &roots)
+	}
+	if list, ok := roots["Roots"].([]any); ok && len(list) == 1 {
+		root := list[0].(map[string]any)["Id"]
+		refused("organizations", "CreateOrganizationalUnit", map[string]any{"ParentId": root, "Name": "local"}, "DuplicateOrganizationalUnitException")
+	}
+	tags := []map[string]string{}
+	for i := range 51 {
+		tags = append(tags, map[string]string{"Key": fmt.Sprintf("k%02d", i), "Value": "v"})
+	}
+	refused("organizations", "TagResource", map[string]any{"ResourceId": account, "Tags": tags}, "ConstraintViolationException")
+	refused("account", "GetAlternateContact", map[string]any{"AccountId": account, "AlternateContactType": "OPERATIONS"}, "ResourceNotFoundException")
+	refused("kms", "DescribeKey", map[string]any{"KeyId": "00000000-0000-0000-0000-000000000000"}, "NotFoundException")
+	refused("config", "SelectAggregateResourceConfig", map[string]any{"ConfigurationAggregatorName": "other",
+		"Expression": "SELECT resourceId WHERE accountId = '" + account + "'"}, "NoSuchConfigurationAggregatorException")
 	step("CloseAccount", func() error { return d.CloseAccount(ctx, account) })
+	refused("organizations", "CloseAccount", map[string]any{"AccountId": account}, "AccountAlreadyClosedException")
 	return rec
 }

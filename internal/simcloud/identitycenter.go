@@ -335,8 +335,7 @@ func idsCreateGroup(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any,
 		return nil, v.err
 	}
 	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM groups WHERE display_name = ?`, *req.DisplayName); err != nil || dup {
-		return nil, firstErr(err, &apiError{Status: 400, Code: "ConflictException", Message: "a group named " + *req.DisplayName + " already exists",
-			Extra: map[string]string{"Reason": "UNIQUENESS_CONSTRAINT_VIOLATION"}})
+		return nil, firstErr(err, idsConflict("a group named "+*req.DisplayName+" already exists"))
 	}
 	id := uuid()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO groups (id, display_name, description) VALUES (?, ?, ?)`, id, *req.DisplayName, deref(req.Description)); err != nil {
