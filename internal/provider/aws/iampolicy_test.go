@@ -222,8 +222,12 @@ func TestIAMPolicyCoversARecordedRun(t *testing.T) {
 		func() error {
 			return d.SetPolicies(ctx, acct, "hatoba-", []provider.Policy{{Name: "hatoba-b", Description: "b", Document: policyDoc}})
 		},
-		func() error { return d.AssignAccess(ctx, acct, provider.Access{AdminGroup: "r-admins", MemberGroup: "r-members"}) },
-		func() error { return d.AddGroupMember(ctx, "r-members", provider.Person{ID: "p-1", DisplayName: "山田 太郎"}) },
+		func() error {
+			return d.AssignAccess(ctx, acct, provider.Access{AdminGroup: "r-admins", MemberGroup: "r-members"})
+		},
+		func() error {
+			return d.AddGroupMember(ctx, "r-members", provider.Person{ID: "p-1", DisplayName: "山田 太郎"})
+		},
 		func() error { return d.RemoveGroupMember(ctx, "r-members", "p-1") },
 		func() error {
 			return d.SetBillingContact(ctx, acct, provider.Contact{Name: "n", Title: "Billing", Email: "a@b.example", Phone: "+81-3-0000-0000"})
