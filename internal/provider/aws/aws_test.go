@@ -122,7 +122,9 @@ func TestDriverLifecycle(t *testing.T) {
 func TestDuplicateEmailFailsAsynchronously(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, d := newSim(t, simcloud.Config{Latency: 10 * time.Millisecond})
+	// Long enough that the second request, under -race on a loaded
+	// machine, still meets the first in flight.
+	_, d := newSim(t, simcloud.Config{Latency: 750 * time.Millisecond})
 	spec := provider.AccountSpec{Name: "a", Email: "same@sim.hatoba.invalid"}
 	first, err := d.CreateAccount(ctx, spec)
 	if err != nil {

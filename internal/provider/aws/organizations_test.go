@@ -163,7 +163,7 @@ func TestUnknownIdentityStoreIsAnError(t *testing.T) {
 func TestCloseAccountStates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sim, d := simWith(t, simcloud.Config{ClosureLatency: 300 * time.Millisecond}, awsdriver.Config{})
+	sim, d := simWith(t, simcloud.Config{ClosureLatency: 2 * time.Second}, awsdriver.Config{})
 	acct := newAccount(t, d, "closing")
 	for round := range 2 {
 		if err := d.CloseAccount(ctx, acct); err != nil {
@@ -173,7 +173,7 @@ func TestCloseAccountStates(t *testing.T) {
 			t.Fatalf("round %d: %s, want PENDING_CLOSURE", round, st)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for st, _ := sim.AccountStatus(ctx, acct); st != "SUSPENDED"; st, _ = sim.AccountStatus(ctx, acct) {
 		if time.Now().After(deadline) {
 			t.Fatalf("still %s", st)
