@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -859,11 +860,19 @@ func orgTagResource(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any,
 	if err != nil || !ok {
 		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no resource "+*req.ResourceId))
 	}
-	var have int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tags WHERE resource_id = ?`, *req.ResourceId).Scan(&have); err != nil {
+	// The limit is on the tags the resource ends up with: a key given
+	// again replaces its value and counts once.
+	existing, err := queryAll(ctx, tx, scanString, `SELECT key FROM tags WHERE resource_id = ?`, *req.ResourceId)
+	if err != nil {
 		return nil, err
 	}
-	v.tags(req.Tags, have)
+	kept := 0
+	for _, k := range existing {
+		if !slices.ContainsFunc(req.Tags, func(t orgTag) bool { return deref(t.Key) == k }) {
+			kept++
+		}
+	}
+	v.tags(req.Tags, kept)
 	if v.err != nil {
 		return nil, v.err
 	}

@@ -354,3 +354,21 @@ func TestQuotasAndShapes(t *testing.T) {
 	}
 	wantError(t, d.TagAccount(ctx, acct, tags), provider.Permanent, "ConstraintViolationException:MAX_TAG_LIMIT_EXCEEDED")
 }
+
+// TestTagAgainWithinTheLimit: tagging again with the same keys replaces
+// their values; the 50-tag limit is on what the account ends up with.
+func TestTagAgainWithinTheLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, d := simWith(t, simcloud.Config{}, awsdriver.Config{})
+	acct := newAccount(t, d, "retag")
+	tags := map[string]string{}
+	for i := range 40 {
+		tags[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	for round := range 2 {
+		if err := d.TagAccount(ctx, acct, tags); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
