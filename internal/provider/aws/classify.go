@@ -126,9 +126,11 @@ type createFailure struct {
 
 var createFailures = map[orgtypes.CreateAccountFailureReason]createFailure{
 	orgtypes.CreateAccountFailureReasonEmailAlreadyExists: {duplicate: true,
-		detail: "an account with this e-mail address exists (hatoba's own earlier creation is adopted)"},
+		// Reconciled when the account is in the organisation; the detail
+		// is read only when it is not.
+		detail: "an AWS account with this e-mail address exists outside the organisation; the provider's email_template must give addresses no other account uses"},
 	orgtypes.CreateAccountFailureReasonConcurrentAccountModification: {duplicate: true, retry: true,
-		detail: "a creation with the same details is already in progress; it is followed instead"},
+		detail: "a creation with the same details was in progress but is no longer; the creation is started again"},
 	orgtypes.CreateAccountFailureReasonInternalFailure: {retry: true,
 		detail: "AWS failed internally; the creation is started again"},
 	orgtypes.CreateAccountFailureReasonAccountLimitExceeded: {
