@@ -463,18 +463,27 @@ type violation struct {
 }
 
 // violations derives, from a request the simulated cloud accepted, one
-// request per constraint of its input's top-level members that AWS would
-// refuse, and the largest page AWS allows.
+// request per constraint of its input that AWS would refuse — the
+// top-level members, the members of structures within it and of a list's
+// first structure, two levels down — and the largest page AWS allows.
 func violations(m *model, x exchange) []violation {
 	op := m.Operations[x.op]
 	if op.Input == nil {
 		return nil
 	}
-	in := m.Shapes[op.Input.Shape]
 	var base map[string]any
 	if err := json.Unmarshal(x.body, &base); err != nil || base == nil {
 		base = map[string]any{}
 	}
+	encode := func(v map[string]any) []byte {
+		b, _ := json.Marshal(v)
+		return b
+	}
+	return structViolations(m, op.Input.Shape, base, encode, "", 0)
+}
+
+func structViolations(m *model, name string, base map[string]any, rebuild func(map[string]any) []byte, prefix string, depth int) []violation {
+	in := m.Shapes[name]
 	with := func(member string, v any) []byte {
 		cp := map[string]any{}
 		for k, e := range base {
@@ -485,44 +494,66 @@ func violations(m *model, x exchange) []violation {
 		} else {
 			cp[member] = v
 		}
-		b, _ := json.Marshal(cp)
-		return b
+		return rebuild(cp)
 	}
 	var out []violation
 	for _, req := range in.Required {
-		out = append(out, violation{what: "without required " + req, body: with(req, nil)})
+		out = append(out, violation{what: "without required " + prefix + req, body: with(req, nil)})
 	}
 	members := make([]string, 0, len(in.Members))
 	for k := range in.Members {
 		members = append(members, k)
 	}
 	sort.Strings(members)
-	for _, name := range members {
-		sh := m.Shapes[in.Members[name].Shape]
+	for _, member := range members {
+		sh := m.Shapes[in.Members[member].Shape]
+		path := prefix + member
 		switch sh.Type {
 		case "string":
 			if sh.Max != nil && *sh.Max < 1<<16 {
-				out = append(out, violation{what: fmt.Sprintf("%s longer than %v", name, *sh.Max), body: with(name, strings.Repeat("a", int(*sh.Max)+1))})
+				out = append(out, violation{what: fmt.Sprintf("%s longer than %v", path, *sh.Max), body: with(member, strings.Repeat("a", int(*sh.Max)+1))})
 			}
 			if sh.Min != nil && *sh.Min > 1 {
-				out = append(out, violation{what: fmt.Sprintf("%s shorter than %v", name, *sh.Min), body: with(name, strings.Repeat("a", int(*sh.Min)-1))})
+				out = append(out, violation{what: fmt.Sprintf("%s shorter than %v", path, *sh.Min), body: with(member, strings.Repeat("a", int(*sh.Min)-1))})
 			}
 			if len(sh.Enum) > 0 {
-				out = append(out, violation{what: name + " outside its enum", body: with(name, "NOT_A_VALUE_OF_THE_ENUM")})
+				out = append(out, violation{what: path + " outside its enum", body: with(member, "NOT_A_VALUE_OF_THE_ENUM")})
 			}
 			if bad, ok := breaking(sh); ok && len(sh.Enum) == 0 {
-				out = append(out, violation{what: fmt.Sprintf("%s %q against its pattern", name, bad), body: with(name, bad)})
+				out = append(out, violation{what: fmt.Sprintf("%s %q against its pattern", path, bad), body: with(member, bad)})
 			}
 		case "integer", "long":
 			if sh.Max != nil {
-				out = append(out, violation{what: fmt.Sprintf("%s above %v", name, *sh.Max), body: with(name, *sh.Max+1)})
-				if isPageSize(name) {
-					out = append(out, violation{what: fmt.Sprintf("%s at its maximum %v", name, *sh.Max), body: with(name, *sh.Max), accept: true})
+				out = append(out, violation{what: fmt.Sprintf("%s above %v", path, *sh.Max), body: with(member, *sh.Max+1)})
+				if isPageSize(member) && depth == 0 {
+					out = append(out, violation{what: fmt.Sprintf("%s at its maximum %v", path, *sh.Max), body: with(member, *sh.Max), accept: true})
 				}
 			}
 			if sh.Min != nil {
-				out = append(out, violation{what: fmt.Sprintf("%s below %v", name, *sh.Min), body: with(name, *sh.Min-1)})
+				out = append(out, violation{what: fmt.Sprintf("%s below %v", path, *sh.Min), body: with(member, *sh.Min-1)})
 			}
+		case "structure":
+			inner, ok := base[member].(map[string]any)
+			if !ok || depth >= 2 || sh.Union {
+				continue
+			}
+			out = append(out, structViolations(m, in.Members[member].Shape, inner, func(v map[string]any) []byte {
+				return with(member, v)
+			}, path+".", depth+1)...)
+		case "list":
+			arr, ok := base[member].([]any)
+			if !ok || len(arr) == 0 || depth >= 2 {
+				continue
+			}
+			first, ok := arr[0].(map[string]any)
+			if !ok || m.Shapes[sh.Member.Shape].Type != "structure" {
+				continue
+			}
+			out = append(out, structViolations(m, sh.Member.Shape, first, func(v map[string]any) []byte {
+				cp := slices.Clone(arr)
+				cp[0] = v
+				return with(member, cp)
+			}, path+"[0].", depth+1)...)
 		}
 	}
 	return out
