@@ -218,6 +218,9 @@ func openSimCloud(cfg config.Config, log *slog.Logger, xksCA string) (*simcloud.
 		IdentityCenterRatePerSecond: sc.IdentityCenterRatePerSecond, MaxOutstandingAssignments: sc.MaxOutstandingAssignments,
 		AssignmentLatency: sc.AssignmentLatency, AssignmentFailureRate: sc.AssignmentFailureRate, ConflictRate: sc.ConflictRate,
 		PropagationDelay: sc.PropagationDelay, AllowXKSProxyPort: true, // keyd listens where it is configured
+		MaxAccounts: sc.MaxAccounts, ClosureQuota: sc.ClosureQuota, ClosureLatency: sc.ClosureLatency,
+		CreateFailureRate: sc.CreateFailureRate, CreateFailureReason: sc.CreateFailureReason, BusyRate: sc.BusyRate,
+		EmptyPageRate: sc.EmptyPageRate, AccountAPIDisabled: sc.AccountAPIDisabled, IdentityCenterRegion: sc.IdentityCenterRegion,
 		Seed: sc.Seed, AccessKeyID: simAccessKey, SecretAccessKey: simSecretKey, Region: "ap-northeast-1",
 		Logger: log.With("component", "simcloud"), XKSClient: xksClient(xksCA),
 	})
@@ -343,7 +346,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
 		PolicySet:      preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
-		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
+		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts, CloseQuotaRetry: cfg.Vending.CloseQuotaRetry,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
 		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval, IntakeConcurrency: cfg.Vending.IntakeConcurrency,
 		LeaseTTL: cfg.Vending.LeaseTTL, Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg), Access: envAccess,
@@ -491,7 +494,9 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 	var out []vending.Connection
 	for _, p := range cfg.Providers {
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
-			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
+			IdentityCenterRegion: p.IdentityCenterRegion, InstanceARN: p.InstanceARN, IdentityStoreID: p.IdentityStoreID,
+			ConfigAggregator: p.ConfigAggregator,
+			AccessKeyID:      p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
 			Administrator: permissionSetPolicy(p.PermissionSets.Administrator), NonAdministrator: permissionSetPolicy(p.PermissionSets.NonAdministrator),
 			// AWS refuses an XKS proxy endpoint with a port; a simulated
 			// cloud reaches keyd wherever it listens.

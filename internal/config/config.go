@@ -211,6 +211,22 @@ type SimCloud struct {
 	AssignmentFailureRate       float64       `yaml:"assignment_failure_rate"`
 	ConflictRate                float64       `yaml:"conflict_rate"`
 	PropagationDelay            time.Duration `yaml:"propagation_delay"`
+	// Organizations' quotas and failures as AWS has them
+	// (docs/simcloud.md): the account quota (AWS: 10 until raised; 0
+	// is unlimited), the closure quota per 30 days (0 is AWS's 10 % of
+	// the members, 10 to 1,000), how long a closed account stays
+	// PENDING_CLOSURE, creations failed with a reason, "try again"
+	// answers, empty pages, the Account API without trusted access, and
+	// Identity Center's home region (empty: the simulated cloud's).
+	MaxAccounts          int           `yaml:"max_accounts"`
+	ClosureQuota         int           `yaml:"closure_quota"`
+	ClosureLatency       time.Duration `yaml:"closure_latency"`
+	CreateFailureRate    float64       `yaml:"create_failure_rate"`
+	CreateFailureReason  string        `yaml:"create_failure_reason"`
+	BusyRate             float64       `yaml:"busy_rate"`
+	EmptyPageRate        float64       `yaml:"empty_page_rate"`
+	AccountAPIDisabled   bool          `yaml:"account_api_disabled"`
+	IdentityCenterRegion string        `yaml:"identity_center_region"`
 	// XKSCAFile is the PEM certificate the simulated KMS trusts when it
 	// calls an XKS proxy; empty means serve's own server certificate
 	// (embedded) or the system's roots.
@@ -223,14 +239,24 @@ type Provider struct {
 	Driver string `yaml:"driver"` // "aws"
 	// Endpoint overrides the provider's API address; "embedded" means the
 	// simulated cloud inside this process.
-	Endpoint        string        `yaml:"endpoint"`
-	Region          string        `yaml:"region"`
-	AccessKeyID     string        `yaml:"access_key_id"`
-	SecretAccessKey string        `yaml:"secret_access_key"`
-	Cap             int           `yaml:"cap"`
-	PollInterval    time.Duration `yaml:"poll_interval"`
-	Classifications []string      `yaml:"classifications"`
-	EmailTemplate   string        `yaml:"email_template"`
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+	// IdentityCenterRegion is the Identity Center instance's home region
+	// when it differs from region (docs/aws.md); empty means region.
+	IdentityCenterRegion string `yaml:"identity_center_region"`
+	// InstanceARN and IdentityStoreID select the Identity Center
+	// instance; empty means the only one in identity_center_region.
+	InstanceARN     string `yaml:"instance_arn"`
+	IdentityStoreID string `yaml:"identity_store_id"`
+	// ConfigAggregator is the organisation's AWS Config aggregator in the
+	// management account; empty means "hatoba-organization".
+	ConfigAggregator string        `yaml:"config_aggregator"`
+	AccessKeyID      string        `yaml:"access_key_id"`
+	SecretAccessKey  string        `yaml:"secret_access_key"`
+	Cap              int           `yaml:"cap"`
+	PollInterval     time.Duration `yaml:"poll_interval"`
+	Classifications  []string      `yaml:"classifications"`
+	EmailTemplate    string        `yaml:"email_template"`
 	// PermissionSets is what the two permission sets grant on this
 	// connection; a set left empty grants the driver's default.
 	PermissionSets PermissionSets `yaml:"permission_sets"`
@@ -256,11 +282,14 @@ type PermissionSet struct {
 
 // Vending tunes the vending workflow.
 type Vending struct {
-	DefaultQuota      int           `yaml:"default_quota"`
-	RetryBase         time.Duration `yaml:"retry_base"`
-	RetryMax          time.Duration `yaml:"retry_max"`
-	MaxAttempts       int           `yaml:"max_attempts"`
-	JobTimeout        time.Duration `yaml:"job_timeout"`
+	DefaultQuota int           `yaml:"default_quota"`
+	RetryBase    time.Duration `yaml:"retry_base"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	MaxAttempts  int           `yaml:"max_attempts"`
+	JobTimeout   time.Duration `yaml:"job_timeout"`
+	// CloseQuotaRetry is how often a closure held back by the provider's
+	// closure quota is tried again.
+	CloseQuotaRetry   time.Duration `yaml:"close_quota_retry"`
 	Workers           int           `yaml:"workers"`
 	ResumeInterval    time.Duration `yaml:"resume_interval"`
 	SlotPollInterval  time.Duration `yaml:"slot_poll_interval"`
@@ -301,7 +330,7 @@ func Default() Config {
 			DefaultQuota: 20, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute, MaxAttempts: 10,
 			JobTimeout: 2 * time.Minute, Workers: 20, ResumeInterval: 30 * time.Second,
 			SlotPollInterval: 500 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond, IntakeConcurrency: 4,
-			LeaseTTL: 10 * time.Second,
+			LeaseTTL: 10 * time.Second, CloseQuotaRetry: time.Hour,
 		},
 		Billing: BillingContact{Name: "Government Cloud billing desk", Email: "billing@hatoba.invalid", Phone: "+81-3-0000-0000"},
 		Identity: Identity{
@@ -405,10 +434,17 @@ func (c Config) Validate() error {
 		}
 		seen[p.Name] = true
 	}
-	for _, r := range []float64{c.SimCloud.TransientRate, c.SimCloud.LostResponseRate, c.SimCloud.AssignmentFailureRate, c.SimCloud.ConflictRate} {
+	sc := c.SimCloud
+	for _, r := range []float64{sc.TransientRate, sc.LostResponseRate, sc.AssignmentFailureRate, sc.ConflictRate, sc.CreateFailureRate, sc.BusyRate, sc.EmptyPageRate} {
 		if r < 0 || r > 1 {
-			return errors.New("simcloud: failure rates (transient_rate, lost_response_rate, assignment_failure_rate, conflict_rate) must be between 0 and 1")
+			return errors.New("simcloud: failure rates (transient_rate, lost_response_rate, assignment_failure_rate, conflict_rate, create_failure_rate, busy_rate, empty_page_rate) must be between 0 and 1")
 		}
+	}
+	if sc.EmptyPageRate == 1 {
+		return errors.New("simcloud.empty_page_rate: 1 would answer every page empty and no list would ever end")
+	}
+	if sc.MaxAccounts < 0 || sc.ClosureQuota < 0 || sc.ClosureLatency < 0 {
+		return errors.New("simcloud: max_accounts, closure_quota and closure_latency must not be negative")
 	}
 	v := c.Vending
 	for _, f := range []struct {
@@ -420,7 +456,7 @@ func (c Config) Validate() error {
 		{"max_attempts", v.MaxAttempts >= 1}, {"job_timeout", v.JobTimeout > 0}, {"workers", v.Workers >= 1},
 		{"resume_interval", v.ResumeInterval > 0}, {"slot_poll_interval", v.SlotPollInterval > 0},
 		{"fetch_poll_interval", v.FetchPollInterval > 0}, {"intake_concurrency", v.IntakeConcurrency >= 1},
-		{"lease_ttl", v.LeaseTTL >= time.Second},
+		{"lease_ttl", v.LeaseTTL >= time.Second}, {"close_quota_retry", v.CloseQuotaRetry > 0},
 	} {
 		if !f.ok {
 			return fmt.Errorf("vending.%s: must be positive (retry_max at least retry_base)", f.key)
