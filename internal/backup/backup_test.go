@@ -247,3 +247,60 @@ func TestObjectLock(t *testing.T) {
 	}
 	_ = audit.Report{}
 }
+
+// A drill restores the newest backup into a scratch database and records
+// RTO and RPO; one that cannot restore is recorded as a critical failure,
+// in backup_runs and in the audit log.
+func TestDrill(t *testing.T) {
+	t.Parallel()
+	target := s3Target(t)
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) { testDrill(t, target, d) })
+	}
+}
+
+func testDrill(t *testing.T, target *backup.S3, dialect store.Dialect) {
+	ctx := context.Background()
+	in := newInstance(t, dialect)
+	db := in.db
+	svc := in.service(target)
+	// The bucket is shared by both dialects' subtests: give this
+	// instance a prefix of its own.
+	own, err := backup.NewS3(withPrefix(s3ConfigOf(target), string(db.Dialect())+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Target = own
+	b, err := svc.RunBackup(ctx, "p-op", "")
+	if err != nil || b.State != "ok" || b.Bytes == 0 {
+		t.Fatalf("backup run = %+v, %v", b, err)
+	}
+	d, err := svc.Drill(ctx, "system", "", backup.SQLiteScratch(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != "ok" || d.BackupID != b.BackupID || d.Took <= 0 || d.RPO < 0 || d.Rows == 0 {
+		t.Fatalf("drill = %+v", d)
+	}
+	// The same scheduled slot runs once.
+	if _, err := svc.Drill(ctx, "system", d.ID, backup.SQLiteScratch(t.TempDir())); !errors.Is(err, backup.ErrTaken) {
+		t.Fatalf("a second run of the same slot: %v", err)
+	}
+
+	other := newInstance(t, store.SQLite)
+	bad := *svc
+	bad.Keys = other.keys
+	f, err := bad.Drill(ctx, "system", "", backup.SQLiteScratch(t.TempDir()))
+	if err == nil || f.State != "failed" || f.Severity != "critical" || !strings.Contains(f.Detail, "key") {
+		t.Fatalf("a drill that cannot open the backup = %+v, %v", f, err)
+	}
+	runs, err := svc.Runs(ctx, "", 10)
+	if err != nil || len(runs) != 3 || runs[0].ID != f.ID {
+		t.Fatalf("runs = %+v, %v", runs, err)
+	}
+	var n int
+	in.integrate(t)
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_entries WHERE action = 'backup.drill' AND details LIKE '%"severity":"critical"%'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the failed drill is not in the audit log: %d, %v", n, err)
+	}
+}

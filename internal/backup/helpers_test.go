@@ -56,6 +56,13 @@ func s3Config(t testing.TB) backup.S3Config {
 		Prefix: "backups/", AccessKeyID: testAccessKey, SecretAccessKey: testSecretKey, Retention: time.Hour}
 }
 
+func withPrefix(c backup.S3Config, prefix string) backup.S3Config {
+	c.Prefix = prefix
+	return c
+}
+
+func s3ConfigOf(t *backup.S3) backup.S3Config { return t.Config() }
+
 func s3Target(t testing.TB) *backup.S3 {
 	t.Helper()
 	tg, err := backup.NewS3(s3Config(t))

@@ -63,6 +63,9 @@ func NewS3(cfg S3Config) (*S3, error) {
 	return &S3{client: client, cfg: cfg}, nil
 }
 
+// Config returns the target's configuration.
+func (t *S3) Config() S3Config { return t.cfg }
+
 // String names the target for messages (no credentials).
 func (t *S3) String() string { return "s3:" + t.cfg.Endpoint + "/" + t.cfg.Bucket + "/" + t.cfg.Prefix }
 
