@@ -48,7 +48,8 @@ func checkSignature(v note.Verifier, id string, manifest, sig []byte) error {
 func newBytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // RedactConfig renders a configuration (any value YAML encodes) without
-// its secrets: a field whose name says secret, token, password or pin is
+// its secrets: a field whose name says secret or password, or is or ends
+// in token or pin, is
 // emptied unless it is a reference to hatoba's secret store ("secret:…"),
 // and a database URL loses its password.
 func RedactConfig(cfg any) ([]byte, error) {
@@ -68,8 +69,8 @@ func redactNode(n *yaml.Node) {
 				name := strings.ToLower(k.Value)
 				switch {
 				case strings.HasPrefix(v.Value, "secret:"):
-				case strings.Contains(name, "secret") || strings.Contains(name, "token") || strings.Contains(name, "password") ||
-					name == "pin" || strings.HasSuffix(name, "_pin"):
+				case strings.Contains(name, "secret") || strings.Contains(name, "password") ||
+					name == "token" || strings.HasSuffix(name, "_token") || name == "pin" || strings.HasSuffix(name, "_pin"):
 					v.Value, v.Tag, v.Style = "(redacted)", "!!str", 0
 				case strings.HasSuffix(name, "url"):
 					v.Value = redactURL(v.Value)
