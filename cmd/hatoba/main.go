@@ -65,6 +65,12 @@ Usage:
   hatoba restore --into URL [--id ID] [--key KEY] [--config-out FILE]
                                      restore a backup into an empty database; exit 3 when its
                                      signature, checksum or key does not match
+  hatoba export --out DIR | export verify DIR [--key KEY]
+                                     the whole platform in open formats, signed; checked offline
+  hatoba import --from DIR --into URL  a fresh installation's database from an export
+  hatoba exit-drill --into URL [--out DIR] [--json]
+                                     export this installation, import it into a new database
+                                     (SQLite → PostgreSQL), compare, report (docs/exit.md)
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -154,6 +160,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBackup(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "restore":
 		return cmdRestore(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(ctx, args[1:], stdout, stderr)
+	case "exit-drill":
+		return cmdExitDrill(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil
