@@ -21,9 +21,11 @@ func (discardTarget) Put(_ context.Context, _ string, body io.ReadSeeker, _ int6
 	_, err := io.Copy(io.Discard, body)
 	return "", err
 }
-func (discardTarget) Get(context.Context, string, string) (io.ReadCloser, error) { return nil, backup.ErrNotFound }
-func (discardTarget) Backups(context.Context) ([]string, error)                 { return nil, nil }
-func (discardTarget) String() string                                             { return "discard" }
+func (discardTarget) Get(context.Context, string, string) (io.ReadCloser, error) {
+	return nil, backup.ErrNotFound
+}
+func (discardTarget) Backups(context.Context) ([]string, error) { return nil, nil }
+func (discardTarget) String() string                            { return "discard" }
 
 // BenchmarkSnapshot is the cost of taking and sealing a backup of 20,000
 // audit entries, per dialect (bench/backup measures the whole path).
