@@ -304,3 +304,50 @@ func testDrill(t *testing.T, target *backup.S3, dialect store.Dialect) {
 		t.Fatalf("the failed drill is not in the audit log: %d, %v", n, err)
 	}
 }
+
+// The schedule makes a backup and then a drill at once for the current
+// slots, and a second replica running the same schedule makes none.
+func TestSchedule(t *testing.T) {
+	t.Parallel()
+	target := s3Target(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := newInstance(t, store.SQLite)
+	svc := in.service(target)
+	replica := in.service(target)
+	done := make(chan struct{}, 2)
+	for _, s := range []*backup.Service{svc, replica} {
+		go func() {
+			s.Schedule(ctx, 24*time.Hour, 24*time.Hour, backup.SQLiteScratch(t.TempDir()))
+			done <- struct{}{}
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runs, err := svc.Runs(ctx, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for _, r := range runs {
+			if r.State != "running" {
+				finished++
+			}
+		}
+		if len(runs) == 2 && finished == 2 {
+			for _, r := range runs {
+				if r.State != "ok" || r.RequestedBy != "system" || !strings.HasSuffix(r.ID, "T000000.000000Z") {
+					t.Fatalf("scheduled run %+v", r)
+				}
+			}
+			break
+		}
+		if len(runs) > 2 || time.Now().After(deadline) {
+			t.Fatalf("runs = %+v", runs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	<-done
+}
