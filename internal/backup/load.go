@@ -15,16 +15,9 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
-// maxParams bounds one INSERT's parameters. PostgreSQL allows 65,535;
-// SQLite 32,766, but the driver looks each numbered parameter's name up
-// in a list as long as the statement's, so a long statement costs the
-// square of its length: a few hundred is fastest there.
-func maxParams(d store.Dialect) int {
-	if d == store.SQLite {
-		return 400
-	}
-	return 8000
-}
+// maxParams bounds one INSERT's parameters (SQLite allows 32,766,
+// PostgreSQL 65,535).
+const maxParams = 8000
 
 // loader inserts the rows of a table stream into a database of either
 // dialect.
@@ -85,7 +78,7 @@ func (l *loader) load(ctx context.Context, r io.Reader) error {
 			}
 			batch = append(batch, row)
 			count++
-			if (len(batch)+1)*len(cols) > maxParams(l.tx.Dialect()) {
+			if (len(batch)+1)*len(cols) > maxParams {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -167,6 +160,13 @@ func insertBatch(ctx context.Context, tx *store.Tx, t *tableInfo, cols []int, ro
 				b.WriteString(", ")
 			}
 			args = append(args, row[i])
+			// SQLite gets anonymous parameters: its driver looks a
+			// numbered one's name up in a list as long as the statement,
+			// which makes a long statement cost the square of its length.
+			if tx.Dialect() == store.SQLite {
+				b.WriteByte('?')
+				continue
+			}
 			b.WriteByte('$')
 			b.WriteString(strconv.Itoa(len(args)))
 		}
