@@ -235,7 +235,7 @@ func (s *Service) Schedule(ctx context.Context, backupEvery, drillEvery time.Dur
 			var err error
 			if job.kind == KindBackup {
 				_, err = s.RunBackup(ctx, "system", id)
-			} else {
+			} else if err = s.awaitBackups(ctx); err == nil {
 				_, err = s.Drill(ctx, "system", id, scratch)
 			}
 			if err != nil && !errors.Is(err, ErrTaken) && ctx.Err() == nil {
@@ -245,6 +245,30 @@ func (s *Service) Schedule(ctx context.Context, backupEvery, drillEvery time.Dur
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+		}
+	}
+}
+
+// awaitBackups waits while another replica's backup is running (begun in
+// the last hour: an older "running" row is a replica that died), so a
+// drill of the same tick restores that backup instead of failing for the
+// lack of one.
+func (s *Service) awaitBackups(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		var n int
+		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM backup_runs WHERE kind = 'backup' AND state = 'running' AND started_at > $1`,
+			s.now().Add(-time.Hour)).Scan(&n); err != nil {
+			return fmt.Errorf("backup runs: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-tick.C:
 		}
 	}
