@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -223,6 +227,20 @@ func TestObjectLock(t *testing.T) {
 		}
 		if err := target.Delete(ctx, key, obj.Version); err == nil {
 			t.Fatalf("%s: deleting a locked version succeeded", obj.Name)
+		}
+		// Nor can the lock be shortened (COMPLIANCE).
+		cfg := target.Config()
+		raw := s3.New(s3.Options{Region: cfg.Region, BaseEndpoint: aws.String(cfg.Endpoint), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")})
+		if _, err := raw.PutObjectRetention(ctx, &s3.PutObjectRetentionInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(cfg.Prefix + key),
+			VersionId: aws.String(obj.Version), Retention: &s3types.ObjectLockRetention{Mode: s3types.ObjectLockRetentionModeCompliance,
+				RetainUntilDate: aws.Time(time.Now().Add(time.Minute))}}); err == nil {
+			t.Fatalf("%s: shortening a COMPLIANCE lock succeeded", obj.Name)
+		}
+		// A delete without a version only hides the object behind a
+		// marker; the locked version stays.
+		if err := target.Delete(ctx, key, ""); err != nil {
+			t.Logf("%s: delete marker refused: %v", obj.Name, err)
 		}
 		// Writing the same key makes a new version; the locked one stays
 		// as it was, and the manifest names it by version.
