@@ -3,8 +3,9 @@
 // (scripts/s3server.sh) and prints a table: the time to take and upload a
 // backup, its size, the time to restore it into an empty database, the
 // restore with its verification (the audit log against the backup's
-// checkpoint, every table's count and checksum) — a drill's RTO — and
-// the peak Go heap of each.
+// checkpoint, every table's count and checksum) — a drill's RTO — the
+// peak Go heap of each, and the full export (docs/exit.md) of the same
+// database with its import into a new one.
 //
 //	go run ./bench/backup                 # 1,000 environments, 100,000 audit entries
 //	go run ./bench/backup -full           # 10,000 environments, 1,000,000 audit entries
@@ -68,10 +69,11 @@ func main() {
 	}
 	fmt.Printf("hatoba backup and restore: %d environments, %d audit entries (S3: versitygw, Object Lock)\n\n", *envs, *entries)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "database\trows\tbackup\tsize\tbackup heap\trestore\tRTO (restore+verify)\trestore heap\t")
+	fmt.Fprintln(tw, "database\trows\tbackup\tsize\tbackup heap\trestore\tRTO (restore+verify)\trestore heap\texport\texport size\timport+verify\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.db, r.rows, r.backup.Round(time.Millisecond), mib(r.size),
-			mib(r.backupHeap), r.restore.Round(time.Millisecond), r.rto.Round(time.Millisecond), mib(r.restoreHeap))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.db, r.rows, r.backup.Round(time.Millisecond), mib(r.size),
+			mib(r.backupHeap), r.restore.Round(time.Millisecond), r.rto.Round(time.Millisecond), mib(r.restoreHeap),
+			r.export.Round(time.Millisecond), mib(r.exportSize), r.importTook.Round(time.Millisecond))
 	}
 	_ = tw.Flush()
 }
@@ -82,6 +84,8 @@ type result struct {
 	backup, restore, rto    time.Duration
 	size                    int64
 	backupHeap, restoreHeap int64
+	export, importTook      time.Duration
+	exportSize              int64
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
@@ -172,6 +176,32 @@ func run(d, pgURL, endpoint string, nEnvs, nEntries int) (result, error) {
 	}
 	r.restore = rep.Took
 	fmt.Fprintf(os.Stderr, "%s: restored in %s, verified in %s\n", d, r.restore.Round(time.Millisecond), r.rto.Round(time.Millisecond))
+
+	// The full export of the same database, and its import into a new one.
+	start = time.Now()
+	m, err := backup.Export(ctx, db, filepath.Join(dir, "export"), key.Signer, "bench.invalid/audit", "bench", nil, time.Now())
+	if err != nil {
+		return result{}, err
+	}
+	r.export = time.Since(start)
+	for _, f := range m.Files {
+		r.exportSize += f.Size
+	}
+	fresh, closeFresh, err := scratch.Open(ctx, d, pgURL, "bench_import")
+	if err != nil {
+		return result{}, err
+	}
+	defer closeFresh()
+	start = time.Now()
+	imp, err := backup.Import(ctx, filepath.Join(dir, "export"), fresh, key.Verifier, time.Now)
+	if err != nil {
+		return result{}, err
+	}
+	if !imp.OK() {
+		return result{}, fmt.Errorf("the import is not exact: %v %v", imp.Audit.Problem, imp.Mismatches)
+	}
+	r.importTook = time.Since(start)
+	fmt.Fprintf(os.Stderr, "%s: exported %s in %s, imported in %s\n", d, mib(r.exportSize), r.export.Round(time.Millisecond), r.importTook.Round(time.Millisecond))
 	return r, nil
 }
 
