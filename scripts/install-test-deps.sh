@@ -6,7 +6,9 @@
 #     the CLI login tests;
 #   - NSS's tools (certutil, pk12util) and openssl, which put a test client
 #     certificate into the browser's certificate store for the console's
-#     smart-card login test.
+#     smart-card login test;
+#   - an S3 server with Object Lock for the backup tests (versitygw, built
+#     with go install by scripts/s3server.sh and started on 127.0.0.1:7070).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -32,6 +34,9 @@ softhsm_module() {
   done
   return 1
 }
+
+# The backup tests' S3 server: installed and started unless one answers.
+"$(dirname "$0")/s3server.sh"
 
 missing=()
 have_browser || missing+=(chromium fonts-noto-cjk)

@@ -434,6 +434,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Sovereignty.RescoreInterval > 0 {
 		loops.Go(func() { sov.Run(loopCtx, cfg.Sovereignty.RescoreInterval) })
 	}
+	backups := startBackups(loopCtx, &loops, cfg, db, ks, sealedSecrets, log)
 
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
@@ -449,7 +450,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ks.mount(mux)
 	}
 	apiServer.Register(mux)
-	console, err := web.New(web.Deps{API: apiServer, MFA: idp.mfa, Logger: log})
+	console, err := web.New(web.Deps{API: apiServer, MFA: idp.mfa, Logger: log, Backups: backups})
 	if err != nil {
 		return err
 	}

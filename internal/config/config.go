@@ -42,6 +42,7 @@ type Config struct {
 	// Sovereignty configures the sovereignty assessment
 	// (docs/sovereignty.md).
 	Sovereignty Sovereignty `yaml:"sovereignty"`
+	Backup      Backup      `yaml:"backup"`
 }
 
 // Sovereignty configures providers' sovereignty profiles and the floors.
@@ -66,6 +67,35 @@ type SovereigntyFloor struct {
 	Classification string         `yaml:"classification"`
 	Mode           string         `yaml:"mode"`
 	Levels         map[string]int `yaml:"levels"`
+}
+
+// Backup configures hatoba's own backups and restore drills
+// (docs/backup.md): an S3-compatible bucket with Object Lock on the
+// domestic tier. Without an endpoint there are no backups.
+type Backup struct {
+	// Endpoint, Region, Bucket and Prefix name the bucket (path-style
+	// addressing); the bucket is created with Object Lock when missing.
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+	Bucket   string `yaml:"bucket"`
+	Prefix   string `yaml:"prefix"`
+	// AccessKeyID and SecretAccessKey are the bucket's credentials; the
+	// secret is best a reference to hatoba's secret store
+	// ("secret:backup/s3", hatoba secret put), never stored in a backup.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+	// Retention is how long every object of a backup is locked; LockMode
+	// is COMPLIANCE (nobody can shorten it) or GOVERNANCE.
+	Retention time.Duration `yaml:"retention"`
+	LockMode  string        `yaml:"lock_mode"`
+	// Interval is how often serve makes a backup and DrillInterval how
+	// often it restores the newest into a scratch database (0 turns
+	// either off).
+	Interval      time.Duration `yaml:"interval"`
+	DrillInterval time.Duration `yaml:"drill_interval"`
+	// ScratchDir holds drills' scratch databases and backups while they
+	// are uploaded; empty means the system's temporary directory.
+	ScratchDir string `yaml:"scratch_dir"`
 }
 
 // Metrics says where Prometheus reads /metrics: the process's and the
@@ -342,6 +372,8 @@ func Default() Config {
 		Controls:    Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute, FindingsRetention: 400 * 24 * time.Hour},
 		Metrics:     Metrics{Listen: "127.0.0.1:9464"},
 		Sovereignty: Sovereignty{RescoreInterval: time.Hour},
+		Backup: Backup{Region: "us-east-1", Bucket: "hatoba-backup", Retention: 30 * 24 * time.Hour, LockMode: "COMPLIANCE",
+			Interval: 24 * time.Hour, DrillInterval: 7 * 24 * time.Hour},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
 			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", XKSTenantPaths: true, HSMKeyLabel: "hatoba-master",
@@ -474,6 +506,9 @@ func (c Config) Validate() error {
 	if err := c.validateMetrics(); err != nil {
 		return err
 	}
+	if err := c.validateBackup(); err != nil {
+		return err
+	}
 	return c.validateIdentity()
 }
 
@@ -502,6 +537,29 @@ func (c Config) validateMetrics() error {
 	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
 	if !loopback && m.Token == "" {
 		return fmt.Errorf("metrics.listen: %s is not a loopback address, so anyone who reaches it could read /metrics: set metrics.token too", m.Listen)
+	}
+	return nil
+}
+
+func (c Config) validateBackup() error {
+	b := c.Backup
+	if b.Endpoint == "" {
+		return nil
+	}
+	if u, err := url.Parse(b.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("backup.endpoint: %q must be the bucket service's http(s):// address", b.Endpoint)
+	}
+	if b.Bucket == "" {
+		return errors.New("backup.bucket: must not be empty")
+	}
+	if b.LockMode != "COMPLIANCE" && b.LockMode != "GOVERNANCE" {
+		return fmt.Errorf("backup.lock_mode: %q is not COMPLIANCE or GOVERNANCE", b.LockMode)
+	}
+	if b.Retention < 24*time.Hour {
+		return errors.New("backup.retention: at least 24h (every backup is locked that long)")
+	}
+	if b.Interval < 0 || b.DrillInterval < 0 || (b.Interval > 0 && b.Interval < time.Hour) || (b.DrillInterval > 0 && b.DrillInterval < time.Hour) {
+		return errors.New("backup.interval, backup.drill_interval: at least 1h, or 0 to turn the schedule off")
 	}
 	return nil
 }
