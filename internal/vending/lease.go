@@ -20,8 +20,9 @@ import (
 // A replica's lease is its row in vend_replicas, renewed every
 // LeaseTTL/leaseBeats. The lease covers everything the replica holds: the
 // provider slots whose holder it is, and the River jobs it is running.
-// When the lease lapses, any surviving replica — or the same host's next
-// process — takes the slots over and makes the jobs available again, so a
+// When the lease lapses, any surviving replica takes the slots over; when
+// the process is known to be gone (the same host's next process, or a
+// survivor on that host), it also makes the jobs available again, so a
 // crash costs seconds, not River's JobTimeout-based rescue.
 //
 // Taking over is safe whether or not the old replica comes back: every
@@ -121,15 +122,13 @@ type replicaRow struct {
 // stopped says whether another replica's lease no longer holds: it lapsed,
 // or it was a process of this host (and PID namespace) that no longer
 // runs, so a restart after kill -9 need not wait out the lease of the
-// process it replaces.
-func (e *Engine) stopped(r replicaRow, now time.Time) bool {
+// process it replaces. dead says the process is known not to run any more.
+func (e *Engine) stopped(r replicaRow, now time.Time) (stopped, dead bool) {
 	if r.id == e.replicaID {
-		return false
+		return false, false
 	}
-	if r.expiresAt.Before(now) {
-		return true
-	}
-	return r.host == e.host && processGone(r.pid)
+	dead = r.host == e.host && processGone(r.pid)
+	return dead || r.expiresAt.Before(now), dead
 }
 
 func processGone(pid int) bool {
@@ -176,10 +175,11 @@ func (e *Engine) TakeOverLapsed(ctx context.Context) ([]Takeover, error) {
 	now := e.envs.Now()
 	var out []Takeover
 	for _, r := range candidates {
-		if !e.stopped(r, now) {
+		stopped, dead := e.stopped(r, now)
+		if !stopped {
 			continue
 		}
-		t, won, err := e.takeOver(ctx, r)
+		t, won, err := e.takeOver(ctx, r, dead)
 		if err != nil {
 			return out, err
 		}
@@ -193,7 +193,14 @@ func (e *Engine) TakeOverLapsed(ctx context.Context) ([]Takeover, error) {
 	return out, nil
 }
 
-func (e *Engine) takeOver(ctx context.Context, r replicaRow) (Takeover, bool, error) {
+// takeOver ends r's lease and takes its provider slots. Its running jobs
+// are made available again at once only when its process is known to be
+// gone (dead): a replica whose lease merely lapsed may be stalled and come
+// back, and its River client would then finalize a job that had been made
+// available under it — River panics on that ("job that wasn't
+// finalized"). Those jobs are left to River's rescue (JobTimeout + 10 s),
+// by which time their own attempt has timed out.
+func (e *Engine) takeOver(ctx context.Context, r replicaRow, dead bool) (Takeover, bool, error) {
 	t := Takeover{Replica: r.id}
 	won := false
 	err := e.db.InTx(ctx, func(tx *store.Tx) error {
@@ -218,7 +225,10 @@ func (e *Engine) takeOver(ctx context.Context, r replicaRow) (Takeover, bool, er
 	if err != nil || !won {
 		return t, won, err
 	}
-	resumed, err := e.resumeJobsOf(ctx, r.id)
+	var resumed int
+	if dead {
+		resumed, err = e.resumeJobsOf(ctx, r.id)
+	}
 	t.JobsResumed = resumed
 	e.cfg.Metrics.takeovers.Inc()
 	e.cfg.Metrics.jobsResumed.Add(float64(resumed))

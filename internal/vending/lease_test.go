@@ -3,6 +3,7 @@ package vending_test
 import (
 	"context"
 	"encoding/json"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/simcloud"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
 // jobTable reads and writes River's jobs the way another process would:
@@ -75,12 +77,20 @@ func TestTakeOverStoppedReplica(t *testing.T) {
 		requester := w.engine(t, w.driver(t), 5) // never started: only takes requests
 		ids := w.request(t, requester, 1, "nat-digital")
 		now := time.Now().UTC()
+		// The killed replica ran on this host, in a process that is gone
+		// (kill -9): its lease has not even lapsed, and it is taken over
+		// at once, jobs and all.
+		gone := exec.Command("true")
+		if err := gone.Run(); err != nil {
+			t.Fatal(err)
+		}
 		for _, r := range []struct {
-			id      string
-			expires time.Time
-		}{{"killed-replica", now.Add(-time.Minute)}, {"live-replica", now.Add(time.Hour)}} {
-			if _, err := db.ExecContext(ctx, `INSERT INTO vend_replicas (id, host, pid, started_at, expires_at) VALUES ($1, 'elsewhere', 1, $2, $3)`,
-				r.id, now.Add(-time.Hour), r.expires); err != nil {
+			id, host string
+			pid      int
+			expires  time.Time
+		}{{"killed-replica", vending.PlaceOf(requester), gone.Process.Pid, now.Add(time.Hour)}, {"live-replica", "elsewhere", 1, now.Add(time.Hour)}} {
+			if _, err := db.ExecContext(ctx, `INSERT INTO vend_replicas (id, host, pid, started_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+				r.id, r.host, r.pid, now.Add(-time.Hour), r.expires); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -145,6 +155,54 @@ func TestTakeOverStoppedReplica(t *testing.T) {
 		if j.State != rivertype.JobStateCompleted || j.Attempt != 1 || j.AttemptedBy[len(j.AttemptedBy)-1] != survivor.ReplicaID() {
 			t.Errorf("resumed job: state %s, attempt %d, attempted by %v; want completed by the survivor on its first counted attempt",
 				j.State, j.Attempt, j.AttemptedBy)
+		}
+	})
+}
+
+// TestLapsedLeaseLeavesJobsToRiver: a replica elsewhere whose lease lapsed
+// may only be stalled. Its slots are taken over at once; its running job
+// is not made available under it (its River client, coming back, would
+// finalize a job that was running elsewhere — River panics on that): River's
+// rescue resumes it after its own attempt timed out.
+func TestLapsedLeaseLeavesJobsToRiver(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, simcloud.Config{Latency: 100 * time.Millisecond})
+		requester := w.engine(t, w.driver(t), 5) // never started
+		ids := w.request(t, requester, 1, "nat-digital")
+		now := time.Now().UTC()
+		if _, err := db.ExecContext(ctx, `INSERT INTO vend_replicas (id, host, pid, started_at, expires_at) VALUES ('stalled-replica', 'elsewhere', 1, $1, $2)`,
+			now.Add(-time.Hour), now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO vend_slots (provider, slot, env_id, holder, acquired_at) VALUES ('sim', 0, $1, 'stalled-replica', $2)`, ids[0], now); err != nil {
+			t.Fatal(err)
+		}
+		jobs := newJobTable(t, db)
+		ins, err := jobs.ins(ctx, accountJob{EnvID: ids[0]}, &river.InsertOpts{Queue: "provider_sim"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attemptedAt := now.Add(-2 * time.Second)
+		if _, err := jobs.exec.JobUpdateFull(ctx, &riverdriver.JobUpdateFullParams{ID: ins.Job.ID,
+			StateDoUpdate: true, State: rivertype.JobStateRunning, AttemptDoUpdate: true, Attempt: 1,
+			AttemptedAtDoUpdate: true, AttemptedAt: &attemptedAt, AttemptedByDoUpdate: true, AttemptedBy: []string{"stalled-replica"}}); err != nil {
+			t.Fatal(err)
+		}
+		taken, err := requester.TakeOverLapsed(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(taken) != 1 || taken[0].Replica != "stalled-replica" || taken[0].Slots != 1 || taken[0].JobsResumed != 0 {
+			t.Fatalf("takeover of a lapsed lease elsewhere: %+v; want its slot and none of its jobs", taken)
+		}
+		if all := jobs.jobs(t, "vend_account"); len(all) != 1 || all[0].State != rivertype.JobStateRunning {
+			t.Fatalf("the stalled replica's job: %+v; want it still running, for River's rescue", all)
+		}
+		var holder string
+		if err := db.QueryRowContext(ctx, `SELECT holder FROM vend_slots WHERE env_id = $1`, ids[0]).Scan(&holder); err != nil || holder != requester.ReplicaID() {
+			t.Fatalf("slot holder %q (%v); want the survivor", holder, err)
 		}
 	})
 }
