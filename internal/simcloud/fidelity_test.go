@@ -567,7 +567,8 @@ func breaking(sh *shape) (string, bool) {
 	if sh.Pattern == "" {
 		return "", false
 	}
-	re, err := regexp.Compile(sh.Pattern)
+	// AWS's patterns are Java's: \uXXXX is Go's \x{XXXX}.
+	re, err := regexp.Compile(regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`).ReplaceAllString(sh.Pattern, `\x{$1}`))
 	if err != nil {
 		return "", false
 	}
@@ -578,7 +579,7 @@ func breaking(sh *shape) (string, bool) {
 	if sh.Max != nil {
 		hi = int(*sh.Max)
 	}
-	for _, c := range []string{"!", "#x#", "a b", "é", "<>", "x\n", " ", "-", "a", "0", "A"} {
+	for _, c := range []string{"!", "#x#", "a b", "é", "<>", "x\n", " ", "-", "a", "0", "A", "日本"} {
 		for len(c) < lo {
 			c += c
 		}

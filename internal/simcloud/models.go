@@ -63,6 +63,10 @@ type modelShape struct {
 	re *regexp.Regexp // Pattern compiled; nil when Go's regexp cannot read it
 }
 
+// javaEscapes are the \uXXXX escapes of AWS's (Java) patterns, which Go
+// writes \x{XXXX}.
+var javaEscapes = regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`)
+
 var (
 	modelsOnce sync.Once
 	models     map[string]*serviceModel
@@ -86,10 +90,10 @@ func loadModels() (map[string]*serviceModel, error) {
 			for _, sh := range m.Shapes {
 				if sh.Pattern != "" {
 					// AWS's patterns match anywhere unless anchored, as
-					// Go's MatchString does; the few Go cannot read (Java
-					// possessive quantifiers, lookarounds) are left to
-					// the handlers.
-					sh.re, _ = regexp.Compile(sh.Pattern)
+					// Go's MatchString does; the one Go cannot read (a
+					// lookahead in sso-admin's Duration) is left to the
+					// handler.
+					sh.re, _ = regexp.Compile(javaEscapes.ReplaceAllString(sh.Pattern, `\x{$1}`))
 				}
 			}
 			models[signing] = m

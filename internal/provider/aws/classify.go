@@ -32,9 +32,10 @@ var errorClasses = map[string]provider.Class{
 	// on the same permission set is still running.
 	"ConflictException": provider.Transient,
 	"RequestExpired":    provider.Transient, // a clock hiccup or a long queue; re-signing fixes it
-	// Organizations: "try again" while a new organisation is finalised, and
-	// while an earlier policy change is still being applied.
-	"FinalizingOrganizationException":  provider.Transient,
+	// Organizations' "try again": while a new organisation is finalised
+	// (AWS: "wait one hour"), waited out without counting attempts; while
+	// an earlier policy change is still being applied, soon.
+	"FinalizingOrganizationException":  provider.Throttling,
 	"PolicyChangesInProgressException": provider.Transient,
 }
 

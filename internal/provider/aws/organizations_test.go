@@ -61,8 +61,8 @@ func openSim(t *testing.T, cfg simcloud.Config) simEnv {
 	return simEnv{sim: sim, url: srv.URL}
 }
 
-// untilDone runs f again after transient errors, up to 50 times, and
-// returns the codes of the errors it met.
+// untilDone runs f again after transient and throttling errors, up to 50
+// times, and returns the codes of the errors it met.
 func untilDone(t *testing.T, f func() error) []string {
 	t.Helper()
 	var codes []string
@@ -72,8 +72,8 @@ func untilDone(t *testing.T, f func() error) []string {
 			return codes
 		}
 		var pe *provider.Error
-		if !errors.As(err, &pe) || pe.Class != provider.Transient {
-			t.Fatalf("not transient: %v", err)
+		if !errors.As(err, &pe) || (pe.Class != provider.Transient && pe.Class != provider.Throttling) {
+			t.Fatalf("neither transient nor throttling: %v", err)
 		}
 		codes = append(codes, pe.Code)
 	}
@@ -110,7 +110,8 @@ func wantError(t *testing.T, err error, class provider.Class, code string) *prov
 }
 
 // TestOrganizationsBusyIsTransient: FinalizingOrganizationException and
-// PolicyChangesInProgressException say "try again", and trying again works.
+// PolicyChangesInProgressException say "try again", and trying again
+// works; the first is waited out like a rate (AWS: "wait one hour").
 func TestOrganizationsBusyIsTransient(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -131,7 +132,7 @@ func TestOrganizationsBusyIsTransient(t *testing.T) {
 	for err == nil {
 		_, err = d.CreateAccount(ctx, provider.AccountSpec{Name: "x", Email: fmt.Sprintf("x%d@sim.hatoba.invalid", time.Now().UnixNano())})
 	}
-	wantError(t, err, provider.Transient, "FinalizingOrganizationException")
+	wantError(t, err, provider.Throttling, "FinalizingOrganizationException")
 }
 
 // TestUnknownIdentityStoreIsAnError: a removal from an identity store that
