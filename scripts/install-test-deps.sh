@@ -6,7 +6,9 @@
 #     the CLI login tests;
 #   - NSS's tools (certutil, pk12util) and openssl, which put a test client
 #     certificate into the browser's certificate store for the console's
-#     smart-card login test.
+#     smart-card login test;
+#   - and, built with Go rather than from Debian, mailpit: a real SMTP server
+#     the e-mail notification tests send to and read back (smtpserver.sh).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -32,6 +34,8 @@ softhsm_module() {
   done
   return 1
 }
+
+"$(dirname "$0")/smtpserver.sh"
 
 missing=()
 have_browser || missing+=(chromium fonts-noto-cjk)

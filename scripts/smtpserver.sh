@@ -16,7 +16,9 @@ gobin=$(go env GOBIN)
 [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
 mailpit="$gobin/mailpit"
 
-if [ ! -x "$mailpit" ] || ! "$mailpit" version 2>/dev/null | grep -q "${version#v}"; then
+# go install leaves "dev" as mailpit's own version; the module version is
+# in the binary's build information.
+if [ ! -x "$mailpit" ] || ! go version -m "$mailpit" 2>/dev/null | grep -q "github.com/axllent/mailpit[[:space:]]*$version"; then
   echo "smtpserver: installing mailpit $version"
   GOFLAGS=-mod=mod go install "github.com/axllent/mailpit@$version"
 fi
@@ -28,8 +30,8 @@ fi
 
 log=${TMPDIR:-/tmp}/hatoba-mailpit.log
 echo "smtpserver: starting mailpit (SMTP $smtp_addr, API http://$api_addr, log $log)"
-# Mail goes to an in-memory database and is forgotten when mailpit stops;
-# any AUTH is accepted, as tests use no credentials worth checking.
+# Mail goes to a temporary database, removed when mailpit stops; any AUTH
+# is accepted, as tests use no credentials worth checking.
 nohup "$mailpit" --smtp "$smtp_addr" --listen "$api_addr" --database "" \
   --smtp-auth-accept-any --smtp-auth-allow-insecure --max 5000 >"$log" 2>&1 &
 for _ in $(seq 1 50); do
