@@ -33,11 +33,11 @@ type Digest struct {
 	GeneratedAt time.Time `json:"generated_at"`
 	// Critical is the critical events first seen in the period; Previous
 	// the same count for the period before it (the trend).
-	Critical      int              `json:"critical"`
-	Previous      int              `json:"previous"`
-	OpenCritical  int              `json:"open_critical"`
-	Organizations []DigestOrg      `json:"organizations"`
-	Findings      []DigestFinding  `json:"findings"`
+	Critical      int             `json:"critical"`
+	Previous      int             `json:"previous"`
+	OpenCritical  int             `json:"open_critical"`
+	Organizations []DigestOrg     `json:"organizations"`
+	Findings      []DigestFinding `json:"findings"`
 }
 
 // DigestOrg is one organisation's line.

@@ -242,9 +242,9 @@ func firstNonEmpty(ss ...string) string {
 // ocsfFinding is the part of an OCSF finding (Security 2001, Compliance
 // 2003, Detection 2004 …; category 2) hatoba reads.
 type ocsfFinding struct {
-	ClassUID   int `json:"class_uid"`
-	SeverityID int `json:"severity_id"`
-	StatusID   int `json:"status_id"`
+	ClassUID   int   `json:"class_uid"`
+	SeverityID int   `json:"severity_id"`
+	StatusID   int   `json:"status_id"`
 	Time       int64 `json:"time"`
 	Cloud      struct {
 		ProjectUID string `json:"project_uid"`

@@ -211,11 +211,11 @@ type router struct {
 }
 
 type routeChannel struct {
-	id, orgID            string
-	min                  controls.Severity
-	group                time.Duration
-	quietFrom, quietTo   int
-	loc                  *time.Location
+	id, orgID          string
+	min                controls.Severity
+	group              time.Duration
+	quietFrom, quietTo int
+	loc                *time.Location
 }
 
 type openDelivery struct {
