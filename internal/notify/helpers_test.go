@@ -188,8 +188,8 @@ func (r *receiver) setStatus(s int) {
 }
 
 func sev(s controls.Severity) *controls.Severity { return &s }
-func intp(n int) *int                             { return &n }
-func strp(s string) *string                       { return &s }
+func intp(n int) *int                            { return &n }
+func strp(s string) *string                      { return &s }
 
 // drain delivers everything due now.
 func drain(t testing.TB, s *notify.Service) int {

@@ -282,8 +282,8 @@ func ParseOCSF(body []byte) ([]Parsed, error) {
 		}
 		findings = []ocsfFinding{f}
 	}
-	if len(findings) > MaxIngestFindings {
-		return nil, fault.Invalidf("OCSF: at most %d findings per request", MaxIngestFindings)
+	if len(findings) == 0 || len(findings) > MaxIngestFindings {
+		return nil, fault.Invalidf("OCSF: 1 to %d findings per request", MaxIngestFindings)
 	}
 	out := make([]Parsed, 0, len(findings))
 	for i, f := range findings {

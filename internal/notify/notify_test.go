@@ -266,7 +266,7 @@ func TestNothingReachesAnotherTenant(t *testing.T) {
 		if _, err := s.Ingest(ctx, []notify.Incoming{finding("org-a", "env-a1", "c1", "r1", controls.High)}); err != nil {
 			t.Fatal(err)
 		}
-		parsed, err := notify.ParseASFF([]byte(asffEvent("111111111111", "arn:aws:s3:::a-bucket", "HIGH") ))
+		parsed, err := notify.ParseASFF([]byte(asffEvent("111111111111", "arn:aws:s3:::a-bucket", "HIGH")))
 		if err != nil {
 			t.Fatal(err)
 		}
