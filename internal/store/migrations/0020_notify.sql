@@ -142,3 +142,7 @@ CREATE TABLE notify_notices (
     fix_note        TEXT NOT NULL
 );
 CREATE INDEX notify_notices_org ON notify_notices (org_id, sent_at);
+
+-- Findings from outside name a provider account; this finds its
+-- environment (env.Store.EnvironmentOfAccount).
+CREATE INDEX environments_account ON environments (account_id);
