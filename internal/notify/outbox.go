@@ -11,6 +11,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
@@ -112,6 +113,11 @@ func (s *Service) settle(ctx context.Context, c claimed, sendErr error) error {
 	var res sql.Result
 	var err error
 	switch {
+	case errors.Is(sendErr, keys.ErrSealed):
+		// Not the receiver's failure: the attempt is given back, and the
+		// delivery waits for the key service to be unsealed.
+		res, err = s.db.ExecContext(ctx, `UPDATE notify_deliveries SET state = 'pending', lease_until = NULL, attempts = attempts - 1, last_error = $1,
+			due_at = $2 WHERE id = $3 AND state = 'sending' AND attempts = $4`, "the key service is sealed", now.Add(30*time.Second), c.id, c.attempts)
 	case sendErr == nil:
 		res, err = s.db.ExecContext(ctx, `UPDATE notify_deliveries SET state = 'delivered', delivered_at = $1, lease_until = NULL, last_error = ''
 			WHERE id = $2 AND state = 'sending' AND attempts = $3`, now, c.id, c.attempts)
