@@ -268,4 +268,3 @@ func allDelivered(ds []notify.Delivery) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
-
