@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
+	"github.com/hatoba-cloud/hatoba/internal/config"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
@@ -27,8 +28,9 @@ import (
 // the key service, digests signed with the audit log's (the platform's)
 // key, outside findings attributed by account and mapped to the catalog's
 // controls by their CIS references, so they deduplicate with hatoba's own.
-func buildNotify(db *store.DB, ks *keys.Service, signer note.Signer, catalog *controls.Catalog, envs *env.Store, log *slog.Logger) *notify.Service {
+func buildNotify(db *store.DB, ks *keys.Service, signer note.Signer, catalog *controls.Catalog, envs *env.Store, cfg config.Notify, log *slog.Logger) *notify.Service {
 	return notify.New(db, notify.KeyService{Keys: ks}, time.Now, notify.Options{
+		Workers: cfg.Workers, Lease: cfg.Lease, RetryBase: cfg.RetryBase, AllowPrivateTargets: cfg.AllowPrivateTargets,
 		Signer: signer, Accounts: envs, Logger: log.With("component", "notify"),
 		ControlFor: func(refs []string) string { return controlFor(catalog.Engine().Controls(), refs) },
 	})
@@ -275,7 +277,7 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	default:
 		return usageError{fmt.Sprintf("notify needs a subcommand: %s (not %q)", notifySubcommands, args[0])}
 	}
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
 		return err
 	}
 	c, err := newClient(cf)
@@ -302,7 +304,7 @@ func cmdNotifyChannel(ctx context.Context, args []string, stdout, stderr io.Writ
 	quiet := fs.String("quiet", "", "quiet hours HH:MM-HH:MM, when only critical findings are sent at once")
 	tz := fs.String("tz", "", "the quiet hours' time zone (default Asia/Tokyo)")
 	enabled := fs.String("enabled", "", "true or false")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
 		return err
 	}
 	c, err := newClient(cf)
@@ -386,7 +388,7 @@ func cmdNotifyNotice(ctx context.Context, args []string, stdout, stderr io.Write
 	org := fs.String("org", "", "the organisation whose notice it is (ack, fix)")
 	message := fs.String("message", "", "the notice (send)")
 	fixNote := fs.String("note", "", "what was fixed (fix)")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -431,7 +433,7 @@ func cmdNotifyDigest(ctx context.Context, args []string, stdout, stderr io.Write
 	cf := addClientFlags(fs)
 	period := fs.String("period", notify.Daily, "daily or weekly (make)")
 	key := fs.String("key", "", "the platform's public key, <name>+<hash>+<key> as hatoba audit key prints it (verify)")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
 		return err
 	}
 	if args[0] == "verify" {
@@ -475,4 +477,36 @@ func cmdNotifyDigest(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	_, err = io.WriteString(stdout, d.Signed)
 	return err
+}
+
+// parseInterspersed parses flags wherever they stand among the arguments,
+// so "notify channel test CH --org X" reads as it is written.
+func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+				continue
+			}
+			if i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return parseFlags(fs, append(append(flags, "--"), pos...), stderr)
 }

@@ -353,7 +353,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctl.collector.SetRetention(cfg.Controls.FindingsRetention)
 	var notifier *notify.Service // channel secrets are sealed through the key service
 	if ks != nil {
-		notifier = buildNotify(db, ks.keys, idp.auditKey.Signer, ctl.catalog, envs, log)
+		notifier = buildNotify(db, ks.keys, idp.auditKey.Signer, ctl.catalog, envs, cfg.Notify, log)
 		ctl.posture.SetNotifier(notify.PostureHook{S: notifier})
 	}
 	if cfg.Workers {

@@ -39,6 +39,25 @@ type Config struct {
 	Keyd      Keyd           `yaml:"keyd"`
 	Controls  Controls       `yaml:"controls"`
 	Metrics   Metrics        `yaml:"metrics"`
+	Notify    Notify         `yaml:"notify"`
+}
+
+// Notify configures the delivery of notifications (docs/notifications.md);
+// zero values take internal/notify's defaults.
+type Notify struct {
+	// Workers deliver concurrently (default 8), one delivery in flight per
+	// channel.
+	Workers int `yaml:"workers"`
+	// Lease is how long a claimed delivery stays a worker's before another
+	// may send it again (default 1m).
+	Lease time.Duration `yaml:"lease"`
+	// RetryBase is the first backoff after a failed attempt (default 10s),
+	// doubling to at most an hour.
+	RetryBase time.Duration `yaml:"retry_base"`
+	// AllowPrivateTargets lets webhooks reach loopback and private
+	// addresses: receivers inside a closed network, and tests. Off, a
+	// tenant's URL cannot make hatoba call into its own network.
+	AllowPrivateTargets bool `yaml:"allow_private_targets"`
 }
 
 // Metrics says where Prometheus reads /metrics: the process's and the
