@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/notify"
@@ -469,4 +470,42 @@ func TestDeduplicatedAcrossSources(t *testing.T) {
 			t.Fatalf("another source resolved hatoba's event: %+v", r)
 		}
 	})
+}
+
+// A sealed key service stops deliveries without using up their attempts:
+// when it is unsealed, they go.
+func TestSealedKeyServiceHoldsDeliveries(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	clk := &clock{t: start}
+	ks := unsealedKeys(t, db)
+	s := notify.New(db, notify.KeyService{Keys: ks}, clk.now, notify.Options{AllowPrivateTargets: true, MaxAttempts: 2})
+	rc := newReceiver(t)
+	if _, err := s.CreateChannel(ctx, "p-a", "", "org-a", notify.ChannelSpec{Name: "soc", Kind: notify.Webhook, URL: rc.srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Ingest(ctx, []notify.Incoming{finding("org-a", "env-a1", "c", "r", controls.Critical)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Seal(ctx, authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		drain(t, s)
+		clk.add(time.Minute)
+	}
+	ds, _ := s.Deliveries(ctx, "org-a", "", 0)
+	if len(ds) != 1 || ds[0].State != notify.Pending || ds[0].Attempts != 0 || len(rc.received()) != 0 {
+		t.Fatalf("while sealed: %+v", ds)
+	}
+	shares, _ := sharesOf.Load(db)
+	for _, sh := range shares.([]string)[:2] {
+		if _, err := ks.SubmitShare(ctx, sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if drain(t, s) != 1 || len(rc.received()) != 1 {
+		t.Fatal("not delivered once unsealed")
+	}
 }
