@@ -66,7 +66,7 @@ const slowOrg, failOrg = "org-0000", "org-0001"
 
 func run(dialect, pgURL string, nFindings, nOrgs, rounds, workers, attempts int, slowDelay time.Duration) error {
 	ctx := context.Background()
-	db, cleanup, err := scratch.Open(ctx, dialect, pgURL, "hatoba-bench-notify")
+	db, cleanup, err := scratch.Open(ctx, dialect, pgURL, "hatoba_bench_notify")
 	if err != nil {
 		return err
 	}
