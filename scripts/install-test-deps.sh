@@ -9,6 +9,8 @@
 #     smart-card login test;
 #   - an S3 server with Object Lock for the backup tests (versitygw, built
 #     with go install by scripts/s3server.sh and started on 127.0.0.1:7070).
+#   - and, built with Go rather than from Debian, mailpit: a real SMTP server
+#     the e-mail notification tests send to and read back (smtpserver.sh).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -37,6 +39,7 @@ softhsm_module() {
 
 # The backup tests' S3 server: installed and started unless one answers.
 "$(dirname "$0")/s3server.sh"
+"$(dirname "$0")/smtpserver.sh"
 
 missing=()
 have_browser || missing+=(chromium fonts-noto-cjk)

@@ -71,6 +71,16 @@ Usage:
   hatoba exit-drill --into URL [--out DIR] [--json]
                                      export this installation, import it into a new database
                                      (SQLite → PostgreSQL), compare, report (docs/exit.md)
+  hatoba notify channels|events|deliveries [--state dead]|suppressions|notices [--org ID]
+  hatoba notify channel add --name N --kind webhook|slack|teams|email [--url U|--to A,B] [--min-severity S]
+                    [--group D] [--quiet 22:00-07:00] [--tz Z] [--org ID] | update|test|delete CHANNEL
+  hatoba notify retry DELIVERY | suppress [--env E] [--control C] [--resource R] --reason T [--for D]
+                    | lift ID | ingest-token   --org ID
+  hatoba notify notice send EVENT --message T | ack|fix NOTICE --org ID [--note T]
+  hatoba notify digests | digest make [--period daily|weekly] | show ID | verify --key KEY FILE
+  hatoba notify settings [--smtp-addr H:P] [--smtp-from A] [--digests daily,weekly|none]
+                                     findings to their owner first, central's critical digest
+                                     (docs/notifications.md)
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -166,6 +176,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdImport(ctx, args[1:], stdout, stderr)
 	case "exit-drill":
 		return cmdExitDrill(ctx, args[1:], stdout, stderr)
+	case "notify":
+		return cmdNotify(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil

@@ -28,6 +28,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/notify"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
@@ -366,6 +367,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg.MustRegister(newStateCollector(envs, engine))
 	ctl.buildControls(db, orgs, envs, engine, log)
 	ctl.collector.SetRetention(cfg.Controls.FindingsRetention)
+	var notifier *notify.Service // channel secrets are sealed through the key service
+	if ks != nil {
+		notifier = buildNotify(db, ks.keys, idp.auditKey.Signer, ctl.catalog, envs, cfg.Notify, log)
+		ctl.posture.SetNotifier(notify.PostureHook{S: notifier})
+	}
 	if cfg.Workers {
 		if err := engine.Start(ctx); err != nil {
 			return err
@@ -435,12 +441,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		loops.Go(func() { sov.Run(loopCtx, cfg.Sovereignty.RescoreInterval) })
 	}
 	backups := startBackups(loopCtx, &loops, cfg, db, ks, sealedSecrets, log)
+	if notifier != nil && cfg.Workers {
+		loops.Go(func() { notifier.Run(loopCtx) })
+		loops.Go(func() { notifier.RunDigests(loopCtx, time.Hour) })
+	}
 
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
 		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments,
-		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer}
+		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer, Notify: notifier}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()

@@ -25,6 +25,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
+	"github.com/hatoba-cloud/hatoba/internal/notify"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
@@ -109,6 +110,9 @@ type Server struct {
 	// log's key, which signs sovereignty snapshots.
 	Sovereignty    *sovereignty.Service
 	SnapshotSigner note.Signer
+	// Notify routes findings to organisations' channels and keeps
+	// central's digest; nil answers its routes 503.
+	Notify *notify.Service
 }
 
 // Route is one entry of the route table.
@@ -211,6 +215,39 @@ var Routes = []Route{
 	{"GET", "/api/v1/organizations/{id}/keystore/usage", authz.ReadKeys, (*Server).keyUsage},
 	{"GET", "/api/v1/secrets", authz.ReadSecrets, (*Server).listSecrets},
 	{"PUT", "/api/v1/secrets/{name...}", authz.WriteSecrets, (*Server).putSecret},
+	{"GET", "/api/v1/organizations/{id}/notify/channels", authz.ReadNotify, (*Server).listChannels},
+	{"POST", "/api/v1/organizations/{id}/notify/channels", authz.ManageNotify, (*Server).createChannel},
+	{"GET", "/api/v1/organizations/{id}/notify/channels/{channel}", authz.ReadNotify, (*Server).getChannel},
+	{"PATCH", "/api/v1/organizations/{id}/notify/channels/{channel}", authz.ManageNotify, (*Server).updateChannel},
+	{"DELETE", "/api/v1/organizations/{id}/notify/channels/{channel}", authz.ManageNotify, (*Server).deleteChannel},
+	{"POST", "/api/v1/organizations/{id}/notify/channels/{channel}/test", authz.ManageNotify, (*Server).testChannel},
+	{"GET", "/api/v1/organizations/{id}/notify/deliveries", authz.ReadNotify, (*Server).listDeliveries},
+	{"POST", "/api/v1/organizations/{id}/notify/deliveries/{delivery}/retry", authz.ManageNotify, (*Server).redeliver},
+	{"GET", "/api/v1/organizations/{id}/notify/events", authz.ReadNotify, (*Server).listNotifyEvents},
+	{"GET", "/api/v1/organizations/{id}/notify/critical-events", authz.ReadNotices, (*Server).criticalEvents},
+	{"GET", "/api/v1/organizations/{id}/notify/suppressions", authz.ReadNotify, (*Server).listSuppressions},
+	{"POST", "/api/v1/organizations/{id}/notify/suppressions", authz.SuppressNotify, (*Server).createSuppression},
+	{"DELETE", "/api/v1/organizations/{id}/notify/suppressions/{suppression}", authz.SuppressNotify, (*Server).liftSuppression},
+	{"POST", "/api/v1/organizations/{id}/notify/ingest-token", authz.ManageNotify, (*Server).createIngestToken},
+	{"GET", "/api/v1/organizations/{id}/notify/notices", authz.ReadNotices, (*Server).listNotices},
+	{"POST", "/api/v1/organizations/{id}/notify/notices/{notice}/acknowledge", authz.AnswerNotice, (*Server).acknowledgeNotice},
+	{"POST", "/api/v1/organizations/{id}/notify/notices/{notice}/fix", authz.AnswerNotice, (*Server).fixNotice},
+	// Security Hub (through an EventBridge API destination) and OCSF
+	// producers authenticate with the organisation's ingestion token.
+	{"POST", "/api/v1/notify/ingest/{org}/asff", authz.IngestToken, (*Server).ingestASFF},
+	{"POST", "/api/v1/notify/ingest/{org}/ocsf", authz.IngestToken, (*Server).ingestOCSF},
+	{"GET", "/api/v1/notify/channels", authz.ManageCentralNotify, (*Server).listCentralChannels},
+	{"POST", "/api/v1/notify/channels", authz.ManageCentralNotify, (*Server).createCentralChannel},
+	{"DELETE", "/api/v1/notify/channels/{channel}", authz.ManageCentralNotify, (*Server).deleteCentralChannel},
+	{"POST", "/api/v1/notify/channels/{channel}/test", authz.ManageCentralNotify, (*Server).testCentralChannel},
+	{"GET", "/api/v1/notify/deliveries", authz.ManageCentralNotify, (*Server).listCentralDeliveries},
+	{"GET", "/api/v1/notify/settings", authz.ManageCentralNotify, (*Server).getNotifySettings},
+	{"PUT", "/api/v1/notify/settings", authz.ManageCentralNotify, (*Server).putNotifySettings},
+	{"GET", "/api/v1/notify/digests", authz.ReadDigest, (*Server).listDigests},
+	{"POST", "/api/v1/notify/digests", authz.ManageCentralNotify, (*Server).makeDigest},
+	{"GET", "/api/v1/notify/digests/{digest}", authz.ReadDigest, (*Server).getDigest},
+	{"GET", "/api/v1/notify/notices", authz.ReadDigest, (*Server).listAllNotices},
+	{"POST", "/api/v1/notify/notices", authz.SendNotice, (*Server).sendNotice},
 	// Last of the key routes, so that the authorization matrix, which
 	// walks this table in order, seals only after the others ran.
 	{"POST", "/api/v1/keys/service/seal", authz.SealKeys, (*Server).sealKeys},

@@ -25,6 +25,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
+	"github.com/hatoba-cloud/hatoba/internal/notify"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
@@ -140,6 +141,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.Collector = posture.NewCollector(s.Posture, noTargets{}, nil, 1)
 	s.Assignments = assignments.New(db, s.Catalog.Control, nil)
 	s.Sovereignty, s.SnapshotSigner = sovereigntyService(t, db, envs), key.Signer
+	s.Notify = notify.New(db, notify.KeyService{Keys: s.Keys}, nil, notify.Options{Signer: key.Signer, Accounts: envs})
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)

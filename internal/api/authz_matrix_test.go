@@ -11,7 +11,9 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
+	"github.com/hatoba-cloud/hatoba/internal/notify"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
@@ -173,8 +175,46 @@ var matrix = map[string]expect{
 	"POST /api/v1/organizations/{id}/keystore/xks-credentials":                   {own: []string{owner}, foreign: nil},
 	"DELETE /api/v1/organizations/{id}/keystore/xks-credentials/{access_key_id}": {own: []string{owner}, foreign: nil},
 	"GET /api/v1/organizations/{id}/keystore/usage":                              {own: []string{auditor, admin}, foreign: []string{auditor}},
-	"GET /api/v1/audit/entries":                                                  {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
-	"GET /api/v1/audit/export":                                                   {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
+
+	// Notifications: a tenant's setup is its own (a central operator
+	// helps under a grant); central reads critical events, sends notices
+	// about them, and keeps its own channels and digest. The ingestion
+	// endpoints take no session: the matrix's callers hold no ingestion
+	// token, so nobody gets through (notify_test.go sends one).
+	"GET /api/v1/organizations/{id}/notify/channels":                      {own: []string{granted, auditor, admin, member}, foreign: []string{auditor}},
+	"POST /api/v1/organizations/{id}/notify/channels":                     {own: []string{granted, admin}, foreign: nil, body: `{"name":"m{n}","kind":"email","recipients":["soc@example.lg.jp"]}`},
+	"GET /api/v1/organizations/{id}/notify/channels/{channel}":            {own: []string{granted, auditor, admin, member}, foreign: []string{auditor}},
+	"PATCH /api/v1/organizations/{id}/notify/channels/{channel}":          {own: []string{granted, admin}, foreign: nil, body: `{"min_severity":"critical"}`},
+	"DELETE /api/v1/organizations/{id}/notify/channels/{channel}":         {own: []string{granted, admin}, foreign: nil},
+	"POST /api/v1/organizations/{id}/notify/channels/{channel}/test":      {own: []string{granted, admin}, foreign: nil},
+	"GET /api/v1/organizations/{id}/notify/deliveries":                    {own: []string{granted, auditor, admin, member}, foreign: []string{auditor}},
+	"POST /api/v1/organizations/{id}/notify/deliveries/{delivery}/retry":  {own: []string{granted, admin}, foreign: nil},
+	"GET /api/v1/organizations/{id}/notify/events":                        {own: []string{granted, auditor, admin, member}, foreign: []string{auditor}},
+	"GET /api/v1/organizations/{id}/notify/critical-events":               {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/organizations/{id}/notify/suppressions":                  {own: []string{granted, auditor, admin, member}, foreign: []string{auditor}},
+	"POST /api/v1/organizations/{id}/notify/suppressions":                 {own: []string{granted, admin}, foreign: nil, body: `{"control_id":"aws-iam-no-users","reason":"the matrix suppresses this","expires_at":"2099-01-01T00:00:00Z"}`},
+	"DELETE /api/v1/organizations/{id}/notify/suppressions/{suppression}": {own: []string{granted, admin}, foreign: nil},
+	"POST /api/v1/organizations/{id}/notify/ingest-token":                 {own: []string{granted, admin}, foreign: nil},
+	"GET /api/v1/organizations/{id}/notify/notices":                       {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/organizations/{id}/notify/notices/{notice}/acknowledge": {own: []string{granted, admin}, foreign: nil},
+	"POST /api/v1/organizations/{id}/notify/notices/{notice}/fix":         {own: []string{granted, admin}, foreign: nil, body: `{"note":"fixed for the matrix"}`},
+	"POST /api/v1/notify/ingest/{org}/asff":                               {own: nil, foreign: nil, body: `{}`},
+	"POST /api/v1/notify/ingest/{org}/ocsf":                               {own: nil, foreign: nil, body: `{}`},
+	"GET /api/v1/notify/channels":                                         {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"POST /api/v1/notify/channels":                                        {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"name":"c{n}","kind":"email","recipients":["central@example.go.jp"]}`},
+	"DELETE /api/v1/notify/channels/{channel}":                            {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"POST /api/v1/notify/channels/{channel}/test":                         {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/notify/deliveries":                                       {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/notify/settings":                                         {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"PUT /api/v1/notify/settings":                                         {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"digests":["daily"]}`},
+	"GET /api/v1/notify/digests":                                          {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/notify/digests":                                         {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"period":"weekly"}`},
+	"GET /api/v1/notify/digests/{digest}":                                 {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/notify/notices":                                          {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/notify/notices":                                         {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"event_id":"{event}","message":"matrix notice"}`},
+
+	"GET /api/v1/audit/entries": {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
+	"GET /api/v1/audit/export":  {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
 }
 
 // TestRouteRoleTenantMatrix calls every registered route as every role,
@@ -256,6 +296,55 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 		}
 		credOf[side] = akid
 	}
+	// Notifications: a critical event, a notice and a test delivery in
+	// each tenant; channels and suppressions are made afresh for each call
+	// that may remove them; one digest.
+	eventOf, noticeOf, deliveryOf := map[string]string{}, map[string]string{}, map[string]string{}
+	for side, orgID := range tenants {
+		if _, err := h.api.Notify.Ingest(context.Background(), []notify.Incoming{{OrgID: orgID, EnvID: envOf[side], Source: notify.SourceHatoba,
+			SourceID: "f-matrix", Severity: controls.Critical, Title: "matrix", ControlID: "aws-iam-no-users", ResourceID: "arn:aws:iam::1:user/m"}}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := h.api.Notify.Events(context.Background(), orgID, true, 1)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("seed event: %v", err)
+		}
+		eventOf[side] = evs[0].ID
+		nt, err := h.api.Notify.SendNotice(context.Background(), "p-seed", evs[0].ID, "matrix")
+		if err != nil {
+			t.Fatal(err)
+		}
+		noticeOf[side] = nt.ID
+		ch, err := h.api.Notify.CreateChannel(context.Background(), "p-seed", "", orgID, notify.ChannelSpec{Name: "seed", Kind: notify.Email, Recipients: []string{"a@example.lg.jp"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl, err := h.api.Notify.TestChannel(context.Background(), "p-seed", "", orgID, ch.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliveryOf[side] = dl.ID
+	}
+	seedChannel := func(orgID string) string {
+		ch, err := h.api.Notify.CreateChannel(context.Background(), "p-seed", "", orgID, notify.ChannelSpec{Name: fmt.Sprintf("s%d", serial.Add(1)),
+			Kind: notify.Email, Recipients: []string{"a@example.lg.jp"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch.ID
+	}
+	seedSuppression := func(orgID string) string {
+		sp, err := h.api.Notify.Suppress(context.Background(), "p-seed", "", orgID, notify.Suppression{ControlID: "c", Reason: "seed for the matrix",
+			ExpiresAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp.ID
+	}
+	digest, err := h.api.Notify.MakeDigest(context.Background(), "p-seed", notify.Daily)
+	if err != nil {
+		t.Fatal(err)
+	}
 	roleOf := map[string]authz.Role{operator: authz.CentralOperator, granted: authz.CentralOperator, auditor: authz.CentralAuditor,
 		admin: authz.TenantAdmin, member: authz.TenantMember}
 	token := func(caller string) string {
@@ -315,6 +404,22 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 					path = strings.Replace(path, "{id}", exceptionOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/posture/rounds/{id}"):
 					path = strings.Replace(path, "{id}", seedRound(), 1)
+				case strings.HasPrefix(path, "/api/v1/notify/"):
+					if strings.Contains(path, "{channel}") {
+						path = strings.Replace(path, "{channel}", seedChannel(notify.Central), 1)
+					}
+					path = strings.Replace(path, "{org}", orgID, 1)
+					path = strings.Replace(path, "{digest}", digest.ID, 1)
+				case strings.Contains(path, "/notify/"):
+					path = strings.Replace(path, "{id}", orgID, 1)
+					if strings.Contains(path, "{channel}") {
+						path = strings.Replace(path, "{channel}", seedChannel(orgID), 1)
+					}
+					if strings.Contains(path, "{suppression}") {
+						path = strings.Replace(path, "{suppression}", seedSuppression(orgID), 1)
+					}
+					path = strings.Replace(path, "{delivery}", deliveryOf[side], 1)
+					path = strings.Replace(path, "{notice}", noticeOf[side], 1)
 				default:
 					path = strings.Replace(path, "{id}", orgID, 1)
 					path = strings.Replace(path, "{key}", "k1", 1)
@@ -322,7 +427,7 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 					path = strings.Replace(path, "{name...}", "provider/matrix", 1)
 					path = strings.Replace(path, "{name}", "aws-example", 1)
 				}
-				fill := strings.NewReplacer("{org}", orgID, "{n}", fmt.Sprint(n))
+				fill := strings.NewReplacer("{org}", orgID, "{n}", fmt.Sprint(n), "{event}", eventOf[side])
 				body := fill.Replace(ex.body)
 				path += fill.Replace(ex.query)
 				hdr := map[string]string{"Authorization": "Bearer " + token(caller)}

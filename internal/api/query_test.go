@@ -52,6 +52,16 @@ var listParams = map[string]struct {
 		"cursor=x": "cursor", "org_id=../../": "org_id", "org_id=nat-digital%E2%80%AE": "org_id", "from_seq=-1": "from_seq",
 		"since=yesterday": "since", "until=2026": "until", "limit=0": "limit",
 	}},
+	"GET /api/v1/organizations/{id}/notify/channels": {bad: map[string]string{"cursor=x": "cursor"}},
+	"GET /api/v1/organizations/{id}/notify/deliveries": {ok: "state=dead&limit=10", bad: map[string]string{
+		"cursor=x": "cursor", "state=lost": "state", "limit=501": "limit",
+	}},
+	"GET /api/v1/organizations/{id}/notify/events":          {ok: "limit=10", bad: map[string]string{"cursor=x": "cursor", "limit=0": "limit"}},
+	"GET /api/v1/organizations/{id}/notify/critical-events": {ok: "limit=10", bad: map[string]string{"severity=high": "severity", "limit=x": "limit"}},
+	"GET /api/v1/organizations/{id}/notify/suppressions":    {ok: "all=true", bad: map[string]string{"all=yes": "all", "cursor=x": "cursor"}},
+	"GET /api/v1/organizations/{id}/notify/notices":         {bad: map[string]string{"cursor=x": "cursor"}},
+	"GET /api/v1/notify/digests":                            {ok: "limit=5", bad: map[string]string{"limit=0": "limit", "period=daily": "period"}},
+	"GET /api/v1/notify/notices":                            {bad: map[string]string{"state=sent": "state"}},
 	"GET /api/v1/audit/export": {ok: "org_id=nat-digital", bad: map[string]string{
 		"cursor=x": "cursor", "org_id=%FF": "org_id", "from_seq=x": "from_seq",
 	}},

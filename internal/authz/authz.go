@@ -101,6 +101,10 @@ type Action string
 // The actions. Each has exactly one rule in policy.
 const (
 	Public Action = "public" // needs no principal: the OpenAPI document, login
+	// IngestToken needs no principal either: the handler authenticates an
+	// organisation's ingestion token (Security Hub's findings through
+	// EventBridge, OCSF producers), and the handler alone decides.
+	IngestToken Action = "ingest-token"
 
 	ReadSystem Action = "system.read"
 
@@ -157,6 +161,18 @@ const (
 	// through the key service; their values are never read back out.
 	ReadSecrets  Action = "secret.read" // names only
 	WriteSecrets Action = "secret.write"
+
+	// Notifications (docs/notifications.md). A tenant's channels,
+	// deliveries, events and suppressions are its own; central has its own
+	// channels, the critical digest, and notices about critical events.
+	ReadNotify          Action = "notify.read"           // channels, deliveries, events, suppressions
+	ManageNotify        Action = "notify.manage"         // channels, test sends, redelivery, the ingestion token
+	SuppressNotify      Action = "notify.suppress"       // suppress and lift, with a reason and an expiry
+	ReadNotices         Action = "notify.notice.read"    // a tenant's inbox of central's notices
+	AnswerNotice        Action = "notify.notice.answer"  // acknowledge, report the fix
+	SendNotice          Action = "notify.notice.send"    // central: a notice about a critical event
+	ReadDigest          Action = "notify.digest.read"    // central's signed digests
+	ManageCentralNotify Action = "notify.central.manage" // central's channels, settings, a digest now
 
 	ReadAccess    Action = "access.read"
 	RequestAccess Action = "access.request"
@@ -264,6 +280,19 @@ var policy = map[Action]rule{
 	ReadSecrets:  {permits: []permit{op(platform), audit}},
 	WriteSecrets: {permits: []permit{op(platform)}},
 
+	// Findings go to the owner first: a tenant's notification setup is
+	// its own (a central operator under a grant may help); central reads
+	// critical events only — the digest — and speaks to a tenant only
+	// about a critical event, which the tenant answers.
+	ReadNotify:          {permits: []permit{admin, member, op(underGrant), audit}},
+	ManageNotify:        {permits: []permit{admin, op(underGrant)}},
+	SuppressNotify:      {permits: []permit{admin, op(underGrant)}},
+	ReadNotices:         {permits: []permit{admin, member, op(everywhere), audit}},
+	AnswerNotice:        {permits: []permit{admin, op(underGrant)}},
+	SendNotice:          {permits: []permit{op(everywhere)}},
+	ReadDigest:          {permits: []permit{op(platform), audit}},
+	ManageCentralNotify: {permits: []permit{op(platform)}},
+
 	Self: {permits: []permit{op(everywhere), audit, admin, member}},
 }
 
@@ -328,7 +357,7 @@ func New(tree Tree, secondFactorTTL time.Duration, now func() time.Time) *Author
 // Allows reports whether p's role may do action anywhere at all; handlers
 // that act on one resource still call Decide.
 func Allows(p Principal, action Action) bool {
-	if action == Public {
+	if action == Public || action == IngestToken {
 		return true
 	}
 	for _, pm := range policy[action].permits {
@@ -344,7 +373,7 @@ func Allows(p Principal, action Action) bool {
 // NotFound — worded exactly like a missing resource — when the resource
 // lies outside the caller's scope, so other tenants' ids cannot be probed.
 func (a *Authorizer) Decide(ctx context.Context, p Principal, action Action, res Resource) (Decision, error) {
-	if action == Public {
+	if action == Public || action == IngestToken {
 		return Decision{}, nil
 	}
 	r, ok := policy[action]

@@ -43,6 +43,7 @@ type Config struct {
 	// (docs/sovereignty.md).
 	Sovereignty Sovereignty `yaml:"sovereignty"`
 	Backup      Backup      `yaml:"backup"`
+	Notify      Notify      `yaml:"notify"`
 }
 
 // Sovereignty configures providers' sovereignty profiles and the floors.
@@ -96,6 +97,24 @@ type Backup struct {
 	// ScratchDir holds drills' scratch databases and backups while they
 	// are uploaded; empty means the system's temporary directory.
 	ScratchDir string `yaml:"scratch_dir"`
+}
+
+// Notify configures the delivery of notifications (docs/notifications.md);
+// zero values take internal/notify's defaults.
+type Notify struct {
+	// Workers deliver concurrently (default 8), one delivery in flight per
+	// channel.
+	Workers int `yaml:"workers"`
+	// Lease is how long a claimed delivery stays a worker's before another
+	// may send it again (default 1m).
+	Lease time.Duration `yaml:"lease"`
+	// RetryBase is the first backoff after a failed attempt (default 10s),
+	// doubling to at most an hour.
+	RetryBase time.Duration `yaml:"retry_base"`
+	// AllowPrivateTargets lets webhooks reach loopback and private
+	// addresses: receivers inside a closed network, and tests. Off, a
+	// tenant's URL cannot make hatoba call into its own network.
+	AllowPrivateTargets bool `yaml:"allow_private_targets"`
 }
 
 // Metrics says where Prometheus reads /metrics: the process's and the

@@ -113,6 +113,23 @@ func (s *Store) Get(ctx context.Context, q store.Querier, id string) (Environmen
 	return e, nil
 }
 
+// EnvironmentOfAccount finds the environment that holds a provider
+// account (or project) id: findings from outside name the account
+// (internal/notify attributes them with it).
+func (s *Store) EnvironmentOfAccount(ctx context.Context, accountID string) (envID, orgID string, err error) {
+	if accountID == "" {
+		return "", "", fault.NotFoundf("no environment with an empty account id")
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT id, org_id FROM environments WHERE account_id = $1 ORDER BY created_at DESC LIMIT 1`, accountID).Scan(&envID, &orgID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", fault.NotFoundf("no environment with account %s", accountID)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("environment of account %s: %w", accountID, err)
+	}
+	return envID, orgID, nil
+}
+
 // ListParams filter and page a listing.
 type ListParams struct {
 	OrgID string

@@ -76,7 +76,19 @@ type Service struct {
 	// current, when set, gives the engine to evaluate with at each
 	// Record: the catalog swaps it when custom controls change.
 	current func() *controls.Engine
+	// notifier hears of opened and resolved findings (SetNotifier).
+	notifier Notifier
 }
+
+// Notifier hears of the findings Record opens (new, or open again) and
+// resolves, in the transaction that records them, so a finding and what
+// is owed to its organisation commit together (internal/notify).
+type Notifier interface {
+	FindingsChanged(ctx context.Context, q store.Querier, opened []Finding, resolved []string) error
+}
+
+// SetNotifier sets the Notifier; call it before use.
+func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
 
 // Scope says which controls apply to an environment (its assignments,
 // less its exceptions); nil applies every detective control.
@@ -150,8 +162,14 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		var opened []Finding
+		var resolved []string
 		for id, v := range failed {
 			st, seen := existing[id]
+			if !seen || st == Resolved {
+				opened = append(opened, Finding{ID: id, EnvID: envID, OrgID: orgID, ControlID: v.ControlID, ResourceID: v.ResourceID,
+					ResourceType: v.Type, Severity: v.Severity, Message: v.Message, Status: Open, FirstSeen: now, LastSeen: now})
+			}
 			switch {
 			case !seen:
 				sum.Opened++
@@ -175,7 +193,13 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 				continue
 			}
 			sum.Resolved++
+			resolved = append(resolved, id)
 			if _, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'resolved', resolved_at = $1 WHERE id = $2`, now, id); err != nil {
+				return err
+			}
+		}
+		if s.notifier != nil && len(opened)+len(resolved) > 0 {
+			if err := s.notifier.FindingsChanged(ctx, tx, opened, resolved); err != nil {
 				return err
 			}
 		}

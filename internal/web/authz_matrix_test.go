@@ -107,6 +107,18 @@ var consoleMatrix = map[string]consoleExpect{
 	"GET /audit":                       {own: signedIn, foreign: signedIn},
 	"GET /backups":                     {own: central, foreign: central},
 
+	// Notifications: the inbox for the tenant's people and central staff;
+	// channels, outbox and suppressions shown to the tenant, auditors and an
+	// operator under a grant; test sends and resends (409: not dead) by
+	// the tenant's administrators or an operator under a grant, who also
+	// answer central's notices (a second answer clashes: 409).
+	"GET /notify":           {own: signedIn, foreign: signedIn},
+	"GET /orgs/{id}/notify": {own: signedIn, foreign: central},
+	"POST /orgs/{id}/notify/channels/{channel}/test":      {own: []string{granted, admin}, foreign: nil, form: url.Values{}},
+	"POST /orgs/{id}/notify/deliveries/{delivery}/retry":  {own: []string{granted, admin}, foreign: nil, form: url.Values{}},
+	"POST /orgs/{id}/notify/notices/{notice}/acknowledge": {own: []string{granted, admin}, foreign: nil, form: url.Values{}},
+	"POST /orgs/{id}/notify/notices/{notice}/fix":         {own: []string{granted, admin}, foreign: nil, form: url.Values{"note": {"fixed for the matrix"}}},
+
 	// The key service: its state for everyone, sealing for operators; a
 	// tenant's keys read by its administrators and the auditors, changed
 	// only by its key owner — never by central staff, grant or not.
@@ -263,6 +275,10 @@ func routeRoleTenantMatrix(t *testing.T, h *harness) {
 				p = strings.Replace(p, "/keys/{org}", "/keys/"+tenants[side], 1)
 				p = strings.Replace(p, "{key}", "k1", 1)
 				p = strings.Replace(p, "{akid}", akidOf[side], 1)
+				if strings.Contains(p, "/notify/") {
+					ch, dl, nt := h.seedNotify(t, tenants[side], envOf[side])
+					p = strings.NewReplacer("{channel}", ch, "{delivery}", dl, "{notice}", nt).Replace(p)
+				}
 				b := caller(who)
 				var r response
 				switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
+	"github.com/hatoba-cloud/hatoba/internal/notify"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
@@ -134,6 +135,14 @@ func TestCatalogueNamesTheDomain(t *testing.T) {
 	add("exceptionstatus", string(assignments.Requested), string(assignments.Approved), string(assignments.Rejected), string(assignments.Expired))
 	add("auditaction", "control.assign", "control.promote", "control.unassign",
 		"control.exception.request", "control.exception.approve", "control.exception.reject")
+	add("auditaction", "notify.channel.create", "notify.channel.update", "notify.channel.delete", "notify.channel.test",
+		"notify.delivery.retry", "notify.suppression.create", "notify.suppression.lift", "notify.ingest-token.create",
+		"notify.notice.send", "notify.notice.acknowledge", "notify.notice.fix", "notify.digest.create", "notify.settings.update")
+	add("notifystate", notify.Pending, notify.Sending, notify.Delivered, notify.Dead)
+	add("notifykind", string(notify.Webhook), string(notify.Slack), string(notify.Teams), string(notify.Email))
+	add("notifyperiod", notify.Daily, notify.Weekly)
+	add("noticestate", "sent", "acknowledged", "fixed")
+	add("notifydeliverykind", "events", "test", "digest", "notice")
 	add("lang", "name")
 	for _, l := range languages {
 		for _, k := range keys {

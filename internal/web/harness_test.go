@@ -33,6 +33,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/mfa"
+	"github.com/hatoba-cloud/hatoba/internal/notify"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/pki"
 	"github.com/hatoba-cloud/hatoba/internal/pki/pkitest"
@@ -178,6 +179,7 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 	a.Posture = posture.New(db, a.Controls, nil)
 	a.Posture.SetEngine(a.Catalog.Engine)
 	a.Assignments = assignments.New(db, a.Catalog.Control, nil)
+	a.Notify = notify.New(db, notify.KeyService{Keys: a.Keys}, clock.Now, notify.Options{Signer: auditKey.Signer})
 	h.api = a
 	h.console, err = New(Deps{API: a, MFA: keys, Logger: discardLogger(), Now: clock.Now})
 	if err != nil {

@@ -188,7 +188,8 @@ var plainNotices = map[string]bool{"signed_out": true, "key_removed": true,
 	"key_owner_granted": true, "key_owner_revoked": true,
 	"control_assigned": true, "control_promoted": true, "control_unassigned": true,
 	"exception_requested": true, "exception_approved": true, "exception_rejected": true,
-	"posture_collected": true, "posture_no_collector": true}
+	"posture_collected": true, "posture_no_collector": true,
+	"notify_test_queued": true, "notify_retry_queued": true, "notify_acknowledged": true, "notify_fixed": true}
 
 // notice is the confirmation the address asks for, or "". Only known
 // notices about well-formed ids are shown, so a crafted link cannot put

@@ -86,7 +86,7 @@ type Console struct {
 var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
 	"login", "invitation", "second_factor", "people", "account",
 	"env_access", "access", "access_request", "access_confirm", "audit", "keys",
-	"controls", "control", "assignments", "impact", "exceptions", "posture", "backups"}
+	"controls", "control", "assignments", "impact", "exceptions", "posture", "backups", "notify"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
@@ -283,6 +283,15 @@ var routes = []route{
 	{"GET /envs/{id}/posture", authz.ReadPosture, (*Console).envPosture, 0},
 	{"POST /envs/{id}/posture/collect", authz.CollectPosture, (*Console).collectPosture, 0},
 	{"POST /envs/{id}/exceptions", authz.RequestException, (*Console).requestException, 0},
+
+	// Notifications: an organisation's inbox, channels, outbox and
+	// suppressions; central's critical digest.
+	{"GET /notify", authz.ReadNotices, (*Console).notifyHome, 0},
+	{"GET /orgs/{id}/notify", authz.ReadNotices, (*Console).orgNotify, 0},
+	{"POST /orgs/{id}/notify/channels/{channel}/test", authz.ManageNotify, (*Console).testNotifyChannel, 0},
+	{"POST /orgs/{id}/notify/deliveries/{delivery}/retry", authz.ManageNotify, (*Console).retryNotifyDelivery, 0},
+	{"POST /orgs/{id}/notify/notices/{notice}/acknowledge", authz.AnswerNotice, (*Console).acknowledgeNotifyNotice, 0},
+	{"POST /orgs/{id}/notify/notices/{notice}/fix", authz.AnswerNotice, (*Console).fixNotifyNotice, 0},
 
 	// Signing in and out.
 	{"GET /login", authz.Public, (*Console).loginPage, 0},
