@@ -23,6 +23,10 @@ go 1.26.8
 //     every API test's requests and responses to openapi.json (OpenAPI 3.1,
 //     JSON Schema 2020-12 through the same santhosh-tekuri/jsonschema); the
 //     newest served.
+//   - oapi-codegen/runtime v1.9.0 (tests only, internal/api/apiclient): what
+//     the client oapi-codegen v2.8.2 generates imports; the newest served.
+//     oapi-codegen itself runs by go run @v2.8.2 from go:generate, outside
+//     this module's graph (it wants an older kin-openapi).
 
 require (
 	github.com/ThalesGroup/crypto11 v1.6.2
@@ -42,6 +46,7 @@ require (
 	github.com/go-webauthn/webauthn v0.18.2
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/miekg/pkcs11 v1.1.2
+	github.com/oapi-codegen/runtime v1.9.0
 	github.com/open-policy-agent/opa v1.22.3
 	github.com/prometheus/client_golang v1.25.0
 	github.com/riverqueue/river v0.47.0
@@ -60,6 +65,7 @@ require (
 
 require (
 	github.com/agnivade/levenshtein v1.2.2 // indirect
+	github.com/apapsch/go-jsonmerge/v2 v2.0.0 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.7 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
