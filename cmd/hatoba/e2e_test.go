@@ -45,7 +45,7 @@ func hatobaBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "hatoba")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

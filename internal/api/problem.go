@@ -116,7 +116,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, free textFields) 
 		if errors.As(err, &tooBig) {
 			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", maxBody)
 		}
-		return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %v", err)
+		return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %w", err)
 	}
 	if err := checkText(body, free); err != nil {
 		return http.StatusBadRequest, err
@@ -138,7 +138,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, free textFields) 
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return http.StatusBadRequest, errors.New("the request body ends in the middle of a JSON value")
 		default:
-			return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %v", err)
+			return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %w", err)
 		}
 	}
 	if dec.More() {

@@ -110,7 +110,7 @@ func (db *DB) Migrate(ctx context.Context) (MigrateResult, error) {
 		if err != nil {
 			return MigrateResult{}, fmt.Errorf("migrate: %w", err)
 		}
-		defer conn.Close()
+		defer conn.Close() //nolint:errcheck // hands the connection back to the pool, after the unlock below
 		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", advisoryLockID); err != nil {
 			return MigrateResult{}, fmt.Errorf("migrate: lock: %w", err)
 		}
