@@ -28,25 +28,15 @@ type Problem struct {
 	Errors []org.RowError `json:"errors,omitempty"`
 }
 
-var statusOf = map[fault.Kind]int{
-	fault.Invalid:         http.StatusUnprocessableEntity,
-	fault.NotFound:        http.StatusNotFound,
-	fault.Conflict:        http.StatusConflict,
-	fault.Forbidden:       http.StatusForbidden,
-	fault.Unauthenticated: http.StatusUnauthorized,
-	fault.Unavailable:     http.StatusServiceUnavailable,
-	fault.Internal:        http.StatusInternalServerError,
-}
-
-// writeError maps err to a problem response, the one place where domain
-// errors become HTTP. Internal errors are logged, and their text — SQL or
+// writeError maps err to a problem response, the one place where the API's
+// domain errors become HTTP (with fault's one kind → status mapping). Internal errors are logged, and their text — SQL or
 // driver messages — is never sent.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	kind := fault.KindOf(err)
 	p := Problem{
 		Type:     "https://hatoba.dev/problems/" + strings.ReplaceAll(string(kind), "_", "-"),
-		Status:   statusOf[kind],
-		Title:    http.StatusText(statusOf[kind]),
+		Status:   kind.Status(),
+		Title:    http.StatusText(kind.Status()),
 		Instance: r.URL.Path,
 	}
 	if fe, ok := fault.As(err); ok && kind != fault.Internal {
