@@ -9,6 +9,15 @@ run: ## run hatoba with the embedded defaults
 test: ## run the whole test suite (as CI does)
 	./scripts/test.sh
 
+lint: ## golangci-lint, the OpenAPI document's lint, the generated client's freshness (as CI does)
+	./scripts/lint.sh
+
+golden: ## rewrite the API's golden responses (internal/api/testdata/golden)
+	go test ./internal/api -run TestGoldenResponses -update
+
+generate: ## regenerate the API client from openapi.json
+	go generate ./internal/api/apiclient
+
 test-short: ## unit tests only, no process or browser tests
 	go test -short ./...
 
@@ -21,4 +30,4 @@ tokens: ## rebuild the console's design-token CSS from npm
 build: ## build ./hatoba
 	go build -o hatoba ./cmd/hatoba
 
-.PHONY: help run test test-short bench tokens build
+.PHONY: help run test lint golden generate test-short bench tokens build

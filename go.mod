@@ -21,6 +21,14 @@ go 1.26.8
 //     (sumdb/note), x/crypto v0.59.0 (ocsp): the newest served.
 //   - santhosh-tekuri/jsonschema v6.0.3 (tests only): validates hatoba's
 //     OSCAL documents against NIST's JSON schema; the newest v6 served.
+//   - getkin/kin-openapi v0.153.0 (tests only, internal/api/apitest): holds
+//     every API test's requests and responses to openapi.json (OpenAPI 3.1,
+//     JSON Schema 2020-12 through the same santhosh-tekuri/jsonschema); the
+//     newest served.
+//   - oapi-codegen/runtime v1.9.0 (tests only, internal/api/apiclient): what
+//     the client oapi-codegen v2.8.2 generates imports; the newest served.
+//     oapi-codegen itself runs by go run @v2.8.2 from go:generate, outside
+//     this module's graph (it wants an older kin-openapi).
 
 require (
 	github.com/ThalesGroup/crypto11 v1.6.2
@@ -37,9 +45,11 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-webauthn/webauthn v0.18.2
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/miekg/pkcs11 v1.1.2
+	github.com/oapi-codegen/runtime v1.9.0
 	github.com/open-policy-agent/opa v1.22.3
 	github.com/prometheus/client_golang v1.25.0
 	github.com/riverqueue/river v0.47.0
@@ -58,6 +68,7 @@ require (
 
 require (
 	github.com/agnivade/levenshtein v1.2.2 // indirect
+	github.com/apapsch/go-jsonmerge/v2 v2.0.0 // indirect
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.7 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
@@ -77,6 +88,8 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.4 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/go-openapi/jsonpointer v0.22.5 // indirect
+	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
 	github.com/go-viper/mapstructure/v2 v2.5.0 // indirect
 	github.com/go-webauthn/x v0.3.1 // indirect
 	github.com/gobwas/glob v1.1.0 // indirect
@@ -119,6 +132,7 @@ require (
 	github.com/xeipuuv/gojsonreference v0.0.0-20180127040603-bd5ef7bd5415 // indirect
 	github.com/yashtewari/glob-intersection v0.2.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	go.yaml.in/yaml/v4 v4.0.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect

@@ -29,5 +29,7 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go vet"
 go vet ./...
+echo "== lint"
+make lint
 echo "== go test"
 exec go test -race -count=1 -timeout 25m ./...

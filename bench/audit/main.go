@@ -156,7 +156,7 @@ func run(d, pgURL string, n, txs, clients, bundle int, allSigs bool) (result, er
 	if allSigs {
 		start = time.Now()
 		if rep, err := audit.Verify(ctx, db, key.Verifier, audit.VerifyOptions{AllSignatures: true}); err != nil || !rep.OK() {
-			return result{}, fmt.Errorf("verify all signatures: %v %+v", err, rep.Problem)
+			return result{}, fmt.Errorf("verify all signatures: %v %+v", err, rep.Problem) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
 		}
 		r.verifyAll = time.Since(start)
 	}

@@ -245,7 +245,7 @@ func compareConftest(conftest string, n int) error {
 	}
 	bin := filepath.Join(dir, "hatoba")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hatoba").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+		return fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	timed := func(name string, args ...string) (time.Duration, error) {
 		best := time.Duration(0)
@@ -256,7 +256,7 @@ func compareConftest(conftest string, n int) error {
 			d := time.Since(start)
 			var ee *exec.ExitError
 			if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) { // 1: violations found, as planted
-				return 0, fmt.Errorf("%s: %v\n%s", name, err, out)
+				return 0, fmt.Errorf("%s: %w\n%s", name, err, out)
 			}
 			if best == 0 || d < best {
 				best = d

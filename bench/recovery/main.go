@@ -138,7 +138,7 @@ func measure(bin, d, pgURL string, n int, latency, killAfter time.Duration) (tot
 		body := map[string]string{"org_id": "nat-digital", "system_name": fmt.Sprintf("sys-%04d", i), "purpose": "development",
 			"classification": "level2", "provider": "sim"}
 		if st, err := call(token, "POST", srv.url+"/api/v1/environments", body, &en); err != nil || st != 201 {
-			return 0, 0, fmt.Errorf("request %d: %d %v", i, st, err)
+			return 0, 0, fmt.Errorf("request %d: %d %v", i, st, err) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
 		}
 		ids = append(ids, en.ID)
 	}
@@ -175,7 +175,7 @@ func waitReady(token, base string, ids []string, timeout time.Duration) error {
 				NextCursor string `json:"next_cursor"`
 			}
 			if st, err := call(token, "GET", base+"/api/v1/environments?org_id=nat-digital&limit=500&cursor="+cursor, nil, &page); err != nil || st != 200 {
-				return fmt.Errorf("list environments: %d %v", st, err)
+				return fmt.Errorf("list environments: %d %v", st, err) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
 			}
 			for _, en := range page.Items {
 				if !want[en.ID] {
@@ -230,7 +230,7 @@ func tenantToken(ctx context.Context, dbURL, base string) (string, error) {
 	}
 	org := map[string]string{"id": "nat-digital", "kind": "national", "name_ja": "デジタル庁", "name_en": "Digital Agency"}
 	if st, err := call(op, "POST", base+"/api/v1/organizations", org, nil); err != nil || (st != 201 && st != 409) {
-		return "", fmt.Errorf("create organisation: %d %v", st, err)
+		return "", fmt.Errorf("create organisation: %d %v", st, err) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
 	}
 	return mint(authz.TenantAdmin, "nat-digital")
 }

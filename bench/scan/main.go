@@ -89,7 +89,7 @@ func run(n int, formats []string, baseline string, unknownEvery int, indent, lea
 	}
 	cur := filepath.Join(dir, "hatoba")
 	if out, err := exec.Command("go", "build", "-o", cur, "./cmd/hatoba").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/hatoba: %v\n%s", err, out)
+		return fmt.Errorf("go build ./cmd/hatoba: %w\n%s", err, out)
 	}
 	bins = append(bins, bin{"after (working tree)", cur})
 
@@ -139,7 +139,7 @@ func scan(bin string, args []string) (measure, error) {
 	case errors.As(err, &ee) && ee.ExitCode() == 1 && strings.Contains(stderr.String(), "at or above"):
 		m.exit = 1
 	case err != nil:
-		return m, fmt.Errorf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, stderr.String())
+		return m, fmt.Errorf("%s %s: %w\n%s", bin, strings.Join(args, " "), err, stderr.String())
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.rss = ru.Maxrss << 10 // kilobytes on Linux
@@ -167,13 +167,13 @@ func buildCommit(dir, commit string) (string, error) {
 	}
 	archive := exec.Command("sh", "-c", "git archive --format=tar "+shellQuote(commit)+" | tar -x -C "+shellQuote(src))
 	if out, err := archive.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("git archive %s: %v\n%s", commit, err, out)
+		return "", fmt.Errorf("git archive %s: %w\n%s", commit, err, out)
 	}
 	bin := filepath.Join(dir, "hatoba-baseline")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/hatoba")
 	build.Dir = src
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", commit, err, out)
+		return "", fmt.Errorf("go build %s: %w\n%s", commit, err, out)
 	}
 	return bin, nil
 }

@@ -339,7 +339,7 @@ func bench(s *stack, o options) ([]result, error) {
 	}
 	var opened map[string]string
 	if err := json.Unmarshal(out, &opened); err != nil || opened["plaintext"] != b64(pt) {
-		return nil, fmt.Errorf("warm-up decrypt: the plaintext does not come back (%v)", err)
+		return nil, fmt.Errorf("warm-up decrypt: the plaintext does not come back (%v)", err) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
 	}
 
 	var results []result

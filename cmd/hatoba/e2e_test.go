@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/api/apitest"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -44,7 +45,7 @@ func hatobaBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "hatoba")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -120,10 +121,25 @@ func (p *proc) kill() {
 }
 
 // testClient talks to the test's own servers: their certificates are
-// self-signed for the occasion.
-var testClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+// self-signed for the occasion. Every /api/v1 exchange is held to
+// openapi.json (apitest): a mismatch is the call's error.
+var testClient = &http.Client{Timeout: time.Minute, Transport: contractTransport(&http.Transport{
 	TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // #nosec G402 -- the test's own server
-}}
+})}
+
+func contractTransport(base http.RoundTripper) http.RoundTripper {
+	c, err := apitest.Load()
+	if err != nil {
+		return brokenContract{err}
+	}
+	return c.Transport(base)
+}
+
+type brokenContract struct{ err error }
+
+func (b brokenContract) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, fmt.Errorf("internal/api/openapi.json: %w", b.err)
+}
 
 func call(t *testing.T, method, url string, body any, out any) int {
 	t.Helper()

@@ -181,7 +181,7 @@ func selfSignedServerCert(dir, publicURL string, log *slog.Logger) (string, stri
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return "", "", fmt.Errorf("identity: %w", err)
 	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil { //nolint:gosec // G306: a certificate is public
 		return "", "", fmt.Errorf("identity: %w", err)
 	}
 	log.Warn("created a self-signed server certificate; configure identity.tls_cert_file for real use", "file", certFile)

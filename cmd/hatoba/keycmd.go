@@ -188,7 +188,7 @@ func cmdKey(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		fmt.Fprintln(stderr, "The secret is shown only now: hatoba keeps it only encrypted and cannot show it again. Give it to AWS KMS (the external key store's proxy credential) and keep no other copy.")
 		if *asJSON {
-			return json.NewEncoder(stdout).Encode(cr)
+			return json.NewEncoder(stdout).Encode(cr) //nolint:gosec // G117: the secret is shown once to the key owner who created it, on purpose
 		}
 		fmt.Fprintf(stdout, "access key id: %s\nsecret: %s\n", cr.AccessKeyID, cr.Secret)
 		return nil

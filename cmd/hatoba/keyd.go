@@ -212,7 +212,7 @@ func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer mainDB.Close()
 	if v, err := mainDB.SchemaVersion(ctx); err != nil || v < latestSchema() {
-		return fmt.Errorf("the control plane's database %s is at schema %d of %d: run hatoba migrate (or serve) first: %v", mainDB, v, latestSchema(), err)
+		return fmt.Errorf("the control plane's database %s is at schema %d of %d: run hatoba migrate (or serve) first: %v", mainDB, v, latestSchema(), err) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
 	}
 	ks, err := openKeyService(ctx, cfg, mainDB, log)
 	if err != nil {

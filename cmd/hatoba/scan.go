@@ -144,7 +144,7 @@ func inputFile(name string, stdin io.Reader, limit int64) (iac.File, error) {
 		if err != nil {
 			return iac.File{}, err
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read-only file
 		return inMemory(display, f)
 	}
 	if st.Size() > limit {

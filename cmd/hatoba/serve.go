@@ -129,7 +129,7 @@ func cmdOrgImport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fmt.Errorf("org import: %w", err)
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read-only file
 		sources = append(sources, org.Source{Name: path, R: f})
 	}
 	start := time.Now()
@@ -193,7 +193,7 @@ func cmdSimCloud(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	defer sim.Close()
+	defer sim.Close() //nolint:errcheck // the process is ending
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("simcloud: %w", err)
@@ -296,7 +296,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		defer sim.Close()
+		defer sim.Close() //nolint:errcheck // the process is ending
 		addr := cfg.SimCloud.Listen
 		if addr == "" {
 			addr = "127.0.0.1:0"
@@ -308,7 +308,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		simURL = "http://" + ln.Addr().String()
 		simSrv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = simSrv.Serve(ln) }()
-		defer simSrv.Close()
+		defer simSrv.Close() //nolint:errcheck // the process is ending
 		log.Info("embedded simulated cloud", "url", simURL, "latency", cfg.SimCloud.Latency)
 	}
 
@@ -479,7 +479,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			http.Error(w, fmt.Sprintf("not ready: schema %d of %d: %v", v, store.Latest(), err), http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = fmt.Fprintf(w, "ready: schema %d\n", v)
+		_, _ = fmt.Fprintf(w, "ready: schema %d\n", v) //nolint:gosec // G705: a number, as plain text, to a readiness probe
 	})
 
 	tlsConfig, err := serverTLS(cfg.Identity, idp.verifier, log)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/api/apitest"
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
@@ -145,7 +146,8 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)
-	h.srv = httptest.NewServer(mux)
+	// Every exchange is held to openapi.json (apitest).
+	h.srv = httptest.NewServer(apitest.MustLoad(t).Handler(t, mux))
 	t.Cleanup(h.srv.Close)
 	return h
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/api/apitest"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
@@ -82,7 +83,8 @@ func newAccessHarness(t *testing.T, d store.Dialect) (*harness, *simcloud.Server
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)
-	h.srv = httptest.NewServer(mux)
+	// Every exchange is held to openapi.json (apitest).
+	h.srv = httptest.NewServer(apitest.MustLoad(t).Handler(t, mux))
 	t.Cleanup(h.srv.Close)
 	return h, sim
 }

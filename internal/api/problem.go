@@ -28,25 +28,15 @@ type Problem struct {
 	Errors []org.RowError `json:"errors,omitempty"`
 }
 
-var statusOf = map[fault.Kind]int{
-	fault.Invalid:         http.StatusUnprocessableEntity,
-	fault.NotFound:        http.StatusNotFound,
-	fault.Conflict:        http.StatusConflict,
-	fault.Forbidden:       http.StatusForbidden,
-	fault.Unauthenticated: http.StatusUnauthorized,
-	fault.Unavailable:     http.StatusServiceUnavailable,
-	fault.Internal:        http.StatusInternalServerError,
-}
-
-// writeError maps err to a problem response, the one place where domain
-// errors become HTTP. Internal errors are logged, and their text — SQL or
+// writeError maps err to a problem response, the one place where the API's
+// domain errors become HTTP (with fault's one kind → status mapping). Internal errors are logged, and their text — SQL or
 // driver messages — is never sent.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	kind := fault.KindOf(err)
 	p := Problem{
 		Type:     "https://hatoba.dev/problems/" + strings.ReplaceAll(string(kind), "_", "-"),
-		Status:   statusOf[kind],
-		Title:    http.StatusText(statusOf[kind]),
+		Status:   kind.Status(),
+		Title:    http.StatusText(kind.Status()),
 		Instance: r.URL.Path,
 	}
 	if fe, ok := fault.As(err); ok && kind != fault.Internal {
@@ -116,7 +106,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, free textFields) 
 		if errors.As(err, &tooBig) {
 			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", maxBody)
 		}
-		return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %v", err)
+		return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %w", err)
 	}
 	if err := checkText(body, free); err != nil {
 		return http.StatusBadRequest, err
@@ -138,7 +128,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, free textFields) 
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return http.StatusBadRequest, errors.New("the request body ends in the middle of a JSON value")
 		default:
-			return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %v", err)
+			return http.StatusBadRequest, fmt.Errorf("the request body cannot be read: %w", err)
 		}
 	}
 	if dec.More() {

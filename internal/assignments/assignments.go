@@ -449,7 +449,9 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 		}
 		ids = append(ids, e)
 	}
-	rows.Close()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, fmt.Errorf("expire exceptions: %w", err)
+	}
 	n := 0
 	for _, e := range ids {
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {

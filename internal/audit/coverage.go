@@ -74,7 +74,7 @@ func parseHead(msg string, v note.Verifier) (orgHead, error) {
 	}
 	n, err := note.Open([]byte(msg), note.VerifierList(v))
 	if err != nil {
-		return orgHead{}, fmt.Errorf("the head note is not signed by the log's key: %v", err)
+		return orgHead{}, fmt.Errorf("the head note is not signed by the log's key: %w", err)
 	}
 	lines := strings.Split(n.Text, "\n")
 	if len(lines) != 6 || lines[5] != "" || lines[0] != v.Name() || lines[1] != headFormat {

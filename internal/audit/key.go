@@ -69,7 +69,7 @@ func LoadOrCreateKey(path, origin string) (k Key, created bool, err error) {
 	if err != nil {
 		return Key{}, false, fmt.Errorf("audit key: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename; this removes it on the error paths
 	_, werr := tmp.WriteString(skey + "\n")
 	if werr == nil {
 		werr = tmp.Sync()

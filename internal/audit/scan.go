@@ -56,7 +56,7 @@ const scanBatch = 512
 // appends each leaf to the compact range and checks the stored root. Memory
 // stays bounded: a few batches in flight and the O(log n) compact range.
 func (vr *verifier) scan(ctx context.Context, maxSeq int64, sigs *sigPool, batch int) (proven uint64, fail *failure, last *storedEntry, err error) {
-	rows, err := vr.q.QueryContext(ctx, `SELECT `+entryColumns+` FROM audit_entries WHERE seq <= $1 ORDER BY seq`, maxSeq)
+	rows, err := vr.q.QueryContext(ctx, `SELECT `+entryColumns+` FROM audit_entries WHERE seq <= $1 ORDER BY seq`, maxSeq) //nolint:rowserrcheck // readEntries checks rows.Err()
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("audit verify: read entries: %w", err)
 	}

@@ -550,7 +550,7 @@ func (c Config) validateMetrics() error {
 	}
 	host, _, err := net.SplitHostPort(m.Listen)
 	if err != nil {
-		return fmt.Errorf("metrics.listen: %q is not host:port: %v", m.Listen, err)
+		return fmt.Errorf("metrics.listen: %q is not host:port: %w", m.Listen, err)
 	}
 	ip := net.ParseIP(host)
 	loopback := host == "localhost" || ip != nil && ip.IsLoopback()

@@ -236,7 +236,7 @@ func RunTests(ctx context.Context, cs []Control) ([]TestResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := tester.NewRunner().SetModules(modules).SetDefaultRegoVersion(ast.RegoV1).RaiseBuiltinErrors(true).Run(ctx, modules)
+	ch, err := tester.NewRunner().SetModules(modules).SetDefaultRegoVersion(ast.RegoV1).RaiseBuiltinErrors(true).RunTests(ctx, nil)
 	if err != nil {
 		return nil, &fault.Error{Kind: fault.Invalid, Message: "the controls' tests do not compile: " + err.Error()}
 	}

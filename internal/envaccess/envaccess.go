@@ -518,7 +518,7 @@ func (s *Service) RevokeDisabled(ctx context.Context) ([]Key, error) {
 			}
 			due = append(due, r)
 		}
-		if err := rows.Close(); err != nil {
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		for _, r := range due {
@@ -559,7 +559,7 @@ func (s *Service) RevokeOutside(ctx context.Context, tx *store.Tx, envID, orgID 
 		}
 		all = append(all, r)
 	}
-	if err := rows.Close(); err != nil {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("access of %s: %w", envID, err)
 	}
 	now := s.now()

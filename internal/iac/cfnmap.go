@@ -26,7 +26,6 @@ func pNum(cfn, tf string) prop   { return prop{cfn, tf, numish} }
 func pList(cfn, tf string) prop  { return prop{cfn, tf, listOf} }
 func pJSON(cfn, tf string) prop  { return prop{cfn, tf, jsonText} }
 func pLower(cfn, tf string) prop { return prop{cfn, tf, lower} }
-func pKebab(cfn, tf string) prop { return prop{cfn, tf, kebab} }
 func pBlock(cfn, tf string, ps ...prop) prop {
 	return prop{cfn, tf, func(v any) any { return block(v, ps...) }}
 }

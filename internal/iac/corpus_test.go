@@ -331,7 +331,7 @@ func conftestFindings(bin, plan string, pkgs map[string]string) (outcome, error)
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		return nil, fmt.Errorf("conftest: %v: %s", err, stderr.String())
+		return nil, fmt.Errorf("conftest: %w: %s", err, stderr.String())
 	}
 	var results []struct {
 		Namespace string `json:"namespace"`
@@ -341,7 +341,7 @@ func conftestFindings(bin, plan string, pkgs map[string]string) (outcome, error)
 		} `json:"failures"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil {
-		return nil, fmt.Errorf("conftest's output: %v: %s %s", err, stdout.String(), stderr.String())
+		return nil, fmt.Errorf("conftest's output: %w: %s %s", err, stdout.String(), stderr.String())
 	}
 	got := outcome{}
 	for _, r := range results {

@@ -294,12 +294,3 @@ func js(v any) string {
 	}
 	return string(b)
 }
-
-func newSealed(t *testing.T, db *store.DB) *keys.Service {
-	t.Helper()
-	svc := keys.New(db, keys.Options{})
-	if _, err := svc.InitSplit(ctxBg, staff, 3, 2); err != nil {
-		t.Fatal(err)
-	}
-	return svc
-}

@@ -225,10 +225,17 @@ func (a *plainAPI) do(ctx context.Context, org, op string, body []byte, u *xks.U
 
 func decodePlain(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
-		return fault.Invalidf("the body is not the operation's JSON (byte fields are standard base64): %v", err)
+		return malformed{fault.Invalidf("the body is not the operation's JSON (byte fields are standard base64): %v", err)}
 	}
 	return nil
 }
+
+// malformed marks a body that cannot be read as the operation's JSON: 400,
+// as the API answers a body it cannot read; a body read and found wrong is
+// Invalid's 422.
+type malformed struct{ error }
+
+func (m malformed) Unwrap() error { return m.error }
 
 // The plain API's ciphertext is one blob: the key version's metadata
 // (5 bytes), the IV (12), the ciphertext and the tag (16).
@@ -295,15 +302,18 @@ func plainCode(err error) string {
 
 func (a *plainAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := plainCode(err)
-	status := http.StatusBadRequest
+	// fault's one kind → status mapping, as the API's; the code says which
+	// of the key service's refusals it is.
+	status := fault.StatusOf(err)
+	if errors.As(err, new(malformed)) {
+		status = http.StatusBadRequest
+	}
 	msg := err.Error()
 	switch code {
-	case "Sealed", "Unavailable":
-		status = http.StatusServiceUnavailable
-	case "KillSwitch", "KeyDisabled", "KeyUsage":
+	case "KillSwitch", "KeyUsage":
+		// A state of the key, not of the caller's rights or request: the
+		// same answer as a disabled key.
 		status = http.StatusConflict
-	case "KeyNotFound":
-		status = http.StatusNotFound
 	case "InternalError":
 		status, msg = http.StatusInternalServerError, "internal error; the key service's log has the cause"
 		a.cfg.Logger.ErrorContext(r.Context(), "plain encryption API", "path", r.URL.Path, "err", err)

@@ -115,11 +115,11 @@ func TestPlainAPI(t *testing.T) {
 		wantCode   string
 	}{
 		{"another tenant's key", "encrypt", map[string]any{"key_id": "k-b", "plaintext": b64([]byte("x"))}, akid, secret, keyd.PlainAPIService, 404, "KeyNotFound"},
-		{"wrong AAD", "decrypt", map[string]any{"key_id": "k-a", "ciphertext": enc["ciphertext"], "aad": b64([]byte("other"))}, akid, secret, keyd.PlainAPIService, 400, "InvalidCiphertext"},
-		{"truncated ciphertext", "decrypt", map[string]any{"key_id": "k-a", "ciphertext": b64([]byte("short"))}, akid, secret, keyd.PlainAPIService, 400, "InvalidCiphertext"},
+		{"wrong AAD", "decrypt", map[string]any{"key_id": "k-a", "ciphertext": enc["ciphertext"], "aad": b64([]byte("other"))}, akid, secret, keyd.PlainAPIService, 422, "InvalidCiphertext"},
+		{"truncated ciphertext", "decrypt", map[string]any{"key_id": "k-a", "ciphertext": b64([]byte("short"))}, akid, secret, keyd.PlainAPIService, 422, "InvalidCiphertext"},
 		{"usage", "decrypt", map[string]any{"key_id": "enc-only", "ciphertext": enc["ciphertext"]}, akid, secret, keyd.PlainAPIService, 409, "KeyUsage"},
 		{"bad base64", "encrypt", map[string]any{"key_id": "k-a", "plaintext": "***"}, akid, secret, keyd.PlainAPIService, 400, "InvalidRequest"},
-		{"data key size", "generate-data-key", map[string]any{"key_id": "k-a", "size": 7}, akid, secret, keyd.PlainAPIService, 400, "InvalidRequest"},
+		{"data key size", "generate-data-key", map[string]any{"key_id": "k-a", "size": 7}, akid, secret, keyd.PlainAPIService, 422, "InvalidRequest"},
 		{"wrong secret", "encrypt", map[string]any{"key_id": "k-a"}, akid, "wrong" + secret, keyd.PlainAPIService, 403, "AuthenticationFailed"},
 		{"unknown credential", "encrypt", map[string]any{"key_id": "k-a"}, "HATOBAUNKNOWN0000000", secret, keyd.PlainAPIService, 403, "AuthenticationFailed"},
 		{"signed for XKS, not this API", "encrypt", map[string]any{"key_id": "k-a"}, akid, secret, "kms-xks-proxy", 403, "AuthenticationFailed"},

@@ -197,7 +197,7 @@ func (s *Service) usable(ctx context.Context, org, keyID string) (*cachedKey, er
 		// the read in the background and every request goes on with the
 		// state still valid, so no request waits for the database at the
 		// moment the TTL runs out.
-		go func() { _, _ = s.refreshState(context.Background(), ref, epoch, ck) }()
+		go func() { _, _ = s.refreshState(context.Background(), ref, epoch, ck) }() //nolint:gosec // G118: the refresh outlives the request on purpose; the next requests use it
 	}
 	switch {
 	case ck.st.killed:

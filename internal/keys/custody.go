@@ -230,7 +230,7 @@ func (s *Service) SubmitShare(ctx context.Context, share string) (Progress, erro
 	raw, err := shamirCombine(s.pending)
 	s.forgetPending()
 	if err != nil {
-		return Progress{Threshold: c.threshold, Sealed: true}, fmt.Errorf("%w: %v", ErrInvalidShare, err)
+		return Progress{Threshold: c.threshold, Sealed: true}, fmt.Errorf("%w: %w", ErrInvalidShare, err)
 	}
 	mk, err := newSoftKey(raw)
 	if err != nil {

@@ -92,7 +92,7 @@ func TestNoMaterialInLogsOrErrors(t *testing.T) {
 		}
 		fmt.Fprintln(&audit, a, b, c, d, e)
 	}
-	if err := rows.Close(); err != nil {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		t.Fatal(err)
 	}
 	for name, secret := range secrets {

@@ -195,7 +195,7 @@ func (s *Service) XKSCredential(ctx context.Context, accessKeyID string) (org, s
 			// Refresh ahead in the last quarter of the TTL (like a key's
 			// state): no request waits at the moment it runs out.
 			if age >= s.ttl-s.ttl/4 && c.refreshing.CompareAndSwap(false, true) {
-				go func() { _, _ = s.refreshCredential(context.Background(), mk, epoch, accessKeyID) }()
+				go func() { _, _ = s.refreshCredential(context.Background(), mk, epoch, accessKeyID) }() //nolint:gosec // G118: the refresh outlives the request on purpose; the next requests use it
 			}
 			return c.org, c.secret, c.killed, nil
 		}

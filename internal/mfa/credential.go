@@ -101,6 +101,7 @@ func formatAAGUID(b []byte) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+//nolint:gosec // G101: a list of column names, no credential
 const credentialColumns = `id, person_id, rp_id, name, public_key, attestation_type, attestation_format, aaguid,
 	sign_count, clone_warning, flags, user_verified, backup_eligible, backup_state, transports, attachment,
 	created_at, last_used_at`
@@ -241,7 +242,7 @@ func (s *Service) Remove(ctx context.Context, personID, credentialID string, als
 			return fmt.Errorf("remove security key %s of %s: %w", r.ID, personID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("remove security key %s of %s: %d rows removed (%v)", r.ID, personID, n, err)
+			return fmt.Errorf("remove security key %s of %s: %d rows removed (%v)", r.ID, personID, n, err) //nolint:errorlint // err is often nil here: %w would print %!w(<nil>)
 		}
 		if also != nil {
 			return also(tx, r.Credential)

@@ -18,21 +18,6 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/pki/pkitest"
 )
 
-// serve starts a server answering every request with body (or status,
-// when body is nil) and returns its URL.
-func serve(t *testing.T, status int, body []byte) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if body == nil {
-			w.WriteHeader(status)
-			return
-		}
-		_, _ = w.Write(body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 func must[T any](t *testing.T) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()

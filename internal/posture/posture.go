@@ -64,7 +64,9 @@ func scoreOf(checks, failed int) float64 {
 // Summary is what one evaluation found.
 type Summary struct {
 	Score
-	Opened, StillOpen, Resolved int
+	Opened    int `json:"opened"`
+	StillOpen int `json:"still_open"`
+	Resolved  int `json:"resolved"`
 }
 
 // Service records inventories and findings.

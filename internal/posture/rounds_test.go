@@ -3,7 +3,6 @@ package posture_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 // the gate opens, so a test can look at a round in the middle.
 type gatedSource struct {
 	gate chan struct{}
-	once sync.Once
 }
 
 func (s *gatedSource) Targets(context.Context) ([]posture.Target, error) {

@@ -264,7 +264,7 @@ func Open(cfg Config) (*Server, error) {
 	ic := cfg.IdentityCenterRatePerSecond
 	s.icBucket = tokenBucket{rate: ic, burst: max(1, ic), tokens: max(1, ic)}
 	if err := s.init(context.Background()); err != nil {
-		db.Close()
+		db.Close() //nolint:errcheck // the init error is the one to return
 		return nil, fmt.Errorf("simcloud: %w", err)
 	}
 	return s, nil

@@ -57,7 +57,7 @@ func Open(o Options) (*Card, error) {
 		return nil, fmt.Errorf("%w: no PIN given; the card needs its PIN", ErrInvalidOptions)
 	}
 	if _, err := os.Stat(o.ModulePath); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrModuleNotFound, err)
+		return nil, fmt.Errorf("%w: %w", ErrModuleNotFound, err)
 	}
 	claim := o.ModulePath + "\x00label:" + o.TokenLabel
 	if o.SlotNumber != nil {
@@ -115,22 +115,22 @@ func openError(err error) error {
 	if e, ok := errors.AsType[pkcs11.Error](err); ok {
 		switch e {
 		case pkcs11.CKR_PIN_INCORRECT, pkcs11.CKR_PIN_INVALID, pkcs11.CKR_PIN_LEN_RANGE:
-			return fmt.Errorf("%w (%v)", ErrWrongPIN, err)
+			return fmt.Errorf("%w (%w)", ErrWrongPIN, err)
 		case pkcs11.CKR_PIN_LOCKED:
-			return fmt.Errorf("%w (%v)", ErrPINLocked, err)
+			return fmt.Errorf("%w (%w)", ErrPINLocked, err)
 		case pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_TOKEN_NOT_RECOGNIZED, pkcs11.CKR_SLOT_ID_INVALID:
-			return fmt.Errorf("%w (%v)", ErrTokenNotFound, err)
+			return fmt.Errorf("%w (%w)", ErrTokenNotFound, err)
 		case pkcs11.CKR_DEVICE_REMOVED:
-			return fmt.Errorf("%w (%v)", ErrCardRemoved, err)
+			return fmt.Errorf("%w (%w)", ErrCardRemoved, err)
 		}
 	}
 	// crypto11 reports a missing token with an unexported error; its
 	// text is pinned by TestOpenErrors.
 	if strings.Contains(err.Error(), "could not find PKCS#11 token") {
-		return fmt.Errorf("%w (%v)", ErrTokenNotFound, err)
+		return fmt.Errorf("%w (%w)", ErrTokenNotFound, err)
 	}
 	if strings.Contains(err.Error(), "failed to open module") {
-		return fmt.Errorf("%w (%v)", ErrModuleNotFound, err)
+		return fmt.Errorf("%w (%w)", ErrModuleNotFound, err)
 	}
 	return fmt.Errorf("smartcard: opening the token: %w", err)
 }
@@ -250,7 +250,7 @@ func signError(err error) error {
 	if e, ok := errors.AsType[pkcs11.Error](err); ok {
 		switch e {
 		case pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_SESSION_HANDLE_INVALID:
-			return fmt.Errorf("%w (%v)", ErrCardRemoved, err)
+			return fmt.Errorf("%w (%w)", ErrCardRemoved, err)
 		case pkcs11.CKR_USER_NOT_LOGGED_IN:
 			return fmt.Errorf("smartcard: the card asked for the PIN again; open it again: %w", err)
 		}

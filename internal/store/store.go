@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -157,23 +158,47 @@ func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 	return db.sql.ExecContext(ctx, rebind(db.dialect, q), args...)
 }
 
-// QueryContext runs a read outside any transaction. Statements that write
-// must use ExecContext or a transaction: on SQLite this connection is
-// read-only.
+// QueryContext runs q on its own, outside any transaction, on either
+// dialect: a read goes to SQLite's read-only connections (PostgreSQL's
+// pool), a statement that writes — INSERT … RETURNING, a WITH that writes —
+// to the writer. The rule is the same on both dialects: any statement may go
+// through *DB; statements that must succeed or fail together go through
+// InTx.
 func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.reader().QueryContext(ctx, rebind(db.dialect, q), args...)
+	return db.conn(q).QueryContext(ctx, rebind(db.dialect, q), args...)
 }
 
-// QueryRowContext runs a one-row read outside any transaction; see QueryContext.
+// QueryRowContext is QueryContext for one row.
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.reader().QueryRowContext(ctx, rebind(db.dialect, q), args...)
+	return db.conn(q).QueryRowContext(ctx, rebind(db.dialect, q), args...)
 }
 
-func (db *DB) reader() *sql.DB {
-	if db.read != nil {
+// conn is where q runs outside a transaction: SQLite's readers for a
+// statement that only reads, the writer for anything else.
+func (db *DB) conn(q string) *sql.DB {
+	if db.read != nil && readOnly(q) {
 		return db.read
 	}
 	return db.sql
+}
+
+// writeWord finds a keyword that writes, as a whole word.
+var writeWord = regexp.MustCompile(`(?i)\b(INSERT|UPDATE|DELETE|REPLACE|UPSERT|CREATE|ALTER|DROP|PRAGMA)\b`)
+
+// sqlString is a string literal, whose words are data, not keywords.
+var sqlString = regexp.MustCompile(`'(?:[^']|'')*'`)
+
+// readOnly reports whether q surely only reads: it starts with SELECT or
+// WITH and names no keyword that writes outside its string literals (a
+// column such as updated_at is not the word UPDATE). A read taken for a
+// write only costs the writer's time.
+func readOnly(q string) bool {
+	first, _, _ := strings.Cut(strings.TrimSpace(q), " ")
+	switch strings.ToUpper(strings.TrimSpace(first)) {
+	case "SELECT", "WITH":
+		return !writeWord.MatchString(sqlString.ReplaceAllString(q, "''"))
+	}
+	return false
 }
 
 // Tx is a transaction; it satisfies Querier.
@@ -196,9 +221,11 @@ func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, q), args...)
 }
 
-// InTx runs fn in a transaction and commits when fn returns nil. With SQLite's
-// single connection, fn must use tx only — a query on db inside fn would wait
-// for the connection fn holds.
+// InTx runs fn in a transaction and commits when fn returns nil, retrying on
+// a serialisation failure or busy database. fn must use tx only: a statement
+// through db inside fn does not see what fn has written, and on SQLite one
+// that writes waits for the writer connection fn holds (until the busy
+// timeout).
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := db.inTxOnce(ctx, fn)
@@ -241,7 +268,11 @@ func (db *DB) ReadSnapshot(ctx context.Context, fn func(tx *Tx) error) error {
 	if db.dialect == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	sqlTx, err := db.reader().BeginTx(ctx, opts)
+	conn := db.sql
+	if db.read != nil {
+		conn = db.read
+	}
+	sqlTx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin snapshot: %w", err)
 	}

@@ -84,3 +84,40 @@ func TestIn(t *testing.T) {
 		t.Fatalf("In = %q, args %v", got, args)
 	}
 }
+
+// TestDBWritesOutsideTx: the rule for *DB is the same on both dialects —
+// a statement that writes and returns rows (INSERT … RETURNING, a WITH in
+// front of an INSERT) works through QueryRowContext and QueryContext, as a
+// read does; on SQLite the writes go to the writer, not the read-only
+// connections.
+func TestDBWritesOutsideTx(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, `CREATE TABLE returning_test (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		var id int
+		if err := db.QueryRowContext(ctx, `INSERT INTO returning_test (id, v) VALUES (1, 'a') RETURNING id`).Scan(&id); err != nil || id != 1 {
+			t.Fatalf("INSERT … RETURNING through QueryRowContext: %d, %v", id, err)
+		}
+		rows, err := db.QueryContext(ctx, `WITH n AS (SELECT 2 AS id) INSERT INTO returning_test (id, v) SELECT id, 'delete me' FROM n RETURNING id`)
+		if err != nil {
+			t.Fatalf("WITH … INSERT … RETURNING through QueryContext: %v", err)
+		}
+		var got []int
+		for rows.Next() {
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, id)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(got) != 1 || got[0] != 2 {
+			t.Fatalf("WITH … INSERT … RETURNING: %v, %v", got, err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM returning_test WHERE v <> 'update'`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("read back: %d rows, %v", n, err)
+		}
+	})
+}

@@ -36,7 +36,7 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 				e.log.WarnContext(ctx, "dispatching provider slots failed", "provider", cn.Name, "err", err)
 			}
 		}
-		jitter := rand.N(e.cfg.SlotPollInterval/4 + 1)
+		jitter := rand.N(e.cfg.SlotPollInterval/4 + 1) //nolint:gosec // G404: jitter, not a secret
 		select {
 		case <-ctx.Done():
 			return

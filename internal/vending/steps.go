@@ -100,7 +100,7 @@ func (e *Engine) runAccountStage(ctx context.Context, job *river.Job[accountArgs
 		// operator's retry): the dispatcher gives it the next free one in
 		// the order of requests. Snoozing costs no attempt.
 		e.wakeDispatcher()
-		return river.JobSnooze(e.cfg.SlotPollInterval + rand.N(e.cfg.SlotPollInterval+1))
+		return river.JobSnooze(e.cfg.SlotPollInterval + rand.N(e.cfg.SlotPollInterval+1)) //nolint:gosec // G404: jitter, not a secret
 	}
 	var detail createDetail
 	if d := stepDetail(steps, StepCreateAccount); d != "" {

@@ -349,7 +349,7 @@ func backoff(base, maxDelay time.Duration, attempt int) time.Duration {
 		d *= 2
 	}
 	d = min(d, maxDelay)
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // G404: jitter, not a secret
 }
 
 type errorHandler struct{ log *slog.Logger }

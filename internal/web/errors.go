@@ -30,24 +30,18 @@ func messageOf(err error) string {
 	return ""
 }
 
-// statusOf maps an error kind to its HTTP status, and says whether the
-// kind's message may be shown to the person.
+// statusOf gives err's HTTP status (fault's one mapping, as the API's), its
+// kind as the catalogue's key, and whether the kind's message may be shown
+// to the person.
 func statusOf(err error) (int, string, bool) {
-	switch fault.KindOf(err) {
-	case fault.NotFound:
-		return http.StatusNotFound, "not_found", true
-	case fault.Invalid:
-		return http.StatusBadRequest, "invalid", true
-	case fault.Conflict:
-		return http.StatusConflict, "conflict", true
-	case fault.Forbidden:
-		return http.StatusForbidden, "forbidden", true
-	case fault.Unauthenticated:
-		return http.StatusUnauthorized, "unauthenticated", true
+	kind := fault.KindOf(err)
+	switch kind {
+	case fault.NotFound, fault.Invalid, fault.Conflict, fault.Forbidden, fault.Unauthenticated:
+		return kind.Status(), string(kind), true
 	case fault.Unavailable:
-		return http.StatusServiceUnavailable, "unavailable", false
+		return kind.Status(), string(kind), false
 	}
-	return http.StatusInternalServerError, "internal", false
+	return fault.Internal.Status(), string(fault.Internal), false
 }
 
 // fail answers with the page for err's kind. Messages of invalid, not found,

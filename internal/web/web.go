@@ -350,7 +350,7 @@ func (c *Console) setHeaders(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	if l, ok := parseLang(r.URL.Query().Get("lang")); ok {
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 60 * 60,
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 60 * 60, //nolint:gosec // G124: a language preference, no secret; Secure over TLS, SameSite Lax
 			SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
 	}
 }

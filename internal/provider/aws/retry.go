@@ -25,7 +25,7 @@ const (
 
 // pause waits d with ±25 % jitter, or until ctx ends.
 func pause(ctx context.Context, d time.Duration) error {
-	d = d*3/4 + rand.N(d/2+1)
+	d = d*3/4 + rand.N(d/2+1) //nolint:gosec // G404: jitter, not a secret
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
