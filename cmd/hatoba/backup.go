@@ -222,15 +222,15 @@ func cmdBackup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tSTATE\tBACKUP\tROWS\tSIZE\tTIME\tRPO\tBY")
 	for _, r := range runs {
-		rpo := "-"
+		rpo, size := "-", bytesText(r.Bytes)
 		if r.Kind == backup.KindDrill {
-			rpo = r.RPO.Round(time.Second).String()
+			rpo, size = r.RPO.Round(time.Second).String(), "-"
 		}
 		state := r.State
 		if r.Severity != "" {
 			state += " (" + r.Severity + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, state, r.BackupID, r.Rows, bytesText(r.Bytes),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, state, r.BackupID, r.Rows, size,
 			r.Took.Round(time.Millisecond), rpo, r.RequestedBy)
 	}
 	return tw.Flush()

@@ -5,14 +5,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/config"
+	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
 )
@@ -163,4 +169,72 @@ func TestExitDrillCommand(t *testing.T) {
 	if exitCode(err) != exitRefused {
 		t.Fatalf("export verify of an altered export: %v", err)
 	}
+}
+
+// serve's wiring: once the key service is unsealed, the schedule makes a
+// backup and a drill; the service handed to the console reads them.
+func TestServeBackupSchedule(t *testing.T) {
+	t.Parallel()
+	endpoint := s3Endpoint(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	cfg, err := config.Load("", func(string) string { return "" }, map[string]string{
+		"database_url": storetest.URL(t, store.SQLite), "audit.signing_key_file": filepath.Join(dir, "audit.key"),
+		"backup.endpoint": endpoint, "backup.bucket": "hatoba-serve-" + hex.EncodeToString(b), "backup.access_key_id": "hatoba-test",
+		"backup.secret_access_key": "hatoba-test-secret-key-0123456789", "backup.retention": "24h", "backup.scratch_dir": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := audit.LoadOrCreateKey(cfg.Audit.SigningKeyFile, cfg.Audit.Origin); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := newLogger("error", io.Discard)
+	ks, err := openKeyService(ctx, cfg, db, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.close(ctx)
+	shares, err := ks.keys.InitSplit(ctx, authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shares[:2] {
+		if _, err := ks.keys.SubmitShare(ctx, sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	runs := startBackups(ctx, &wg, cfg, db, ks, secrets.New(db, ks.keys, time.Now), log)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rs, err := runs.Runs(ctx, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 2 && rs[0].State == "ok" && rs[1].State == "ok" {
+			break
+		}
+		for _, r := range rs {
+			if r.State == "failed" {
+				t.Fatalf("a scheduled run failed: %+v", r)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs after a minute: %+v", rs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
 }

@@ -26,6 +26,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	sf := addSettingFlags(fs)
 	out := fs.String("out", "", "the directory to write the export into (new or empty)")
+	orgID := fs.String("org", "", "export only this organisation's subtree (its tenant's exit)")
 	cfg, _, db, err := openServerCommand(ctx, fs, sf, args, stderr)
 	if err != nil {
 		return err
@@ -42,7 +43,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	m, err := backup.Export(ctx, db, *out, key.Signer, cfg.Audit.Origin, version, redacted, time.Now())
+	m, err := backup.ExportOrg(ctx, db, *out, key.Signer, cfg.Audit.Origin, version, redacted, time.Now(), *orgID)
 	if err != nil {
 		return err
 	}
@@ -50,8 +51,12 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, t := range m.Tables {
 		rows += t.Rows
 	}
-	fmt.Fprintf(stdout, "exported %s (schema %d) to %s: %d tables, %d rows, %d files, audit log of %d entries; signed manifest %s\n",
-		db, m.Source.SchemaVersion, *out, len(m.Tables), rows, len(m.Files), m.Audit.Size, "manifest.json")
+	what := "the platform"
+	if *orgID != "" {
+		what = "the subtree of " + *orgID
+	}
+	fmt.Fprintf(stdout, "exported %s from %s (schema %d) to %s: %d tables, %d rows, %d files, audit log of %d entries; signed manifest.json\n",
+		what, db, m.Source.SchemaVersion, *out, len(m.Tables), rows, len(m.Files), m.Audit.Size)
 	return nil
 }
 

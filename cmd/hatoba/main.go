@@ -65,8 +65,9 @@ Usage:
   hatoba restore --into URL [--id ID] [--key KEY] [--config-out FILE]
                                      restore a backup into an empty database; exit 3 when its
                                      signature, checksum or key does not match
-  hatoba export --out DIR | export verify DIR [--key KEY]
-                                     the whole platform in open formats, signed; checked offline
+  hatoba export --out DIR [--org ID] | export verify DIR [--key KEY]
+                                     the whole platform (or one organisation's subtree) in open
+                                     formats, signed; checked offline
   hatoba import --from DIR --into URL  a fresh installation's database from an export
   hatoba exit-drill --into URL [--out DIR] [--json]
                                      export this installation, import it into a new database

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/backup"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -97,4 +98,64 @@ func TestVerifyExport(t *testing.T) {
 func isRefused(err error, r backup.Reason) bool {
 	var re *backup.RefusedError
 	return errors.As(err, &re) && re.Reason == r
+}
+
+// An export of one organisation's subtree holds its organisations,
+// environments and what belongs to them, nothing of other tenants, and
+// its audit entries as bundles that check offline; import refuses it.
+func TestExportOrg(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	in := newInstance(t, store.SQLite)
+	// Another tenant beside the seeded tree, with an environment.
+	now := time.Now().UTC()
+	if err := in.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO organizations (id, kind, name_ja, created_at, updated_at) VALUES ('other-pref', 'prefecture', '他県', $1, $1)`, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO environments (id, org_id, system_name, purpose, classification, provider, state, account_email, created_at, updated_at)
+			VALUES ('env-other', 'other-pref', 'secret-system', 'prod', 'level2', 'sim', 'ready', 'o@example.invalid', $1, $1)`, now)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "export")
+	m, err := backup.ExportOrg(ctx, in.db, dir, in.key.Signer, testOrigin, "test", nil, time.Now(), "a-city")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]int64{}
+	for _, tb := range m.Tables {
+		rows[tb.Name] = tb.Rows
+	}
+	if m.Scope != "a-city" || rows["organizations"] != 2 || rows["environments"] != 5 || rows["env_events"] != 5 {
+		t.Fatalf("scope %q, rows %v", m.Scope, rows)
+	}
+	if _, ok := rows["key_custody"]; ok {
+		t.Fatal("a platform-wide table is in a subtree export")
+	}
+	for _, f := range []string{"environments.json", "organizations.csv", "audit/entries.jsonl", "tables/environments.jsonl"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || strings.Contains(string(b), "other-pref") || strings.Contains(string(b), "secret-system") {
+			t.Fatalf("%s: %v, holds another tenant's data: %v", f, err, strings.Contains(string(b), "other"))
+		}
+	}
+	bundle, err := os.ReadFile(filepath.Join(dir, "audit", "bundle-0001.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := audit.ParseBundle(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.CheckBundle(b, in.key.VerifierKey)
+	if err != nil || len(b.Entries) != 7 || !rep.Complete { // a-city: org.create and five env.request; m-ward: org.create
+		t.Fatalf("the subtree's bundle: %d entries, complete %v, %v", len(b.Entries), rep.Complete, err)
+	}
+	if _, _, err := backup.VerifyExport(dir, in.key.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Import(ctx, dir, storetest.Open(t, store.SQLite), in.key.Verifier, time.Now); !isRefused(err, backup.ReasonFormat) {
+		t.Fatalf("import of a subtree export: %v", err)
+	}
 }

@@ -43,7 +43,10 @@ const ExportFormat = "hatoba-export/1"
 
 // ExportManifest describes an export.
 type ExportManifest struct {
-	Format    string     `json:"format"`
+	Format string `json:"format"`
+	// Scope is the organisation whose subtree this export holds; empty
+	// for the whole platform.
+	Scope     string     `json:"scope,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	Source    Source     `json:"source"`
 	Audit     AuditHead  `json:"audit"`
@@ -81,6 +84,15 @@ var jsonViews = []string{"environments", "people", "env_access", "control_assign
 // Export writes a full export of db into dir, which must be empty or
 // missing.
 func Export(ctx context.Context, db *store.DB, dir string, signer note.Signer, origin, version string, config []byte, now time.Time) (ExportManifest, error) {
+	return ExportOrg(ctx, db, dir, signer, origin, version, config, now, "")
+}
+
+// ExportOrg is Export of one organisation's subtree when orgID is not
+// empty: the rows of its organisations, their environments and people and
+// what belongs to those; the platform-wide tables are left out and listed
+// as omitted. Its audit log is bundles (hatoba audit check-bundle) that
+// prove the subtree's entries complete against the log's checkpoint.
+func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer, origin, version string, config []byte, now time.Time, orgID string) (ExportManifest, error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return ExportManifest{}, fmt.Errorf("export: %s is not empty", dir)
 	}
@@ -90,7 +102,9 @@ func Export(ctx context.Context, db *store.DB, dir string, signer note.Signer, o
 	if err := os.MkdirAll(filepath.Join(dir, "audit"), 0o750); err != nil {
 		return ExportManifest{}, fmt.Errorf("export: %w", err)
 	}
-	m := ExportManifest{Format: ExportFormat, CreatedAt: now.UTC(), Source: Source{Dialect: string(db.Dialect()), Hatoba: version}, Omitted: omitted}
+	m := ExportManifest{Format: ExportFormat, Scope: orgID, CreatedAt: now.UTC(), Source: Source{Dialect: string(db.Dialect()), Hatoba: version},
+		Omitted: append([]Omission(nil), omitted...)}
+	var scope *subtree
 	write := func(name string, fn func(w *bufio.Writer) error) error {
 		f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(name)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 		if err != nil {
@@ -128,10 +142,23 @@ func Export(ctx context.Context, db *store.DB, dir string, signer note.Signer, o
 		if err != nil {
 			return err
 		}
+		if orgID != "" {
+			if scope, err = readSubtree(ctx, tx, orgID); err != nil {
+				return err
+			}
+		}
 		byName := map[string]tableInfo{}
 		for _, t := range tables {
+			where, args := "", []any(nil)
+			if scope != nil {
+				var ok bool
+				if where, args, ok = scope.filter(t); !ok {
+					m.Omitted = append(m.Omitted, Omission{What: t.Name, Why: "platform-wide: not one organisation's"})
+					continue
+				}
+			}
 			err := write("tables/"+t.Name+".jsonl", func(w *bufio.Writer) error {
-				sum, err := dumpTable(ctx, tx, t, w)
+				sum, err := dumpTableWhere(ctx, tx, t, w, where, args)
 				m.Tables = append(m.Tables, sum)
 				return err
 			})
@@ -140,7 +167,7 @@ func Export(ctx context.Context, db *store.DB, dir string, signer note.Signer, o
 			}
 			byName[t.Name] = t
 		}
-		if err := write("organizations.csv", func(w *bufio.Writer) error { return writeOrgCSV(ctx, tx, w) }); err != nil {
+		if err := write("organizations.csv", func(w *bufio.Writer) error { return writeOrgCSV(ctx, tx, w, scope) }); err != nil {
 			return err
 		}
 		for _, name := range jsonViews {
@@ -148,18 +175,29 @@ func Export(ctx context.Context, db *store.DB, dir string, signer note.Signer, o
 			if !ok {
 				continue
 			}
-			if err := write(name+".json", func(w *bufio.Writer) error { return writeObjects(ctx, tx, t, w) }); err != nil {
+			where, args := "", []any(nil)
+			if scope != nil {
+				where, args, _ = scope.filter(t)
+			}
+			if err := write(name+".json", func(w *bufio.Writer) error { return writeObjects(ctx, tx, t, w, where, args) }); err != nil {
 				return err
 			}
 		}
+		filter := audit.Filter{AllOrgs: true}
+		if scope != nil {
+			filter = audit.Filter{OrgIDs: scope.orgs}
+		}
 		if err := write("audit/entries.jsonl", func(w *bufio.Writer) error {
-			_, err := audit.Export(ctx, tx, w, audit.Filter{AllOrgs: true})
+			_, err := audit.Export(ctx, tx, w, filter)
 			return err
 		}); err != nil {
 			return err
 		}
 		return write("audit/checkpoint", func(w *bufio.Writer) error { _, err := w.Write(cp.Note); return err })
 	})
+	if err == nil && scope != nil {
+		err = writeBundles(ctx, db, signer, scope.orgs, write)
+	}
 	if err != nil {
 		return m, err
 	}
@@ -202,9 +240,13 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // writeOrgCSV writes the registry in the shape hatoba org import reads
 // back (a registry file), with the official local-government codes.
-func writeOrgCSV(ctx context.Context, q store.Querier, w io.Writer) error {
+func writeOrgCSV(ctx context.Context, q store.Querier, w io.Writer, scope *subtree) error {
+	where, args := "", []any(nil)
+	if scope != nil {
+		where = " WHERE id IN (" + store.In(&args, scope.orgs) + ")"
+	}
 	rows, err := q.QueryContext(ctx, `SELECT id, kind, COALESCE(lg_code, ''), name_ja, name_kana, name_en, COALESCE(parent_id, ''),
-		billing_name, billing_email, billing_phone FROM organizations ORDER BY id`)
+		billing_name, billing_email, billing_phone FROM organizations`+where+` ORDER BY id`, args...)
 	if err != nil {
 		return err
 	}
@@ -234,8 +276,11 @@ func writeOrgCSV(ctx context.Context, q store.Querier, w io.Writer) error {
 }
 
 // writeObjects writes a table as a JSON array of objects, one a line.
-func writeObjects(ctx context.Context, q store.Querier, t tableInfo, w *bufio.Writer) error {
-	rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(quoteAll(t.Columns), ", ")+" FROM "+quoteAll([]string{t.Name})[0]+" ORDER BY "+t.orderBy())
+func writeObjects(ctx context.Context, q store.Querier, t tableInfo, w *bufio.Writer, where string, args []any) error {
+	if where != "" {
+		where = " WHERE " + where
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(quoteAll(t.Columns), ", ")+" FROM "+quoteAll([]string{t.Name})[0]+where+" ORDER BY "+t.orderBy(), args...)
 	if err != nil {
 		return err
 	}
@@ -373,6 +418,9 @@ func Import(ctx context.Context, dir string, into *store.DB, v note.Verifier, no
 		return ImportReport{}, err
 	}
 	rep := ImportReport{Manifest: m}
+	if m.Scope != "" {
+		return rep, refused(ReasonFormat, "this export holds the subtree of %s, not a whole platform: hatoba import builds an installation from a whole-platform export (a receiving platform reads a subtree's files itself)", m.Scope)
+	}
 	if want := store.Latest(); m.Source.SchemaVersion != want {
 		return rep, refused(ReasonFormat, "the export has schema version %d; this hatoba's is %d: import it with hatoba %s", m.Source.SchemaVersion, want, m.Source.Hatoba)
 	}
@@ -429,4 +477,100 @@ func Import(ctx context.Context, dir string, into *store.DB, v note.Verifier, no
 	}
 	rep.Took = now().Sub(start)
 	return rep, nil
+}
+
+// subtree is an organisation's subtree as an export selects it.
+type subtree struct {
+	orgs, envs, people []string
+}
+
+// readSubtree reads the organisations under root (root included), their
+// environments and their people.
+func readSubtree(ctx context.Context, q store.Querier, root string) (*subtree, error) {
+	var exists int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations WHERE id = $1`, root).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if exists == 0 {
+		return nil, fmt.Errorf("export: no organisation %s: %w", root, ErrNotFound)
+	}
+	s := &subtree{}
+	seen := map[string]bool{}
+	for queue := []string{root}; len(queue) > 0; {
+		id := queue[0]
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		s.orgs = append(s.orgs, id)
+		children, err := strings1(ctx, q, `SELECT id FROM organizations WHERE parent_id = $1 ORDER BY id`, id)
+		if err != nil {
+			return nil, err
+		}
+		queue = append(queue, children...)
+	}
+	var args []any
+	in := store.In(&args, s.orgs)
+	var err error
+	if s.envs, err = strings1(ctx, q, `SELECT id FROM environments WHERE org_id IN (`+in+`) ORDER BY id`, args...); err != nil {
+		return nil, err
+	}
+	if s.people, err = strings1(ctx, q, `SELECT id FROM people WHERE org_id IN (`+in+`) ORDER BY id`, args...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// filter selects a table's rows that belong to the subtree: by the
+// organisation, environment or person a row names. A table that names none
+// of them is the platform's, and ok is false.
+func (s *subtree) filter(t tableInfo) (where string, args []any, ok bool) {
+	by := func(col string, ids []string) (string, []any, bool) {
+		if len(ids) == 0 {
+			return "1 = 0", nil, true
+		}
+		var a []any
+		return quoteAll([]string{col})[0] + " IN (" + store.In(&a, ids) + ")", a, true
+	}
+	switch {
+	case t.Name == "organizations":
+		return by("id", s.orgs)
+	case t.Name == "environments", t.Name == "people":
+		return by("org_id", s.orgs)
+	case indexOf(t.Columns, "env_id") >= 0:
+		return by("env_id", s.envs)
+	case indexOf(t.Columns, "person_id") >= 0:
+		return by("person_id", s.people)
+	case indexOf(t.Columns, "org_id") >= 0:
+		return by("org_id", s.orgs)
+	}
+	return "", nil, false
+}
+
+// bundlePage is the number of entries in one audit bundle file.
+const bundlePage = 1000
+
+// writeBundles writes the subtree's audit entries as bundles, each with
+// inclusion proofs and the coverage that proves no entry of theirs is
+// missing, against the log's latest checkpoint.
+func writeBundles(ctx context.Context, db *store.DB, signer note.Signer, orgs []string, write func(string, func(*bufio.Writer) error) error) error {
+	l := audit.New(db, signer, nil)
+	var from uint64
+	for page := 1; ; page++ {
+		b, err := l.Bundle(ctx, audit.Filter{OrgIDs: orgs, Limit: bundlePage, FromSeq: from})
+		if err != nil {
+			return fmt.Errorf("export: audit bundle: %w", err)
+		}
+		err = write(fmt.Sprintf("audit/bundle-%04d.json", page), func(w *bufio.Writer) error {
+			return json.NewEncoder(w).Encode(b)
+		})
+		if err != nil {
+			return err
+		}
+		if len(b.Entries) < bundlePage {
+			return nil
+		}
+		from = b.Entries[len(b.Entries)-1].Seq + 1
+	}
 }

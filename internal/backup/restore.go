@@ -172,9 +172,8 @@ func (s *Service) Restore(ctx context.Context, opts RestoreOptions) (RestoreRepo
 	// The key service's tables first, in their own transaction, so the
 	// key service (over this database, or the running one) can open the
 	// data key.
-	var loaded []tableInfo
 	err = s.loadObject(ctx, into, m, keysObject, nil, func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) },
-		byName, nil, nil, &rep.Rows, &loaded)
+		byName, nil, nil, &rep.Rows)
 	if err != nil {
 		return rep, err
 	}
@@ -231,7 +230,7 @@ func (s *Service) Restore(ctx context.Context, opts RestoreOptions) (RestoreRepo
 		}
 		rep.Mismatches = compare(m.Tables, sums)
 		return held.put(ctx, tx)
-	}, &rep.Rows, &loaded)
+	}, &rep.Rows)
 	if err != nil {
 		undo()
 		return rep, err
@@ -306,7 +305,7 @@ func (h *heldRows) put(ctx context.Context, tx *store.Tx) error {
 // checking its SHA-256 before the commit.
 func (s *Service) loadObject(ctx context.Context, into *store.DB, m Manifest, name string, config *string,
 	decode func(io.Reader) (io.Reader, error), tables map[string]tableInfo, before func(*store.Tx) error, after func(*store.Tx, []tableInfo) error,
-	rows *int64, loaded *[]tableInfo) error {
+	rows *int64) error {
 	obj, ok := m.object(name)
 	if !ok {
 		return refused(ReasonFormat, "backup %s has no %s", m.ID, name)
@@ -354,7 +353,6 @@ func (s *Service) loadObject(ctx context.Context, into *store.DB, m Manifest, na
 			}
 		}
 		*rows += l.rows
-		*loaded = append(*loaded, l.touched...)
 		return nil
 	})
 }

@@ -196,12 +196,20 @@ func scanValue(v any) any {
 
 // dumpTable writes one table's rows and returns their count and checksum.
 func dumpTable(ctx context.Context, q store.Querier, t tableInfo, w *bufio.Writer) (TableSum, error) {
+	return dumpTableWhere(ctx, q, t, w, "", nil)
+}
+
+// dumpTableWhere is dumpTable for the rows where selects (a subtree's).
+func dumpTableWhere(ctx context.Context, q store.Querier, t tableInfo, w *bufio.Writer, where string, args []any) (TableSum, error) {
 	sum := TableSum{Name: t.Name}
 	hdr, _ := json.Marshal(header{Table: t.Name, Columns: t.Columns})
 	if _, err := w.Write(append(hdr, '\n')); err != nil {
 		return sum, err
 	}
-	rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(quoteAll(t.Columns), ", ")+" FROM "+quoteAll([]string{t.Name})[0]+" ORDER BY "+t.orderBy())
+	if where != "" {
+		where = " WHERE " + where
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(quoteAll(t.Columns), ", ")+" FROM "+quoteAll([]string{t.Name})[0]+where+" ORDER BY "+t.orderBy(), args...)
 	if err != nil {
 		return sum, fmt.Errorf("dump %s: %w", t.Name, err)
 	}
@@ -281,11 +289,17 @@ func parentsFirst(t tableInfo, rows [][]any) ([][]any, error) {
 		return nil, fmt.Errorf("dump %s: a self-reference needs a one-column key", t.Name)
 	}
 	keyAt, refAt := indexOf(t.Columns, t.Key[0]), indexOf(t.Columns, t.SelfRef)
+	present := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		present[fmt.Sprint(r[keyAt])] = true
+	}
 	children := map[string][]int{}
 	var out [][]any
 	var queue []int
 	for i, r := range rows {
-		if r[refAt] == nil {
+		// A row whose parent is not among the rows (a subtree's root) is a
+		// root too.
+		if r[refAt] == nil || !present[fmt.Sprint(r[refAt])] {
 			queue = append(queue, i)
 			continue
 		}

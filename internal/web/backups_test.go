@@ -30,9 +30,10 @@ func TestBackupsPage(t *testing.T) {
 		{"drill-1", "drill", "system", "ok", "", 4321, 3600000, at.Add(time.Hour)},
 		{"drill-2", "drill", "system", "failed", "critical", 50, 7200000, at.Add(2 * time.Hour)},
 	} {
-		if _, err := h.api.DB.ExecContext(ctx, `INSERT INTO backup_runs (id, kind, requested_by, state, backup_id, severity, took_ms, rpo_ms, detail, started_at, finished_at)
-			VALUES ($1, $2, $3, $4, '20261201T030000.000000Z', $5, $6, $7, $8, $9, $9)`, r.id, r.kind, r.by, r.state, r.severity, r.took, r.rpo,
-			map[bool]string{true: "restore refused (key): the data key does not open", false: ""}[r.state == "failed"], r.at); err != nil {
+		if _, err := h.api.DB.ExecContext(ctx, `INSERT INTO backup_runs (id, kind, requested_by, state, backup_id, severity, took_ms, rpo_ms, detail, started_at, finished_at, bytes)
+			VALUES ($1, $2, $3, $4, '20261201T030000.000000Z', $5, $6, $7, $8, $9, $9, $10)`, r.id, r.kind, r.by, r.state, r.severity, r.took, r.rpo,
+			map[bool]string{true: "restore refused (key): the data key does not open", false: ""}[r.state == "failed"], r.at,
+			map[bool]int64{true: 154_140_000, false: 0}[r.kind == "backup"]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +63,7 @@ func TestBackupsPage(t *testing.T) {
 				return
 			}
 			for _, want := range []string{`data-drill-state="failed"`, "直近の復元訓練が失敗しました", `data-rto-ms="50"`, `data-rpo-ms="7200000"`,
-				"0.050秒", "復元訓練", "中央 太郎", `data-run="backup-1"`} {
+				"0.050秒", "復元訓練", "中央 太郎", `data-run="backup-1"`, "147.0 MiB"} {
 				if !strings.Contains(res.body, want) {
 					t.Errorf("the page lacks %q", want)
 				}

@@ -292,6 +292,18 @@ func (c *Console) funcs(l lang) template.FuncMap {
 		"seconds": func(d time.Duration) string {
 			return fmt.Sprintf(t("duration.seconds"), strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
 		},
+		// size names a number of bytes in binary units (a backup's size).
+		"size": func(n int64) string {
+			switch {
+			case n >= 1<<30:
+				return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
+			case n >= 1<<20:
+				return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+			case n >= 1<<10:
+				return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+			}
+			return strconv.FormatInt(n, 10) + " B"
+		},
 		"list":       func(s []string) string { return strings.Join(s, ", ") },
 		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
