@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -65,7 +66,7 @@ func TestNotifyDeliverySurvivesKill(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil {
 			var stderr string
-			if ee, ok := err.(*exec.ExitError); ok {
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 				stderr = string(ee.Stderr)
 			}
 			t.Fatalf("hatoba %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)

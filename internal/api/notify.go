@@ -277,7 +277,7 @@ func (s *Server) createIngestToken(w http.ResponseWriter, r *http.Request) {
 
 // IngestTokenHeader carries an organisation's ingestion token (an
 // EventBridge API destination's API key authorization sets it).
-const IngestTokenHeader = "X-Hatoba-Ingest-Token"
+const IngestTokenHeader = "X-Hatoba-Ingest-Token" //nolint:gosec // G101: a header's name, not a credential
 
 func (s *Server) ingestASFF(w http.ResponseWriter, r *http.Request) { s.ingest(w, r, notify.ParseASFF) }
 func (s *Server) ingestOCSF(w http.ResponseWriter, r *http.Request) { s.ingest(w, r, notify.ParseOCSF) }

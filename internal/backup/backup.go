@@ -189,14 +189,14 @@ func (s *Service) Backup(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("backup %s: %w", id, err)
 	}
-	defer os.Remove(dataFile.Name())
-	defer dataFile.Close()
+	// Temporary files: closing and removing them is best effort; a
+	// failure leaves a file in the temporary directory, nothing else.
+	defer func() { _ = dataFile.Close(); _ = os.Remove(dataFile.Name()) }()
 	keysFile, err := os.CreateTemp(s.TempDir, "hatoba-backup-keys-*")
 	if err != nil {
 		return Result{}, fmt.Errorf("backup %s: %w", id, err)
 	}
-	defer os.Remove(keysFile.Name())
-	defer keysFile.Close()
+	defer func() { _ = keysFile.Close(); _ = os.Remove(keysFile.Name()) }()
 
 	dataHash, keysHash := sha256.New(), sha256.New()
 	sealer, err := newSealWriter(io.MultiWriter(dataFile, dataHash), dk.Plaintext, []byte(id))

@@ -106,7 +106,7 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 		Omitted: append([]Omission(nil), omitted...)}
 	var scope *subtree
 	write := func(name string, fn func(w *bufio.Writer) error) error {
-		f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(name)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(name)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
@@ -213,10 +213,10 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 	if err != nil {
 		return m, fmt.Errorf("export: sign: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), mj, 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), mj, 0o600); err != nil {
 		return m, fmt.Errorf("export: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.sig"), sig, 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "manifest.sig"), sig, 0o600); err != nil {
 		return m, fmt.Errorf("export: %w", err)
 	}
 	return m, nil
@@ -365,7 +365,7 @@ func VerifyExport(dir string, v note.Verifier) (ExportManifest, []string, error)
 		}
 		h := sha256.New()
 		size, err := io.Copy(h, fh)
-		fh.Close()
+		_ = fh.Close() // read only: nothing to lose
 		if err != nil {
 			return m, nil, fmt.Errorf("read %s: %w", f.Name, err)
 		}
@@ -447,7 +447,7 @@ func Import(ctx context.Context, dir string, into *store.DB, v note.Verifier, no
 				return fmt.Errorf("import %s: %w", t.Name, err)
 			}
 			err = l.load(ctx, f)
-			f.Close()
+			_ = f.Close() // read only: nothing to lose
 			if err != nil {
 				return fmt.Errorf("import %s: %w", t.Name, err)
 			}

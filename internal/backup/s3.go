@@ -87,7 +87,7 @@ func (t *S3) EnsureBucket(ctx context.Context) error {
 	}
 	lock, err := t.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: &t.cfg.Bucket})
 	if err != nil || lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != s3types.ObjectLockEnabledEnabled {
-		return fmt.Errorf("backup target %s: the bucket has no Object Lock; create it with Object Lock enabled (%v)", t, err)
+		return fmt.Errorf("backup target %s: the bucket has no Object Lock; create it with Object Lock enabled (%w)", t, err)
 	}
 	return nil
 }

@@ -147,7 +147,7 @@ func (s *Service) backoff(n int) time.Duration {
 		d *= 2
 	}
 	d = min(d, s.opts.RetryMax)
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+	return d + time.Duration(rand.Int64N(int64(d)/5+1)) //nolint:gosec // G404: jitter spreads retries, it guards nothing
 }
 
 const deliveryColumns = `id, org_id, channel_id, kind, state, events, attempts, due_at, last_error, created_at, delivered_at`

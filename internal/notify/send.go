@@ -305,7 +305,7 @@ func sendMail(ctx context.Context, addr, from string, to []string, msg []byte) e
 		_ = conn.Close()
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // after Quit, or on an error already returned
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
 			return err

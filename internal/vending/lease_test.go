@@ -136,6 +136,9 @@ func TestTakeOverStoppedReplica(t *testing.T) {
 			}
 			leases = append(leases, id)
 		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
 		rows.Close()
 		want := map[string]bool{"live-replica": true, survivor.ReplicaID(): true}
 		if len(leases) != 2 || !want[leases[0]] || !want[leases[1]] {
@@ -309,6 +312,9 @@ func TestDispatchOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			holders[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
 		}
 		rows.Close()
 		if len(holders) != 2 || !holders[ids[0]] || !holders[ids[1]] {

@@ -50,16 +50,16 @@ func (e AccessRequestState) Valid() bool {
 
 // Defines values for AssignmentMode.
 const (
-	Detect  AssignmentMode = "detect"
-	Enforce AssignmentMode = "enforce"
+	AssignmentModeDetect  AssignmentMode = "detect"
+	AssignmentModeEnforce AssignmentMode = "enforce"
 )
 
 // Valid indicates whether the value is a known member of the AssignmentMode enum.
 func (e AssignmentMode) Valid() bool {
 	switch e {
-	case Detect:
+	case AssignmentModeDetect:
 		return true
-	case Enforce:
+	case AssignmentModeEnforce:
 		return true
 	default:
 		return false
@@ -216,6 +216,33 @@ func (e ExceptionStatus) Valid() bool {
 	}
 }
 
+// Defines values for ExposureReportPartiesKind.
+const (
+	ExposureReportPartiesKindAuthority ExposureReportPartiesKind = "authority"
+	ExposureReportPartiesKindCentral   ExposureReportPartiesKind = "central"
+	ExposureReportPartiesKindParent    ExposureReportPartiesKind = "parent"
+	ExposureReportPartiesKindProvider  ExposureReportPartiesKind = "provider"
+	ExposureReportPartiesKindTenant    ExposureReportPartiesKind = "tenant"
+)
+
+// Valid indicates whether the value is a known member of the ExposureReportPartiesKind enum.
+func (e ExposureReportPartiesKind) Valid() bool {
+	switch e {
+	case ExposureReportPartiesKindAuthority:
+		return true
+	case ExposureReportPartiesKindCentral:
+		return true
+	case ExposureReportPartiesKindParent:
+		return true
+	case ExposureReportPartiesKindProvider:
+		return true
+	case ExposureReportPartiesKindTenant:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FindingSeverity.
 const (
 	FindingSeverityCritical      FindingSeverity = "critical"
@@ -315,6 +342,348 @@ func (e KeyUsage) Valid() bool {
 	case KeyUsageEncryptOnly:
 		return true
 	case KeyUsageNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyChannelKind.
+const (
+	NotifyChannelKindEmail   NotifyChannelKind = "email"
+	NotifyChannelKindSlack   NotifyChannelKind = "slack"
+	NotifyChannelKindTeams   NotifyChannelKind = "teams"
+	NotifyChannelKindWebhook NotifyChannelKind = "webhook"
+)
+
+// Valid indicates whether the value is a known member of the NotifyChannelKind enum.
+func (e NotifyChannelKind) Valid() bool {
+	switch e {
+	case NotifyChannelKindEmail:
+		return true
+	case NotifyChannelKindSlack:
+		return true
+	case NotifyChannelKindTeams:
+		return true
+	case NotifyChannelKindWebhook:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyChannelMinSeverity.
+const (
+	NotifyChannelMinSeverityCritical      NotifyChannelMinSeverity = "critical"
+	NotifyChannelMinSeverityHigh          NotifyChannelMinSeverity = "high"
+	NotifyChannelMinSeverityInformational NotifyChannelMinSeverity = "informational"
+	NotifyChannelMinSeverityLow           NotifyChannelMinSeverity = "low"
+	NotifyChannelMinSeverityMedium        NotifyChannelMinSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the NotifyChannelMinSeverity enum.
+func (e NotifyChannelMinSeverity) Valid() bool {
+	switch e {
+	case NotifyChannelMinSeverityCritical:
+		return true
+	case NotifyChannelMinSeverityHigh:
+		return true
+	case NotifyChannelMinSeverityInformational:
+		return true
+	case NotifyChannelMinSeverityLow:
+		return true
+	case NotifyChannelMinSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyChannelCreatedKind.
+const (
+	NotifyChannelCreatedKindEmail   NotifyChannelCreatedKind = "email"
+	NotifyChannelCreatedKindSlack   NotifyChannelCreatedKind = "slack"
+	NotifyChannelCreatedKindTeams   NotifyChannelCreatedKind = "teams"
+	NotifyChannelCreatedKindWebhook NotifyChannelCreatedKind = "webhook"
+)
+
+// Valid indicates whether the value is a known member of the NotifyChannelCreatedKind enum.
+func (e NotifyChannelCreatedKind) Valid() bool {
+	switch e {
+	case NotifyChannelCreatedKindEmail:
+		return true
+	case NotifyChannelCreatedKindSlack:
+		return true
+	case NotifyChannelCreatedKindTeams:
+		return true
+	case NotifyChannelCreatedKindWebhook:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyChannelCreatedMinSeverity.
+const (
+	NotifyChannelCreatedMinSeverityCritical      NotifyChannelCreatedMinSeverity = "critical"
+	NotifyChannelCreatedMinSeverityHigh          NotifyChannelCreatedMinSeverity = "high"
+	NotifyChannelCreatedMinSeverityInformational NotifyChannelCreatedMinSeverity = "informational"
+	NotifyChannelCreatedMinSeverityLow           NotifyChannelCreatedMinSeverity = "low"
+	NotifyChannelCreatedMinSeverityMedium        NotifyChannelCreatedMinSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the NotifyChannelCreatedMinSeverity enum.
+func (e NotifyChannelCreatedMinSeverity) Valid() bool {
+	switch e {
+	case NotifyChannelCreatedMinSeverityCritical:
+		return true
+	case NotifyChannelCreatedMinSeverityHigh:
+		return true
+	case NotifyChannelCreatedMinSeverityInformational:
+		return true
+	case NotifyChannelCreatedMinSeverityLow:
+		return true
+	case NotifyChannelCreatedMinSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyChannelInputKind.
+const (
+	NotifyChannelInputKindEmail   NotifyChannelInputKind = "email"
+	NotifyChannelInputKindSlack   NotifyChannelInputKind = "slack"
+	NotifyChannelInputKindTeams   NotifyChannelInputKind = "teams"
+	NotifyChannelInputKindWebhook NotifyChannelInputKind = "webhook"
+)
+
+// Valid indicates whether the value is a known member of the NotifyChannelInputKind enum.
+func (e NotifyChannelInputKind) Valid() bool {
+	switch e {
+	case NotifyChannelInputKindEmail:
+		return true
+	case NotifyChannelInputKindSlack:
+		return true
+	case NotifyChannelInputKindTeams:
+		return true
+	case NotifyChannelInputKindWebhook:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyChannelInputMinSeverity.
+const (
+	NotifyChannelInputMinSeverityCritical      NotifyChannelInputMinSeverity = "critical"
+	NotifyChannelInputMinSeverityHigh          NotifyChannelInputMinSeverity = "high"
+	NotifyChannelInputMinSeverityInformational NotifyChannelInputMinSeverity = "informational"
+	NotifyChannelInputMinSeverityLow           NotifyChannelInputMinSeverity = "low"
+	NotifyChannelInputMinSeverityMedium        NotifyChannelInputMinSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the NotifyChannelInputMinSeverity enum.
+func (e NotifyChannelInputMinSeverity) Valid() bool {
+	switch e {
+	case NotifyChannelInputMinSeverityCritical:
+		return true
+	case NotifyChannelInputMinSeverityHigh:
+		return true
+	case NotifyChannelInputMinSeverityInformational:
+		return true
+	case NotifyChannelInputMinSeverityLow:
+		return true
+	case NotifyChannelInputMinSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyDeliveryKind.
+const (
+	Digest NotifyDeliveryKind = "digest"
+	Events NotifyDeliveryKind = "events"
+	Notice NotifyDeliveryKind = "notice"
+	Test   NotifyDeliveryKind = "test"
+)
+
+// Valid indicates whether the value is a known member of the NotifyDeliveryKind enum.
+func (e NotifyDeliveryKind) Valid() bool {
+	switch e {
+	case Digest:
+		return true
+	case Events:
+		return true
+	case Notice:
+		return true
+	case Test:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyDeliveryState.
+const (
+	NotifyDeliveryStateDead      NotifyDeliveryState = "dead"
+	NotifyDeliveryStateDelivered NotifyDeliveryState = "delivered"
+	NotifyDeliveryStatePending   NotifyDeliveryState = "pending"
+	NotifyDeliveryStateSending   NotifyDeliveryState = "sending"
+)
+
+// Valid indicates whether the value is a known member of the NotifyDeliveryState enum.
+func (e NotifyDeliveryState) Valid() bool {
+	switch e {
+	case NotifyDeliveryStateDead:
+		return true
+	case NotifyDeliveryStateDelivered:
+		return true
+	case NotifyDeliveryStatePending:
+		return true
+	case NotifyDeliveryStateSending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyDigestPeriod.
+const (
+	NotifyDigestPeriodDaily  NotifyDigestPeriod = "daily"
+	NotifyDigestPeriodWeekly NotifyDigestPeriod = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the NotifyDigestPeriod enum.
+func (e NotifyDigestPeriod) Valid() bool {
+	switch e {
+	case NotifyDigestPeriodDaily:
+		return true
+	case NotifyDigestPeriodWeekly:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyDigestInputPeriod.
+const (
+	NotifyDigestInputPeriodDaily  NotifyDigestInputPeriod = "daily"
+	NotifyDigestInputPeriodWeekly NotifyDigestInputPeriod = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the NotifyDigestInputPeriod enum.
+func (e NotifyDigestInputPeriod) Valid() bool {
+	switch e {
+	case NotifyDigestInputPeriodDaily:
+		return true
+	case NotifyDigestInputPeriodWeekly:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyEventSeverity.
+const (
+	NotifyEventSeverityCritical      NotifyEventSeverity = "critical"
+	NotifyEventSeverityHigh          NotifyEventSeverity = "high"
+	NotifyEventSeverityInformational NotifyEventSeverity = "informational"
+	NotifyEventSeverityLow           NotifyEventSeverity = "low"
+	NotifyEventSeverityMedium        NotifyEventSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the NotifyEventSeverity enum.
+func (e NotifyEventSeverity) Valid() bool {
+	switch e {
+	case NotifyEventSeverityCritical:
+		return true
+	case NotifyEventSeverityHigh:
+		return true
+	case NotifyEventSeverityInformational:
+		return true
+	case NotifyEventSeverityLow:
+		return true
+	case NotifyEventSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyEventSource.
+const (
+	NotifyEventSourceAsff   NotifyEventSource = "asff"
+	NotifyEventSourceHatoba NotifyEventSource = "hatoba"
+	NotifyEventSourceOcsf   NotifyEventSource = "ocsf"
+)
+
+// Valid indicates whether the value is a known member of the NotifyEventSource enum.
+func (e NotifyEventSource) Valid() bool {
+	switch e {
+	case NotifyEventSourceAsff:
+		return true
+	case NotifyEventSourceHatoba:
+		return true
+	case NotifyEventSourceOcsf:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyEventStatus.
+const (
+	NotifyEventStatusOpen     NotifyEventStatus = "open"
+	NotifyEventStatusResolved NotifyEventStatus = "resolved"
+)
+
+// Valid indicates whether the value is a known member of the NotifyEventStatus enum.
+func (e NotifyEventStatus) Valid() bool {
+	switch e {
+	case NotifyEventStatusOpen:
+		return true
+	case NotifyEventStatusResolved:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifyNoticeState.
+const (
+	Acknowledged NotifyNoticeState = "acknowledged"
+	Fixed        NotifyNoticeState = "fixed"
+	Sent         NotifyNoticeState = "sent"
+)
+
+// Valid indicates whether the value is a known member of the NotifyNoticeState enum.
+func (e NotifyNoticeState) Valid() bool {
+	switch e {
+	case Acknowledged:
+		return true
+	case Fixed:
+		return true
+	case Sent:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotifySettingsDigests.
+const (
+	NotifySettingsDigestsDaily  NotifySettingsDigests = "daily"
+	NotifySettingsDigestsWeekly NotifySettingsDigests = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the NotifySettingsDigests enum.
+func (e NotifySettingsDigests) Valid() bool {
+	switch e {
+	case NotifySettingsDigestsDaily:
+		return true
+	case NotifySettingsDigestsWeekly:
 		return true
 	default:
 		return false
@@ -432,6 +801,57 @@ func (e Role) Valid() bool {
 	case TenantAdmin:
 		return true
 	case TenantMember:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SovereigntyFloorMode.
+const (
+	SovereigntyFloorModeEnforce SovereigntyFloorMode = "enforce"
+	SovereigntyFloorModeReport  SovereigntyFloorMode = "report"
+)
+
+// Valid indicates whether the value is a known member of the SovereigntyFloorMode enum.
+func (e SovereigntyFloorMode) Valid() bool {
+	switch e {
+	case SovereigntyFloorModeEnforce:
+		return true
+	case SovereigntyFloorModeReport:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SovereigntyProfileTier.
+const (
+	Domestic    SovereigntyProfileTier = "domestic"
+	Hyperscaler SovereigntyProfileTier = "hyperscaler"
+)
+
+// Valid indicates whether the value is a known member of the SovereigntyProfileTier enum.
+func (e SovereigntyProfileTier) Valid() bool {
+	switch e {
+	case Domestic:
+		return true
+	case Hyperscaler:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SovereigntyScoreViewView.
+const (
+	ScoreOnly SovereigntyScoreViewView = "score_only"
+)
+
+// Valid indicates whether the value is a known member of the SovereigntyScoreViewView enum.
+func (e SovereigntyScoreViewView) Valid() bool {
+	switch e {
+	case ScoreOnly:
 		return true
 	default:
 		return false
@@ -627,6 +1047,90 @@ func (e EnvFindings200JSONResponseBodyView) Valid() bool {
 	}
 }
 
+// Defines values for AssessSovereigntyParamsSnapshot.
+const (
+	AssessSovereigntyParamsSnapshotFalse AssessSovereigntyParamsSnapshot = "false"
+	AssessSovereigntyParamsSnapshotTrue  AssessSovereigntyParamsSnapshot = "true"
+)
+
+// Valid indicates whether the value is a known member of the AssessSovereigntyParamsSnapshot enum.
+func (e AssessSovereigntyParamsSnapshot) Valid() bool {
+	switch e {
+	case AssessSovereigntyParamsSnapshotFalse:
+		return true
+	case AssessSovereigntyParamsSnapshotTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListCentralDeliveriesParamsState.
+const (
+	ListCentralDeliveriesParamsStateDead      ListCentralDeliveriesParamsState = "dead"
+	ListCentralDeliveriesParamsStateDelivered ListCentralDeliveriesParamsState = "delivered"
+	ListCentralDeliveriesParamsStatePending   ListCentralDeliveriesParamsState = "pending"
+	ListCentralDeliveriesParamsStateSending   ListCentralDeliveriesParamsState = "sending"
+)
+
+// Valid indicates whether the value is a known member of the ListCentralDeliveriesParamsState enum.
+func (e ListCentralDeliveriesParamsState) Valid() bool {
+	switch e {
+	case ListCentralDeliveriesParamsStateDead:
+		return true
+	case ListCentralDeliveriesParamsStateDelivered:
+		return true
+	case ListCentralDeliveriesParamsStatePending:
+		return true
+	case ListCentralDeliveriesParamsStateSending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListNotifyDeliveriesParamsState.
+const (
+	ListNotifyDeliveriesParamsStateDead      ListNotifyDeliveriesParamsState = "dead"
+	ListNotifyDeliveriesParamsStateDelivered ListNotifyDeliveriesParamsState = "delivered"
+	ListNotifyDeliveriesParamsStatePending   ListNotifyDeliveriesParamsState = "pending"
+	ListNotifyDeliveriesParamsStateSending   ListNotifyDeliveriesParamsState = "sending"
+)
+
+// Valid indicates whether the value is a known member of the ListNotifyDeliveriesParamsState enum.
+func (e ListNotifyDeliveriesParamsState) Valid() bool {
+	switch e {
+	case ListNotifyDeliveriesParamsStateDead:
+		return true
+	case ListNotifyDeliveriesParamsStateDelivered:
+		return true
+	case ListNotifyDeliveriesParamsStatePending:
+		return true
+	case ListNotifyDeliveriesParamsStateSending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListNotifySuppressionsParamsAll.
+const (
+	ListNotifySuppressionsParamsAllFalse ListNotifySuppressionsParamsAll = "false"
+	ListNotifySuppressionsParamsAllTrue  ListNotifySuppressionsParamsAll = "true"
+)
+
+// Valid indicates whether the value is a known member of the ListNotifySuppressionsParamsAll enum.
+func (e ListNotifySuppressionsParamsAll) Valid() bool {
+	switch e {
+	case ListNotifySuppressionsParamsAllFalse:
+		return true
+	case ListNotifySuppressionsParamsAllTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CoverageParamsFramework.
 const (
 	Cis       CoverageParamsFramework = "cis"
@@ -729,6 +1233,27 @@ func (e ScanJSONBodyFailOn) Valid() bool {
 	case ScanJSONBodyFailOnMedium:
 		return true
 	case ScanJSONBodyFailOnNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SovereigntyConcentration200JSONResponseBodyViewsBy.
+const (
+	SovereigntyConcentration200JSONResponseBodyViewsByProvider SovereigntyConcentration200JSONResponseBodyViewsBy = "provider"
+	SovereigntyConcentration200JSONResponseBodyViewsByRegion   SovereigntyConcentration200JSONResponseBodyViewsBy = "region"
+	SovereigntyConcentration200JSONResponseBodyViewsByZone     SovereigntyConcentration200JSONResponseBodyViewsBy = "zone"
+)
+
+// Valid indicates whether the value is a known member of the SovereigntyConcentration200JSONResponseBodyViewsBy enum.
+func (e SovereigntyConcentration200JSONResponseBodyViewsBy) Valid() bool {
+	switch e {
+	case SovereigntyConcentration200JSONResponseBodyViewsByProvider:
+		return true
+	case SovereigntyConcentration200JSONResponseBodyViewsByRegion:
+		return true
+	case SovereigntyConcentration200JSONResponseBodyViewsByZone:
 		return true
 	default:
 		return false
@@ -1119,6 +1644,77 @@ type Exception struct {
 // ExceptionStatus defines model for Exception.Status.
 type ExceptionStatus string
 
+// ExposureReport defines model for ExposureReport.
+type ExposureReport struct {
+	AssessedAt time.Time `json:"assessed_at"`
+	Breaches   *[]struct {
+		Floor     int    `json:"floor"`
+		Level     int    `json:"level"`
+		Objective string `json:"objective"`
+	} `json:"breaches"`
+	Classification string `json:"classification"`
+	Connection     string `json:"connection"`
+	Criteria       []struct {
+		Facts      []string  `json:"facts"`
+		Id         string    `json:"id"`
+		Level      int       `json:"level"`
+		Met        bool      `json:"met"`
+		Objective  string    `json:"objective"`
+		Unverified *[]string `json:"unverified,omitempty"`
+	} `json:"criteria"`
+	Environment string `json:"environment"`
+	Exposures   *[]struct {
+		Compelled bool   `json:"compelled"`
+		Country   string `json:"country"`
+		Id        string `json:"id"`
+		Law       string `json:"law"`
+		Source    string `json:"source"`
+		Via       string `json:"via"`
+	} `json:"exposures"`
+	FloorMode string          `json:"floor_mode"`
+	Floors    *map[string]int `json:"floors"`
+
+	// Levels SOV-1 … SOV-8 → assurance level 0–4
+	Levels       map[string]int `json:"levels"`
+	Organization string         `json:"organization"`
+	Parties      []struct {
+		At          *time.Time                `json:"at,omitempty"`
+		Country     *string                   `json:"country,omitempty"`
+		Grant       *string                   `json:"grant,omitempty"`
+		Kind        ExposureReportPartiesKind `json:"kind"`
+		Law         *string                   `json:"law,omitempty"`
+		Mitigations []string                  `json:"mitigations"`
+		Name        string                    `json:"name"`
+		Path        string                    `json:"path"`
+		PersonId    *string                   `json:"person_id,omitempty"`
+	} `json:"parties"`
+	Placement struct {
+		BackupProviders *[]string `json:"backup_providers"`
+		Environment     string    `json:"environment"`
+		Organization    string    `json:"organization"`
+		Prefecture      string    `json:"prefecture"`
+		Provider        string    `json:"provider"`
+		Region          string    `json:"region"`
+		System          string    `json:"system"`
+		Zones           *[]string `json:"zones"`
+	} `json:"placement"`
+	Profile        string `json:"profile"`
+	ProfileExample bool   `json:"profile_example"`
+	ProfileVersion int    `json:"profile_version"`
+	Residency      *[]struct {
+		Country string `json:"country"`
+		Region  string `json:"region"`
+	} `json:"residency"`
+	Score float32 `json:"score"`
+
+	// Summary the report in one English paragraph
+	Summary string `json:"summary"`
+	Tier    string `json:"tier"`
+}
+
+// ExposureReportPartiesKind defines model for ExposureReport.Parties.Kind.
+type ExposureReportPartiesKind string
+
 // ExternalKeyResult defines model for ExternalKeyResult.
 type ExternalKeyResult struct {
 	Key *struct {
@@ -1268,6 +1864,239 @@ type KillInput struct {
 	Confirm string `json:"confirm"`
 }
 
+// NotifyChannel An organisation's (or central's) notification channel. Its URL and signing key are sealed and never shown again after creation.
+type NotifyChannel struct {
+	CreatedAt    *time.Time                `json:"created_at,omitempty"`
+	CreatedBy    *string                   `json:"created_by,omitempty"`
+	Enabled      *bool                     `json:"enabled,omitempty"`
+	GroupSeconds *int                      `json:"group_seconds,omitempty"`
+	Id           *string                   `json:"id,omitempty"`
+	Kind         *NotifyChannelKind        `json:"kind,omitempty"`
+	MinSeverity  *NotifyChannelMinSeverity `json:"min_severity,omitempty"`
+	Name         *string                   `json:"name,omitempty"`
+	OrgId        *string                   `json:"org_id,omitempty"`
+	QuietFrom    *string                   `json:"quiet_from,omitempty"`
+	QuietTo      *string                   `json:"quiet_to,omitempty"`
+	TargetHint   *string                   `json:"target_hint,omitempty"`
+	Tz           *string                   `json:"tz,omitempty"`
+	UpdatedAt    *time.Time                `json:"updated_at,omitempty"`
+}
+
+// NotifyChannelKind defines model for NotifyChannel.Kind.
+type NotifyChannelKind string
+
+// NotifyChannelMinSeverity defines model for NotifyChannel.MinSeverity.
+type NotifyChannelMinSeverity string
+
+// NotifyChannelCreated defines model for NotifyChannelCreated.
+type NotifyChannelCreated struct {
+	CreatedAt    *time.Time                       `json:"created_at,omitempty"`
+	CreatedBy    *string                          `json:"created_by,omitempty"`
+	Enabled      *bool                            `json:"enabled,omitempty"`
+	GroupSeconds *int                             `json:"group_seconds,omitempty"`
+	Id           *string                          `json:"id,omitempty"`
+	Kind         *NotifyChannelCreatedKind        `json:"kind,omitempty"`
+	MinSeverity  *NotifyChannelCreatedMinSeverity `json:"min_severity,omitempty"`
+	Name         *string                          `json:"name,omitempty"`
+	OrgId        *string                          `json:"org_id,omitempty"`
+	QuietFrom    *string                          `json:"quiet_from,omitempty"`
+	QuietTo      *string                          `json:"quiet_to,omitempty"`
+
+	// SigningKey A webhook's HMAC-SHA256 key, shown this once (docs/notifications.md).
+	SigningKey *string    `json:"signing_key,omitempty"`
+	TargetHint *string    `json:"target_hint,omitempty"`
+	Tz         *string    `json:"tz,omitempty"`
+	UpdatedAt  *time.Time `json:"updated_at,omitempty"`
+}
+
+// NotifyChannelCreatedKind defines model for NotifyChannelCreated.Kind.
+type NotifyChannelCreatedKind string
+
+// NotifyChannelCreatedMinSeverity defines model for NotifyChannelCreated.MinSeverity.
+type NotifyChannelCreatedMinSeverity string
+
+// NotifyChannelInput defines model for NotifyChannelInput.
+type NotifyChannelInput struct {
+	Enabled      *bool                          `json:"enabled,omitempty"`
+	GroupSeconds *int                           `json:"group_seconds,omitempty"`
+	Kind         *NotifyChannelInputKind        `json:"kind,omitempty"`
+	MinSeverity  *NotifyChannelInputMinSeverity `json:"min_severity,omitempty"`
+	Name         *string                        `json:"name,omitempty"`
+
+	// QuietFrom HH:MM
+	QuietFrom *string `json:"quiet_from,omitempty"`
+
+	// QuietTo HH:MM
+	QuietTo    *string   `json:"quiet_to,omitempty"`
+	Recipients *[]string `json:"recipients,omitempty"`
+
+	// Tz IANA time zone, default Asia/Tokyo
+	Tz *string `json:"tz,omitempty"`
+
+	// Url https URL of the webhook (webhook, slack, teams)
+	Url *string `json:"url,omitempty"`
+}
+
+// NotifyChannelInputKind defines model for NotifyChannelInput.Kind.
+type NotifyChannelInputKind string
+
+// NotifyChannelInputMinSeverity defines model for NotifyChannelInput.MinSeverity.
+type NotifyChannelInputMinSeverity string
+
+// NotifyDelivery One message to one channel in the outbox.
+type NotifyDelivery struct {
+	Attempts    *int                 `json:"attempts,omitempty"`
+	ChannelId   *string              `json:"channel_id,omitempty"`
+	CreatedAt   *time.Time           `json:"created_at,omitempty"`
+	DeliveredAt *time.Time           `json:"delivered_at,omitempty"`
+	DueAt       *time.Time           `json:"due_at,omitempty"`
+	Events      *int                 `json:"events,omitempty"`
+	Id          *string              `json:"id,omitempty"`
+	Kind        *NotifyDeliveryKind  `json:"kind,omitempty"`
+	LastError   *string              `json:"last_error,omitempty"`
+	OrgId       *string              `json:"org_id,omitempty"`
+	State       *NotifyDeliveryState `json:"state,omitempty"`
+}
+
+// NotifyDeliveryKind defines model for NotifyDelivery.Kind.
+type NotifyDeliveryKind string
+
+// NotifyDeliveryState defines model for NotifyDelivery.State.
+type NotifyDeliveryState string
+
+// NotifyDigest A kept digest: signed is a signed note (the platform's key, the audit log's verifier key) over the hatoba-digest/v1 JSON body.
+type NotifyDigest struct {
+	CreatedAt *time.Time          `json:"created_at,omitempty"`
+	Critical  *int                `json:"critical,omitempty"`
+	End       *time.Time          `json:"end,omitempty"`
+	Id        *string             `json:"id,omitempty"`
+	Period    *NotifyDigestPeriod `json:"period,omitempty"`
+	Signed    *string             `json:"signed,omitempty"`
+	Start     *time.Time          `json:"start,omitempty"`
+}
+
+// NotifyDigestPeriod defines model for NotifyDigest.Period.
+type NotifyDigestPeriod string
+
+// NotifyDigestInput defines model for NotifyDigestInput.
+type NotifyDigestInput struct {
+	Period NotifyDigestInputPeriod `json:"period"`
+}
+
+// NotifyDigestInputPeriod defines model for NotifyDigestInput.Period.
+type NotifyDigestInputPeriod string
+
+// NotifyEvent defines model for NotifyEvent.
+type NotifyEvent struct {
+	ControlId    *string              `json:"control_id,omitempty"`
+	EnvId        *string              `json:"env_id,omitempty"`
+	FirstSeen    *time.Time           `json:"first_seen,omitempty"`
+	Id           *string              `json:"id,omitempty"`
+	LastSeen     *time.Time           `json:"last_seen,omitempty"`
+	OrgId        *string              `json:"org_id,omitempty"`
+	ResourceId   *string              `json:"resource_id,omitempty"`
+	Severity     *NotifyEventSeverity `json:"severity,omitempty"`
+	Source       *NotifyEventSource   `json:"source,omitempty"`
+	SourceId     *string              `json:"source_id,omitempty"`
+	Status       *NotifyEventStatus   `json:"status,omitempty"`
+	SuppressedBy *string              `json:"suppressed_by,omitempty"`
+	Title        *string              `json:"title,omitempty"`
+}
+
+// NotifyEventSeverity defines model for NotifyEvent.Severity.
+type NotifyEventSeverity string
+
+// NotifyEventSource defines model for NotifyEvent.Source.
+type NotifyEventSource string
+
+// NotifyEventStatus defines model for NotifyEvent.Status.
+type NotifyEventStatus string
+
+// NotifyIngestResult defines model for NotifyIngestResult.
+type NotifyIngestResult struct {
+	Duplicate    *int `json:"Duplicate,omitempty"`
+	New          *int `json:"New,omitempty"`
+	Queued       *int `json:"Queued,omitempty"`
+	Reopened     *int `json:"Reopened,omitempty"`
+	Resolved     *int `json:"Resolved,omitempty"`
+	Suppressed   *int `json:"Suppressed,omitempty"`
+	Received     *int `json:"received,omitempty"`
+	Unattributed *int `json:"unattributed,omitempty"`
+}
+
+// NotifyIngestToken defines model for NotifyIngestToken.
+type NotifyIngestToken struct {
+	AsffUrl *string `json:"asff_url,omitempty"`
+	Header  *string `json:"header,omitempty"`
+	OcsfUrl *string `json:"ocsf_url,omitempty"`
+	Token   *string `json:"token,omitempty"`
+}
+
+// NotifyNotice defines model for NotifyNotice.
+type NotifyNotice struct {
+	AcknowledgedAt *time.Time         `json:"acknowledged_at,omitempty"`
+	AcknowledgedBy *string            `json:"acknowledged_by,omitempty"`
+	EventId        *string            `json:"event_id,omitempty"`
+	FixNote        *string            `json:"fix_note,omitempty"`
+	FixedAt        *time.Time         `json:"fixed_at,omitempty"`
+	FixedBy        *string            `json:"fixed_by,omitempty"`
+	Id             *string            `json:"id,omitempty"`
+	Message        *string            `json:"message,omitempty"`
+	OrgId          *string            `json:"org_id,omitempty"`
+	SentAt         *time.Time         `json:"sent_at,omitempty"`
+	SentBy         *string            `json:"sent_by,omitempty"`
+	State          *NotifyNoticeState `json:"state,omitempty"`
+}
+
+// NotifyNoticeState defines model for NotifyNotice.State.
+type NotifyNoticeState string
+
+// NotifyNoticeAnswer defines model for NotifyNoticeAnswer.
+type NotifyNoticeAnswer struct {
+	Note *string `json:"note,omitempty"`
+}
+
+// NotifyNoticeInput defines model for NotifyNoticeInput.
+type NotifyNoticeInput struct {
+	EventId string `json:"event_id"`
+	Message string `json:"message"`
+}
+
+// NotifySettings defines model for NotifySettings.
+type NotifySettings struct {
+	Digests *[]NotifySettingsDigests `json:"digests,omitempty"`
+
+	// SmtpAddr host:port of the SMTP relay
+	SmtpAddr *string `json:"smtp_addr,omitempty"`
+	SmtpFrom *string `json:"smtp_from,omitempty"`
+}
+
+// NotifySettingsDigests defines model for NotifySettings.Digests.
+type NotifySettingsDigests string
+
+// NotifySuppression defines model for NotifySuppression.
+type NotifySuppression struct {
+	ControlId  *string    `json:"control_id,omitempty"`
+	CreatedAt  *time.Time `json:"created_at,omitempty"`
+	CreatedBy  *string    `json:"created_by,omitempty"`
+	EnvId      *string    `json:"env_id,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	Id         *string    `json:"id,omitempty"`
+	LiftedAt   *time.Time `json:"lifted_at,omitempty"`
+	OrgId      *string    `json:"org_id,omitempty"`
+	Reason     *string    `json:"reason,omitempty"`
+	ResourceId *string    `json:"resource_id,omitempty"`
+}
+
+// NotifySuppressionInput defines model for NotifySuppressionInput.
+type NotifySuppressionInput struct {
+	ControlId  *string   `json:"control_id,omitempty"`
+	EnvId      *string   `json:"env_id,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Reason     string    `json:"reason"`
+	ResourceId *string   `json:"resource_id,omitempty"`
+}
+
 // OCSFComplianceFinding A finding as an OCSF 1.3.0 Compliance Finding (class 2003), as ?format=ocsf renders it; the class and its objects are OCSF's (https://schema.ocsf.io/1.3.0/classes/compliance_finding)
 type OCSFComplianceFinding struct {
 	// ActivityId 1 Create, 2 Update, 3 Close
@@ -1415,6 +2244,12 @@ type Problem struct {
 	Type     string  `json:"type"`
 }
 
+// ProfileInput defines model for ProfileInput.
+type ProfileInput struct {
+	// Document the profile as YAML (docs/sovereignty.md)
+	Document string `json:"document"`
+}
+
 // Role defines model for Role.
 type Role string
 
@@ -1428,6 +2263,247 @@ type Score struct {
 
 	// Score share of (control, resource) checks that pass, 0-100
 	Score *float32 `json:"score,omitempty"`
+}
+
+// SovereigntyFloor defines model for SovereigntyFloor.
+type SovereigntyFloor struct {
+	Levels *map[string]int      `json:"levels"`
+	Mode   SovereigntyFloorMode `json:"mode"`
+}
+
+// SovereigntyFloorMode defines model for SovereigntyFloor.Mode.
+type SovereigntyFloorMode string
+
+// SovereigntyProfile defines model for SovereigntyProfile.
+type SovereigntyProfile struct {
+	Certifications struct {
+		Evidence string `json:"evidence"`
+		Reviewed string `json:"reviewed"`
+		Value    *[]struct {
+			Id   *string `json:"id,omitempty"`
+			Name string  `json:"name"`
+		} `json:"value"`
+		Verified bool `json:"verified"`
+	} `json:"certifications"`
+	Connection string `json:"connection"`
+	Contract   struct {
+		Court struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"court"`
+		GoverningLaw struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"governing_law"`
+	} `json:"contract"`
+	Environment struct {
+		Pue struct {
+			Evidence string  `json:"evidence"`
+			Reviewed string  `json:"reviewed"`
+			Value    float32 `json:"value"`
+			Verified bool    `json:"verified"`
+		} `json:"pue"`
+		RenewableShare struct {
+			Evidence string  `json:"evidence"`
+			Reviewed string  `json:"reviewed"`
+			Value    float32 `json:"value"`
+			Verified bool    `json:"verified"`
+		} `json:"renewable_share"`
+	} `json:"environment"`
+	Example bool `json:"example"`
+	Exit    struct {
+		EgressCharges struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    bool   `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"egress_charges"`
+		NoticeDays struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    int    `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"notice_days"`
+		TransitionDays struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    int    `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"transition_days"`
+	} `json:"exit"`
+	KeyCustody struct {
+		Evidence string    `json:"evidence"`
+		Reviewed string    `json:"reviewed"`
+		Value    *[]string `json:"value"`
+		Verified bool      `json:"verified"`
+	} `json:"key_custody"`
+	Name     string `json:"name"`
+	Operator struct {
+		Country struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"country"`
+		ForeignCapitalShare struct {
+			Evidence string  `json:"evidence"`
+			Reviewed string  `json:"reviewed"`
+			Value    float32 `json:"value"`
+			Verified bool    `json:"verified"`
+		} `json:"foreign_capital_share"`
+		ForeignVotingShare struct {
+			Evidence string  `json:"evidence"`
+			Reviewed string  `json:"reviewed"`
+			Value    float32 `json:"value"`
+			Verified bool    `json:"verified"`
+		} `json:"foreign_voting_share"`
+		LegalEntity struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"legal_entity"`
+		Parent struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"parent"`
+		ParentCountry struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"parent_country"`
+		UsCommunicationService struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    bool   `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"us_communication_service"`
+	} `json:"operator"`
+	Regions struct {
+		Evidence string `json:"evidence"`
+		Reviewed string `json:"reviewed"`
+		Value    *[]struct {
+			Country string `json:"country"`
+			Name    string `json:"name"`
+		} `json:"value"`
+		Verified bool `json:"verified"`
+	} `json:"regions"`
+	Staff struct {
+		Clearance struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    bool   `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"clearance"`
+		OperationsCountries struct {
+			Evidence string    `json:"evidence"`
+			Reviewed string    `json:"reviewed"`
+			Value    *[]string `json:"value"`
+			Verified bool      `json:"verified"`
+		} `json:"operations_countries"`
+		SocCountry struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"soc_country"`
+		SupportCountries struct {
+			Evidence string    `json:"evidence"`
+			Reviewed string    `json:"reviewed"`
+			Value    *[]string `json:"value"`
+			Verified bool      `json:"verified"`
+		} `json:"support_countries"`
+	} `json:"staff"`
+	SupplyChain struct {
+		AlternativeSuppliers struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    bool   `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"alternative_suppliers"`
+		ControlPlane struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"control_plane"`
+		HardwareCountries struct {
+			Evidence string    `json:"evidence"`
+			Reviewed string    `json:"reviewed"`
+			Value    *[]string `json:"value"`
+			Verified bool      `json:"verified"`
+		} `json:"hardware_countries"`
+	} `json:"supply_chain"`
+	Technology struct {
+		Api struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    string `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"api"`
+		OpenExport struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    bool   `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"open_export"`
+		OpenSource struct {
+			Evidence string `json:"evidence"`
+			Reviewed string `json:"reviewed"`
+			Value    bool   `json:"value"`
+			Verified bool   `json:"verified"`
+		} `json:"open_source"`
+	} `json:"technology"`
+	Tier    SovereigntyProfileTier `json:"tier"`
+	Version int                    `json:"version"`
+}
+
+// SovereigntyProfileTier defines model for SovereigntyProfile.Tier.
+type SovereigntyProfileTier string
+
+// SovereigntyScore defines model for SovereigntyScore.
+type SovereigntyScore struct {
+	AssessedAt time.Time `json:"assessed_at"`
+	Breaches   *[]struct {
+		Floor     int    `json:"floor"`
+		Level     int    `json:"level"`
+		Objective string `json:"objective"`
+	} `json:"breaches"`
+	Classification string `json:"classification"`
+	Connection     string `json:"connection"`
+	Environment    string `json:"environment"`
+
+	// Levels SOV-1 … SOV-8 → assurance level 0–4
+	Levels         map[string]int `json:"levels"`
+	Organization   string         `json:"organization"`
+	Profile        string         `json:"profile"`
+	ProfileVersion int            `json:"profile_version"`
+
+	// Score weighted, 0–100
+	Score float32 `json:"score"`
+}
+
+// SovereigntyScoreView defines model for SovereigntyScoreView.
+type SovereigntyScoreView struct {
+	Score SovereigntyScore         `json:"score"`
+	View  SovereigntyScoreViewView `json:"view"`
+}
+
+// SovereigntyScoreViewView defines model for SovereigntyScoreView.View.
+type SovereigntyScoreViewView string
+
+// SovereigntySnapshot defines model for SovereigntySnapshot.
+type SovereigntySnapshot struct {
+	// Note a signed note (golang.org/x/mod/sumdb/note) over the report's SHA-256, the environment and the time, by the audit log's key
+	Note   string         `json:"note"`
+	Report ExposureReport `json:"report"`
 }
 
 // State defines model for State.
@@ -1453,6 +2529,16 @@ type StepName string
 
 // StepState defines model for Step.State.
 type StepState string
+
+// StoredProfile defines model for StoredProfile.
+type StoredProfile struct {
+	ChangedAt time.Time `json:"changed_at"`
+	ChangedBy string    `json:"changed_by"`
+
+	// Document the YAML document as submitted
+	Document string             `json:"document"`
+	Profile  SovereigntyProfile `json:"profile"`
+}
 
 // SystemInfo defines model for SystemInfo.
 type SystemInfo struct {
@@ -1685,6 +2771,48 @@ type EnvFindings200JSONResponseBody_Items_Item struct {
 // EnvFindings200JSONResponseBodyView defines parameters for EnvFindings.
 type EnvFindings200JSONResponseBodyView string
 
+// EnvSovereignty200JSONResponseBody defines parameters for EnvSovereignty.
+type EnvSovereignty200JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// AssessSovereigntyParams defines parameters for AssessSovereignty.
+type AssessSovereigntyParams struct {
+	Snapshot *AssessSovereigntyParamsSnapshot `form:"snapshot,omitempty" json:"snapshot,omitempty"`
+}
+
+// AssessSovereigntyParamsSnapshot defines parameters for AssessSovereignty.
+type AssessSovereigntyParamsSnapshot string
+
+// AssessSovereignty200JSONResponseBody defines parameters for AssessSovereignty.
+type AssessSovereignty200JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// ListCentralDeliveriesParams defines parameters for ListCentralDeliveries.
+type ListCentralDeliveriesParams struct {
+	State *ListCentralDeliveriesParamsState `form:"state,omitempty" json:"state,omitempty"`
+	Limit *int                              `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListCentralDeliveriesParamsState defines parameters for ListCentralDeliveries.
+type ListCentralDeliveriesParamsState string
+
+// ListNotifyDigestsParams defines parameters for ListNotifyDigests.
+type ListNotifyDigestsParams struct {
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// IngestASFFParams defines parameters for IngestASFF.
+type IngestASFFParams struct {
+	XHatobaIngestToken *string `json:"X-Hatoba-Ingest-Token,omitempty"`
+}
+
+// IngestOCSFParams defines parameters for IngestOCSF.
+type IngestOCSFParams struct {
+	XHatobaIngestToken *string `json:"X-Hatoba-Ingest-Token,omitempty"`
+}
+
 // ListOrganizationsParams defines parameters for ListOrganizations.
 type ListOrganizationsParams struct {
 	// Q substring of a name (ja, kana, en) or local-government code
@@ -1775,6 +2903,33 @@ type RevokeXKSCredentialParams struct {
 	HatobaActionSignature *ActionSignature `json:"Hatoba-Action-Signature,omitempty"`
 }
 
+// ListCriticalEventsParams defines parameters for ListCriticalEvents.
+type ListCriticalEventsParams struct {
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListNotifyDeliveriesParams defines parameters for ListNotifyDeliveries.
+type ListNotifyDeliveriesParams struct {
+	State *ListNotifyDeliveriesParamsState `form:"state,omitempty" json:"state,omitempty"`
+	Limit *int                             `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListNotifyDeliveriesParamsState defines parameters for ListNotifyDeliveries.
+type ListNotifyDeliveriesParamsState string
+
+// ListNotifyEventsParams defines parameters for ListNotifyEvents.
+type ListNotifyEventsParams struct {
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListNotifySuppressionsParams defines parameters for ListNotifySuppressions.
+type ListNotifySuppressionsParams struct {
+	All *ListNotifySuppressionsParamsAll `form:"all,omitempty" json:"all,omitempty"`
+}
+
+// ListNotifySuppressionsParamsAll defines parameters for ListNotifySuppressions.
+type ListNotifySuppressionsParamsAll string
+
 // SetKeyOwnerJSONBody defines parameters for SetKeyOwner.
 type SetKeyOwnerJSONBody struct {
 	KeyOwner bool `json:"key_owner"`
@@ -1843,6 +2998,21 @@ type PutSecretJSONBody struct {
 	Value string `json:"value"`
 }
 
+// SovereigntyBlastRadiusParams defines parameters for SovereigntyBlastRadius.
+type SovereigntyBlastRadiusParams struct {
+	Provider string  `form:"provider" json:"provider"`
+	Region   *string `form:"region,omitempty" json:"region,omitempty"`
+	Zone     *string `form:"zone,omitempty" json:"zone,omitempty"`
+}
+
+// SovereigntyConcentration200JSONResponseBodyViewsBy defines parameters for SovereigntyConcentration.
+type SovereigntyConcentration200JSONResponseBodyViewsBy string
+
+// GetSovereigntyProfileParams defines parameters for GetSovereigntyProfile.
+type GetSovereigntyProfileParams struct {
+	Version *int `form:"version,omitempty" json:"version,omitempty"`
+}
+
 // FileAccessRequestJSONRequestBody defines body for FileAccessRequest for application/json ContentType.
 type FileAccessRequestJSONRequestBody = AccessRequestInput
 
@@ -1897,6 +3067,18 @@ type TransferEnvironmentJSONRequestBody = Decision
 // UnsealKeysJSONRequestBody defines body for UnsealKeys for application/json ContentType.
 type UnsealKeysJSONRequestBody = UnsealInput
 
+// CreateCentralChannelJSONRequestBody defines body for CreateCentralChannel for application/json ContentType.
+type CreateCentralChannelJSONRequestBody = NotifyChannelInput
+
+// MakeNotifyDigestJSONRequestBody defines body for MakeNotifyDigest for application/json ContentType.
+type MakeNotifyDigestJSONRequestBody = NotifyDigestInput
+
+// SendNotifyNoticeJSONRequestBody defines body for SendNotifyNotice for application/json ContentType.
+type SendNotifyNoticeJSONRequestBody = NotifyNoticeInput
+
+// PutNotifySettingsJSONRequestBody defines body for PutNotifySettings for application/json ContentType.
+type PutNotifySettingsJSONRequestBody = NotifySettings
+
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody = Organization
 
@@ -1912,6 +3094,18 @@ type SetKeyUsageJSONRequestBody SetKeyUsageJSONBody
 // KillKeyStoreJSONRequestBody defines body for KillKeyStore for application/json ContentType.
 type KillKeyStoreJSONRequestBody = KillInput
 
+// CreateNotifyChannelJSONRequestBody defines body for CreateNotifyChannel for application/json ContentType.
+type CreateNotifyChannelJSONRequestBody = NotifyChannelInput
+
+// UpdateNotifyChannelJSONRequestBody defines body for UpdateNotifyChannel for application/json ContentType.
+type UpdateNotifyChannelJSONRequestBody = NotifyChannelInput
+
+// FixNotifyNoticeJSONRequestBody defines body for FixNotifyNotice for application/json ContentType.
+type FixNotifyNoticeJSONRequestBody = NotifyNoticeAnswer
+
+// CreateNotifySuppressionJSONRequestBody defines body for CreateNotifySuppression for application/json ContentType.
+type CreateNotifySuppressionJSONRequestBody = NotifySuppressionInput
+
 // InvitePersonJSONRequestBody defines body for InvitePerson for application/json ContentType.
 type InvitePersonJSONRequestBody = InviteRequest
 
@@ -1923,6 +3117,9 @@ type ScanJSONRequestBody ScanJSONBody
 
 // PutSecretJSONRequestBody defines body for PutSecret for application/json ContentType.
 type PutSecretJSONRequestBody PutSecretJSONBody
+
+// PutSovereigntyProfileJSONRequestBody defines body for PutSovereigntyProfile for application/json ContentType.
+type PutSovereigntyProfileJSONRequestBody = ProfileInput
 
 // Getter for additional properties for OSCALAssessmentResults_AssessmentResults. Returns the specified
 // element and whether it was found
@@ -2170,6 +3367,130 @@ func (t EnvFindings200JSONResponseBody_Items_Item) MarshalJSON() ([]byte, error)
 }
 
 func (t *EnvFindings200JSONResponseBody_Items_Item) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsExposureReport returns the union data inside the EnvSovereignty200JSONResponseBody as a ExposureReport
+func (t EnvSovereignty200JSONResponseBody) AsExposureReport() (ExposureReport, error) {
+	var body ExposureReport
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromExposureReport overwrites any union data inside the EnvSovereignty200JSONResponseBody as the provided ExposureReport
+func (t *EnvSovereignty200JSONResponseBody) FromExposureReport(v ExposureReport) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeExposureReport performs a merge with any union data inside the EnvSovereignty200JSONResponseBody, using the provided ExposureReport
+func (t *EnvSovereignty200JSONResponseBody) MergeExposureReport(v ExposureReport) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSovereigntyScoreView returns the union data inside the EnvSovereignty200JSONResponseBody as a SovereigntyScoreView
+func (t EnvSovereignty200JSONResponseBody) AsSovereigntyScoreView() (SovereigntyScoreView, error) {
+	var body SovereigntyScoreView
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSovereigntyScoreView overwrites any union data inside the EnvSovereignty200JSONResponseBody as the provided SovereigntyScoreView
+func (t *EnvSovereignty200JSONResponseBody) FromSovereigntyScoreView(v SovereigntyScoreView) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSovereigntyScoreView performs a merge with any union data inside the EnvSovereignty200JSONResponseBody, using the provided SovereigntyScoreView
+func (t *EnvSovereignty200JSONResponseBody) MergeSovereigntyScoreView(v SovereigntyScoreView) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t EnvSovereignty200JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *EnvSovereignty200JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsExposureReport returns the union data inside the AssessSovereignty200JSONResponseBody as a ExposureReport
+func (t AssessSovereignty200JSONResponseBody) AsExposureReport() (ExposureReport, error) {
+	var body ExposureReport
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromExposureReport overwrites any union data inside the AssessSovereignty200JSONResponseBody as the provided ExposureReport
+func (t *AssessSovereignty200JSONResponseBody) FromExposureReport(v ExposureReport) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeExposureReport performs a merge with any union data inside the AssessSovereignty200JSONResponseBody, using the provided ExposureReport
+func (t *AssessSovereignty200JSONResponseBody) MergeExposureReport(v ExposureReport) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSovereigntySnapshot returns the union data inside the AssessSovereignty200JSONResponseBody as a SovereigntySnapshot
+func (t AssessSovereignty200JSONResponseBody) AsSovereigntySnapshot() (SovereigntySnapshot, error) {
+	var body SovereigntySnapshot
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSovereigntySnapshot overwrites any union data inside the AssessSovereignty200JSONResponseBody as the provided SovereigntySnapshot
+func (t *AssessSovereignty200JSONResponseBody) FromSovereigntySnapshot(v SovereigntySnapshot) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSovereigntySnapshot performs a merge with any union data inside the AssessSovereignty200JSONResponseBody, using the provided SovereigntySnapshot
+func (t *AssessSovereignty200JSONResponseBody) MergeSovereigntySnapshot(v SovereigntySnapshot) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t AssessSovereignty200JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *AssessSovereignty200JSONResponseBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -2697,6 +4018,16 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/environments/{id}/retry (the `RetryEnvironment` operationId).
 	RetryEnvironment(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// EnvSovereignty The environment's latest sovereignty assessment and exposure report (assessed now if it has none); central staff without a break-glass grant get its score only
+	//
+	// Corresponds with GET /api/v1/environments/{id}/sovereignty (the `EnvSovereignty` operationId).
+	EnvSovereignty(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssessSovereignty Assess the environment now (audited); with ?snapshot=true, sign the report with the audit log's key
+	//
+	// Corresponds with POST /api/v1/environments/{id}/sovereignty (the `AssessSovereignty` operationId).
+	AssessSovereignty(ctx context.Context, id string, params *AssessSovereigntyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// TransferEnvironmentWithBody Transfer a ready environment to another organisation
 	//
 	// Takes any type of body and a specified content type.
@@ -2739,6 +4070,120 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/me (the `Me` operationId).
 	Me(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListCentralChannels Central's channels (they receive the digest only)
+	//
+	// Corresponds with GET /api/v1/notify/channels (the `ListCentralChannels` operationId).
+	ListCentralChannels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateCentralChannelWithBody Add a channel for central
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+	CreateCentralChannelWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateCentralChannel Add a channel for central
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+	CreateCentralChannel(ctx context.Context, body CreateCentralChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteCentralChannel Remove one of central's channels
+	//
+	// Corresponds with DELETE /api/v1/notify/channels/{channel} (the `DeleteCentralChannel` operationId).
+	DeleteCentralChannel(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestCentralChannel Queue a test message to one of central's channels
+	//
+	// Corresponds with POST /api/v1/notify/channels/{channel}/test (the `TestCentralChannel` operationId).
+	TestCentralChannel(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListCentralDeliveries Central's deliveries
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Corresponds with GET /api/v1/notify/deliveries (the `ListCentralDeliveries` operationId).
+	ListCentralDeliveries(ctx context.Context, params *ListCentralDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListNotifyDigests Central's signed digests of critical events, newest first
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Corresponds with GET /api/v1/notify/digests (the `ListNotifyDigests` operationId).
+	ListNotifyDigests(ctx context.Context, params *ListNotifyDigestsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MakeNotifyDigestWithBody Make the digest of the last whole period now (once per period)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+	MakeNotifyDigestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MakeNotifyDigest Make the digest of the last whole period now (once per period)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+	MakeNotifyDigest(ctx context.Context, body MakeNotifyDigestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetNotifyDigest One signed digest
+	//
+	// Corresponds with GET /api/v1/notify/digests/{digest} (the `GetNotifyDigest` operationId).
+	GetNotifyDigest(ctx context.Context, digest string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IngestASFF Security Hub findings (ASFF) as an EventBridge API destination sends them
+	//
+	// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+	//
+	// Corresponds with POST /api/v1/notify/ingest/{org}/asff (the `IngestASFF` operationId).
+	IngestASFF(ctx context.Context, org string, params *IngestASFFParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IngestOCSF OCSF findings (category 2): one object or an array
+	//
+	// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+	//
+	// Corresponds with POST /api/v1/notify/ingest/{org}/ocsf (the `IngestOCSF` operationId).
+	IngestOCSF(ctx context.Context, org string, params *IngestOCSFParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAllNotifyNotices Every notice central sent, with the tenants' answers
+	//
+	// Corresponds with GET /api/v1/notify/notices (the `ListAllNotifyNotices` operationId).
+	ListAllNotifyNotices(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendNotifyNoticeWithBody Send a tenant a notice about one of its critical events
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+	SendNotifyNoticeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendNotifyNotice Send a tenant a notice about one of its critical events
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+	SendNotifyNotice(ctx context.Context, body SendNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetNotifySettings The SMTP relay and the digest's periods
+	//
+	// Corresponds with GET /api/v1/notify/settings (the `GetNotifySettings` operationId).
+	GetNotifySettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutNotifySettingsWithBody Set the SMTP relay and the digest's periods
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+	PutNotifySettingsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutNotifySettings Set the SMTP relay and the digest's periods
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+	PutNotifySettings(ctx context.Context, body PutNotifySettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenAPI This document
 	//
@@ -2890,6 +4335,137 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/organizations/{id}/keystore/xks-credentials/{access_key_id} (the `RevokeXKSCredential` operationId).
 	RevokeXKSCredential(ctx context.Context, id string, accessKeyId string, params *RevokeXKSCredentialParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListNotifyChannels The organisation's notification channels
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/channels (the `ListNotifyChannels` operationId).
+	ListNotifyChannels(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateNotifyChannelWithBody Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+	CreateNotifyChannelWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateNotifyChannel Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+	CreateNotifyChannel(ctx context.Context, id string, body CreateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteNotifyChannel Remove a channel and its undelivered messages
+	//
+	// Corresponds with DELETE /api/v1/organizations/{id}/notify/channels/{channel} (the `DeleteNotifyChannel` operationId).
+	DeleteNotifyChannel(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetNotifyChannel One channel
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/channels/{channel} (the `GetNotifyChannel` operationId).
+	GetNotifyChannel(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateNotifyChannelWithBody Change a channel's filters, grouping, quiet hours or state
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+	UpdateNotifyChannelWithBody(ctx context.Context, id string, channel string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateNotifyChannel Change a channel's filters, grouping, quiet hours or state
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+	UpdateNotifyChannel(ctx context.Context, id string, channel string, body UpdateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestNotifyChannel Queue a test message, due at once
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/channels/{channel}/test (the `TestNotifyChannel` operationId).
+	TestNotifyChannel(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListCriticalEvents The organisation's critical events: what central reads
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/critical-events (the `ListCriticalEvents` operationId).
+	ListCriticalEvents(ctx context.Context, id string, params *ListCriticalEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListNotifyDeliveries The outbox: deliveries newest first; state=dead is the dead letters
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/deliveries (the `ListNotifyDeliveries` operationId).
+	ListNotifyDeliveries(ctx context.Context, id string, params *ListNotifyDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RetryNotifyDelivery Send a dead delivery again, with the same delivery id
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/deliveries/{delivery}/retry (the `RetryNotifyDelivery` operationId).
+	RetryNotifyDelivery(ctx context.Context, id string, delivery string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListNotifyEvents The organisation's events (findings from every source, deduplicated)
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/events (the `ListNotifyEvents` operationId).
+	ListNotifyEvents(ctx context.Context, id string, params *ListNotifyEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateNotifyIngestToken Make (or replace) the organisation's ingestion token, answered once
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/ingest-token (the `CreateNotifyIngestToken` operationId).
+	CreateNotifyIngestToken(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListNotifyNotices The organisation's inbox of central's notices
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/notices (the `ListNotifyNotices` operationId).
+	ListNotifyNotices(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcknowledgeNotifyNotice Acknowledge a notice
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/acknowledge (the `AcknowledgeNotifyNotice` operationId).
+	AcknowledgeNotifyNotice(ctx context.Context, id string, notice string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FixNotifyNoticeWithBody Report the fix of a notice's event
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+	FixNotifyNoticeWithBody(ctx context.Context, id string, notice string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FixNotifyNotice Report the fix of a notice's event
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+	FixNotifyNotice(ctx context.Context, id string, notice string, body FixNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListNotifySuppressions Suppressions in effect (all=true: also lifted and expired)
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/suppressions (the `ListNotifySuppressions` operationId).
+	ListNotifySuppressions(ctx context.Context, id string, params *ListNotifySuppressionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateNotifySuppressionWithBody Suppress matching events, with a reason and an expiry (audited)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+	CreateNotifySuppressionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateNotifySuppression Suppress matching events, with a reason and an expiry (audited)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+	CreateNotifySuppression(ctx context.Context, id string, body CreateNotifySuppressionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LiftNotifySuppression Lift a suppression
+	//
+	// Corresponds with DELETE /api/v1/organizations/{id}/notify/suppressions/{suppression} (the `LiftNotifySuppression` operationId).
+	LiftNotifySuppression(ctx context.Context, id string, suppression string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OrgOSCAL Open findings of an organisation's subtree as OSCAL 1.1.2 assessment results
 	//
 	// Corresponds with GET /api/v1/organizations/{id}/oscal (the `OrgOSCAL` operationId).
@@ -3009,6 +4585,45 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/v1/secrets/{name...} (the `PutSecret` operationId).
 	PutSecret(ctx context.Context, name string, body PutSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SovereigntyBlastRadius If this provider, region or zone fails: the systems that stop, by organisation, and whether each runs or is backed up elsewhere
+	//
+	// Corresponds with GET /api/v1/sovereignty/blast-radius (the `SovereigntyBlastRadius` operationId).
+	SovereigntyBlastRadius(ctx context.Context, params *SovereigntyBlastRadiusParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SovereigntyConcentration The national view: environments per provider, region and zone with the Herfindahl–Hirschman index, over the environments the caller may read
+	//
+	// Corresponds with GET /api/v1/sovereignty/concentration (the `SovereigntyConcentration` operationId).
+	SovereigntyConcentration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSovereigntyProfiles The latest version of every provider sovereignty profile
+	//
+	// Corresponds with GET /api/v1/sovereignty/profiles (the `ListSovereigntyProfiles` operationId).
+	ListSovereigntyProfiles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSovereigntyProfile A provider sovereignty profile: its latest version, or ?version=N
+	//
+	// Corresponds with GET /api/v1/sovereignty/profiles/{name} (the `GetSovereigntyProfile` operationId).
+	GetSovereigntyProfile(ctx context.Context, name string, params *GetSovereigntyProfileParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutSovereigntyProfileWithBody A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+	PutSovereigntyProfileWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutSovereigntyProfile A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+	PutSovereigntyProfile(ctx context.Context, name string, body PutSovereigntyProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SovereigntyScores The latest sovereignty scores and floor breaches of the environments the caller may read
+	//
+	// Corresponds with GET /api/v1/sovereignty/scores (the `SovereigntyScores` operationId).
+	SovereigntyScores(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSystem Version, schema version and counts
 	//
@@ -3993,6 +5608,36 @@ func (c *Client) RetryEnvironment(ctx context.Context, id string, reqEditors ...
 	return c.Client.Do(req)
 }
 
+// EnvSovereignty The environment's latest sovereignty assessment and exposure report (assessed now if it has none); central staff without a break-glass grant get its score only
+//
+// Corresponds with GET /api/v1/environments/{id}/sovereignty (the `EnvSovereignty` operationId).
+func (c *Client) EnvSovereignty(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnvSovereigntyRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssessSovereignty Assess the environment now (audited); with ?snapshot=true, sign the report with the audit log's key
+//
+// Corresponds with POST /api/v1/environments/{id}/sovereignty (the `AssessSovereignty` operationId).
+func (c *Client) AssessSovereignty(ctx context.Context, id string, params *AssessSovereigntyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssessSovereigntyRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // TransferEnvironmentWithBody Transfer a ready environment to another organisation
 //
 // Takes any type of body and a specified content type.
@@ -4096,6 +5741,300 @@ func (c *Client) UnsealKeys(ctx context.Context, body UnsealKeysJSONRequestBody,
 // Corresponds with GET /api/v1/me (the `Me` operationId).
 func (c *Client) Me(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListCentralChannels Central's channels (they receive the digest only)
+//
+// Corresponds with GET /api/v1/notify/channels (the `ListCentralChannels` operationId).
+func (c *Client) ListCentralChannels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCentralChannelsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateCentralChannelWithBody Add a channel for central
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+func (c *Client) CreateCentralChannelWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateCentralChannelRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateCentralChannel Add a channel for central
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+func (c *Client) CreateCentralChannel(ctx context.Context, body CreateCentralChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateCentralChannelRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteCentralChannel Remove one of central's channels
+//
+// Corresponds with DELETE /api/v1/notify/channels/{channel} (the `DeleteCentralChannel` operationId).
+func (c *Client) DeleteCentralChannel(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteCentralChannelRequest(c.Server, channel)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestCentralChannel Queue a test message to one of central's channels
+//
+// Corresponds with POST /api/v1/notify/channels/{channel}/test (the `TestCentralChannel` operationId).
+func (c *Client) TestCentralChannel(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestCentralChannelRequest(c.Server, channel)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListCentralDeliveries Central's deliveries
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Corresponds with GET /api/v1/notify/deliveries (the `ListCentralDeliveries` operationId).
+func (c *Client) ListCentralDeliveries(ctx context.Context, params *ListCentralDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCentralDeliveriesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListNotifyDigests Central's signed digests of critical events, newest first
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Corresponds with GET /api/v1/notify/digests (the `ListNotifyDigests` operationId).
+func (c *Client) ListNotifyDigests(ctx context.Context, params *ListNotifyDigestsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNotifyDigestsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MakeNotifyDigestWithBody Make the digest of the last whole period now (once per period)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+func (c *Client) MakeNotifyDigestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMakeNotifyDigestRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MakeNotifyDigest Make the digest of the last whole period now (once per period)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+func (c *Client) MakeNotifyDigest(ctx context.Context, body MakeNotifyDigestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMakeNotifyDigestRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetNotifyDigest One signed digest
+//
+// Corresponds with GET /api/v1/notify/digests/{digest} (the `GetNotifyDigest` operationId).
+func (c *Client) GetNotifyDigest(ctx context.Context, digest string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetNotifyDigestRequest(c.Server, digest)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IngestASFF Security Hub findings (ASFF) as an EventBridge API destination sends them
+//
+// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+//
+// Corresponds with POST /api/v1/notify/ingest/{org}/asff (the `IngestASFF` operationId).
+func (c *Client) IngestASFF(ctx context.Context, org string, params *IngestASFFParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIngestASFFRequest(c.Server, org, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IngestOCSF OCSF findings (category 2): one object or an array
+//
+// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+//
+// Corresponds with POST /api/v1/notify/ingest/{org}/ocsf (the `IngestOCSF` operationId).
+func (c *Client) IngestOCSF(ctx context.Context, org string, params *IngestOCSFParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIngestOCSFRequest(c.Server, org, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAllNotifyNotices Every notice central sent, with the tenants' answers
+//
+// Corresponds with GET /api/v1/notify/notices (the `ListAllNotifyNotices` operationId).
+func (c *Client) ListAllNotifyNotices(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAllNotifyNoticesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendNotifyNoticeWithBody Send a tenant a notice about one of its critical events
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+func (c *Client) SendNotifyNoticeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendNotifyNoticeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendNotifyNotice Send a tenant a notice about one of its critical events
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+func (c *Client) SendNotifyNotice(ctx context.Context, body SendNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendNotifyNoticeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetNotifySettings The SMTP relay and the digest's periods
+//
+// Corresponds with GET /api/v1/notify/settings (the `GetNotifySettings` operationId).
+func (c *Client) GetNotifySettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetNotifySettingsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutNotifySettingsWithBody Set the SMTP relay and the digest's periods
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+func (c *Client) PutNotifySettingsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutNotifySettingsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutNotifySettings Set the SMTP relay and the digest's periods
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+func (c *Client) PutNotifySettings(ctx context.Context, body PutNotifySettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutNotifySettingsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4496,6 +6435,347 @@ func (c *Client) RevokeXKSCredential(ctx context.Context, id string, accessKeyId
 	return c.Client.Do(req)
 }
 
+// ListNotifyChannels The organisation's notification channels
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/channels (the `ListNotifyChannels` operationId).
+func (c *Client) ListNotifyChannels(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNotifyChannelsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateNotifyChannelWithBody Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+func (c *Client) CreateNotifyChannelWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateNotifyChannelRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateNotifyChannel Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+func (c *Client) CreateNotifyChannel(ctx context.Context, id string, body CreateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateNotifyChannelRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteNotifyChannel Remove a channel and its undelivered messages
+//
+// Corresponds with DELETE /api/v1/organizations/{id}/notify/channels/{channel} (the `DeleteNotifyChannel` operationId).
+func (c *Client) DeleteNotifyChannel(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteNotifyChannelRequest(c.Server, id, channel)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetNotifyChannel One channel
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/channels/{channel} (the `GetNotifyChannel` operationId).
+func (c *Client) GetNotifyChannel(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetNotifyChannelRequest(c.Server, id, channel)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateNotifyChannelWithBody Change a channel's filters, grouping, quiet hours or state
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+func (c *Client) UpdateNotifyChannelWithBody(ctx context.Context, id string, channel string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateNotifyChannelRequestWithBody(c.Server, id, channel, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateNotifyChannel Change a channel's filters, grouping, quiet hours or state
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+func (c *Client) UpdateNotifyChannel(ctx context.Context, id string, channel string, body UpdateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateNotifyChannelRequest(c.Server, id, channel, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestNotifyChannel Queue a test message, due at once
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/channels/{channel}/test (the `TestNotifyChannel` operationId).
+func (c *Client) TestNotifyChannel(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestNotifyChannelRequest(c.Server, id, channel)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListCriticalEvents The organisation's critical events: what central reads
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/critical-events (the `ListCriticalEvents` operationId).
+func (c *Client) ListCriticalEvents(ctx context.Context, id string, params *ListCriticalEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCriticalEventsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListNotifyDeliveries The outbox: deliveries newest first; state=dead is the dead letters
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/deliveries (the `ListNotifyDeliveries` operationId).
+func (c *Client) ListNotifyDeliveries(ctx context.Context, id string, params *ListNotifyDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNotifyDeliveriesRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryNotifyDelivery Send a dead delivery again, with the same delivery id
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/deliveries/{delivery}/retry (the `RetryNotifyDelivery` operationId).
+func (c *Client) RetryNotifyDelivery(ctx context.Context, id string, delivery string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryNotifyDeliveryRequest(c.Server, id, delivery)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListNotifyEvents The organisation's events (findings from every source, deduplicated)
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/events (the `ListNotifyEvents` operationId).
+func (c *Client) ListNotifyEvents(ctx context.Context, id string, params *ListNotifyEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNotifyEventsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateNotifyIngestToken Make (or replace) the organisation's ingestion token, answered once
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/ingest-token (the `CreateNotifyIngestToken` operationId).
+func (c *Client) CreateNotifyIngestToken(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateNotifyIngestTokenRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListNotifyNotices The organisation's inbox of central's notices
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/notices (the `ListNotifyNotices` operationId).
+func (c *Client) ListNotifyNotices(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNotifyNoticesRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcknowledgeNotifyNotice Acknowledge a notice
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/acknowledge (the `AcknowledgeNotifyNotice` operationId).
+func (c *Client) AcknowledgeNotifyNotice(ctx context.Context, id string, notice string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcknowledgeNotifyNoticeRequest(c.Server, id, notice)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FixNotifyNoticeWithBody Report the fix of a notice's event
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+func (c *Client) FixNotifyNoticeWithBody(ctx context.Context, id string, notice string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFixNotifyNoticeRequestWithBody(c.Server, id, notice, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FixNotifyNotice Report the fix of a notice's event
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+func (c *Client) FixNotifyNotice(ctx context.Context, id string, notice string, body FixNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFixNotifyNoticeRequest(c.Server, id, notice, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListNotifySuppressions Suppressions in effect (all=true: also lifted and expired)
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/suppressions (the `ListNotifySuppressions` operationId).
+func (c *Client) ListNotifySuppressions(ctx context.Context, id string, params *ListNotifySuppressionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNotifySuppressionsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateNotifySuppressionWithBody Suppress matching events, with a reason and an expiry (audited)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+func (c *Client) CreateNotifySuppressionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateNotifySuppressionRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateNotifySuppression Suppress matching events, with a reason and an expiry (audited)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+func (c *Client) CreateNotifySuppression(ctx context.Context, id string, body CreateNotifySuppressionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateNotifySuppressionRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LiftNotifySuppression Lift a suppression
+//
+// Corresponds with DELETE /api/v1/organizations/{id}/notify/suppressions/{suppression} (the `LiftNotifySuppression` operationId).
+func (c *Client) LiftNotifySuppression(ctx context.Context, id string, suppression string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLiftNotifySuppressionRequest(c.Server, id, suppression)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // OrgOSCAL Open findings of an organisation's subtree as OSCAL 1.1.2 assessment results
 //
 // Corresponds with GET /api/v1/organizations/{id}/oscal (the `OrgOSCAL` operationId).
@@ -4806,6 +7086,115 @@ func (c *Client) PutSecretWithBody(ctx context.Context, name string, contentType
 // Corresponds with PUT /api/v1/secrets/{name...} (the `PutSecret` operationId).
 func (c *Client) PutSecret(ctx context.Context, name string, body PutSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutSecretRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SovereigntyBlastRadius If this provider, region or zone fails: the systems that stop, by organisation, and whether each runs or is backed up elsewhere
+//
+// Corresponds with GET /api/v1/sovereignty/blast-radius (the `SovereigntyBlastRadius` operationId).
+func (c *Client) SovereigntyBlastRadius(ctx context.Context, params *SovereigntyBlastRadiusParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSovereigntyBlastRadiusRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SovereigntyConcentration The national view: environments per provider, region and zone with the Herfindahl–Hirschman index, over the environments the caller may read
+//
+// Corresponds with GET /api/v1/sovereignty/concentration (the `SovereigntyConcentration` operationId).
+func (c *Client) SovereigntyConcentration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSovereigntyConcentrationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSovereigntyProfiles The latest version of every provider sovereignty profile
+//
+// Corresponds with GET /api/v1/sovereignty/profiles (the `ListSovereigntyProfiles` operationId).
+func (c *Client) ListSovereigntyProfiles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSovereigntyProfilesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSovereigntyProfile A provider sovereignty profile: its latest version, or ?version=N
+//
+// Corresponds with GET /api/v1/sovereignty/profiles/{name} (the `GetSovereigntyProfile` operationId).
+func (c *Client) GetSovereigntyProfile(ctx context.Context, name string, params *GetSovereigntyProfileParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSovereigntyProfileRequest(c.Server, name, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutSovereigntyProfileWithBody A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+func (c *Client) PutSovereigntyProfileWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutSovereigntyProfileRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutSovereigntyProfile A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+func (c *Client) PutSovereigntyProfile(ctx context.Context, name string, body PutSovereigntyProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutSovereigntyProfileRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SovereigntyScores The latest sovereignty scores and floor breaches of the environments the caller may read
+//
+// Corresponds with GET /api/v1/sovereignty/scores (the `SovereigntyScores` operationId).
+func (c *Client) SovereigntyScores(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSovereigntyScoresRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -6809,6 +9198,101 @@ func NewRetryEnvironmentRequest(server string, id string) (*http.Request, error)
 	return req, nil
 }
 
+// NewEnvSovereigntyRequest constructs an http.Request for the EnvSovereignty method
+func NewEnvSovereigntyRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/sovereignty", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAssessSovereigntyRequest constructs an http.Request for the AssessSovereignty method
+func NewAssessSovereigntyRequest(server string, id string, params *AssessSovereigntyParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/sovereignty", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Snapshot != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "snapshot", *params.Snapshot, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewTransferEnvironmentRequest calls the generic TransferEnvironment builder with application/json body
 func NewTransferEnvironmentRequest(server string, id string, body TransferEnvironmentJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -6973,6 +9457,567 @@ func NewMeRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListCentralChannelsRequest constructs an http.Request for the ListCentralChannels method
+func NewListCentralChannelsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/channels")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateCentralChannelRequest calls the generic CreateCentralChannel builder with application/json body
+func NewCreateCentralChannelRequest(server string, body CreateCentralChannelJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateCentralChannelRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateCentralChannelRequestWithBody constructs an http.Request for the CreateCentralChannel method, with any body, and a specified content type
+func NewCreateCentralChannelRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/channels")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteCentralChannelRequest constructs an http.Request for the DeleteCentralChannel method
+func NewDeleteCentralChannelRequest(server string, channel string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "channel", channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/channels/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewTestCentralChannelRequest constructs an http.Request for the TestCentralChannel method
+func NewTestCentralChannelRequest(server string, channel string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "channel", channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/channels/%s/test", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListCentralDeliveriesRequest constructs an http.Request for the ListCentralDeliveries method
+func NewListCentralDeliveriesRequest(server string, params *ListCentralDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/deliveries")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListNotifyDigestsRequest constructs an http.Request for the ListNotifyDigests method
+func NewListNotifyDigestsRequest(server string, params *ListNotifyDigestsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/digests")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewMakeNotifyDigestRequest calls the generic MakeNotifyDigest builder with application/json body
+func NewMakeNotifyDigestRequest(server string, body MakeNotifyDigestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMakeNotifyDigestRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewMakeNotifyDigestRequestWithBody constructs an http.Request for the MakeNotifyDigest method, with any body, and a specified content type
+func NewMakeNotifyDigestRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/digests")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetNotifyDigestRequest constructs an http.Request for the GetNotifyDigest method
+func NewGetNotifyDigestRequest(server string, digest string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "digest", digest, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/digests/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewIngestASFFRequest constructs an http.Request for the IngestASFF method
+func NewIngestASFFRequest(server string, org string, params *IngestASFFParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/ingest/%s/asff", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XHatobaIngestToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Hatoba-Ingest-Token", *params.XHatobaIngestToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Hatoba-Ingest-Token", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewIngestOCSFRequest constructs an http.Request for the IngestOCSF method
+func NewIngestOCSFRequest(server string, org string, params *IngestOCSFParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org", org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/ingest/%s/ocsf", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XHatobaIngestToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Hatoba-Ingest-Token", *params.XHatobaIngestToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Hatoba-Ingest-Token", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListAllNotifyNoticesRequest constructs an http.Request for the ListAllNotifyNotices method
+func NewListAllNotifyNoticesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/notices")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSendNotifyNoticeRequest calls the generic SendNotifyNotice builder with application/json body
+func NewSendNotifyNoticeRequest(server string, body SendNotifyNoticeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendNotifyNoticeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendNotifyNoticeRequestWithBody constructs an http.Request for the SendNotifyNotice method, with any body, and a specified content type
+func NewSendNotifyNoticeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/notices")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetNotifySettingsRequest constructs an http.Request for the GetNotifySettings method
+func NewGetNotifySettingsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/settings")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutNotifySettingsRequest calls the generic PutNotifySettings builder with application/json body
+func NewPutNotifySettingsRequest(server string, body PutNotifySettingsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutNotifySettingsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPutNotifySettingsRequestWithBody constructs an http.Request for the PutNotifySettings method, with any body, and a specified content type
+func NewPutNotifySettingsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/notify/settings")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -7992,6 +11037,812 @@ func NewRevokeXKSCredentialRequest(server string, id string, accessKeyId string,
 	return req, nil
 }
 
+// NewListNotifyChannelsRequest constructs an http.Request for the ListNotifyChannels method
+func NewListNotifyChannelsRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/channels", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateNotifyChannelRequest calls the generic CreateNotifyChannel builder with application/json body
+func NewCreateNotifyChannelRequest(server string, id string, body CreateNotifyChannelJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateNotifyChannelRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCreateNotifyChannelRequestWithBody constructs an http.Request for the CreateNotifyChannel method, with any body, and a specified content type
+func NewCreateNotifyChannelRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/channels", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteNotifyChannelRequest constructs an http.Request for the DeleteNotifyChannel method
+func NewDeleteNotifyChannelRequest(server string, id string, channel string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "channel", channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/channels/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetNotifyChannelRequest constructs an http.Request for the GetNotifyChannel method
+func NewGetNotifyChannelRequest(server string, id string, channel string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "channel", channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/channels/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateNotifyChannelRequest calls the generic UpdateNotifyChannel builder with application/json body
+func NewUpdateNotifyChannelRequest(server string, id string, channel string, body UpdateNotifyChannelJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateNotifyChannelRequestWithBody(server, id, channel, "application/json", bodyReader)
+}
+
+// NewUpdateNotifyChannelRequestWithBody constructs an http.Request for the UpdateNotifyChannel method, with any body, and a specified content type
+func NewUpdateNotifyChannelRequestWithBody(server string, id string, channel string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "channel", channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/channels/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewTestNotifyChannelRequest constructs an http.Request for the TestNotifyChannel method
+func NewTestNotifyChannelRequest(server string, id string, channel string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "channel", channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/channels/%s/test", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListCriticalEventsRequest constructs an http.Request for the ListCriticalEvents method
+func NewListCriticalEventsRequest(server string, id string, params *ListCriticalEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/critical-events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListNotifyDeliveriesRequest constructs an http.Request for the ListNotifyDeliveries method
+func NewListNotifyDeliveriesRequest(server string, id string, params *ListNotifyDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRetryNotifyDeliveryRequest constructs an http.Request for the RetryNotifyDelivery method
+func NewRetryNotifyDeliveryRequest(server string, id string, delivery string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery", delivery, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/deliveries/%s/retry", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListNotifyEventsRequest constructs an http.Request for the ListNotifyEvents method
+func NewListNotifyEventsRequest(server string, id string, params *ListNotifyEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateNotifyIngestTokenRequest constructs an http.Request for the CreateNotifyIngestToken method
+func NewCreateNotifyIngestTokenRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/ingest-token", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListNotifyNoticesRequest constructs an http.Request for the ListNotifyNotices method
+func NewListNotifyNoticesRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/notices", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAcknowledgeNotifyNoticeRequest constructs an http.Request for the AcknowledgeNotifyNotice method
+func NewAcknowledgeNotifyNoticeRequest(server string, id string, notice string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "notice", notice, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/notices/%s/acknowledge", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewFixNotifyNoticeRequest calls the generic FixNotifyNotice builder with application/json body
+func NewFixNotifyNoticeRequest(server string, id string, notice string, body FixNotifyNoticeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewFixNotifyNoticeRequestWithBody(server, id, notice, "application/json", bodyReader)
+}
+
+// NewFixNotifyNoticeRequestWithBody constructs an http.Request for the FixNotifyNotice method, with any body, and a specified content type
+func NewFixNotifyNoticeRequestWithBody(server string, id string, notice string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "notice", notice, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/notices/%s/fix", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListNotifySuppressionsRequest constructs an http.Request for the ListNotifySuppressions method
+func NewListNotifySuppressionsRequest(server string, id string, params *ListNotifySuppressionsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/suppressions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.All != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "all", *params.All, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateNotifySuppressionRequest calls the generic CreateNotifySuppression builder with application/json body
+func NewCreateNotifySuppressionRequest(server string, id string, body CreateNotifySuppressionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateNotifySuppressionRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCreateNotifySuppressionRequestWithBody constructs an http.Request for the CreateNotifySuppression method, with any body, and a specified content type
+func NewCreateNotifySuppressionRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/suppressions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewLiftNotifySuppressionRequest constructs an http.Request for the LiftNotifySuppression method
+func NewLiftNotifySuppressionRequest(server string, id string, suppression string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "suppression", suppression, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/organizations/%s/notify/suppressions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewOrgOSCALRequest constructs an http.Request for the OrgOSCAL method
 func NewOrgOSCALRequest(server string, id string) (*http.Request, error) {
 	var err error
@@ -8655,6 +12506,269 @@ func NewPutSecretRequestWithBody(server string, name string, contentType string,
 	return req, nil
 }
 
+// NewSovereigntyBlastRadiusRequest constructs an http.Request for the SovereigntyBlastRadius method
+func NewSovereigntyBlastRadiusRequest(server string, params *SovereigntyBlastRadiusParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sovereignty/blast-radius")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "provider", params.Provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Region != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "region", *params.Region, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Zone != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "zone", *params.Zone, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSovereigntyConcentrationRequest constructs an http.Request for the SovereigntyConcentration method
+func NewSovereigntyConcentrationRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sovereignty/concentration")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListSovereigntyProfilesRequest constructs an http.Request for the ListSovereigntyProfiles method
+func NewListSovereigntyProfilesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sovereignty/profiles")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetSovereigntyProfileRequest constructs an http.Request for the GetSovereigntyProfile method
+func NewGetSovereigntyProfileRequest(server string, name string, params *GetSovereigntyProfileParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sovereignty/profiles/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Version != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "version", *params.Version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutSovereigntyProfileRequest calls the generic PutSovereigntyProfile builder with application/json body
+func NewPutSovereigntyProfileRequest(server string, name string, body PutSovereigntyProfileJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutSovereigntyProfileRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewPutSovereigntyProfileRequestWithBody constructs an http.Request for the PutSovereigntyProfile method, with any body, and a specified content type
+func NewPutSovereigntyProfileRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sovereignty/profiles/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSovereigntyScoresRequest constructs an http.Request for the SovereigntyScores method
+func NewSovereigntyScoresRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sovereignty/scores")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetSystemRequest constructs an http.Request for the GetSystem method
 func NewGetSystemRequest(server string) (*http.Request, error) {
 	var err error
@@ -9167,6 +13281,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/environments/{id}/retry (the `RetryEnvironment` operationId).
 	RetryEnvironmentWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RetryEnvironmentResponse, error)
 
+	// EnvSovereigntyWithResponse The environment's latest sovereignty assessment and exposure report (assessed now if it has none); central staff without a break-glass grant get its score only
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/sovereignty (the `EnvSovereignty` operationId).
+	EnvSovereigntyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvSovereigntyResponse, error)
+
+	// AssessSovereigntyWithResponse Assess the environment now (audited); with ?snapshot=true, sign the report with the audit log's key
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/sovereignty (the `AssessSovereignty` operationId).
+	AssessSovereigntyWithResponse(ctx context.Context, id string, params *AssessSovereigntyParams, reqEditors ...RequestEditorFn) (*AssessSovereigntyResponse, error)
+
 	// TransferEnvironmentWithBodyWithResponse Transfer a ready environment to another organisation
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -9215,6 +13343,140 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/me (the `Me` operationId).
 	MeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*MeResponse, error)
+
+	// ListCentralChannelsWithResponse Central's channels (they receive the digest only)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/notify/channels (the `ListCentralChannels` operationId).
+	ListCentralChannelsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListCentralChannelsResponse, error)
+
+	// CreateCentralChannelWithBodyWithResponse Add a channel for central
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+	CreateCentralChannelWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateCentralChannelResponse, error)
+
+	// CreateCentralChannelWithResponse Add a channel for central
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+	CreateCentralChannelWithResponse(ctx context.Context, body CreateCentralChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateCentralChannelResponse, error)
+
+	// DeleteCentralChannelWithResponse Remove one of central's channels
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/notify/channels/{channel} (the `DeleteCentralChannel` operationId).
+	DeleteCentralChannelWithResponse(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*DeleteCentralChannelResponse, error)
+
+	// TestCentralChannelWithResponse Queue a test message to one of central's channels
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/channels/{channel}/test (the `TestCentralChannel` operationId).
+	TestCentralChannelWithResponse(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*TestCentralChannelResponse, error)
+
+	// ListCentralDeliveriesWithResponse Central's deliveries
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/notify/deliveries (the `ListCentralDeliveries` operationId).
+	ListCentralDeliveriesWithResponse(ctx context.Context, params *ListCentralDeliveriesParams, reqEditors ...RequestEditorFn) (*ListCentralDeliveriesResponse, error)
+
+	// ListNotifyDigestsWithResponse Central's signed digests of critical events, newest first
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/notify/digests (the `ListNotifyDigests` operationId).
+	ListNotifyDigestsWithResponse(ctx context.Context, params *ListNotifyDigestsParams, reqEditors ...RequestEditorFn) (*ListNotifyDigestsResponse, error)
+
+	// MakeNotifyDigestWithBodyWithResponse Make the digest of the last whole period now (once per period)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+	MakeNotifyDigestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MakeNotifyDigestResponse, error)
+
+	// MakeNotifyDigestWithResponse Make the digest of the last whole period now (once per period)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+	MakeNotifyDigestWithResponse(ctx context.Context, body MakeNotifyDigestJSONRequestBody, reqEditors ...RequestEditorFn) (*MakeNotifyDigestResponse, error)
+
+	// GetNotifyDigestWithResponse One signed digest
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/notify/digests/{digest} (the `GetNotifyDigest` operationId).
+	GetNotifyDigestWithResponse(ctx context.Context, digest string, reqEditors ...RequestEditorFn) (*GetNotifyDigestResponse, error)
+
+	// IngestASFFWithResponse Security Hub findings (ASFF) as an EventBridge API destination sends them
+	//
+	// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/ingest/{org}/asff (the `IngestASFF` operationId).
+	IngestASFFWithResponse(ctx context.Context, org string, params *IngestASFFParams, reqEditors ...RequestEditorFn) (*IngestASFFResponse, error)
+
+	// IngestOCSFWithResponse OCSF findings (category 2): one object or an array
+	//
+	// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/ingest/{org}/ocsf (the `IngestOCSF` operationId).
+	IngestOCSFWithResponse(ctx context.Context, org string, params *IngestOCSFParams, reqEditors ...RequestEditorFn) (*IngestOCSFResponse, error)
+
+	// ListAllNotifyNoticesWithResponse Every notice central sent, with the tenants' answers
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/notify/notices (the `ListAllNotifyNotices` operationId).
+	ListAllNotifyNoticesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAllNotifyNoticesResponse, error)
+
+	// SendNotifyNoticeWithBodyWithResponse Send a tenant a notice about one of its critical events
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+	SendNotifyNoticeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendNotifyNoticeResponse, error)
+
+	// SendNotifyNoticeWithResponse Send a tenant a notice about one of its critical events
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+	SendNotifyNoticeWithResponse(ctx context.Context, body SendNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*SendNotifyNoticeResponse, error)
+
+	// GetNotifySettingsWithResponse The SMTP relay and the digest's periods
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/notify/settings (the `GetNotifySettings` operationId).
+	GetNotifySettingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetNotifySettingsResponse, error)
+
+	// PutNotifySettingsWithBodyWithResponse Set the SMTP relay and the digest's periods
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+	PutNotifySettingsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutNotifySettingsResponse, error)
+
+	// PutNotifySettingsWithResponse Set the SMTP relay and the digest's periods
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+	PutNotifySettingsWithResponse(ctx context.Context, body PutNotifySettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*PutNotifySettingsResponse, error)
 
 	// GetOpenAPIWithResponse This document
 	//
@@ -9392,6 +13654,163 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/organizations/{id}/keystore/xks-credentials/{access_key_id} (the `RevokeXKSCredential` operationId).
 	RevokeXKSCredentialWithResponse(ctx context.Context, id string, accessKeyId string, params *RevokeXKSCredentialParams, reqEditors ...RequestEditorFn) (*RevokeXKSCredentialResponse, error)
 
+	// ListNotifyChannelsWithResponse The organisation's notification channels
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/channels (the `ListNotifyChannels` operationId).
+	ListNotifyChannelsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ListNotifyChannelsResponse, error)
+
+	// CreateNotifyChannelWithBodyWithResponse Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+	CreateNotifyChannelWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateNotifyChannelResponse, error)
+
+	// CreateNotifyChannelWithResponse Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+	CreateNotifyChannelWithResponse(ctx context.Context, id string, body CreateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateNotifyChannelResponse, error)
+
+	// DeleteNotifyChannelWithResponse Remove a channel and its undelivered messages
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/organizations/{id}/notify/channels/{channel} (the `DeleteNotifyChannel` operationId).
+	DeleteNotifyChannelWithResponse(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*DeleteNotifyChannelResponse, error)
+
+	// GetNotifyChannelWithResponse One channel
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/channels/{channel} (the `GetNotifyChannel` operationId).
+	GetNotifyChannelWithResponse(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*GetNotifyChannelResponse, error)
+
+	// UpdateNotifyChannelWithBodyWithResponse Change a channel's filters, grouping, quiet hours or state
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+	UpdateNotifyChannelWithBodyWithResponse(ctx context.Context, id string, channel string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateNotifyChannelResponse, error)
+
+	// UpdateNotifyChannelWithResponse Change a channel's filters, grouping, quiet hours or state
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+	UpdateNotifyChannelWithResponse(ctx context.Context, id string, channel string, body UpdateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateNotifyChannelResponse, error)
+
+	// TestNotifyChannelWithResponse Queue a test message, due at once
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/channels/{channel}/test (the `TestNotifyChannel` operationId).
+	TestNotifyChannelWithResponse(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*TestNotifyChannelResponse, error)
+
+	// ListCriticalEventsWithResponse The organisation's critical events: what central reads
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/critical-events (the `ListCriticalEvents` operationId).
+	ListCriticalEventsWithResponse(ctx context.Context, id string, params *ListCriticalEventsParams, reqEditors ...RequestEditorFn) (*ListCriticalEventsResponse, error)
+
+	// ListNotifyDeliveriesWithResponse The outbox: deliveries newest first; state=dead is the dead letters
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/deliveries (the `ListNotifyDeliveries` operationId).
+	ListNotifyDeliveriesWithResponse(ctx context.Context, id string, params *ListNotifyDeliveriesParams, reqEditors ...RequestEditorFn) (*ListNotifyDeliveriesResponse, error)
+
+	// RetryNotifyDeliveryWithResponse Send a dead delivery again, with the same delivery id
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/deliveries/{delivery}/retry (the `RetryNotifyDelivery` operationId).
+	RetryNotifyDeliveryWithResponse(ctx context.Context, id string, delivery string, reqEditors ...RequestEditorFn) (*RetryNotifyDeliveryResponse, error)
+
+	// ListNotifyEventsWithResponse The organisation's events (findings from every source, deduplicated)
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/events (the `ListNotifyEvents` operationId).
+	ListNotifyEventsWithResponse(ctx context.Context, id string, params *ListNotifyEventsParams, reqEditors ...RequestEditorFn) (*ListNotifyEventsResponse, error)
+
+	// CreateNotifyIngestTokenWithResponse Make (or replace) the organisation's ingestion token, answered once
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/ingest-token (the `CreateNotifyIngestToken` operationId).
+	CreateNotifyIngestTokenWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CreateNotifyIngestTokenResponse, error)
+
+	// ListNotifyNoticesWithResponse The organisation's inbox of central's notices
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/notices (the `ListNotifyNotices` operationId).
+	ListNotifyNoticesWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ListNotifyNoticesResponse, error)
+
+	// AcknowledgeNotifyNoticeWithResponse Acknowledge a notice
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/acknowledge (the `AcknowledgeNotifyNotice` operationId).
+	AcknowledgeNotifyNoticeWithResponse(ctx context.Context, id string, notice string, reqEditors ...RequestEditorFn) (*AcknowledgeNotifyNoticeResponse, error)
+
+	// FixNotifyNoticeWithBodyWithResponse Report the fix of a notice's event
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+	FixNotifyNoticeWithBodyWithResponse(ctx context.Context, id string, notice string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FixNotifyNoticeResponse, error)
+
+	// FixNotifyNoticeWithResponse Report the fix of a notice's event
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+	FixNotifyNoticeWithResponse(ctx context.Context, id string, notice string, body FixNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*FixNotifyNoticeResponse, error)
+
+	// ListNotifySuppressionsWithResponse Suppressions in effect (all=true: also lifted and expired)
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/organizations/{id}/notify/suppressions (the `ListNotifySuppressions` operationId).
+	ListNotifySuppressionsWithResponse(ctx context.Context, id string, params *ListNotifySuppressionsParams, reqEditors ...RequestEditorFn) (*ListNotifySuppressionsResponse, error)
+
+	// CreateNotifySuppressionWithBodyWithResponse Suppress matching events, with a reason and an expiry (audited)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+	CreateNotifySuppressionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateNotifySuppressionResponse, error)
+
+	// CreateNotifySuppressionWithResponse Suppress matching events, with a reason and an expiry (audited)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+	CreateNotifySuppressionWithResponse(ctx context.Context, id string, body CreateNotifySuppressionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateNotifySuppressionResponse, error)
+
+	// LiftNotifySuppressionWithResponse Lift a suppression
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/organizations/{id}/notify/suppressions/{suppression} (the `LiftNotifySuppression` operationId).
+	LiftNotifySuppressionWithResponse(ctx context.Context, id string, suppression string, reqEditors ...RequestEditorFn) (*LiftNotifySuppressionResponse, error)
+
 	// OrgOSCALWithResponse Open findings of an organisation's subtree as OSCAL 1.1.2 assessment results
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -9535,6 +13954,55 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/v1/secrets/{name...} (the `PutSecret` operationId).
 	PutSecretWithResponse(ctx context.Context, name string, body PutSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*PutSecretResponse, error)
+
+	// SovereigntyBlastRadiusWithResponse If this provider, region or zone fails: the systems that stop, by organisation, and whether each runs or is backed up elsewhere
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/sovereignty/blast-radius (the `SovereigntyBlastRadius` operationId).
+	SovereigntyBlastRadiusWithResponse(ctx context.Context, params *SovereigntyBlastRadiusParams, reqEditors ...RequestEditorFn) (*SovereigntyBlastRadiusResponse, error)
+
+	// SovereigntyConcentrationWithResponse The national view: environments per provider, region and zone with the Herfindahl–Hirschman index, over the environments the caller may read
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/sovereignty/concentration (the `SovereigntyConcentration` operationId).
+	SovereigntyConcentrationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SovereigntyConcentrationResponse, error)
+
+	// ListSovereigntyProfilesWithResponse The latest version of every provider sovereignty profile
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/sovereignty/profiles (the `ListSovereigntyProfiles` operationId).
+	ListSovereigntyProfilesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSovereigntyProfilesResponse, error)
+
+	// GetSovereigntyProfileWithResponse A provider sovereignty profile: its latest version, or ?version=N
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/sovereignty/profiles/{name} (the `GetSovereigntyProfile` operationId).
+	GetSovereigntyProfileWithResponse(ctx context.Context, name string, params *GetSovereigntyProfileParams, reqEditors ...RequestEditorFn) (*GetSovereigntyProfileResponse, error)
+
+	// PutSovereigntyProfileWithBodyWithResponse A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+	PutSovereigntyProfileWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutSovereigntyProfileResponse, error)
+
+	// PutSovereigntyProfileWithResponse A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+	PutSovereigntyProfileWithResponse(ctx context.Context, name string, body PutSovereigntyProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*PutSovereigntyProfileResponse, error)
+
+	// SovereigntyScoresWithResponse The latest sovereignty scores and floor breaches of the environments the caller may read
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/sovereignty/scores (the `SovereigntyScores` operationId).
+	SovereigntyScoresWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SovereigntyScoresResponse, error)
 
 	// GetSystemWithResponse Version, schema version and counts
 	//
@@ -12357,6 +16825,137 @@ func (r RetryEnvironmentResponse) ContentType() string {
 	return ""
 }
 
+type EnvSovereigntyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EnvSovereignty200JSONResponseBody
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EnvSovereigntyResponse) GetJSON200() *EnvSovereignty200JSONResponseBody {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EnvSovereigntyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EnvSovereigntyResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r EnvSovereigntyResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r EnvSovereigntyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnvSovereigntyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnvSovereigntyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnvSovereigntyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AssessSovereigntyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AssessSovereignty200JSONResponseBody
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AssessSovereigntyResponse) GetJSON200() *AssessSovereignty200JSONResponseBody {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AssessSovereigntyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AssessSovereigntyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AssessSovereigntyResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r AssessSovereigntyResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AssessSovereigntyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AssessSovereigntyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AssessSovereigntyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AssessSovereigntyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type TransferEnvironmentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12654,6 +17253,785 @@ func (r MeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r MeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListCentralChannelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyChannel `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListCentralChannelsResponse) GetJSON200() *struct {
+	Items *[]NotifyChannel `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListCentralChannelsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListCentralChannelsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListCentralChannelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCentralChannelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCentralChannelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCentralChannelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateCentralChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *NotifyChannelCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateCentralChannelResponse) GetJSON201() *NotifyChannelCreated {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateCentralChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateCentralChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateCentralChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateCentralChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateCentralChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateCentralChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteCentralChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteCentralChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteCentralChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteCentralChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteCentralChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteCentralChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteCentralChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type TestCentralChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *NotifyDelivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r TestCentralChannelResponse) GetJSON202() *NotifyDelivery {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TestCentralChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r TestCentralChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r TestCentralChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestCentralChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestCentralChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestCentralChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListCentralDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyDelivery `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListCentralDeliveriesResponse) GetJSON200() *struct {
+	Items *[]NotifyDelivery `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListCentralDeliveriesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListCentralDeliveriesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListCentralDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCentralDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCentralDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCentralDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListNotifyDigestsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyDigest `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNotifyDigestsResponse) GetJSON200() *struct {
+	Items *[]NotifyDigest `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListNotifyDigestsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListNotifyDigestsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNotifyDigestsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNotifyDigestsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNotifyDigestsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNotifyDigestsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MakeNotifyDigestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *NotifyDigest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r MakeNotifyDigestResponse) GetJSON201() *NotifyDigest {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r MakeNotifyDigestResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r MakeNotifyDigestResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r MakeNotifyDigestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MakeNotifyDigestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MakeNotifyDigestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MakeNotifyDigestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetNotifyDigestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotifyDigest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetNotifyDigestResponse) GetJSON200() *NotifyDigest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetNotifyDigestResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetNotifyDigestResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetNotifyDigestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetNotifyDigestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetNotifyDigestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetNotifyDigestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type IngestASFFResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *NotifyIngestResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r IngestASFFResponse) GetJSON202() *NotifyIngestResult {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r IngestASFFResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r IngestASFFResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r IngestASFFResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r IngestASFFResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r IngestASFFResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r IngestASFFResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type IngestOCSFResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *NotifyIngestResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r IngestOCSFResponse) GetJSON202() *NotifyIngestResult {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r IngestOCSFResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r IngestOCSFResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r IngestOCSFResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r IngestOCSFResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r IngestOCSFResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r IngestOCSFResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListAllNotifyNoticesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyNotice `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAllNotifyNoticesResponse) GetJSON200() *struct {
+	Items *[]NotifyNotice `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAllNotifyNoticesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListAllNotifyNoticesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAllNotifyNoticesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAllNotifyNoticesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAllNotifyNoticesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAllNotifyNoticesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SendNotifyNoticeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *NotifyNotice
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SendNotifyNoticeResponse) GetJSON201() *NotifyNotice {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SendNotifyNoticeResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SendNotifyNoticeResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SendNotifyNoticeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendNotifyNoticeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendNotifyNoticeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendNotifyNoticeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetNotifySettingsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotifySettings
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetNotifySettingsResponse) GetJSON200() *NotifySettings {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetNotifySettingsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetNotifySettingsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetNotifySettingsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetNotifySettingsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetNotifySettingsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetNotifySettingsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PutNotifySettingsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotifySettings
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutNotifySettingsResponse) GetJSON200() *NotifySettings {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PutNotifySettingsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PutNotifySettingsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PutNotifySettingsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutNotifySettingsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutNotifySettingsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutNotifySettingsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13866,6 +19244,951 @@ func (r RevokeXKSCredentialResponse) ContentType() string {
 	return ""
 }
 
+type ListNotifyChannelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyChannel `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNotifyChannelsResponse) GetJSON200() *struct {
+	Items *[]NotifyChannel `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListNotifyChannelsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListNotifyChannelsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNotifyChannelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNotifyChannelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNotifyChannelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNotifyChannelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateNotifyChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *NotifyChannelCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateNotifyChannelResponse) GetJSON201() *NotifyChannelCreated {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateNotifyChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateNotifyChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateNotifyChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateNotifyChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateNotifyChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateNotifyChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteNotifyChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteNotifyChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteNotifyChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteNotifyChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteNotifyChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteNotifyChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteNotifyChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetNotifyChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotifyChannel
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetNotifyChannelResponse) GetJSON200() *NotifyChannel {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetNotifyChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetNotifyChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetNotifyChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetNotifyChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetNotifyChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetNotifyChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateNotifyChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotifyChannel
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateNotifyChannelResponse) GetJSON200() *NotifyChannel {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UpdateNotifyChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r UpdateNotifyChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateNotifyChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateNotifyChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateNotifyChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateNotifyChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type TestNotifyChannelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *NotifyDelivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r TestNotifyChannelResponse) GetJSON202() *NotifyDelivery {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TestNotifyChannelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r TestNotifyChannelResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r TestNotifyChannelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestNotifyChannelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestNotifyChannelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestNotifyChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListCriticalEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyEvent `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListCriticalEventsResponse) GetJSON200() *struct {
+	Items *[]NotifyEvent `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListCriticalEventsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListCriticalEventsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListCriticalEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCriticalEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCriticalEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCriticalEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListNotifyDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyDelivery `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNotifyDeliveriesResponse) GetJSON200() *struct {
+	Items *[]NotifyDelivery `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListNotifyDeliveriesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListNotifyDeliveriesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNotifyDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNotifyDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNotifyDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNotifyDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RetryNotifyDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *NotifyDelivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RetryNotifyDeliveryResponse) GetJSON202() *NotifyDelivery {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RetryNotifyDeliveryResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RetryNotifyDeliveryResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryNotifyDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryNotifyDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryNotifyDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryNotifyDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListNotifyEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyEvent `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNotifyEventsResponse) GetJSON200() *struct {
+	Items *[]NotifyEvent `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListNotifyEventsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListNotifyEventsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNotifyEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNotifyEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNotifyEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNotifyEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateNotifyIngestTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *NotifyIngestToken
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateNotifyIngestTokenResponse) GetJSON201() *NotifyIngestToken {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateNotifyIngestTokenResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateNotifyIngestTokenResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateNotifyIngestTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateNotifyIngestTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateNotifyIngestTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateNotifyIngestTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListNotifyNoticesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifyNotice `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNotifyNoticesResponse) GetJSON200() *struct {
+	Items *[]NotifyNotice `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListNotifyNoticesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListNotifyNoticesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNotifyNoticesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNotifyNoticesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNotifyNoticesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNotifyNoticesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AcknowledgeNotifyNoticeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotifyNotice
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcknowledgeNotifyNoticeResponse) GetJSON200() *NotifyNotice {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AcknowledgeNotifyNoticeResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r AcknowledgeNotifyNoticeResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AcknowledgeNotifyNoticeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcknowledgeNotifyNoticeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcknowledgeNotifyNoticeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcknowledgeNotifyNoticeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type FixNotifyNoticeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NotifyNotice
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FixNotifyNoticeResponse) GetJSON200() *NotifyNotice {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r FixNotifyNoticeResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r FixNotifyNoticeResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r FixNotifyNoticeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FixNotifyNoticeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FixNotifyNoticeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FixNotifyNoticeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListNotifySuppressionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items *[]NotifySuppression `json:"items,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNotifySuppressionsResponse) GetJSON200() *struct {
+	Items *[]NotifySuppression `json:"items,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListNotifySuppressionsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListNotifySuppressionsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNotifySuppressionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNotifySuppressionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNotifySuppressionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNotifySuppressionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateNotifySuppressionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *NotifySuppression
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateNotifySuppressionResponse) GetJSON201() *NotifySuppression {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateNotifySuppressionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateNotifySuppressionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateNotifySuppressionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateNotifySuppressionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateNotifySuppressionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateNotifySuppressionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type LiftNotifySuppressionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r LiftNotifySuppressionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r LiftNotifySuppressionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LiftNotifySuppressionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LiftNotifySuppressionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LiftNotifySuppressionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LiftNotifySuppressionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type OrgOSCALResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14869,6 +21192,437 @@ func (r PutSecretResponse) ContentType() string {
 	return ""
 }
 
+type SovereigntyBlastRadiusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Affected *[]struct {
+			Environments *[]string `json:"environments"`
+			Fallback     bool      `json:"fallback"`
+			Organization string    `json:"organization"`
+			Prefecture   string    `json:"prefecture"`
+			System       string    `json:"system"`
+		} `json:"affected"`
+		Organizations int `json:"organizations"`
+		Outage        struct {
+			Provider string  `json:"provider"`
+			Region   *string `json:"region,omitempty"`
+			Zone     *string `json:"zone,omitempty"`
+		} `json:"outage"`
+		Systems         int `json:"systems"`
+		WithoutFallback int `json:"without_fallback"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SovereigntyBlastRadiusResponse) GetJSON200() *struct {
+	Affected *[]struct {
+		Environments *[]string `json:"environments"`
+		Fallback     bool      `json:"fallback"`
+		Organization string    `json:"organization"`
+		Prefecture   string    `json:"prefecture"`
+		System       string    `json:"system"`
+	} `json:"affected"`
+	Organizations int `json:"organizations"`
+	Outage        struct {
+		Provider string  `json:"provider"`
+		Region   *string `json:"region,omitempty"`
+		Zone     *string `json:"zone,omitempty"`
+	} `json:"outage"`
+	Systems         int `json:"systems"`
+	WithoutFallback int `json:"without_fallback"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SovereigntyBlastRadiusResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SovereigntyBlastRadiusResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SovereigntyBlastRadiusResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SovereigntyBlastRadiusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SovereigntyBlastRadiusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SovereigntyBlastRadiusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SovereigntyBlastRadiusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SovereigntyConcentrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Environments int `json:"environments"`
+		Views        []struct {
+			By     SovereigntyConcentration200JSONResponseBodyViewsBy `json:"by"`
+			Hhi    float32                                            `json:"hhi"`
+			Shares *[]struct {
+				Environments int     `json:"environments"`
+				Key          string  `json:"key"`
+				Share        float32 `json:"share"`
+				Systems      int     `json:"systems"`
+			} `json:"shares"`
+		} `json:"views"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SovereigntyConcentrationResponse) GetJSON200() *struct {
+	Environments int `json:"environments"`
+	Views        []struct {
+		By     SovereigntyConcentration200JSONResponseBodyViewsBy `json:"by"`
+		Hhi    float32                                            `json:"hhi"`
+		Shares *[]struct {
+			Environments int     `json:"environments"`
+			Key          string  `json:"key"`
+			Share        float32 `json:"share"`
+			Systems      int     `json:"systems"`
+		} `json:"shares"`
+	} `json:"views"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SovereigntyConcentrationResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SovereigntyConcentrationResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SovereigntyConcentrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SovereigntyConcentrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SovereigntyConcentrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SovereigntyConcentrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListSovereigntyProfilesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items []StoredProfile `json:"items"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSovereigntyProfilesResponse) GetJSON200() *struct {
+	Items []StoredProfile `json:"items"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSovereigntyProfilesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListSovereigntyProfilesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSovereigntyProfilesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSovereigntyProfilesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSovereigntyProfilesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSovereigntyProfilesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetSovereigntyProfileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredProfile
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSovereigntyProfileResponse) GetJSON200() *StoredProfile {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetSovereigntyProfileResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetSovereigntyProfileResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetSovereigntyProfileResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetSovereigntyProfileResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSovereigntyProfileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSovereigntyProfileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSovereigntyProfileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSovereigntyProfileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PutSovereigntyProfileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredProfile
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutSovereigntyProfileResponse) GetJSON200() *StoredProfile {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PutSovereigntyProfileResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PutSovereigntyProfileResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PutSovereigntyProfileResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PutSovereigntyProfileResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PutSovereigntyProfileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutSovereigntyProfileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutSovereigntyProfileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutSovereigntyProfileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SovereigntyScoresResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Floors map[string]SovereigntyFloor `json:"floors"`
+		Items  []SovereigntyScore          `json:"items"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SovereigntyScoresResponse) GetJSON200() *struct {
+	Floors map[string]SovereigntyFloor `json:"floors"`
+	Items  []SovereigntyScore          `json:"items"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SovereigntyScoresResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SovereigntyScoresResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SovereigntyScoresResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SovereigntyScoresResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SovereigntyScoresResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SovereigntyScoresResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetSystemResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15719,6 +22473,32 @@ func (c *ClientWithResponses) RetryEnvironmentWithResponse(ctx context.Context, 
 	return ParseRetryEnvironmentResponse(rsp)
 }
 
+// EnvSovereigntyWithResponse The environment's latest sovereignty assessment and exposure report (assessed now if it has none); central staff without a break-glass grant get its score only
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/sovereignty (the `EnvSovereignty` operationId).
+func (c *ClientWithResponses) EnvSovereigntyWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvSovereigntyResponse, error) {
+	rsp, err := c.EnvSovereignty(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnvSovereigntyResponse(rsp)
+}
+
+// AssessSovereigntyWithResponse Assess the environment now (audited); with ?snapshot=true, sign the report with the audit log's key
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/sovereignty (the `AssessSovereignty` operationId).
+func (c *ClientWithResponses) AssessSovereigntyWithResponse(ctx context.Context, id string, params *AssessSovereigntyParams, reqEditors ...RequestEditorFn) (*AssessSovereigntyResponse, error) {
+	rsp, err := c.AssessSovereignty(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssessSovereigntyResponse(rsp)
+}
+
 // TransferEnvironmentWithBodyWithResponse Transfer a ready environment to another organisation
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -15808,6 +22588,248 @@ func (c *ClientWithResponses) MeWithResponse(ctx context.Context, reqEditors ...
 		return nil, err
 	}
 	return ParseMeResponse(rsp)
+}
+
+// ListCentralChannelsWithResponse Central's channels (they receive the digest only)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/notify/channels (the `ListCentralChannels` operationId).
+func (c *ClientWithResponses) ListCentralChannelsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListCentralChannelsResponse, error) {
+	rsp, err := c.ListCentralChannels(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCentralChannelsResponse(rsp)
+}
+
+// CreateCentralChannelWithBodyWithResponse Add a channel for central
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+func (c *ClientWithResponses) CreateCentralChannelWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateCentralChannelResponse, error) {
+	rsp, err := c.CreateCentralChannelWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateCentralChannelResponse(rsp)
+}
+
+// CreateCentralChannelWithResponse Add a channel for central
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/channels (the `CreateCentralChannel` operationId).
+func (c *ClientWithResponses) CreateCentralChannelWithResponse(ctx context.Context, body CreateCentralChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateCentralChannelResponse, error) {
+	rsp, err := c.CreateCentralChannel(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateCentralChannelResponse(rsp)
+}
+
+// DeleteCentralChannelWithResponse Remove one of central's channels
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/notify/channels/{channel} (the `DeleteCentralChannel` operationId).
+func (c *ClientWithResponses) DeleteCentralChannelWithResponse(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*DeleteCentralChannelResponse, error) {
+	rsp, err := c.DeleteCentralChannel(ctx, channel, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteCentralChannelResponse(rsp)
+}
+
+// TestCentralChannelWithResponse Queue a test message to one of central's channels
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/channels/{channel}/test (the `TestCentralChannel` operationId).
+func (c *ClientWithResponses) TestCentralChannelWithResponse(ctx context.Context, channel string, reqEditors ...RequestEditorFn) (*TestCentralChannelResponse, error) {
+	rsp, err := c.TestCentralChannel(ctx, channel, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestCentralChannelResponse(rsp)
+}
+
+// ListCentralDeliveriesWithResponse Central's deliveries
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/notify/deliveries (the `ListCentralDeliveries` operationId).
+func (c *ClientWithResponses) ListCentralDeliveriesWithResponse(ctx context.Context, params *ListCentralDeliveriesParams, reqEditors ...RequestEditorFn) (*ListCentralDeliveriesResponse, error) {
+	rsp, err := c.ListCentralDeliveries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCentralDeliveriesResponse(rsp)
+}
+
+// ListNotifyDigestsWithResponse Central's signed digests of critical events, newest first
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/notify/digests (the `ListNotifyDigests` operationId).
+func (c *ClientWithResponses) ListNotifyDigestsWithResponse(ctx context.Context, params *ListNotifyDigestsParams, reqEditors ...RequestEditorFn) (*ListNotifyDigestsResponse, error) {
+	rsp, err := c.ListNotifyDigests(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNotifyDigestsResponse(rsp)
+}
+
+// MakeNotifyDigestWithBodyWithResponse Make the digest of the last whole period now (once per period)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+func (c *ClientWithResponses) MakeNotifyDigestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MakeNotifyDigestResponse, error) {
+	rsp, err := c.MakeNotifyDigestWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMakeNotifyDigestResponse(rsp)
+}
+
+// MakeNotifyDigestWithResponse Make the digest of the last whole period now (once per period)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/digests (the `MakeNotifyDigest` operationId).
+func (c *ClientWithResponses) MakeNotifyDigestWithResponse(ctx context.Context, body MakeNotifyDigestJSONRequestBody, reqEditors ...RequestEditorFn) (*MakeNotifyDigestResponse, error) {
+	rsp, err := c.MakeNotifyDigest(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMakeNotifyDigestResponse(rsp)
+}
+
+// GetNotifyDigestWithResponse One signed digest
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/notify/digests/{digest} (the `GetNotifyDigest` operationId).
+func (c *ClientWithResponses) GetNotifyDigestWithResponse(ctx context.Context, digest string, reqEditors ...RequestEditorFn) (*GetNotifyDigestResponse, error) {
+	rsp, err := c.GetNotifyDigest(ctx, digest, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetNotifyDigestResponse(rsp)
+}
+
+// IngestASFFWithResponse Security Hub findings (ASFF) as an EventBridge API destination sends them
+//
+// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/ingest/{org}/asff (the `IngestASFF` operationId).
+func (c *ClientWithResponses) IngestASFFWithResponse(ctx context.Context, org string, params *IngestASFFParams, reqEditors ...RequestEditorFn) (*IngestASFFResponse, error) {
+	rsp, err := c.IngestASFF(ctx, org, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIngestASFFResponse(rsp)
+}
+
+// IngestOCSFWithResponse OCSF findings (category 2): one object or an array
+//
+// Authenticated by the organisation's ingestion token in X-Hatoba-Ingest-Token (or Authorization: Bearer), not a session; findings naming an account that is no environment of the organisation are dropped (unattributed).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/ingest/{org}/ocsf (the `IngestOCSF` operationId).
+func (c *ClientWithResponses) IngestOCSFWithResponse(ctx context.Context, org string, params *IngestOCSFParams, reqEditors ...RequestEditorFn) (*IngestOCSFResponse, error) {
+	rsp, err := c.IngestOCSF(ctx, org, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIngestOCSFResponse(rsp)
+}
+
+// ListAllNotifyNoticesWithResponse Every notice central sent, with the tenants' answers
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/notify/notices (the `ListAllNotifyNotices` operationId).
+func (c *ClientWithResponses) ListAllNotifyNoticesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAllNotifyNoticesResponse, error) {
+	rsp, err := c.ListAllNotifyNotices(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAllNotifyNoticesResponse(rsp)
+}
+
+// SendNotifyNoticeWithBodyWithResponse Send a tenant a notice about one of its critical events
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+func (c *ClientWithResponses) SendNotifyNoticeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendNotifyNoticeResponse, error) {
+	rsp, err := c.SendNotifyNoticeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendNotifyNoticeResponse(rsp)
+}
+
+// SendNotifyNoticeWithResponse Send a tenant a notice about one of its critical events
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/notify/notices (the `SendNotifyNotice` operationId).
+func (c *ClientWithResponses) SendNotifyNoticeWithResponse(ctx context.Context, body SendNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*SendNotifyNoticeResponse, error) {
+	rsp, err := c.SendNotifyNotice(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendNotifyNoticeResponse(rsp)
+}
+
+// GetNotifySettingsWithResponse The SMTP relay and the digest's periods
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/notify/settings (the `GetNotifySettings` operationId).
+func (c *ClientWithResponses) GetNotifySettingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetNotifySettingsResponse, error) {
+	rsp, err := c.GetNotifySettings(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetNotifySettingsResponse(rsp)
+}
+
+// PutNotifySettingsWithBodyWithResponse Set the SMTP relay and the digest's periods
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+func (c *ClientWithResponses) PutNotifySettingsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutNotifySettingsResponse, error) {
+	rsp, err := c.PutNotifySettingsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutNotifySettingsResponse(rsp)
+}
+
+// PutNotifySettingsWithResponse Set the SMTP relay and the digest's periods
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/notify/settings (the `PutNotifySettings` operationId).
+func (c *ClientWithResponses) PutNotifySettingsWithResponse(ctx context.Context, body PutNotifySettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*PutNotifySettingsResponse, error) {
+	rsp, err := c.PutNotifySettings(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutNotifySettingsResponse(rsp)
 }
 
 // GetOpenAPIWithResponse This document
@@ -16130,6 +23152,289 @@ func (c *ClientWithResponses) RevokeXKSCredentialWithResponse(ctx context.Contex
 	return ParseRevokeXKSCredentialResponse(rsp)
 }
 
+// ListNotifyChannelsWithResponse The organisation's notification channels
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/channels (the `ListNotifyChannels` operationId).
+func (c *ClientWithResponses) ListNotifyChannelsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ListNotifyChannelsResponse, error) {
+	rsp, err := c.ListNotifyChannels(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNotifyChannelsResponse(rsp)
+}
+
+// CreateNotifyChannelWithBodyWithResponse Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+func (c *ClientWithResponses) CreateNotifyChannelWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateNotifyChannelResponse, error) {
+	rsp, err := c.CreateNotifyChannelWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateNotifyChannelResponse(rsp)
+}
+
+// CreateNotifyChannelWithResponse Add a channel (webhook, slack, teams, email); a webhook's signing key is answered once
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/channels (the `CreateNotifyChannel` operationId).
+func (c *ClientWithResponses) CreateNotifyChannelWithResponse(ctx context.Context, id string, body CreateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateNotifyChannelResponse, error) {
+	rsp, err := c.CreateNotifyChannel(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateNotifyChannelResponse(rsp)
+}
+
+// DeleteNotifyChannelWithResponse Remove a channel and its undelivered messages
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/organizations/{id}/notify/channels/{channel} (the `DeleteNotifyChannel` operationId).
+func (c *ClientWithResponses) DeleteNotifyChannelWithResponse(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*DeleteNotifyChannelResponse, error) {
+	rsp, err := c.DeleteNotifyChannel(ctx, id, channel, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteNotifyChannelResponse(rsp)
+}
+
+// GetNotifyChannelWithResponse One channel
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/channels/{channel} (the `GetNotifyChannel` operationId).
+func (c *ClientWithResponses) GetNotifyChannelWithResponse(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*GetNotifyChannelResponse, error) {
+	rsp, err := c.GetNotifyChannel(ctx, id, channel, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetNotifyChannelResponse(rsp)
+}
+
+// UpdateNotifyChannelWithBodyWithResponse Change a channel's filters, grouping, quiet hours or state
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+func (c *ClientWithResponses) UpdateNotifyChannelWithBodyWithResponse(ctx context.Context, id string, channel string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateNotifyChannelResponse, error) {
+	rsp, err := c.UpdateNotifyChannelWithBody(ctx, id, channel, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateNotifyChannelResponse(rsp)
+}
+
+// UpdateNotifyChannelWithResponse Change a channel's filters, grouping, quiet hours or state
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/organizations/{id}/notify/channels/{channel} (the `UpdateNotifyChannel` operationId).
+func (c *ClientWithResponses) UpdateNotifyChannelWithResponse(ctx context.Context, id string, channel string, body UpdateNotifyChannelJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateNotifyChannelResponse, error) {
+	rsp, err := c.UpdateNotifyChannel(ctx, id, channel, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateNotifyChannelResponse(rsp)
+}
+
+// TestNotifyChannelWithResponse Queue a test message, due at once
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/channels/{channel}/test (the `TestNotifyChannel` operationId).
+func (c *ClientWithResponses) TestNotifyChannelWithResponse(ctx context.Context, id string, channel string, reqEditors ...RequestEditorFn) (*TestNotifyChannelResponse, error) {
+	rsp, err := c.TestNotifyChannel(ctx, id, channel, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestNotifyChannelResponse(rsp)
+}
+
+// ListCriticalEventsWithResponse The organisation's critical events: what central reads
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/critical-events (the `ListCriticalEvents` operationId).
+func (c *ClientWithResponses) ListCriticalEventsWithResponse(ctx context.Context, id string, params *ListCriticalEventsParams, reqEditors ...RequestEditorFn) (*ListCriticalEventsResponse, error) {
+	rsp, err := c.ListCriticalEvents(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCriticalEventsResponse(rsp)
+}
+
+// ListNotifyDeliveriesWithResponse The outbox: deliveries newest first; state=dead is the dead letters
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/deliveries (the `ListNotifyDeliveries` operationId).
+func (c *ClientWithResponses) ListNotifyDeliveriesWithResponse(ctx context.Context, id string, params *ListNotifyDeliveriesParams, reqEditors ...RequestEditorFn) (*ListNotifyDeliveriesResponse, error) {
+	rsp, err := c.ListNotifyDeliveries(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNotifyDeliveriesResponse(rsp)
+}
+
+// RetryNotifyDeliveryWithResponse Send a dead delivery again, with the same delivery id
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/deliveries/{delivery}/retry (the `RetryNotifyDelivery` operationId).
+func (c *ClientWithResponses) RetryNotifyDeliveryWithResponse(ctx context.Context, id string, delivery string, reqEditors ...RequestEditorFn) (*RetryNotifyDeliveryResponse, error) {
+	rsp, err := c.RetryNotifyDelivery(ctx, id, delivery, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryNotifyDeliveryResponse(rsp)
+}
+
+// ListNotifyEventsWithResponse The organisation's events (findings from every source, deduplicated)
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/events (the `ListNotifyEvents` operationId).
+func (c *ClientWithResponses) ListNotifyEventsWithResponse(ctx context.Context, id string, params *ListNotifyEventsParams, reqEditors ...RequestEditorFn) (*ListNotifyEventsResponse, error) {
+	rsp, err := c.ListNotifyEvents(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNotifyEventsResponse(rsp)
+}
+
+// CreateNotifyIngestTokenWithResponse Make (or replace) the organisation's ingestion token, answered once
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/ingest-token (the `CreateNotifyIngestToken` operationId).
+func (c *ClientWithResponses) CreateNotifyIngestTokenWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CreateNotifyIngestTokenResponse, error) {
+	rsp, err := c.CreateNotifyIngestToken(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateNotifyIngestTokenResponse(rsp)
+}
+
+// ListNotifyNoticesWithResponse The organisation's inbox of central's notices
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/notices (the `ListNotifyNotices` operationId).
+func (c *ClientWithResponses) ListNotifyNoticesWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ListNotifyNoticesResponse, error) {
+	rsp, err := c.ListNotifyNotices(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNotifyNoticesResponse(rsp)
+}
+
+// AcknowledgeNotifyNoticeWithResponse Acknowledge a notice
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/acknowledge (the `AcknowledgeNotifyNotice` operationId).
+func (c *ClientWithResponses) AcknowledgeNotifyNoticeWithResponse(ctx context.Context, id string, notice string, reqEditors ...RequestEditorFn) (*AcknowledgeNotifyNoticeResponse, error) {
+	rsp, err := c.AcknowledgeNotifyNotice(ctx, id, notice, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcknowledgeNotifyNoticeResponse(rsp)
+}
+
+// FixNotifyNoticeWithBodyWithResponse Report the fix of a notice's event
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+func (c *ClientWithResponses) FixNotifyNoticeWithBodyWithResponse(ctx context.Context, id string, notice string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FixNotifyNoticeResponse, error) {
+	rsp, err := c.FixNotifyNoticeWithBody(ctx, id, notice, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFixNotifyNoticeResponse(rsp)
+}
+
+// FixNotifyNoticeWithResponse Report the fix of a notice's event
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/notices/{notice}/fix (the `FixNotifyNotice` operationId).
+func (c *ClientWithResponses) FixNotifyNoticeWithResponse(ctx context.Context, id string, notice string, body FixNotifyNoticeJSONRequestBody, reqEditors ...RequestEditorFn) (*FixNotifyNoticeResponse, error) {
+	rsp, err := c.FixNotifyNotice(ctx, id, notice, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFixNotifyNoticeResponse(rsp)
+}
+
+// ListNotifySuppressionsWithResponse Suppressions in effect (all=true: also lifted and expired)
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/organizations/{id}/notify/suppressions (the `ListNotifySuppressions` operationId).
+func (c *ClientWithResponses) ListNotifySuppressionsWithResponse(ctx context.Context, id string, params *ListNotifySuppressionsParams, reqEditors ...RequestEditorFn) (*ListNotifySuppressionsResponse, error) {
+	rsp, err := c.ListNotifySuppressions(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNotifySuppressionsResponse(rsp)
+}
+
+// CreateNotifySuppressionWithBodyWithResponse Suppress matching events, with a reason and an expiry (audited)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+func (c *ClientWithResponses) CreateNotifySuppressionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateNotifySuppressionResponse, error) {
+	rsp, err := c.CreateNotifySuppressionWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateNotifySuppressionResponse(rsp)
+}
+
+// CreateNotifySuppressionWithResponse Suppress matching events, with a reason and an expiry (audited)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/organizations/{id}/notify/suppressions (the `CreateNotifySuppression` operationId).
+func (c *ClientWithResponses) CreateNotifySuppressionWithResponse(ctx context.Context, id string, body CreateNotifySuppressionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateNotifySuppressionResponse, error) {
+	rsp, err := c.CreateNotifySuppression(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateNotifySuppressionResponse(rsp)
+}
+
+// LiftNotifySuppressionWithResponse Lift a suppression
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/organizations/{id}/notify/suppressions/{suppression} (the `LiftNotifySuppression` operationId).
+func (c *ClientWithResponses) LiftNotifySuppressionWithResponse(ctx context.Context, id string, suppression string, reqEditors ...RequestEditorFn) (*LiftNotifySuppressionResponse, error) {
+	rsp, err := c.LiftNotifySuppression(ctx, id, suppression, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLiftNotifySuppressionResponse(rsp)
+}
+
 // OrgOSCALWithResponse Open findings of an organisation's subtree as OSCAL 1.1.2 assessment results
 //
 // Returns a wrapper object for the known response body format(s).
@@ -16392,6 +23697,97 @@ func (c *ClientWithResponses) PutSecretWithResponse(ctx context.Context, name st
 		return nil, err
 	}
 	return ParsePutSecretResponse(rsp)
+}
+
+// SovereigntyBlastRadiusWithResponse If this provider, region or zone fails: the systems that stop, by organisation, and whether each runs or is backed up elsewhere
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/sovereignty/blast-radius (the `SovereigntyBlastRadius` operationId).
+func (c *ClientWithResponses) SovereigntyBlastRadiusWithResponse(ctx context.Context, params *SovereigntyBlastRadiusParams, reqEditors ...RequestEditorFn) (*SovereigntyBlastRadiusResponse, error) {
+	rsp, err := c.SovereigntyBlastRadius(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSovereigntyBlastRadiusResponse(rsp)
+}
+
+// SovereigntyConcentrationWithResponse The national view: environments per provider, region and zone with the Herfindahl–Hirschman index, over the environments the caller may read
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/sovereignty/concentration (the `SovereigntyConcentration` operationId).
+func (c *ClientWithResponses) SovereigntyConcentrationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SovereigntyConcentrationResponse, error) {
+	rsp, err := c.SovereigntyConcentration(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSovereigntyConcentrationResponse(rsp)
+}
+
+// ListSovereigntyProfilesWithResponse The latest version of every provider sovereignty profile
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/sovereignty/profiles (the `ListSovereigntyProfiles` operationId).
+func (c *ClientWithResponses) ListSovereigntyProfilesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSovereigntyProfilesResponse, error) {
+	rsp, err := c.ListSovereigntyProfiles(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSovereigntyProfilesResponse(rsp)
+}
+
+// GetSovereigntyProfileWithResponse A provider sovereignty profile: its latest version, or ?version=N
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/sovereignty/profiles/{name} (the `GetSovereigntyProfile` operationId).
+func (c *ClientWithResponses) GetSovereigntyProfileWithResponse(ctx context.Context, name string, params *GetSovereigntyProfileParams, reqEditors ...RequestEditorFn) (*GetSovereigntyProfileResponse, error) {
+	rsp, err := c.GetSovereigntyProfile(ctx, name, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSovereigntyProfileResponse(rsp)
+}
+
+// PutSovereigntyProfileWithBodyWithResponse A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+func (c *ClientWithResponses) PutSovereigntyProfileWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutSovereigntyProfileResponse, error) {
+	rsp, err := c.PutSovereigntyProfileWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutSovereigntyProfileResponse(rsp)
+}
+
+// PutSovereigntyProfileWithResponse A new version of a provider sovereignty profile (central operators; version must be the stored one plus one; audited)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/sovereignty/profiles/{name} (the `PutSovereigntyProfile` operationId).
+func (c *ClientWithResponses) PutSovereigntyProfileWithResponse(ctx context.Context, name string, body PutSovereigntyProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*PutSovereigntyProfileResponse, error) {
+	rsp, err := c.PutSovereigntyProfile(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutSovereigntyProfileResponse(rsp)
+}
+
+// SovereigntyScoresWithResponse The latest sovereignty scores and floor breaches of the environments the caller may read
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/sovereignty/scores (the `SovereigntyScores` operationId).
+func (c *ClientWithResponses) SovereigntyScoresWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SovereigntyScoresResponse, error) {
+	rsp, err := c.SovereigntyScores(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSovereigntyScoresResponse(rsp)
 }
 
 // GetSystemWithResponse Version, schema version and counts
@@ -18564,6 +25960,107 @@ func ParseRetryEnvironmentResponse(rsp *http.Response) (*RetryEnvironmentRespons
 	return response, nil
 }
 
+// ParseEnvSovereigntyResponse parses an HTTP response from a EnvSovereigntyWithResponse call
+func ParseEnvSovereigntyResponse(rsp *http.Response) (*EnvSovereigntyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnvSovereigntyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EnvSovereignty200JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAssessSovereigntyResponse parses an HTTP response from a AssessSovereigntyWithResponse call
+func ParseAssessSovereigntyResponse(rsp *http.Response) (*AssessSovereigntyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AssessSovereigntyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AssessSovereignty200JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseTransferEnvironmentResponse parses an HTTP response from a TransferEnvironmentWithResponse call
 func ParseTransferEnvironmentResponse(rsp *http.Response) (*TransferEnvironmentResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -18785,6 +26282,570 @@ func ParseMeResponse(rsp *http.Response) (*MeResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListCentralChannelsResponse parses an HTTP response from a ListCentralChannelsWithResponse call
+func ParseListCentralChannelsResponse(rsp *http.Response) (*ListCentralChannelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCentralChannelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyChannel `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateCentralChannelResponse parses an HTTP response from a CreateCentralChannelWithResponse call
+func ParseCreateCentralChannelResponse(rsp *http.Response) (*CreateCentralChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateCentralChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest NotifyChannelCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteCentralChannelResponse parses an HTTP response from a DeleteCentralChannelWithResponse call
+func ParseDeleteCentralChannelResponse(rsp *http.Response) (*DeleteCentralChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteCentralChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTestCentralChannelResponse parses an HTTP response from a TestCentralChannelWithResponse call
+func ParseTestCentralChannelResponse(rsp *http.Response) (*TestCentralChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestCentralChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest NotifyDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListCentralDeliveriesResponse parses an HTTP response from a ListCentralDeliveriesWithResponse call
+func ParseListCentralDeliveriesResponse(rsp *http.Response) (*ListCentralDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCentralDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyDelivery `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListNotifyDigestsResponse parses an HTTP response from a ListNotifyDigestsWithResponse call
+func ParseListNotifyDigestsResponse(rsp *http.Response) (*ListNotifyDigestsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNotifyDigestsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyDigest `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMakeNotifyDigestResponse parses an HTTP response from a MakeNotifyDigestWithResponse call
+func ParseMakeNotifyDigestResponse(rsp *http.Response) (*MakeNotifyDigestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MakeNotifyDigestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest NotifyDigest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetNotifyDigestResponse parses an HTTP response from a GetNotifyDigestWithResponse call
+func ParseGetNotifyDigestResponse(rsp *http.Response) (*GetNotifyDigestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetNotifyDigestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotifyDigest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseIngestASFFResponse parses an HTTP response from a IngestASFFWithResponse call
+func ParseIngestASFFResponse(rsp *http.Response) (*IngestASFFResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &IngestASFFResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest NotifyIngestResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseIngestOCSFResponse parses an HTTP response from a IngestOCSFWithResponse call
+func ParseIngestOCSFResponse(rsp *http.Response) (*IngestOCSFResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &IngestOCSFResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest NotifyIngestResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListAllNotifyNoticesResponse parses an HTTP response from a ListAllNotifyNoticesWithResponse call
+func ParseListAllNotifyNoticesResponse(rsp *http.Response) (*ListAllNotifyNoticesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAllNotifyNoticesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyNotice `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSendNotifyNoticeResponse parses an HTTP response from a SendNotifyNoticeWithResponse call
+func ParseSendNotifyNoticeResponse(rsp *http.Response) (*SendNotifyNoticeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendNotifyNoticeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest NotifyNotice
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetNotifySettingsResponse parses an HTTP response from a GetNotifySettingsWithResponse call
+func ParseGetNotifySettingsResponse(rsp *http.Response) (*GetNotifySettingsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetNotifySettingsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotifySettings
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePutNotifySettingsResponse parses an HTTP response from a PutNotifySettingsWithResponse call
+func ParsePutNotifySettingsResponse(rsp *http.Response) (*PutNotifySettingsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutNotifySettingsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotifySettings
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem
@@ -19728,6 +27789,690 @@ func ParseRevokeXKSCredentialResponse(rsp *http.Response) (*RevokeXKSCredentialR
 	return response, nil
 }
 
+// ParseListNotifyChannelsResponse parses an HTTP response from a ListNotifyChannelsWithResponse call
+func ParseListNotifyChannelsResponse(rsp *http.Response) (*ListNotifyChannelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNotifyChannelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyChannel `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateNotifyChannelResponse parses an HTTP response from a CreateNotifyChannelWithResponse call
+func ParseCreateNotifyChannelResponse(rsp *http.Response) (*CreateNotifyChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateNotifyChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest NotifyChannelCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteNotifyChannelResponse parses an HTTP response from a DeleteNotifyChannelWithResponse call
+func ParseDeleteNotifyChannelResponse(rsp *http.Response) (*DeleteNotifyChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteNotifyChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetNotifyChannelResponse parses an HTTP response from a GetNotifyChannelWithResponse call
+func ParseGetNotifyChannelResponse(rsp *http.Response) (*GetNotifyChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetNotifyChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotifyChannel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateNotifyChannelResponse parses an HTTP response from a UpdateNotifyChannelWithResponse call
+func ParseUpdateNotifyChannelResponse(rsp *http.Response) (*UpdateNotifyChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateNotifyChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotifyChannel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTestNotifyChannelResponse parses an HTTP response from a TestNotifyChannelWithResponse call
+func ParseTestNotifyChannelResponse(rsp *http.Response) (*TestNotifyChannelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestNotifyChannelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest NotifyDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListCriticalEventsResponse parses an HTTP response from a ListCriticalEventsWithResponse call
+func ParseListCriticalEventsResponse(rsp *http.Response) (*ListCriticalEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCriticalEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyEvent `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListNotifyDeliveriesResponse parses an HTTP response from a ListNotifyDeliveriesWithResponse call
+func ParseListNotifyDeliveriesResponse(rsp *http.Response) (*ListNotifyDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNotifyDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyDelivery `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRetryNotifyDeliveryResponse parses an HTTP response from a RetryNotifyDeliveryWithResponse call
+func ParseRetryNotifyDeliveryResponse(rsp *http.Response) (*RetryNotifyDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryNotifyDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest NotifyDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListNotifyEventsResponse parses an HTTP response from a ListNotifyEventsWithResponse call
+func ParseListNotifyEventsResponse(rsp *http.Response) (*ListNotifyEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNotifyEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyEvent `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateNotifyIngestTokenResponse parses an HTTP response from a CreateNotifyIngestTokenWithResponse call
+func ParseCreateNotifyIngestTokenResponse(rsp *http.Response) (*CreateNotifyIngestTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateNotifyIngestTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest NotifyIngestToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListNotifyNoticesResponse parses an HTTP response from a ListNotifyNoticesWithResponse call
+func ParseListNotifyNoticesResponse(rsp *http.Response) (*ListNotifyNoticesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNotifyNoticesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifyNotice `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcknowledgeNotifyNoticeResponse parses an HTTP response from a AcknowledgeNotifyNoticeWithResponse call
+func ParseAcknowledgeNotifyNoticeResponse(rsp *http.Response) (*AcknowledgeNotifyNoticeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcknowledgeNotifyNoticeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotifyNotice
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseFixNotifyNoticeResponse parses an HTTP response from a FixNotifyNoticeWithResponse call
+func ParseFixNotifyNoticeResponse(rsp *http.Response) (*FixNotifyNoticeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FixNotifyNoticeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NotifyNotice
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListNotifySuppressionsResponse parses an HTTP response from a ListNotifySuppressionsWithResponse call
+func ParseListNotifySuppressionsResponse(rsp *http.Response) (*ListNotifySuppressionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNotifySuppressionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items *[]NotifySuppression `json:"items,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateNotifySuppressionResponse parses an HTTP response from a CreateNotifySuppressionWithResponse call
+func ParseCreateNotifySuppressionResponse(rsp *http.Response) (*CreateNotifySuppressionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateNotifySuppressionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest NotifySuppression
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseLiftNotifySuppressionResponse parses an HTTP response from a LiftNotifySuppressionWithResponse call
+func ParseLiftNotifySuppressionResponse(rsp *http.Response) (*LiftNotifySuppressionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LiftNotifySuppressionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseOrgOSCALResponse parses an HTTP response from a OrgOSCALWithResponse call
 func ParseOrgOSCALResponse(rsp *http.Response) (*OrgOSCALResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -20472,6 +29217,314 @@ func ParsePutSecretResponse(rsp *http.Response) (*PutSecretResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSovereigntyBlastRadiusResponse parses an HTTP response from a SovereigntyBlastRadiusWithResponse call
+func ParseSovereigntyBlastRadiusResponse(rsp *http.Response) (*SovereigntyBlastRadiusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SovereigntyBlastRadiusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Affected *[]struct {
+				Environments *[]string `json:"environments"`
+				Fallback     bool      `json:"fallback"`
+				Organization string    `json:"organization"`
+				Prefecture   string    `json:"prefecture"`
+				System       string    `json:"system"`
+			} `json:"affected"`
+			Organizations int `json:"organizations"`
+			Outage        struct {
+				Provider string  `json:"provider"`
+				Region   *string `json:"region,omitempty"`
+				Zone     *string `json:"zone,omitempty"`
+			} `json:"outage"`
+			Systems         int `json:"systems"`
+			WithoutFallback int `json:"without_fallback"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSovereigntyConcentrationResponse parses an HTTP response from a SovereigntyConcentrationWithResponse call
+func ParseSovereigntyConcentrationResponse(rsp *http.Response) (*SovereigntyConcentrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SovereigntyConcentrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Environments int `json:"environments"`
+			Views        []struct {
+				By     SovereigntyConcentration200JSONResponseBodyViewsBy `json:"by"`
+				Hhi    float32                                            `json:"hhi"`
+				Shares *[]struct {
+					Environments int     `json:"environments"`
+					Key          string  `json:"key"`
+					Share        float32 `json:"share"`
+					Systems      int     `json:"systems"`
+				} `json:"shares"`
+			} `json:"views"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListSovereigntyProfilesResponse parses an HTTP response from a ListSovereigntyProfilesWithResponse call
+func ParseListSovereigntyProfilesResponse(rsp *http.Response) (*ListSovereigntyProfilesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSovereigntyProfilesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items []StoredProfile `json:"items"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetSovereigntyProfileResponse parses an HTTP response from a GetSovereigntyProfileWithResponse call
+func ParseGetSovereigntyProfileResponse(rsp *http.Response) (*GetSovereigntyProfileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSovereigntyProfileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredProfile
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePutSovereigntyProfileResponse parses an HTTP response from a PutSovereigntyProfileWithResponse call
+func ParsePutSovereigntyProfileResponse(rsp *http.Response) (*PutSovereigntyProfileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutSovereigntyProfileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredProfile
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSovereigntyScoresResponse parses an HTTP response from a SovereigntyScoresWithResponse call
+func ParseSovereigntyScoresResponse(rsp *http.Response) (*SovereigntyScoresResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SovereigntyScoresResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Floors map[string]SovereigntyFloor `json:"floors"`
+			Items  []SovereigntyScore          `json:"items"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem

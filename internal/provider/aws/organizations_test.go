@@ -132,7 +132,7 @@ func TestOrganizationsBusyIsTransient(t *testing.T) {
 	for err == nil {
 		_, err = d.CreateAccount(ctx, provider.AccountSpec{Name: "x", Email: fmt.Sprintf("x%d@sim.hatoba.invalid", time.Now().UnixNano())})
 	}
-	wantError(t, err, provider.Throttling, "FinalizingOrganizationException")
+	_ = wantError(t, err, provider.Throttling, "FinalizingOrganizationException")
 }
 
 // TestUnknownIdentityStoreIsAnError: a removal from an identity store that
@@ -243,7 +243,7 @@ func TestRegions(t *testing.T) {
 	e := openSim(t, simcloud.Config{Region: "ap-northeast-1", IdentityCenterRegion: "ap-northeast-3"})
 	wrong := e.driver(t, awsdriver.Config{Region: "ap-northeast-1"})
 	err := wrong.AssignAccess(ctx, "123456789012", provider.Access{AdminGroup: "a", MemberGroup: "m"})
-	wantError(t, err, provider.Permanent, "InvalidSignatureException")
+	_ = wantError(t, err, provider.Permanent, "InvalidSignatureException")
 
 	d := e.driver(t, awsdriver.Config{Region: "ap-northeast-1", IdentityCenterRegion: "ap-northeast-3"})
 	acct := newAccount(t, d, "regional")
@@ -275,7 +275,7 @@ func TestPolicySlots(t *testing.T) {
 	for i := range 5 {
 		five = append(five, provider.Policy{Name: fmt.Sprintf("hatoba-p%d", i), Description: "d", Document: policyDoc})
 	}
-	wantError(t, d.AttachPolicies(ctx, acct, five), provider.Permanent, "ConstraintViolationException:MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
+	_ = wantError(t, d.AttachPolicies(ctx, acct, five), provider.Permanent, "ConstraintViolationException:MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
 	if got, _ := sim.AttachedPolicies(ctx, acct); !slices.Equal(got, []string{"FullAWSAccess"}) {
 		t.Fatalf("a refused set attached %v", got)
 	}
@@ -318,7 +318,7 @@ func TestAccountAPI(t *testing.T) {
 	acct = newAccount(t, d, "contact")
 	bad := contact
 	bad.Email = "会計@city.example.jp" // Organizations would accept it
-	wantError(t, d.SetBillingContact(ctx, acct, bad), provider.Permanent, "ValidationException")
+	_ = wantError(t, d.SetBillingContact(ctx, acct, bad), provider.Permanent, "ValidationException")
 	if err := d.SetBillingContact(ctx, acct, contact); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestAccountAPI(t *testing.T) {
 			break
 		}
 	}
-	wantError(t, err, provider.Throttling, "TooManyRequestsException")
+	_ = wantError(t, err, provider.Throttling, "TooManyRequestsException")
 	var resp *smithyhttp.ResponseError
 	if !errors.As(err, &resp) || resp.HTTPStatusCode() != http.StatusTooManyRequests {
 		t.Fatalf("throttled with %v, want HTTP 429", err)
@@ -353,7 +353,7 @@ func TestQuotasAndShapes(t *testing.T) {
 	for i := range 51 {
 		tags[fmt.Sprintf("k%02d", i)] = "v"
 	}
-	wantError(t, d.TagAccount(ctx, acct, tags), provider.Permanent, "ConstraintViolationException:MAX_TAG_LIMIT_EXCEEDED")
+	_ = wantError(t, d.TagAccount(ctx, acct, tags), provider.Permanent, "ConstraintViolationException:MAX_TAG_LIMIT_EXCEEDED")
 }
 
 // TestTagAgainWithinTheLimit: tagging again with the same keys replaces
