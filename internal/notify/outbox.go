@@ -261,3 +261,19 @@ func (s *Service) Stats(ctx context.Context) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// DeliveredRetention is how long a delivered message stays in the outbox
+// for the tenant to look at; dead ones stay until resent or their channel
+// goes.
+const DeliveredRetention = 30 * 24 * time.Hour
+
+// Purge deletes delivered messages older than DeliveredRetention (their
+// events stay), so the outbox does not grow without bound.
+func (s *Service) Purge(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM notify_deliveries WHERE state = 'delivered' AND delivered_at < $1`,
+		s.now().UTC().Add(-DeliveredRetention))
+	if err != nil {
+		return 0, fmt.Errorf("purge deliveries: %w", err)
+	}
+	return res.RowsAffected()
+}
