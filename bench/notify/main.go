@@ -40,12 +40,13 @@ func main() {
 	orgs := flag.Int("orgs", 1_700, "organisations, each with one webhook channel")
 	rounds := flag.Int("rounds", 10, "collection rounds the findings arrive in (each organisation's share of a round is one batch, as posture records it)")
 	workers := flag.Int("workers", 16, "delivery workers")
+	feeders := flag.Int("feeders", 4, "concurrent batches being recorded (posture's collector evaluates 4 environments at once)")
 	slowDelay := flag.Duration("slow", time.Second, "the slow receiver's time per call")
 	attempts := flag.Int("attempts", 4, "attempts before a delivery is dead")
 	db := flag.String("db", "sqlite", "sqlite or postgres")
 	pgURL := flag.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL (a scratch schema is created)")
 	flag.Parse()
-	if err := run(*db, *pgURL, *findings, *orgs, *rounds, *workers, *attempts, *slowDelay); err != nil {
+	if err := run(*db, *pgURL, *findings, *orgs, *rounds, *workers, *feeders, *attempts, *slowDelay); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -64,7 +65,7 @@ type receipts struct {
 
 const slowOrg, failOrg = "org-0000", "org-0001"
 
-func run(dialect, pgURL string, nFindings, nOrgs, rounds, workers, attempts int, slowDelay time.Duration) error {
+func run(dialect, pgURL string, nFindings, nOrgs, rounds, workers, feeders, attempts int, slowDelay time.Duration) error {
 	ctx := context.Background()
 	db, cleanup, err := scratch.Open(ctx, dialect, pgURL, "hatoba_bench_notify")
 	if err != nil {
@@ -140,10 +141,11 @@ func run(dialect, pgURL string, nFindings, nOrgs, rounds, workers, attempts int,
 	wg.Go(func() { s.Run(runCtx) })
 	defer func() { stop(); wg.Wait() }()
 
-	// Route: each round gives every organisation its share as one batch.
+	// Route: each round gives every organisation its share as one batch;
+	// feeders record batches concurrently, as the collector does.
 	sevs := []controls.Severity{controls.Critical, controls.High, controls.High, controls.Medium, controls.Low}
 	expected := map[string]int{} // organisation → findings
-	routeStart := time.Now()
+	var batches [][]notify.Incoming
 	n := 0
 	for round := 0; round < rounds && n < nFindings; round++ {
 		for oi, org := range orgIDs {
@@ -158,20 +160,38 @@ func run(dialect, pgURL string, nFindings, nOrgs, rounds, workers, attempts int,
 					Severity: sevs[n%len(sevs)], Title: "bench finding", ControlID: fmt.Sprintf("c-%d", n%53), ResourceID: "arn:aws:s3:::" + id})
 				n++
 			}
-			if len(batch) == 0 {
-				continue
+			if len(batch) > 0 {
+				batches = append(batches, batch)
+				expected[org] += len(batch)
 			}
-			at := time.Now()
-			rc.mu.Lock()
-			for _, f := range batch {
-				rc.recorded[f.SourceID] = at
-			}
-			rc.mu.Unlock()
-			if _, err := s.Ingest(ctx, batch); err != nil {
-				return err
-			}
-			expected[org] += len(batch)
 		}
+	}
+	routeStart := time.Now()
+	next := make(chan []notify.Incoming)
+	var feed sync.WaitGroup
+	var feedErr atomic.Value
+	for range feeders {
+		feed.Go(func() {
+			for batch := range next {
+				at := time.Now()
+				rc.mu.Lock()
+				for _, f := range batch {
+					rc.recorded[f.SourceID] = at
+				}
+				rc.mu.Unlock()
+				if _, err := s.Ingest(ctx, batch); err != nil {
+					feedErr.Store(err)
+				}
+			}
+		})
+	}
+	for _, b := range batches {
+		next <- b
+	}
+	close(next)
+	feed.Wait()
+	if err, ok := feedErr.Load().(error); ok {
+		return err
 	}
 	routed := time.Since(routeStart)
 
@@ -233,8 +253,8 @@ func run(dialect, pgURL string, nFindings, nOrgs, rounds, workers, attempts int,
 		return rc.latencies[min(len(rc.latencies)-1, int(p*float64(len(rc.latencies))))].Round(time.Millisecond)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "notify bench: %d findings, %d organisations in %d rounds, %s, %d workers; %s slow (%s per call), %s failing\n\n",
-		nFindings, nOrgs, rounds, dialect, workers, slowOrg, slowDelay, failOrg)
+	fmt.Fprintf(tw, "notify bench: %d findings, %d organisations in %d rounds, %s, %d feeders, %d workers; %s slow (%s per call), %s failing\n\n",
+		nFindings, nOrgs, rounds, dialect, feeders, workers, slowOrg, slowDelay, failOrg)
 	fmt.Fprintf(tw, "measure\tvalue\n")
 	fmt.Fprintf(tw, "channels created (sealed)\t%d in %s\n", nOrgs, setup.Round(time.Millisecond))
 	fmt.Fprintf(tw, "routing (record + outbox)\t%.0f findings/s (%s)\n", float64(nFindings)/routed.Seconds(), routed.Round(time.Millisecond))

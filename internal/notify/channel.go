@@ -305,6 +305,7 @@ func (s *Service) DeleteChannel(ctx context.Context, actor, grantID, orgID, id s
 		if _, err := tx.ExecContext(ctx, `DELETE FROM notify_channels WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("delete channel %s: %w", id, err)
 		}
+		s.channels.Delete(id)
 		return audit.Append(ctx, tx, audit.Entry{At: s.now(), Actor: actor, GrantID: grantID, Action: "notify.channel.delete", OrgID: orgID, Target: id,
 			Details: map[string]any{"name": c.Name, "kind": c.Kind}})
 	})

@@ -288,11 +288,14 @@ func OpenDigest(signed []byte, v note.Verifier) (Digest, error) {
 
 // RunDigests makes the configured digests when their period has ended,
 // checking every interval; made once across replicas (the period is
-// unique).
+// unique). It also purges delivered messages past their retention.
 func (s *Service) RunDigests(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if _, err := s.Purge(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("purging delivered notifications", "err", err)
+		}
 		st, err := s.Settings(ctx)
 		if err == nil {
 			for _, p := range st.Digests {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // quiet hours in the organisation's time zone, whatever the host has
 
@@ -105,6 +106,9 @@ type Service struct {
 	client *http.Client
 	log    *slog.Logger
 	wake   chan struct{}
+	// channels caches opened channel secrets for the workers
+	// (sendingChannel).
+	channels sync.Map
 }
 
 // New returns a Service over db, keeping channel secrets through sealer.

@@ -186,6 +186,14 @@ func TestRetryAndDeadLetter(t *testing.T) {
 		if acts := auditActions(t, db, "org-a"); acts[len(acts)-1] != "notify.delivery.retry" {
 			t.Fatalf("audit %v", acts)
 		}
+		// Delivered messages leave the outbox after their retention.
+		if n, err := s.Purge(ctx); err != nil || n != 0 {
+			t.Fatalf("purged %d early: %v", n, err)
+		}
+		clk.add(notify.DeliveredRetention + time.Hour)
+		if n, err := s.Purge(ctx); err != nil || n != 1 {
+			t.Fatalf("purged %d: %v", n, err)
+		}
 	})
 }
 

@@ -85,10 +85,18 @@ func (s *Service) claim(ctx context.Context) (claimed, bool, error) {
 	}
 	found := false
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT d.id, d.org_id, d.channel_id, d.kind, d.payload, d.attempts, d.created_at FROM notify_deliveries d
-			WHERE ((d.state = 'pending' AND d.due_at <= $1) OR (d.state = 'sending' AND d.lease_until < $1))
-			AND NOT EXISTS (SELECT 1 FROM notify_deliveries o WHERE o.channel_id = d.channel_id AND o.state = 'sending' AND o.lease_until >= $1)
-			ORDER BY d.due_at LIMIT 1`+lock, now).Scan(&c.id, &c.orgID, &c.channelID, &c.kind, &c.payload, &c.attempts, &c.createdAt)
+		// A lapsed lease first (a stopped worker's), then the oldest due;
+		// two queries so each reads the (state, due_at) index.
+		var err error
+		for _, cond := range []string{`d.state = 'sending' AND d.lease_until < $1`, `d.state = 'pending' AND d.due_at <= $1`} {
+			err = tx.QueryRowContext(ctx, `SELECT d.id, d.org_id, d.channel_id, d.kind, d.payload, d.attempts, d.created_at FROM notify_deliveries d
+				WHERE `+cond+`
+				AND NOT EXISTS (SELECT 1 FROM notify_deliveries o WHERE o.channel_id = d.channel_id AND o.state = 'sending' AND o.lease_until >= $1)
+				ORDER BY d.due_at LIMIT 1`+lock, now).Scan(&c.id, &c.orgID, &c.channelID, &c.kind, &c.payload, &c.attempts, &c.createdAt)
+			if !errors.Is(err, sql.ErrNoRows) {
+				break
+			}
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -252,4 +260,20 @@ func (s *Service) Stats(ctx context.Context) (map[string]int, error) {
 		out[st] = n
 	}
 	return out, rows.Err()
+}
+
+// DeliveredRetention is how long a delivered message stays in the outbox
+// for the tenant to look at; dead ones stay until resent or their channel
+// goes.
+const DeliveredRetention = 30 * 24 * time.Hour
+
+// Purge deletes delivered messages older than DeliveredRetention (their
+// events stay), so the outbox does not grow without bound.
+func (s *Service) Purge(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM notify_deliveries WHERE state = 'delivered' AND delivered_at < $1`,
+		s.now().UTC().Add(-DeliveredRetention))
+	if err != nil {
+		return 0, fmt.Errorf("purge deliveries: %w", err)
+	}
+	return res.RowsAffected()
 }

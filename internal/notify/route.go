@@ -99,6 +99,10 @@ func DedupKey(envID, resourceID, controlID string) string {
 func (s *Service) Record(ctx context.Context, q store.Querier, in []Incoming) (Routed, error) {
 	var r Routed
 	rt := router{s: s, q: q, channels: map[string][]routeChannel{}, suppressions: map[string][]Suppression{}, open: map[string]*openDelivery{}}
+	known, err := existingEvents(ctx, q, in)
+	if err != nil {
+		return r, err
+	}
 	for _, f := range in {
 		if f.OrgID == Central || f.EnvID == "" {
 			return r, fault.Invalidf("a finding belongs to an environment of an organisation")
@@ -112,10 +116,10 @@ func (s *Service) Record(ctx context.Context, q store.Querier, in []Incoming) (R
 		}
 		at = at.UTC()
 		key := DedupKey(f.EnvID, f.ResourceID, f.ControlID)
-		var id, status, source string
-		err := q.QueryRowContext(ctx, `SELECT id, status, source FROM notify_events WHERE org_id = $1 AND dedup_key = $2`, f.OrgID, key).Scan(&id, &status, &source)
+		ke, seen := known[f.OrgID+"\x00"+key]
+		id, status, source := ke.id, ke.status, ke.source
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
+		case !seen:
 			if f.Resolved {
 				continue
 			}
@@ -131,12 +135,11 @@ func (s *Service) Record(ctx context.Context, q store.Querier, in []Incoming) (R
 				ev.ID, ev.OrgID, ev.EnvID, key, ev.Source, ev.SourceID, string(ev.Severity), ev.Title, ev.ControlID, ev.ResourceID, sup, at); err != nil {
 				return r, fmt.Errorf("record event: %w", err)
 			}
+			known[f.OrgID+"\x00"+key] = knownEvent{id: ev.ID, status: "open", source: ev.Source}
 			r.New++
 			if err := rt.route(ctx, ev, &r); err != nil {
 				return r, err
 			}
-		case err != nil:
-			return r, fmt.Errorf("record event: %w", err)
 		case f.Resolved:
 			// Only the source that reported a problem says it is gone:
 			// Security Hub archiving its copy does not close what hatoba
@@ -145,6 +148,7 @@ func (s *Service) Record(ctx context.Context, q store.Querier, in []Incoming) (R
 				if _, err := q.ExecContext(ctx, `UPDATE notify_events SET status = 'resolved', last_seen = $1 WHERE id = $2`, at, id); err != nil {
 					return r, fmt.Errorf("resolve event %s: %w", id, err)
 				}
+				known[f.OrgID+"\x00"+key] = knownEvent{id: id, status: "resolved", source: source}
 				r.Resolved++
 			}
 		case status == "resolved":
@@ -159,6 +163,7 @@ func (s *Service) Record(ctx context.Context, q store.Querier, in []Incoming) (R
 				return r, fmt.Errorf("reopen event %s: %w", id, err)
 			}
 			ev.SuppressedBy = sup
+			known[f.OrgID+"\x00"+key] = knownEvent{id: id, status: "open", source: f.Source}
 			r.Reopened++
 			if err := rt.route(ctx, ev, &r); err != nil {
 				return r, err
@@ -174,6 +179,44 @@ func (s *Service) Record(ctx context.Context, q store.Querier, in []Incoming) (R
 		s.Wake()
 	}
 	return r, nil
+}
+
+type knownEvent struct{ id, status, source string }
+
+// existingEvents reads, in one query per organisation, the events the
+// findings may already be, by organisation and dedup key.
+func existingEvents(ctx context.Context, q store.Querier, in []Incoming) (map[string]knownEvent, error) {
+	keys := map[string][]string{}
+	for _, f := range in {
+		keys[f.OrgID] = append(keys[f.OrgID], DedupKey(f.EnvID, f.ResourceID, f.ControlID))
+	}
+	out := map[string]knownEvent{}
+	for org, ks := range keys {
+		for len(ks) > 0 {
+			chunk := ks[:min(len(ks), 500)]
+			ks = ks[len(chunk):]
+			args := []any{org}
+			rows, err := q.QueryContext(ctx, `SELECT dedup_key, id, status, source FROM notify_events WHERE org_id = $1 AND dedup_key IN (`+
+				store.In(&args, chunk)+`)`, args...)
+			if err != nil {
+				return nil, fmt.Errorf("record events: %w", err)
+			}
+			for rows.Next() {
+				var key string
+				var ke knownEvent
+				if err := rows.Scan(&key, &ke.id, &ke.status, &ke.source); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("record events: %w", err)
+				}
+				out[org+"\x00"+key] = ke
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("record events: %w", err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Ingest records findings in a transaction of its own (the ingestion

@@ -80,11 +80,7 @@ func Verify(key string, h http.Header, body []byte, now time.Time, tolerance tim
 
 // send makes one attempt at a claimed delivery.
 func (s *Service) send(ctx context.Context, c claimed) error {
-	ch, sealed, err := getChannel(ctx, s.db, c.orgID, c.channelID)
-	if err != nil {
-		return err
-	}
-	sec, err := s.open(ctx, ch.ID, sealed)
+	ch, sec, err := s.sendingChannel(ctx, c.orgID, c.channelID)
 	if err != nil {
 		return err
 	}
@@ -113,6 +109,41 @@ func (s *Service) send(ctx context.Context, c claimed) error {
 		return s.mail(ctx, sec.Recipients, ch, msg)
 	}
 	return fmt.Errorf("channel %s: unknown kind %q", ch.ID, ch.Kind)
+}
+
+// openChannel is a channel with its secret opened, as the workers keep it.
+type openChannel struct {
+	ch     Channel
+	sec    secret
+	expiry time.Time
+}
+
+// channelCacheTTL bounds how long workers keep a channel's opened secret:
+// its kind, URL, key and recipients never change (a new URL is a new
+// channel), so this only bounds how long a sealed key service or a
+// deleted channel takes to be noticed by a warm worker.
+const channelCacheTTL = time.Minute
+
+// sendingChannel is the channel and its opened secret, from the workers'
+// cache or the database and the key service.
+func (s *Service) sendingChannel(ctx context.Context, orgID, id string) (Channel, secret, error) {
+	now := time.Now()
+	if v, ok := s.channels.Load(id); ok {
+		oc := v.(openChannel)
+		if oc.ch.OrgID == orgID && now.Before(oc.expiry) {
+			return oc.ch, oc.sec, nil
+		}
+	}
+	ch, sealed, err := getChannel(ctx, s.db, orgID, id)
+	if err != nil {
+		return Channel{}, secret{}, err
+	}
+	sec, err := s.open(ctx, ch.ID, sealed)
+	if err != nil {
+		return Channel{}, secret{}, err
+	}
+	s.channels.Store(id, openChannel{ch: ch, sec: sec, expiry: now.Add(channelCacheTTL)})
+	return ch, sec, nil
 }
 
 func deliveryEvents(ctx context.Context, q store.Querier, deliveryID string) ([]Event, error) {
