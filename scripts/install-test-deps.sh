@@ -6,7 +6,9 @@
 #     the CLI login tests;
 #   - NSS's tools (certutil, pk12util) and openssl, which put a test client
 #     certificate into the browser's certificate store for the console's
-#     smart-card login test.
+#     smart-card login test;
+#   - OpenStack Keystone (scripts/keystone.sh installs, sets up and starts
+#     it on 127.0.0.1:35357) for the OpenStack driver's tests.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -42,6 +44,10 @@ else
 fi
 command -v pk12util >/dev/null 2>&1 && command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+
+# Keystone is installed and started by its own script, every time: it
+# leaves a server that already answers alone.
+"$(dirname "$0")/keystone.sh" >/dev/null
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
