@@ -107,6 +107,12 @@ max_param_size = 255
 
 [database]
 connection = sqlite:///$dir/keystone.db
+# A test database: durability across a power cut is not needed, speed is.
+sqlite_synchronous = false
+
+[identity]
+# bcrypt's fewest rounds: logging in takes milliseconds, not a second.
+password_hash_rounds = 4
 
 [token]
 provider = fernet
@@ -122,7 +128,10 @@ key_repository = $dir/fernet-keys
 key_repository = $dir/credential-keys
 
 [cache]
-enabled = false
+# One uWSGI process (below), so an in-memory cache is never stale: it
+# spares the database a dozen reads per token validation.
+enabled = true
+backend = dogpile.cache.memory
 
 [resource]
 # Units are nested projects; hatoba's unit paths may be deep.
@@ -162,10 +171,15 @@ fi
 
 say "starting Keystone on 127.0.0.1:$port"
 # Keystone's WSGI application reads its configuration from the files this
-# variable names; uWSGI serves it on loopback with a few workers.
+# variable names; uWSGI serves it on loopback with one process and one
+# thread: SQLite refuses ("database is locked") a transaction that reads and
+# then writes while another writes, which Keystone answers with a 500; and
+# one process keeps the in-memory cache the one truth. uWSGI's HTTP sockets close a connection after some answers
+# without saying so, and a client that reuses it for a POST or PATCH sees
+# it reset: every answer says "Connection: close" instead.
 OS_KEYSTONE_CONFIG_FILES=$conf uwsgi --plugin python3 \
-  --http-socket "127.0.0.1:$port" --wsgi-file /usr/bin/keystone-wsgi-public \
-  --master --processes 2 --threads 4 --die-on-term --lazy-apps \
+  --http-socket "127.0.0.1:$port" --add-header "Connection: close" --wsgi-file /usr/bin/keystone-wsgi-public \
+  --master --processes 1 --threads 1 --die-on-term --lazy-apps \
   --pidfile "$dir/uwsgi.pid" --daemonize "$dir/uwsgi.log" --env "OS_KEYSTONE_CONFIG_FILES=$conf"
 
 for _ in $(seq 1 120); do
