@@ -553,3 +553,10 @@ func (d *Driver) PurgeClosed(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Clone returns a driver on the same connection with nothing looked up
+// yet, as another hatoba replica would be.
+func (d *Driver) Clone() *Driver {
+	c, _ := New(d.cfg)
+	return c
+}

@@ -1,0 +1,144 @@
+package openstack_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/provider"
+	"github.com/hatoba-cloud/hatoba/internal/provider/openstack"
+	"github.com/hatoba-cloud/hatoba/internal/provider/openstack/keystonetest"
+)
+
+// The conformance suite (internal/provider/providertest) covers what every
+// driver does; these are what only this one does, on the real Keystone.
+
+// TestCreateTwiceIsOneProject: a second CreateAccount for the same
+// environment, made because the first one's answer was lost, gets
+// Keystone's 409 and returns the project the first made.
+func TestCreateTwiceIsOneProject(t *testing.T) {
+	t.Parallel()
+	d, _ := keystonetest.Driver(t, keystonetest.Options{})
+	ctx := context.Background()
+	spec := provider.AccountSpec{Name: "env-twice 住民記録", Email: "cloud+env-twice@sim.hatoba.invalid"}
+	first, err := d.CreateAccount(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := d.CreateAccount(ctx, spec)
+	if err != nil || second != first {
+		t.Fatalf("second CreateAccount = %q, %v; want the first project %s", second, err, first)
+	}
+	// Another environment may not take the name.
+	_, err = d.CreateAccount(ctx, provider.AccountSpec{Name: spec.Name, Email: "cloud+other@sim.hatoba.invalid"})
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Class != provider.Permanent || pe.Code != "NameTaken" {
+		t.Fatalf("CreateAccount of a taken name = %v, want a permanent NameTaken", err)
+	}
+}
+
+// TestUnitsConcurrently: workers vending into the same new unit at once
+// make it once.
+func TestUnitsConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var ids [4]string
+	var wg sync.WaitGroup
+	// One driver per worker: none shares another's cache of units.
+	d0, _ := keystonetest.Driver(t, keystonetest.Options{})
+	drivers := []*openstack.Driver{d0, d0.Clone(), d0.Clone(), d0.Clone()}
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			ids[i], err = drivers[i].EnsureUnit(ctx, []string{"gov", "tokyo", "tax"})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("concurrent EnsureUnit gave %v", ids)
+		}
+	}
+}
+
+// TestAllowedRolesRefuse: a guardrail that does not allow the configured
+// Administrator role makes AssignAccess fail permanently, naming the role.
+func TestAllowedRolesRefuse(t *testing.T) {
+	t.Parallel()
+	d, _ := keystonetest.Driver(t, keystonetest.Options{})
+	ctx := context.Background()
+	req, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "env-roles", Email: "cloud+env-roles@sim.hatoba.invalid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"format":"hatoba-openstack-guardrail/v1","endpoint_regions":["jp-east-1"],"allowed_roles":["member","reader"]}`
+	if err := d.AttachPolicies(ctx, req, []provider.Policy{{Name: "hatoba-preventive-roles", Document: doc}}); err != nil {
+		t.Fatal(err)
+	}
+	err = d.AssignAccess(ctx, req, provider.Access{AdminGroup: "hatoba-env-roles-administrators", MemberGroup: "hatoba-env-roles-members"})
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Class != provider.Permanent || pe.Code != "RoleNotAllowed" {
+		t.Fatalf("AssignAccess = %v, want a permanent RoleNotAllowed", err)
+	}
+	regions, err := d.ProjectEndpointRegions(ctx, req)
+	if err != nil || len(regions) != 1 || regions[0] != "jp-east-1" {
+		t.Fatalf("endpoint regions = %v, %v; want [jp-east-1]", regions, err)
+	}
+}
+
+// TestPurgeAfterRetention: a closed project stays, disabled, for the
+// retention, and is deleted with its groups after it.
+func TestPurgeAfterRetention(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	d, _ := keystonetest.Driver(t, keystonetest.Options{Retention: 30 * 24 * time.Hour, Now: clock})
+	ctx := context.Background()
+	spec := provider.AccountSpec{Name: "env-purge", Email: "cloud+env-purge@sim.hatoba.invalid"}
+	id, err := d.CreateAccount(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := provider.Access{AdminGroup: "hatoba-env-purge-administrators", MemberGroup: "hatoba-env-purge-members"}
+	if err := d.AssignAccess(ctx, id, access); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddGroupMember(ctx, access.AdminGroup, provider.Person{ID: "p-purge", DisplayName: "Purge"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CloseAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(29 * 24 * time.Hour)
+	mu.Unlock()
+	if n, err := d.PurgeClosed(ctx); err != nil || n != 0 {
+		t.Fatalf("PurgeClosed within the retention = %d, %v; want 0", n, err)
+	}
+	if f, _ := d.FindAccount(ctx, spec); f.AccountID != id {
+		t.Fatalf("the closed project is gone within the retention: %+v", f)
+	}
+	mu.Lock()
+	now = now.Add(2 * 24 * time.Hour)
+	mu.Unlock()
+	if n, err := d.PurgeClosed(ctx); err != nil || n != 1 {
+		t.Fatalf("PurgeClosed after the retention = %d, %v; want 1", n, err)
+	}
+	if f, _ := d.FindAccount(ctx, spec); f.AccountID != "" {
+		t.Fatalf("the project outlived its retention: %+v", f)
+	}
+	if m, err := d.GroupMembers(ctx, access.AdminGroup); err != nil || len(m) != 0 {
+		t.Fatalf("the group outlived its project: members %v, %v", m, err)
+	}
+	if n, err := d.PurgeClosed(ctx); err != nil || n != 0 {
+		t.Fatalf("PurgeClosed again = %d, %v; want 0", n, err)
+	}
+}
