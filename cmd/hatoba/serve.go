@@ -452,6 +452,14 @@ func permissionSetPolicy(p config.PermissionSet) awsdriver.PermissionSetPolicy {
 func buildConnections(ctx context.Context, cfg config.Config, simURL string, sealed *secrets.Store) ([]vending.Connection, error) {
 	var out []vending.Connection
 	for _, p := range cfg.Providers {
+		if p.Driver == "openstack" {
+			drv, err := openstackDriver(p, sealed)
+			if err != nil {
+				return nil, fmt.Errorf("provider %s: %w", p.Name, err)
+			}
+			out = append(out, connection(p, drv))
+			continue
+		}
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
 			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
 			Administrator: permissionSetPolicy(p.PermissionSets.Administrator), NonAdministrator: permissionSetPolicy(p.PermissionSets.NonAdministrator),
@@ -474,14 +482,18 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 		}
-		allowed := make([]env.Classification, len(p.Classifications))
-		for i, c := range p.Classifications {
-			allowed[i] = env.Classification(c)
-		}
-		out = append(out, vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
-			PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate})
+		out = append(out, connection(p, drv))
 	}
 	return out, nil
+}
+
+func connection(p config.Provider, drv provider.Provider) vending.Connection {
+	allowed := make([]env.Classification, len(p.Classifications))
+	for i, c := range p.Classifications {
+		allowed[i] = env.Classification(c)
+	}
+	return vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
+		PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate}
 }
 
 // baselinePolicies is the preventive policy every new account gets

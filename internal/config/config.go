@@ -193,7 +193,7 @@ type SimCloud struct {
 // Provider is one provider connection.
 type Provider struct {
 	Name   string `yaml:"name"`
-	Driver string `yaml:"driver"` // "aws"
+	Driver string `yaml:"driver"` // "aws" or "openstack"
 	// Endpoint overrides the provider's API address; "embedded" means the
 	// simulated cloud inside this process.
 	Endpoint        string        `yaml:"endpoint"`
@@ -207,6 +207,34 @@ type Provider struct {
 	// PermissionSets is what the two permission sets grant on this
 	// connection; a set left empty grants the driver's default.
 	PermissionSets PermissionSets `yaml:"permission_sets"`
+	// OpenStack configures a connection of driver openstack.
+	OpenStack OpenStack `yaml:"openstack"`
+}
+
+// OpenStack is an OpenStack connection (docs/providers.md): hatoba keeps
+// its units, projects, groups and users in one Keystone domain.
+type OpenStack struct {
+	AuthURL string `yaml:"auth_url"` // Keystone v3, e.g. https://keystone.example.jp:5000/v3
+	Domain  string `yaml:"domain"`
+	Region  string `yaml:"region"` // Keystone's region in the catalog; empty means any
+	// ApplicationCredentialID or Username (in UserDomain) is who hatoba
+	// is; Secret is "secret:NAME", the credential's secret or the
+	// password stored through the key service (hatoba secret put) — never
+	// the secret itself.
+	ApplicationCredentialID string `yaml:"application_credential_id"`
+	Username                string `yaml:"username"`
+	UserDomain              string `yaml:"user_domain"`
+	Secret                  string `yaml:"secret"`
+	// AdministratorRoles and NonAdministratorRoles are the roles the two
+	// permission sets' groups get on a project (default [admin], [member]).
+	AdministratorRoles    []string `yaml:"administrator_roles"`
+	NonAdministratorRoles []string `yaml:"non_administrator_roles"`
+	// DomesticRegions, when set, are the only regions whose endpoints every
+	// project sees (OS-EP-FILTER), whatever controls are enforced.
+	DomesticRegions []string `yaml:"domestic_regions"`
+	// Retention is how long a closed project is kept disabled before it
+	// is deleted (default 90 days).
+	Retention time.Duration `yaml:"retention"`
 }
 
 // PermissionSets configures the Administrator and Non-administrator sets.
@@ -361,8 +389,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("providers[%d].name: must not be empty", i)
 		case seen[p.Name]:
 			return fmt.Errorf("providers[%d].name: %q is used twice", i, p.Name)
-		case p.Driver != "aws":
-			return fmt.Errorf("providers[%d].driver: %q is not a known driver (known: aws)", i, p.Driver)
+		case p.Driver != "aws" && p.Driver != "openstack":
+			return fmt.Errorf("providers[%d].driver: %q is not a known driver (known: aws, openstack)", i, p.Driver)
+		case p.Driver == "openstack" && (p.OpenStack.AuthURL == "" || p.OpenStack.Domain == ""):
+			return fmt.Errorf("providers[%d].openstack: auth_url and domain are required", i)
+		case p.Driver == "openstack" && (p.OpenStack.ApplicationCredentialID == "") == (p.OpenStack.Username == ""):
+			return fmt.Errorf("providers[%d].openstack: give application_credential_id or username, not both", i)
+		case p.Driver == "openstack" && !strings.HasPrefix(p.OpenStack.Secret, "secret:"):
+			return fmt.Errorf("providers[%d].openstack.secret: must name a stored secret (secret:NAME, see hatoba secret put), never hold the secret", i)
 		case p.Cap < 1:
 			return fmt.Errorf("providers[%d].cap: must be at least 1", i)
 		case !strings.Contains(p.EmailTemplate, "{id}"):

@@ -23,6 +23,9 @@ import (
 // guardrail, the OpenStack counterpart of an AWS service control policy.
 const GuardrailFormat = "hatoba-openstack-guardrail/v1"
 
+// DomesticGuardrail names the guardrail of Config.DomesticRegions.
+const DomesticGuardrail = "hatoba-domestic-regions"
+
 // Guardrail is what OpenStack can enforce before anything happens in a
 // project, as one policy document (provider.Policy.Document, JSON):
 //
@@ -181,6 +184,9 @@ func (d *Driver) setGuardrails(ctx context.Context, accountID string, keep func(
 			continue
 		}
 		next[pol.Name] = g
+	}
+	if len(d.cfg.DomesticRegions) > 0 {
+		next[DomesticGuardrail] = Guardrail{Format: GuardrailFormat, EndpointRegions: d.cfg.DomesticRegions}
 	}
 	// The record first, then the project: a crash in between leaves a
 	// record that the next run enforces again.

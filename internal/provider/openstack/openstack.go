@@ -67,6 +67,10 @@ type Config struct {
 	// AdministratorRoles and NonAdministratorRoles are the roles the two
 	// groups get on their project; empty means [admin] and [member].
 	AdministratorRoles, NonAdministratorRoles []string
+	// DomesticRegions, when set, is a guardrail on every project that
+	// hatoba never takes off: only these regions' endpoints are listed to
+	// its tokens (OS-EP-FILTER), whatever controls are enforced.
+	DomesticRegions []string
 	// Retention is how long a closed project is kept (disabled) before
 	// PurgeClosed deletes it; zero means 90 days.
 	Retention time.Duration
