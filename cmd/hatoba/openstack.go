@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/config"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/provider/openstack"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
 // openstackDriver builds the driver of an openstack connection. Its secret
@@ -35,4 +41,49 @@ func openstackDriver(p config.Provider, sealed *secrets.Store) (*openstack.Drive
 		},
 		AdministratorRoles: o.AdministratorRoles, NonAdministratorRoles: o.NonAdministratorRoles,
 		DomesticRegions: o.DomesticRegions, Retention: o.Retention})
+}
+
+// openstackGuardrails is vending's PolicySet for environments on an
+// OpenStack connection: the preventive controls in force on the
+// environment (as preventivePolicies selects them for SCPs) rendered to
+// OpenStack guardrails. There is no baseline SCP: the connection's
+// domestic regions are the driver's own guardrail.
+func openstackGuardrails(orgs *org.Registry, as *assignments.Service, lookup func(id string) (controls.Control, bool)) func(context.Context, env.Environment) ([]provider.Policy, error) {
+	p := &controlParts{assignments: as}
+	return func(ctx context.Context, en env.Environment) ([]provider.Policy, error) {
+		eff, err := p.effective(ctx, orgs, en.ID, en.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		var enforced []controls.Control
+		for id, mode := range eff {
+			if c, ok := lookup(id); ok && mode == assignments.Enforce && c.Has(controls.Preventive) {
+				enforced = append(enforced, c)
+			}
+		}
+		rendered, err := controls.RenderOpenStackGuardrails(enforced, vending.DefaultManagedPolicyPrefix)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]provider.Policy, 0, len(rendered))
+		for _, r := range rendered {
+			out = append(out, provider.Policy{Name: r.Name, Description: r.Description, Document: r.Document})
+		}
+		return out, nil
+	}
+}
+
+// policySetByDriver gives each environment the policy set of its
+// connection's driver.
+func policySetByDriver(providers []config.Provider, aws, openstack func(context.Context, env.Environment) ([]provider.Policy, error)) func(context.Context, env.Environment) ([]provider.Policy, error) {
+	onOpenStack := map[string]bool{}
+	for _, p := range providers {
+		onOpenStack[p.Name] = p.Driver == "openstack"
+	}
+	return func(ctx context.Context, en env.Environment) ([]provider.Policy, error) {
+		if onOpenStack[en.Provider] {
+			return openstack(ctx, en)
+		}
+		return aws(ctx, en)
+	}
 }

@@ -337,7 +337,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	engine, err := vending.New(db, envs, orgs, vending.Config{
 		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
-		PolicySet:      preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
+		PolicySet: policySetByDriver(cfg.Providers, preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
+			openstackGuardrails(orgs, ctl.assignments, ctl.catalog.Control)),
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
 		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,

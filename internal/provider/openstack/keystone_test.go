@@ -3,10 +3,12 @@ package openstack_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/provider/openstack"
 	"github.com/hatoba-cloud/hatoba/internal/provider/openstack/keystonetest"
@@ -140,5 +142,65 @@ func TestPurgeAfterRetention(t *testing.T) {
 	}
 	if n, err := d.PurgeClosed(ctx); err != nil || n != 0 {
 		t.Fatalf("PurgeClosed again = %d, %v; want 0", n, err)
+	}
+}
+
+// TestCatalogGuardrail: the catalog's preventive OpenStack control, rendered
+// as serve renders it, is what the driver enforces: the project lists only
+// the domestic regions' endpoints, and reconciling it away lifts the filter.
+func TestCatalogGuardrail(t *testing.T) {
+	t.Parallel()
+	if controls.OpenStackGuardrailFormat != openstack.GuardrailFormat {
+		t.Fatalf("controls render %q, the driver reads %q", controls.OpenStackGuardrailFormat, openstack.GuardrailFormat)
+	}
+	cs, err := controls.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := controls.RenderOpenStackGuardrails(cs, "hatoba-preventive")
+	if err != nil || len(rendered) == 0 {
+		t.Fatalf("rendered %d guardrails, %v", len(rendered), err)
+	}
+	var policies []provider.Policy
+	for _, r := range rendered {
+		policies = append(policies, provider.Policy{Name: r.Name, Description: r.Description, Document: r.Document})
+	}
+	d, _ := keystonetest.Driver(t, keystonetest.Options{})
+	ctx := context.Background()
+	id, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "env-catalog", Email: "cloud+env-catalog@sim.hatoba.invalid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AttachPolicies(ctx, id, policies); err != nil {
+		t.Fatal(err)
+	}
+	regions, err := d.ProjectEndpointRegions(ctx, id)
+	if err != nil || !slices.Equal(regions, keystonetest.DomesticRegions) {
+		t.Fatalf("endpoint regions = %v, %v; want %v", regions, err, keystonetest.DomesticRegions)
+	}
+	if err := d.SetPolicies(ctx, id, "hatoba-preventive", nil); err != nil {
+		t.Fatal(err)
+	}
+	if regions, err := d.ProjectEndpointRegions(ctx, id); err != nil || len(regions) != 0 {
+		t.Fatalf("endpoint regions after the control is lifted = %v, %v; want no filter", regions, err)
+	}
+}
+
+// TestDomesticRegionsStay: the connection's domestic regions are a
+// guardrail reconciliation never takes off.
+func TestDomesticRegionsStay(t *testing.T) {
+	t.Parallel()
+	d, _ := keystonetest.Driver(t, keystonetest.Options{DomesticRegions: []string{"jp-west-1"}})
+	ctx := context.Background()
+	id, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "env-domestic", Email: "cloud+env-domestic@sim.hatoba.invalid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetPolicies(ctx, id, "hatoba-preventive", nil); err != nil {
+		t.Fatal(err)
+	}
+	regions, err := d.ProjectEndpointRegions(ctx, id)
+	if err != nil || !slices.Equal(regions, []string{"jp-west-1"}) {
+		t.Fatalf("endpoint regions = %v, %v; want [jp-west-1]", regions, err)
 	}
 }

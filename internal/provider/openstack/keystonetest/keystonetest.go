@@ -102,7 +102,9 @@ type Options struct {
 	// HTTPClient carries the driver's requests (tests inject faults).
 	HTTPClient *http.Client
 	Retention  time.Duration
-	Now        func() time.Time
+	// DomesticRegions is the connection's guardrail of domestic regions.
+	DomesticRegions []string
+	Now             func() time.Time
 }
 
 // Driver returns a driver on a new domain of its own, and the domain's id;
@@ -144,7 +146,8 @@ func Driver(t testing.TB, opts Options) (*openstack.Driver, string) {
 		Username: "admin", UserDomain: "Default",
 		Secret:    func(context.Context) (string, error) { return password(), nil },
 		Retention: opts.Retention, Now: opts.Now, HTTPClient: opts.HTTPClient,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		DomesticRegions: opts.DomesticRegions,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
