@@ -13,7 +13,9 @@ import (
 func TestPolicySetByDriver(t *testing.T) {
 	t.Parallel()
 	named := func(n string) func(context.Context, env.Environment) ([]provider.Policy, error) {
-		return func(context.Context, env.Environment) ([]provider.Policy, error) { return []provider.Policy{{Name: n}}, nil }
+		return func(context.Context, env.Environment) ([]provider.Policy, error) {
+			return []provider.Policy{{Name: n}}, nil
+		}
 	}
 	set := policySetByDriver([]config.Provider{{Name: "sim", Driver: "aws"}, {Name: "domestic", Driver: "openstack"}}, named("scp"), named("guardrail"))
 	for _, tc := range []struct{ provider, want string }{{"sim", "scp"}, {"domestic", "guardrail"}} {
