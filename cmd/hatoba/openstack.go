@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
@@ -85,5 +86,30 @@ func policySetByDriver(providers []config.Provider, aws, openstack func(context.
 			return openstack(ctx, en)
 		}
 		return aws(ctx, en)
+	}
+}
+
+// closedPurger is a driver that keeps closed accounts for a retention and
+// deletes them itself (openstack: a closed project is disabled, then
+// deleted); AWS deletes closed accounts on its own.
+type closedPurger interface {
+	PurgeClosed(ctx context.Context) (int, error)
+}
+
+// purgeClosed deletes the closed accounts whose retention has passed, on
+// every connection that keeps them; hatoba's own records stay.
+func purgeClosed(ctx context.Context, conns []vending.Connection, log *slog.Logger) {
+	for _, cn := range conns {
+		p, ok := cn.Provider.(closedPurger)
+		if !ok {
+			continue
+		}
+		n, err := p.PurgeClosed(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("deleting closed accounts after their retention", "provider", cn.Name, "err", err)
+		case n > 0:
+			log.Info("closed accounts deleted after their retention", "provider", cn.Name, "deleted", n)
+		}
 	}
 }

@@ -392,6 +392,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			every(loopCtx, cfg.Controls.ReconcileInterval, func(ctx context.Context) { reconcilePolicies(ctx, engine, log) })
 		})
 	}
+	if cfg.Workers {
+		loops.Go(func() { every(loopCtx, time.Hour, func(ctx context.Context) { purgeClosed(ctx, conns, log) }) })
+	}
 	if ks != nil {
 		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 	}
