@@ -134,3 +134,13 @@ func FuzzParseGuardrail(f *testing.F) {
 		}
 	})
 }
+
+func TestSwiftAccountURL(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"https://swift.example.jp/v1/AUTH_admin", "https://swift.example.jp/v1/AUTH_%(project_id)s",
+		"https://swift.example.jp/v1/AUTH_$(project_id)s/", "https://swift.example.jp/v1", "https://swift.example.jp/v1/"} {
+		if got := swiftAccountURL(in, "p1"); got != "https://swift.example.jp/v1/AUTH_p1" {
+			t.Errorf("swiftAccountURL(%q) = %q", in, got)
+		}
+	}
+}

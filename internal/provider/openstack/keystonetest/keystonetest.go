@@ -39,6 +39,10 @@ const (
 	DefaultPassword = "hatoba-keystone-admin"
 )
 
+// FixtureServiceType is the type of the service whose endpoints the
+// fixture puts in each region.
+const FixtureServiceType = "hatoba-fixture"
+
 // Regions the fixture puts in the catalog: two domestic, one abroad, each
 // with a compute endpoint.
 var (
@@ -192,8 +196,13 @@ func Fixture(t testing.TB, admin *gophercloud.ServiceClient) {
 			ok("create region "+r, err)
 		}
 	}
+	// Limits are registered on compute; the endpoints that endpoint
+	// filtering selects by region belong to a service of the fixture's
+	// own, so that nothing reads them as a real compute service (the
+	// inventory's test registers the simulated services).
 	serviceID := ensureService(t, admin, "compute", "nova")
-	pages, err := endpoints.List(admin, endpoints.ListOpts{ServiceID: serviceID}).AllPages(ctx)
+	fixtureID := ensureService(t, admin, FixtureServiceType, "hatoba-fixture")
+	pages, err := endpoints.List(admin, endpoints.ListOpts{ServiceID: fixtureID}).AllPages(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +213,8 @@ func Fixture(t testing.TB, admin *gophercloud.ServiceClient) {
 			found = found || e.Region == r
 		}
 		if !found {
-			_, err := endpoints.Create(ctx, admin, endpoints.CreateOpts{ServiceID: serviceID, Region: r,
-				Availability: gophercloud.AvailabilityPublic, URL: "http://compute." + r + ".invalid/v2.1", Name: "nova"}).Extract()
+			_, err := endpoints.Create(ctx, admin, endpoints.CreateOpts{ServiceID: fixtureID, Region: r,
+				Availability: gophercloud.AvailabilityPublic, URL: "http://fixture." + r + ".invalid/", Name: "hatoba-fixture"}).Extract()
 			ok("create endpoint in "+r, err)
 		}
 	}
@@ -222,6 +231,12 @@ func Fixture(t testing.TB, admin *gophercloud.ServiceClient) {
 			}
 		}
 	}
+}
+
+// EnsureService returns the id of the catalog's service of this type,
+// creating it when there is none.
+func EnsureService(t testing.TB, admin *gophercloud.ServiceClient, typ, name string) string {
+	return ensureService(t, admin, typ, name)
 }
 
 func ensureService(t testing.TB, admin *gophercloud.ServiceClient, typ, name string) string {
