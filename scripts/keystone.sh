@@ -52,19 +52,18 @@ if answering; then
   exit 0
 fi
 
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    sudo=(sudo)
-  else
-    say "not root and no sudo; run as root or install keystone and uwsgi-plugin-python3 yourself"
-    exit 1
-  fi
-fi
-
 # Install: the package's own service must not start (it would take port
 # 5000 and a database of its own), nor may dbconfig-common ask questions.
 if ! command -v keystone-manage >/dev/null 2>&1 || ! command -v uwsgi >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      say "not root and no sudo; run as root or install keystone and uwsgi-plugin-python3 yourself"
+      exit 1
+    fi
+  fi
   if ! command -v apt-get >/dev/null 2>&1; then
     say "apt-get is not available; install Debian's keystone package yourself"
     exit 1
