@@ -139,7 +139,7 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 	}
 	out := make([]controls.Resource, len(rs))
 	for i, r := range rs {
-		out[i] = controls.Resource{Provider: "aws", Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
+		out[i] = controls.Resource{Provider: providerOfType(r.Type), Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
 	}
 	return out, nil
 }

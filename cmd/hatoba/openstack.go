@@ -113,3 +113,12 @@ func purgeClosed(ctx context.Context, conns []vending.Connection, log *slog.Logg
 		}
 	}
 }
+
+// providerOfType names the provider of a resource by its Terraform type,
+// as the controls' findings show it.
+func providerOfType(typ string) string {
+	if strings.HasPrefix(typ, "openstack_") {
+		return "openstack"
+	}
+	return "aws"
+}
