@@ -53,6 +53,10 @@ func classify(op string, err error) error {
 	case s == http.StatusRequestEntityTooLarge || (s == http.StatusForbidden && mentionsQuota(msg)):
 		pe.Code = QuotaExceeded
 		pe.Class = provider.Permanent
+	case s == http.StatusForbidden && strings.Contains(strings.ToLower(msg), "hierarchy depth"):
+		pe.Code = "UnitTooDeep"
+		pe.Class = provider.Permanent
+		pe.Err = fmt.Errorf("the unit path is deeper than Keystone allows (raise [resource] max_project_tree_depth, default 5): %s", msg)
 	case s == http.StatusUnauthorized:
 		pe.Class = provider.Permanent
 		pe.Err = fmt.Errorf("Keystone refused the connection's credential (check the application credential and that it is not expired): %s", msg)

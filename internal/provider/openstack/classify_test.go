@@ -32,6 +32,7 @@ func TestClassify(t *testing.T) {
 		{"ok/429", keystoneError(429, "slow down"), provider.Throttling, "Too Many Requests", ""},
 		{"fail/401", keystoneError(401, "The request you have made requires authentication."), provider.Permanent, "Unauthorized", "application credential"},
 		{"fail/403 names the role", keystoneError(403, "You are not authorized to perform the requested action: identity:create_project."), provider.Permanent, "Forbidden", "admin role"},
+		{"fail/403 too deep", keystoneError(403, "Max hierarchy depth reached for abc branch."), provider.Permanent, "UnitTooDeep", "max_project_tree_depth"},
 		{"fail/413 quota", keystoneError(413, "Request entity too large"), provider.Permanent, QuotaExceeded, ""},
 		{"fail/403 quota", keystoneError(403, "Quota exceeded for resources: projects"), provider.Permanent, QuotaExceeded, ""},
 		{"fail/400", keystoneError(400, "Invalid input for field 'name'"), provider.Permanent, "Bad Request", "Invalid input"},
