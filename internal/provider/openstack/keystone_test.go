@@ -204,3 +204,16 @@ func TestDomesticRegionsStay(t *testing.T) {
 		t.Fatalf("endpoint regions = %v, %v; want [jp-west-1]", regions, err)
 	}
 }
+
+// TestUnitTooDeep: a unit path deeper than Keystone's project tree allows
+// (scripts/keystone.sh sets 10) fails permanently, saying which setting.
+func TestUnitTooDeep(t *testing.T) {
+	t.Parallel()
+	d, _ := keystonetest.Driver(t, keystonetest.Options{})
+	path := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"}
+	_, err := d.EnsureUnit(context.Background(), path)
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Class != provider.Permanent || pe.Code != "UnitTooDeep" {
+		t.Fatalf("EnsureUnit of %d levels = %v, want a permanent UnitTooDeep", len(path), err)
+	}
+}
