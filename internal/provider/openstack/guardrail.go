@@ -284,7 +284,11 @@ func (d *Driver) enforceEndpoints(ctx context.Context, projectID string, regions
 		if has[id] {
 			continue
 		}
-		if err := projectendpoints.Create(ctx, c, projectID, id).ExtractErr(); err != nil {
+		err := projectendpoints.Create(ctx, c, projectID, id).ExtractErr()
+		if isStatus(err, http.StatusNotFound) {
+			continue // the endpoint was deleted since it was listed: nothing to show
+		}
+		if err != nil {
 			return classify("AssociateEndpoint", err)
 		}
 	}
