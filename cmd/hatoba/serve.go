@@ -461,7 +461,7 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 			if err != nil {
 				return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 			}
-			out = append(out, connection(p, drv))
+			out = append(out, connection(cfg, p, drv))
 			continue
 		}
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
@@ -486,15 +486,18 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 		}
-		out = append(out, connection(p, drv))
+		out = append(out, connection(cfg, p, drv))
 	}
 	return out, nil
 }
 
-func connection(p config.Provider, drv provider.Provider) vending.Connection {
-	allowed := make([]env.Classification, len(p.Classifications))
-	for i, c := range p.Classifications {
-		allowed[i] = env.Classification(c)
+// connection is a provider connection as vending sees it; the
+// classifications it may hold are those the placement policy allows on its
+// tier.
+func connection(cfg config.Config, p config.Provider, drv provider.Provider) vending.Connection {
+	var allowed []env.Classification
+	for _, c := range cfg.Allowed(p) {
+		allowed = append(allowed, env.Classification(c))
 	}
 	return vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
 		PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate}

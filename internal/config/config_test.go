@@ -193,3 +193,45 @@ func TestOpenStackProvider(t *testing.T) {
 		t.Fatal("the openstack connection was not loaded")
 	}
 }
+
+func TestPlacement(t *testing.T) {
+	t.Parallel()
+	body := `placement:
+  rules:
+    level3: [domestic]
+    level2: [domestic, hyperscaler]
+` + openstackYAML("secret:keystone-appcred")
+	p := filepath.Join(t.TempDir(), "placement.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p, func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domestic := cfg.Providers[0]
+	if domestic.TierOf() != TierDomestic {
+		t.Fatalf("an openstack connection's tier = %q", domestic.TierOf())
+	}
+	if got := strings.Join(cfg.Allowed(domestic), ","); got != "level1,level2,level3" {
+		t.Errorf("the domestic tier may hold %s", got)
+	}
+	aws := Provider{Name: "aws", Driver: "aws", Classifications: []string{"level1", "level2", "level3"}}
+	if got := strings.Join(cfg.Allowed(aws), ","); got != "level1,level2" {
+		t.Errorf("a hyperscaler may hold %s, want level1,level2 (level3 only on the domestic tier)", got)
+	}
+	aws.Tier = TierDomestic // an operator may declare otherwise
+	if got := strings.Join(cfg.Allowed(aws), ","); got != "level1,level2,level3" {
+		t.Errorf("declared domestic: %s", got)
+	}
+	if got := strings.Join((Config{}).Allowed(Provider{Driver: "aws", Classifications: []string{"level3"}}), ","); got != "level3" {
+		t.Errorf("no placement policy restricts nothing: %s", got)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("placement:\n  rules:\n    level3: [offshore]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(bad, func(string) string { return "" }, nil); err == nil || !strings.Contains(err.Error(), "placement.rules.level3") {
+		t.Fatalf("an unknown tier: %v", err)
+	}
+}
