@@ -7,6 +7,8 @@
 #   - NSS's tools (certutil, pk12util) and openssl, which put a test client
 #     certificate into the browser's certificate store for the console's
 #     smart-card login test;
+#   - an S3 server with Object Lock for the backup tests (versitygw, built
+#     with go install by scripts/s3server.sh and started on 127.0.0.1:7070);
 #   - OpenStack Keystone (scripts/keystone.sh installs, sets up and starts
 #     it on 127.0.0.1:35357) for the OpenStack driver's tests.
 # Safe to run again: it installs only what is missing.
@@ -35,6 +37,11 @@ softhsm_module() {
   return 1
 }
 
+# The backup tests' S3 server: installed and started unless one answers.
+"$(dirname "$0")/s3server.sh"
+# The OpenStack driver's Keystone, likewise.
+"$(dirname "$0")/keystone.sh" >/dev/null
+
 missing=()
 have_browser || missing+=(chromium fonts-noto-cjk)
 if m=$(softhsm_module) && command -v softhsm2-util >/dev/null 2>&1; then
@@ -44,10 +51,6 @@ else
 fi
 command -v pk12util >/dev/null 2>&1 && command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-
-# Keystone is installed and started by its own script, every time: it
-# leaves a server that already answers alone.
-"$(dirname "$0")/keystone.sh" >/dev/null
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

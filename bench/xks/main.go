@@ -35,12 +35,19 @@
 //     the same bytes, so the generator spends its CPU on HTTP, not on
 //     recomputing identical signatures (the proxy still verifies each).
 //
+// The load generator runs in a child process of the command (-gen
+// process, the default), so the proxy's process schedules the proxy's
+// goroutines only; -gen inline runs it in the proxy's process, as earlier
+// figures were made. On a machine of two cores both share the CPUs either
+// way; the table's header gives the load average.
+//
 // Any answer but 200 is an error: the first one's body is printed and the
 // command exits 1.
 //
 //	go run ./bench/xks                          # split, hsm, mem; 64 clients, 10 s a row
 //	go run ./bench/xks -modes split -d 3s -tls  # quick, over HTTPS
 //	go run ./bench/xks -rate 5000 -d 5s         # open loop at 5,000 requests/s
+//	go run ./bench/xks -rate 5000 -gen inline   # the generator inside the proxy's process
 //	go run ./bench/xks -db postgres -pg postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 package main
 
@@ -91,10 +98,19 @@ type options struct {
 	cdiv, useTLS  bool
 	db, pgURL     string
 	cpuProfile    string
+	// genProcess runs each row's load generator in a child process.
+	genProcess bool
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == generatorFlag {
+		if err := runGenerator(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	var o options
+	gen := flag.String("gen", "process", "where the load generator runs: process (its own, the default) or inline (in the proxy's process)")
 	modes := flag.String("modes", "split,hsm,mem", "custody modes to run: split, hsm, mem")
 	flag.IntVar(&o.clients, "c", 0, "concurrent clients (closed loop, default 64) or most requests in flight (open loop, default 512)")
 	flag.IntVar(&o.rate, "rate", 0, "open loop: send this many requests a second on a fixed schedule (0: closed loop)")
@@ -108,6 +124,13 @@ func main() {
 	flag.StringVar(&o.pgURL, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL with -db postgres (a scratch schema is created)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rows (all modes) to this file")
 	flag.Parse()
+	switch *gen {
+	case "process":
+		o.genProcess = true
+	case "inline":
+	default:
+		log.Fatalf("-gen %q: process or inline", *gen)
+	}
 	if o.clients <= 0 {
 		o.clients = 64
 		if o.rate > 0 {
@@ -212,8 +235,12 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 	} else {
 		fmt.Printf("closed loop: %d clients, %s per row, plaintext %d B, AAD %d B, CDIV %v\n", o.clients, o.dur, o.size, o.aadSize, o.cdiv)
 	}
-	fmt.Printf("machine: GOMAXPROCS %d, %d CPUs, %s, %s/%s (the load generator runs in the same process)\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	where := "in the same process"
+	if o.genProcess {
+		where = "in its own process, on the same CPUs"
+	}
+	fmt.Printf("machine: GOMAXPROCS %d, %d CPUs, %s, %s/%s, load average %s (the load generator runs %s)\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAverage(), where)
 	if o.db == "postgres" {
 		fmt.Println("database: PostgreSQL, a scratch schema per mode (split, hsm); mem has none")
 	} else {
@@ -241,6 +268,9 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 	}
 	fmt.Println("rerun: go run ./bench/xks [-modes split,hsm,mem] [-c 64] [-d 10s] [-tls] [-db sqlite|postgres]")
 	fmt.Printf("this run: go run ./bench/xks -modes %s -c %d -d %s -size %d -aad %d -db %s", strings.Join(o.modes, ","), o.clients, o.dur, o.size, o.aadSize, o.db)
+	if !o.genProcess {
+		fmt.Print(" -gen inline")
+	}
 	if o.rate > 0 {
 		fmt.Printf(" -rate %d -warmup %s", o.rate, o.warmup)
 	}
@@ -318,7 +348,13 @@ func bench(s *stack, o options) ([]result, error) {
 		body      []byte
 	}{{"encrypt", base + "encrypt", encBody}, {"decrypt", base + "decrypt", decBody}} {
 		var r result
-		if o.rate > 0 {
+		if o.genProcess {
+			r, err = inChild(generatorJob{URL: op.url, Body: op.body, AKID: s.akid, Secret: s.secret, Rate: o.rate,
+				Clients: o.clients, Warmup: o.warmup, Dur: o.dur, ServerCertDER: certDER(srv.Certificate())})
+			if err != nil {
+				return results, fmt.Errorf("%s %s: %w", s.mode, op.name, err)
+			}
+		} else if o.rate > 0 {
 			if o.warmup > 0 {
 				openLoop(c, op.url, op.body, o.rate, o.clients, o.warmup)
 			}
@@ -408,6 +444,20 @@ func (c caller) call(url string, body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %d %s", url, resp.StatusCode, out)
 	}
 	return out, nil
+}
+
+// loadAverage is the machine's one-minute load average, or "?" where
+// /proc/loadavg cannot be read: a figure on a busy machine says so.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func pct(sorted []time.Duration, p float64) string {

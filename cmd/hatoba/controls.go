@@ -26,6 +26,7 @@ type controlParts struct {
 	assignments *assignments.Service
 	posture     *posture.Service
 	collector   *posture.Collector
+	source      *inventorySource
 }
 
 // buildCatalog opens the running catalog and the assignments, and on a
@@ -65,7 +66,8 @@ func (p *controlParts) buildControls(db *store.DB, orgs *org.Registry, envs *env
 		}
 		return func(c controls.Control) bool { _, ok := eff[c.ID]; return ok }, nil
 	})
-	p.collector = posture.NewCollector(p.posture, &inventorySource{envs: envs, vending: engine}, log.With("component", "posture"), 4)
+	p.source = &inventorySource{envs: envs, vending: engine}
+	p.collector = posture.NewCollector(p.posture, p.source, log.With("component", "posture"), 4)
 }
 
 // effective is what applies to an environment of orgID: what is assigned to
@@ -83,6 +85,10 @@ func (p *controlParts) effective(ctx context.Context, orgs *org.Registry, envID,
 type inventorySource struct {
 	envs    *env.Store
 	vending *vending.Engine
+	// assess, when set, assesses the environment's sovereignty from the
+	// inventory just listed and returns the assessment as one more
+	// resource for the detective controls (hatoba-sovereignty-floor).
+	assess func(ctx context.Context, envID string, rs []controls.Resource) (controls.Resource, error)
 }
 
 func (s *inventorySource) Targets(ctx context.Context) ([]posture.Target, error) {
@@ -137,9 +143,16 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	out := make([]controls.Resource, len(rs))
+	out := make([]controls.Resource, len(rs), len(rs)+1)
 	for i, r := range rs {
 		out[i] = controls.Resource{Provider: providerOfType(r.Type), Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
+	}
+	if s.assess != nil {
+		a, err := s.assess(ctx, t.EnvID, out)
+		if err != nil {
+			return nil, fmt.Errorf("sovereignty of %s: %w", t.EnvID, err)
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -142,4 +142,44 @@ func TestControlsEndToEnd(t *testing.T) {
 	if st := callAs(t, op, "GET", srv.url+"/api/v1/environments/"+envID+"/findings?format=ocsf&status=all", nil, &ocsf); st != 200 || len(ocsf.Items) == 0 || ocsf.Items[0]["class_uid"] != float64(2003) {
 		t.Fatalf("OCSF: %d %v", st, ocsf.Items)
 	}
+
+	// Sovereignty from the collected inventory: the tenant's report names
+	// its regions' residency and the shipped example profile of "sim";
+	// central sees the score only.
+	var rep struct {
+		Environment    string         `json:"environment"`
+		Profile        string         `json:"profile"`
+		ProfileExample bool           `json:"profile_example"`
+		Levels         map[string]int `json:"levels"`
+		Exposures      []struct{ ID string }
+		Summary        string
+	}
+	if st := callAs(t, admin, "POST", srv.url+"/api/v1/environments/"+envID+"/sovereignty", nil, &rep); st != 200 ||
+		rep.Environment != envID || rep.Profile != "aws-example" || !rep.ProfileExample || len(rep.Levels) != 8 || len(rep.Exposures) == 0 {
+		t.Fatalf("sovereignty: %d %+v\nserver log:\n%s", st, rep, srv.logOutput())
+	}
+	var view map[string]any
+	if st := callAs(t, op, "GET", srv.url+"/api/v1/environments/"+envID+"/sovereignty", nil, &view); st != 200 || view["view"] != "score_only" {
+		t.Fatalf("sovereignty as central: %d %v", st, view)
+	}
+	// Each collection hands the assessment to the detective controls as
+	// one more resource of the environment (hatoba-sovereignty-floor).
+	var invNow struct {
+		Items []struct {
+			Type   string         `json:"type"`
+			Config map[string]any `json:"config"`
+		} `json:"items"`
+	}
+	if st := callAs(t, admin, "GET", srv.url+"/api/v1/environments/"+envID+"/inventory", nil, &invNow); st != 200 {
+		t.Fatalf("inventory: %d", st)
+	}
+	found := false
+	for _, it := range invNow.Items {
+		if it.Type == "hatoba_sovereignty_assessment" {
+			found = it.Config["floor_mode"] == "report" && it.Config["classification"] != nil
+		}
+	}
+	if !found {
+		t.Fatalf("the collected inventory holds no sovereignty assessment: %+v", invNow.Items)
+	}
 }

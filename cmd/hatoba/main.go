@@ -57,6 +57,20 @@ Usage:
                                      policy_test.rego) to the server; test it offline first
   hatoba control collect [--wait]    collect every ready environment's inventory now
                                      (central operators), following the round's progress
+  hatoba backup [run | drill | list] [--identity PEM]
+                                     back up to the configured S3 bucket (Object Lock), restore the
+                                     newest into a scratch database (drill), or list backups and runs;
+                                     run and drill unseal the key service here (shares on stdin,
+                                     or HATOBA_KEYD_HSM_PIN) (docs/backup.md)
+  hatoba restore --into URL [--id ID] [--key KEY] [--config-out FILE]
+                                     restore a backup into an empty database; exit 3 when its
+                                     signature, checksum or key does not match
+  hatoba export --out DIR | export verify DIR [--key KEY]
+                                     the whole platform in open formats, signed; checked offline
+  hatoba import --from DIR --into URL  a fresh installation's database from an export
+  hatoba exit-drill --into URL [--out DIR] [--json]
+                                     export this installation, import it into a new database
+                                     (SQLite → PostgreSQL), compare, report (docs/exit.md)
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -80,7 +94,7 @@ func main() {
 			os.Exit(2)
 		}
 		fmt.Fprintf(os.Stderr, "hatoba: %v\n", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -142,6 +156,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{"control needs a subcommand: add, test"}
 		}
 		return cmdControl(ctx, args[1], args[2:], stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(ctx, args[1:], stdout, stderr)
+	case "exit-drill":
+		return cmdExitDrill(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil

@@ -23,14 +23,17 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/config"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	awsdriver "github.com/hatoba-cloud/hatoba/internal/provider/aws"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/simcloud"
+	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 	"github.com/hatoba-cloud/hatoba/internal/web"
@@ -215,6 +218,9 @@ func openSimCloud(cfg config.Config, log *slog.Logger, xksCA string) (*simcloud.
 		IdentityCenterRatePerSecond: sc.IdentityCenterRatePerSecond, MaxOutstandingAssignments: sc.MaxOutstandingAssignments,
 		AssignmentLatency: sc.AssignmentLatency, AssignmentFailureRate: sc.AssignmentFailureRate, ConflictRate: sc.ConflictRate,
 		PropagationDelay: sc.PropagationDelay, AllowXKSProxyPort: true, // keyd listens where it is configured
+		MaxAccounts: sc.MaxAccounts, ClosureQuota: sc.ClosureQuota, ClosureLatency: sc.ClosureLatency,
+		CreateFailureRate: sc.CreateFailureRate, CreateFailureReason: sc.CreateFailureReason, BusyRate: sc.BusyRate,
+		EmptyPageRate: sc.EmptyPageRate, AccountAPIDisabled: sc.AccountAPIDisabled, IdentityCenterRegion: sc.IdentityCenterRegion,
 		Seed: sc.Seed, AccessKeyID: simAccessKey, SecretAccessKey: simSecretKey, Region: "ap-northeast-1",
 		Logger: log.With("component", "simcloud"), XKSClient: xksClient(xksCA),
 	})
@@ -332,6 +338,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	envAccess := envaccess.New(db, envs, idp.ids, orgs, time.Now)
 	ctl, err := buildCatalog(ctx, db, log)
+	var sov *sovereignty.Service
 	if err != nil {
 		return err
 	}
@@ -340,10 +347,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		PolicySet: policySetByDriver(cfg.Providers, preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
 			openstackGuardrails(orgs, ctl.assignments, ctl.catalog.Control)),
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
-		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts,
+		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts, CloseQuotaRetry: cfg.Vending.CloseQuotaRetry,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
 		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval, IntakeConcurrency: cfg.Vending.IntakeConcurrency,
 		LeaseTTL: cfg.Vending.LeaseTTL, Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg), Access: envAccess,
+		// The sovereignty service is built after the engine (it reads the
+		// posture the engine's collector feeds); requests wait for serve
+		// to listen, by which time it is set.
+		Admit: func(ctx context.Context, connection string, classification env.Classification) error {
+			if sov == nil {
+				return nil
+			}
+			return sov.Admit(ctx, connection, string(classification))
+		},
 	})
 	if err != nil {
 		return err
@@ -398,11 +414,37 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if ks != nil {
 		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 	}
+	sovFacts := &sovereigntyFacts{db: db, envs: envs, posture: ctl.posture, access: envAccess, ids: idp.ids, breakGlass: idp.breakGlass}
+	if ks != nil {
+		sovFacts.keys = ks.keys
+	}
+	sov, err = buildSovereignty(ctx, cfg.Sovereignty, sovFacts, log)
+	if err != nil {
+		return err
+	}
+	// An environment's residency and key facts come from its inventory:
+	// each collection assesses it, and the assessment goes to the
+	// detective controls with the inventory (an enforced floor's drift is
+	// a finding). An environment whose connection has no profile is
+	// collected without one.
+	ctl.source.assess = func(ctx context.Context, envID string, rs []controls.Resource) (controls.Resource, error) {
+		rep, err := sov.AssessInventory(ctx, envID, rs)
+		if fault.KindOf(err) == fault.NotFound {
+			return controls.Resource{Provider: "hatoba", Type: sovereignty.ResourceType, ID: "hatoba:sovereignty:" + envID, Region: "global",
+				Environment: envID, Config: map[string]any{"assessed": false}}, nil
+		}
+		return rep.Resource(), err
+	}
+	if cfg.Sovereignty.RescoreInterval > 0 {
+		loops.Go(func() { sov.Run(loopCtx, cfg.Sovereignty.RescoreInterval) })
+	}
+	backups := startBackups(loopCtx, &loops, cfg, db, ks, sealedSecrets, log)
 
 	apiServer := &api.Server{DB: db, Envs: envs, Orgs: orgs, Vending: engine, Version: version, Logger: log,
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
-		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments}
+		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments,
+		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()
@@ -412,7 +454,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ks.mount(mux)
 	}
 	apiServer.Register(mux)
-	console, err := web.New(web.Deps{API: apiServer, MFA: idp.mfa, Logger: log})
+	console, err := web.New(web.Deps{API: apiServer, MFA: idp.mfa, Logger: log, Backups: backups})
 	if err != nil {
 		return err
 	}
@@ -465,7 +507,9 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 			continue
 		}
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
-			AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
+			IdentityCenterRegion: p.IdentityCenterRegion, InstanceARN: p.InstanceARN, IdentityStoreID: p.IdentityStoreID,
+			ConfigAggregator: p.ConfigAggregator,
+			AccessKeyID:      p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
 			Administrator: permissionSetPolicy(p.PermissionSets.Administrator), NonAdministrator: permissionSetPolicy(p.PermissionSets.NonAdministrator),
 			// AWS refuses an XKS proxy endpoint with a port; a simulated
 			// cloud reaches keyd wherever it listens.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
@@ -26,6 +28,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
+	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
@@ -100,6 +103,12 @@ type Server struct {
 	Posture     *posture.Service
 	Collector   *posture.Collector
 	Assignments *assignments.Service
+
+	// Sovereignty assesses environments against their providers'
+	// profiles; nil answers its routes 503. SnapshotSigner is the audit
+	// log's key, which signs sovereignty snapshots.
+	Sovereignty    *sovereignty.Service
+	SnapshotSigner note.Signer
 }
 
 // Route is one entry of the route table.
@@ -152,6 +161,14 @@ var Routes = []Route{
 	{"GET", "/api/v1/organizations/{id}/oscal", authz.ReadPosture, (*Server).orgOSCAL},
 	{"GET", "/api/v1/environments/{id}/oscal", authz.ReadPosture, (*Server).envOSCAL},
 	{"GET", "/api/v1/reports/coverage", authz.ReadControls, (*Server).coverage},
+	{"GET", "/api/v1/sovereignty/profiles", authz.ReadSystem, (*Server).listSovereigntyProfiles},
+	{"GET", "/api/v1/sovereignty/profiles/{name}", authz.ReadSystem, (*Server).getSovereigntyProfile},
+	{"PUT", "/api/v1/sovereignty/profiles/{name}", authz.WriteSovereignty, (*Server).putSovereigntyProfile},
+	{"GET", "/api/v1/sovereignty/scores", authz.ReadSovereignty, (*Server).sovereigntyScores},
+	{"GET", "/api/v1/sovereignty/concentration", authz.ReadSovereignty, (*Server).sovereigntyConcentration},
+	{"GET", "/api/v1/sovereignty/blast-radius", authz.ReadSovereignty, (*Server).sovereigntyBlastRadius},
+	{"GET", "/api/v1/environments/{id}/sovereignty", authz.ReadSovereignty, (*Server).envSovereignty},
+	{"POST", "/api/v1/environments/{id}/sovereignty", authz.ReadSovereignty, (*Server).assessSovereignty},
 	{"POST", "/api/v1/environments/{id}/exceptions", authz.RequestException, (*Server).requestException},
 	{"GET", "/api/v1/controls", authz.ReadControls, (*Server).listControls},
 	{"POST", "/api/v1/scan", authz.ReadControls, (*Server).scan},

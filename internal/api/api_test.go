@@ -29,6 +29,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
+	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -138,12 +139,43 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.Posture.SetEngine(s.Catalog.Engine)
 	s.Collector = posture.NewCollector(s.Posture, noTargets{}, nil, 1)
 	s.Assignments = assignments.New(db, s.Catalog.Control, nil)
+	s.Sovereignty, s.SnapshotSigner = sovereigntyService(t, db, envs), key.Signer
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+// sovereigntyService assesses the harness's environments from their own
+// rows (no inventory, people or keys) against the shipped example
+// profiles; "sim" has the AWS example.
+func sovereigntyService(t testing.TB, db *store.DB, envs *env.Store) *sovereignty.Service {
+	t.Helper()
+	ctx := context.Background()
+	eng, err := sovereignty.NewEngine(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := sovereignty.NewService(db, sovereignty.Options{Engine: eng, Logger: discardLogger(),
+		Facts: func(ctx context.Context, id string, _ []controls.Resource) (sovereignty.Facts, error) {
+			en, err := envs.Get(ctx, db, id)
+			return sovereignty.Facts{Environment: en.ID, Organization: en.OrgID, Classification: string(en.Classification),
+				Connection: en.Provider}, err
+		},
+		Environments: func(context.Context, string) ([]string, error) { return nil, nil },
+	})
+	docs, err := sovereignty.ExampleDocuments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if _, err := svc.Import(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return svc
 }
 
 var serial atomic.Int64

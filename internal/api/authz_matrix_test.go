@@ -100,6 +100,19 @@ var matrix = map[string]expect{
 	"GET /api/v1/organizations/{id}/oscal":  {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"GET /api/v1/environments/{id}/oscal":   {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"GET /api/v1/reports/coverage":          {own: signedIn, foreign: signedIn, query: "?framework=nist-800-53"},
+	// Sovereignty: profiles are the platform's, read by everyone signed
+	// in and changed by central operators (this body is refused after the
+	// guard); scores like the posture; an environment's exposure report
+	// is its tenant's (central staff get its score), and assessing or
+	// signing one is for those who read the report.
+	"GET /api/v1/sovereignty/profiles":           {own: signedIn, foreign: signedIn},
+	"GET /api/v1/sovereignty/profiles/{name}":    {own: signedIn, foreign: signedIn},
+	"PUT /api/v1/sovereignty/profiles/{name}":    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"document":"name: Not A Name"}`},
+	"GET /api/v1/sovereignty/scores":             {own: signedIn, foreign: signedIn},
+	"GET /api/v1/sovereignty/concentration":      {own: signedIn, foreign: signedIn},
+	"GET /api/v1/sovereignty/blast-radius":       {own: signedIn, foreign: signedIn, query: "?provider=sim"},
+	"GET /api/v1/environments/{id}/sovereignty":  {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/environments/{id}/sovereignty": {own: []string{granted, admin, member}, foreign: nil},
 	// Controls: read by everyone signed in; assigned and decided by
 	// central operators; exceptions asked by the environment's tenant.
 	"POST /api/v1/environments/{id}/exceptions": {own: []string{granted, admin}, foreign: nil,
@@ -307,6 +320,7 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 					path = strings.Replace(path, "{key}", "k1", 1)
 					path = strings.Replace(path, "{access_key_id}", credOf[side], 1)
 					path = strings.Replace(path, "{name...}", "provider/matrix", 1)
+					path = strings.Replace(path, "{name}", "aws-example", 1)
 				}
 				fill := strings.NewReplacer("{org}", orgID, "{n}", fmt.Sprint(n))
 				body := fill.Replace(ex.body)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -534,6 +535,46 @@ func TestAuditIntegratorAfterRollback(t *testing.T) {
 		}
 		if err := audit.VerifyBundle(b, key.VerifierKey); err != nil {
 			t.Fatalf("bundle after the rollback: %v", err)
+		}
+	})
+}
+
+// TestAuditAppendAll: a batch appended at once makes the same tree, entry
+// for entry, as the same entries appended one by one, across more rows
+// than one statement carries; one invalid entry refuses the whole batch.
+func TestAuditAppendAll(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		entries := make([]audit.Entry, 150)
+		for i := range entries {
+			entries[i] = testEntry(i)
+		}
+		bad := append(slices.Clone(entries[:3]), audit.Entry{Actor: "p1", Action: "Not.An.Action"})
+		err := db.InTx(ctx, func(tx *store.Tx) error { return audit.AppendAll(ctx, tx, bad) })
+		if fe, ok := fault.As(err); !ok || fe.Kind != fault.Invalid || fe.Field != "action" {
+			t.Fatalf("AppendAll with an invalid entry: %v; want an invalid action", err)
+		}
+		if n, err := audit.Pending(ctx, db); err != nil || n != 0 {
+			t.Fatalf("after a refused batch: %d pending (%v); want none", n, err)
+		}
+		if err := db.InTx(ctx, func(tx *store.Tx) error { return audit.AppendAll(ctx, tx, entries) }); err != nil {
+			t.Fatal(err)
+		}
+		key := newKey(t)
+		got, err := audit.New(db, key.Signer, nil).Integrate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		one := storetest.Open(t, db.Dialect())
+		appendEntries(t, one, 0, len(entries))
+		want, err := audit.New(one, key.Signer, nil).Integrate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Size != uint64(len(entries)) || !bytes.Equal(got.Root, want.Root) {
+			t.Fatalf("AppendAll: size %d root %x; one by one: size %d root %x", got.Size, got.Root, want.Size, want.Root)
 		}
 	})
 }

@@ -146,6 +146,13 @@ const (
 	ReadPostureDetail Action = "posture.detail.read"
 	CollectPosture    Action = "posture.collect" // collect an environment's inventory now
 
+	// Sovereignty (docs/sovereignty.md): scores and floor breaches reach
+	// central staff everywhere; an environment's exposure report (its
+	// people, the parties) is its tenant's. Profiles are the platform's.
+	ReadSovereignty       Action = "sovereignty.read"
+	ReadSovereigntyDetail Action = "sovereignty.detail.read"
+	WriteSovereignty      Action = "sovereignty.profile.write"
+
 	// hatoba's own secrets (provider credentials), stored encrypted
 	// through the key service; their values are never read back out.
 	ReadSecrets  Action = "secret.read" // names only
@@ -249,6 +256,10 @@ var policy = map[Action]rule{
 	ReadPosture:       {permits: []permit{op(everywhere), audit, admin, member}},
 	ReadPostureDetail: {permits: []permit{admin, member, op(underGrant)}},
 	CollectPosture:    {permits: []permit{op(everywhere), admin}},
+
+	ReadSovereignty:       {permits: []permit{op(everywhere), audit, admin, member}},
+	ReadSovereigntyDetail: {permits: []permit{admin, member, op(underGrant)}},
+	WriteSovereignty:      {permits: []permit{op(platform)}},
 
 	ReadSecrets:  {permits: []permit{op(platform), audit}},
 	WriteSecrets: {permits: []permit{op(platform)}},

@@ -43,6 +43,63 @@ type Config struct {
 	Keyd      Keyd           `yaml:"keyd"`
 	Controls  Controls       `yaml:"controls"`
 	Metrics   Metrics        `yaml:"metrics"`
+	// Sovereignty configures the sovereignty assessment
+	// (docs/sovereignty.md).
+	Sovereignty Sovereignty `yaml:"sovereignty"`
+	Backup      Backup      `yaml:"backup"`
+}
+
+// Sovereignty configures providers' sovereignty profiles and the floors.
+type Sovereignty struct {
+	// Profiles are YAML files of provider sovereignty profiles, imported at
+	// start when their version is newer than the stored one. Without any,
+	// the shipped examples are imported (marked as examples).
+	Profiles []string `yaml:"profiles"`
+	// RescoreInterval is how often every environment is assessed again;
+	// a profile change rescores its connection's environments at once.
+	RescoreInterval time.Duration `yaml:"rescore_interval"`
+	// Floors replace the default floor of each classification named. A
+	// floor in report mode is reported; in enforce mode it also refuses
+	// new environments on a provider that does not reach it, and its
+	// drift is a finding (control hatoba-sovereignty-floor).
+	Floors []SovereigntyFloor `yaml:"floors"`
+}
+
+// SovereigntyFloor is the minimum level per objective (SOV-1 … SOV-8) of
+// one classification.
+type SovereigntyFloor struct {
+	Classification string         `yaml:"classification"`
+	Mode           string         `yaml:"mode"`
+	Levels         map[string]int `yaml:"levels"`
+}
+
+// Backup configures hatoba's own backups and restore drills
+// (docs/backup.md): an S3-compatible bucket with Object Lock on the
+// domestic tier. Without an endpoint there are no backups.
+type Backup struct {
+	// Endpoint, Region, Bucket and Prefix name the bucket (path-style
+	// addressing); the bucket is created with Object Lock when missing.
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+	Bucket   string `yaml:"bucket"`
+	Prefix   string `yaml:"prefix"`
+	// AccessKeyID and SecretAccessKey are the bucket's credentials; the
+	// secret is best a reference to hatoba's secret store
+	// ("secret:backup/s3", hatoba secret put), never stored in a backup.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+	// Retention is how long every object of a backup is locked; LockMode
+	// is COMPLIANCE (nobody can shorten it) or GOVERNANCE.
+	Retention time.Duration `yaml:"retention"`
+	LockMode  string        `yaml:"lock_mode"`
+	// Interval is how often serve makes a backup and DrillInterval how
+	// often it restores the newest into a scratch database (0 turns
+	// either off).
+	Interval      time.Duration `yaml:"interval"`
+	DrillInterval time.Duration `yaml:"drill_interval"`
+	// ScratchDir holds drills' scratch databases and backups while they
+	// are uploaded; empty means the system's temporary directory.
+	ScratchDir string `yaml:"scratch_dir"`
 }
 
 // Metrics says where Prometheus reads /metrics: the process's and the
@@ -188,6 +245,22 @@ type SimCloud struct {
 	AssignmentFailureRate       float64       `yaml:"assignment_failure_rate"`
 	ConflictRate                float64       `yaml:"conflict_rate"`
 	PropagationDelay            time.Duration `yaml:"propagation_delay"`
+	// Organizations' quotas and failures as AWS has them
+	// (docs/simcloud.md): the account quota (AWS: 10 until raised; 0
+	// is unlimited), the closure quota per 30 days (0 is AWS's 10 % of
+	// the members, 10 to 1,000), how long a closed account stays
+	// PENDING_CLOSURE, creations failed with a reason, "try again"
+	// answers, empty pages, the Account API without trusted access, and
+	// Identity Center's home region (empty: the simulated cloud's).
+	MaxAccounts          int           `yaml:"max_accounts"`
+	ClosureQuota         int           `yaml:"closure_quota"`
+	ClosureLatency       time.Duration `yaml:"closure_latency"`
+	CreateFailureRate    float64       `yaml:"create_failure_rate"`
+	CreateFailureReason  string        `yaml:"create_failure_reason"`
+	BusyRate             float64       `yaml:"busy_rate"`
+	EmptyPageRate        float64       `yaml:"empty_page_rate"`
+	AccountAPIDisabled   bool          `yaml:"account_api_disabled"`
+	IdentityCenterRegion string        `yaml:"identity_center_region"`
 	// XKSCAFile is the PEM certificate the simulated KMS trusts when it
 	// calls an XKS proxy; empty means serve's own server certificate
 	// (embedded) or the system's roots.
@@ -200,14 +273,24 @@ type Provider struct {
 	Driver string `yaml:"driver"` // "aws" or "openstack"
 	// Endpoint overrides the provider's API address; "embedded" means the
 	// simulated cloud inside this process.
-	Endpoint        string        `yaml:"endpoint"`
-	Region          string        `yaml:"region"`
-	AccessKeyID     string        `yaml:"access_key_id"`
-	SecretAccessKey string        `yaml:"secret_access_key"`
-	Cap             int           `yaml:"cap"`
-	PollInterval    time.Duration `yaml:"poll_interval"`
-	Classifications []string      `yaml:"classifications"`
-	EmailTemplate   string        `yaml:"email_template"`
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+	// IdentityCenterRegion is the Identity Center instance's home region
+	// when it differs from region (docs/aws.md); empty means region.
+	IdentityCenterRegion string `yaml:"identity_center_region"`
+	// InstanceARN and IdentityStoreID select the Identity Center
+	// instance; empty means the only one in identity_center_region.
+	InstanceARN     string `yaml:"instance_arn"`
+	IdentityStoreID string `yaml:"identity_store_id"`
+	// ConfigAggregator is the organisation's AWS Config aggregator in the
+	// management account; empty means "hatoba-organization".
+	ConfigAggregator string        `yaml:"config_aggregator"`
+	AccessKeyID      string        `yaml:"access_key_id"`
+	SecretAccessKey  string        `yaml:"secret_access_key"`
+	Cap              int           `yaml:"cap"`
+	PollInterval     time.Duration `yaml:"poll_interval"`
+	Classifications  []string      `yaml:"classifications"`
+	EmailTemplate    string        `yaml:"email_template"`
 	// PermissionSets is what the two permission sets grant on this
 	// connection; a set left empty grants the driver's default.
 	PermissionSets PermissionSets `yaml:"permission_sets"`
@@ -302,11 +385,14 @@ type PermissionSet struct {
 
 // Vending tunes the vending workflow.
 type Vending struct {
-	DefaultQuota      int           `yaml:"default_quota"`
-	RetryBase         time.Duration `yaml:"retry_base"`
-	RetryMax          time.Duration `yaml:"retry_max"`
-	MaxAttempts       int           `yaml:"max_attempts"`
-	JobTimeout        time.Duration `yaml:"job_timeout"`
+	DefaultQuota int           `yaml:"default_quota"`
+	RetryBase    time.Duration `yaml:"retry_base"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	MaxAttempts  int           `yaml:"max_attempts"`
+	JobTimeout   time.Duration `yaml:"job_timeout"`
+	// CloseQuotaRetry is how often a closure held back by the provider's
+	// closure quota is tried again.
+	CloseQuotaRetry   time.Duration `yaml:"close_quota_retry"`
 	Workers           int           `yaml:"workers"`
 	ResumeInterval    time.Duration `yaml:"resume_interval"`
 	SlotPollInterval  time.Duration `yaml:"slot_poll_interval"`
@@ -347,7 +433,7 @@ func Default() Config {
 			DefaultQuota: 20, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute, MaxAttempts: 10,
 			JobTimeout: 2 * time.Minute, Workers: 20, ResumeInterval: 30 * time.Second,
 			SlotPollInterval: 500 * time.Millisecond, FetchPollInterval: 250 * time.Millisecond, IntakeConcurrency: 4,
-			LeaseTTL: 10 * time.Second,
+			LeaseTTL: 10 * time.Second, CloseQuotaRetry: time.Hour,
 		},
 		Billing: BillingContact{Name: "Government Cloud billing desk", Email: "billing@hatoba.invalid", Phone: "+81-3-0000-0000"},
 		Identity: Identity{
@@ -355,9 +441,12 @@ func Default() Config {
 			SessionTTL: 8 * time.Hour, TokenTTL: 15 * time.Minute, InvitationTTL: 72 * time.Hour,
 			SecondFactorTTL: 10 * time.Minute, BreakGlassMax: 8 * time.Hour,
 		},
-		Audit:    Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
-		Controls: Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute, FindingsRetention: 400 * 24 * time.Hour},
-		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
+		Audit:       Audit{SigningKeyFile: "./hatoba-audit.key", Origin: "hatoba.invalid/audit", IntegrateInterval: time.Second},
+		Controls:    Controls{CollectInterval: time.Hour, ReconcileInterval: 5 * time.Minute, FindingsRetention: 400 * 24 * time.Hour},
+		Metrics:     Metrics{Listen: "127.0.0.1:9464"},
+		Sovereignty: Sovereignty{RescoreInterval: time.Hour},
+		Backup: Backup{Region: "us-east-1", Bucket: "hatoba-backup", Retention: 30 * 24 * time.Hour, LockMode: "COMPLIANCE",
+			Interval: 24 * time.Hour, DrillInterval: 7 * 24 * time.Hour},
 		Keyd: Keyd{
 			Embedded: true, Listen: "127.0.0.1:9443", PublicURL: "https://localhost:9443", TLSDir: "./hatoba-keyd-tls",
 			XKSURIPrefix: "/xks", XKSRegion: "ap-northeast-1", XKSTenantPaths: true, HSMKeyLabel: "hatoba-master",
@@ -468,10 +557,17 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	for _, r := range []float64{c.SimCloud.TransientRate, c.SimCloud.LostResponseRate, c.SimCloud.AssignmentFailureRate, c.SimCloud.ConflictRate} {
+	sc := c.SimCloud
+	for _, r := range []float64{sc.TransientRate, sc.LostResponseRate, sc.AssignmentFailureRate, sc.ConflictRate, sc.CreateFailureRate, sc.BusyRate, sc.EmptyPageRate} {
 		if r < 0 || r > 1 {
-			return errors.New("simcloud: failure rates (transient_rate, lost_response_rate, assignment_failure_rate, conflict_rate) must be between 0 and 1")
+			return errors.New("simcloud: failure rates (transient_rate, lost_response_rate, assignment_failure_rate, conflict_rate, create_failure_rate, busy_rate, empty_page_rate) must be between 0 and 1")
 		}
+	}
+	if sc.EmptyPageRate == 1 {
+		return errors.New("simcloud.empty_page_rate: 1 would answer every page empty and no list would ever end")
+	}
+	if sc.MaxAccounts < 0 || sc.ClosureQuota < 0 || sc.ClosureLatency < 0 {
+		return errors.New("simcloud: max_accounts, closure_quota and closure_latency must not be negative")
 	}
 	v := c.Vending
 	for _, f := range []struct {
@@ -483,7 +579,7 @@ func (c Config) Validate() error {
 		{"max_attempts", v.MaxAttempts >= 1}, {"job_timeout", v.JobTimeout > 0}, {"workers", v.Workers >= 1},
 		{"resume_interval", v.ResumeInterval > 0}, {"slot_poll_interval", v.SlotPollInterval > 0},
 		{"fetch_poll_interval", v.FetchPollInterval > 0}, {"intake_concurrency", v.IntakeConcurrency >= 1},
-		{"lease_ttl", v.LeaseTTL >= time.Second},
+		{"lease_ttl", v.LeaseTTL >= time.Second}, {"close_quota_retry", v.CloseQuotaRetry > 0},
 	} {
 		if !f.ok {
 			return fmt.Errorf("vending.%s: must be positive (retry_max at least retry_base)", f.key)
@@ -492,10 +588,16 @@ func (c Config) Validate() error {
 	if c.Controls.FindingsRetention < 0 || c.Controls.CollectInterval < 0 || c.Controls.ReconcileInterval < 0 {
 		return errors.New("controls: collect_interval, reconcile_interval and findings_retention must not be negative (0 turns each off)")
 	}
+	if err := c.validateSovereignty(); err != nil {
+		return err
+	}
 	if err := c.validateKeyd(); err != nil {
 		return err
 	}
 	if err := c.validateMetrics(); err != nil {
+		return err
+	}
+	if err := c.validateBackup(); err != nil {
 		return err
 	}
 	return c.validateIdentity()
@@ -526,6 +628,29 @@ func (c Config) validateMetrics() error {
 	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
 	if !loopback && m.Token == "" {
 		return fmt.Errorf("metrics.listen: %s is not a loopback address, so anyone who reaches it could read /metrics: set metrics.token too", m.Listen)
+	}
+	return nil
+}
+
+func (c Config) validateBackup() error {
+	b := c.Backup
+	if b.Endpoint == "" {
+		return nil
+	}
+	if u, err := url.Parse(b.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("backup.endpoint: %q must be the bucket service's http(s):// address", b.Endpoint)
+	}
+	if b.Bucket == "" {
+		return errors.New("backup.bucket: must not be empty")
+	}
+	if b.LockMode != "COMPLIANCE" && b.LockMode != "GOVERNANCE" {
+		return fmt.Errorf("backup.lock_mode: %q is not COMPLIANCE or GOVERNANCE", b.LockMode)
+	}
+	if b.Retention < 24*time.Hour {
+		return errors.New("backup.retention: at least 24h (every backup is locked that long)")
+	}
+	if b.Interval < 0 || b.DrillInterval < 0 || (b.Interval > 0 && b.Interval < time.Hour) || (b.DrillInterval > 0 && b.DrillInterval < time.Hour) {
+		return errors.New("backup.interval, backup.drill_interval: at least 1h, or 0 to turn the schedule off")
 	}
 	return nil
 }
@@ -685,6 +810,39 @@ func setField(v reflect.Value, parts []string, key, value string) error {
 		v.Set(reflect.ValueOf(strings.Split(value, ",")))
 	default:
 		return fmt.Errorf("setting %q cannot be set from a string", key)
+	}
+	return nil
+}
+
+func (c Config) validateSovereignty() error {
+	if c.Sovereignty.RescoreInterval < 0 {
+		return errors.New("sovereignty.rescore_interval must not be negative (0 turns the periodic rescore off)")
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Sovereignty.Floors {
+		switch f.Classification {
+		case "level1", "level2", "level3":
+		default:
+			return fmt.Errorf("sovereignty.floors[%d].classification: level1, level2 or level3, not %q", i, f.Classification)
+		}
+		if seen[f.Classification] {
+			return fmt.Errorf("sovereignty.floors: %s appears twice", f.Classification)
+		}
+		seen[f.Classification] = true
+		switch f.Mode {
+		case "", "report", "enforce":
+		default:
+			return fmt.Errorf("sovereignty.floors[%d].mode: report or enforce, not %q", i, f.Mode)
+		}
+		for obj, lvl := range f.Levels {
+			n, err := strconv.Atoi(strings.TrimPrefix(obj, "SOV-"))
+			if !strings.HasPrefix(obj, "SOV-") || err != nil || n < 1 || n > 8 {
+				return fmt.Errorf("sovereignty.floors[%d].levels: %q is not an objective (SOV-1 … SOV-8)", i, obj)
+			}
+			if lvl < 0 || lvl > 4 {
+				return fmt.Errorf("sovereignty.floors[%d].levels.%s: a level from 0 to 4, not %d", i, obj, lvl)
+			}
+		}
 	}
 	return nil
 }

@@ -235,3 +235,33 @@ func TestPlacement(t *testing.T) {
 		t.Fatalf("an unknown tier: %v", err)
 	}
 }
+
+// Backups are off without an endpoint; with one, a bucket, a lock mode,
+// a day's retention at least and schedules of an hour at least.
+func TestBackupSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		sets map[string]string
+		bad  string
+	}{
+		{"ok/off", nil, ""},
+		{"ok/on", map[string]string{"backup.endpoint": "https://s3.example.go.jp"}, ""},
+		{"ok/no-schedule", map[string]string{"backup.endpoint": "https://s3.example.go.jp", "backup.interval": "0s", "backup.drill_interval": "0s"}, ""},
+		{"fail/endpoint", map[string]string{"backup.endpoint": "s3.example.go.jp"}, "backup.endpoint"},
+		{"fail/bucket", map[string]string{"backup.endpoint": "https://s3.example.go.jp", "backup.bucket": ""}, "backup.bucket"},
+		{"fail/lock-mode", map[string]string{"backup.endpoint": "https://s3.example.go.jp", "backup.lock_mode": "NONE"}, "backup.lock_mode"},
+		{"fail/retention", map[string]string{"backup.endpoint": "https://s3.example.go.jp", "backup.retention": "1h"}, "backup.retention"},
+		{"fail/interval", map[string]string{"backup.endpoint": "https://s3.example.go.jp", "backup.interval": "5m"}, "backup.interval"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load("", func(string) string { return "" }, tc.sets)
+			if tc.bad == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tc.bad != "" && (err == nil || !strings.Contains(err.Error(), tc.bad)) {
+				t.Fatalf("Load = %v, want an error naming %s", err, tc.bad)
+			}
+		})
+	}
+}

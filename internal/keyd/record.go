@@ -315,14 +315,11 @@ func (r *Recorder) write(batch []xks.Usage) error {
 			time.Sleep(20 * time.Millisecond) // a moment for a transient failure to pass
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.opt.MaxWait)
-		err = r.db.InTx(ctx, func(tx *store.Tx) error {
-			for _, u := range batch {
-				if err := audit.Append(ctx, tx, entryOf(u)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		entries := make([]audit.Entry, len(batch))
+		for i, u := range batch {
+			entries[i] = entryOf(u)
+		}
+		err = r.db.InTx(ctx, func(tx *store.Tx) error { return audit.AppendAll(ctx, tx, entries) })
 		cancel()
 		if err == nil {
 			r.written.Add(uint64(len(batch)))

@@ -34,6 +34,16 @@ type CreateStatus struct {
 	State         CreateState
 	AccountID     string // set once State is CreateSucceeded
 	FailureReason string // provider's reason code once State is CreateFailed, e.g. EMAIL_ALREADY_EXISTS
+	// Duplicate says the failure was for an account that exists or whose
+	// creation is in flight (an e-mail already used, a concurrent request
+	// with the same details): FindAccount reconciles it instead of failing.
+	Duplicate bool
+	// Retry says a new creation may succeed (the provider's own failure);
+	// a failure without it or Duplicate needs an operator.
+	Retry bool
+	// FailureDetail says what the reason means and what to do about it,
+	// for the environment's failure reason.
+	FailureDetail string
 }
 
 // Found is the result of looking for an account created earlier, when hatoba
@@ -115,6 +125,12 @@ const (
 	// Permanent errors fail the environment with the provider's reason; an
 	// operator may retry after fixing the cause.
 	Permanent
+	// Quota errors are a provider quota reached that frees up with time
+	// (AWS's closures per rolling 30 days) or when the provider raises it:
+	// nothing is wrong with the request, retrying soon is useless, and
+	// the wait is shown to people as such. Where a workflow does not
+	// handle the class it is retried like a transient error.
+	Quota
 )
 
 func (c Class) String() string {
@@ -123,6 +139,8 @@ func (c Class) String() string {
 		return "throttling"
 	case Permanent:
 		return "permanent"
+	case Quota:
+		return "quota"
 	default:
 		return "transient"
 	}

@@ -9,7 +9,25 @@ import (
 
 // The Account Management API is restJson1: the path names the operation.
 
-var rePhone = regexp.MustCompile(`^[\s0-9()+-]+$`)
+// The Account API's own patterns, stricter than Organizations' e-mail.
+var (
+	rePhone        = regexp.MustCompile(`^[\s0-9()+-]+$`)
+	reAccountEmail = regexp.MustCompile(`^[\s]*[\w+=.#|!&-]+@[\w.-]+\.[\w]+[\s]*$`)
+)
+
+// accountAccess refuses every call while trusted access for the Account
+// Management API is off in the organisation, and a call about an account
+// outside it, as AWS does: AccessDeniedException, not "not found".
+func (s *Server) accountAccess(ctx context.Context, tx *sql.Tx, accountID string) error {
+	if s.cfg.AccountAPIDisabled {
+		return &apiError{Status: 403, Code: "AccessDeniedException",
+			Message: "trusted access for AWS Account Management is not enabled in the organization (enable-aws-service-access --service-principal account.amazonaws.com)"}
+	}
+	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM accounts WHERE id = ? AND status = 'ACTIVE'`, accountID); err != nil || !ok {
+		return firstErr(err, &apiError{Status: 403, Code: "AccessDeniedException", Message: "account " + accountID + " is not an active member of this organization"})
+	}
+	return nil
+}
 
 func accountInvalid(field, reason, msg string) error {
 	return &apiError{Status: 400, Code: "ValidationException", Message: msg, Extra: map[string]string{"reason": "fieldValidationFailed"}}
@@ -41,7 +59,7 @@ func restPutAlternateContact(s *Server, ctx context.Context, tx *sql.Tx, in []by
 	v.contactKey(req.AccountId, req.AlternateContactType)
 	if v.required("EmailAddress", req.EmailAddress) {
 		v.length("EmailAddress", req.EmailAddress, 1, 254)
-		v.pattern("EmailAddress", req.EmailAddress, reEmail)
+		v.pattern("EmailAddress", req.EmailAddress, reAccountEmail)
 	}
 	if v.required("Name", req.Name) {
 		v.length("Name", req.Name, 1, 64)
@@ -56,8 +74,8 @@ func restPutAlternateContact(s *Server, ctx context.Context, tx *sql.Tx, in []by
 	if v.err != nil {
 		return nil, v.err
 	}
-	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM accounts WHERE id = ? AND status = 'ACTIVE'`, *req.AccountId); err != nil || !ok {
-		return nil, firstErr(err, &apiError{Status: 404, Code: "ResourceNotFoundException", Message: "no active account " + *req.AccountId})
+	if err := s.accountAccess(ctx, tx, *req.AccountId); err != nil {
+		return nil, err
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO contacts (account_id, type, name, title, email, phone) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account_id, type) DO UPDATE SET name = excluded.name, title = excluded.title, email = excluded.email, phone = excluded.phone`,
@@ -77,6 +95,9 @@ func restGetAlternateContact(s *Server, ctx context.Context, tx *sql.Tx, in []by
 	v.contactKey(req.AccountId, req.AlternateContactType)
 	if v.err != nil {
 		return nil, v.err
+	}
+	if err := s.accountAccess(ctx, tx, *req.AccountId); err != nil {
+		return nil, err
 	}
 	c := map[string]string{"AlternateContactType": *req.AlternateContactType}
 	var name, title, email, phone string

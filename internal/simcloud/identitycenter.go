@@ -80,6 +80,16 @@ func ssoListInstances(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (an
 	if err := decode(in, &req); err != nil {
 		return nil, err
 	}
+	p, err := parsePage(req.NextToken, req.MaxResults, 10, 100, func(m string) error { return ssoInvalid("NextToken", "", m) })
+	if err != nil {
+		return nil, err
+	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"Instances": []map[string]string{}, "NextToken": tok}, nil
+	}
+	if p.offset > 0 {
+		return map[string]any{"Instances": []map[string]string{}}, nil
+	}
 	return map[string]any{"Instances": []map[string]string{{
 		"InstanceArn": s.instanceARN, "IdentityStoreId": s.identityStoreID, "Status": "ACTIVE",
 		"Name": "hatoba", "OwnerAccountId": s.managementAccount(),
@@ -258,7 +268,9 @@ func (s *Server) checkIdentityStore(id *string) error {
 		return v.err
 	}
 	if *id != s.identityStoreID {
-		return ssoNotFound("no identity store " + *id)
+		// AWS names the resource type: an unknown store is not an absent
+		// user, group or membership.
+		return idsNotFound("IDENTITY_STORE", *id, "no identity store "+*id)
 	}
 	return nil
 }
@@ -294,7 +306,7 @@ func idsGetGroupID(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, 
 	var id string
 	err := tx.QueryRowContext(ctx, `SELECT id FROM groups WHERE display_name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ssoNotFound("no group with displayName " + name)
+		return nil, idsNotFound("GROUP", "", "no group with displayName "+name)
 	}
 	if err != nil {
 		return nil, err
@@ -323,8 +335,7 @@ func idsCreateGroup(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any,
 		return nil, v.err
 	}
 	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM groups WHERE display_name = ?`, *req.DisplayName); err != nil || dup {
-		return nil, firstErr(err, &apiError{Status: 400, Code: "ConflictException", Message: "a group named " + *req.DisplayName + " already exists",
-			Extra: map[string]string{"Reason": "UNIQUENESS_CONSTRAINT_VIOLATION"}})
+		return nil, firstErr(err, idsConflict("a group named "+*req.DisplayName+" already exists"))
 	}
 	id := uuid()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO groups (id, display_name, description) VALUES (?, ?, ?)`, id, *req.DisplayName, deref(req.Description)); err != nil {

@@ -46,7 +46,7 @@ func newIC(t *testing.T, cfg simcloud.Config) *icClients {
 		Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	c.sso = ssoadmin.NewFromConfig(ac, func(o *ssoadmin.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	c.ids = identitystore.NewFromConfig(ac, func(o *identitystore.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	c.org = organizations.NewFromConfig(ac, func(o *organizations.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	c.org = organizations.NewFromConfig(ac, func(o *organizations.Options) { o.BaseEndpoint, o.Region = aws.String(srv.URL), "us-east-1" })
 	ctx := context.Background()
 	inst, err := c.sso.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
 	if err != nil {

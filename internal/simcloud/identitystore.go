@@ -38,10 +38,6 @@ func idsConflict(msg string) error {
 		Extra: map[string]string{"Reason": "UNIQUENESS_CONSTRAINT_VIOLATION"}}
 }
 
-// idsARN is an Identity Store resource's ARN, as AWS writes them: without
-// region or account.
-func idsARN(kind, id string) string { return "arn:aws:identitystore:::" + kind + "/" + id }
-
 // uniqueAttribute is an AlternateIdentifier by unique attribute.
 type uniqueAttribute struct {
 	UniqueAttribute *struct {
@@ -88,7 +84,7 @@ func idsGetUserID(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"UserId": id, "UserArn": idsARN("user", id), "IdentityStoreId": s.identityStoreID}, nil
+	return map[string]string{"UserId": id, "IdentityStoreId": s.identityStoreID}, nil
 }
 
 func idsCreateUser(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
@@ -227,7 +223,7 @@ func idsCreateGroupMembership(s *Server, ctx context.Context, tx *sql.Tx, in []b
 	if _, err := tx.ExecContext(ctx, `INSERT INTO group_memberships (id, group_id, user_id) VALUES (?, ?, ?)`, id, groupID, userID); err != nil {
 		return nil, err
 	}
-	return map[string]string{"MembershipId": id, "MembershipArn": idsARN("membership", id), "IdentityStoreId": s.identityStoreID}, nil
+	return map[string]string{"MembershipId": id, "IdentityStoreId": s.identityStoreID}, nil
 }
 
 func idsGetGroupMembershipID(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
@@ -247,7 +243,7 @@ func idsGetGroupMembershipID(s *Server, ctx context.Context, tx *sql.Tx, in []by
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"MembershipId": id, "MembershipArn": idsARN("membership", id), "IdentityStoreId": s.identityStoreID}, nil
+	return map[string]string{"MembershipId": id, "IdentityStoreId": s.identityStoreID}, nil
 }
 
 func idsDeleteGroupMembership(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {

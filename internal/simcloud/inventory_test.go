@@ -234,7 +234,7 @@ func TestSelectAggregateResourceConfig(t *testing.T) {
 		{"fail/nested property", selectBody("SELECT configuration.instanceType WHERE accountId = '"+acct+"'", 10, ""), "InvalidExpressionException"},
 		{"fail/other operator", selectBody("SELECT resourceId WHERE accountId LIKE '1%'", 10, ""), "InvalidExpressionException"},
 		{"fail/or", selectBody("SELECT resourceId WHERE accountId = '1' OR accountId = '2'", 10, ""), "InvalidExpressionException"},
-		{"fail/limit", selectBody("SELECT resourceId WHERE accountId = '"+acct+"'", 101, ""), "InvalidLimitException"},
+		{"fail/limit", selectBody("SELECT resourceId WHERE accountId = '"+acct+"'", 101, ""), "ValidationException"}, // the model bounds Limit at 100: refused before Config reads it,
 		{"fail/token", selectBody("SELECT resourceId WHERE accountId = '"+acct+"'", 10, "!!"), "InvalidNextTokenException"},
 		{"fail/aggregator", `{"ConfigurationAggregatorName":"other","Expression":"SELECT resourceId WHERE accountId = '1'"}`, "NoSuchConfigurationAggregatorException"},
 	}

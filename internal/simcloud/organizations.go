@@ -3,11 +3,15 @@ package simcloud
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // AWS Organizations, awsJson1.1 with target prefix AWSOrganizationsV20161128.
@@ -40,6 +44,7 @@ var (
 	reParentID    = regexp.MustCompile(`^(r-[0-9a-z]{4,32})$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
 	rePolicyID    = regexp.MustCompile(`^p-[0-9a-zA-Z_]{8,128}$`)
 	reTargetID    = regexp.MustCompile(`^(r-[0-9a-z]{4,32})$|^(\d{12})$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
+	reChildID     = regexp.MustCompile(`^(\d{12})$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
 )
 
 // Organizations' own limits that hatoba must respect.
@@ -106,14 +111,43 @@ func orgCreateAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (an
 	s.stats.CreateCalls++
 	if inProgress >= s.cfg.ConcurrentCreations {
 		s.stats.Throttled++
-		return nil, &apiError{Status: 400, Code: "TooManyRequestsException", Extra: map[string]string{"Type": "CreateAccountConcurrency"},
+		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Extra: map[string]string{"Reason": "ACCOUNT_CREATION_RATE_LIMIT_EXCEEDED"},
 			Message: fmt.Sprintf("you have %d account creations in progress; the limit is %d", inProgress, s.cfg.ConcurrentCreations)}
+	}
+	if s.cfg.MaxAccounts > 0 {
+		var accounts int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&accounts); err != nil {
+			return nil, err
+		}
+		// The management account counts, and so do closed accounts.
+		if 1+accounts+inProgress >= s.cfg.MaxAccounts {
+			return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Extra: map[string]string{"Reason": "ACCOUNT_NUMBER_LIMIT_EXCEEDED"},
+				Message: fmt.Sprintf("the organization has %d accounts (closed ones and the management account included) and creations in progress; its quota is %d", 1+accounts+inProgress, s.cfg.MaxAccounts)}
+		}
 	}
 	now := s.cfg.Now()
 	id := "car-" + randomID(lowerAlnum, 32)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO create_requests (id, name, email, requested_at, completes_at, state) VALUES (?, ?, ?, ?, ?, 'IN_PROGRESS')`,
-		id, *req.AccountName, strings.ToLower(*req.Email), now.UnixNano(), now.Add(s.cfg.Latency).UnixNano()); err != nil {
+	email := strings.ToLower(*req.Email)
+	// A request for an e-mail whose creation is still in flight fails with
+	// CONCURRENT_ACCOUNT_MODIFICATION, as AWS's does: decided now, seen
+	// when the request completes.
+	failure := ""
+	if dup, err := exists(ctx, tx, `SELECT COUNT(*) FROM create_requests WHERE email = ? AND state = 'IN_PROGRESS'`, email); err != nil {
 		return nil, err
+	} else if dup {
+		failure = "CONCURRENT_ACCOUNT_MODIFICATION"
+	} else if s.cfg.CreateFailureRate > 0 && s.rng.Float64() < s.cfg.CreateFailureRate {
+		failure = s.cfg.CreateFailureReason
+		s.stats.CreateFailuresInjected++
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO create_requests (id, name, email, requested_at, completes_at, state) VALUES (?, ?, ?, ?, ?, 'IN_PROGRESS')`,
+		id, *req.AccountName, email, now.UnixNano(), now.Add(s.cfg.Latency).UnixNano()); err != nil {
+		return nil, err
+	}
+	if failure != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO create_failures (request_id, reason) VALUES (?, ?)`, id, failure); err != nil {
+			return nil, err
+		}
 	}
 	for _, t := range req.Tags {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tags (resource_id, key, value) VALUES (?, ?, ?) ON CONFLICT (resource_id, key) DO UPDATE SET value = excluded.value`, id, *t.Key, deref(t.Value)); err != nil {
@@ -194,6 +228,9 @@ func orgListCreateAccountStatus(s *Server, ctx context.Context, tx *sql.Tx, in [
 	if err != nil {
 		return nil, err
 	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"CreateAccountStatuses": []createAccountStatus{}, "NextToken": tok}, nil
+	}
 	states := req.States
 	if len(states) == 0 {
 		states = []string{"IN_PROGRESS", "SUCCEEDED", "FAILED"}
@@ -267,6 +304,9 @@ func orgListAccounts(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	if err != nil {
 		return nil, err
 	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"Accounts": []account{}, "NextToken": tok}, nil
+	}
 	accts, err := queryAll(ctx, tx, s.scanAccount, `SELECT `+accountColumns+` FROM accounts ORDER BY joined_at, id LIMIT ? OFFSET ?`, p.limit+1, p.offset)
 	if err != nil {
 		return nil, err
@@ -323,6 +363,16 @@ func orgListRoots(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, e
 	if err := decode(in, &req); err != nil {
 		return nil, err
 	}
+	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
+	if err != nil {
+		return nil, err
+	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"Roots": []map[string]any{}, "NextToken": tok}, nil
+	}
+	if p.offset > 0 {
+		return map[string]any{"Roots": []map[string]any{}}, nil
+	}
 	return map[string]any{"Roots": []map[string]any{{
 		"Id": s.rootID, "Name": "Root",
 		"Arn":         fmt.Sprintf("arn:aws:organizations::%s:root/o-%s/%s", s.managementAccount(), strings.TrimPrefix(s.rootID, "r-"), s.rootID),
@@ -362,6 +412,9 @@ func orgListOUsForParent(s *Server, ctx context.Context, tx *sql.Tx, in []byte) 
 	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
 	if err != nil {
 		return nil, err
+	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"OrganizationalUnits": []map[string]string{}, "NextToken": tok}, nil
 	}
 	if ok, err := s.parentExists(ctx, tx, *req.ParentId); err != nil || !ok {
 		return nil, firstErr(err, orgNotFound("ParentNotFoundException", "no root or OU "+*req.ParentId))
@@ -427,6 +480,9 @@ func orgCreateOU(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, er
 	if _, err := tx.ExecContext(ctx, `INSERT INTO units (id, parent_id, name) VALUES (?, ?, ?)`, id, *req.ParentId, *req.Name); err != nil {
 		return nil, err
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO policy_attachments (policy_id, target_id) VALUES (?, ?)`, fullAWSAccessID, id); err != nil {
+		return nil, err
+	}
 	if err := putTags(ctx, tx, id, req.Tags); err != nil {
 		return nil, err
 	}
@@ -443,12 +499,21 @@ func orgListParents(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any,
 		return nil, err
 	}
 	v := validator{invalid: orgInvalid}
-	v.required("ChildId", req.ChildId)
+	if v.required("ChildId", req.ChildId) {
+		v.pattern("ChildId", req.ChildId, reChildID)
+	}
 	if v.err != nil {
 		return nil, v.err
 	}
+	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
+	if err != nil {
+		return nil, err
+	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"Parents": []map[string]string{}, "NextToken": tok}, nil
+	}
 	var parent string
-	err := tx.QueryRowContext(ctx, `SELECT parent_id FROM accounts WHERE id = ? UNION ALL SELECT parent_id FROM units WHERE id = ?`, *req.ChildId, *req.ChildId).Scan(&parent)
+	err = tx.QueryRowContext(ctx, `SELECT parent_id FROM accounts WHERE id = ? UNION ALL SELECT parent_id FROM units WHERE id = ?`, *req.ChildId, *req.ChildId).Scan(&parent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, orgNotFound("ChildNotFoundException", "no account or OU "+*req.ChildId)
 	}
@@ -458,6 +523,9 @@ func orgListParents(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any,
 	typ := "ORGANIZATIONAL_UNIT"
 	if parent == s.rootID {
 		typ = "ROOT"
+	}
+	if p.offset > 0 {
+		return map[string]any{"Parents": []map[string]string{}}, nil
 	}
 	return map[string]any{"Parents": []map[string]string{{"Id": parent, "Type": typ}}}, nil
 }
@@ -520,7 +588,7 @@ func (s *Server) listPolicies(ctx context.Context, tx *sql.Tx, query string, arg
 	return queryAll(ctx, tx, func(rows *sql.Rows) (policySummary, error) {
 		var p policySummary
 		err := rows.Scan(&p.Id, &p.Name, &p.Description, &p.Type)
-		p.Arn = s.policyARN(p.Id)
+		p.Arn, p.AwsManaged = s.policyARN(p.Id), p.Id == fullAWSAccessID
 		return p, err
 	}, query, args...)
 }
@@ -548,6 +616,9 @@ func orgListPolicies(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
 	if err != nil {
 		return nil, err
+	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"Policies": []policySummary{}, "NextToken": tok}, nil
 	}
 	ps, err := s.listPolicies(ctx, tx, `SELECT id, name, description, type FROM policies WHERE type = ? ORDER BY id LIMIT ? OFFSET ?`, *req.Filter, p.limit+1, p.offset)
 	if err != nil {
@@ -671,14 +742,19 @@ func orgDetachPolicy(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, policyID, targetID)
-	if err != nil {
+	if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, policyID, targetID); err != nil || !ok {
+		return nil, firstErr(err, orgNotFound("PolicyNotAttachedException", "policy "+policyID+" is not attached to "+targetID))
+	}
+	var attached int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_attachments WHERE target_id = ?`, targetID).Scan(&attached); err != nil {
 		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, orgNotFound("PolicyNotAttachedException", "policy "+policyID+" is not attached to "+targetID)
+	if attached <= 1 {
+		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Message: "a target must keep at least one service control policy",
+			Extra: map[string]string{"Reason": "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"}}
 	}
-	return struct{}{}, nil
+	_, err = tx.ExecContext(ctx, `DELETE FROM policy_attachments WHERE policy_id = ? AND target_id = ?`, policyID, targetID)
+	return struct{}{}, err
 }
 
 func orgListPoliciesForTarget(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error) {
@@ -702,6 +778,9 @@ func orgListPoliciesForTarget(s *Server, ctx context.Context, tx *sql.Tx, in []b
 	p, err := parsePage(req.NextToken, req.MaxResults, orgDefaultListResults, 20, func(m string) error { return orgInvalid("", "INVALID_NEXT_TOKEN", m) })
 	if err != nil {
 		return nil, err
+	}
+	if tok := s.emptyPage(p); tok != nil {
+		return map[string]any{"Policies": []policySummary{}, "NextToken": tok}, nil
 	}
 	if ok, err := s.targetExists(ctx, tx, *req.TargetId); err != nil || !ok {
 		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no root, OU or account "+*req.TargetId))
@@ -781,11 +860,19 @@ func orgTagResource(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any,
 	if err != nil || !ok {
 		return nil, firstErr(err, orgNotFound("TargetNotFoundException", "no resource "+*req.ResourceId))
 	}
-	var have int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tags WHERE resource_id = ?`, *req.ResourceId).Scan(&have); err != nil {
+	// The limit is on the tags the resource ends up with: a key given
+	// again replaces its value and counts once.
+	existing, err := queryAll(ctx, tx, scanString, `SELECT key FROM tags WHERE resource_id = ?`, *req.ResourceId)
+	if err != nil {
 		return nil, err
 	}
-	v.tags(req.Tags, have)
+	kept := 0
+	for _, k := range existing {
+		if !slices.ContainsFunc(req.Tags, func(t orgTag) bool { return deref(t.Key) == k }) {
+			kept++
+		}
+	}
+	v.tags(req.Tags, kept)
 	if v.err != nil {
 		return nil, v.err
 	}
@@ -826,14 +913,41 @@ func orgCloseAccount(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any
 	if err := validAccountID("AccountId", req.AccountId); err != nil {
 		return nil, err
 	}
+	if *req.AccountId == s.managementAccount() {
+		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Message: "the management account cannot be closed this way",
+			Extra: map[string]string{"Reason": "CANNOT_CLOSE_MANAGEMENT_ACCOUNT"}}
+	}
 	a, _, err := s.loadAccount(ctx, tx, *req.AccountId)
 	if err != nil {
 		return nil, err
 	}
-	if a.Status != "ACTIVE" {
+	switch a.Status {
+	case "PENDING_CLOSURE":
+		// AWS: the account is being closed; the request conflicts with it.
+		return nil, &apiError{Status: 400, Code: "ConflictException", Message: "account " + a.Id + " is already being closed"}
+	case "SUSPENDED":
 		return nil, &apiError{Status: 400, Code: "AccountAlreadyClosedException", Message: "account " + a.Id + " is already closed"}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE accounts SET status = 'SUSPENDED' WHERE id = ?`, a.Id)
+	now := s.cfg.Now()
+	var closed, members int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM closures WHERE requested_at > ?`, now.Add(-closureWindow).UnixNano()).Scan(&closed); err != nil {
+		return nil, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE status = 'ACTIVE'`).Scan(&members); err != nil {
+		return nil, err
+	}
+	if quota := s.closureQuota(members); closed >= quota {
+		return nil, &apiError{Status: 400, Code: "ConstraintViolationException", Extra: map[string]string{"Reason": "CLOSE_ACCOUNT_QUOTA_EXCEEDED"},
+			Message: fmt.Sprintf("%d accounts were closed in the last 30 days; the quota is %d", closed, quota)}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO closures (account_id, requested_at, suspends_at) VALUES (?, ?, ?)`,
+		a.Id, now.UnixNano(), now.Add(s.cfg.ClosureLatency).UnixNano()); err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE accounts SET status = 'PENDING_CLOSURE' WHERE id = ?`, a.Id)
+	if err == nil && s.cfg.ClosureLatency <= 0 {
+		err = s.settle(ctx, tx)
+	}
 	return struct{}{}, err
 }
 
@@ -851,4 +965,93 @@ func firstErr(err, answer error) error {
 		return err
 	}
 	return answer
+}
+
+// closureWindow is the rolling period of AWS's closure quota.
+const closureWindow = 30 * 24 * time.Hour
+
+// closureQuota is how many accounts may be closed per closureWindow: the
+// configured number, or AWS's 10 % of the member accounts, at least 10
+// and at most 1,000.
+func (s *Server) closureQuota(members int) int {
+	if s.cfg.ClosureQuota > 0 {
+		return s.cfg.ClosureQuota
+	}
+	return min(1000, max(10, members/10))
+}
+
+// emptyPage answers an injected empty page: the caller returns no items
+// and this NextToken, which resumes where the page would have started, as
+// AWS may answer any List call.
+func (s *Server) emptyPage(p page) *string {
+	if s.cfg.EmptyPageRate <= 0 || s.rng.Float64() >= s.cfg.EmptyPageRate {
+		return nil
+	}
+	s.stats.EmptyPagesInjected++
+	t := base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(p.offset)))
+	return &t
+}
+
+// busyError is Organizations' "try again" for an operation, or nil when
+// it declares none: CreateAccount while the organisation is finalised,
+// policy attachments while an earlier policy change is applied.
+func busyError(op string) error {
+	switch op {
+	case "CreateAccount":
+		return &apiError{Status: 400, Code: "FinalizingOrganizationException", Message: "AWS Organizations could not perform the operation because your organization has not finished initializing; try again later"}
+	case "AttachPolicy", "DetachPolicy":
+		return &apiError{Status: 400, Code: "PolicyChangesInProgressException", Message: "changes to the effective policy are in progress; try again later"}
+	}
+	return nil
+}
+
+// AttachedPolicies lists the names of the SCPs attached to a root, unit
+// or account, for tests and inspection.
+func (s *Server) AttachedPolicies(ctx context.Context, target string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	names, err := queryAll(ctx, tx, scanString, `SELECT p.name FROM policy_attachments a JOIN policies p ON p.id = a.policy_id
+		WHERE a.target_id = ? ORDER BY p.name`, target)
+	if err != nil {
+		return nil, fmt.Errorf("policies of %s: %w", target, err)
+	}
+	return names, nil
+}
+
+// AccountStatus reports an account's status (ACTIVE, PENDING_CLOSURE,
+// SUSPENDED), for tests and inspection; "" when there is no such account.
+func (s *Server) AccountStatus(ctx context.Context, id string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if err := s.settle(ctx, tx); err != nil {
+		return "", err
+	}
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT status FROM accounts WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return status, tx.Commit()
+}
+
+// DetachForTest detaches a policy by name from a target without AWS's
+// checks, as an operator's change made outside hatoba would leave it.
+func (s *Server) DetachForTest(ctx context.Context, policyName, target string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.db.ExecContext(ctx, `DELETE FROM policy_attachments WHERE target_id = ? AND policy_id = (SELECT id FROM policies WHERE name = ?)`, target, policyName)
+	return err
 }

@@ -15,6 +15,7 @@ package simcloud
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -108,6 +109,44 @@ type Config struct {
 	// port. AWS refuses one (KMS calls port 443); serve's embedded cloud
 	// allows it because its XKS proxy listens where it is configured.
 	AllowXKSProxyPort bool
+
+	// Organizations' quotas and failures (docs/simcloud.md).
+
+	// MaxAccounts is the organisation's account quota, the management
+	// account and closed accounts included (AWS: DefaultMaxAccounts
+	// until raised); zero means unlimited. CreateAccount beyond it is
+	// ConstraintViolationException ACCOUNT_NUMBER_LIMIT_EXCEEDED.
+	MaxAccounts int
+	// ClosureQuota is how many accounts may be closed per rolling 30
+	// days; zero means AWS's: 10 % of the member accounts, at least 10
+	// and at most 1,000. Beyond it CloseAccount is
+	// ConstraintViolationException CLOSE_ACCOUNT_QUOTA_EXCEEDED.
+	ClosureQuota int
+	// ClosureLatency is how long a closed account stays PENDING_CLOSURE
+	// before it is SUSPENDED.
+	ClosureLatency time.Duration
+	// CreateFailureRate is the share of account creations that end
+	// FAILED with CreateFailureReason (INTERNAL_FAILURE when empty). A
+	// creation of an e-mail already in flight always fails with
+	// CONCURRENT_ACCOUNT_MODIFICATION, as on AWS.
+	CreateFailureRate   float64
+	CreateFailureReason string
+	// BusyRate is the share of Organizations writes answered "try
+	// again": CreateAccount with FinalizingOrganizationException, policy
+	// attachments and detachments with PolicyChangesInProgressException.
+	BusyRate float64
+	// EmptyPageRate is the share of List calls answered with an empty
+	// page and a NextToken, which AWS may do at any page.
+	EmptyPageRate float64
+	// AccountAPIDisabled leaves trusted access for the Account
+	// Management API off in the organisation: every alternate-contact
+	// call is AccessDeniedException, as on AWS until it is enabled.
+	AccountAPIDisabled bool
+	// IdentityCenterRegion is the region of the Identity Center instance
+	// and its identity store, whose calls must be signed for it; empty
+	// means Region. Organizations and the Account API are global and
+	// signed for us-east-1; KMS and Config for Region.
+	IdentityCenterRegion string
 }
 
 // Server is a running simulated cloud.
@@ -149,11 +188,19 @@ type Stats struct {
 	ConflictsInjected             int `json:"conflicts_injected"`
 	PermissionSetsWithoutPolicies int `json:"permission_sets_without_policies"`
 	PermissionSetsNotProvisioned  int `json:"permission_sets_not_provisioned"`
+	// Organizations: injected failures and empty pages, closures.
+	CreateFailuresInjected int `json:"create_failures_injected"`
+	BusyInjected           int `json:"busy_injected"`
+	EmptyPagesInjected     int `json:"empty_pages_injected"`
+	PendingClosure         int `json:"pending_closure"`
 }
 
 // DefaultConcurrentCreations is AWS Organizations' limit on account
 // creations in progress at once.
 const DefaultConcurrentCreations = 5
+
+// DefaultMaxAccounts is AWS Organizations' default account quota.
+const DefaultMaxAccounts = 10
 
 // DefaultMaxOutstandingAssignments is IAM Identity Center's limit on
 // account assignment operations in progress at once.
@@ -187,7 +234,14 @@ func Open(cfg Config) (*Server, error) {
 	if cfg.MaxOutstandingAssignments <= 0 {
 		cfg.MaxOutstandingAssignments = DefaultMaxOutstandingAssignments
 	}
-	for _, r := range []float64{cfg.TransientRate, cfg.LostResponseRate, cfg.AssignmentFailureRate, cfg.ConflictRate} {
+	if cfg.IdentityCenterRegion == "" {
+		cfg.IdentityCenterRegion = cfg.Region
+	}
+	if cfg.CreateFailureReason == "" {
+		cfg.CreateFailureReason = "INTERNAL_FAILURE"
+	}
+	for _, r := range []float64{cfg.TransientRate, cfg.LostResponseRate, cfg.AssignmentFailureRate, cfg.ConflictRate,
+		cfg.CreateFailureRate, cfg.BusyRate, cfg.EmptyPageRate} {
 		if r < 0 || r > 1 {
 			return nil, errors.New("simcloud: failure rates must be between 0 and 1")
 		}
@@ -233,6 +287,7 @@ func (s *Server) Stats() Stats {
 	if err := s.settle(ctx, tx); err == nil {
 		_ = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&st.Accounts)
 		_ = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM create_requests WHERE state = 'IN_PROGRESS'`).Scan(&st.InProgress)
+		_ = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE status = 'PENDING_CLOSURE'`).Scan(&st.PendingClosure)
 		_ = s.identityCenterStats(ctx, tx, &st)
 		_ = tx.Commit()
 	}
@@ -274,8 +329,10 @@ func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 // service is one of the simulated AWS services.
 type service struct {
 	signingName    string
-	throttle       string // the service's throttling error code
-	internal       string // the service's internal error code
+	region         func(cfg *Config) string // the region requests must be signed for
+	throttle       string                   // the service's throttling error code
+	throttleStatus int                      // its HTTP status: 400 in the JSON protocols, 429 in the Account API
+	internal       string                   // the service's internal error code
 	ops            map[string]operation
 	identityCenter bool // shares Identity Center's rate
 }
@@ -283,14 +340,25 @@ type service struct {
 type operation func(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error)
 
 var services = map[string]*service{
-	"AWSOrganizationsV20161128": {signingName: "organizations", throttle: "TooManyRequestsException", internal: "ServiceException", ops: organizationsOps},
-	"SWBExternalService":        {signingName: "sso", throttle: "ThrottlingException", internal: "InternalServerException", ops: ssoAdminOps, identityCenter: true},
-	"AWSIdentityStore":          {signingName: "identitystore", throttle: "ThrottlingException", internal: "InternalServerException", ops: identityStoreOps, identityCenter: true},
-	"TrentService":              {signingName: "kms", throttle: "ThrottlingException", internal: "KMSInternalException", ops: kmsOps},
-	"StarlingDoveService":       {signingName: "config", throttle: "ThrottlingException", internal: "InternalFailure", ops: configOps},
+	"AWSOrganizationsV20161128": {signingName: "organizations", region: globalRegion, throttle: "TooManyRequestsException", internal: "ServiceException", ops: organizationsOps},
+	"SWBExternalService":        {signingName: "sso", region: identityCenterRegion, throttle: "ThrottlingException", internal: "InternalServerException", ops: ssoAdminOps, identityCenter: true},
+	"AWSIdentityStore":          {signingName: "identitystore", region: identityCenterRegion, throttle: "ThrottlingException", internal: "InternalServerException", ops: identityStoreOps, identityCenter: true},
+	"TrentService":              {signingName: "kms", region: homeRegion, throttle: "ThrottlingException", internal: "KMSInternalException", ops: kmsOps},
+	"StarlingDoveService":       {signingName: "config", region: homeRegion, throttle: "ThrottlingException", internal: "InternalFailure", ops: configOps},
 }
 
-var accountService = &service{signingName: "account", throttle: "TooManyRequestsException", internal: "InternalServerException"}
+var accountService = &service{signingName: "account", region: globalRegion, throttle: "TooManyRequestsException", throttleStatus: http.StatusTooManyRequests, internal: "InternalServerException"}
+
+// restOperations names the Account API's operations by path.
+var restOperations = map[string]string{"/putAlternateContact": "PutAlternateContact", "/getAlternateContact": "GetAlternateContact"}
+
+// GlobalRegion is the region AWS's global services (Organizations, the
+// Account API) sign for in the aws partition.
+const GlobalRegion = "us-east-1"
+
+func globalRegion(*Config) string             { return GlobalRegion }
+func identityCenterRegion(cfg *Config) string { return cfg.IdentityCenterRegion }
+func homeRegion(cfg *Config) string           { return cfg.Region }
 
 // maxRequestBody bounds request bodies; AWS's largest input used here (a
 // policy document) is far smaller.
@@ -369,9 +437,14 @@ func (s *Server) call(r *http.Request, svc *service, opName string, op operation
 		return nil, false, &apiError{Status: http.StatusForbidden, Code: "InvalidSignatureException",
 			Message: fmt.Sprintf("credential should be scoped to service %q, not %q", svc.signingName, scope.Service)}
 	}
+	if want := svc.region(&s.cfg); scope.Region != want {
+		s.stats.Rejected++
+		return nil, false, &apiError{Status: http.StatusForbidden, Code: "InvalidSignatureException",
+			Message: fmt.Sprintf("Credential should be scoped to a valid region, not %q; %s signs for %q", scope.Region, svc.signingName, want)}
+	}
 	if !s.bucket.take(now) {
 		s.stats.Throttled++
-		return nil, false, &apiError{Status: 400, Code: svc.throttle, Message: "Rate exceeded", Extra: map[string]string{"Type": "APIRateLimit"}}
+		return nil, false, &apiError{Status: cmp.Or(svc.throttleStatus, 400), Code: svc.throttle, Message: "Rate exceeded", Extra: map[string]string{"Type": "APIRateLimit"}}
 	}
 	if svc.identityCenter && !s.icBucket.take(now) {
 		s.stats.Throttled++
@@ -384,6 +457,22 @@ func (s *Server) call(r *http.Request, svc *service, opName string, op operation
 	if svc.identityCenter && s.cfg.ConflictRate > 0 && isWrite(opName) && s.rng.Float64() < s.cfg.ConflictRate {
 		s.stats.ConflictsInjected++
 		return nil, false, injectedConflict(svc)
+	}
+	if busy := busyError(opName); svc.signingName == "organizations" && busy != nil && s.cfg.BusyRate > 0 && s.rng.Float64() < s.cfg.BusyRate {
+		s.stats.BusyInjected++
+		return nil, false, busy
+	}
+	modelOp := opName
+	if svc == accountService {
+		modelOp = restOperations[opName]
+	}
+	// The simulated cloud's XKS proxies listen on ports of their own
+	// (AllowXKSProxyPort): the model's port-less endpoint is relaxed
+	// there, and the handler checks the rest.
+	portAllowed := func(v *violation) bool { return s.cfg.AllowXKSProxyPort && v.field == "XksProxyUriEndpoint" }
+	if v := validateInput(svc.signingName, modelOp, body, portAllowed); v != nil {
+		s.stats.Rejected++
+		return nil, false, invalidInput(svc.signingName, v)
 	}
 	ctx := r.Context()
 	tx, err := s.db.BeginTx(ctx, nil)

@@ -72,7 +72,7 @@ func call(t testing.TB, h http.Handler, service, target, body string, at time.Ti
 	req.Header.Set("X-Amz-Target", target)
 	hash := sha256.Sum256([]byte(body))
 	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, req,
-		hex.EncodeToString(hash[:]), service, "ap-northeast-1", at)
+		hex.EncodeToString(hash[:]), service, signingRegion(service), at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +90,16 @@ func call(t testing.TB, h http.Handler, service, target, body string, at time.Ti
 }
 
 const orgs = "AWSOrganizationsV20161128."
+
+// signingRegion is the region each service signs for as the SDK would
+// sign it: global services in us-east-1, the others where the simulated
+// cloud runs.
+func signingRegion(service string) string {
+	if service == "organizations" || service == "account" {
+		return simcloud.GlobalRegion
+	}
+	return "ap-northeast-1"
+}
 
 func TestRequestsAreAuthenticatedAndStrict(t *testing.T) {
 	t.Parallel()
@@ -168,7 +178,7 @@ func TestCreationIsAsynchronousAndLimited(t *testing.T) {
 	if first.Status != 200 || second.Status != 200 {
 		t.Fatalf("creates: %+v %+v", first, second)
 	}
-	if third := create("c", "c@x.example"); third.Type != "TooManyRequestsException" {
+	if third := create("c", "c@x.example"); third.Type != "ConstraintViolationException" || third.Reason != "ACCOUNT_CREATION_RATE_LIMIT_EXCEEDED" {
 		t.Fatalf("third create beyond the limit of 2: %+v", third)
 	}
 	status := func(a answer) map[string]any {
@@ -183,8 +193,8 @@ func TestCreationIsAsynchronousAndLimited(t *testing.T) {
 	if st := status(first); st["State"] != "SUCCEEDED" || len(st["AccountId"].(string)) != 12 {
 		t.Fatalf("after the latency: %v", st)
 	}
-	if st := status(second); st["State"] != "FAILED" || st["FailureReason"] != "EMAIL_ALREADY_EXISTS" {
-		t.Fatalf("duplicate e-mail: %v", st)
+	if st := status(second); st["State"] != "FAILED" || st["FailureReason"] != "CONCURRENT_ACCOUNT_MODIFICATION" {
+		t.Fatalf("an e-mail in flight: %v", st)
 	}
 	if got := s.Stats(); got.Accounts != 1 || got.MaxConcurrentObserved != 2 || got.CreateCalls != 3 {
 		t.Fatalf("stats %+v", got)

@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS kms_key_stores (
 CREATE TABLE IF NOT EXISTS kms_keys (
 	id TEXT PRIMARY KEY, store_id TEXT NOT NULL, xks_key_id TEXT NOT NULL, description TEXT NOT NULL,
 	created_at INTEGER NOT NULL, UNIQUE (store_id, xks_key_id));
+CREATE TABLE IF NOT EXISTS create_failures (request_id TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS closures (account_id TEXT PRIMARY KEY, requested_at INTEGER NOT NULL, suspends_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS inventory_overrides (
 	account_id TEXT NOT NULL, resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, item TEXT NOT NULL,
 	PRIMARY KEY (account_id, resource_type, resource_id));
@@ -82,6 +84,14 @@ func (s *Server) init(ctx context.Context) error {
 		"instance_arn":      "arn:aws:sso:::instance/ssoins-" + randomID(hexDigits, 16),
 		"identity_store_id": "d-" + randomID(hexDigits, 10),
 	}
+	// AWS's own SCP, attached to the root and to every account and unit
+	// created while SCPs are enabled: it holds one of each target's five
+	// slots.
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO policies (id, name, description, type, content) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		fullAWSAccessID, "FullAWSAccess", "Allows access to every operation", "SERVICE_CONTROL_POLICY",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`); err != nil {
+		return fmt.Errorf("init FullAWSAccess: %w", err)
+	}
 	for key, dst := range fixed {
 		if _, err := s.db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, fresh[key]); err != nil {
 			return fmt.Errorf("init %s: %w", key, err)
@@ -90,8 +100,15 @@ func (s *Server) init(ctx context.Context) error {
 			return fmt.Errorf("read %s: %w", key, err)
 		}
 	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO policy_attachments (policy_id, target_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, fullAWSAccessID, s.rootID); err != nil {
+		return fmt.Errorf("init FullAWSAccess: %w", err)
+	}
 	return nil
 }
+
+// fullAWSAccessID is the id AWS gives its FullAWSAccess SCP in every
+// organisation.
+const fullAWSAccessID = "p-FullAWSAccess"
 
 // settle completes every account creation whose latency has passed. Time,
 // not a background goroutine, drives creation, so a stopped and restarted
@@ -113,6 +130,16 @@ func (s *Server) settle(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("settle: %w", err)
 	}
 	for _, d := range dues {
+		var injected sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT reason FROM create_failures WHERE request_id = ?`, d.id).Scan(&injected); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("settle %s: %w", d.id, err)
+		}
+		if injected.Valid {
+			if _, err := tx.ExecContext(ctx, `UPDATE create_requests SET state = 'FAILED', failure_reason = ?, completed_at = ? WHERE id = ?`, injected.String, d.at, d.id); err != nil {
+				return fmt.Errorf("settle %s: %w", d.id, err)
+			}
+			continue
+		}
 		var taken int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE email = ?`, d.email).Scan(&taken); err != nil {
 			return fmt.Errorf("settle %s: %w", d.id, err)
@@ -140,6 +167,14 @@ func (s *Server) settle(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE tags SET resource_id = ? WHERE resource_id = ?`, accountID, d.id); err != nil {
 			return fmt.Errorf("settle %s: %w", d.id, err)
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO policy_attachments (policy_id, target_id) VALUES (?, ?)`, fullAWSAccessID, accountID); err != nil {
+			return fmt.Errorf("settle %s: %w", d.id, err)
+		}
+	}
+	// Closed accounts leave PENDING_CLOSURE for SUSPENDED.
+	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET status = 'SUSPENDED' WHERE status = 'PENDING_CLOSURE'
+		AND id IN (SELECT account_id FROM closures WHERE suspends_at <= ?)`, now); err != nil {
+		return fmt.Errorf("settle closures: %w", err)
 	}
 	return s.settleIdentityCenter(ctx, tx)
 }

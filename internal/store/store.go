@@ -232,6 +232,23 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
+// ReadSnapshot runs fn in a read-only transaction that sees one state of
+// the whole database while writers go on: REPEATABLE READ on PostgreSQL,
+// and on SQLite a read transaction on a read-only connection (WAL keeps
+// its snapshot from the first read). A backup reads every table through it.
+func (db *DB) ReadSnapshot(ctx context.Context, fn func(tx *Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	sqlTx, err := db.reader().BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin snapshot: %w", err)
+	}
+	defer sqlTx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
+	return fn(&Tx{tx: sqlTx, dialect: db.dialect})
+}
+
 // IsUniqueViolation reports whether err is a unique-constraint violation.
 func IsUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError

@@ -3,12 +3,10 @@ package vending
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
@@ -154,39 +152,4 @@ func (w *moveWorker) Work(ctx context.Context, job *river.Job[moveArgs]) error {
 		}
 		return e.envs.AddEvent(ctx, tx, en.ID, "moved", "", "account "+en.AccountID+" moved to unit "+en.UnitPath)
 	})
-}
-
-type closeWorker struct {
-	river.WorkerDefaults[closeArgs]
-	e *Engine
-}
-
-// Work closes an environment's account.
-func (w *closeWorker) Work(ctx context.Context, job *river.Job[closeArgs]) error {
-	e := w.e
-	en, err := e.envs.Get(ctx, e.db, job.Args.EnvID)
-	if err != nil {
-		return cancelIfGone(err)
-	}
-	if en.State != env.Closing {
-		return nil
-	}
-	if en.AccountID != "" {
-		cn, ok := e.conns[en.Provider]
-		if !ok {
-			return river.JobCancel(fmt.Errorf("provider %q is no longer configured", en.Provider))
-		}
-		if err := cn.Provider.CloseAccount(ctx, en.AccountID); err != nil {
-			return err
-		}
-	}
-	err = e.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := releaseSlot(ctx, tx, en.ID); err != nil {
-			return err
-		}
-		_, err := e.envs.Transition(ctx, tx, en.ID, []env.State{env.Closing}, env.Closed, "", strings.TrimSpace("account "+en.AccountID+" closed"))
-		return err
-	})
-	e.slotFreed.signal()
-	return err
 }

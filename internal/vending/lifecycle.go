@@ -54,6 +54,11 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 			return out, false, err
 		}
 	}
+	if e.cfg.Admit != nil {
+		if err := e.cfg.Admit(ctx, cn.Name, req.Classification); err != nil {
+			return env.Environment{}, false, err
+		}
+	}
 	// Reads outside the transaction: with SQLite's single connection the
 	// transaction below must not wait on another query.
 	o, err := e.orgs.Get(ctx, req.OrgID)

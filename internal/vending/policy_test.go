@@ -103,7 +103,7 @@ func TestPolicySet(t *testing.T) {
 	ids := append(w.request(t, e, 2, "nat-digital"), w.request(t, e, 1, "qp-jlis")...)
 	settled := w.waitSettled(t, ids, 60*time.Second)
 
-	orgs := organizations.NewFromConfig(aws.Config{Region: "ap-northeast-1",
+	orgs := organizations.NewFromConfig(aws.Config{Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")},
 		func(o *organizations.Options) { o.BaseEndpoint = aws.String(w.url) })
 	for _, id := range ids {
@@ -130,7 +130,8 @@ func TestPolicySet(t *testing.T) {
 			names = append(names, aws.ToString(p.Name))
 		}
 		sort.Strings(names)
-		wantNames := slices.Clone(want[en.OrgID])
+		// AWS attaches FullAWSAccess to every new account.
+		wantNames := append(slices.Clone(want[en.OrgID]), "FullAWSAccess")
 		sort.Strings(wantNames)
 		if !slices.Equal(names, wantNames) {
 			t.Errorf("%s: the simulated cloud has %v attached, want %v", id, names, wantNames)
@@ -196,7 +197,7 @@ func TestReconcilePolicies(t *testing.T) {
 	if en.State != env.Ready {
 		t.Fatalf("%s %s", en.State, en.StateReason)
 	}
-	orgs := organizations.NewFromConfig(aws.Config{Region: "ap-northeast-1",
+	orgs := organizations.NewFromConfig(aws.Config{Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")},
 		func(o *organizations.Options) { o.BaseEndpoint = aws.String(w.url) })
 	attached := func() []string {
@@ -218,9 +219,9 @@ func TestReconcilePolicies(t *testing.T) {
 		wanted []provider.Policy
 		want   []string
 	}{
-		{"a control enforced after vending arrives", []provider.Policy{base, enforced("CreateUser")}, []string{"base", "hatoba-preventive-CreateUser"}},
-		{"a changed set replaces the managed policy", []provider.Policy{base, enforced("CreateAccessKey")}, []string{"base", "hatoba-preventive-CreateAccessKey"}},
-		{"an unenforced control leaves; the unmanaged base stays", []provider.Policy{base}, []string{"base"}},
+		{"a control enforced after vending arrives", []provider.Policy{base, enforced("CreateUser")}, []string{"FullAWSAccess", "base", "hatoba-preventive-CreateUser"}},
+		{"a changed set replaces the managed policy", []provider.Policy{base, enforced("CreateAccessKey")}, []string{"FullAWSAccess", "base", "hatoba-preventive-CreateAccessKey"}},
+		{"an unenforced control leaves; the unmanaged base stays", []provider.Policy{base}, []string{"FullAWSAccess", "base"}},
 	}
 	for _, st := range steps {
 		mu.Lock()

@@ -108,7 +108,9 @@ func (e *Engine) runAccountStage(ctx context.Context, job *river.Job[accountArgs
 			return fmt.Errorf("step detail of %s: %w", en.ID, err)
 		}
 	}
-	if !stepDone(steps, StepCreateAccount) {
+	// A creation the provider failed leaves the step done without a
+	// request: the retry creates again.
+	if !stepDone(steps, StepCreateAccount) || (detail.RequestID == "" && detail.AccountID == "") {
 		if err := e.envs.StartStep(ctx, e.db, en.ID, StepCreateAccount); err != nil {
 			return err
 		}
@@ -219,7 +221,10 @@ func (e *Engine) waitUntilActive(ctx context.Context, cn *Connection, en env.Env
 		case st.State == provider.CreateSucceeded:
 			return st.AccountID, nil
 		case st.State == provider.CreateFailed:
-			return e.creationFailed(ctx, cn, en, d, st)
+			id, err := e.creationFailed(ctx, cn, en, d, st)
+			if id != "" || err != nil {
+				return id, err
+			}
 		default:
 			failures = 0
 		}
@@ -235,17 +240,26 @@ func (e *Engine) waitUntilActive(ctx context.Context, cn *Connection, en env.Env
 }
 
 // creationFailed handles a creation the provider gave up on. A duplicate
-// e-mail is hatoba's own earlier, lost creation when an account with this
-// environment's e-mail exists; that account is adopted, never duplicated.
+// — an e-mail already used, or a request with the same details still in
+// flight — is hatoba's own earlier or concurrent creation: the account
+// that exists is adopted, the creation in flight is followed (an empty id
+// and no error: poll on). A failure the provider calls its own (Retry)
+// starts a fresh creation on the next attempt; any other stops with what
+// the provider says an operator must do.
 func (e *Engine) creationFailed(ctx context.Context, cn *Connection, en env.Environment, d *createDetail, st provider.CreateStatus) (string, error) {
-	if st.FailureReason == "EMAIL_ALREADY_EXISTS" {
+	if st.Duplicate || st.FailureReason == "EMAIL_ALREADY_EXISTS" {
 		found, err := cn.Provider.FindAccount(ctx, accountSpec(en))
 		if err != nil {
 			return "", err
 		}
-		if found.AccountID != "" {
+		switch {
+		case found.AccountID != "":
 			d.AccountID = found.AccountID
 			return found.AccountID, e.saveDetail(ctx, en.ID, d)
+		case found.RequestID != "" && found.RequestID != d.RequestID:
+			e.log.InfoContext(ctx, "following the account creation already in flight", "env", en.ID, "failed", d.RequestID, "request", found.RequestID)
+			d.RequestID = found.RequestID
+			return "", e.saveDetail(ctx, en.ID, d)
 		}
 	}
 	// Let a retry start a fresh creation.
@@ -253,8 +267,15 @@ func (e *Engine) creationFailed(ctx context.Context, cn *Connection, en env.Envi
 	if err := e.saveDetail(ctx, en.ID, d); err != nil {
 		return "", err
 	}
-	return "", &provider.Error{Class: provider.Permanent, Op: "CreateAccount", Code: st.FailureReason,
-		Err: fmt.Errorf("the provider failed the account creation: %s", st.FailureReason)}
+	msg := "the provider failed the account creation: " + st.FailureReason
+	if st.FailureDetail != "" {
+		msg += " (" + st.FailureDetail + ")"
+	}
+	class := provider.Permanent
+	if st.Retry {
+		class = provider.Transient
+	}
+	return "", &provider.Error{Class: class, Op: "CreateAccount", Code: st.FailureReason, Err: errors.New(msg)}
 }
 
 // runCustomizeStage runs the steps after the account exists and marks the

@@ -58,6 +58,11 @@ type Orgs interface {
 type Config struct {
 	Connections  []Connection
 	DefaultQuota int
+	// Admit, when set, may refuse a new environment of a classification
+	// on a connection outright (an enforced sovereignty floor the
+	// provider does not reach): the request fails with Admit's error and
+	// nothing is stored.
+	Admit func(ctx context.Context, connection string, classification env.Classification) error
 	// Policies is the preventive policy set attached to every new account
 	// when PolicySet is nil.
 	Policies []provider.Policy
@@ -77,6 +82,10 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// MaxAttempts is how often a step is tried before the environment fails.
 	MaxAttempts int
+	// CloseQuotaRetry is how often a closure the provider's closure quota
+	// holds back (AWS: per rolling 30 days) is tried again; zero means
+	// an hour.
+	CloseQuotaRetry time.Duration
 	// Workers bounds the customisation steps run at once per process.
 	Workers int
 	// SlotPollInterval is how often the dispatcher looks for provider slots
@@ -123,6 +132,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 10
+	}
+	if c.CloseQuotaRetry == 0 {
+		c.CloseQuotaRetry = time.Hour
 	}
 	if c.Workers == 0 {
 		c.Workers = 20

@@ -32,11 +32,12 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type world struct {
-	db   *store.DB
-	envs *env.Store
-	orgs *org.Registry
-	sim  *simcloud.Server
-	url  string
+	db    *store.DB
+	envs  *env.Store
+	orgs  *org.Registry
+	sim   *simcloud.Server
+	url   string
+	simDB string // the simulated cloud's SQLite file
 }
 
 func newWorld(t *testing.T, db *store.DB, simCfg simcloud.Config) *world {
@@ -64,7 +65,7 @@ func newWorld(t *testing.T, db *store.DB, simCfg simcloud.Config) *world {
 			t.Fatal(err)
 		}
 	}
-	return &world{db: db, envs: env.NewStore(db, time.Now), orgs: orgs, sim: sim, url: srv.URL}
+	return &world{db: db, envs: env.NewStore(db, time.Now), orgs: orgs, sim: sim, url: srv.URL, simDB: simCfg.DBPath}
 }
 
 func (w *world) driver(t *testing.T) provider.Provider {
@@ -335,7 +336,7 @@ func TestTransferAndClose(t *testing.T) {
 		if en.State != env.Ready {
 			t.Fatalf("%s: %s", en.State, en.StateReason)
 		}
-		orgs := organizations.NewFromConfig(aws.Config{Region: "ap-northeast-1",
+		orgs := organizations.NewFromConfig(aws.Config{Region: "us-east-1",
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")},
 			func(o *organizations.Options) { o.BaseEndpoint = aws.String(w.url) })
 		parentOf := func() string {

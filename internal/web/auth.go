@@ -78,6 +78,10 @@ func mayAnywhere(a *authz.Authorizer, p authz.Principal, action authz.Action) bo
 	return sc.All || sc.Platform || len(sc.Roots) > 0
 }
 
+// Central reports whether the person is central staff (the backups page
+// is theirs alone).
+func (v *viewer) Central() bool { return !v.pending && !v.keysOnly && v.principal.Role.Central() }
+
 // Pending reports whether the session waits for its second factor.
 func (v *viewer) Pending() bool { return v.pending }
 

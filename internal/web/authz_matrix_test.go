@@ -105,6 +105,7 @@ var consoleMatrix = map[string]consoleExpect{
 	"POST /access/{id}/deny/finish":    {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},
 	"POST /access/{id}/revoke":         {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{}},
 	"GET /audit":                       {own: signedIn, foreign: signedIn},
+	"GET /backups":                     {own: central, foreign: central},
 
 	// The key service: its state for everyone, sealing for operators; a
 	// tenant's keys read by its administrators and the auditors, changed

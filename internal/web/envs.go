@@ -2,12 +2,14 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
 // envsPerPage is the page size of /envs.
@@ -71,6 +73,10 @@ type envPage struct {
 	AccessLink bool
 	// PostureLink leads to its compliance posture (posture.go).
 	PostureLink bool
+	// CloseWaitsForQuota says, in the page's language, that the closure
+	// waits for the provider's closure quota (the state reason is the
+	// workflow's, in English).
+	CloseWaitsForQuota bool
 }
 
 // envActions are the operator actions a caller may take on an environment;
@@ -137,5 +143,6 @@ func (c *Console) renderEnv(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe, Can: c.actionsOn(r, d.Environment),
-		AccessLink: c.api.EnvAccess != nil, PostureLink: c.api.Posture != nil && c.engine() != nil && c.api.Assignments != nil})
+		AccessLink: c.api.EnvAccess != nil, PostureLink: c.api.Posture != nil && c.engine() != nil && c.api.Assignments != nil,
+		CloseWaitsForQuota: d.State == env.Closing && strings.HasPrefix(d.StateReason, vending.CloseWaitingForQuota)})
 }

@@ -286,6 +286,11 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			}
 			return tx.Ja
 		},
+		// seconds names a short length of time (a restore's RTO) in
+		// seconds, to the millisecond.
+		"seconds": func(d time.Duration) string {
+			return fmt.Sprintf(t("duration.seconds"), strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
+		},
 		"list":       func(s []string) string { return strings.Join(s, ", ") },
 		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },

@@ -13,6 +13,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/portability"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
 
@@ -47,6 +48,9 @@ type posturePage struct {
 	CriticalOnly bool
 	// MinExpiry and MaxExpiry bound the expiry date field.
 	MinExpiry, MaxExpiry string
+	// Exit is the environment's exit readiness from its inventory (nil
+	// without one, or for central staff who may not read the inventory).
+	Exit *portability.Readiness
 	// Form is a refused exception request, to fill its form again.
 	Form    exceptionForm
 	Errors  map[string]string
@@ -110,6 +114,16 @@ func (c *Console) renderPosture(w http.ResponseWriter, r *http.Request, status i
 	if !c.may(r, authz.ReadPostureDetail, envResource(e)) {
 		p.CriticalOnly = true
 		fs = slices.DeleteFunc(fs, func(f posture.Finding) bool { return f.Severity != controls.Critical })
+	} else {
+		inv, err := c.api.Posture.Inventory(ctx, e.ID)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if len(inv) > 0 {
+			ready := portability.Assess(inv)
+			p.Exit = &ready
+		}
 	}
 	exs, err := c.api.Assignments.Exceptions(ctx, []string{e.OrgID})
 	if err != nil {

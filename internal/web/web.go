@@ -54,6 +54,9 @@ type Deps struct {
 	// the security key and the account page: the console of hatoba keyd on
 	// a host of its own, where API needs no Envs or Vending.
 	KeyServiceOnly bool
+	// Backups reads hatoba's own backup and drill runs (nil: the backups
+	// page says there is no schedule).
+	Backups BackupRuns
 }
 
 // Console serves the console's pages.
@@ -74,6 +77,8 @@ type Console struct {
 	webauthnJS    []byte
 	// keysOnly: the key service's console (Deps.KeyServiceOnly).
 	keysOnly bool
+	// backupRuns: Deps.Backups.
+	backupRuns BackupRuns
 }
 
 // pageNames are the page templates in templates/, each parsed together with
@@ -81,7 +86,7 @@ type Console struct {
 var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
 	"login", "invitation", "second_factor", "people", "account",
 	"env_access", "access", "access_request", "access_confirm", "audit", "keys",
-	"controls", "control", "assignments", "impact", "exceptions", "posture"}
+	"controls", "control", "assignments", "impact", "exceptions", "posture", "backups"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
@@ -106,7 +111,7 @@ func New(d Deps) (*Console, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Console{api: a, mfa: d.MFA, log: log, now: now, keysOnly: d.KeyServiceOnly, pages: map[lang]map[string]*template.Template{},
+	c := &Console{api: a, mfa: d.MFA, log: log, now: now, keysOnly: d.KeyServiceOnly, backupRuns: d.Backups, pages: map[lang]map[string]*template.Template{},
 		webauthnJS: mfa.Script(), crossOrigin: http.NewCrossOriginProtection()}
 	if a.PublicURL != "" {
 		// Behind a proxy that rewrites Host, the browser's Origin is the
@@ -240,6 +245,7 @@ var routes = []route{
 	{"POST /access/{id}/deny/finish", authz.ApproveAccess, (*Console).denyFinish, jsonReplies},
 	{"POST /access/{id}/revoke", authz.RevokeAccess, (*Console).revokeAccess, 0},
 	{"GET /audit", authz.ReadAudit, (*Console).auditLog, 0},
+	{"GET /backups", authz.ReadAudit, (*Console).backups, 0}, // central staff only (backups.go)
 
 	// The key service (keys.go): its custody state for everyone signed in,
 	// sealing for operators; a tenant's keys for its administrators and

@@ -37,8 +37,15 @@ import (
 
 // Config configures one AWS connection.
 type Config struct {
-	Name   string // the connection's name in hatoba, for errors and logs
+	Name string // the connection's name in hatoba, for errors and logs
+	// Region is the region of KMS (external key stores) and AWS Config
+	// (the inventory's aggregator).
 	Region string
+	// IdentityCenterRegion is the home region of the Identity Center
+	// instance, where sso-admin and Identity Store are called; empty
+	// means Region. Organizations and the Account API are global: they
+	// are called in the partition's global region (us-east-1).
+	IdentityCenterRegion string
 	// Endpoint overrides every service's address (the simulated cloud);
 	// empty means real AWS.
 	Endpoint string
@@ -78,6 +85,20 @@ type Config struct {
 	OperationWait time.Duration
 }
 
+// GlobalRegion is the region in which a partition's global services
+// (Organizations, the Account API) are called and signed for, given any
+// region of that partition.
+func GlobalRegion(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "cn-northwest-1"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "us-gov-west-1"
+	default:
+		return "us-east-1"
+	}
+}
+
 // Permission set names shared by every account: per-person or per-account
 // sets would exhaust Identity Center's limit of 3,500 permission sets.
 const (
@@ -96,6 +117,7 @@ type Driver struct {
 	config *configservice.Client
 
 	aggregator    string
+	icRegion      string // Identity Center's home region, for errors
 	log           *slog.Logger
 	setPolicies   map[string]PermissionSetPolicy // permission set name → what it grants
 	allowXKSPort  bool
@@ -149,15 +171,18 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Endpoint != "" {
 		base = awssdk.String(cfg.Endpoint)
 	}
+	icRegion := cmp.Or(cfg.IdentityCenterRegion, cfg.Region)
+	global := GlobalRegion(cfg.Region)
 	d := &Driver{
 		name:            cfg.Name,
-		org:             organizations.NewFromConfig(awsCfg, func(o *organizations.Options) { o.BaseEndpoint = base }),
-		sso:             ssoadmin.NewFromConfig(awsCfg, func(o *ssoadmin.Options) { o.BaseEndpoint = base }),
-		ids:             identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) { o.BaseEndpoint = base }),
-		accts:           account.NewFromConfig(awsCfg, func(o *account.Options) { o.BaseEndpoint = base }),
+		org:             organizations.NewFromConfig(awsCfg, func(o *organizations.Options) { o.BaseEndpoint, o.Region = base, global }),
+		sso:             ssoadmin.NewFromConfig(awsCfg, func(o *ssoadmin.Options) { o.BaseEndpoint, o.Region = base, icRegion }),
+		ids:             identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) { o.BaseEndpoint, o.Region = base, icRegion }),
+		accts:           account.NewFromConfig(awsCfg, func(o *account.Options) { o.BaseEndpoint, o.Region = base, global }),
 		kms:             kms.NewFromConfig(awsCfg, func(o *kms.Options) { o.BaseEndpoint = base }),
 		config:          configservice.NewFromConfig(awsCfg, func(o *configservice.Options) { o.BaseEndpoint = base }),
 		aggregator:      cmp.Or(cfg.ConfigAggregator, DefaultConfigAggregator),
+		icRegion:        icRegion,
 		log:             cmp.Or(cfg.Logger, slog.Default()),
 		instanceARN:     cfg.InstanceARN,
 		identityStoreID: cfg.IdentityStoreID,
@@ -210,6 +235,12 @@ func createStatus(st *orgtypes.CreateAccountStatus) provider.CreateStatus {
 		cs.State = provider.CreateSucceeded
 	case orgtypes.CreateAccountStateFailed:
 		cs.State = provider.CreateFailed
+		f, known := createFailures[st.FailureReason]
+		if !known {
+			// A reason newer than this driver: an operator reads it.
+			f.detail = "AWS gave a reason this driver does not know"
+		}
+		cs.Duplicate, cs.Retry, cs.FailureDetail = f.duplicate, f.retry, f.detail
 	default:
 		cs.State = provider.CreateInProgress
 	}
@@ -254,14 +285,20 @@ func (d *Driver) root(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	out, err := d.org.ListRoots(ctx, &organizations.ListRootsInput{})
-	if err != nil {
-		return "", classify("ListRoots", err)
+	// AWS may answer any page empty with a NextToken: read them all.
+	roots := organizations.NewListRootsPaginator(d.org, &organizations.ListRootsInput{})
+	for roots.HasMorePages() && id == "" {
+		page, err := roots.NextPage(ctx)
+		if err != nil {
+			return "", classify("ListRoots", err)
+		}
+		if len(page.Roots) > 0 {
+			id = awssdk.ToString(page.Roots[0].Id)
+		}
 	}
-	if len(out.Roots) == 0 {
+	if id == "" {
 		return "", &provider.Error{Class: provider.Permanent, Op: "ListRoots", Err: errors.New("the organization has no root")}
 	}
-	id = awssdk.ToString(out.Roots[0].Id)
 	d.mu.Lock()
 	d.rootID = id
 	d.mu.Unlock()
@@ -314,18 +351,24 @@ func (d *Driver) ensureChildUnit(ctx context.Context, parent, name string) (stri
 
 // MoveAccount implements provider.Provider.
 func (d *Driver) MoveAccount(ctx context.Context, accountID, unitID string) error {
-	parents, err := d.org.ListParents(ctx, &organizations.ListParentsInput{ChildId: awssdk.String(accountID)})
-	if err != nil {
-		return classify("ListParents", err)
+	var source string
+	parents := organizations.NewListParentsPaginator(d.org, &organizations.ListParentsInput{ChildId: awssdk.String(accountID)})
+	for parents.HasMorePages() && source == "" {
+		page, err := parents.NextPage(ctx)
+		if err != nil {
+			return classify("ListParents", err)
+		}
+		if len(page.Parents) > 0 {
+			source = awssdk.ToString(page.Parents[0].Id)
+		}
 	}
-	if len(parents.Parents) == 0 {
+	if source == "" {
 		return &provider.Error{Class: provider.Permanent, Op: "ListParents", Err: fmt.Errorf("account %s has no parent", accountID)}
 	}
-	source := awssdk.ToString(parents.Parents[0].Id)
 	if source == unitID {
 		return nil
 	}
-	_, err = d.org.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: awssdk.String(accountID),
+	_, err := d.org.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: awssdk.String(accountID),
 		SourceParentId: awssdk.String(source), DestinationParentId: awssdk.String(unitID)})
 	var dup *orgtypes.DuplicateAccountException
 	if errors.As(err, &dup) {
@@ -335,11 +378,33 @@ func (d *Driver) MoveAccount(ctx context.Context, accountID, unitID string) erro
 }
 
 // AttachPolicies implements provider.Provider.
+//
+// AWS allows five SCPs per account, FullAWSAccess (attached to every new
+// account) included. Policies that would not fit are refused before any
+// is attached, with the count, so a step never leaves half a set.
 func (d *Driver) AttachPolicies(ctx context.Context, accountID string, policies []provider.Policy) error {
-	for _, p := range policies {
-		id, err := d.ensurePolicy(ctx, p)
-		if err != nil {
+	attached, err := d.attachedPolicies(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(policies))
+	missing := 0
+	for i, p := range policies {
+		if ids[i], err = d.ensurePolicy(ctx, p); err != nil {
 			return err
+		}
+		if !attached[ids[i]] {
+			missing++
+		}
+	}
+	if len(attached)+missing > maxSCPsPerTarget {
+		return &provider.Error{Class: provider.Permanent, Op: "AttachPolicy", Code: "ConstraintViolationException:MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
+			Err: fmt.Errorf("account %s has %d service control policies attached (FullAWSAccess included); %d more would exceed AWS's %d per account",
+				accountID, len(attached), missing, maxSCPsPerTarget)}
+	}
+	for _, id := range ids {
+		if attached[id] {
+			continue
 		}
 		_, err = d.org.AttachPolicy(ctx, &organizations.AttachPolicyInput{PolicyId: awssdk.String(id), TargetId: awssdk.String(accountID)})
 		var dup *orgtypes.DuplicatePolicyAttachmentException
@@ -348,6 +413,26 @@ func (d *Driver) AttachPolicies(ctx context.Context, accountID string, policies 
 		}
 	}
 	return nil
+}
+
+// maxSCPsPerTarget is how many SCPs AWS lets one account hold.
+const maxSCPsPerTarget = 5
+
+// attachedPolicies returns the ids of the SCPs attached to an account.
+func (d *Driver) attachedPolicies(ctx context.Context, accountID string) (map[string]bool, error) {
+	out := map[string]bool{}
+	pages := organizations.NewListPoliciesForTargetPaginator(d.org, &organizations.ListPoliciesForTargetInput{
+		TargetId: awssdk.String(accountID), Filter: orgtypes.PolicyTypeServiceControlPolicy})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, classify("ListPoliciesForTarget", err)
+		}
+		for _, ps := range page.Policies {
+			out[awssdk.ToString(ps.Id)] = true
+		}
+	}
+	return out, nil
 }
 
 // SetPolicies implements provider.PolicySetter: it detaches the managed
@@ -373,7 +458,19 @@ func (d *Driver) SetPolicies(ctx context.Context, accountID, managedPrefix strin
 			}
 			_, err := d.org.DetachPolicy(ctx, &organizations.DetachPolicyInput{PolicyId: ps.Id, TargetId: awssdk.String(accountID)})
 			var gone *orgtypes.PolicyNotAttachedException
-			if err != nil && !errors.As(err, &gone) {
+			var cv *orgtypes.ConstraintViolationException
+			switch {
+			case errors.As(err, &cv) && cv.Reason == orgtypes.ConstraintViolationExceptionReasonMinPolicyTypeAttachmentLimitExceeded:
+				// The account's last SCP (someone detached FullAWSAccess):
+				// attach the wanted set first, then detach this one.
+				if err := d.AttachPolicies(ctx, accountID, policies); err != nil {
+					return err
+				}
+				_, err = d.org.DetachPolicy(ctx, &organizations.DetachPolicyInput{PolicyId: ps.Id, TargetId: awssdk.String(accountID)})
+				if err != nil && !errors.As(err, &gone) {
+					return classify("DetachPolicy", err)
+				}
+			case err != nil && !errors.As(err, &gone):
 				return classify("DetachPolicy", err)
 			}
 		}
@@ -415,7 +512,7 @@ func (d *Driver) SetBillingContact(ctx context.Context, accountID string, c prov
 	_, err := d.accts.PutAlternateContact(ctx, &account.PutAlternateContactInput{AccountId: awssdk.String(accountID),
 		AlternateContactType: accounttypes.AlternateContactTypeBilling, Name: awssdk.String(c.Name), Title: awssdk.String(c.Title),
 		EmailAddress: awssdk.String(c.Email), PhoneNumber: awssdk.String(c.Phone)})
-	return classify("PutAlternateContact", err)
+	return classifyAccess("PutAlternateContact", err)
 }
 
 // TagAccount implements provider.Provider. Values AWS would refuse — a
@@ -447,11 +544,27 @@ func (d *Driver) TagAccount(ctx context.Context, accountID string, tags map[stri
 }
 
 // CloseAccount implements provider.Provider.
+//
+// A closed account is PENDING_CLOSURE first and SUSPENDED later; either
+// is done. AWS answers ConflictException while the account is being
+// closed (an earlier call whose answer was lost), so a conflict is
+// looked up before it counts as an error. The closure quota (10 % of the
+// member accounts per rolling 30 days) is a provider.Quota error.
 func (d *Driver) CloseAccount(ctx context.Context, accountID string) error {
 	_, err := d.org.CloseAccount(ctx, &organizations.CloseAccountInput{AccountId: awssdk.String(accountID)})
 	var closed *orgtypes.AccountAlreadyClosedException
-	if errors.As(err, &closed) {
+	var conflict *orgtypes.ConflictException
+	switch {
+	case errors.As(err, &closed):
 		return nil
+	case errors.As(err, &conflict):
+		out, derr := d.org.DescribeAccount(ctx, &organizations.DescribeAccountInput{AccountId: awssdk.String(accountID)})
+		if derr != nil {
+			return classify("DescribeAccount", derr)
+		}
+		if st := out.Account.Status; st == orgtypes.AccountStatusPendingClosure || st == orgtypes.AccountStatusSuspended {
+			return nil
+		}
 	}
 	return classify("CloseAccount", err)
 }

@@ -122,12 +122,16 @@ func TestDriverLifecycle(t *testing.T) {
 func TestDuplicateEmailFailsAsynchronously(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, d := newSim(t, simcloud.Config{Latency: 10 * time.Millisecond})
+	// Long enough that the second request, under -race on a loaded
+	// machine, still meets the first in flight.
+	_, d := newSim(t, simcloud.Config{Latency: 750 * time.Millisecond})
 	spec := provider.AccountSpec{Name: "a", Email: "same@sim.hatoba.invalid"}
 	first, err := d.CreateAccount(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// While the first is in flight, a second request with its e-mail is
+	// a concurrent modification; once it exists, the e-mail is taken.
 	second, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "b", Email: "SAME@sim.hatoba.invalid"})
 	if err != nil {
 		t.Fatalf("AWS accepts the request and fails it later; got %v", err)
@@ -135,8 +139,15 @@ func TestDuplicateEmailFailsAsynchronously(t *testing.T) {
 	if st := waitCreated(t, d, first); st.State != provider.CreateSucceeded {
 		t.Fatalf("first = %+v", st)
 	}
-	if st := waitCreated(t, d, second); st.State != provider.CreateFailed || st.FailureReason != "EMAIL_ALREADY_EXISTS" {
+	if st := waitCreated(t, d, second); st.State != provider.CreateFailed || st.FailureReason != "CONCURRENT_ACCOUNT_MODIFICATION" || !st.Duplicate {
 		t.Fatalf("second = %+v", st)
+	}
+	third, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "c", Email: "same@SIM.hatoba.invalid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := waitCreated(t, d, third); st.State != provider.CreateFailed || st.FailureReason != "EMAIL_ALREADY_EXISTS" || !st.Duplicate || st.Retry {
+		t.Fatalf("third = %+v", st)
 	}
 }
 
@@ -161,7 +172,7 @@ func TestErrorClasses(t *testing.T) {
 		{"unknown account's billing contact is permanent (restJson1 error)", simcloud.Config{},
 			func(d *awsdriver.Driver) error {
 				return d.SetBillingContact(ctx, "123456789012", provider.Contact{Name: "n", Title: "Billing", Email: "a@b.example", Phone: "+81-3-0000-0000"})
-			}, provider.Permanent, "ResourceNotFoundException"},
+			}, provider.Permanent, "AccessDeniedException"},
 		{"invalid phone number is permanent", simcloud.Config{},
 			func(d *awsdriver.Driver) error {
 				return d.SetBillingContact(ctx, "123456789012", provider.Contact{Name: "n", Title: "Billing", Email: "a@b.example", Phone: "call me"})
@@ -177,7 +188,7 @@ func TestErrorClasses(t *testing.T) {
 				}
 				_, err := d.CreateAccount(ctx, provider.AccountSpec{Name: "two", Email: "two@x.example"})
 				return err
-			}, provider.Throttling, "TooManyRequestsException"},
+			}, provider.Throttling, "ConstraintViolationException:ACCOUNT_CREATION_RATE_LIMIT_EXCEEDED"},
 		{"rate limit is throttling", simcloud.Config{RatePerSecond: 1},
 			func(d *awsdriver.Driver) error {
 				for range 5 {

@@ -173,18 +173,27 @@ func (d *Driver) instance(ctx context.Context) (instanceARN, identityStoreID str
 	if instanceARN != "" && identityStoreID != "" {
 		return instanceARN, identityStoreID, nil
 	}
-	var out *ssoadmin.ListInstancesOutput
-	if err := d.retryRead(ctx, func() (err error) {
-		out, err = d.sso.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
-		return classify("ListInstances", err)
-	}); err != nil {
-		return "", "", err
+	// Every page, empty ones with a NextToken included, each retried.
+	var instances []ssotypes.InstanceMetadata
+	var token *string
+	for {
+		var out *ssoadmin.ListInstancesOutput
+		if err := d.retryRead(ctx, func() (err error) {
+			out, err = d.sso.ListInstances(ctx, &ssoadmin.ListInstancesInput{NextToken: token})
+			return classify("ListInstances", err)
+		}); err != nil {
+			return "", "", err
+		}
+		instances = append(instances, out.Instances...)
+		if token = out.NextToken; token == nil {
+			break
+		}
 	}
-	if len(out.Instances) != 1 {
+	if len(instances) != 1 {
 		return "", "", &provider.Error{Class: provider.Permanent, Op: "ListInstances",
-			Err: fmt.Errorf("found %d Identity Center instances; configure instance_arn and identity_store_id", len(out.Instances))}
+			Err: fmt.Errorf("found %d Identity Center instances in region %s; configure identity_center_region, or instance_arn and identity_store_id", len(instances), d.icRegion)}
 	}
-	instanceARN, identityStoreID = awssdk.ToString(out.Instances[0].InstanceArn), awssdk.ToString(out.Instances[0].IdentityStoreId)
+	instanceARN, identityStoreID = awssdk.ToString(instances[0].InstanceArn), awssdk.ToString(instances[0].IdentityStoreId)
 	if instanceARN == "" || identityStoreID == "" {
 		return "", "", &provider.Error{Class: provider.Transient, Op: "ListInstances", Err: errors.New("the instance has no ARN or identity store yet")}
 	}
@@ -537,9 +546,8 @@ func (d *Driver) findGroup(ctx context.Context, identityStoreID, name string) (s
 	err := d.retryRead(ctx, func() error {
 		out, err := d.ids.GetGroupId(ctx, &identitystore.GetGroupIdInput{IdentityStoreId: awssdk.String(identityStoreID),
 			AlternateIdentifier: displayName(name)})
-		var nf *idstypes.ResourceNotFoundException
 		switch {
-		case errors.As(err, &nf):
+		case absent(err, idstypes.ResourceTypeGroup):
 			id = ""
 			return nil
 		case err != nil:

@@ -47,7 +47,7 @@ func newICWorld(t *testing.T, cfg simcloud.Config, dcfg awsdriver.Config) *icWor
 	ac := aws.Config{Region: "ap-northeast-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", ""),
 		Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	w.sso = ssoadmin.NewFromConfig(ac, func(o *ssoadmin.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	w.org = organizations.NewFromConfig(ac, func(o *organizations.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	w.org = organizations.NewFromConfig(ac, func(o *organizations.Options) { o.BaseEndpoint, o.Region = aws.String(srv.URL), "us-east-1" })
 	ctx := context.Background()
 	reqID, err := w.d.CreateAccount(ctx, provider.AccountSpec{Name: "ic", Email: "ic@sim.hatoba.invalid"})
 	for err != nil && provider.ClassOf(err) == provider.Throttling {

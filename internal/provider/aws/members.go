@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -78,8 +79,7 @@ func (d *Driver) RemoveGroupMember(ctx context.Context, group, personID string) 
 	}
 	_, err = d.ids.DeleteGroupMembership(ctx, &identitystore.DeleteGroupMembershipInput{IdentityStoreId: awssdk.String(storeID),
 		MembershipId: awssdk.String(membershipID)})
-	var nf *idstypes.ResourceNotFoundException
-	if errors.As(err, &nf) {
+	if absent(err, idstypes.ResourceTypeGroupMembership) {
 		return nil // removed by an earlier attempt whose answer was lost
 	}
 	return classify("DeleteGroupMembership", err)
@@ -91,8 +91,7 @@ func (d *Driver) findUser(ctx context.Context, storeID, personID string) (string
 	out, err := d.ids.GetUserId(ctx, &identitystore.GetUserIdInput{IdentityStoreId: awssdk.String(storeID),
 		AlternateIdentifier: &idstypes.AlternateIdentifierMemberUniqueAttribute{Value: idstypes.UniqueAttribute{
 			AttributePath: awssdk.String("userName"), AttributeValue: document.NewLazyDocument(personID)}}})
-	var nf *idstypes.ResourceNotFoundException
-	if errors.As(err, &nf) {
+	if absent(err, idstypes.ResourceTypeUser) {
 		return "", nil
 	}
 	if err != nil {
@@ -153,12 +152,21 @@ func splitName(display string) (family, given string) {
 func (d *Driver) findMembership(ctx context.Context, storeID, groupID, userID string) (string, error) {
 	out, err := d.ids.GetGroupMembershipId(ctx, &identitystore.GetGroupMembershipIdInput{IdentityStoreId: awssdk.String(storeID),
 		GroupId: awssdk.String(groupID), MemberId: &idstypes.MemberIdMemberUserId{Value: userID}})
-	var nf *idstypes.ResourceNotFoundException
-	if errors.As(err, &nf) {
-		return "", nil
+	if absent(err, idstypes.ResourceTypeGroupMembership, idstypes.ResourceTypeGroup, idstypes.ResourceTypeUser) {
+		return "", nil // no such membership, or its group or user is gone: not a member
 	}
 	if err != nil {
 		return "", classify("GetGroupMembershipId", err)
 	}
 	return awssdk.ToString(out.MembershipId), nil
+}
+
+// absent reports whether err is Identity Store's ResourceNotFoundException
+// about one of the resource types asked about. Any other not-found — an
+// unknown identity store above all — is an error: read as "absent", a
+// removal from a store that is not the one configured would be reported
+// done while the person keeps their access.
+func absent(err error, types ...idstypes.ResourceType) bool {
+	var nf *idstypes.ResourceNotFoundException
+	return errors.As(err, &nf) && slices.Contains(types, nf.ResourceType)
 }

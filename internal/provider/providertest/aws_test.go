@@ -45,7 +45,8 @@ func newAWS(t *testing.T, client *http.Client) (provider.Provider, providertest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	org := organizations.New(organizations.Options{Region: "ap-northeast-1", BaseEndpoint: awssdk.String(srv.URL),
+	// Organizations is a global service, signed for us-east-1.
+	org := organizations.New(organizations.Options{Region: "us-east-1", BaseEndpoint: awssdk.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")})
 	return d, &awsInspector{sim: sim, org: org}
 }

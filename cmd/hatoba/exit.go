@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hatoba-cloud/hatoba/internal/audit"
+	"github.com/hatoba-cloud/hatoba/internal/backup"
+	"github.com/hatoba-cloud/hatoba/internal/store"
+)
+
+// cmdExport runs `hatoba export --out DIR` and `hatoba export verify DIR`
+// (docs/exit.md).
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "verify" {
+		return cmdExportVerify(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	out := fs.String("out", "", "the directory to write the export into (new or empty)")
+	cfg, _, db, err := openServerCommand(ctx, fs, sf, args, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *out == "" {
+		return usageError{"export needs --out DIR"}
+	}
+	key, err := audit.LoadKey(cfg.Audit.SigningKeyFile, cfg.Audit.Origin)
+	if err != nil {
+		return fmt.Errorf("export: the manifest is signed with the audit log's key: %w", err)
+	}
+	redacted, err := backup.RedactConfig(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := backup.Export(ctx, db, *out, key.Signer, cfg.Audit.Origin, version, redacted, time.Now())
+	if err != nil {
+		return err
+	}
+	var rows int64
+	for _, t := range m.Tables {
+		rows += t.Rows
+	}
+	fmt.Fprintf(stdout, "exported %s (schema %d) to %s: %d tables, %d rows, %d files, audit log of %d entries; signed manifest %s\n",
+		db, m.Source.SchemaVersion, *out, len(m.Tables), rows, len(m.Files), m.Audit.Size, "manifest.json")
+	return nil
+}
+
+func cmdExportVerify(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export verify", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	vkey := fs.String("key", os.Getenv("HATOBA_AUDIT_KEY"), "the audit log's public key <name>+<hash>+<key> (default: derived from the signing key file)")
+	var dir string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		dir, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if dir == "" && fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	}
+	if dir == "" || fs.NArg() > 1 || (fs.NArg() == 1 && dir != fs.Arg(0)) {
+		return usageError{"export verify needs the export's directory, once"}
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return err
+	}
+	v, err := auditVerifier(cfg, *vkey)
+	if err != nil {
+		return err
+	}
+	m, extra, err := backup.VerifyExport(dir, v)
+	if err != nil {
+		return refusedExit(err)
+	}
+	fmt.Fprintf(stdout, "export intact: %d files match the manifest signed by %s (made %s from %s, schema %d)\n",
+		len(m.Files), v.Name(), m.CreatedAt.Format(time.RFC3339), m.Source.Dialect, m.Source.SchemaVersion)
+	for _, f := range extra {
+		fmt.Fprintf(stdout, "not in the manifest (not verified): %s\n", f)
+	}
+	return nil
+}
+
+func refusedExit(err error) error {
+	var re *backup.RefusedError
+	if errors.As(err, &re) {
+		return exitError{code: exitRefused, err: err}
+	}
+	return err
+}
+
+// cmdImport runs `hatoba import --from DIR --into URL`: a fresh
+// installation's database from an export.
+func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	from := fs.String("from", "", "the export's directory")
+	into := fs.String("into", "", "the empty database to build (a SQLite path or postgres://… URL)")
+	vkey := fs.String("key", os.Getenv("HATOBA_AUDIT_KEY"), "the audit log's public key that signed the export")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *from == "" || *into == "" {
+		return usageError{"import needs --from DIR and --into URL"}
+	}
+	cfg, err := loadConfig(sf)
+	if err != nil {
+		return err
+	}
+	v, err := auditVerifier(cfg, *vkey)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, *into, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := backup.Import(ctx, *from, db, v, time.Now)
+	if err != nil {
+		return refusedExit(err)
+	}
+	fmt.Fprintf(stdout, "imported %d rows into %s in %s; every table matches the export's count and checksum\n", rep.Rows, db, rep.Took.Round(time.Millisecond))
+	if !rep.Audit.OK() {
+		return exitError{code: exitRefused, err: fmt.Errorf("the imported audit log does not verify: %s", rep.Audit.Problem)}
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d entries, contains the export's checkpoint of %d\n", rep.Audit.Size, rep.Manifest.Audit.Size)
+	return nil
+}
+
+// cmdExitDrill runs `hatoba exit-drill --into URL`: export this
+// installation, import it into a new database (PostgreSQL from SQLite, or
+// the other way), compare, and report what did not carry over.
+func cmdExitDrill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("exit-drill", flag.ContinueOnError)
+	sf := addSettingFlags(fs)
+	into := fs.String("into", "", "the new, empty database to import into (postgres://… for an instance on SQLite)")
+	out := fs.String("out", "", "keep the export in this directory (default: a temporary one, removed)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	cfg, _, db, err := openServerCommand(ctx, fs, sf, args, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *into == "" {
+		return usageError{"exit-drill needs --into URL: a new, empty database"}
+	}
+	key, err := audit.LoadKey(cfg.Audit.SigningKeyFile, cfg.Audit.Origin)
+	if err != nil {
+		return fmt.Errorf("exit-drill: %w", err)
+	}
+	dir := *out
+	if dir == "" {
+		tmp, err := os.MkdirTemp(cfg.Backup.ScratchDir, "hatoba-exit-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp + "/export"
+	}
+	dst, err := store.Open(ctx, *into, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	redacted, err := backup.RedactConfig(cfg)
+	if err != nil {
+		return err
+	}
+	rep, err := backup.ExitDrill(ctx, db, dst, dir, key.Signer, key.Verifier, cfg.Audit.Origin, version, redacted, time.Now)
+	if err != nil {
+		return refusedExit(err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printExit(stdout, rep)
+	}
+	if !rep.OK() {
+		return exitError{code: 1, err: errors.New("exit drill failed: the new installation differs from this one (see the report)")}
+	}
+	return nil
+}
+
+func printExit(w io.Writer, rep backup.ExitReport) {
+	fmt.Fprintf(w, "exit drill: %s → %s in %s\n\n", rep.From, rep.To, rep.Took.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tSOURCE\tIMPORTED\tSAME")
+	for _, d := range rep.Domains {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%v\n", d.Table, d.Source, d.Imported, d.Same)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENVIRONMENT STATE\tSOURCE\tIMPORTED")
+	for _, s := range rep.EnvStates {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", s.State, s.Source, s.Imported)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\nevery table: %d of %d match (count and checksum)\n", len(rep.Export.Tables)-len(rep.Import.Mismatches), len(rep.Export.Tables))
+	if rep.CheckpointHeld {
+		fmt.Fprintf(w, "audit log: %d entries, verifies and contains the original's checkpoint of %d\n", rep.Import.Audit.Size, rep.Export.Audit.Size)
+	} else {
+		fmt.Fprintf(w, "AUDIT LOG: does not verify against the original's checkpoint: %v\n", rep.Import.Audit.Problem)
+	}
+	fmt.Fprintln(w, "\nnot carried over:")
+	for _, o := range rep.Omitted {
+		fmt.Fprintf(w, "  - %s: %s\n", o.What, o.Why)
+	}
+}
