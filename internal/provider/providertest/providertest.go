@@ -125,6 +125,42 @@ func wait(t *testing.T, ctx context.Context, p provider.Provider, req string) st
 	}
 }
 
+// waitOrAdopt waits for a creation as the workflow does after a crash: a
+// creation that failed as a duplicate (the first, lost call's account
+// exists, or FindAccount looked between the first creation finishing and
+// its account being listed) adopts the account FindAccount now finds.
+func waitOrAdopt(t *testing.T, ctx context.Context, p provider.Provider, s provider.AccountSpec, req string) string {
+	t.Helper()
+	for {
+		st, err := p.CreateAccountStatus(ctx, req)
+		if err != nil {
+			t.Fatalf("CreateAccountStatus: %v", err)
+		}
+		switch {
+		case st.State == provider.CreateSucceeded:
+			return st.AccountID
+		case st.State == provider.CreateFailed && (st.Duplicate || st.FailureReason == "EMAIL_ALREADY_EXISTS"):
+			found, err := p.FindAccount(ctx, s)
+			must(t, "FindAccount after a duplicate", err)
+			if found.AccountID != "" {
+				return found.AccountID
+			}
+			if found.RequestID == "" || found.RequestID == req {
+				t.Fatalf("creation failed as a duplicate, and FindAccount finds nothing: %+v", st)
+			}
+			req = found.RequestID
+			continue
+		case st.State == provider.CreateFailed:
+			t.Fatalf("creation failed: %s", st.FailureReason)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("creation did not finish")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func must(t *testing.T, what string, err error) {
 	t.Helper()
 	if err != nil {
@@ -248,7 +284,7 @@ func testCrashCreate(t *testing.T, c Cloud) {
 				continue
 			}
 		}
-		wait(t, ctx, p, req)
+		waitOrAdopt(t, ctx, p, s, req)
 		if n, err := in.Accounts(ctx, s.Email); err != nil || n != 1 {
 			t.Fatalf("lose %d: accounts with %s = %d, %v; want 1", lose, s.Email, n, err)
 		}
