@@ -19,6 +19,8 @@ go 1.26.8
 //   - OPA v1.22.3 (github.com/open-policy-agent/opa/v1): the newest served.
 //   - go-webauthn v0.18.2, transparency-dev/merkle v0.0.2, x/mod v0.43.0
 //     (sumdb/note), x/crypto v0.59.0 (ocsp): the newest served.
+//   - gophercloud v2.16.0: the newest served; the OpenStack driver's only
+//     dependency (Keystone v3, OS-EP-FILTER, unified limits).
 //   - santhosh-tekuri/jsonschema v6.0.3 (tests only): validates hatoba's
 //     OSCAL documents against NIST's JSON schema; the newest v6 served.
 //   - getkin/kin-openapi v0.153.0 (tests only, internal/api/apitest): holds
@@ -47,6 +49,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-webauthn/webauthn v0.18.2
+	github.com/gophercloud/gophercloud/v2 v2.16.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/miekg/pkcs11 v1.1.2
 	github.com/oapi-codegen/runtime v1.9.0

@@ -8,7 +8,9 @@
 #     certificate into the browser's certificate store for the console's
 #     smart-card login test;
 #   - an S3 server with Object Lock for the backup tests (versitygw, built
-#     with go install by scripts/s3server.sh and started on 127.0.0.1:7070).
+#     with go install by scripts/s3server.sh and started on 127.0.0.1:7070);
+#   - OpenStack Keystone (scripts/keystone.sh installs, sets up and starts
+#     it on 127.0.0.1:35357) for the OpenStack driver's tests;
 #   - and, built with Go rather than from Debian, mailpit: a real SMTP server
 #     the e-mail notification tests send to and read back (smtpserver.sh).
 # Safe to run again: it installs only what is missing.
@@ -40,6 +42,8 @@ softhsm_module() {
 # The backup tests' S3 server: installed and started unless one answers.
 "$(dirname "$0")/s3server.sh"
 "$(dirname "$0")/smtpserver.sh"
+# The OpenStack driver's Keystone, likewise.
+"$(dirname "$0")/keystone.sh" >/dev/null
 
 missing=()
 have_browser || missing+=(chromium fonts-noto-cjk)

@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 
 # The storage and queue tests run against SQLite and PostgreSQL, the
 # console's tests drive the Chromium installed above, the backup tests
-# write to the S3 server and the e-mail notification tests send through the
-# mailpit started above; under this script a missing PostgreSQL, browser,
-# S3 or SMTP server fails the run instead of skipping its tests.
-export HATOBA_REQUIRE_POSTGRES=1 HATOBA_REQUIRE_BROWSER=1 HATOBA_REQUIRE_S3=1 HATOBA_REQUIRE_SMTP=1
+# write to the S3 server, the e-mail notification tests send through the
+# mailpit and the OpenStack driver's tests use the Keystone started above;
+# under this script a missing PostgreSQL, browser, S3 server, SMTP server or
+# Keystone fails the run instead of skipping its tests.
+export HATOBA_REQUIRE_POSTGRES=1 HATOBA_REQUIRE_BROWSER=1 HATOBA_REQUIRE_S3=1 HATOBA_REQUIRE_SMTP=1 HATOBA_REQUIRE_KEYSTONE=1
 pg_url=${HATOBA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 if command -v pg_isready >/dev/null && ! pg_isready -q -d "$pg_url"; then
   if command -v pg_ctlcluster >/dev/null; then

@@ -10,6 +10,14 @@
 //
 // The simulated cloud runs in a child process so that the CPU and memory
 // figures are hatoba's alone.
+//
+// With -providers aws,openstack the same run is made on the openstack
+// driver against the real Keystone of scripts/keystone.sh, in a domain of
+// its own: Keystone creates a project at once, so there is no ideal rate to
+// compare with, and the table shows instead the calls each environment cost
+// the cloud and the most creations in flight (the cap must hold).
+//
+//	scripts/keystone.sh && go run ./bench/vend -n 200 -db sqlite -providers aws,openstack
 package main
 
 import (
@@ -63,6 +71,9 @@ func main() {
 	pgURL := flag.String("pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL (a scratch schema is created)")
 	child := flag.String("simcloud-child", "", "internal: run the simulated cloud on this address")
 	cpuProfile := flag.String("cpuprofile", "", "write hatoba's CPU profile of the run to this file")
+	providers := flag.String("providers", "aws", "drivers to run: aws (the simulated cloud), openstack (the Keystone of scripts/keystone.sh)")
+	keystoneURL := flag.String("keystone", "http://127.0.0.1:35357/v3", "Keystone's URL for -providers openstack")
+	keystonePassword := flag.String("keystone-password", "hatoba-keystone-admin", "Keystone's admin password")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -79,18 +90,29 @@ func main() {
 		return
 	}
 	var rows []result
-	for _, d := range strings.Split(*dbs, ",") {
-		r, err := run(strings.TrimSpace(d), *pgURL, *n, *capacity, *latency, *clients)
-		if err != nil {
-			log.Fatalf("%s: %v", d, err)
+	for _, pk := range strings.Split(*providers, ",") {
+		for _, d := range strings.Split(*dbs, ",") {
+			target := cloudTarget{kind: strings.TrimSpace(pk), keystoneURL: *keystoneURL, keystonePassword: *keystonePassword}
+			r, err := run(strings.TrimSpace(d), *pgURL, *n, *capacity, *latency, *clients, target)
+			if err != nil {
+				log.Fatalf("%s on %s: %v", target.kind, d, err)
+			}
+			rows = append(rows, r)
 		}
-		rows = append(rows, r)
 	}
 	printTable(os.Stdout, rows, *n, *capacity, *latency, *clients)
 }
 
+// cloudTarget says which driver and cloud a run vends on.
+type cloudTarget struct {
+	kind                          string // aws or openstack
+	keystoneURL, keystonePassword string
+}
+
 type result struct {
+	provider                     string
 	db                           string
+	callsPerEnv                  float64
 	accountsPerSec, ideal, ratio float64
 	readyPerSec                  float64
 	cpuPerEnv                    time.Duration
@@ -144,14 +166,43 @@ func startSim(latency time.Duration, capacity int) (string, func(), error) {
 	return "http://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
-func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (result, error) {
+func run(d, pgURL string, n, capacity int, latency time.Duration, clients int, target cloudTarget) (result, error) {
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	simURL, stopSim, err := startSim(latency, capacity)
-	if err != nil {
-		return result{}, err
+	// Every request the driver makes to the cloud is counted.
+	var calls atomic.Int64
+	cloudClient := &http.Client{Transport: countingTransport{next: http.DefaultTransport, n: &calls}}
+	var drv provider.Provider
+	var kb *keystoneBench
+	var simURL string
+	switch target.kind {
+	case "aws":
+		var stopSim func()
+		var err error
+		simURL, stopSim, err = startSim(latency, capacity)
+		if err != nil {
+			return result{}, err
+		}
+		defer stopSim()
+		drv, err = awsdriver.New(ctx, awsdriver.Config{Name: "sim", Region: "ap-northeast-1", Endpoint: simURL, AccessKeyID: simKey, SecretAccessKey: simSecret,
+			HTTPClient: cloudClient})
+		if err != nil {
+			return result{}, err
+		}
+	case "openstack":
+		var err error
+		kb, err = newKeystoneBench(ctx, target.keystoneURL, target.keystonePassword, cloudClient)
+		if kb != nil {
+			defer kb.close()
+		}
+		if err != nil {
+			return result{}, err
+		}
+		drv = kb.driver
+	default:
+		return result{}, fmt.Errorf("unknown provider %q (aws, openstack)", target.kind)
 	}
-	defer stopSim()
+	gauge := &inFlight{Provider: drv}
 	db, closeDB, err := scratch.Open(ctx, d, pgURL, "bench_vend")
 	if err != nil {
 		return result{}, err
@@ -167,10 +218,6 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 	if err := orgs.SetQuota(ctx, "nat-digital", n+1); err != nil {
 		return result{}, err
 	}
-	drv, err := awsdriver.New(ctx, awsdriver.Config{Name: "sim", Region: "ap-northeast-1", Endpoint: simURL, AccessKeyID: simKey, SecretAccessKey: simSecret})
-	if err != nil {
-		return result{}, err
-	}
 	envs := env.NewStore(db, time.Now)
 	// A creation's status is polled twenty times over its latency, so the
 	// poll adds at most 5 % to it. The dispatcher keeps its default: this
@@ -179,7 +226,7 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 	// slots, which cost a tenth of the CPU here).
 	poll := latency / 20
 	engine, err := vending.New(db, envs, orgs, vending.Config{
-		Connections:    []vending.Connection{{Name: "sim", Provider: drv, Cap: capacity, PollInterval: poll}},
+		Connections:    []vending.Connection{{Name: "sim", Provider: gauge, Cap: capacity, PollInterval: poll}},
 		DefaultBilling: provider.Contact{Name: "desk", Email: "desk@example.jp", Phone: "+81-3-0000-0000"},
 		RetryBase:      100 * time.Millisecond, RetryMax: 2 * time.Second, MaxAttempts: 50,
 		FetchPollInterval: 100 * time.Millisecond, JobTimeout: 2 * time.Minute,
@@ -279,6 +326,27 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 		time.Sleep(500 * time.Millisecond)
 	}
 	total := time.Since(start)
+	fmt.Fprintln(os.Stderr)
+	var after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration((after.Utime.Nano() + after.Stime.Nano()) - (before.Utime.Nano() + before.Stime.Nano()))
+	slices.Sort(lat)
+	base := result{provider: target.kind, db: d, callsPerEnv: float64(calls.Load()) / float64(n),
+		readyPerSec: float64(n) / total.Seconds(), cpuPerEnv: cpu / time.Duration(n),
+		peakRSS: peakRSS(after), p50: lat[n/2], p99: lat[n*99/100], total: total}
+	achieved := float64(n) / activeAt.Sub(start).Seconds()
+	if kb != nil {
+		// Keystone's own count: every environment has exactly one project.
+		got, err := kb.accounts(ctx)
+		if err != nil {
+			return result{}, err
+		}
+		if got != n {
+			return result{}, fmt.Errorf("the test Keystone holds %d projects for %d environments", got, n)
+		}
+		base.accountsPerSec, base.maxInFlight = achieved, int(gauge.max.Load())
+		return base, nil
+	}
 	// The simulated cloud's own count: the cap must have held, and every
 	// environment must have exactly one account.
 	var sim struct {
@@ -298,16 +366,37 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int) (
 	if sim.Accounts != n {
 		return result{}, fmt.Errorf("the simulated cloud holds %d accounts for %d environments", sim.Accounts, n)
 	}
-	fmt.Fprintln(os.Stderr)
-	var after syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	cpu := time.Duration((after.Utime.Nano() + after.Stime.Nano()) - (before.Utime.Nano() + before.Stime.Nano()))
-	slices.Sort(lat)
 	ideal := float64(capacity) / latency.Seconds()
-	achieved := float64(n) / activeAt.Sub(start).Seconds()
-	return result{db: d, accountsPerSec: achieved, ideal: ideal, ratio: achieved / ideal,
-		readyPerSec: float64(n) / total.Seconds(), cpuPerEnv: cpu / time.Duration(n),
-		peakRSS: peakRSS(after), maxInFlight: sim.MaxConcurrentObserved, throttled: sim.Throttled, p50: lat[n/2], p99: lat[n*99/100], total: total}, nil
+	base.accountsPerSec, base.ideal, base.ratio = achieved, ideal, achieved/ideal
+	base.maxInFlight, base.throttled = sim.MaxConcurrentObserved, sim.Throttled
+	return base, nil
+}
+
+// countingTransport counts the requests a driver makes to its cloud.
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.next.RoundTrip(r)
+}
+
+// inFlight records the most CreateAccount calls running at once: on
+// Keystone, which creates a project before it answers, these are the
+// creations in flight that the cap bounds.
+type inFlight struct {
+	provider.Provider
+	now, max atomic.Int64
+}
+
+func (f *inFlight) CreateAccount(ctx context.Context, spec provider.AccountSpec) (string, error) {
+	n := f.now.Add(1)
+	defer f.now.Add(-1)
+	for m := f.max.Load(); n > m && !f.max.CompareAndSwap(m, n); m = f.max.Load() {
+	}
+	return f.Provider.CreateAccount(ctx, spec)
 }
 
 // resetPeakRSS starts a new peak-memory measurement, so that each
@@ -334,14 +423,18 @@ func printTable(w io.Writer, rows []result, n, capacity int, latency time.Durati
 	fmt.Fprintf(w, "vend %d environments, cap %d, creation latency %s, %d concurrent API clients (%s, %d CPUs)\n\n",
 		n, capacity, latency, clients, runtime.Version(), runtime.NumCPU())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "database\taccounts/s\tideal (cap/latency)\tratio\tready/s\tCPU per env\tpeak RSS\tPOST p50\tPOST p99\tmax in flight\tthrottled\ttotal\t")
+	fmt.Fprintln(tw, "provider\tdatabase\taccounts/s\tideal (cap/latency)\tratio\tready/s\tCPU per env\tcloud calls per env\tpeak RSS\tPOST p50\tPOST p99\tmax in flight\tthrottled\ttotal\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.3f\t%.2f\t%s\t%.0f MiB\t%s\t%s\t%d\t%d\t%s\t\n", r.db, r.accountsPerSec, r.ideal, r.ratio,
-			r.readyPerSec, r.cpuPerEnv.Round(time.Microsecond), float64(r.peakRSS)/(1<<20), r.p50.Round(time.Microsecond),
+		ideal, ratio := "-", "-" // Keystone creates at once: no latency to compare with
+		if r.ideal > 0 {
+			ideal, ratio = fmt.Sprintf("%.2f", r.ideal), fmt.Sprintf("%.3f", r.ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%s\t%.2f\t%s\t%.1f\t%.0f MiB\t%s\t%s\t%d\t%d\t%s\t\n", r.provider, r.db, r.accountsPerSec, ideal, ratio,
+			r.readyPerSec, r.cpuPerEnv.Round(time.Microsecond), r.callsPerEnv, float64(r.peakRSS)/(1<<20), r.p50.Round(time.Microsecond),
 			r.p99.Round(time.Microsecond), r.maxInFlight, r.throttled, r.total.Round(time.Second))
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(w, "\nrerun: go run ./bench/vend [-n 6000] [-latency 500ms] [-cap 5] [-clients 200] [-db sqlite,postgres]")
+	fmt.Fprintln(w, "\nrerun: go run ./bench/vend [-n 6000] [-latency 500ms] [-cap 5] [-clients 200] [-db sqlite,postgres] [-providers aws,openstack]")
 }
 
 // benchToken signs in a tenant administrator of nat-digital.

@@ -145,7 +145,7 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 	}
 	out := make([]controls.Resource, len(rs), len(rs)+1)
 	for i, r := range rs {
-		out[i] = controls.Resource{Provider: "aws", Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
+		out[i] = controls.Resource{Provider: providerOfType(r.Type), Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
 	}
 	if s.assess != nil {
 		a, err := s.assess(ctx, t.EnvID, out)

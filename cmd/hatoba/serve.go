@@ -345,7 +345,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	engine, err := vending.New(db, envs, orgs, vending.Config{
 		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
-		PolicySet:      preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
+		PolicySet: policySetByDriver(cfg.Providers, preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
+			openstackGuardrails(orgs, ctl.assignments, ctl.catalog.Control)),
 		DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
 		RetryBase:      cfg.Vending.RetryBase, RetryMax: cfg.Vending.RetryMax, MaxAttempts: cfg.Vending.MaxAttempts, CloseQuotaRetry: cfg.Vending.CloseQuotaRetry,
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
@@ -412,6 +413,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		loops.Go(func() {
 			every(loopCtx, cfg.Controls.ReconcileInterval, func(ctx context.Context) { reconcilePolicies(ctx, engine, log) })
 		})
+	}
+	if cfg.Workers {
+		loops.Go(func() { every(loopCtx, time.Hour, func(ctx context.Context) { purgeClosed(ctx, conns, log) }) })
 	}
 	if ks != nil {
 		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
@@ -504,6 +508,14 @@ func permissionSetPolicy(p config.PermissionSet) awsdriver.PermissionSetPolicy {
 func buildConnections(ctx context.Context, cfg config.Config, simURL string, sealed *secrets.Store) ([]vending.Connection, error) {
 	var out []vending.Connection
 	for _, p := range cfg.Providers {
+		if p.Driver == "openstack" {
+			drv, err := openstackDriver(p, sealed)
+			if err != nil {
+				return nil, fmt.Errorf("provider %s: %w", p.Name, err)
+			}
+			out = append(out, connection(cfg, p, drv))
+			continue
+		}
 		dc := awsdriver.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint,
 			IdentityCenterRegion: p.IdentityCenterRegion, InstanceARN: p.InstanceARN, IdentityStoreID: p.IdentityStoreID,
 			ConfigAggregator: p.ConfigAggregator,
@@ -528,14 +540,21 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 		}
-		allowed := make([]env.Classification, len(p.Classifications))
-		for i, c := range p.Classifications {
-			allowed[i] = env.Classification(c)
-		}
-		out = append(out, vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
-			PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate})
+		out = append(out, connection(cfg, p, drv))
 	}
 	return out, nil
+}
+
+// connection is a provider connection as vending sees it; the
+// classifications it may hold are those the placement policy allows on its
+// tier.
+func connection(cfg config.Config, p config.Provider, drv provider.Provider) vending.Connection {
+	var allowed []env.Classification
+	for _, c := range cfg.Allowed(p) {
+		allowed = append(allowed, env.Classification(c))
+	}
+	return vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
+		PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate}
 }
 
 // baselinePolicies is the preventive policy every new account gets

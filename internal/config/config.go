@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,9 +30,12 @@ type Config struct {
 	LogLevel    string `yaml:"log_level"`
 	// Workers runs the vending workers in this process; a replica that only
 	// serves the API and console turns it off.
-	Workers   bool           `yaml:"workers"`
-	SimCloud  SimCloud       `yaml:"simcloud"`
-	Providers []Provider     `yaml:"providers"`
+	Workers   bool       `yaml:"workers"`
+	SimCloud  SimCloud   `yaml:"simcloud"`
+	Providers []Provider `yaml:"providers"`
+	// Placement says which tiers of provider each classification may be
+	// placed on (docs/providers.md#placement).
+	Placement Placement      `yaml:"placement"`
 	Vending   Vending        `yaml:"vending"`
 	Billing   BillingContact `yaml:"default_billing"`
 	Identity  Identity       `yaml:"identity"`
@@ -285,7 +289,7 @@ type SimCloud struct {
 // Provider is one provider connection.
 type Provider struct {
 	Name   string `yaml:"name"`
-	Driver string `yaml:"driver"` // "aws"
+	Driver string `yaml:"driver"` // "aws" or "openstack"
 	// Endpoint overrides the provider's API address; "embedded" means the
 	// simulated cloud inside this process.
 	Endpoint string `yaml:"endpoint"`
@@ -309,6 +313,75 @@ type Provider struct {
 	// PermissionSets is what the two permission sets grant on this
 	// connection; a set left empty grants the driver's default.
 	PermissionSets PermissionSets `yaml:"permission_sets"`
+	// Tier is "domestic" or "hyperscaler"; empty means the driver's
+	// (openstack: domestic, aws: hyperscaler).
+	Tier string `yaml:"tier"`
+	// OpenStack configures a connection of driver openstack.
+	OpenStack OpenStack `yaml:"openstack"`
+}
+
+// Tiers of provider.
+const (
+	TierDomestic    = "domestic"
+	TierHyperscaler = "hyperscaler"
+)
+
+// TierOf is the connection's tier: its own, else its driver's.
+func (p Provider) TierOf() string {
+	switch {
+	case p.Tier != "":
+		return p.Tier
+	case p.Driver == "openstack":
+		return TierDomestic
+	}
+	return TierHyperscaler
+}
+
+// Placement is the policy of which tiers each classification may be placed
+// on, e.g. level3: [domestic]; level2: [domestic, hyperscaler]. A
+// classification not listed may go on any tier; no rules, no policy.
+type Placement struct {
+	Rules map[string][]string `yaml:"rules"`
+}
+
+// Allowed are the classifications a connection may hold: those it lists
+// that the placement policy allows on its tier. A request of another
+// classification waits for an operator's approval, with the reason.
+func (c Config) Allowed(p Provider) []string {
+	var out []string
+	for _, cl := range p.Classifications {
+		tiers, ruled := c.Placement.Rules[cl]
+		if !ruled || slices.Contains(tiers, p.TierOf()) {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
+// OpenStack is an OpenStack connection (docs/providers.md): hatoba keeps
+// its units, projects, groups and users in one Keystone domain.
+type OpenStack struct {
+	AuthURL string `yaml:"auth_url"` // Keystone v3, e.g. https://keystone.example.jp:5000/v3
+	Domain  string `yaml:"domain"`
+	Region  string `yaml:"region"` // Keystone's region in the catalog; empty means any
+	// ApplicationCredentialID or Username (in UserDomain) is who hatoba
+	// is; Secret is "secret:NAME", the credential's secret or the
+	// password stored through the key service (hatoba secret put) — never
+	// the secret itself.
+	ApplicationCredentialID string `yaml:"application_credential_id"`
+	Username                string `yaml:"username"`
+	UserDomain              string `yaml:"user_domain"`
+	Secret                  string `yaml:"secret"`
+	// AdministratorRoles and NonAdministratorRoles are the roles the two
+	// permission sets' groups get on a project (default [admin], [member]).
+	AdministratorRoles    []string `yaml:"administrator_roles"`
+	NonAdministratorRoles []string `yaml:"non_administrator_roles"`
+	// DomesticRegions, when set, are the only regions whose endpoints every
+	// project sees (OS-EP-FILTER), whatever controls are enforced.
+	DomesticRegions []string `yaml:"domestic_regions"`
+	// Retention is how long a closed project is kept disabled before it
+	// is deleted (default 90 days).
+	Retention time.Duration `yaml:"retention"`
 }
 
 // PermissionSets configures the Administrator and Non-administrator sets.
@@ -469,8 +542,16 @@ func (c Config) Validate() error {
 			return fmt.Errorf("providers[%d].name: must not be empty", i)
 		case seen[p.Name]:
 			return fmt.Errorf("providers[%d].name: %q is used twice", i, p.Name)
-		case p.Driver != "aws":
-			return fmt.Errorf("providers[%d].driver: %q is not a known driver (known: aws)", i, p.Driver)
+		case p.Driver != "aws" && p.Driver != "openstack":
+			return fmt.Errorf("providers[%d].driver: %q is not a known driver (known: aws, openstack)", i, p.Driver)
+		case p.Driver == "openstack" && (p.OpenStack.AuthURL == "" || p.OpenStack.Domain == ""):
+			return fmt.Errorf("providers[%d].openstack: auth_url and domain are required", i)
+		case p.Driver == "openstack" && (p.OpenStack.ApplicationCredentialID == "") == (p.OpenStack.Username == ""):
+			return fmt.Errorf("providers[%d].openstack: give application_credential_id or username, not both", i)
+		case p.Driver == "openstack" && !strings.HasPrefix(p.OpenStack.Secret, "secret:"):
+			return fmt.Errorf("providers[%d].openstack.secret: must name a stored secret (secret:NAME, see hatoba secret put), never hold the secret", i)
+		case p.Tier != "" && p.Tier != TierDomestic && p.Tier != TierHyperscaler:
+			return fmt.Errorf("providers[%d].tier: %q is not one of domestic, hyperscaler", i, p.Tier)
 		case p.Cap < 1:
 			return fmt.Errorf("providers[%d].cap: must be at least 1", i)
 		case !strings.Contains(p.EmailTemplate, "{id}"):
@@ -484,6 +565,16 @@ func (c Config) Validate() error {
 			}
 		}
 		seen[p.Name] = true
+	}
+	for cl, tiers := range c.Placement.Rules {
+		if cl != "level1" && cl != "level2" && cl != "level3" {
+			return fmt.Errorf("placement.rules: %q is not one of level1, level2, level3", cl)
+		}
+		for _, t := range tiers {
+			if t != TierDomestic && t != TierHyperscaler {
+				return fmt.Errorf("placement.rules.%s: %q is not one of domestic, hyperscaler", cl, t)
+			}
+		}
 	}
 	sc := c.SimCloud
 	for _, r := range []float64{sc.TransientRate, sc.LostResponseRate, sc.AssignmentFailureRate, sc.ConflictRate, sc.CreateFailureRate, sc.BusyRate, sc.EmptyPageRate} {

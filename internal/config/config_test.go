@@ -72,6 +72,9 @@ func TestLoadErrors(t *testing.T) {
 		{"fail/cert without key", "", nil, map[string]string{"identity.tls_cert_file": "server.pem"}, "tls_key_file"},
 		{"fail/zero break-glass", "", nil, map[string]string{"identity.break_glass_max": "0s"}, "identity.break_glass_max"},
 		{"fail/origin with a plus", "", nil, map[string]string{"audit.origin": "a+b"}, "origin"},
+		{"fail/openstack without keystone", "", nil, map[string]string{"providers.sim.driver": "openstack"}, "auth_url and domain"},
+		{"fail/openstack with a plain secret", write("os.yaml", openstackYAML("hunter2")), nil, nil, "secret:NAME"},
+		{"fail/unknown driver", "", nil, map[string]string{"providers.sim.driver": "gcp"}, "known: aws, openstack"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,6 +147,92 @@ func TestMetricsExposure(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q (config %+v)", err, tt.wantErr, cfg.Metrics)
 			}
 		})
+	}
+}
+
+func openstackYAML(secret string) string {
+	return `providers:
+  - name: domestic
+    driver: openstack
+    cap: 5
+    email_template: "cloud+{id}@hatoba.example.jp"
+    classifications: [level1, level2, level3]
+    openstack:
+      auth_url: https://keystone.example.jp:5000/v3
+      domain: hatoba
+      application_credential_id: 0123abcd
+      secret: "` + secret + `"
+      administrator_roles: [member]
+      non_administrator_roles: [reader]
+      domestic_regions: [jp-east-1, jp-west-1]
+      retention: 720h
+`
+}
+
+func TestOpenStackProvider(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "os.yaml")
+	if err := os.WriteFile(p, []byte(openstackYAML("secret:keystone-appcred")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p, func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, pr := range cfg.Providers {
+		if pr.Name == "domestic" {
+			found = true
+			if pr.Driver != "openstack" || pr.OpenStack.Domain != "hatoba" || pr.OpenStack.Secret != "secret:keystone-appcred" ||
+				len(pr.OpenStack.DomesticRegions) != 2 || pr.OpenStack.NonAdministratorRoles[0] != "reader" {
+				t.Fatalf("openstack connection = %+v", pr)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the openstack connection was not loaded")
+	}
+}
+
+func TestPlacement(t *testing.T) {
+	t.Parallel()
+	body := `placement:
+  rules:
+    level3: [domestic]
+    level2: [domestic, hyperscaler]
+` + openstackYAML("secret:keystone-appcred")
+	p := filepath.Join(t.TempDir(), "placement.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p, func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domestic := cfg.Providers[0]
+	if domestic.TierOf() != TierDomestic {
+		t.Fatalf("an openstack connection's tier = %q", domestic.TierOf())
+	}
+	if got := strings.Join(cfg.Allowed(domestic), ","); got != "level1,level2,level3" {
+		t.Errorf("the domestic tier may hold %s", got)
+	}
+	aws := Provider{Name: "aws", Driver: "aws", Classifications: []string{"level1", "level2", "level3"}}
+	if got := strings.Join(cfg.Allowed(aws), ","); got != "level1,level2" {
+		t.Errorf("a hyperscaler may hold %s, want level1,level2 (level3 only on the domestic tier)", got)
+	}
+	aws.Tier = TierDomestic // an operator may declare otherwise
+	if got := strings.Join(cfg.Allowed(aws), ","); got != "level1,level2,level3" {
+		t.Errorf("declared domestic: %s", got)
+	}
+	if got := strings.Join((Config{}).Allowed(Provider{Driver: "aws", Classifications: []string{"level3"}}), ","); got != "level3" {
+		t.Errorf("no placement policy restricts nothing: %s", got)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("placement:\n  rules:\n    level3: [offshore]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(bad, func(string) string { return "" }, nil); err == nil || !strings.Contains(err.Error(), "placement.rules.level3") {
+		t.Fatalf("an unknown tier: %v", err)
 	}
 }
 

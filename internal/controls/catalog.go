@@ -74,6 +74,9 @@ type Frameworks struct {
 type PreventivePolicy struct {
 	// AWSSCP are IAM policy statements of a service control policy.
 	AWSSCP []map[string]any `yaml:"aws_scp" json:"aws_scp,omitempty"`
+	// OpenStack is what the control enforces on an OpenStack project
+	// (RenderOpenStackGuardrails).
+	OpenStack *OpenStackGuardrail `yaml:"openstack" json:"openstack,omitempty"`
 }
 
 // Control is one control of the catalog.
@@ -163,8 +166,13 @@ func (c Control) Validate() error {
 	if len(c.Frameworks.NIST80053) == 0 {
 		bad("frameworks.nist_800_53 must map the control to at least one requirement")
 	}
-	if c.Has(Preventive) && len(c.Preventive.AWSSCP) == 0 {
-		bad("a preventive control needs preventive.aws_scp statements")
+	if c.Has(Preventive) && len(c.Preventive.AWSSCP) == 0 && c.Preventive.OpenStack == nil {
+		bad("a preventive control needs preventive.aws_scp statements or a preventive.openstack guardrail")
+	}
+	if g := c.Preventive.OpenStack; g != nil {
+		for _, problem := range g.problems() {
+			bad("preventive.openstack: %s", problem)
+		}
 	}
 	if c.Policy != "" {
 		m := packagePattern.FindStringSubmatch(c.Policy)
