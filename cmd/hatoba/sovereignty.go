@@ -15,6 +15,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
+	"github.com/hatoba-cloud/hatoba/internal/portability"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -48,12 +49,11 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string, inv []contro
 			return sovereignty.Facts{}, fmt.Errorf("inventory: %w", err)
 		}
 	}
-	var types, keyStores []string
+	var keyStores []string
 	for _, r := range inv {
 		if r.Region != "" {
 			f.ResourceRegions = append(f.ResourceRegions, r.Region)
 		}
-		types = append(types, r.Type)
 		if z, _ := r.Config["availability_zone"].(string); z != "" {
 			f.Zones = append(f.Zones, z)
 		}
@@ -62,7 +62,11 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string, inv []contro
 			keyStores = append(keyStores, ks)
 		}
 	}
-	f.ProprietaryServices = sovereignty.Proprietary(types)
+	// The services a move would have to rebuild, as exit readiness
+	// classifies them (docs/exit.md).
+	for _, svc := range portability.Assess(inv).Rework {
+		f.ProprietaryServices = append(f.ProprietaryServices, svc.Type)
+	}
 	f.HYOK.Connected = sovereignty.KeyStoreOf(keyStores)
 	if f.HYOK.Connected && s.keys != nil {
 		killed, err := s.keys.Killed(ctx, en.OrgID)

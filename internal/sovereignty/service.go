@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -482,29 +481,6 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		}
 		s.log.Debug("sovereignty rescored", "connection", conn, "environments", done, "failed", failed, "took", time.Since(start))
 	}
-}
-
-// proprietaryTypes are resource types with no portable equivalent: moving
-// them means rework, not migration (the exit readiness of docs/exit.md
-// shares this list).
-var proprietaryTypes = map[string]bool{
-	"aws_dynamodb_table": true, "aws_lambda_function": true, "aws_sqs_queue": true, "aws_sns_topic": true,
-	"aws_kinesis_stream": true, "aws_sfn_state_machine": true, "aws_cloudwatch_event_rule": true, "aws_appsync_graphql_api": true,
-	"aws_cognito_user_pool": true, "aws_api_gateway_rest_api": true, "aws_apigatewayv2_api": true, "aws_glue_job": true,
-	"aws_athena_workgroup": true, "aws_redshift_cluster": true,
-}
-
-// Proprietary lists, once each, the types among types that have no
-// portable equivalent.
-func Proprietary(types []string) []string {
-	var out []string
-	for _, t := range types {
-		if proprietaryTypes[t] && !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // KeyStoreOf reads, from an inventory's KMS keys, whether the
