@@ -83,6 +83,18 @@ type Organization struct {
 // maxName bounds names and contact fields, in characters.
 const maxName = 200
 
+// A billing contact's limits are the strictest of the providers' that take
+// it (AWS's Account API, PutAlternateContact): a contact is checked when it
+// is stored, not refused by the provider after an account exists.
+const (
+	maxContactName = 64
+	maxPhone       = 25
+)
+
+// contactEmail is the Account API's pattern for an alternate contact's
+// address.
+var contactEmail = regexp.MustCompile(`^[\w+=.#|!&-]+@[\w.-]+\.[\w]+$`)
+
 var slugID = regexp.MustCompile(`^(nat|qp)-[a-z0-9]+(-[a-z0-9]+)*$`)
 
 // lgID is a local government's id: "lg-" and its six-digit code.
@@ -258,10 +270,19 @@ func validateContact(c Contact, prefix string) (Contact, error) {
 	if c.Name, err = cleanText(prefix+"name", c.Name); err != nil {
 		return c, err
 	}
+	if n := utf8.RuneCountInString(c.Name); n > maxContactName {
+		return c, fault.InvalidField(prefix+"name", "a billing contact's name is %d characters long; providers take at most %d", n, maxContactName)
+	}
 	if c.Email = strings.TrimSpace(c.Email); c.Email != "" {
 		a, perr := mail.ParseAddress(c.Email)
 		if perr != nil || a.Name != "" || a.Address != c.Email || len(c.Email) > 254 {
 			return c, fault.InvalidField(prefix+"email", "%q is not an e-mail address like billing@city.example.lg.jp", c.Email)
+		}
+		// The contact reaches the provider after the account exists; an
+		// address it refuses (AWS's Account API takes only ASCII letters,
+		// digits and _+=.#|!&- before the @) would fail vending then.
+		if !contactEmail.MatchString(c.Email) {
+			return c, fault.InvalidField(prefix+"email", "%q: providers take an address of ASCII letters, digits and _+=.#|!&- before the @ (no other characters)", c.Email)
 		}
 	}
 	if c != (Contact{}) {
@@ -283,8 +304,8 @@ func validateContact(c Contact, prefix string) (Contact, error) {
 				return c, fault.InvalidField(prefix+"phone", "phone %q may contain only digits, spaces and + - ( )", c.Phone)
 			}
 		}
-		if digits < 4 || len(c.Phone) > 32 {
-			return c, fault.InvalidField(prefix+"phone", "phone %q must have at least 4 digits and at most 32 characters", c.Phone)
+		if digits < 4 || len(c.Phone) > maxPhone {
+			return c, fault.InvalidField(prefix+"phone", "phone %q must have at least 4 digits and at most %d characters", c.Phone, maxPhone)
 		}
 	}
 	return c, nil

@@ -159,6 +159,12 @@ func TestCreate(t *testing.T) {
 			{name: "fail/special ward outside Tokyo", in: Organization{Kind: KindSpecialWard, LGCode: "011011", NameJa: "x", ParentID: "lg-010006"}, kind: fault.Invalid, field: "kind"},
 			{name: "fail/billing email", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Email: "Billing <b@x.example>"}}, kind: fault.Invalid, field: "billing.email"},
 			{name: "fail/billing phone", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "経理", Email: "b@x.example", Phone: "call me"}}, kind: fault.Invalid, field: "billing.phone"},
+			// What AWS's Account API refuses is refused here, before any
+			// account exists.
+			{name: "fail/billing phone longer than providers take", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "経理", Email: "b@x.example", Phone: "+81-3-0000-0000-0000-00000"}}, kind: fault.Invalid, field: "billing.phone"},
+			{name: "fail/billing e-mail with a non-ASCII local part", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "経理", Email: "けいり@x.example"}}, kind: fault.Invalid, field: "billing.email"},
+			{name: "fail/billing e-mail with a non-ASCII domain", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "経理", Email: "b@市役所.example"}}, kind: fault.Invalid, field: "billing.email"},
+			{name: "fail/billing name longer than providers take", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: strings.Repeat("経", 65), Email: "b@x.example"}}, kind: fault.Invalid, field: "billing.name"},
 			{name: "fail/billing without a name", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Email: "b@x.example"}}, kind: fault.Invalid, field: "billing.name"},
 			{name: "fail/billing without an e-mail", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Name: "経理", Phone: "03-0000-0000"}}, kind: fault.Invalid, field: "billing.email"},
 			{name: "fail/billing with a phone only", in: Organization{ID: "nat-x", Kind: KindNational, NameJa: "x", Billing: Contact{Phone: "03-0000-0000"}}, kind: fault.Invalid, field: "billing.name"},
