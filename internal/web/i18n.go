@@ -286,6 +286,17 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			}
 			return tx.Ja
 		},
+		"chartTable": newChartTable,
+		"byControl": func(rows []controlRow, envs bool) map[string]any {
+			return map[string]any{"Rows": rows, "Envs": envs}
+		},
+		"oneSeries": func(key, label string, values []float64) []series {
+			return []series{{Key: key, Label: label, Values: values}}
+		},
+		"measureValue": func(m measure, a mapArea) string {
+			v, _, _ := m.value(a)
+			return v
+		},
 		"list":       func(s []string) string { return strings.Join(s, ", ") },
 		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
