@@ -198,4 +198,3 @@ func TestBrowserPictures(t *testing.T) {
 		}
 	}
 }
-
