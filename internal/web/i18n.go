@@ -286,7 +286,16 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			}
 			return tx.Ja
 		},
+		// tn is tf of a count n: the catalogue's KEY.one when n is 1 (in
+		// Japanese the same words), else KEY.
+		"tn": func(key string, n int, args ...any) string {
+			if s, ok := cat[key+".one"]; ok && n == 1 {
+				return fmt.Sprintf(s, append([]any{n}, args...)...)
+			}
+			return fmt.Sprintf(t(key), append([]any{n}, args...)...)
+		},
 		"chartTable": newChartTable,
+		"errorCount": errorCount,
 		"byControl": func(rows []controlRow, envs bool) map[string]any {
 			return map[string]any{"Rows": rows, "Envs": envs}
 		},
