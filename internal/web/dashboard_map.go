@@ -287,23 +287,27 @@ func (c *Console) mapSVG(r *http.Request, mv mapView) template.HTML {
 	for _, cell := range mv.Cells {
 		name := prefName(cell.prefecture, l)
 		x, y := cell.X*step, cell.Y*step
-		label := template.HTMLEscapeString(fmt.Sprintf("%s: %s", name, cell.Value))
+		label := template.HTMLEscapeString(name + " " + cell.Value) // as the tile reads
 		open, close := `<g`, `</g>`
 		if cell.HasOrg {
-			open = fmt.Sprintf(`<a href="/orgs/%s" aria-label="%s"`, template.HTMLEscapeString(cell.Org.ID), label)
+			// The link's name is its text, the name and the value, as
+			// the tile reads.
+			open = fmt.Sprintf(`<a href="/orgs/%s"`, template.HTMLEscapeString(cell.Org.ID))
 			close = `</a>`
 		} else {
-			open += fmt.Sprintf(` role="img" aria-label="%s"`, label)
+			open += fmt.Sprintf(` role="img" aria-label="%s"`, label) // no organisation to open
 		}
 		b.WriteString(open)
 		fmt.Fprintf(&b, ` class="japan-map__tile japan-map__tile--%s" data-pref="%s" data-value="%s">`, cell.Shade, cell.Code, template.HTMLEscapeString(cell.Value))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="4"/>`, x, y, tileSize, tileSize)
-		short := name
-		if l == en && len(short) > 5 {
-			short = short[:4] + "."
+		// The whole English name, smaller when long: a tile's visible
+		// text must be part of its accessible name.
+		short, size := name, ""
+		if l == en && len(name) > 6 {
+			size = " japan-map__name--long"
 		}
-		fmt.Fprintf(&b, `<text class="japan-map__name" x="%d" y="%d" text-anchor="middle" aria-hidden="true">%s</text>`, x+tileSize/2, y+20, template.HTMLEscapeString(short))
-		fmt.Fprintf(&b, `<text class="japan-map__value" x="%d" y="%d" text-anchor="middle" aria-hidden="true">%s</text>`, x+tileSize/2, y+40, template.HTMLEscapeString(cell.Value))
+		fmt.Fprintf(&b, `<text class="japan-map__name%s" x="%d" y="%d" text-anchor="middle">%s</text>`, size, x+tileSize/2, y+20, template.HTMLEscapeString(short))
+		fmt.Fprintf(&b, `<text class="japan-map__value" x="%d" y="%d" text-anchor="middle"> %s</text>`, x+tileSize/2, y+40, template.HTMLEscapeString(cell.Value))
 		b.WriteString(close)
 	}
 	b.WriteString(`</svg>`)
