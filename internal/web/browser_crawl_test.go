@@ -40,7 +40,7 @@ func crawlSite(t *testing.T) (*harness, []crawlRole) {
 	h.assignControl(t, "aws-iam-no-users", sapporo)
 	failed := h.request(t, sapporo, "税務システム", env.Level2)
 	h.move(t, failed.ID, env.Approved, env.Provisioning, "")
-	h.move(t, failed.ID, env.Provisioning, env.Failed, "move_to_unit failed")
+	h.move(t, failed.ID, env.Provisioning, env.Failed, "move_to_unit: AccessDeniedException: the caller is not allowed to move accounts")
 	h.request(t, "lg-011011", "福祉総合システム", env.Level3) // waits for approval
 	rejected := h.request(t, "nat-digital", "検証基盤", env.Level3)
 	h.move(t, rejected.ID, env.Requested, env.Rejected, "予算の承認が取れていないため")
@@ -188,7 +188,7 @@ func TestBrowserAccessibility(t *testing.T) {
 // attributes a screen reader speaks.
 const englishSentences = `(() => {
 	const skip = "code, pre, script, style, textarea, .mono, [data-data], [hreflang]";
-	const sentence = /[A-Za-z][a-z']+(?:[ ,:;-]+[A-Za-z][a-z']*){2,}/;
+	const sentence = /[A-Za-z][a-z']+(?:[ ,:;]+[A-Za-z][a-z']*){2,}/;
 	const out = [];
 	const where = el => el.outerHTML.slice(0, 160);
 	const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);

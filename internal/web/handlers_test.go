@@ -409,7 +409,7 @@ func TestApprovals(t *testing.T) {
 		en := h.request(t, "nat-digital", "秘密の台帳", env.Level3)
 		b := h.browser(t)
 		body, v := queue(t, b)
-		mustContain(t, body, "秘密の台帳", "classification level3 is not allowed")
+		mustContain(t, body, "秘密の台帳", "機密性3 はプロバイダー sim では扱えません(扱えるのは 機密性1、機密性2)")
 		if v.Get("from") != "/approvals" {
 			t.Fatalf("from = %q", v.Get("from"))
 		}

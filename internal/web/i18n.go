@@ -294,6 +294,16 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			}
 			return fmt.Sprintf(t(key), append([]any{n}, args...)...)
 		},
+		// sysText and eventText say what the engine wrote in the page's
+		// language (systemtext.go).
+		"sysText":   func(msg string) template.HTML { return c.systemText(l, msg) },
+		"eventText": func(kind, msg string) template.HTML { return c.eventText(l, kind, msg) },
+		"who":       func(recorded string) template.HTML { return c.who(l, recorded) },
+		// tfHTML puts markup the template itself holds (a command in
+		// <code>) into an escaped catalogue text.
+		"tfHTML": func(key string, markup template.HTML) template.HTML {
+			return template.HTML(fmt.Sprintf(template.HTMLEscapeString(t(key)), markup))
+		},
 		"chartTable": newChartTable,
 		"errorCount": errorCount,
 		"byControl": func(rows []controlRow, envs bool) map[string]any {
@@ -306,7 +316,7 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			v, _, _ := m.value(a)
 			return v
 		},
-		"list":       func(s []string) string { return strings.Join(s, ", ") },
+		"list":       func(s []string) string { return strings.Join(s, cat["list.separator"]) },
 		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
 		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
