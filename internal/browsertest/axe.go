@@ -72,7 +72,7 @@ func AxeScript(t testing.TB) []byte {
 // and returns what it breaks. Details elements are opened first, so what
 // they hide is checked too.
 func Axe(ctx context.Context, src []byte) ([]AxeViolation, error) {
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`typeof axe === "object" || (function () { ` + string(src) + `
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`typeof axe === "object" || (function () { `+string(src)+`
 ; return true })()`)); err != nil {
 		return nil, fmt.Errorf("inject axe-core: %w", err)
 	}
