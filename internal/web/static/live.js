@@ -236,5 +236,19 @@
     var group = field.closest("fieldset");
     (group || field).scrollIntoView({ block: "center" });
     field.focus();
+    // Enter activated the link on its key going down; the rest of that
+    // key press now reaches the field, where Enter would submit the form
+    // again. Swallow it, once.
+    moved = field;
+    setTimeout(function () { moved = null; }, 500);
   });
+
+  var moved = null;
+  document.addEventListener("keypress", function (ev) {
+    if (moved && ev.target === moved && ev.key === "Enter") {
+      ev.preventDefault();
+    }
+    moved = null;
+  }, true);
+  document.addEventListener("keyup", function () { moved = null; }, true);
 })();
