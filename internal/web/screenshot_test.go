@@ -126,7 +126,7 @@ func TestScreenshot(t *testing.T) {
 		height int
 	}
 	shots := []shot{
-		{"/envs/" + running.ID + "?lang=ja", out, 0},
+		{"/envs/" + running.ID + "?lang=ja", out, 1000},
 		{"/?lang=ja&measure=envs#map", beside("map"), 1500},
 	}
 	if os.Getenv("HATOBA_SCREENSHOT_ALL") == "1" {
