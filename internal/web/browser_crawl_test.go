@@ -232,3 +232,33 @@ func TestBrowserSpeaksJapanese(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserLayout: the English navigation of the role with the most
+// entries fits one line at 1,280 px, and no id in a table nor a state
+// badge breaks over two lines, in either language.
+func TestBrowserLayout(t *testing.T) {
+	t.Parallel()
+	h, roles := crawlSite(t)
+	ctx := browsertest.NewTab(t, 1280, 800)
+	withSession(t, ctx, h.srv.URL, roles[0].b)
+	for _, p := range crawl(t, roles[0].b) {
+		for _, lang := range []string{"en", "ja"} {
+			addr := p + "?lang=" + lang
+			if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+addr), chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`new Set([...document.querySelectorAll(".site-nav__list li")].map(li => li.offsetTop)).size`))
+			if err != nil || rows != 1 {
+				t.Errorf("%s: the navigation takes %d lines (%v), want 1", addr, rows, err)
+			}
+			broken, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".table .mono, .table .badge")]
+				.filter(el => el.getClientRects().length > 1).map(el => el.textContent)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range broken {
+				t.Errorf("%s: %q breaks over two lines", addr, b)
+			}
+		}
+	}
+}

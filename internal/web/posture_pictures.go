@@ -47,7 +47,11 @@ func (c *Console) scoreTrend(r *http.Request, id string, scores []float64) *post
 	cat := c.catalogues[langOf(r)]
 	label := cat["posture.trend_none"]
 	if n := len(scores); n > 0 {
-		label = fmt.Sprintf(cat["posture.trend_label"], n, scores[0], scores[n-1])
+		key := "posture.trend_label"
+		if n == 1 {
+			key += ".one"
+		}
+		label = fmt.Sprintf(cat[key], n, scores[0], scores[n-1])
 	}
 	return &postureTrend{SVG: sparkline(id, label, scores), Label: label, Points: scores}
 }
