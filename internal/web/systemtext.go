@@ -41,12 +41,19 @@ var systemMessages = []systemMessage{
 	{regexp.MustCompile(`^organisation (\S+) is at its quota: (\d+) of (\d+) live environments$`), "sys.quota", []string{"", "", ""}},
 	{regexp.MustCompile(`^classification (\S+) is not allowed on provider (\S+) \(allowed: \[(.*)\]\)$`), "sys.not_allowed", []string{"classification", "", "classifications"}},
 	{regexp.MustCompile(`^(\S+) (\S+) environment for "(.*)" requested on (\S+) \((\S+)\)$`), "sys.requested", []string{"", "purpose", "", "", "classification"}},
+	// Sign-in refusals (identity).
+	{regexp.MustCompile(`^this card is not registered with hatoba; open the invitation link your administrator sent you while your card is in the reader$`), "sys.card_unregistered", nil},
+	{regexp.MustCompile(`^this certificate's key is not the one registered for it; sign-in refused$`), "sys.key_mismatch", nil},
+	{regexp.MustCompile(`^this person is (\S+) and may not sign in$`), "sys.person_state", []string{"personstate"}},
 	{regexp.MustCompile(`^(create_account|wait_until_active|move_to_unit|attach_preventive_policies|assign_permission_sets|register_billing_contact|tag|ready): (.+)$`), "sys.step_failed", []string{"step", "code"}},
 }
 
 // systemText renders one message the engine wrote, or the text as data.
 func (c *Console) systemText(l lang, msg string) template.HTML {
 	cat := c.catalogues[l]
+	if whole := c.systemOne(cat, msg); !strings.HasPrefix(whole, "<span data-data>") {
+		return template.HTML(whole)
+	}
 	var parts []string
 	// Approval notes join their reasons with "; ".
 	for _, one := range strings.Split(msg, "; ") {

@@ -37,3 +37,16 @@ func TestSystemText(t *testing.T) {
 		})
 	}
 }
+
+func TestSystemTextSignInRefusals(t *testing.T) {
+	t.Parallel()
+	c := newHarness(t).console
+	for msg, want := range map[string]string{
+		"this person is disabled and may not sign in": "この利用者は「無効」のため、ログインできません",
+		"this card is not registered with hatoba; open the invitation link your administrator sent you while your card is in the reader": "このカードは hatoba に登録されていません。管理者から届いた招待リンクを、カードをリーダーに置いたまま開いてください",
+	} {
+		if got := string(c.systemText(ja, msg)); got != want {
+			t.Errorf("%q:\n got %s\nwant %s", msg, got, want)
+		}
+	}
+}
