@@ -2,11 +2,15 @@ package web
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
@@ -222,9 +226,13 @@ func (c *Console) dashboardPictures(r *http.Request, p *dashboardPage, envsWithi
 	for _, e := range ends {
 		tv.Days = append(tv.Days, e.In(jst).Format("01/02"))
 	}
-	hist, err := c.api.Envs.History(ctx, envsWithin, ends)
-	if err != nil {
-		return err
+	key := trendKey(envsWithin, postureOK)
+	cached, fresh := c.trends.get(key, now)
+	hist := cached.hist
+	if !fresh {
+		if hist, err = c.api.Envs.History(ctx, envsWithin, ends); err != nil {
+			return err
+		}
 	}
 	for _, st := range env.States {
 		if st == env.Rejected || st == env.Closed {
@@ -242,10 +250,13 @@ func (c *Console) dashboardPictures(r *http.Request, p *dashboardPage, envsWithi
 	tv.StatesSVG = lineChart("chart-states", c.catalogues[l]["trends.states"], tv.Days, tv.States)
 	tv.VendedSVG = barChart("chart-vended", c.catalogues[l]["trends.vended"], tv.Days, tv.Vended)
 	if postureOK {
-		sev, err := c.api.Posture.OpenBySeverityHistory(ctx, envsWithin, trendDays, now, jst)
-		if err != nil {
-			return err
+		sev := cached.sev
+		if !fresh {
+			if sev, err = c.api.Posture.OpenBySeverityHistory(ctx, envsWithin, trendDays, now, jst); err != nil {
+				return err
+			}
 		}
+		cached.sev = sev
 		for _, sv := range controls.Severities {
 			if sv == controls.Informational {
 				continue
@@ -259,7 +270,52 @@ func (c *Console) dashboardPictures(r *http.Request, p *dashboardPage, envsWithi
 		tv.SevSVG = lineChart("chart-findings", c.catalogues[l]["trends.findings"], tv.Days, tv.Sev)
 	}
 	p.Trends = &tv
+	if !fresh {
+		c.trends.put(key, trendEntry{at: now, hist: hist, sev: cached.sev})
+	}
 	return nil
+}
+
+// trendTTL is how long the dashboard reuses a scope's trends: replaying
+// the history of 100,000 environments on every view would cost more than
+// the charts are worth, and a day's figure a few minutes old misleads no
+// one (the counts above the charts are live).
+const trendTTL = 5 * time.Minute
+
+// trendCache holds the trends per scope.
+type trendCache struct {
+	mu      sync.Mutex
+	entries map[string]trendEntry
+}
+
+type trendEntry struct {
+	at   time.Time
+	hist []env.StateDay
+	sev  []posture.SeverityDay
+}
+
+func trendKey(within []string, postureOK bool) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%t %t %s", within == nil, postureOK, strings.Join(within, ","))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (tc *trendCache) get(key string, now time.Time) (trendEntry, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	e, ok := tc.entries[key]
+	// A new day starts new trends.
+	fresh := ok && now.Sub(e.at) < trendTTL && now.In(jst).YearDay() == e.at.In(jst).YearDay()
+	return e, fresh
+}
+
+func (tc *trendCache) put(key string, e trendEntry) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.entries == nil || len(tc.entries) > 1000 {
+		tc.entries = map[string]trendEntry{} // bounded: a fresh start beats bookkeeping
+	}
+	tc.entries[key] = e
 }
 
 func prefName(pf prefecture, l lang) string {

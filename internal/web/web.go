@@ -74,6 +74,8 @@ type Console struct {
 	webauthnJS    []byte
 	// keysOnly: the key service's console (Deps.KeyServiceOnly).
 	keysOnly bool
+	// trends caches the dashboard's trends per scope (dashboard_map.go).
+	trends trendCache
 }
 
 // pageNames are the page templates in templates/, each parsed together with
