@@ -16,6 +16,9 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
+# axe-core for the console's accessibility tests, from the npm registry.
+"$(dirname "$0")/install-axe.sh"
+
 browsers=(chromium chromium-browser google-chrome google-chrome-stable)
 
 have_browser() {

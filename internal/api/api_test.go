@@ -315,6 +315,15 @@ func TestRequestErrors(t *testing.T) {
 			}
 		})
 	}
+	// Every invalid field at once, the first also as detail and field.
+	r := h.call(t, "POST", "/api/v1/environments", `{"org_id":"nat-digital","system_name":"","purpose":"prod","classification":"level2","provider":"sim"}`, nil)
+	params, _ := r.body["invalid_params"].([]any)
+	if r.status != 422 || r.body["field"] != "system_name" || len(params) != 2 {
+		t.Fatalf("two invalid fields: %d %s", r.status, r.raw)
+	}
+	if p, _ := params[1].(map[string]any); p["name"] != "purpose" || !strings.Contains(p["reason"].(string), `"prod"`) {
+		t.Fatalf("second invalid field %v", params[1])
+	}
 	var n int
 	if err := h.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM environments`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("bad requests stored %d environments (err %v)", n, err)

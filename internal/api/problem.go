@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 )
@@ -26,6 +27,9 @@ type Problem struct {
 	// Errors, an extension member, lists the rows of an organisation
 	// import that were refused (POST /organizations/import).
 	Errors []org.RowError `json:"errors,omitempty"`
+	// InvalidParams, an extension member, lists every invalid field of a
+	// refused environment request; Detail and Field describe the first.
+	InvalidParams []env.FieldError `json:"invalid_params,omitempty"`
 }
 
 // writeError maps err to a problem response, the one place where the API's
@@ -41,6 +45,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	if fe, ok := fault.As(err); ok && kind != fault.Internal {
 		p.Detail, p.Field = fe.Message, fe.Field
+		var ve *env.ValidationError
+		if errors.As(err, &ve) {
+			p.InvalidParams = ve.Fields
+		}
 	} else {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		p.Detail = "an internal error occurred; it has been logged"

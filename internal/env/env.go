@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -101,25 +102,83 @@ func (r Request) Principal() string {
 }
 
 // Validate checks the request's own fields; the organisation and provider
-// are checked against the registry by the caller.
+// are checked against the registry by the caller. It reports every
+// invalid field at once (a *ValidationError), so a form can mark them all
+// after one submit.
 func (r Request) Validate() error {
-	switch {
-	case strings.TrimSpace(r.OrgID) == "":
-		return fault.InvalidField("org_id", "org_id is required")
+	var v ValidationError
+	if strings.TrimSpace(r.OrgID) == "" {
+		v.add("org_id", "required", nil, "org_id is required")
+	}
+	switch n := utf8.RuneCountInString(r.SystemName); {
 	case strings.TrimSpace(r.SystemName) == "":
-		return fault.InvalidField("system_name", "system_name is required")
-	case utf8.RuneCountInString(r.SystemName) > 40:
-		return fault.InvalidField("system_name", "system_name is %d characters; at most 40 are allowed", utf8.RuneCountInString(r.SystemName))
+		v.add("system_name", "required", nil, "system_name is required")
+	case n > MaxSystemName:
+		v.add("system_name", "too_long", []any{n, MaxSystemName}, "system_name is %d characters; at most %d are allowed", n, MaxSystemName)
 	case !utf8.ValidString(r.SystemName) || strings.ContainsFunc(r.SystemName, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Cf, c) }):
 		// Invisible format characters (U+202E, U+200B …) would show a name
 		// other than the one stored, in every listing and audit entry.
-		return fault.InvalidField("system_name", "system_name must not contain control or invisible format characters")
-	case !oneOf(r.Purpose, Purposes):
-		return fault.InvalidField("purpose", "purpose %q is not one of production, staging, development", r.Purpose)
-	case !oneOf(r.Classification, Classifications):
-		return fault.InvalidField("classification", "classification %q is not one of level1, level2, level3", r.Classification)
+		v.add("system_name", "invisible", nil, "system_name must not contain control or invisible format characters")
+	}
+	if !oneOf(r.Purpose, Purposes) {
+		if r.Purpose == "" {
+			v.add("purpose", "choose", nil, "purpose is required: production, staging or development")
+		} else {
+			v.add("purpose", "choose", nil, "purpose %q is not one of production, staging, development", r.Purpose)
+		}
+	}
+	if !oneOf(r.Classification, Classifications) {
+		if r.Classification == "" {
+			v.add("classification", "choose", nil, "classification is required: level1, level2 or level3")
+		} else {
+			v.add("classification", "choose", nil, "classification %q is not one of level1, level2, level3", r.Classification)
+		}
+	}
+	if len(v.Fields) > 0 {
+		return &v
 	}
 	return nil
+}
+
+// MaxSystemName is the longest system name, in characters.
+const MaxSystemName = 40
+
+// FieldError is one invalid field of a request. Message is English, for
+// the API and the logs; Reason and Args say the same for a page to put
+// in its reader's language, next to the field's label ("required",
+// "too_long" with the length and the limit, "invisible", "choose").
+type FieldError struct {
+	Field   string `json:"name"`
+	Message string `json:"reason"`
+	Reason  string `json:"-"`
+	Args    []any  `json:"-"`
+}
+
+// ValidationError is every invalid field of a request, in the form's
+// order. It unwraps to a fault of kind Invalid naming the first, so a
+// caller that knows only faults sees what it saw before.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (v *ValidationError) add(field, reason string, args []any, format string, fargs ...any) {
+	v.Fields = append(v.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, fargs...), Reason: reason, Args: args})
+}
+
+func (v *ValidationError) Error() string {
+	msgs := make([]string, len(v.Fields))
+	for i, f := range v.Fields {
+		msgs[i] = f.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap is the first field's fault.
+func (v *ValidationError) Unwrap() error {
+	if len(v.Fields) == 0 {
+		return fault.Invalidf("the request is not valid")
+	}
+	return fault.InvalidField(v.Fields[0].Field, "%s", v.Fields[0].Message)
 }
 
 // idPattern is the shape of NewID's ids.

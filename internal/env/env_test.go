@@ -1,6 +1,8 @@
 package env_test
 
 import (
+	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -88,5 +90,32 @@ func TestNewIDSortsByAge(t *testing.T) {
 	}
 	if !sort.StringsAreSorted(ids) {
 		t.Fatalf("ids do not sort by age: %v", ids)
+	}
+}
+
+// Every invalid field is reported at once, in the form's order, and the
+// error still reads as the first field's fault to callers that know only
+// faults.
+func TestRequestValidateReportsEveryField(t *testing.T) {
+	t.Parallel()
+	err := env.Request{SystemName: strings.Repeat("a", 41), Purpose: "testing"}.Validate()
+	var v *env.ValidationError
+	if !errors.As(err, &v) {
+		t.Fatalf("err = %v, want a *env.ValidationError", err)
+	}
+	var got []string
+	for _, f := range v.Fields {
+		got = append(got, f.Field+":"+f.Reason)
+	}
+	want := []string{"org_id:required", "system_name:too_long", "purpose:choose", "classification:choose"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	if args := v.Fields[1].Args; len(args) != 2 || args[0] != 41 || args[1] != env.MaxSystemName {
+		t.Errorf("too_long args %v", args)
+	}
+	fe, ok := fault.As(err)
+	if !ok || fe.Kind != fault.Invalid || fe.Field != "org_id" || fe.Message != "org_id is required" {
+		t.Errorf("as a fault: %+v", fe)
 	}
 }

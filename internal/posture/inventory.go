@@ -170,8 +170,10 @@ func (s *Service) Prune(ctx context.Context, resolvedBefore time.Time) (inventor
 			return fmt.Errorf("prune findings: %w", err)
 		}
 		findings, _ = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, `DELETE FROM posture WHERE env_id IN (SELECT id FROM environments WHERE state = 'closed')`); err != nil {
-			return fmt.Errorf("prune scores: %w", err)
+		for _, table := range []string{"posture", "posture_history"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE env_id IN (SELECT id FROM environments WHERE state = 'closed')`); err != nil {
+				return fmt.Errorf("prune scores: %w", err)
+			}
 		}
 		if resolvedBefore.IsZero() {
 			return nil

@@ -208,6 +208,14 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 		_, err = tx.ExecContext(ctx, `INSERT INTO posture (env_id, org_id, evaluated_at, resources, checks, failed) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (env_id) DO UPDATE SET org_id = excluded.org_id, evaluated_at = excluded.evaluated_at, resources = excluded.resources,
 			checks = excluded.checks, failed = excluded.failed`, envID, orgID, now, len(resources), sum.Checks, sum.Failed)
+		if err != nil {
+			return err
+		}
+		// Two evaluations in the same instant (a scheduled round meeting a
+		// "collect now") keep the later one.
+		_, err = tx.ExecContext(ctx, `INSERT INTO posture_history (env_id, org_id, evaluated_at, resources, checks, failed) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (env_id, evaluated_at) DO UPDATE SET org_id = excluded.org_id, resources = excluded.resources,
+			checks = excluded.checks, failed = excluded.failed`, envID, orgID, now, len(resources), sum.Checks, sum.Failed)
 		return err
 	})
 	if err != nil {

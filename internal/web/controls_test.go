@@ -178,7 +178,7 @@ func TestOperatorPromotesAfterReviewingImpact(t *testing.T) {
 		t.Fatalf("impact: status %d", impact.status)
 	}
 	mustContain(t, impact.body, `data-environments="1"`, `data-resources="1"`, `data-env="`+e.ID+`"`,
-		"arn:aws:iam::111111111111:user/alice", `id="promote"`, "1 environments with 1 resources fail this control.")
+		"arn:aws:iam::111111111111:user/alice", `id="promote"`, "Failing this control: environments 1, resources 1.")
 
 	promote := formFields(t, impact.body)
 	for _, tt := range []struct {
@@ -369,9 +369,9 @@ func TestPosturePage(t *testing.T) {
 		{"ok/environment links to it", member, "/envs/" + e.ID + "?lang=en", http.StatusOK,
 			[]string{`href="/envs/` + e.ID + `/posture"`}, nil},
 		{"ok/organisation's score", admin, "/orgs/" + sapporo + "?lang=en", http.StatusOK,
-			[]string{`id="org-posture"`, "1 environments"}, nil},
+			[]string{`id="org-posture"`, "1 environment:"}, nil},
 		{"ok/parent's score counts the city", op, "/orgs/lg-010006?lang=en", http.StatusOK,
-			[]string{`id="org-posture"`, "1 environments"}, nil},
+			[]string{`id="org-posture"`, "1 environment:"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,9 @@ type dashboardPage struct {
 	AccessWaiting []accessRow
 	AccessLive    []accessRow
 	AccessNotices []breakglass.Notification
+	// Map and Trends are the pictures (dashboard_map.go).
+	Map    *mapView
+	Trends *trendView
 }
 
 type stateCount struct {
@@ -87,6 +90,10 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.MoreWait = waiting.NextCursor != ""
+	if err := c.dashboardPictures(r, &p, envsWithin); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	if err := c.accessOnDashboard(r, &p); err != nil {
 		c.fail(w, r, err)
 		return

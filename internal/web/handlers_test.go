@@ -297,19 +297,43 @@ func TestCreateEnv(t *testing.T) {
 		}
 	})
 
+	t.Run("fail/every invalid field at once, in the reader's language", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		b := h.browser(t)
+		v := requestFormValues(t, b, "")
+		v.Set("purpose", "")
+		v.Set("classification", "secret")
+		for _, tc := range []struct{ lang, title string }{
+			{"ja", "<title>エラー 3 件 — 環境を申請"},
+			{"en", "<title>3 errors — Request an environment"},
+		} {
+			r := b.post(t, "/envs?lang="+tc.lang, v)
+			if r.status != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d\n%s", r.status, r.body)
+			}
+			mustContain(t, r.body, tc.title, `id="system_name-error"`, `id="purpose-error"`, `id="classification-error"`)
+			// The summary lists them in the form's order.
+			iName, iPurpose, iClass := strings.Index(r.body, `href="#system_name"`), strings.Index(r.body, `href="#purpose"`), strings.Index(r.body, `href="#classification"`)
+			if iName < 0 || iName > iPurpose || iPurpose > iClass {
+				t.Errorf("%s: summary order %d %d %d", tc.lang, iName, iPurpose, iClass)
+			}
+		}
+	})
+
 	invalid := []struct {
 		name, field, value, message string
 		status                      int
 	}{
-		{"fail/no system name", "system_name", "", "system_name is required", http.StatusUnprocessableEntity},
-		{"fail/long system name", "system_name", strings.Repeat("あ", 41), "at most 40", http.StatusUnprocessableEntity},
+		{"fail/no system name", "system_name", "", "「システム名」を入力してください。", http.StatusUnprocessableEntity},
+		{"fail/long system name", "system_name", strings.Repeat("あ", 41), "「システム名」が 41 文字あります。40 文字以内にしてください。", http.StatusUnprocessableEntity},
 		// An organisation nobody's grant covers (here: one that does not
 		// exist) is refused before the engine is asked.
-		{"fail/unknown org", "org_id", "lg-999999", "outside your scope", http.StatusForbidden},
-		{"fail/no org", "org_id", "", "org_id is required", http.StatusUnprocessableEntity},
-		{"fail/bad purpose", "purpose", "prod", "not one of production", http.StatusUnprocessableEntity},
-		{"fail/bad classification", "classification", "secret", "not one of level1", http.StatusUnprocessableEntity},
-		{"fail/unknown provider", "provider", "gcp", "not configured", http.StatusUnprocessableEntity},
+		{"fail/unknown org", "org_id", "lg-999999", "あなたは環境を申請できません", http.StatusForbidden},
+		{"fail/no org", "org_id", "", "「組織 ID」を入力してください。", http.StatusUnprocessableEntity},
+		{"fail/bad purpose", "purpose", "prod", "「用途」を選んでください。", http.StatusUnprocessableEntity},
+		{"fail/bad classification", "classification", "secret", "「扱う情報の機密性」を選んでください。", http.StatusUnprocessableEntity},
+		{"fail/unknown provider", "provider", "gcp", "「プロバイダー」を選んでください。", http.StatusUnprocessableEntity},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,7 +409,7 @@ func TestApprovals(t *testing.T) {
 		en := h.request(t, "nat-digital", "秘密の台帳", env.Level3)
 		b := h.browser(t)
 		body, v := queue(t, b)
-		mustContain(t, body, "秘密の台帳", "classification level3 is not allowed")
+		mustContain(t, body, "秘密の台帳", "機密性3 はプロバイダー sim では扱えません(扱えるのは 機密性1、機密性2)")
 		if v.Get("from") != "/approvals" {
 			t.Fatalf("from = %q", v.Get("from"))
 		}

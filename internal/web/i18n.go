@@ -304,7 +304,37 @@ func (c *Console) funcs(l lang) template.FuncMap {
 			}
 			return strconv.FormatInt(n, 10) + " B"
 		},
-		"list":       func(s []string) string { return strings.Join(s, ", ") },
+		// tn is tf of a count n: the catalogue's KEY.one when n is 1 (in
+		// Japanese the same words), else KEY.
+		"tn": func(key string, n int, args ...any) string {
+			if s, ok := cat[key+".one"]; ok && n == 1 {
+				return fmt.Sprintf(s, append([]any{n}, args...)...)
+			}
+			return fmt.Sprintf(t(key), append([]any{n}, args...)...)
+		},
+		// sysText and eventText say what the engine wrote in the page's
+		// language (systemtext.go).
+		"sysText":   func(msg string) template.HTML { return c.systemText(l, msg) },
+		"eventText": func(kind, msg string) template.HTML { return c.eventText(l, kind, msg) },
+		"who":       func(recorded string) template.HTML { return c.who(l, recorded) },
+		// tfHTML puts markup the template itself holds (a command in
+		// <code>) into an escaped catalogue text.
+		"tfHTML": func(key string, markup template.HTML) template.HTML {
+			return template.HTML(fmt.Sprintf(template.HTMLEscapeString(t(key)), markup)) //nolint:gosec // G203: the text is escaped; markup is the template's own
+		},
+		"chartTable": newChartTable,
+		"errorCount": errorCount,
+		"byControl": func(rows []controlRow, envs bool) map[string]any {
+			return map[string]any{"Rows": rows, "Envs": envs}
+		},
+		"oneSeries": func(key, label string, values []float64) []series {
+			return []series{{Key: key, Label: label, Values: values}}
+		},
+		"measureValue": func(m measure, a mapArea) string {
+			v, _, _ := m.value(a)
+			return v
+		},
+		"list":       func(s []string) string { return strings.Join(s, cat["list.separator"]) },
 		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
 		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },

@@ -1,6 +1,9 @@
 package web
 
 import (
+	"context"
+	"fmt"
+	"html/template"
 	"net/http"
 	"strings"
 
@@ -58,4 +61,28 @@ func (b *nameBook) actor(recorded string) (actorRef, error) {
 		return actorRef{}, err
 	}
 	return actorRef{Person: p, Grant: grant}, nil
+}
+
+// who names a recorded actor on a page: a person by their name, with the
+// id (and a break-glass grant) in a title a pointer or a screen reader's
+// detail gives; the approval rules and hatoba itself by the catalogue;
+// anything else (an address an old record holds) as it was recorded.
+func (c *Console) who(l lang, recorded string) template.HTML {
+	cat := c.catalogues[l]
+	switch recorded {
+	case "":
+		return template.HTML(template.HTMLEscapeString(cat["actor.system"])) //nolint:gosec // G203: escaped
+	case "rules":
+		return template.HTML(template.HTMLEscapeString(cat["actor.rules"])) //nolint:gosec // G203: every value is escaped
+	}
+	id, grant, _ := strings.Cut(recorded, " under ")
+	p, err := c.api.Identity.Person(context.Background(), id)
+	if err != nil {
+		return template.HTML(`<span data-data>` + template.HTMLEscapeString(recorded) + `</span>`) //nolint:gosec // G203: every value is escaped
+	}
+	title := p.ID
+	if grant != "" {
+		title = fmt.Sprintf(cat["actor.under_grant"], p.ID, grant)
+	}
+	return template.HTML(fmt.Sprintf(`<span class="person" title="%s">%s</span>`, template.HTMLEscapeString(title), template.HTMLEscapeString(p.DisplayName))) //nolint:gosec // G203: every value is escaped
 }

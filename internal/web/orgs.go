@@ -163,6 +163,11 @@ type orgPage struct {
 	// Posture is the compliance score of its subtree, when the caller
 	// may read it and the server evaluates controls.
 	Posture *posture.Score
+	// ByControl, Trend and CriticalOnly: the subtree's open findings by
+	// control and its score's history (posture_pictures.go).
+	ByControl    []controlRow
+	Trend        *postureTrend
+	CriticalOnly bool
 }
 
 // orgLink is an organisation named on a page, linked when the caller may
@@ -236,6 +241,13 @@ func (c *Console) orgDetail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Posture = &sc
+		if c.engine() != nil {
+			critical := !c.may(r, authz.ReadPostureDetail, res)
+			if err := c.orgPictures(r, &p, ids, critical); err != nil {
+				c.fail(w, r, err)
+				return
+			}
+		}
 	}
 	c.render(w, r, http.StatusOK, "org", "orgs", p)
 }

@@ -46,6 +46,10 @@ type posturePage struct {
 	// CriticalOnly: the reader is central staff without a break-glass
 	// grant, who see the score and the critical findings only.
 	CriticalOnly bool
+	// ByControl groups the open findings by control; Trend is the
+	// score's history (posture_pictures.go).
+	ByControl []controlRow
+	Trend     *postureTrend
 	// MinExpiry and MaxExpiry bound the expiry date field.
 	MinExpiry, MaxExpiry string
 	// Exit is the environment's exit readiness from its inventory (nil
@@ -149,6 +153,10 @@ func (c *Console) renderPosture(w http.ResponseWriter, r *http.Request, status i
 		} else {
 			p.Resolved = append(p.Resolved, pf)
 		}
+	}
+	if err := c.envPictures(r, &p); err != nil {
+		c.fail(w, r, err)
+		return
 	}
 	p.CanCollect = c.may(r, authz.CollectPosture, envResource(e))
 	p.CanRequest = c.may(r, authz.RequestException, envResource(e))

@@ -3,6 +3,8 @@ package web
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -138,7 +140,7 @@ func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
 				c.fail(w, r, err)
 				return
 			}
-			f.Errors["org_id"] = messageOf(err)
+			f.Errors["org_id"] = c.fieldMessage(r, "new.org_id", "out_of_scope")
 			c.renderForm(w, r, http.StatusForbidden, f)
 			return
 		}
@@ -153,6 +155,21 @@ func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fe, _ := fault.As(err)
+	var invalid *env.ValidationError
+	switch {
+	case errors.As(err, &invalid):
+		// Every invalid field at once, each in the reader's language and
+		// named by the form's label.
+		for _, fld := range invalid.Fields {
+			f.Errors[fld.Field] = c.fieldMessage(r, "new."+fld.Field, fld.Reason, fld.Args...)
+		}
+		c.renderForm(w, r, http.StatusUnprocessableEntity, f)
+		return
+	case fault.KindOf(err) == fault.Invalid && fe.Field == "provider":
+		f.Errors["provider"] = c.fieldMessage(r, "new.provider", "choose")
+		c.renderForm(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
 	switch fault.KindOf(err) {
 	case fault.Invalid:
 		if fe.Field != "" {
@@ -173,4 +190,39 @@ func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.fail(w, r, err)
 	}
+}
+
+// requestFields are the request form's fields in the order it shows them.
+var requestFields = []string{"org_q", "org_id", "system_name", "purpose", "classification", "provider"}
+
+// fieldProblem is a field's error, for the error summary.
+type fieldProblem struct{ Field, Message string }
+
+// ErrorList is the form's errors in the order of its fields, for the
+// error summary: its links lead through the form from the top.
+func (f requestForm) ErrorList() []fieldProblem {
+	var out []fieldProblem
+	for _, name := range requestFields {
+		if msg, ok := f.Errors[name]; ok {
+			out = append(out, fieldProblem{name, msg})
+		}
+	}
+	return out
+}
+
+// fieldMessage says why a field was refused in the reader's language,
+// naming the field by its label (the catalogue's labelKey): reason is one
+// of env.FieldError's reasons, or out_of_scope.
+func (c *Console) fieldMessage(r *http.Request, labelKey, reason string, args ...any) string {
+	cat := c.catalogues[langOf(r)]
+	format, ok := cat["invalid."+reason]
+	if !ok {
+		format = cat["invalid.other"]
+	}
+	label := cat[labelKey]
+	if langOf(r) == en {
+		// Mid-sentence: "Enter the system name."
+		label = strings.ToLower(label[:1]) + label[1:]
+	}
+	return fmt.Sprintf(format, append([]any{label}, args...)...)
 }

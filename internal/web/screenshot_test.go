@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -20,14 +21,16 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
-// TestScreenshot draws the console with a handful of environments in
-// different states and saves two 1280×800 screenshots for the docs:
+// TestScreenshot draws the console over an estate of environments in
+// several prefectures (estate_test.go) and saves 1280×800 screenshots for
+// the docs:
 //
 //	HATOBA_SCREENSHOT=docs/img/console.png go test -run TestScreenshot ./internal/web/
 //
-// writes the environment list to that path and, beside it with "-env"
-// before the extension, the page of one environment mid-way through
-// vending. HATOBA_SCREENSHOT_ALL=1 adds every other page, for review.
+// writes the page of one environment mid-way through vending to that path
+// and, beside it with "-map" before the extension, the dashboard's map of
+// the prefectures (a taller shot: the map and the trends are below the
+// fold). HATOBA_SCREENSHOT_ALL=1 adds every other page, for review.
 func TestScreenshot(t *testing.T) {
 	out := os.Getenv("HATOBA_SCREENSHOT")
 	if out == "" {
@@ -47,6 +50,8 @@ func TestScreenshot(t *testing.T) {
 	if _, err := h.api.Orgs.Import(bg, org.EmbeddedSources()...); err != nil {
 		t.Fatalf("import the built-in organisations: %v", err)
 	}
+
+	estate := h.seedEstate(t)
 
 	accounts := 0
 	// progress runs the first done steps of an environment and starts the next.
@@ -115,29 +120,39 @@ func TestScreenshot(t *testing.T) {
 	beside := func(suffix string) string {
 		return strings.TrimSuffix(out, filepath.Ext(out)) + "-" + suffix + filepath.Ext(out)
 	}
-	shots := []struct{ path, file string }{
-		{"/envs?lang=ja", out},
-		{"/envs/" + running.ID + "?lang=ja", beside("env")},
+	type shot struct {
+		path, file string
+		// height of the page to capture (800 when 0).
+		height int
+	}
+	shots := []shot{
+		{"/envs/" + running.ID + "?lang=ja", out, 1000},
+		{"/?lang=ja&measure=envs#map", beside("map"), 1500},
 	}
 	if os.Getenv("HATOBA_SCREENSHOT_ALL") == "1" {
-		shots = append(shots, []struct{ path, file string }{
-			{"/?lang=ja", beside("dashboard")},
-			{"/orgs?lang=ja&q=" + url.QueryEscape("さっぽろ"), beside("orgs")},
-			{"/orgs/lg-011002?lang=en", beside("org-en")},
-			{"/envs/new?lang=ja&org_q=" + url.QueryEscape("ちよだ"), beside("new")},
-			{"/approvals?lang=en", beside("approvals-en")},
-			{"/envs/" + failed.ID + "?lang=en", beside("failed-en")},
-			{"/people?lang=ja", beside("people")},
-			{"/account?lang=en", beside("account-en")},
-			{"/login/second-factor?lang=ja", beside("second-factor")},
-			{"/envs/" + ready.ID + "/access?lang=ja", beside("env-access")},
-			{"/access?lang=ja", beside("access")},
-			{"/access/" + breakGlass.ID + "?lang=en", beside("access-request-en")},
-			{"/audit?lang=ja", beside("audit")},
+		shots = append(shots, []shot{
+			{"/envs?lang=ja", beside("envs"), 0},
+			{"/?lang=en&measure=score#map", beside("map-score-en"), 2400},
+			{"/?lang=ja&measure=critical#trends", beside("trends"), 2400},
+			{"/envs/" + estate[1] + "/posture?lang=ja", beside("posture"), 1200},
+			{"/orgs/lg-131016?lang=ja", beside("org-posture"), 1200},
+			{"/orgs?lang=ja&q=" + url.QueryEscape("さっぽろ"), beside("orgs"), 0},
+			{"/orgs/lg-011002?lang=en", beside("org-en"), 0},
+			{"/envs/new?lang=ja&org_q=" + url.QueryEscape("ちよだ"), beside("new"), 0},
+			{"/approvals?lang=en", beside("approvals-en"), 0},
+			{"/envs/" + failed.ID + "?lang=en", beside("failed-en"), 0},
+			{"/people?lang=ja", beside("people"), 0},
+			{"/account?lang=en", beside("account-en"), 0},
+			{"/login/second-factor?lang=ja", beside("second-factor"), 0},
+			{"/envs/" + ready.ID + "/access?lang=ja", beside("env-access"), 0},
+			{"/access?lang=ja", beside("access"), 0},
+			{"/access/" + breakGlass.ID + "?lang=en", beside("access-request-en"), 0},
+			{"/audit?lang=ja", beside("audit"), 0},
 		}...)
 	}
 	for _, s := range shots {
-		err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+s.path), chromedp.WaitVisible(chromedp.CSS("main")))
+		height := cmp.Or(s.height, 800)
+		err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, int64(height)), chromedp.Navigate(h.srv.URL+s.path), chromedp.WaitVisible(chromedp.CSS("main")))
 		if err != nil {
 			t.Fatalf("%s: %v", s.path, err)
 		}

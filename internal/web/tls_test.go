@@ -160,7 +160,7 @@ func TestCardJourneyOverTLS(t *testing.T) {
 		if r.status != http.StatusForbidden {
 			t.Fatalf("status %d, want 403", r.status)
 		}
-		mustContain(t, r.body, "このカードではログインできません", "not registered with hatoba")
+		mustContain(t, r.body, "このカードではログインできません", "このカードは hatoba に登録されていません")
 	})
 	t.Run("fail/sign in with a revoked card", func(t *testing.T) {
 		if r := th.card(t, p.Revoked).post(t, "/login", url.Values{}); r.status != http.StatusForbidden {

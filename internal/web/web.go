@@ -79,6 +79,8 @@ type Console struct {
 	keysOnly bool
 	// backupRuns: Deps.Backups.
 	backupRuns BackupRuns
+	// trends caches the dashboard's trends per scope (dashboard_map.go).
+	trends trendCache
 }
 
 // pageNames are the page templates in templates/, each parsed together with
@@ -138,7 +140,7 @@ func New(d Deps) (*Console, error) {
 		c.pages[l] = map[string]*template.Template{}
 		funcs := c.funcs(l)
 		for _, name := range pageNames {
-			t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+			t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/charts.html", "templates/"+name+".html")
 			if err != nil {
 				return nil, fmt.Errorf("web: template %s: %w", name, err)
 			}

@@ -2239,9 +2239,15 @@ type Problem struct {
 	// Field The request field or query parameter to blame: a JSON path such as system_name or files[2].content, or a parameter name such as cursor
 	Field    *string `json:"field,omitempty"`
 	Instance *string `json:"instance,omitempty"`
-	Status   int     `json:"status"`
-	Title    string  `json:"title"`
-	Type     string  `json:"type"`
+
+	// InvalidParams Extension member (RFC 9457's invalid-params) of a refused environment request: every invalid field at once, in the form's order; detail and field describe the first
+	InvalidParams *[]struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"invalid_params,omitempty"`
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Type   string `json:"type"`
 }
 
 // ProfileInput defines model for ProfileInput.

@@ -199,3 +199,56 @@
     window.setTimeout(tick, POLL_MS);
   }
 })();
+
+// After a refused form the page comes back with an error summary: focus
+// moves to it, as the Digital Agency design system's pattern does, so a
+// screen reader reads what went wrong and a keyboard starts from there; a
+// link of the summary moves to its field (the field's own id, or the
+// first control of that name: a group of radio buttons) instead of
+// following the fragment, which for some fields is not an element id.
+(function () {
+  "use strict";
+
+  var summary = document.querySelector("main .error-summary[data-error-summary]");
+  if (!summary) {
+    return;
+  }
+  summary.setAttribute("tabindex", "-1");
+  summary.focus();
+
+  summary.addEventListener("click", function (ev) {
+    var link = ev.target.closest("a[href^='#']");
+    if (!link) {
+      return;
+    }
+    var name = decodeURIComponent(link.getAttribute("href").slice(1));
+    var field = document.getElementById(name);
+    if (field && field.tagName === "FIELDSET") {
+      field = field.querySelector("input, select, textarea");
+    }
+    if (!field || field.type === "hidden") {
+      field = document.querySelector("[name='" + name.replace(/'/g, "") + "']:not([type=hidden])");
+    }
+    if (!field) {
+      return;
+    }
+    ev.preventDefault();
+    var group = field.closest("fieldset");
+    (group || field).scrollIntoView({ block: "center" });
+    field.focus();
+    // Enter activated the link on its key going down; the rest of that
+    // key press now reaches the field, where Enter would submit the form
+    // again. Swallow it, once.
+    moved = field;
+    setTimeout(function () { moved = null; }, 500);
+  });
+
+  var moved = null;
+  document.addEventListener("keypress", function (ev) {
+    if (moved && ev.target === moved && ev.key === "Enter") {
+      ev.preventDefault();
+    }
+    moved = null;
+  }, true);
+  document.addEventListener("keyup", function () { moved = null; }, true);
+})();

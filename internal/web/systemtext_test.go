@@ -1,0 +1,52 @@
+package web
+
+import (
+	"testing"
+)
+
+// What the engine writes reads in the reader's language; what a person
+// typed stays as typed, marked as data.
+func TestSystemText(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.console
+	tests := []struct {
+		name, kind, msg, ja, en string
+	}{
+		{"ok/requested", "requested", `lg-011002 production environment for "税務システム" requested on sim (level2)`,
+			"lg-011002 が 税務システム の本番環境を sim に申請しました(機密性2)", "lg-011002 requested a Production environment for 税務システム on sim (Level 2 (機密性2))"},
+		{"ok/approved by the rules", "approved", "approved: within quota and classification allowed on sim",
+			"上限内で、機密性区分も sim で扱えるため自動で承認されました", "Approved by the rules: within the quota, and the classification is allowed on sim"},
+		{"ok/a state without reason", "provisioning", "provisioning", "「払い出し中」になりました", ""},
+		{"ok/failed at a step", "failed", "failed: move_to_unit: AccessDenied: no", `「組織単位（OU）への移動」で失敗しました: <code lang="en">AccessDenied: no</code>`, ""},
+		{"ok/two approval notes", "", "organisation lg-1 is at its quota: 3 of 3 live environments; classification level3 is not allowed on provider sim (allowed: [level1 level2])",
+			"組織 lg-1 は上限に達しています(稼働中の環境 3 件 / 上限 3 件)。機密性3 はプロバイダー sim では扱えません(扱えるのは 機密性1、機密性2)", ""},
+		{"ok/a person's reason is data", "rejected", "rejected: 予算が<未定>", "<span data-data>予算が&lt;未定&gt;</span>", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(c.eventText(ja, tt.kind, tt.msg)); got != tt.ja {
+				t.Errorf("ja: %s\nwant %s", got, tt.ja)
+			}
+			if tt.en == "" {
+				return
+			}
+			if got := string(c.eventText(en, tt.kind, tt.msg)); got != tt.en {
+				t.Errorf("en: %s\nwant %s", got, tt.en)
+			}
+		})
+	}
+}
+
+func TestSystemTextSignInRefusals(t *testing.T) {
+	t.Parallel()
+	c := newHarness(t).console
+	for msg, want := range map[string]string{
+		"this person is disabled and may not sign in": "この利用者は「無効」のため、ログインできません",
+		"this card is not registered with hatoba; open the invitation link your administrator sent you while your card is in the reader": "このカードは hatoba に登録されていません。管理者から届いた招待リンクを、カードをリーダーに置いたまま開いてください",
+	} {
+		if got := string(c.systemText(ja, msg)); got != want {
+			t.Errorf("%q:\n got %s\nwant %s", msg, got, want)
+		}
+	}
+}
