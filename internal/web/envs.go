@@ -71,8 +71,10 @@ type envPage struct {
 	Can envActions
 	// AccessLink leads to the people holding its permission sets.
 	AccessLink bool
-	// PostureLink leads to its compliance posture (posture.go).
-	PostureLink bool
+	// PostureLink leads to its compliance posture (posture.go),
+	// SovereigntyLink to its sovereignty and exposure (sovereignty.go).
+	PostureLink     bool
+	SovereigntyLink bool
 	// CloseWaitsForQuota says, in the page's language, that the closure
 	// waits for the provider's closure quota (the state reason is the
 	// workflow's, in English).
@@ -144,5 +146,6 @@ func (c *Console) renderEnv(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	c.render(w, r, status, "env", "envs", envPage{EnvironmentDetail: d, Org: o, FormError: fe, Can: c.actionsOn(r, d.Environment),
 		AccessLink: c.api.EnvAccess != nil, PostureLink: c.api.Posture != nil && c.engine() != nil && c.api.Assignments != nil,
+		SovereigntyLink:    c.api.Sovereignty != nil,
 		CloseWaitsForQuota: d.State == env.Closing && strings.HasPrefix(d.StateReason, vending.CloseWaitingForQuota)})
 }

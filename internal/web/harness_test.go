@@ -39,6 +39,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/pki/pkitest"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
+	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
@@ -180,6 +181,30 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 	a.Posture.SetEngine(a.Catalog.Engine)
 	a.Assignments = assignments.New(db, a.Catalog.Control, nil)
 	a.Notify = notify.New(db, notify.KeyService{Keys: a.Keys}, clock.Now, notify.Options{Signer: auditKey.Signer})
+	// Sovereignty from each environment's own row against the shipped
+	// example profiles ("sim" has the AWS example), as internal/api's
+	// harness wires it.
+	sovEngine, err := sovereignty.NewEngine(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Sovereignty = sovereignty.NewService(db, sovereignty.Options{Engine: sovEngine, Logger: discardLogger(), Now: clock.Now,
+		Facts: func(ctx context.Context, id string, _ []controls.Resource) (sovereignty.Facts, error) {
+			en, err := envs.Get(ctx, db, id)
+			return sovereignty.Facts{Environment: en.ID, Organization: en.OrgID, Classification: string(en.Classification),
+				Connection: en.Provider, System: en.SystemName}, err
+		},
+		Environments: func(context.Context, string) ([]string, error) { return nil, nil },
+	})
+	sovDocs, err := sovereignty.ExampleDocuments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range sovDocs {
+		if _, err := a.Sovereignty.Import(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.api = a
 	h.console, err = New(Deps{API: a, MFA: keys, Logger: discardLogger(), Now: clock.Now})
 	if err != nil {

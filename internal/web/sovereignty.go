@@ -1,0 +1,146 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"strings"
+
+	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
+)
+
+// An environment's sovereignty (docs/sovereignty.md): the eight objectives
+// as a radar against the floors, with the table beside it; the score, the
+// floors it breaks, the foreign laws that reach its data, and — for those
+// who read the whole report — every party who can reach it, by name, with
+// what mitigates it. The page prints as the report an auditor keeps.
+
+var errNoSovereignty = &fault.Error{Kind: fault.Unavailable, Message: "this server assesses no sovereignty"}
+
+type sovereigntyPage struct {
+	Env    env.Environment
+	Report sovereignty.Report
+	// Full: the reader is the tenant (or central staff under a grant),
+	// who read the parties; others read the levels, score and laws.
+	Full       bool
+	Objectives []objectiveRow
+	Radar      template.HTML
+	Unverified int
+}
+
+type objectiveRow struct {
+	ID           string
+	Weight       int
+	Level, Floor int
+	HasFloor     bool
+	Below        bool
+	Gaps         []string // criterion ids of the next level not met
+}
+
+func (c *Console) envSovereignty(w http.ResponseWriter, r *http.Request) {
+	if c.api.Sovereignty == nil {
+		c.fail(w, r, errNoSovereignty)
+		return
+	}
+	e, err := c.api.Envs.Get(r.Context(), c.api.DB, r.PathValue("id"))
+	if err == nil {
+		_, err = c.decide(r, authz.ReadSovereignty, envResource(e))
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	rep, err := c.api.Sovereignty.Latest(r.Context(), e.ID)
+	if fault.KindOf(err) == fault.NotFound {
+		rep, err = c.api.Sovereignty.Assess(r.Context(), e.ID)
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := sovereigntyPage{Env: e, Report: rep, Full: c.may(r, authz.ReadSovereigntyDetail, envResource(e))}
+	for _, o := range sovereignty.Objectives {
+		row := objectiveRow{ID: o.ID, Weight: o.Weight, Level: rep.Levels[o.ID]}
+		row.Floor, row.HasFloor = rep.Floors[o.ID]
+		row.Below = row.HasFloor && row.Level < row.Floor
+		for _, cr := range rep.Criteria {
+			if cr.Objective == o.ID && cr.Level == row.Level+1 && !cr.Met {
+				row.Gaps = append(row.Gaps, cr.ID)
+			}
+		}
+		p.Objectives = append(p.Objectives, row)
+	}
+	for _, cr := range rep.Criteria {
+		if len(cr.Unverified) > 0 {
+			p.Unverified++
+		}
+	}
+	l := langOf(r)
+	p.Radar = radarChart("sovereignty-radar", fmt.Sprintf(c.catalogues[l]["sov.radar_title"], e.SystemName), p.Objectives, func(id string) string {
+		return c.catalogues[l]["sov.objective_short."+id]
+	})
+	c.render(w, r, http.StatusOK, "sovereignty", "envs", p)
+}
+
+// radarChart draws the eight objectives' levels (0–4) as a filled polygon
+// and the floors as a dashed one, each axis named; the table beside it
+// says the same in words.
+func radarChart(id, title string, rows []objectiveRow, name func(id string) string) template.HTML {
+	const size, radius, pad = 360.0, 120.0, 60.0
+	cx, cy := size/2, size/2
+	point := func(i, n int, level float64) (float64, float64) {
+		a := -math.Pi/2 + 2*math.Pi*float64(i)/float64(n)
+		return cx + radius*level/4*math.Cos(a), cy + radius*level/4*math.Sin(a)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="radar" id="%s" viewBox="%.0f %.0f %.0f %.0f" role="img" aria-labelledby="%s-t" focusable="false"><title id="%s-t">%s</title>`,
+		template.HTMLEscapeString(id), -pad, -pad/2, size+2*pad, size+pad, template.HTMLEscapeString(id), template.HTMLEscapeString(id), template.HTMLEscapeString(title))
+	n := len(rows)
+	for ring := 1; ring <= 4; ring++ {
+		pts := make([]string, n)
+		for i := range rows {
+			x, y := point(i, n, float64(ring))
+			pts[i] = fmt.Sprintf("%.1f,%.1f", x, y)
+		}
+		fmt.Fprintf(&b, `<polygon class="radar__ring" points="%s"/>`, strings.Join(pts, " "))
+	}
+	for i, row := range rows {
+		x, y := point(i, n, 4)
+		fmt.Fprintf(&b, `<line class="radar__axis" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, cx, cy, x, y)
+		lx, ly := point(i, n, 4.7)
+		anchor := "middle"
+		switch {
+		case lx < cx-10:
+			anchor = "end"
+		case lx > cx+10:
+			anchor = "start"
+		}
+		fmt.Fprintf(&b, `<text class="radar__label" x="%.1f" y="%.1f" text-anchor="%s">%s %s</text>`, lx, ly+4, anchor,
+			template.HTMLEscapeString(row.ID), template.HTMLEscapeString(name(row.ID)))
+	}
+	poly := func(class string, level func(objectiveRow) float64) {
+		pts := make([]string, n)
+		for i, row := range rows {
+			x, y := point(i, n, level(row))
+			pts[i] = fmt.Sprintf("%.1f,%.1f", x, y)
+		}
+		fmt.Fprintf(&b, `<polygon class="%s" points="%s"/>`, class, strings.Join(pts, " "))
+	}
+	poly("radar__floor", func(r objectiveRow) float64 { return float64(r.Floor) })
+	poly("radar__level", func(r objectiveRow) float64 { return float64(r.Level) })
+	for i, row := range rows {
+		x, y := point(i, n, float64(row.Level))
+		class := "radar__dot"
+		if row.Below {
+			class += " radar__dot--below"
+		}
+		fmt.Fprintf(&b, `<circle class="%s" data-objective="%s" data-level="%d" cx="%.1f" cy="%.1f" r="4"/>`, class,
+			template.HTMLEscapeString(row.ID), row.Level, x, y)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // G203: every text and attribute above is escaped or a number
+}
