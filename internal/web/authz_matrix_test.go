@@ -160,6 +160,7 @@ var consoleMatrix = map[string]consoleExpect{
 	"POST /controls/exceptions/{id}/reject":   {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{}},
 	"GET /envs/{id}/posture":                  {own: signedIn, foreign: central},
 	"GET /envs/{id}/sovereignty":              {own: signedIn, foreign: central},
+	"GET /sovereignty":                        {own: signedIn, foreign: signedIn},
 	"POST /envs/{id}/posture/collect":         {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{}},
 	"POST /envs/{id}/exceptions":              {own: []string{granted, admin}, foreign: nil, form: url.Values{"control_id": {"aws-root-mfa"}, "reason": {"matrix: the root account is shared"}, "expires": {"{tomorrow}"}}},
 }

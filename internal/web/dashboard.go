@@ -12,12 +12,14 @@ import (
 
 // dashboardPage is the data of the dashboard.
 type dashboardPage struct {
-	Info     api.SystemInfo
-	States   []stateCount
-	Total    int
-	Orgs     int
-	Waiting  []envRow
-	MoreWait bool
+	// Sovereignty leads to the national view (sovereignty.go).
+	Sovereignty bool
+	Info        api.SystemInfo
+	States      []stateCount
+	Total       int
+	Orgs        int
+	Waiting     []envRow
+	MoreWait    bool
 	// CanRequest and CanQueue offer the request form and the approval queue
 	// to those who may use them.
 	CanRequest bool
@@ -53,7 +55,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	p := dashboardPage{Info: info, Orgs: info.Organizations,
+	p := dashboardPage{Info: info, Orgs: info.Organizations, Sovereignty: c.api.Sovereignty != nil,
 		CanRequest: mayAnywhere(c.api.Authz, me(r).principal, authz.RequestEnv), CanQueue: authz.Allows(me(r).principal, authz.ReadApproval)}
 	// Counts, like every listing, cover only what the caller may see.
 	envsWithin, err := c.within(r, authz.ReadEnvs)

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
@@ -143,4 +145,104 @@ func radarChart(id, title string, rows []objectiveRow, name func(id string) stri
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // G203: every text and attribute above is escaped or a number
+}
+
+// The national view: how concentrated the country's environments are per
+// provider, region and zone, and what one outage would stop.
+
+type nationalPage struct {
+	Environments int
+	Breaches     int
+	Views        []concentrationView
+	// Providers offers the outage form its choices.
+	Providers []string
+	Outage    sovereignty.Outage
+	Asked     bool
+	Affected  []affectedRow
+	Orgs      int
+	Without   int
+	// Below lists the environments below a floor, worst first.
+	Below []sovereignty.Score
+}
+
+type concentrationView struct {
+	sovereignty.Concentration
+	Concentrated bool
+	Percents     []string // of each share, in Shares' order
+}
+
+type affectedRow struct {
+	sovereignty.Affected
+	PrefName string
+}
+
+// hhiConcentrated is the index above which a market counts as highly
+// concentrated (the U.S. merger guidelines' 2,500; 1,800 in 2023's).
+const hhiConcentrated = 2500
+
+func (c *Console) sovereigntyNational(w http.ResponseWriter, r *http.Request) {
+	if c.api.Sovereignty == nil {
+		c.fail(w, r, errNoSovereignty)
+		return
+	}
+	within, err := c.within(r, authz.ReadSovereignty)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	ps, err := c.api.Sovereignty.Placements(ctx, within)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	scores, err := c.api.Sovereignty.Scores(ctx, within)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := nationalPage{Environments: len(ps)}
+	for _, cv := range sovereignty.Concentrations(ps) {
+		v := concentrationView{Concentration: cv, Concentrated: cv.HHI > hhiConcentrated}
+		for _, s := range cv.Shares {
+			v.Percents = append(v.Percents, fmt.Sprintf("%.1f%%", s.Share*100))
+		}
+		p.Views = append(p.Views, v)
+	}
+	for _, s := range scores {
+		if len(s.Breaches) > 0 {
+			p.Breaches++
+			p.Below = append(p.Below, s)
+		}
+	}
+	slices.SortFunc(p.Below, func(a, b sovereignty.Score) int { return cmp.Compare(a.Score, b.Score) })
+	if len(p.Below) > 50 {
+		p.Below = p.Below[:50]
+	}
+	for _, s := range p.Views[0].Shares {
+		p.Providers = append(p.Providers, s.Key)
+	}
+	q := r.URL.Query()
+	if prov := q.Get("provider"); prov != "" {
+		p.Asked = true
+		p.Outage = sovereignty.Outage{Provider: prov, Region: strings.TrimSpace(q.Get("region")), Zone: strings.TrimSpace(q.Get("zone"))}
+		l := langOf(r)
+		affected := sovereignty.BlastRadius(ps, p.Outage)
+		orgs := map[string]bool{}
+		for _, a := range affected {
+			row := affectedRow{Affected: a}
+			for _, pf := range prefectures {
+				if pf.Code == a.Prefecture {
+					row.PrefName = prefName(pf, l)
+				}
+			}
+			p.Affected = append(p.Affected, row)
+			orgs[a.Organization] = true
+			if !a.Fallback {
+				p.Without++
+			}
+		}
+		p.Orgs = len(orgs)
+	}
+	c.render(w, r, http.StatusOK, "sovereignty_national", "dashboard", p)
 }

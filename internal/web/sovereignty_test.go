@@ -53,3 +53,33 @@ func TestSovereigntyPage(t *testing.T) {
 		t.Errorf("another tenant: %d; want 404", page.status)
 	}
 }
+
+// The national view counts what the caller may see, and an outage of the
+// provider lists the systems it would stop; the dashboard leads to it.
+func TestSovereigntyNationalPage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	e := h.request(t, sapporo, "sov-national", env.Level2)
+	if _, err := h.api.Sovereignty.Assess(context.Background(), e.ID); err != nil {
+		t.Fatal(err)
+	}
+	op := h.as(t, authz.CentralOperator, "")
+	page := op.get(t, "/sovereignty?lang=ja")
+	for _, want := range []string{`data-environments="1"`, `id="sovn-hhi-provider" data-hhi="10000"`, "高度に集中", `id="sovn-shares-provider"`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the national view lacks %q", want)
+		}
+	}
+	out := op.get(t, "/sovereignty?provider=sim&lang=ja")
+	if !strings.Contains(out.body, `data-systems="1" data-without="1"`) || !strings.Contains(out.body, "sov-national") {
+		t.Errorf("an outage of sim: %s", out.body[strings.Index(out.body, "<main"):])
+	}
+	if dash := op.get(t, "/?lang=ja"); !strings.Contains(dash.body, `id="sovereignty-national-link"`) {
+		t.Error("the dashboard does not lead to the national view")
+	}
+	// Another tenant's administrator counts its own subtree: none of these.
+	other := h.as(t, authz.TenantAdmin, "nat-digital")
+	if page := other.get(t, "/sovereignty"); !strings.Contains(page.body, `data-environments="0"`) {
+		t.Error("another tenant's national view counts environments outside its scope")
+	}
+}

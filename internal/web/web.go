@@ -88,7 +88,7 @@ type Console struct {
 var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
 	"login", "invitation", "second_factor", "people", "account",
 	"env_access", "access", "access_request", "access_confirm", "audit", "keys",
-	"controls", "control", "assignments", "impact", "exceptions", "posture", "backups", "notify", "sovereignty"}
+	"controls", "control", "assignments", "impact", "exceptions", "posture", "backups", "notify", "sovereignty", "sovereignty_national"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
@@ -284,6 +284,7 @@ var routes = []route{
 	{"POST /controls/exceptions/{id}/reject", authz.DecideException, (*Console).rejectException, 0},
 	{"GET /envs/{id}/posture", authz.ReadPosture, (*Console).envPosture, 0},
 	{"GET /envs/{id}/sovereignty", authz.ReadSovereignty, (*Console).envSovereignty, 0},
+	{"GET /sovereignty", authz.ReadSovereignty, (*Console).sovereigntyNational, 0},
 	{"POST /envs/{id}/posture/collect", authz.CollectPosture, (*Console).collectPosture, 0},
 	{"POST /envs/{id}/exceptions", authz.RequestException, (*Console).requestException, 0},
 
