@@ -469,12 +469,7 @@ func (s *Service) List(ctx context.Context, orgIDs []string, all bool, limit int
 		if len(orgIDs) == 0 {
 			return []Request{}, nil
 		}
-		ph := make([]string, len(orgIDs))
-		for i, id := range orgIDs {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", i+1)
-		}
-		q += ` WHERE org_id IN (` + strings.Join(ph, ", ") + `)`
+		q += ` WHERE org_id IN (` + store.In(&args, orgIDs) + `)`
 	}
 	rows, err := s.db.QueryContext(ctx, q+fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, limit), args...)
 	if err != nil {
@@ -502,14 +497,9 @@ func (s *Service) Notifications(ctx context.Context, orgIDs []string, limit int)
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
-	ph := make([]string, len(orgIDs))
-	args := make([]any, len(orgIDs))
-	for i, id := range orgIDs {
-		args[i] = id
-		ph[i] = fmt.Sprintf("$%d", i+1)
-	}
+	var args []any
 	rows, err := s.db.QueryContext(ctx, `SELECT id, org_id, kind, subject_id, message, created_at FROM notifications
-		WHERE org_id IN (`+strings.Join(ph, ", ")+fmt.Sprintf(`) ORDER BY id DESC LIMIT %d`, limit), args...)
+		WHERE org_id IN (`+store.In(&args, orgIDs)+fmt.Sprintf(`) ORDER BY id DESC LIMIT %d`, limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}

@@ -511,12 +511,7 @@ func (s *Service) People(ctx context.Context, central bool, orgIDs []string, all
 			conds = append(conds, "org_id IS NULL")
 		}
 		if len(orgIDs) > 0 {
-			ph := make([]string, len(orgIDs))
-			for i, id := range orgIDs {
-				args = append(args, id)
-				ph[i] = fmt.Sprintf("$%d", i+1)
-			}
-			conds = append(conds, "org_id IN ("+strings.Join(ph, ", ")+")")
+			conds = append(conds, "org_id IN ("+store.In(&args, orgIDs)+")")
 		}
 		if len(conds) == 0 {
 			return nil, nil

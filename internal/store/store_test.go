@@ -83,6 +83,13 @@ func TestIn(t *testing.T) {
 	if got := store.In(&args, []string{"a", "b"}); got != "$2, $3" || len(args) != 3 || args[2] != "b" {
 		t.Fatalf("In = %q, args %v", got, args)
 	}
+	// A value of a named string type goes in as a plain string, which every
+	// driver takes.
+	type state string
+	args = nil
+	if got := store.In(&args, []state{"ready"}); got != "$1" || len(args) != 1 || args[0] != "ready" {
+		t.Fatalf("In = %q, args %#v", got, args)
+	}
 }
 
 // TestDBWritesOutsideTx: the rule for *DB is the same on both dialects —
