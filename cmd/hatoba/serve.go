@@ -77,14 +77,7 @@ func openServerCommand(ctx context.Context, fs *flag.FlagSet, sf *settingFlags, 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	sf := addSettingFlags(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(sf)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg)
+	_, _, db, err := openServerCommand(ctx, fs, sf, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -104,14 +97,7 @@ func cmdOrgImport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("org import", flag.ContinueOnError)
 	sf := addSettingFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "show what the import would add and change, and write nothing")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(sf)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg)
+	_, _, db, err := openServerCommand(ctx, fs, sf, args, stderr)
 	if err != nil {
 		return err
 	}

@@ -10,9 +10,7 @@ package assignments
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -97,16 +95,6 @@ func New(db *store.DB, catalog func(id string) (controls.Control, bool), now fun
 	return &Service{db: db, catalog: catalog, now: now}
 }
 
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-func newID(prefix string) (string, error) {
-	b := make([]byte, 10)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("%s id: %w", prefix, err)
-	}
-	return prefix + "-" + strings.ToLower(idEncoding.EncodeToString(b)), nil
-}
-
 const assignmentColumns = `id, control_id, org_id, mode, assigned_by, created_at, updated_at, promoted_by, promoted_at`
 
 func scanAssignment(row interface{ Scan(...any) error }) (Assignment, error) {
@@ -131,13 +119,10 @@ func (s *Service) Assign(ctx context.Context, by authz.Principal, controlID, org
 	if _, ok := s.catalog(controlID); !ok {
 		return Assignment{}, fault.InvalidField("control_id", "no control %q in the catalog", controlID)
 	}
-	id, err := newID("as")
-	if err != nil {
-		return Assignment{}, err
-	}
+	id := store.NewID("as")
 	now := s.now().UTC()
 	a := Assignment{ID: id, ControlID: controlID, OrgID: orgID, Mode: Detect, AssignedBy: by.PersonID, CreatedAt: now, UpdatedAt: now}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO control_assignments (id, control_id, org_id, mode, assigned_by, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $6)`, a.ID, controlID, orgID, string(Detect), by.PersonID, now); err != nil {
 			if store.IsUniqueViolation(err) {
@@ -326,13 +311,10 @@ func (s *Service) RequestException(ctx context.Context, by authz.Principal, envI
 	if _, ok := s.catalog(controlID); !ok {
 		return Exception{}, fault.InvalidField("control_id", "no control %q in the catalog", controlID)
 	}
-	id, err := newID("ex")
-	if err != nil {
-		return Exception{}, err
-	}
+	id := store.NewID("ex")
 	e := Exception{ID: id, EnvID: envID, OrgID: orgID, ControlID: controlID, Reason: reason, Status: Requested, RequestedBy: by.PersonID,
 		RequestedAt: now, ExpiresAt: expiresAt.UTC()}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var open string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM control_exceptions WHERE env_id = $1 AND control_id = $2 AND status IN ('requested', 'approved') AND expires_at > $3`,
 			envID, controlID, now).Scan(&open)

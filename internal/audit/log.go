@@ -104,10 +104,8 @@ func (l *Log) integrateBatch(ctx context.Context) (int, error) {
 	var moved int
 	err := l.db.InTx(ctx, func(tx *store.Tx) error {
 		moved = 0
-		if tx.Dialect() == store.Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, integrateLockID); err != nil {
-				return fmt.Errorf("audit integrate: lock: %w", err)
-			}
+		if err := tx.LockKey(ctx, integrateLockID); err != nil {
+			return fmt.Errorf("audit integrate: %w", err)
 		}
 		rng, err := l.loadTree(ctx, tx)
 		if err != nil {

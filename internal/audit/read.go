@@ -116,11 +116,7 @@ func (f Filter) where(below uint64) (string, []any, error) {
 	case len(f.OrgIDs) > maxOrgIDs:
 		return "", nil, fault.InvalidField("org", "%d organisations are more than %d; select all instead", len(f.OrgIDs), maxOrgIDs)
 	default:
-		ph := make([]string, len(f.OrgIDs))
-		for i, id := range f.OrgIDs {
-			ph[i] = arg(id)
-		}
-		conds = append(conds, "org_id IN ("+strings.Join(ph, ", ")+")")
+		conds = append(conds, "org_id IN ("+store.In(&args, f.OrgIDs)+")")
 	}
 	if !f.Since.IsZero() {
 		conds = append(conds, "at_us >= "+arg(f.Since.UnixMicro()))

@@ -76,6 +76,9 @@ func readCatalog(ctx context.Context, q store.Querier) ([]tableInfo, error) {
 	return topoSort(tables, byName)
 }
 
+// The catalogue is read per dialect here, not in store: backup is the one
+// capability that walks every table of either dialect, and the tables and
+// column types it needs are its format's concern.
 func tableNames(ctx context.Context, q store.Querier) ([]string, error) {
 	query := `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
 	if q.Dialect() == store.Postgres {

@@ -11,9 +11,7 @@ package breakglass
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -100,16 +98,6 @@ func New(db *store.DB, az *authz.Authorizer, maxDuration time.Duration, now func
 // MaxDuration is the longest grant one may ask for.
 func (s *Service) MaxDuration() time.Duration { return s.max }
 
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-func newID() (string, error) {
-	b := make([]byte, 10)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("access request id: %w", err)
-	}
-	return "bg-" + strings.ToLower(idEncoding.EncodeToString(b)), nil
-}
-
 // File records a central operator's request for access to orgID's subtree.
 func (s *Service) File(ctx context.Context, p authz.Principal, orgID, reason string, d time.Duration) (Request, error) {
 	if _, err := s.authz.Decide(ctx, p, authz.RequestAccess, authz.Resource{Kind: "organisation", OrgID: orgID}); err != nil {
@@ -127,14 +115,11 @@ func (s *Service) File(ctx context.Context, p authz.Principal, orgID, reason str
 	if d < MinDuration || d > s.max {
 		return Request{}, fault.InvalidField("duration", "duration must be from %s to %s, not %s", MinDuration, s.max, d)
 	}
-	id, err := newID()
-	if err != nil {
-		return Request{}, err
-	}
+	id := store.NewID("bg")
 	now := s.now().UTC()
 	req := Request{ID: id, RequesterID: p.PersonID, OrgID: orgID, Reason: reason, Duration: d, DurationSeconds: int64(d / time.Second),
 		State: Pending, CreatedAt: now, UpdatedAt: now}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM organizations WHERE id = $1`, orgID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -469,12 +454,7 @@ func (s *Service) List(ctx context.Context, orgIDs []string, all bool, limit int
 		if len(orgIDs) == 0 {
 			return []Request{}, nil
 		}
-		ph := make([]string, len(orgIDs))
-		for i, id := range orgIDs {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", i+1)
-		}
-		q += ` WHERE org_id IN (` + strings.Join(ph, ", ") + `)`
+		q += ` WHERE org_id IN (` + store.In(&args, orgIDs) + `)`
 	}
 	rows, err := s.db.QueryContext(ctx, q+fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, limit), args...)
 	if err != nil {
@@ -502,14 +482,9 @@ func (s *Service) Notifications(ctx context.Context, orgIDs []string, limit int)
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
-	ph := make([]string, len(orgIDs))
-	args := make([]any, len(orgIDs))
-	for i, id := range orgIDs {
-		args[i] = id
-		ph[i] = fmt.Sprintf("$%d", i+1)
-	}
+	var args []any
 	rows, err := s.db.QueryContext(ctx, `SELECT id, org_id, kind, subject_id, message, created_at FROM notifications
-		WHERE org_id IN (`+strings.Join(ph, ", ")+fmt.Sprintf(`) ORDER BY id DESC LIMIT %d`, limit), args...)
+		WHERE org_id IN (`+store.In(&args, orgIDs)+fmt.Sprintf(`) ORDER BY id DESC LIMIT %d`, limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}

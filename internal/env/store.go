@@ -171,12 +171,7 @@ func (s *Store) List(ctx context.Context, p ListParams) (Page, error) {
 		if len(p.Within) == 0 {
 			return Page{Items: []Environment{}}, nil
 		}
-		ph := make([]string, len(p.Within))
-		for i, id := range p.Within {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", len(args))
-		}
-		where = append(where, "org_id IN ("+strings.Join(ph, ", ")+")")
+		where = append(where, "org_id IN ("+store.In(&args, p.Within)+")")
 	}
 	if p.State != "" {
 		add("state = $%d", p.State)
@@ -273,13 +268,8 @@ func (s *Store) countByState(ctx context.Context, query string, args ...any) (ma
 // InStates returns the environments in any of states, oldest first, in
 // one query: the resumer reads thousands of them at a time.
 func (s *Store) InStates(ctx context.Context, states ...State) ([]Environment, error) {
-	ph := make([]string, len(states))
-	args := make([]any, len(states))
-	for i, st := range states {
-		ph[i] = fmt.Sprintf("$%d", i+1)
-		args[i] = st
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+envColumns+` FROM environments WHERE state IN (`+strings.Join(ph, ", ")+`) ORDER BY id`, args...)
+	var args []any
+	rows, err := s.db.QueryContext(ctx, `SELECT `+envColumns+` FROM environments WHERE state IN (`+store.In(&args, states)+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("environments in %v: %w", states, err)
 	}
@@ -302,11 +292,7 @@ func (s *Store) InStates(ctx context.Context, states ...State) ([]Environment, e
 func (s *Store) Transition(ctx context.Context, q store.Querier, id string, from []State, to State, actor, reason string) (Environment, error) {
 	now := s.now()
 	args := []any{to, reason, now, id}
-	ph := make([]string, len(from))
-	for i, st := range from {
-		args = append(args, st)
-		ph[i] = fmt.Sprintf("$%d", len(args))
-	}
+	fromStates := store.In(&args, from)
 	set := "state = $1, state_reason = $2, updated_at = $3"
 	if to == Ready {
 		set += ", ready_at = $3"
@@ -315,7 +301,7 @@ func (s *Store) Transition(ctx context.Context, q store.Querier, id string, from
 		args = append(args, actor)
 		set += fmt.Sprintf(", decided_by = $%d", len(args))
 	}
-	res, err := q.ExecContext(ctx, `UPDATE environments SET `+set+` WHERE id = $4 AND state IN (`+strings.Join(ph, ", ")+`)`, args...)
+	res, err := q.ExecContext(ctx, `UPDATE environments SET `+set+` WHERE id = $4 AND state IN (`+fromStates+`)`, args...)
 	if err != nil {
 		return Environment{}, fmt.Errorf("transition %s to %s: %w", id, to, err)
 	}

@@ -326,14 +326,11 @@ func (s *Service) Unassign(ctx context.Context, by authz.Principal, grantID, env
 	return out, found, nil
 }
 
-// lockEnv reads the environment in tx, holding its row on PostgreSQL so
-// that changes to one environment's access, and its transfer or close,
-// happen one at a time. SQLite's transactions are serial already.
+// lockEnv reads the environment in tx, holding its row so that changes to
+// one environment's access, and its transfer or close, happen one at a time.
 func lockEnv(ctx context.Context, tx *store.Tx, envs Envs, envID string) (env.Environment, error) {
-	if tx.Dialect() == store.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT id FROM environments WHERE id = $1 FOR UPDATE`, envID); err != nil {
-			return env.Environment{}, fmt.Errorf("lock environment %s: %w", envID, err)
-		}
+	if err := tx.LockRow(ctx, "environments", envID); err != nil {
+		return env.Environment{}, err
 	}
 	return envs.Get(ctx, tx, envID)
 }

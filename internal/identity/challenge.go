@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"time"
@@ -12,8 +11,6 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
-
-var base32NoPad = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // Challenge is a one-time nonce the CLI signs with the card's key.
 type Challenge struct {
@@ -25,10 +22,7 @@ type Challenge struct {
 // NewChallenge issues a challenge that lives ChallengeTTL and can be used
 // once.
 func (s *Service) NewChallenge(ctx context.Context) (Challenge, error) {
-	id, err := newID("c-")
-	if err != nil {
-		return Challenge{}, err
-	}
+	id := store.NewID("c")
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return Challenge{}, fmt.Errorf("challenge nonce: %w", err)

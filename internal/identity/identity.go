@@ -130,14 +130,6 @@ func hashSecret(s string) []byte {
 	return h[:]
 }
 
-func newID(prefix string) (string, error) {
-	b := make([]byte, 10)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random id: %w", err)
-	}
-	return prefix + strings.ToLower(base32NoPad.EncodeToString(b)), nil
-}
-
 // Invitation asks a person to bind their card to hatoba.
 type Invitation struct {
 	OrgID       string
@@ -207,14 +199,8 @@ func (s *Service) Bootstrap(ctx context.Context, inv Invitation) (Person, string
 }
 
 func (s *Service) invite(ctx context.Context, by, grantID string, inv Invitation) (Person, string, error) {
-	id, err := newID("p-")
-	if err != nil {
-		return Person{}, "", err
-	}
-	invID, err := newID("i-")
-	if err != nil {
-		return Person{}, "", err
-	}
+	id := store.NewID("p")
+	invID := store.NewID("i")
 	token, hash, err := newSecret("hbi_")
 	if err != nil {
 		return Person{}, "", err
@@ -511,12 +497,7 @@ func (s *Service) People(ctx context.Context, central bool, orgIDs []string, all
 			conds = append(conds, "org_id IS NULL")
 		}
 		if len(orgIDs) > 0 {
-			ph := make([]string, len(orgIDs))
-			for i, id := range orgIDs {
-				args = append(args, id)
-				ph[i] = fmt.Sprintf("$%d", i+1)
-			}
-			conds = append(conds, "org_id IN ("+strings.Join(ph, ", ")+")")
+			conds = append(conds, "org_id IN ("+store.In(&args, orgIDs)+")")
 		}
 		if len(conds) == 0 {
 			return nil, nil

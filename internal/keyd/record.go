@@ -148,6 +148,8 @@ func NewRecorder(db *store.DB, opt RecorderOptions) *Recorder {
 	if opt.Gather == 0 {
 		opt.Gather = DefaultGather
 	}
+	// How many writers to run is the recorder's own tuning, so it asks the
+	// dialect here rather than store deciding for it.
 	if opt.Writers <= 0 {
 		opt.Writers = 1
 		if db.Dialect() == store.Postgres {

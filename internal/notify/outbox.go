@@ -79,10 +79,7 @@ func (s *Service) DeliverOne(ctx context.Context) (bool, error) {
 func (s *Service) claim(ctx context.Context) (claimed, bool, error) {
 	var c claimed
 	now := s.now().UTC()
-	lock := ""
-	if s.db.Dialect() == store.Postgres {
-		lock = ` FOR UPDATE SKIP LOCKED`
-	}
+	lock := s.db.Dialect().SkipLocked()
 	found := false
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		// A lapsed lease first (a stopped worker's), then the oldest due;

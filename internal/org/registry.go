@@ -171,11 +171,7 @@ func (r *Registry) List(ctx context.Context, p ListParams) (Page, error) {
 		if len(p.Within) == 0 {
 			return Page{Items: []Organization{}}, nil
 		}
-		ph := make([]string, len(p.Within))
-		for i, id := range p.Within {
-			ph[i] = arg(id)
-		}
-		where = append(where, "id IN ("+strings.Join(ph, ", ")+")")
+		where = append(where, "id IN ("+store.In(&args, p.Within)+")")
 	}
 	if p.Kind != "" {
 		where = append(where, "kind = "+arg(string(p.Kind)))

@@ -329,11 +329,12 @@ func rebind(d Dialect, q string) string {
 
 // In appends values to args and returns the placeholders naming them
 // ("$3, $4, $5"), for an IN list in a query that already has len(*args)
-// arguments.
-func In(args *[]any, values []string) string {
+// arguments. Values of a string type (a state, a kind) go in as plain
+// strings.
+func In[S ~string](args *[]any, values []S) string {
 	ph := make([]string, len(values))
 	for i, v := range values {
-		*args = append(*args, v)
+		*args = append(*args, string(v))
 		ph[i] = "$" + strconv.Itoa(len(*args))
 	}
 	return strings.Join(ph, ", ")

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"regexp"
 	"testing"
 	"time"
 
@@ -82,6 +83,29 @@ func TestIn(t *testing.T) {
 	args := []any{"first"}
 	if got := store.In(&args, []string{"a", "b"}); got != "$2, $3" || len(args) != 3 || args[2] != "b" {
 		t.Fatalf("In = %q, args %v", got, args)
+	}
+	// A value of a named string type goes in as a plain string, which every
+	// driver takes.
+	type state string
+	args = nil
+	if got := store.In(&args, []state{"ready"}); got != "$1" || len(args) != 1 || args[0] != "ready" {
+		t.Fatalf("In = %q, args %#v", got, args)
+	}
+}
+
+func TestNewID(t *testing.T) {
+	t.Parallel()
+	valid := regexp.MustCompile(`^as-[a-z2-7]{16}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := store.NewID("as")
+		if !valid.MatchString(id) {
+			t.Fatalf("NewID = %q, want as- and 16 lower-case base32 characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewID repeated %q", id)
+		}
+		seen[id] = true
 	}
 }
 

@@ -128,16 +128,9 @@ func requestHash(req env.Request) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// lockOrg serialises quota checks of one organisation. SQLite transactions
-// are already serial (BEGIN IMMEDIATE), so only PostgreSQL needs a lock.
+// lockOrg serialises quota checks of one organisation.
 func lockOrg(ctx context.Context, tx *store.Tx, orgID string) error {
-	if tx.Dialect() != store.Postgres {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT id FROM organizations WHERE id = $1 FOR UPDATE`, orgID); err != nil {
-		return fmt.Errorf("lock organisation %s: %w", orgID, err)
-	}
-	return nil
+	return tx.LockRow(ctx, "organizations", orgID)
 }
 
 // Approve approves a request that waits for a central operator.

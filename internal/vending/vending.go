@@ -18,8 +18,6 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -262,15 +260,7 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 		ErrorHandler:         &errorHandler{log: cfg.Logger},
 	}
 	var err error
-	if db.Dialect() == store.Postgres {
-		driver := riverpgxv5.New(db.Pool())
-		e.jobs, err = river.NewClient(driver, rc)
-		e.jobExec = driver.GetExecutor()
-	} else {
-		driver := riversqlite.New(db.SQL())
-		e.jobs, err = river.NewClient(driver, rc)
-		e.jobExec = driver.GetExecutor()
-	}
+	e.jobs, e.jobExec, err = store.JobQueue[jobClient](db, rc)
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
