@@ -87,8 +87,9 @@ type inventorySource struct {
 	vending *vending.Engine
 	// assess, when set, assesses the environment's sovereignty from the
 	// inventory just listed and returns the assessment as one more
-	// resource for the detective controls (hatoba-sovereignty-floor).
-	assess func(ctx context.Context, envID string, rs []controls.Resource) (controls.Resource, error)
+	// resource for the detective controls (hatoba-sovereignty-floor);
+	// ok is false when there is nothing to assess it by.
+	assess func(ctx context.Context, envID string, rs []controls.Resource) (a controls.Resource, ok bool, err error)
 }
 
 func (s *inventorySource) Targets(ctx context.Context) ([]posture.Target, error) {
@@ -148,11 +149,13 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 		out[i] = controls.Resource{Provider: providerOfType(r.Type), Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
 	}
 	if s.assess != nil {
-		a, err := s.assess(ctx, t.EnvID, out)
+		a, ok, err := s.assess(ctx, t.EnvID, out)
 		if err != nil {
 			return nil, fmt.Errorf("sovereignty of %s: %w", t.EnvID, err)
 		}
-		out = append(out, a)
+		if ok {
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }

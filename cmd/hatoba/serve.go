@@ -419,13 +419,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// detective controls with the inventory (an enforced floor's drift is
 	// a finding). An environment whose connection has no profile is
 	// collected without one.
-	ctl.source.assess = func(ctx context.Context, envID string, rs []controls.Resource) (controls.Resource, error) {
+	ctl.source.assess = func(ctx context.Context, envID string, rs []controls.Resource) (controls.Resource, bool, error) {
 		rep, err := sov.AssessInventory(ctx, envID, rs)
-		if fault.KindOf(err) == fault.NotFound {
-			return controls.Resource{Provider: "hatoba", Type: sovereignty.ResourceType, ID: "hatoba:sovereignty:" + envID, Region: "global",
-				Environment: envID, Config: map[string]any{"assessed": false}}, nil
+		switch {
+		case fault.KindOf(err) == fault.NotFound:
+			return controls.Resource{}, false, nil
+		case err != nil:
+			return controls.Resource{}, false, err
 		}
-		return rep.Resource(), err
+		return rep.Resource(), true, nil
 	}
 	if cfg.Sovereignty.RescoreInterval > 0 {
 		loops.Go(func() { sov.Run(loopCtx, cfg.Sovereignty.RescoreInterval) })

@@ -66,21 +66,7 @@ var actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$`
 // entry enters the tree at the next integration. Invalid entries are refused
 // with a fault.Invalid error, which should abort the caller's change.
 func Append(ctx context.Context, q store.Querier, e Entry) error {
-	var err error
-	if e.Details, err = withCardConfirmation(ctx, e.Details); err != nil {
-		return err
-	}
-	c, err := newContent(e)
-	if err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, `INSERT INTO audit_queue (at_us, actor, action, org_id, target, grant_id, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		c.atMicros, c.actor, c.action, c.orgID, c.target, c.grantID, string(c.details))
-	if err != nil {
-		return fmt.Errorf("audit append %s: %w", c.action, err)
-	}
-	return nil
+	return AppendAll(ctx, q, []Entry{e})
 }
 
 // AppendAll queues entries in the caller's transaction q as Append does,
@@ -115,6 +101,9 @@ func AppendAll(ctx context.Context, q store.Querier, entries []Entry) error {
 			args = append(args, c.atMicros, c.actor, c.action, c.orgID, c.target, c.grantID, string(c.details))
 		}
 		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			if end-start == 1 {
+				return fmt.Errorf("audit append %s: %w", rows[start].action, err)
+			}
 			return fmt.Errorf("audit append %d entries (%s …): %w", end-start, rows[start].action, err)
 		}
 	}
