@@ -94,24 +94,32 @@ type inventorySource struct {
 
 func (s *inventorySource) Targets(ctx context.Context) ([]posture.Target, error) {
 	var out []posture.Target
+	err := eachReady(ctx, s.envs, func(en env.Environment) {
+		cn, ok := s.vending.Connection(en.Provider)
+		if !ok || en.AccountID == "" {
+			return
+		}
+		if _, ok := cn.Provider.(provider.Inventory); !ok {
+			return
+		}
+		out = append(out, posture.Target{EnvID: en.ID, OrgID: en.OrgID, Provider: en.Provider, AccountID: en.AccountID})
+	})
+	return out, err
+}
+
+// eachReady calls fn for every ready environment, a page at a time.
+func eachReady(ctx context.Context, envs *env.Store, fn func(env.Environment)) error {
 	cursor := ""
 	for {
-		page, err := s.envs.List(ctx, env.ListParams{State: env.Ready, Limit: 500, Cursor: cursor})
+		page, err := envs.List(ctx, env.ListParams{State: env.Ready, Limit: 500, Cursor: cursor})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, en := range page.Items {
-			cn, ok := s.vending.Connection(en.Provider)
-			if !ok || en.AccountID == "" {
-				continue
-			}
-			if _, ok := cn.Provider.(provider.Inventory); !ok {
-				continue
-			}
-			out = append(out, posture.Target{EnvID: en.ID, OrgID: en.OrgID, Provider: en.Provider, AccountID: en.AccountID})
+			fn(en)
 		}
 		if page.NextCursor == "" {
-			return out, nil
+			return nil
 		}
 		cursor = page.NextCursor
 	}

@@ -107,25 +107,15 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string, inv []contro
 	return f, nil
 }
 
-// environments lists the environments to assess: those with an account.
+// environments lists the environments to assess: the ready ones.
 func (s *sovereigntyFacts) environments(ctx context.Context, connection string) ([]string, error) {
 	var ids []string
-	cursor := ""
-	for {
-		page, err := s.envs.List(ctx, env.ListParams{State: env.Ready, Limit: 500, Cursor: cursor})
-		if err != nil {
-			return nil, err
+	err := eachReady(ctx, s.envs, func(en env.Environment) {
+		if connection == "" || en.Provider == connection {
+			ids = append(ids, en.ID)
 		}
-		for _, en := range page.Items {
-			if connection == "" || en.Provider == connection {
-				ids = append(ids, en.ID)
-			}
-		}
-		if page.NextCursor == "" {
-			return ids, nil
-		}
-		cursor = page.NextCursor
-	}
+	})
+	return ids, err
 }
 
 // buildSovereignty builds the service and imports the configured profiles
