@@ -12,6 +12,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 )
 
@@ -174,6 +175,7 @@ type concentrationView struct {
 type affectedRow struct {
 	sovereignty.Affected
 	PrefName string
+	Org      org.Organization // by name on the page
 }
 
 // hhiConcentrated is the index above which a market counts as highly
@@ -229,8 +231,18 @@ func (c *Console) sovereigntyNational(w http.ResponseWriter, r *http.Request) {
 		l := langOf(r)
 		affected := sovereignty.BlastRadius(ps, p.Outage)
 		orgs := map[string]bool{}
+		byID := map[string]org.Organization{}
 		for _, a := range affected {
 			row := affectedRow{Affected: a}
+			o, ok := byID[a.Organization]
+			if !ok {
+				if o, err = c.orgOrPlaceholder(r, a.Organization); err != nil {
+					c.fail(w, r, err)
+					return
+				}
+				byID[a.Organization] = o
+			}
+			row.Org = o
 			for _, pf := range prefectures {
 				if pf.Code == a.Prefecture {
 					row.PrefName = prefName(pf, l)

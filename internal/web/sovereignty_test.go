@@ -71,7 +71,7 @@ func TestSovereigntyNationalPage(t *testing.T) {
 		}
 	}
 	out := op.get(t, "/sovereignty?provider=sim&lang=ja")
-	if !strings.Contains(out.body, `data-systems="1" data-without="1"`) || !strings.Contains(out.body, "sov-national") {
+	if !strings.Contains(out.body, `data-systems="1" data-without="1"`) || !strings.Contains(out.body, "sov-national") || !strings.Contains(out.body, "札幌市</a>") {
 		t.Errorf("an outage of sim: %s", out.body[strings.Index(out.body, "<main"):])
 	}
 	if dash := op.get(t, "/?lang=ja"); !strings.Contains(dash.body, `id="sovereignty-national-link"`) {
