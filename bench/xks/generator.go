@@ -32,6 +32,8 @@ type generatorJob struct {
 	Warmup        time.Duration `json:"warmup"`
 	Dur           time.Duration `json:"dur"`
 	ServerCertDER []byte        `json:"server_cert_der,omitempty"`
+	// Client is the open loop's HTTP client: raw or nethttp (see -client).
+	Client string `json:"client"`
 }
 
 // generatorResult is a row's result as the child reports it.
@@ -42,6 +44,8 @@ type generatorResult struct {
 	Elapsed   time.Duration   `json:"elapsed"`
 	Latencies []time.Duration `json:"latencies"`
 	LateSends int             `json:"late_sends"`
+	// Sent counts the warm-up's requests too.
+	Sent int `json:"sent"`
 }
 
 // runGenerator is the child's side.
@@ -64,15 +68,21 @@ func runGenerator() error {
 	c := caller{client: &http.Client{Transport: tr}, akid: job.AKID, secret: job.Secret}
 	var r result
 	if job.Rate > 0 {
-		if job.Warmup > 0 {
-			openLoop(c, job.URL, job.Body, job.Rate, job.Clients, job.Warmup)
+		newSender, err := senders(job.Client, c, job.URL, job.Body, tr.TLSClientConfig)
+		if err != nil {
+			return fmt.Errorf("generator: %w", err)
 		}
-		r = openLoop(c, job.URL, job.Body, job.Rate, job.Clients, job.Dur)
+		var warm result
+		if job.Warmup > 0 {
+			warm = openLoop(newSender, job.Rate, job.Clients, job.Warmup)
+		}
+		r = openLoop(newSender, job.Rate, job.Clients, job.Dur)
+		r.sent = warm.n + warm.errs + r.n + r.errs
 	} else {
 		r = load(c, job.URL, job.Body, job.Clients, job.Dur)
 	}
 	return json.NewEncoder(os.Stdout).Encode(generatorResult{N: r.n, Errs: r.errs, FirstErr: r.firstErr,
-		Elapsed: r.elapsed, Latencies: r.latencies, LateSends: r.lateSends})
+		Elapsed: r.elapsed, Latencies: r.latencies, LateSends: r.lateSends, Sent: r.sent})
 }
 
 // inChild runs job in a child process of this command and returns its
@@ -97,7 +107,8 @@ func inChild(job generatorJob) (result, error) {
 	if err := json.Unmarshal(out, &gr); err != nil {
 		return result{}, fmt.Errorf("load generator's answer: %w", err)
 	}
-	return result{n: gr.N, errs: gr.Errs, firstErr: gr.FirstErr, elapsed: gr.Elapsed, latencies: gr.Latencies, lateSends: gr.LateSends}, nil
+	return result{n: gr.N, errs: gr.Errs, firstErr: gr.FirstErr, elapsed: gr.Elapsed, latencies: gr.Latencies, lateSends: gr.LateSends,
+		sent: gr.Sent, generatorCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
 }
 
 // certDER is the DER of a TLS server's leaf certificate, nil over HTTP.

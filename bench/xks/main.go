@@ -74,6 +74,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -100,6 +101,8 @@ type options struct {
 	cpuProfile    string
 	// genProcess runs each row's load generator in a child process.
 	genProcess bool
+	// client is the open loop's HTTP client: raw or nethttp.
+	client string
 }
 
 func main() {
@@ -111,6 +114,7 @@ func main() {
 	}
 	var o options
 	gen := flag.String("gen", "process", "where the load generator runs: process (its own, the default) or inline (in the proxy's process)")
+	flag.StringVar(&o.client, "client", "raw", "open loop: the generator's HTTP client — raw (prepared bytes on keep-alive connections, least CPU) or nethttp (net/http's client)")
 	modes := flag.String("modes", "split,hsm,mem", "custody modes to run: split, hsm, mem")
 	flag.IntVar(&o.clients, "c", 0, "concurrent clients (closed loop, default 64) or most requests in flight (open loop, default 512)")
 	flag.IntVar(&o.rate, "rate", 0, "open loop: send this many requests a second on a fixed schedule (0: closed loop)")
@@ -176,6 +180,30 @@ type result struct {
 	// after their intended time (no free sender, or the generator
 	// starved): their latency includes the wait.
 	lateSends int
+	// sent is every request of the row, its warm-up included; proxyCPU and
+	// generatorCPU are the CPU time (user and system) each process spent
+	// on them — with the generator in its own process, so that the table
+	// shows how the two shared the machine (generatorCPU is 0 inline,
+	// where proxyCPU is both).
+	sent                   int
+	proxyCPU, generatorCPU time.Duration
+}
+
+// perRequest formats d shared over n requests, or "-" without either.
+func perRequest(d time.Duration, n int) string {
+	if d <= 0 || n <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%dµs", (d / time.Duration(n)).Microseconds())
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // run benchmarks each mode in turn and prints the table; ok is false when
@@ -248,10 +276,11 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 	}
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\top\trequests\treq/s\tp50\tp99\tp99.9\tmax\terrors\tlate sends\t")
+	fmt.Fprintln(tw, "mode\top\trequests\treq/s\tp50\tp99\tp99.9\tmax\terrors\tlate sends\tproxy CPU/req\tgenerator CPU/req\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t\n", r.mode, r.op, r.n, float64(r.n)/r.elapsed.Seconds(),
-			pct(r.latencies, 0.50), pct(r.latencies, 0.99), pct(r.latencies, 0.999), pct(r.latencies, 1), r.errs, r.lateSends)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", r.mode, r.op, r.n, float64(r.n)/r.elapsed.Seconds(),
+			pct(r.latencies, 0.50), pct(r.latencies, 0.99), pct(r.latencies, 0.999), pct(r.latencies, 1), r.errs, r.lateSends,
+			perRequest(r.proxyCPU, r.sent), perRequest(r.generatorCPU, r.sent))
 	}
 	if err := tw.Flush(); err != nil {
 		return false, err
@@ -348,21 +377,32 @@ func bench(s *stack, o options) ([]result, error) {
 		body      []byte
 	}{{"encrypt", base + "encrypt", encBody}, {"decrypt", base + "decrypt", decBody}} {
 		var r result
+		cpu0 := processCPU()
 		if o.genProcess {
 			r, err = inChild(generatorJob{URL: op.url, Body: op.body, AKID: s.akid, Secret: s.secret, Rate: o.rate,
-				Clients: o.clients, Warmup: o.warmup, Dur: o.dur, ServerCertDER: certDER(srv.Certificate())})
+				Clients: o.clients, Warmup: o.warmup, Dur: o.dur, ServerCertDER: certDER(srv.Certificate()), Client: o.client})
 			if err != nil {
 				return results, fmt.Errorf("%s %s: %w", s.mode, op.name, err)
 			}
 		} else if o.rate > 0 {
-			if o.warmup > 0 {
-				openLoop(c, op.url, op.body, o.rate, o.clients, o.warmup)
+			newSender, err := senders(o.client, c, op.url, op.body, tr.TLSClientConfig)
+			if err != nil {
+				return results, err
 			}
-			r = openLoop(c, op.url, op.body, o.rate, o.clients, o.dur)
+			var warm result
+			if o.warmup > 0 {
+				warm = openLoop(newSender, o.rate, o.clients, o.warmup)
+			}
+			r = openLoop(newSender, o.rate, o.clients, o.dur)
+			r.sent = warm.n + warm.errs + r.n + r.errs
 		} else {
 			r = load(c, op.url, op.body, o.clients, o.dur)
 		}
 		r.mode, r.op = s.mode, op.name
+		r.proxyCPU = processCPU() - cpu0
+		if r.sent == 0 {
+			r.sent = r.n + r.errs
+		}
 		results = append(results, r)
 	}
 	return results, nil

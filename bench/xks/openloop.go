@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"sync"
 	"time"
@@ -23,23 +25,27 @@ import (
 // from its intended send time. A request that finds no free sender waits,
 // and the wait is in its latency: the figures do not omit the requests a
 // stall held back (coordinated omission), as a closed loop does.
-func openLoop(c caller, url string, body []byte, rate, senders int, dur time.Duration) result {
+//
+// newSender gives each of the senders its own way to send the request
+// (send) and to let go of what it holds when the run ends (done).
+func openLoop(newSender func() (send func() error, done func()), rate, senders int, dur time.Duration) result {
 	n := int(float64(rate) * dur.Seconds())
 	interval := time.Second / time.Duration(rate)
 	due := make(chan time.Time, n)
-	signs := &signCache{}
 	var mu sync.Mutex
 	var res result
 	var wg sync.WaitGroup
 	for range senders {
+		send, done := newSender()
 		wg.Go(func() {
+			defer done()
 			var lat []time.Duration
 			errs, late, first := 0, 0, ""
 			for at := range due {
 				if time.Since(at) > time.Millisecond {
 					late++
 				}
-				if _, err := c.callSigned(url, body, signs); err != nil {
+				if err := send(); err != nil {
 					if errs == 0 {
 						first = err.Error()
 					}
@@ -102,6 +108,53 @@ func (sc *signCache) headers(c caller, url string, body []byte) (http.Header, er
 	}
 	sc.second, sc.header = now, req.Header
 	return sc.header, nil
+}
+
+// netHTTPSender is openLoop's sender through net/http's client, sharing
+// the client's connection pool and one signature cache.
+func netHTTPSender(c caller, url string, body []byte) func() (func() error, func()) {
+	signs := &signCache{}
+	return func() (func() error, func()) {
+		send := func() error {
+			_, err := c.callSigned(url, body, signs)
+			return err
+		}
+		return send, func() {}
+	}
+}
+
+// rawSenders is openLoop's sender over a connection of each sender's own
+// (rawConn), sharing one request's bytes.
+func rawSenders(c caller, rawURL string, body []byte, tlsConf *tls.Config) (func() (func() error, func()), error) {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case u.Scheme == "http":
+		tlsConf = nil
+	case tlsConf != nil:
+		tlsConf = tlsConf.Clone()
+		tlsConf.ServerName = u.Hostname()
+	default:
+		return nil, fmt.Errorf("%s: no TLS configuration for the raw client", rawURL)
+	}
+	rr := &rawRequests{c: c, url: rawURL, host: u.Host, body: body}
+	return func() (func() error, func()) {
+		return rawSender(rr, tlsConf)
+	}, nil
+}
+
+// senders picks openLoop's senders: "raw" (rawSenders) or "nethttp"
+// (netHTTPSender).
+func senders(client string, c caller, rawURL string, body []byte, tlsConf *tls.Config) (func() (func() error, func()), error) {
+	switch client {
+	case "raw":
+		return rawSenders(c, rawURL, body, tlsConf)
+	case "nethttp":
+		return netHTTPSender(c, rawURL, body), nil
+	}
+	return nil, fmt.Errorf("-client %q: raw or nethttp", client)
 }
 
 // callSigned sends one request with the second's cached signature.
