@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
@@ -49,7 +50,7 @@ func newWorld(t *testing.T, db *store.DB) *world {
 		{ID: "nat-sub", Kind: org.KindNational, NameJa: "下位庁", ParentID: "nat-digital"},
 		{ID: "qp-other", Kind: org.KindQuasiPublic, NameJa: "他の法人"},
 	} {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,7 +249,7 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := w.svc.Settle(ctx, first); err != nil || ok {
+		if ok, err := w.svc.Settle(ctx, audit.Acting{Actor: "system"}, first); err != nil || ok {
 			t.Fatalf("settling a stale revision: %v, %v; want false", ok, err)
 		}
 		if err := w.svc.NoteError(ctx, second, "GetUserId: ThrottlingException (throttling)"); err != nil {
@@ -257,7 +258,7 @@ func TestLifecycle(t *testing.T) {
 		if got, _ := w.svc.Get(ctx, w.ready, member); got.LastError == "" || got.State != envaccess.Pending {
 			t.Fatalf("after a noted error: %+v", got)
 		}
-		if ok, err := w.svc.Settle(ctx, second); err != nil || !ok {
+		if ok, err := w.svc.Settle(ctx, audit.Acting{Actor: "system"}, second); err != nil || !ok {
 			t.Fatalf("settle: %v, %v", ok, err)
 		}
 		got, err := w.svc.Get(ctx, w.ready, member)
@@ -273,7 +274,7 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := w.svc.Fail(ctx, third, "CreateUser: ValidationException (permanent)"); err != nil || !ok {
+		if ok, err := w.svc.Fail(ctx, audit.Acting{Actor: "system"}, third, "CreateUser: ValidationException (permanent)"); err != nil || !ok {
 			t.Fatalf("fail: %v, %v", ok, err)
 		}
 		if got, _ := w.svc.Get(ctx, w.ready, member); got.State != envaccess.Failed || got.LastError == "" {
@@ -296,7 +297,7 @@ func TestLifecycle(t *testing.T) {
 		if err != nil || !found || again.Revision != removing.Revision {
 			t.Fatalf("unassigning twice: %+v, %v, %v; want the same removal", again, found, err)
 		}
-		if ok, err := w.svc.Settle(ctx, removing); err != nil || !ok {
+		if ok, err := w.svc.Settle(ctx, audit.Acting{Actor: "system"}, removing); err != nil || !ok {
 			t.Fatalf("settle removal: %v, %v", ok, err)
 		}
 		if _, err := w.svc.Get(ctx, w.ready, member); fault.KindOf(err) != fault.NotFound {

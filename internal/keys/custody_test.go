@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -20,7 +21,7 @@ func TestSplitSealUnseal(t *testing.T) {
 		if err != nil || st.Initialized || !st.Sealed {
 			t.Fatalf("fresh status %+v, %v; want uninitialised and sealed", st, err)
 		}
-		if _, err := s.SubmitShare(ctxBg, "hatoba-share-1-00"); !errors.Is(err, ErrNotInitialized) {
+		if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, "hatoba-share-1-00"); !errors.Is(err, ErrNotInitialized) {
 			t.Fatalf("SubmitShare before Init: %v", err)
 		}
 		shares, err := s.InitSplit(ctxBg, staff, 5, 3)
@@ -46,21 +47,21 @@ func TestSplitSealUnseal(t *testing.T) {
 		_, err = s.Key(ctxBg, "org-a", "k1")
 		wantErr(t, "Key while sealed", err, ErrSealed)
 
-		p, err := s.SubmitShare(ctxBg, shares[4])
+		p, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, shares[4])
 		if err != nil || p.Submitted != 1 || p.Threshold != 3 || !p.Sealed {
 			t.Fatalf("first share: %+v, %v", p, err)
 		}
 		// The same share again is refused and does not count.
-		p, err = s.SubmitShare(ctxBg, shares[4])
+		p, err = s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, shares[4])
 		wantErr(t, "duplicate share", err, ErrInvalidShare)
 		if p.Submitted != 1 {
 			t.Fatalf("duplicate counted: %+v", p)
 		}
-		p, err = s.SubmitShare(ctxBg, shares[1])
+		p, err = s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, shares[1])
 		if err != nil || p.Submitted != 2 || !p.Sealed {
 			t.Fatalf("second share: %+v, %v", p, err)
 		}
-		p, err = s.SubmitShare(ctxBg, shares[2])
+		p, err = s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, shares[2])
 		if err != nil || p.Sealed {
 			t.Fatalf("third share: %+v, %v; want unsealed", p, err)
 		}
@@ -88,7 +89,7 @@ func TestSplitSealUnseal(t *testing.T) {
 
 		// Any three others unseal again, and the old ciphertext decrypts.
 		for _, sh := range []string{shares[0], shares[3], shares[1]} {
-			if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+			if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -156,7 +157,7 @@ func TestSplitWrongShares(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := s.SubmitShare(ctxBg, tt.share)
+			p, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, tt.share)
 			wantErr(t, "SubmitShare", err, tt.want)
 			if p.Submitted != 0 {
 				t.Fatalf("an invalid share counted: %+v", p)
@@ -165,10 +166,10 @@ func TestSplitWrongShares(t *testing.T) {
 	}
 	// The forged share passes every check on its own, so the mismatch
 	// shows only when combined — and must not unseal.
-	if _, err := s.SubmitShare(ctxBg, shares[0]); err != nil {
+	if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, shares[0]); err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.SubmitShare(ctxBg, forged)
+	p, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, forged)
 	wantErr(t, "combining a wrong share", err, ErrSharesMismatch)
 	if !p.Sealed || p.Submitted != 0 {
 		t.Fatalf("after a mismatch: %+v; want sealed with no shares kept", p)
@@ -181,7 +182,7 @@ func TestSplitWrongShares(t *testing.T) {
 	}
 	// Starting again with right shares works.
 	for _, sh := range shares[1:] {
-		if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

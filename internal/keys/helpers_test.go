@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
@@ -70,7 +71,7 @@ func newSplit(t testing.TB, db *store.DB, ttl time.Duration) (*Service, []string
 		t.Fatalf("InitSplit: %v", err)
 	}
 	for _, sh := range shares[:3] {
-		if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatalf("SubmitShare: %v", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -72,7 +73,7 @@ func TestShareBox(t *testing.T) {
 		t.Fatalf("open: %q %v", opened, err)
 	}
 	for _, sh := range []string{opened, shares[1]} {
-		if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -273,7 +274,7 @@ func TestStateAcrossReplicas(t *testing.T) {
 		strict := New(db, Options{Now: clk.Now, StateTTL: -1})
 		for _, r := range []*Service{b, strict} {
 			for _, sh := range shares[:3] {
-				if _, err := r.SubmitShare(ctxBg, sh); err != nil {
+				if _, err := r.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 					t.Fatal(err)
 				}
 			}
