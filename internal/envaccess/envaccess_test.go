@@ -3,6 +3,7 @@ package envaccess_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -329,6 +330,42 @@ func TestLifecycle(t *testing.T) {
 		}
 		if rows := w.audits(t, "env.access.applied"); len(rows) == 1 && rows[0].Actor != "system" {
 			t.Errorf("the workflow's entries are the system's, not %s", rows[0].Actor)
+		}
+	})
+}
+
+// TestWorkflowRefusesNoActor: the worker's Settle and Fail need their
+// caller to say who records the outcome ("system" for the worker). The
+// zero actor is a defect, refused as an internal error with the row left
+// as it was and no audit entry in anyone's name.
+func TestWorkflowRefusesNoActor(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		a, err := w.svc.Assign(ctx, w.principal("admin"), "", w.ready, w.people["member"], envaccess.NonAdministrator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, call := range map[string]func() (bool, error){
+			"fail/settle": func() (bool, error) { return w.svc.Settle(ctx, audit.Acting{}, a) },
+			"fail/fail": func() (bool, error) {
+				return w.svc.Fail(ctx, audit.Acting{}, a, "CreateUser: ValidationException (permanent)")
+			},
+		} {
+			ok, err := call()
+			if ok || !errors.Is(err, audit.ErrNoActor) || fault.KindOf(err) != fault.Internal {
+				t.Fatalf("%s: %v, %v (kind %s); want false, audit.ErrNoActor (internal)", name, ok, err, fault.KindOf(err))
+			}
+		}
+		got, err := w.svc.Get(ctx, w.ready, a.PersonID)
+		if err != nil || got.State != envaccess.Pending || got.Revision != a.Revision || got.LastError != "" {
+			t.Fatalf("after refused outcomes: %+v, %v; want the pending row untouched", got, err)
+		}
+		for _, action := range []string{"env.access.applied", "env.access.failed"} {
+			if rows := w.audits(t, action); len(rows) != 0 {
+				t.Fatalf("%s entries %+v after refused outcomes; want none", action, rows)
+			}
 		}
 	})
 }

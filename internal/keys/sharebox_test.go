@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -73,7 +72,7 @@ func TestShareBox(t *testing.T) {
 		t.Fatalf("open: %q %v", opened, err)
 	}
 	for _, sh := range []string{opened, shares[1]} {
-		if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
+		if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

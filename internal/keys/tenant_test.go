@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -274,7 +273,7 @@ func TestStateAcrossReplicas(t *testing.T) {
 		strict := New(db, Options{Now: clk.Now, StateTTL: -1})
 		for _, r := range []*Service{b, strict} {
 			for _, sh := range shares[:3] {
-				if _, err := r.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
+				if _, err := r.SubmitShare(ctxBg, custodian, sh); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
 )
@@ -82,7 +81,7 @@ func TestXKSCredentials(t *testing.T) {
 			t.Fatalf("revoke while sealed: %v", err)
 		}
 		for _, sh := range shares[1:4] {
-			if _, err := s.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
+			if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
 				t.Fatal(err)
 			}
 		}
