@@ -115,7 +115,7 @@ func run(d, pgURL, endpoint string, nEnvs, nEntries int) (result, error) {
 		return result{}, err
 	}
 	for _, sh := range shares[:2] {
-		if _, err := ks.SubmitShare(ctx, sh); err != nil {
+		if _, err := ks.SubmitShare(ctx, audit.Acting{Actor: "p-op"}, sh); err != nil {
 			return result{}, err
 		}
 	}

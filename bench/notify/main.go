@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/bench/internal/scratch"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
@@ -81,7 +82,7 @@ func run(dialect, pgURL string, nFindings, nOrgs, rounds, workers, feeders, atte
 		return err
 	}
 	for _, sh := range shares[:2] {
-		if _, err := ks.SubmitShare(ctx, sh); err != nil {
+		if _, err := ks.SubmitShare(ctx, audit.Acting{Actor: "bench"}, sh); err != nil {
 			return err
 		}
 	}

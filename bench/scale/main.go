@@ -37,6 +37,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/bench/internal/scratch"
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -105,7 +106,7 @@ func run(d, pgURL string, n, collect int) (result, error) {
 		return result{}, err
 	}
 	orgs := org.New(db, time.Now)
-	if _, err := orgs.Import(ctx, org.EmbeddedSources()...); err != nil {
+	if _, err := orgs.Import(ctx, audit.Acting{Actor: "system"}, org.EmbeddedSources()...); err != nil {
 		return result{}, fmt.Errorf("import organisations: %w", err)
 	}
 	envs := env.NewStore(db, time.Now)

@@ -47,6 +47,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/bench/internal/scratch"
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -212,10 +213,10 @@ func run(d, pgURL string, n, capacity int, latency time.Duration, clients int, t
 		return result{}, err
 	}
 	orgs := org.New(db, time.Now)
-	if _, err := orgs.Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"}); err != nil {
+	if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"}); err != nil {
 		return result{}, err
 	}
-	if err := orgs.SetQuota(ctx, "nat-digital", n+1); err != nil {
+	if err := orgs.SetQuota(ctx, audit.Acting{Actor: "system"}, "nat-digital", n+1); err != nil {
 		return result{}, err
 	}
 	envs := env.NewStore(db, time.Now)

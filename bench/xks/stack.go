@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/bench/internal/scratch"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/keyd"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
@@ -143,7 +144,7 @@ func realStack(ctx context.Context, mode, dbKind, pgURL string, logger *slog.Log
 			return nil, fmt.Errorf("InitSplit: %w", err)
 		}
 		for _, sh := range shares[:3] {
-			if _, err := svc.SubmitShare(ctx, sh); err != nil {
+			if _, err := svc.SubmitShare(ctx, audit.Acting{Actor: operator.PersonID}, sh); err != nil {
 				return nil, fmt.Errorf("SubmitShare: %w", err)
 			}
 		}
@@ -159,7 +160,7 @@ func realStack(ctx context.Context, mode, dbKind, pgURL string, logger *slog.Log
 	}
 	cleanups = append(cleanups, func() { _ = svc.Seal(context.Background(), operator) })
 
-	if _, err := org.New(db, time.Now).Create(ctx, org.Organization{ID: benchOrg, Kind: org.KindNational, NameJa: "ベンチ省", NameEn: "Bench Ministry"}); err != nil {
+	if _, err := org.New(db, time.Now).Create(ctx, audit.Acting{Actor: operator.PersonID}, org.Organization{ID: benchOrg, Kind: org.KindNational, NameJa: "ベンチ省", NameEn: "Bench Ministry"}); err != nil {
 		return nil, fmt.Errorf("create organisation: %w", err)
 	}
 	if _, err := svc.CreateKey(ctx, owner, benchOrg, keys.KeySpec{ID: benchKey}); err != nil {

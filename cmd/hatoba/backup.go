@@ -107,13 +107,13 @@ func unsealLocal(ctx context.Context, ks *keys.Service, hsm keys.HSMConfig, stdi
 	if !st.Sealed {
 		return nil
 	}
-	ctx = audit.WithActor(ctx, audit.Acting{Actor: localActor()})
+	operator := audit.Acting{Actor: localActor()}
 	if st.Mode == keys.ModeHSM {
 		hsm.PIN = os.Getenv("HATOBA_KEYD_HSM_PIN")
 		if hsm.PIN == "" {
 			return errors.New("the key service's master key is in an HSM: give its PIN in HATOBA_KEYD_HSM_PIN")
 		}
-		return ks.UnsealHSM(ctx, hsm)
+		return ks.UnsealHSM(ctx, operator, hsm)
 	}
 	fmt.Fprintf(stderr, "the key service is sealed: give %d custodians' shares on standard input, one a line\n", st.Threshold)
 	sc := bufio.NewScanner(stdin)
@@ -138,7 +138,7 @@ func unsealLocal(ctx context.Context, ks *keys.Service, hsm keys.HSMConfig, stdi
 				return err
 			}
 		}
-		p, err := ks.SubmitShare(ctx, share)
+		p, err := ks.SubmitShare(ctx, operator, share)
 		if err != nil {
 			return err
 		}

@@ -210,7 +210,7 @@ func TestServeBackupSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sh := range shares[:2] {
-		if _, err := ks.keys.SubmitShare(ctx, sh); err != nil {
+		if _, err := ks.keys.SubmitShare(ctx, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

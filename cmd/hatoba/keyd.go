@@ -101,7 +101,8 @@ func openKeyService(ctx context.Context, cfg config.Config, mainDB *store.DB, lo
 }
 
 // autoUnseal unseals HSM custody at start when HATOBA_KEYD_HSM_PIN is set
-// (an unattended host); the variable is cleared once read.
+// (an unattended host); the variable is cleared once read. The unseal is
+// the local operator's, who gave the process the PIN (localActor).
 func (ks *keyService) autoUnseal(ctx context.Context, log *slog.Logger) {
 	st, err := ks.keys.Status(ctx)
 	if err != nil {
@@ -115,7 +116,7 @@ func (ks *keyService) autoUnseal(ctx context.Context, log *slog.Logger) {
 		cfg := ks.hsm
 		cfg.PIN = os.Getenv("HATOBA_KEYD_HSM_PIN")
 		_ = os.Unsetenv("HATOBA_KEYD_HSM_PIN")
-		if err := ks.keys.UnsealHSM(audit.WithActor(ctx, audit.Acting{Actor: "hatoba (HATOBA_KEYD_HSM_PIN)"}), cfg); err != nil {
+		if err := ks.keys.UnsealHSM(ctx, audit.Acting{Actor: localActor()}, cfg); err != nil {
 			log.Error("unsealing the key service with the HSM", "err", err)
 			return
 		}

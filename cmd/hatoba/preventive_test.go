@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -31,7 +32,7 @@ func TestPreventivePolicies(t *testing.T) {
 			{ID: "nat-caa", Kind: org.KindNational, NameJa: "消費者庁", NameEn: "Consumer Affairs Agency", ParentID: "nat-cao"},
 			{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"},
 		} {
-			if _, err := orgs.Create(ctx, o); err != nil {
+			if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/config"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -120,11 +121,12 @@ func cmdOrgImport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	start := time.Now()
 	reg := org.New(db, time.Now)
-	run := reg.Import
+	var report org.ImportReport
 	if *dryRun {
-		run = reg.DryRun
+		report, err = reg.DryRun(ctx, sources...)
+	} else {
+		report, err = reg.Import(ctx, audit.Acting{Actor: localActor()}, sources...)
 	}
-	report, err := run(ctx, sources...)
 	if err != nil {
 		return err
 	}

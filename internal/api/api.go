@@ -383,7 +383,8 @@ func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.decide(r, authz.WriteOrgs, authz.Resource{}); err != nil {
+	d, err := s.decide(r, authz.WriteOrgs, authz.Resource{})
+	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
@@ -391,7 +392,7 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &o) {
 		return
 	}
-	created, err := s.Orgs.Create(r.Context(), o)
+	created, err := s.Orgs.Create(r.Context(), acting(r, d), o)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -411,8 +412,7 @@ func (s *Server) setBilling(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	ctx := audit.WithActor(r.Context(), audit.Acting{Actor: principal(r).PersonID, GrantID: d.GrantID})
-	if err := s.Orgs.SetBilling(ctx, id, c); err != nil {
+	if err := s.Orgs.SetBilling(r.Context(), acting(r, d), id, c); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
@@ -426,7 +426,8 @@ func (s *Server) importOrgs(w http.ResponseWriter, r *http.Request) {
 	if !queryOK(w, r, oneOf("embedded", "true", "false"), anyText("name"), oneOf("dry_run", "true", "false")) {
 		return
 	}
-	if _, err := s.decide(r, authz.WriteOrgs, authz.Resource{}); err != nil {
+	d, err := s.decide(r, authz.WriteOrgs, authz.Resource{})
+	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
@@ -450,11 +451,12 @@ func (s *Server) importOrgs(w http.ResponseWriter, r *http.Request) {
 		}
 		sources = []org.Source{{Name: name, R: strings.NewReader(string(body))}}
 	}
-	run := s.Orgs.Import
+	var report org.ImportReport
 	if r.URL.Query().Get("dry_run") == "true" {
-		run = s.Orgs.DryRun
+		report, err = s.Orgs.DryRun(r.Context(), sources...)
+	} else {
+		report, err = s.Orgs.Import(r.Context(), acting(r, d), sources...)
 	}
-	report, err := run(r.Context(), sources...)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return

@@ -96,11 +96,11 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 		{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"},
 		{ID: "qp-small", Kind: org.KindQuasiPublic, NameJa: "小さな法人", NameEn: "Small Body"},
 	} {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := orgs.SetQuota(ctx, "qp-small", 1); err != nil {
+	if err := orgs.SetQuota(ctx, audit.Acting{Actor: "system"}, "qp-small", 1); err != nil {
 		t.Fatal(err)
 	}
 	envs := env.NewStore(db, time.Now)
@@ -194,7 +194,7 @@ func unsealedKeys(t testing.TB, db *store.DB) *keys.Service {
 		t.Fatal(err)
 	}
 	for _, sh := range shares[:2] {
-		if _, err := svc.SubmitShare(ctx, sh); err != nil {
+		if _, err := svc.SubmitShare(ctx, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -118,9 +118,7 @@ func (s *Server) guard(rt Route, h func(*Server, http.ResponseWriter, *http.Requ
 			writeError(w, r, s.Logger, fault.Forbiddenf("a %s may not %s", p.Role, rt.Action))
 			return
 		}
-		ctx := authz.WithPrincipal(r.Context(), p)
-		ctx = audit.WithActor(ctx, audit.Acting{Actor: p.PersonID})
-		h(s, w, r.WithContext(ctx))
+		h(s, w, r.WithContext(authz.WithPrincipal(r.Context(), p)))
 	}
 }
 
@@ -128,6 +126,12 @@ func (s *Server) guard(rt Route, h func(*Server, http.ResponseWriter, *http.Requ
 func principal(r *http.Request) authz.Principal {
 	p, _ := authz.PrincipalFrom(r.Context())
 	return p
+}
+
+// acting is who acts, for capabilities that take an audit.Acting: the
+// principal's person, under the break-glass grant d rode on, if any.
+func acting(r *http.Request, d authz.Decision) audit.Acting {
+	return audit.Acting{Actor: principal(r).PersonID, GrantID: d.GrantID}
 }
 
 // actor names the principal in records: the person, and the break-glass

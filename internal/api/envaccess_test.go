@@ -11,6 +11,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/api/apitest"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
@@ -35,7 +36,7 @@ func newAccessHarness(t *testing.T, d store.Dialect) (*harness, *simcloud.Server
 		{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"},
 		{ID: "qp-small", Kind: org.KindQuasiPublic, NameJa: "小さな法人", NameEn: "Small Body"},
 	} {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -135,7 +135,7 @@ func (s *Server) unsealKeys(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	ctx := audit.WithActor(r.Context(), audit.Acting{Actor: s.custodian(r)})
+	ctx := r.Context()
 	st, err := s.Keys.Status(ctx)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -147,13 +147,13 @@ func (s *Server) unsealKeys(w http.ResponseWriter, r *http.Request) {
 	case st.Mode == keys.ModeSplit && in.Share == "":
 		err = fault.InvalidField("share", "the key service is in split mode: send a custodian's share")
 	case st.Mode == keys.ModeSplit:
-		_, err = s.Keys.SubmitShare(ctx, in.Share)
+		_, err = s.Keys.SubmitShare(ctx, audit.Acting{Actor: s.custodian(r)}, in.Share)
 	case in.PIN == "":
 		err = fault.InvalidField("pin", "the key service is in HSM mode: send the token's user PIN")
 	default:
 		cfg := s.KeyHSM
 		cfg.PIN = in.PIN
-		err = s.Keys.UnsealHSM(ctx, cfg)
+		err = s.Keys.UnsealHSM(ctx, audit.Acting{Actor: s.custodian(r)}, cfg)
 	}
 	if err != nil {
 		writeError(w, r, s.Logger, err)

@@ -96,30 +96,30 @@ func (s *Server) putSovereigntyProfile(w http.ResponseWriter, r *http.Request) {
 
 // sovereigntyEnv authorizes reading the environment in the path and says
 // whether the caller reads its whole report (its tenant, or central
-// staff under a grant) or its score and breaches only.
-func (s *Server) sovereigntyEnv(w http.ResponseWriter, r *http.Request) (envID, orgID string, full, ok bool) {
+// staff under a grant — grantID) or its score and breaches only.
+func (s *Server) sovereigntyEnv(w http.ResponseWriter, r *http.Request) (envID, orgID string, full bool, grantID string, ok bool) {
 	if !s.sovereigntyOr503(w, r) {
-		return "", "", false, false
+		return "", "", false, "", false
 	}
 	en, err := s.Envs.Get(r.Context(), s.DB, r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
-		return "", "", false, false
+		return "", "", false, "", false
 	}
 	if _, err := s.decide(r, authz.ReadSovereignty, authz.Resource{Kind: "environment", ID: en.ID, OrgID: en.OrgID}); err != nil {
 		writeError(w, r, s.Logger, err)
-		return "", "", false, false
+		return "", "", false, "", false
 	}
-	_, err = s.decide(r, authz.ReadSovereigntyDetail, authz.Resource{OrgID: en.OrgID})
+	d, err := s.decide(r, authz.ReadSovereigntyDetail, authz.Resource{OrgID: en.OrgID})
 	switch {
 	case err == nil:
-		full = true
+		full, grantID = true, d.GrantID
 	case fault.KindOf(err) == fault.Forbidden || fault.KindOf(err) == fault.NotFound:
 	default:
 		writeError(w, r, s.Logger, err)
-		return "", "", false, false
+		return "", "", false, "", false
 	}
-	return en.ID, en.OrgID, full, true
+	return en.ID, en.OrgID, full, grantID, true
 }
 
 // summaryOf is what central staff without a grant see of a report.
@@ -135,7 +135,7 @@ func (s *Server) envSovereignty(w http.ResponseWriter, r *http.Request) {
 	if !queryOK(w, r) {
 		return
 	}
-	envID, _, full, ok := s.sovereigntyEnv(w, r)
+	envID, _, full, _, ok := s.sovereigntyEnv(w, r)
 	if !ok {
 		return
 	}
@@ -162,7 +162,7 @@ func (s *Server) assessSovereignty(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	snapshot := r.URL.Query().Get("snapshot")
-	envID, orgID, full, ok := s.sovereigntyEnv(w, r)
+	envID, orgID, full, grantID, ok := s.sovereigntyEnv(w, r)
 	if !ok {
 		return
 	}
@@ -190,10 +190,8 @@ func (s *Server) assessSovereignty(w http.ResponseWriter, r *http.Request) {
 		}
 		action, body = "sovereignty.snapshot", snap
 	}
-	p := principal(r)
-	act := audit.ActorFrom(r.Context())
 	err = s.DB.InTx(r.Context(), func(tx *store.Tx) error {
-		return audit.Append(r.Context(), tx, audit.Entry{Actor: p.PersonID, GrantID: act.GrantID, Action: action, OrgID: orgID, Target: envID, Details: details})
+		return audit.Append(r.Context(), tx, audit.Entry{Actor: principal(r).PersonID, GrantID: grantID, Action: action, OrgID: orgID, Target: envID, Details: details})
 	})
 	if err != nil {
 		writeError(w, r, s.Logger, err)

@@ -67,6 +67,15 @@ func TestSovereigntyViews(t *testing.T) {
 	if r := h.call(t, "POST", "/api/v1/environments/"+envID+"/sovereignty?snapshot=yes", "", as(admin)); r.status != http.StatusBadRequest {
 		t.Fatalf("snapshot=yes: %d %s", r.status, r.raw)
 	}
+	// The harness's operator assesses under break-glass grant g-nat: the
+	// entry names the operator and the grant the report was read under.
+	if r := h.call(t, "POST", "/api/v1/environments/"+envID+"/sovereignty", "", nil); r.status != http.StatusOK {
+		t.Fatalf("an operator under a grant assessing: %d %s", r.status, r.raw)
+	}
+	var grant string
+	if err := h.db.QueryRowContext(context.Background(), `SELECT grant_id FROM audit_queue WHERE action = 'sovereignty.assess' AND actor = $1`, h.operatorID).Scan(&grant); err != nil || grant != "g-nat" {
+		t.Fatalf("the assessment under a grant is recorded under %q (%v); want g-nat", grant, err)
+	}
 
 	// Scores: the operator sees every environment's, with the floors.
 	r = h.call(t, "GET", "/api/v1/sovereignty/scores", "", as(operator))

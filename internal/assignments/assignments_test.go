@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -28,7 +29,7 @@ var (
 func setup(t *testing.T, db *store.DB) (*assignments.Service, *clock) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := org.New(db, time.Now).Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
+	if _, err := org.New(db, time.Now).Create(ctx, audit.Acting{Actor: "system"}, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.NewStore(db, time.Now).Insert(ctx, db, env.Environment{ID: "env-1", OrgID: "nat-digital", SystemName: "s", Purpose: env.Production,

@@ -4,34 +4,39 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+
+	"github.com/hatoba-cloud/hatoba/internal/fault"
 )
 
-// Acting is who makes a change: a person id (or "system") and the
-// break-glass grant they act under, if any.
+// Acting is who makes a change: a person id (or "system" for the
+// server's own jobs, "local:<user>@<host>" for the command line's local
+// commands) and the break-glass grant they act under, if any.
+//
+// Capabilities take it as a parameter from their entry point — the API,
+// the console, a job, a command — which alone knows who acts; it is never
+// fished out of a context, so an entry point that forgets it does not
+// compile, and one that passes the zero value is refused (Check) rather
+// than recorded as anyone's.
 type Acting struct {
 	Actor   string
 	GrantID string
 }
 
-type actingKey struct{}
+// ErrNoActor refuses a change whose entry point did not say who acts. It is
+// a defect in hatoba, not in the request: its kind is fault.Internal (an
+// HTTP 500), and the change does not happen.
+var ErrNoActor error = &fault.Error{Kind: fault.Internal,
+	Message: "audit: the change names no actor (its entry point must say who acts: a person, \"system\" or the local operator)"}
 
-// WithActor returns ctx carrying a: the API's guard sets it once per
-// request, so capabilities that take no actor parameter (organisations,
-// imports) still record who acted. It is request metadata for the log, like
-// a request id; capabilities with an actor parameter should pass it.
-func WithActor(ctx context.Context, a Acting) context.Context {
-	return context.WithValue(ctx, actingKey{}, a)
-}
-
-// ActorFrom returns the actor WithActor put in ctx. Without one the change
-// is the system's own (a command-line import, a background job): the actor
-// is "system" — never empty, which Append would refuse.
-func ActorFrom(ctx context.Context) Acting {
-	a, _ := ctx.Value(actingKey{}).(Acting)
+// Check refuses a, with ErrNoActor, when it names no actor. Capabilities
+// call it before they change anything, so that a change which would
+// write no audit entry (an import that changes nothing) is refused the
+// same; Append checks again.
+func (a Acting) Check() error {
 	if a.Actor == "" {
-		a.Actor = "system"
+		return ErrNoActor
 	}
-	return a
+	return nil
 }
 
 type cardConfirmationKey struct{}

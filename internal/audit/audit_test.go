@@ -46,7 +46,6 @@ func TestAuditAppendValidation(t *testing.T) {
 		{"fail/trailing dot", with(func(e *audit.Entry) { e.Action = "env." }), "action"},
 		{"fail/space", with(func(e *audit.Entry) { e.Action = "env. request" }), "action"},
 		{"fail/long action", with(func(e *audit.Entry) { e.Action = "env." + strings.Repeat("a", 70) }), "action"},
-		{"fail/no actor", with(func(e *audit.Entry) { e.Actor = "" }), "actor"},
 		{"fail/control character", with(func(e *audit.Entry) { e.Target = "env\n1" }), "target"},
 		{"fail/bad UTF-8", with(func(e *audit.Entry) { e.OrgID = "\xff" }), "org_id"},
 		{"fail/long grant", with(func(e *audit.Entry) { e.GrantID = strings.Repeat("g", 300) }), "grant_id"},
@@ -68,6 +67,49 @@ func TestAuditAppendValidation(t *testing.T) {
 			fe, ok := fault.As(err)
 			if !ok || fe.Kind != fault.Invalid || fe.Field != tt.field {
 				t.Fatalf("Append error %v; want an invalid %s", err, tt.field)
+			}
+		})
+	}
+}
+
+// An entry without an actor is a defect of its entry point, not bad
+// input: Append refuses it as an internal error (a 500, never a 422), in
+// a batch too, and writes nothing — it is never recorded as "system".
+func TestAuditAppendRefusesNoActor(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for name, entries := range map[string][]audit.Entry{
+			"fail/one":      {{Action: "env.request"}},
+			"fail/in batch": {testEntry(0), {Action: "env.request", OrgID: "lg-131016"}, testEntry(2)},
+		} {
+			err := audit.AppendAll(ctx, db, entries)
+			if !errors.Is(err, audit.ErrNoActor) || fault.KindOf(err) != fault.Internal {
+				t.Fatalf("%s: AppendAll = %v (kind %s); want ErrNoActor, an internal error", name, err, fault.KindOf(err))
+			}
+		}
+		if n, err := audit.Pending(ctx, db); err != nil || n != 0 {
+			t.Fatalf("pending %d (%v) after refused appends; want 0", n, err)
+		}
+	})
+}
+
+func TestActingCheck(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		a    audit.Acting
+		ok   bool
+	}{
+		{"ok/person", audit.Acting{Actor: "p-1"}, true},
+		{"ok/system", audit.Acting{Actor: "system"}, true},
+		{"fail/zero", audit.Acting{}, false},
+		{"fail/grant alone", audit.Acting{GrantID: "bg-1"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.a.Check()
+			if tt.ok != (err == nil) || (err != nil && (!errors.Is(err, audit.ErrNoActor) || fault.KindOf(err) != fault.Internal)) {
+				t.Fatalf("Check() = %v; want ok %v (or ErrNoActor, internal)", err, tt.ok)
 			}
 		})
 	}
@@ -452,18 +494,6 @@ func TestAuditKeyFile(t *testing.T) {
 	}
 	if _, _, err := audit.LoadOrCreateKey(bad, testOrigin); err == nil || !strings.Contains(err.Error(), "not a signing key") {
 		t.Fatalf("load of garbage: %v", err)
-	}
-}
-
-func TestAuditActorFromContext(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	if got := audit.ActorFrom(ctx); got != (audit.Acting{Actor: "system"}) {
-		t.Fatalf("no actor: %+v, want system", got)
-	}
-	want := audit.Acting{Actor: "p-42", GrantID: "g-7"}
-	if got := audit.ActorFrom(audit.WithActor(ctx, want)); got != want {
-		t.Fatalf("ActorFrom(WithActor(%+v)) = %+v", want, got)
 	}
 }
 

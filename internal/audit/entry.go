@@ -34,7 +34,8 @@ type Entry struct {
 	// At is when the change happened; the zero time means now. It is kept to
 	// the microsecond, in UTC.
 	At time.Time
-	// Actor is the person id who made the change, or "system".
+	// Actor is who made the change (see Acting): a person id, "system", or
+	// "local:<user>@<host>"; never empty.
 	Actor string
 	// Action is a dotted verb: "session.login", "env.request",
 	// "access.approve".
@@ -64,7 +65,9 @@ var actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$`
 // Append queues e in the caller's transaction q. It is one insert with no
 // lock and no signature, so it adds little to the caller's transaction; the
 // entry enters the tree at the next integration. Invalid entries are refused
-// with a fault.Invalid error, which should abort the caller's change.
+// with a fault.Invalid error, an entry without an actor with ErrNoActor
+// (fault.Internal: a defect, not bad input); either should abort the
+// caller's change.
 func Append(ctx context.Context, q store.Querier, e Entry) error {
 	return AppendAll(ctx, q, []Entry{e})
 }
@@ -150,7 +153,7 @@ func (c content) validate() error {
 		return fault.InvalidField("action", "audit action %q must be dotted lower-case words such as env.request", clip(c.action))
 	}
 	if c.actor == "" {
-		return fault.InvalidField("actor", "audit entry %s needs an actor (a person id or \"system\")", c.action)
+		return fmt.Errorf("audit entry %s: %w", c.action, ErrNoActor)
 	}
 	for _, f := range []struct{ name, value string }{
 		{"actor", c.actor}, {"org_id", c.orgID}, {"target", c.target}, {"grant_id", c.grantID},

@@ -114,7 +114,7 @@ func newInstance(t testing.TB, d store.Dialect) *instance {
 func unseal(t testing.TB, ks *keys.Service, shares []string) {
 	t.Helper()
 	for _, sh := range shares[:2] {
-		if _, err := ks.SubmitShare(context.Background(), sh); err != nil {
+		if _, err := ks.SubmitShare(context.Background(), audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,7 +192,7 @@ func custodiansOpen(shares []string) func(ctx context.Context, into *store.DB) (
 	return func(ctx context.Context, into *store.DB) (backup.KeyService, error) {
 		ks := keys.New(into, keys.Options{})
 		for _, sh := range shares[:2] {
-			if _, err := ks.SubmitShare(ctx, sh); err != nil {
+			if _, err := ks.SubmitShare(ctx, audit.Acting{Actor: "custodian"}, sh); err != nil {
 				return nil, err
 			}
 		}

@@ -43,7 +43,7 @@ func newWorld(t *testing.T, db *store.DB) *world {
 		{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"},
 		{ID: "nat-other", Kind: org.KindNational, NameJa: "他の庁"},
 	} {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatal(err)
 		}
 	}

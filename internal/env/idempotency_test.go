@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -112,7 +113,7 @@ func TestIdempotencyScopeMigration(t *testing.T) {
 func insertEnv(t *testing.T, db *store.DB, s *env.Store, by string) string {
 	t.Helper()
 	if _, err := org.New(db, time.Now).Get(context.Background(), "nat-digital"); fault.KindOf(err) == fault.NotFound {
-		if _, err := org.New(db, time.Now).Create(context.Background(), org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
+		if _, err := org.New(db, time.Now).Create(context.Background(), audit.Acting{Actor: "system"}, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -20,7 +21,7 @@ func seedListing(t *testing.T, db *store.DB, s *env.Store, orgs []string, n int)
 	ctx := context.Background()
 	reg := org.New(db, time.Now)
 	for _, id := range orgs {
-		if _, err := reg.Create(ctx, org.Organization{ID: id, Kind: org.KindNational, NameJa: "組織 " + id}); err != nil {
+		if _, err := reg.Create(ctx, audit.Acting{Actor: "system"}, org.Organization{ID: id, Kind: org.KindNational, NameJa: "組織 " + id}); err != nil {
 			t.Fatal(err)
 		}
 	}

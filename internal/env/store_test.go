@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -41,7 +42,7 @@ func storeFixture(t *testing.T, db *store.DB) (*env.Store, *clock) {
 	clk := &clock{t: time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)}
 	reg := org.New(db, clk.now)
 	for _, id := range []string{"nat-a", "nat-b"} {
-		if _, err := reg.Create(ctx, org.Organization{ID: id, Kind: org.KindNational, NameJa: "組織 " + id}); err != nil {
+		if _, err := reg.Create(ctx, audit.Acting{Actor: "system"}, org.Organization{ID: id, Kind: org.KindNational, NameJa: "組織 " + id}); err != nil {
 			t.Fatal(err)
 		}
 	}

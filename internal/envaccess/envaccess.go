@@ -408,8 +408,12 @@ func (s *Service) Unsettled(ctx context.Context) ([]Key, error) {
 // Settle records that the provider did what revision a.Revision of the
 // assignment asked: a pending row becomes applied, a removing row is
 // deleted. It reports false, changing nothing, when the row has changed
-// since a was read; the caller applies the new revision.
-func (s *Service) Settle(ctx context.Context, a Assignment) (bool, error) {
+// since a was read; the caller applies the new revision. act is who
+// records it: "system" for the worker (audit.ErrNoActor without one).
+func (s *Service) Settle(ctx context.Context, act audit.Acting, a Assignment) (bool, error) {
+	if err := act.Check(); err != nil {
+		return false, fmt.Errorf("settle %s of %s: %w", a.PersonID, a.EnvID, err)
+	}
 	if !a.Unsettled() {
 		return false, fmt.Errorf("settle %s of %s: state %s has nothing to settle", a.PersonID, a.EnvID, a.State)
 	}
@@ -435,15 +439,19 @@ func (s *Service) Settle(ctx context.Context, a Assignment) (bool, error) {
 			return err
 		}
 		settled = true
-		return s.record(ctx, tx, a, action, map[string]any{"person_id": a.PersonID, "permission_set": a.PermissionSet})
+		return s.record(ctx, tx, act, a, action, map[string]any{"person_id": a.PersonID, "permission_set": a.PermissionSet})
 	})
 	return settled && err == nil, err
 }
 
 // Fail records that the provider refused revision a.Revision for good; the
 // row keeps its set and shows the reason until someone assigns or
-// unassigns again. It reports false when the row has changed since.
-func (s *Service) Fail(ctx context.Context, a Assignment, reason string) (bool, error) {
+// unassigns again. It reports false when the row has changed since. act
+// is who records it, as for Settle.
+func (s *Service) Fail(ctx context.Context, act audit.Acting, a Assignment, reason string) (bool, error) {
+	if err := act.Check(); err != nil {
+		return false, fmt.Errorf("record failure of %s in %s: %w", a.PersonID, a.EnvID, err)
+	}
 	now := s.now()
 	failed := false
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -458,7 +466,7 @@ func (s *Service) Fail(ctx context.Context, a Assignment, reason string) (bool, 
 			return err
 		}
 		failed = true
-		return s.record(ctx, tx, a, "env.access.failed", map[string]any{"person_id": a.PersonID, "permission_set": a.PermissionSet,
+		return s.record(ctx, tx, act, a, "env.access.failed", map[string]any{"person_id": a.PersonID, "permission_set": a.PermissionSet,
 			"was": a.State, "error": reason})
 	})
 	return failed && err == nil, err
@@ -476,14 +484,14 @@ func (s *Service) NoteError(ctx context.Context, a Assignment, msg string) error
 	return nil
 }
 
-// record appends the workflow's audit entry about a, for the environment's
-// organisation, in tx.
-func (s *Service) record(ctx context.Context, tx *store.Tx, a Assignment, action string, details map[string]any) error {
+// record appends the workflow's audit entry about a, acted by act, for the
+// environment's organisation, in tx.
+func (s *Service) record(ctx context.Context, tx *store.Tx, act audit.Acting, a Assignment, action string, details map[string]any) error {
 	en, err := s.envs.Get(ctx, tx, a.EnvID)
 	if err != nil {
 		return err
 	}
-	return audit.Append(ctx, tx, audit.Entry{At: s.now(), Actor: audit.ActorFrom(ctx).Actor, Action: action, OrgID: en.OrgID,
+	return audit.Append(ctx, tx, audit.Entry{At: s.now(), Actor: act.Actor, GrantID: act.GrantID, Action: action, OrgID: en.OrgID,
 		Target: a.EnvID, Details: details})
 }
 

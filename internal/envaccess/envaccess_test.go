@@ -3,11 +3,13 @@ package envaccess_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
@@ -49,7 +51,7 @@ func newWorld(t *testing.T, db *store.DB) *world {
 		{ID: "nat-sub", Kind: org.KindNational, NameJa: "下位庁", ParentID: "nat-digital"},
 		{ID: "qp-other", Kind: org.KindQuasiPublic, NameJa: "他の法人"},
 	} {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,7 +250,7 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := w.svc.Settle(ctx, first); err != nil || ok {
+		if ok, err := w.svc.Settle(ctx, audit.Acting{Actor: "system"}, first); err != nil || ok {
 			t.Fatalf("settling a stale revision: %v, %v; want false", ok, err)
 		}
 		if err := w.svc.NoteError(ctx, second, "GetUserId: ThrottlingException (throttling)"); err != nil {
@@ -257,7 +259,7 @@ func TestLifecycle(t *testing.T) {
 		if got, _ := w.svc.Get(ctx, w.ready, member); got.LastError == "" || got.State != envaccess.Pending {
 			t.Fatalf("after a noted error: %+v", got)
 		}
-		if ok, err := w.svc.Settle(ctx, second); err != nil || !ok {
+		if ok, err := w.svc.Settle(ctx, audit.Acting{Actor: "system"}, second); err != nil || !ok {
 			t.Fatalf("settle: %v, %v", ok, err)
 		}
 		got, err := w.svc.Get(ctx, w.ready, member)
@@ -273,7 +275,7 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := w.svc.Fail(ctx, third, "CreateUser: ValidationException (permanent)"); err != nil || !ok {
+		if ok, err := w.svc.Fail(ctx, audit.Acting{Actor: "system"}, third, "CreateUser: ValidationException (permanent)"); err != nil || !ok {
 			t.Fatalf("fail: %v, %v", ok, err)
 		}
 		if got, _ := w.svc.Get(ctx, w.ready, member); got.State != envaccess.Failed || got.LastError == "" {
@@ -296,7 +298,7 @@ func TestLifecycle(t *testing.T) {
 		if err != nil || !found || again.Revision != removing.Revision {
 			t.Fatalf("unassigning twice: %+v, %v, %v; want the same removal", again, found, err)
 		}
-		if ok, err := w.svc.Settle(ctx, removing); err != nil || !ok {
+		if ok, err := w.svc.Settle(ctx, audit.Acting{Actor: "system"}, removing); err != nil || !ok {
 			t.Fatalf("settle removal: %v, %v", ok, err)
 		}
 		if _, err := w.svc.Get(ctx, w.ready, member); fault.KindOf(err) != fault.NotFound {
@@ -328,6 +330,42 @@ func TestLifecycle(t *testing.T) {
 		}
 		if rows := w.audits(t, "env.access.applied"); len(rows) == 1 && rows[0].Actor != "system" {
 			t.Errorf("the workflow's entries are the system's, not %s", rows[0].Actor)
+		}
+	})
+}
+
+// TestWorkflowRefusesNoActor: the worker's Settle and Fail need their
+// caller to say who records the outcome ("system" for the worker). The
+// zero actor is a defect, refused as an internal error with the row left
+// as it was and no audit entry in anyone's name.
+func TestWorkflowRefusesNoActor(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := context.Background()
+		a, err := w.svc.Assign(ctx, w.principal("admin"), "", w.ready, w.people["member"], envaccess.NonAdministrator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, call := range map[string]func() (bool, error){
+			"fail/settle": func() (bool, error) { return w.svc.Settle(ctx, audit.Acting{}, a) },
+			"fail/fail": func() (bool, error) {
+				return w.svc.Fail(ctx, audit.Acting{}, a, "CreateUser: ValidationException (permanent)")
+			},
+		} {
+			ok, err := call()
+			if ok || !errors.Is(err, audit.ErrNoActor) || fault.KindOf(err) != fault.Internal {
+				t.Fatalf("%s: %v, %v (kind %s); want false, audit.ErrNoActor (internal)", name, ok, err, fault.KindOf(err))
+			}
+		}
+		got, err := w.svc.Get(ctx, w.ready, a.PersonID)
+		if err != nil || got.State != envaccess.Pending || got.Revision != a.Revision || got.LastError != "" {
+			t.Fatalf("after refused outcomes: %+v, %v; want the pending row untouched", got, err)
+		}
+		for _, action := range []string{"env.access.applied", "env.access.failed"} {
+			if rows := w.audits(t, action); len(rows) != 0 {
+				t.Fatalf("%s entries %+v after refused outcomes; want none", action, rows)
+			}
 		}
 	})
 }

@@ -41,7 +41,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	orgs := org.New(db, time.Now)
-	if _, err := orgs.Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
+	if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{db: db, clk: &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/keyd"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -38,7 +39,7 @@ func TestBurstFailsClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, sh := range shares[1:] {
-			if _, err := svc.SubmitShare(ctxBg, sh); err != nil {
+			if _, err := svc.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -124,7 +124,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		unseal := func() {
 			for _, sh := range shares[1:] {
-				if _, err := svc.SubmitShare(ctxBg, sh); err != nil {
+				if _, err := svc.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 					t.Fatal(err)
 				}
 			}

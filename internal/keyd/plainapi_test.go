@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/keyd"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -37,7 +38,7 @@ func TestPlainAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sh := range shares[:2] {
-		if _, err := svc.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := svc.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,7 +185,7 @@ func TestPlainAPIFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sh := range shares[:2] {
-		if _, err := svc.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := svc.SubmitShare(ctxBg, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -198,8 +198,12 @@ func (s *Service) insertCustody(ctx context.Context, by authz.Principal, c custo
 // unseals, or every submitted share is forgotten and ErrSharesMismatch
 // says to start again. A share already given, malformed or of another
 // initialisation is refused with ErrInvalidShare and changes nothing. The
-// unseal is audited with the actor in ctx (audit.WithActor).
-func (s *Service) SubmitShare(ctx context.Context, share string) (Progress, error) {
+// unseal is audited as act, the custodian; without one the share is
+// refused (audit.ErrNoActor) before it counts.
+func (s *Service) SubmitShare(ctx context.Context, act audit.Acting, share string) (Progress, error) {
+	if err := act.Check(); err != nil {
+		return Progress{}, fmt.Errorf("keys: unseal: %w", err)
+	}
 	c, err := s.custody(ctx)
 	if err != nil {
 		return Progress{}, err
@@ -242,7 +246,6 @@ func (s *Service) SubmitShare(ctx context.Context, share string) (Progress, erro
 		s.log.Warn("key service unseal refused: the shares do not match")
 		return Progress{Threshold: c.threshold, Sealed: true}, ErrSharesMismatch
 	}
-	act := audit.ActorFrom(ctx)
 	if err := audit.Append(ctx, s.db, audit.Entry{At: s.now(), Actor: act.Actor, GrantID: act.GrantID, Action: "key.unseal",
 		Details: map[string]any{"mode": ModeSplit}}); err != nil {
 		// Audit fails closed: an unseal nobody can see does not happen.
@@ -272,8 +275,10 @@ func (s *Service) setMasterLocked(mk masterKey) {
 // Seal seals the service at once: the master key, every unwrapped tenant
 // key and any submitted shares are forgotten, and everything but Status,
 // SubmitShare, UnsealHSM and Kill answers ErrSealed until unsealed again.
-// Sealing always happens; the error reports only a failure to record it
-// (or to log out of the HSM).
+// Sealing always happens — it is the safe direction, so not even a defect
+// stops it; the error reports only a failure to record it (a principal
+// without a person id is one: audit.ErrNoActor, never recorded as
+// another's) or to log out of the HSM.
 func (s *Service) Seal(ctx context.Context, by authz.Principal) error {
 	s.mu.Lock()
 	mk := s.master
@@ -290,11 +295,7 @@ func (s *Service) Seal(ctx context.Context, by authz.Principal) error {
 		}
 	}
 	s.log.Info("key service sealed")
-	actor := by.PersonID
-	if actor == "" {
-		actor = audit.ActorFrom(ctx).Actor
-	}
-	if err := audit.Append(ctx, s.db, audit.Entry{At: s.now(), Actor: actor, Action: "key.seal"}); err != nil {
+	if err := audit.Append(ctx, s.db, audit.Entry{At: s.now(), Actor: by.PersonID, Action: "key.seal"}); err != nil {
 		errs = append(errs, fmt.Errorf("keys: sealed, but the seal was not recorded: %w", err))
 	}
 	return errors.Join(errs...)

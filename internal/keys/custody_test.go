@@ -7,10 +7,54 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
+	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
 )
+
+// TestCustodyRefusesNoActor: unsealing needs its entry point to say who
+// acts. A share without an actor is refused as an internal error before it
+// counts; sealing without one still seals (the safe direction) but reports
+// the defect, and neither is recorded in anyone's name.
+func TestCustodyRefusesNoActor(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := New(db, Options{})
+		shares, err := s.InitSplit(ctxBg, staff, 5, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		noActor := func(what string, err error) {
+			t.Helper()
+			if !errors.Is(err, audit.ErrNoActor) || fault.KindOf(err) != fault.Internal {
+				t.Fatalf("%s: %v (kind %s); want audit.ErrNoActor, internal", what, err, fault.KindOf(err))
+			}
+		}
+		for _, sh := range shares[:2] {
+			if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = s.SubmitShare(ctxBg, audit.Acting{}, shares[2])
+		noActor("the threshold's share without an actor", err)
+		if st, err := s.Status(ctxBg); err != nil || !st.Sealed || st.Submitted != 2 {
+			t.Fatalf("after a refused share: %+v, %v; want sealed with 2 shares", st, err)
+		}
+		if p, err := s.SubmitShare(ctxBg, custodian, shares[2]); err != nil || p.Sealed {
+			t.Fatalf("the same share with an actor: %+v, %v; want unsealed", p, err)
+		}
+
+		noActor("Seal without a person", s.Seal(ctxBg, authz.Principal{Role: authz.CentralOperator}))
+		if _, _, err := s.masterOrSealed(); !errors.Is(err, ErrSealed) {
+			t.Fatalf("after Seal without a person: %v; want sealed all the same", err)
+		}
+		if got, want := auditActors(t, db), []string{"p-op key.init", "custodian@192.0.2.1 key.unseal"}; !slices.Equal(got, want) {
+			t.Fatalf("audit %v, want %v", got, want)
+		}
+	})
+}
 
 func TestSplitSealUnseal(t *testing.T) {
 	t.Parallel()
@@ -20,7 +64,7 @@ func TestSplitSealUnseal(t *testing.T) {
 		if err != nil || st.Initialized || !st.Sealed {
 			t.Fatalf("fresh status %+v, %v; want uninitialised and sealed", st, err)
 		}
-		if _, err := s.SubmitShare(ctxBg, "hatoba-share-1-00"); !errors.Is(err, ErrNotInitialized) {
+		if _, err := s.SubmitShare(ctxBg, custodian, "hatoba-share-1-00"); !errors.Is(err, ErrNotInitialized) {
 			t.Fatalf("SubmitShare before Init: %v", err)
 		}
 		shares, err := s.InitSplit(ctxBg, staff, 5, 3)
@@ -46,21 +90,21 @@ func TestSplitSealUnseal(t *testing.T) {
 		_, err = s.Key(ctxBg, "org-a", "k1")
 		wantErr(t, "Key while sealed", err, ErrSealed)
 
-		p, err := s.SubmitShare(ctxBg, shares[4])
+		p, err := s.SubmitShare(ctxBg, custodian, shares[4])
 		if err != nil || p.Submitted != 1 || p.Threshold != 3 || !p.Sealed {
 			t.Fatalf("first share: %+v, %v", p, err)
 		}
 		// The same share again is refused and does not count.
-		p, err = s.SubmitShare(ctxBg, shares[4])
+		p, err = s.SubmitShare(ctxBg, custodian, shares[4])
 		wantErr(t, "duplicate share", err, ErrInvalidShare)
 		if p.Submitted != 1 {
 			t.Fatalf("duplicate counted: %+v", p)
 		}
-		p, err = s.SubmitShare(ctxBg, shares[1])
+		p, err = s.SubmitShare(ctxBg, custodian, shares[1])
 		if err != nil || p.Submitted != 2 || !p.Sealed {
 			t.Fatalf("second share: %+v, %v", p, err)
 		}
-		p, err = s.SubmitShare(ctxBg, shares[2])
+		p, err = s.SubmitShare(ctxBg, custodian, shares[2])
 		if err != nil || p.Sealed {
 			t.Fatalf("third share: %+v, %v; want unsealed", p, err)
 		}
@@ -88,7 +132,7 @@ func TestSplitSealUnseal(t *testing.T) {
 
 		// Any three others unseal again, and the old ciphertext decrypts.
 		for _, sh := range []string{shares[0], shares[3], shares[1]} {
-			if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+			if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -156,7 +200,7 @@ func TestSplitWrongShares(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := s.SubmitShare(ctxBg, tt.share)
+			p, err := s.SubmitShare(ctxBg, custodian, tt.share)
 			wantErr(t, "SubmitShare", err, tt.want)
 			if p.Submitted != 0 {
 				t.Fatalf("an invalid share counted: %+v", p)
@@ -165,10 +209,10 @@ func TestSplitWrongShares(t *testing.T) {
 	}
 	// The forged share passes every check on its own, so the mismatch
 	// shows only when combined — and must not unseal.
-	if _, err := s.SubmitShare(ctxBg, shares[0]); err != nil {
+	if _, err := s.SubmitShare(ctxBg, custodian, shares[0]); err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.SubmitShare(ctxBg, forged)
+	p, err := s.SubmitShare(ctxBg, custodian, forged)
 	wantErr(t, "combining a wrong share", err, ErrSharesMismatch)
 	if !p.Sealed || p.Submitted != 0 {
 		t.Fatalf("after a mismatch: %+v; want sealed with no shares kept", p)
@@ -181,7 +225,7 @@ func TestSplitWrongShares(t *testing.T) {
 	}
 	// Starting again with right shares works.
 	for _, sh := range shares[1:] {
-		if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

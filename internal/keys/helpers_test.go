@@ -12,16 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
 var (
-	t0     = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
-	owner  = authz.Principal{PersonID: "p-owner", Role: authz.TenantAdmin, OrgID: "org-a", KeyOwner: true}
-	staff  = authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
-	ctxBg  = context.Background()
-	bigTTL = time.Hour
+	t0    = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	owner = authz.Principal{PersonID: "p-owner", Role: authz.TenantAdmin, OrgID: "org-a", KeyOwner: true}
+	staff = authz.Principal{PersonID: "p-op", Role: authz.CentralOperator}
+	// custodian is who submits shares and HSM PINs in the tests.
+	custodian = audit.Acting{Actor: "custodian@192.0.2.1"}
+	ctxBg     = context.Background()
+	bigTTL    = time.Hour
 )
 
 // clock is a settable test clock.
@@ -70,7 +73,7 @@ func newSplit(t testing.TB, db *store.DB, ttl time.Duration) (*Service, []string
 		t.Fatalf("InitSplit: %v", err)
 	}
 	for _, sh := range shares[:3] {
-		if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
 			t.Fatalf("SubmitShare: %v", err)
 		}
 	}
@@ -93,6 +96,28 @@ func wantErr(t testing.TB, what string, err, want error) {
 	if !errors.Is(err, want) {
 		t.Fatalf("%s: error %v; want %v", what, err, want)
 	}
+}
+
+// auditActors lists the queued audit entries as "actor action".
+func auditActors(t testing.TB, db *store.DB) []string {
+	t.Helper()
+	rows, err := db.QueryContext(ctxBg, `SELECT actor, action FROM audit_queue ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var actor, action string
+		if err := rows.Scan(&actor, &action); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, actor+" "+action)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // auditActions lists the actions queued in the audit log, in order.

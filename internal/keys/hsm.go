@@ -180,8 +180,12 @@ func (s *Service) InitHSM(ctx context.Context, by authz.Principal, cfg HSMConfig
 }
 
 // UnsealHSM logs in to the HSM, finds the master key and checks it against
-// the stored check value. The unseal is audited with the actor in ctx.
-func (s *Service) UnsealHSM(ctx context.Context, cfg HSMConfig) error {
+// the stored check value. The unseal is audited as act (audit.ErrNoActor
+// without one, before the HSM is reached).
+func (s *Service) UnsealHSM(ctx context.Context, act audit.Acting, cfg HSMConfig) error {
+	if err := act.Check(); err != nil {
+		return fmt.Errorf("keys: unseal: %w", err)
+	}
 	cu, err := s.custody(ctx)
 	if err != nil {
 		return err
@@ -228,7 +232,6 @@ func (s *Service) UnsealHSM(ctx context.Context, cfg HSMConfig) error {
 		}
 		return fail(fault.Invalidf("keys: the HSM key labelled %q is not the master key this service was initialised with", cfg.KeyLabel))
 	}
-	act := audit.ActorFrom(ctx)
 	if err := audit.Append(ctx, s.db, audit.Entry{At: s.now(), Actor: act.Actor, GrantID: act.GrantID, Action: "key.unseal",
 		Details: map[string]any{"mode": ModeHSM}}); err != nil {
 		return fail(fmt.Errorf("keys: unseal not recorded: %w", err))

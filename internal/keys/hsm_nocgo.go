@@ -5,6 +5,7 @@ package keys
 import (
 	"context"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 )
 
@@ -12,4 +13,4 @@ import (
 func (s *Service) InitHSM(context.Context, authz.Principal, HSMConfig) error { return ErrNoCgo }
 
 // UnsealHSM reports ErrNoCgo.
-func (s *Service) UnsealHSM(context.Context, HSMConfig) error { return ErrNoCgo }
+func (s *Service) UnsealHSM(context.Context, audit.Acting, HSMConfig) error { return ErrNoCgo }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/smartcard/smartcardtest"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -44,7 +45,7 @@ func TestHSM(t *testing.T) {
 		if err := s.InitHSM(ctxBg, staff, cfg); !errors.Is(err, ErrAlreadyInitialized) {
 			t.Fatalf("second InitHSM: %v", err)
 		}
-		if _, err := s.SubmitShare(ctxBg, "hatoba-share-1-00"); fault.KindOf(err) != fault.Conflict {
+		if _, err := s.SubmitShare(ctxBg, custodian, "hatoba-share-1-00"); fault.KindOf(err) != fault.Conflict {
 			t.Fatalf("SubmitShare in HSM mode: %v", err)
 		}
 		k := mustKey(t, s, "org-a", KeySpec{ID: "k"})
@@ -103,19 +104,27 @@ func TestHSM(t *testing.T) {
 		}
 		_, err = s.Decrypt(ctxBg, "org-a", k.ID, c1, aad)
 		wantErr(t, "Decrypt while sealed", err, ErrSealed)
+		// Without an actor the right PIN is refused too, before the HSM is
+		// reached: a defect, not a wrong PIN (no entry, still sealed).
+		if err := s.UnsealHSM(ctxBg, audit.Acting{}, cfg); !errors.Is(err, audit.ErrNoActor) || fault.KindOf(err) != fault.Internal {
+			t.Fatalf("UnsealHSM without an actor: %v; want audit.ErrNoActor (internal)", err)
+		}
+		if st, _ := s.Status(ctxBg); !st.Sealed {
+			t.Fatal("unsealed without an actor")
+		}
 		wrongPIN := cfg
 		wrongPIN.PIN = "9999"
-		if err := s.UnsealHSM(ctxBg, wrongPIN); err == nil {
+		if err := s.UnsealHSM(ctxBg, custodian, wrongPIN); err == nil {
 			t.Fatal("UnsealHSM with a wrong PIN succeeded")
 		} else if strings.Contains(err.Error(), "9999") {
 			t.Fatalf("the PIN is in the error: %v", err)
 		}
 		wrongLabel := cfg
 		wrongLabel.KeyLabel = "other"
-		if err := s.UnsealHSM(ctxBg, wrongLabel); fault.KindOf(err) != fault.Invalid {
+		if err := s.UnsealHSM(ctxBg, custodian, wrongLabel); fault.KindOf(err) != fault.Invalid {
 			t.Fatalf("UnsealHSM with another label: %v", err)
 		}
-		if err := s.UnsealHSM(ctxBg, cfg); err != nil {
+		if err := s.UnsealHSM(ctxBg, custodian, cfg); err != nil {
 			t.Fatalf("UnsealHSM: %v", err)
 		}
 		for _, c := range []Ciphertext{c1, c2} {
@@ -151,7 +160,7 @@ func TestHSMWrongKey(t *testing.T) {
 	if _, err := db.ExecContext(ctxBg, `UPDATE key_custody SET check_value = $1`, make([]byte, 60)); err != nil {
 		t.Fatal(err)
 	}
-	err := s.UnsealHSM(ctxBg, cfg)
+	err := s.UnsealHSM(ctxBg, custodian, cfg)
 	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "not the master key") {
 		t.Fatalf("UnsealHSM with a foreign check value: %v", err)
 	}

@@ -58,7 +58,7 @@ func TestNoMaterialInLogsOrErrors(t *testing.T) {
 	v1.Metadata = metadataOf(1)
 	s2 := New(db, Options{Logger: s.log})
 	for _, sh := range shares[2:] {
-		_, err := s2.SubmitShare(ctxBg, sh)
+		_, err := s2.SubmitShare(ctxBg, custodian, sh)
 		note(err)
 	}
 	_, err = s2.Decrypt(ctxBg, "org-a", "k", v1, nil)

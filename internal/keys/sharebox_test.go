@@ -72,7 +72,7 @@ func TestShareBox(t *testing.T) {
 		t.Fatalf("open: %q %v", opened, err)
 	}
 	for _, sh := range []string{opened, shares[1]} {
-		if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+		if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -273,7 +273,7 @@ func TestStateAcrossReplicas(t *testing.T) {
 		strict := New(db, Options{Now: clk.Now, StateTTL: -1})
 		for _, r := range []*Service{b, strict} {
 			for _, sh := range shares[:3] {
-				if _, err := r.SubmitShare(ctxBg, sh); err != nil {
+				if _, err := r.SubmitShare(ctxBg, custodian, sh); err != nil {
 					t.Fatal(err)
 				}
 			}

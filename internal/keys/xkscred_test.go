@@ -81,7 +81,7 @@ func TestXKSCredentials(t *testing.T) {
 			t.Fatalf("revoke while sealed: %v", err)
 		}
 		for _, sh := range shares[1:4] {
-			if _, err := s.SubmitShare(ctxBg, sh); err != nil {
+			if _, err := s.SubmitShare(ctxBg, custodian, sh); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -170,7 +170,7 @@ func TestPostureFindingsAreRouted(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if _, err := org.New(db, time.Now).Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
+		if _, err := org.New(db, time.Now).Create(ctx, audit.Acting{Actor: "system"}, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := env.NewStore(db, time.Now).Insert(ctx, db, env.Environment{ID: "env-1", OrgID: "nat-digital", SystemName: "s", Purpose: env.Production,

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
@@ -60,7 +61,7 @@ func reopenedKeys(t testing.TB, db *store.DB) *keys.Service {
 	svc := keys.New(db, keys.Options{})
 	shares, _ := sharesOf.Load(db)
 	for _, sh := range shares.([]string)[:2] {
-		if _, err := svc.SubmitShare(context.Background(), sh); err != nil {
+		if _, err := svc.SubmitShare(context.Background(), audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
@@ -509,7 +510,7 @@ func TestSealedKeyServiceHoldsDeliveries(t *testing.T) {
 	}
 	shares, _ := sharesOf.Load(db)
 	for _, sh := range shares.([]string)[:2] {
-		if _, err := ks.SubmitShare(ctx, sh); err != nil {
+		if _, err := ks.SubmitShare(ctx, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

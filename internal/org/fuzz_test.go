@@ -37,7 +37,7 @@ func FuzzImport(f *testing.F) {
 	ctx := context.Background()
 	// With the prefectures in place municipality rows get as far as their
 	// parents.
-	if _, err := r.Import(ctx, EmbeddedSources()[0]); err != nil {
+	if _, err := r.Import(ctx, operator, EmbeddedSources()[0]); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -45,7 +45,7 @@ func FuzzImport(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := r.Import(ctx, Source{Name: "fuzz.csv", R: bytes.NewReader(data)})
+		rep, err := r.Import(ctx, operator, Source{Name: "fuzz.csv", R: bytes.NewReader(data)})
 		after, cerr := r.Count(ctx)
 		if cerr != nil {
 			t.Fatal(cerr)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
@@ -75,15 +76,20 @@ const batchRows = 200
 //
 // An unrecognised header is an Invalid error, returned before anything is
 // written. Other errors (a reader or the database failing) end the import
-// with nothing written.
-func (r *Registry) Import(ctx context.Context, sources ...Source) (ImportReport, error) {
-	return r.importSources(ctx, false, sources)
+// with nothing written. act is who imports: the person, or the local
+// operator of `hatoba org import`; without one (audit.ErrNoActor) nothing
+// is read or written.
+func (r *Registry) Import(ctx context.Context, act audit.Acting, sources ...Source) (ImportReport, error) {
+	if err := act.Check(); err != nil {
+		return ImportReport{}, fmt.Errorf("import: %w", err)
+	}
+	return r.importSources(ctx, act, false, sources)
 }
 
 // DryRun reports what Import would do with sources — the counts, the
 // changed rows field by field, the errors — and writes nothing.
 func (r *Registry) DryRun(ctx context.Context, sources ...Source) (ImportReport, error) {
-	return r.importSources(ctx, true, sources)
+	return r.importSources(ctx, audit.Acting{}, true, sources)
 }
 
 // readSource is one source's usable rows and row errors.
@@ -93,7 +99,9 @@ type readSource struct {
 	rowErrs []RowError
 }
 
-func (r *Registry) importSources(ctx context.Context, dryRun bool, sources []Source) (ImportReport, error) {
+// importSources imports sources as act; a dry run writes nothing and
+// needs no actor.
+func (r *Registry) importSources(ctx context.Context, act audit.Acting, dryRun bool, sources []Source) (ImportReport, error) {
 	report := ImportReport{DryRun: dryRun, Changes: []Change{}, Errors: []RowError{}}
 	decoders := make([]*decoder, 0, len(sources))
 	for _, src := range sources {
@@ -150,7 +158,7 @@ func (r *Registry) importSources(ctx context.Context, dryRun bool, sources []Sou
 				}
 				// One platform entry per source: the rows are public data,
 				// the fact of the change is what the log must hold.
-				if err := r.record(ctx, tx, "org.import", "", map[string]any{"source": read[i].d.source,
+				if err := r.record(ctx, tx, act, "org.import", "", map[string]any{"source": read[i].d.source,
 					"created": res.created, "updated": res.updated}); err != nil {
 					return err
 				}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -24,6 +25,9 @@ func newRegistry(db *store.DB) (*Registry, *clock) {
 
 func src(name, body string) Source { return Source{Name: name, R: strings.NewReader(body)} }
 
+// operator is who the tests' changes are made by.
+var operator = audit.Acting{Actor: "local:test@host"}
+
 // The embedded data, by kind.
 var embeddedKinds = map[Kind]int{
 	KindPrefecture: 47, KindCity: 792, KindTown: 743, KindVillage: 183,
@@ -35,7 +39,7 @@ const embeddedTotal = 47 + 1916 + 48
 func importEmbedded(t *testing.T, r *Registry) ImportReport {
 	t.Helper()
 	start := time.Now()
-	rep, err := r.Import(context.Background(), EmbeddedSources()...)
+	rep, err := r.Import(context.Background(), operator, EmbeddedSources()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +134,7 @@ func TestImportEmbedded(t *testing.T) {
 		})
 
 		t.Run("columns a file lacks are kept", func(t *testing.T) {
-			rep, err := r.Import(ctx, src("short.csv", "id,kind,name_ja\nnat-fdma,national,消防庁\n"))
+			rep, err := r.Import(ctx, operator, src("short.csv", "id,kind,name_ja\nnat-fdma,national,消防庁\n"))
 			if err != nil || rep.Unchanged != 1 || rep.Updated != 0 {
 				t.Fatalf("import: %+v, %v; want 1 unchanged", rep, err)
 			}
@@ -141,11 +145,11 @@ func TestImportEmbedded(t *testing.T) {
 		})
 
 		t.Run("a changed name is updated and billing kept", func(t *testing.T) {
-			if err := r.SetBilling(ctx, "lg-130001", Contact{Name: "会計課", Email: "billing@metro.tokyo.example"}); err != nil {
+			if err := r.SetBilling(ctx, operator, "lg-130001", Contact{Name: "会計課", Email: "billing@metro.tokyo.example"}); err != nil {
 				t.Fatal(err)
 			}
 			clk.t = clk.t.Add(time.Hour)
-			rep, err := r.Import(ctx, src("pref.csv", "pid,pref,prefkana,pref_en,lgcode\n13,東京都,とうきょうと,Tokyo Metropolis,130001\n1,北海道,ほっかいどう,Hokkaido,10006\n"))
+			rep, err := r.Import(ctx, operator, src("pref.csv", "pid,pref,prefkana,pref_en,lgcode\n13,東京都,とうきょうと,Tokyo Metropolis,130001\n1,北海道,ほっかいどう,Hokkaido,10006\n"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,7 +307,7 @@ func TestImportRows(t *testing.T) {
 				for _, f := range tt.sources {
 					sources = append(sources, src(f.name, f.body))
 				}
-				rep, err := r.Import(ctx, sources...)
+				rep, err := r.Import(ctx, operator, sources...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -366,7 +370,7 @@ func TestImportHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, _ := newRegistry(db)
 			// The good source must not be applied when another is unusable.
-			_, err := r.Import(context.Background(), src("good.csv", prefHeader+prefRows), src("bad.csv", tt.body))
+			_, err := r.Import(context.Background(), operator, src("good.csv", prefHeader+prefRows), src("bad.csv", tt.body))
 			if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), "bad.csv") {
 				t.Fatalf("err = %v, want Invalid naming bad.csv with %q", err, tt.msg)
 			}
@@ -385,7 +389,7 @@ func TestImportTooManyErrors(t *testing.T) {
 		fmt.Fprintf(&b, "99,無,む,無,む,None,NON,,990000,JP-99,,0,0\n")
 	}
 	r, _ := newRegistry(storetest.Open(t, store.SQLite))
-	rep, err := r.Import(context.Background(), src("junk.csv", b.String()))
+	rep, err := r.Import(context.Background(), operator, src("junk.csv", b.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,13 +413,13 @@ func BenchmarkImportEmbedded(b *testing.B) {
 					b.StopTimer()
 					r := New(storetest.Open(b, d), nil)
 					if full {
-						if _, err := r.Import(ctx, EmbeddedSources()...); err != nil {
+						if _, err := r.Import(ctx, operator, EmbeddedSources()...); err != nil {
 							b.Fatal(err)
 						}
 					}
 					srcs := EmbeddedSources()
 					b.StartTimer()
-					if _, err := r.Import(ctx, srcs...); err != nil {
+					if _, err := r.Import(ctx, operator, srcs...); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -448,7 +452,7 @@ func TestImportBilling(t *testing.T) {
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
 				r, _ := newRegistry(db)
-				rep, err := r.Import(ctx, src("billing.csv", tt.body))
+				rep, err := r.Import(ctx, operator, src("billing.csv", tt.body))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -475,7 +479,7 @@ func TestImportBilling(t *testing.T) {
 	t.Run("fail/half the columns", func(t *testing.T) {
 		t.Parallel()
 		r, _ := newRegistry(storetest.Open(t, store.SQLite))
-		_, err := r.Import(context.Background(), src("half.csv", "id,kind,name_ja,billing_name\nnat-a,national,甲庁,会計課\n"))
+		_, err := r.Import(context.Background(), operator, src("half.csv", "id,kind,name_ja,billing_name\nnat-a,national,甲庁,会計課\n"))
 		if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "billing_email") {
 			t.Fatalf("err = %v, want Invalid naming billing_email", err)
 		}
@@ -493,7 +497,7 @@ func TestImportDryRun(t *testing.T) {
 		first := "id,kind,name_ja,name_en,billing_name,billing_email\n" +
 			"nat-a,national,甲庁,A Agency,会計課,billing@a.example.go.jp\n" +
 			"nat-b,national,乙庁,B Agency,経理,b@b.example.go.jp\n"
-		if rep, err := r.Import(ctx, src("first.csv", first)); err != nil || !rep.Applied || rep.Created != 2 {
+		if rep, err := r.Import(ctx, operator, src("first.csv", first)); err != nil || !rep.Applied || rep.Created != 2 {
 			t.Fatalf("first import: %+v, %v", rep, err)
 		}
 		next := "id,kind,name_ja,name_en,billing_name,billing_email\n" +
@@ -524,7 +528,7 @@ func TestImportDryRun(t *testing.T) {
 		if err != nil || len(bad.Errors) != 1 || bad.Errors[0].Line != 5 || bad.Created != 1 || bad.Updated != 1 {
 			t.Fatalf("dry run with an error: %+v, %v", bad, err)
 		}
-		done, err := r.Import(ctx, src("next.csv", next))
+		done, err := r.Import(ctx, operator, src("next.csv", next))
 		if err != nil || !done.Applied || done.DryRun || done.Created != dry.Created || done.Updated != dry.Updated ||
 			fmt.Sprint(done.Changes) != fmt.Sprint(dry.Changes) {
 			t.Fatalf("import after the dry run: %+v, %v", done, err)

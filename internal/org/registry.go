@@ -275,8 +275,11 @@ func (r *Registry) ancestorsOf(ctx context.Context, o Organization) ([]Organizat
 // Create adds an organisation: usually a national or quasi-public body, or a
 // local government the imported data lacks. It returns the stored
 // organisation, a Conflict error when the id or lg code is taken, or an
-// Invalid one.
-func (r *Registry) Create(ctx context.Context, o Organization) (Organization, error) {
+// Invalid one. act is who creates it (audit.ErrNoActor without one).
+func (r *Registry) Create(ctx context.Context, act audit.Acting, o Organization) (Organization, error) {
+	if err := act.Check(); err != nil {
+		return Organization{}, err
+	}
 	o, err := validate(o)
 	if err != nil {
 		return Organization{}, err
@@ -323,7 +326,7 @@ func (r *Registry) Create(ctx context.Context, o Organization) (Organization, er
 		if err != nil {
 			return fmt.Errorf("create organisation %s: %w", o.ID, err)
 		}
-		return r.record(ctx, tx, "org.create", o.ID, map[string]any{"kind": o.Kind, "name_ja": o.NameJa, "parent_id": o.ParentID})
+		return r.record(ctx, tx, act, "org.create", o.ID, map[string]any{"kind": o.Kind, "name_ja": o.NameJa, "parent_id": o.ParentID})
 	})
 	if err != nil {
 		return Organization{}, err
@@ -331,8 +334,12 @@ func (r *Registry) Create(ctx context.Context, o Organization) (Organization, er
 	return o, nil
 }
 
-// SetBilling replaces id's billing contact; an empty contact clears it.
-func (r *Registry) SetBilling(ctx context.Context, id string, c Contact) error {
+// SetBilling replaces id's billing contact, as act; an empty contact
+// clears it.
+func (r *Registry) SetBilling(ctx context.Context, act audit.Acting, id string, c Contact) error {
+	if err := act.Check(); err != nil {
+		return err
+	}
 	c, err := validateContact(c, "")
 	if err != nil {
 		return err
@@ -348,15 +355,13 @@ func (r *Registry) SetBilling(ctx context.Context, id string, c Contact) error {
 		} else if n == 0 {
 			return fault.NotFoundf("organisation %q does not exist", id)
 		}
-		return r.record(ctx, tx, "org.billing", id, map[string]any{"name": c.Name, "email": c.Email})
+		return r.record(ctx, tx, act, "org.billing", id, map[string]any{"name": c.Name, "email": c.Email})
 	})
 }
 
-// record appends an audit entry about organisation id, acted by whoever
-// ctx names, in tx.
-func (r *Registry) record(ctx context.Context, tx *store.Tx, action, id string, details map[string]any) error {
-	a := audit.ActorFrom(ctx)
-	return audit.Append(ctx, tx, audit.Entry{At: r.now(), Actor: a.Actor, GrantID: a.GrantID, Action: action, OrgID: id, Target: id, Details: details})
+// record appends an audit entry about organisation id, acted by act, in tx.
+func (r *Registry) record(ctx context.Context, tx *store.Tx, act audit.Acting, action, id string, details map[string]any) error {
+	return audit.Append(ctx, tx, audit.Entry{At: r.now(), Actor: act.Actor, GrantID: act.GrantID, Action: action, OrgID: id, Target: id, Details: details})
 }
 
 // Count returns the number of organisations.
@@ -389,8 +394,12 @@ func (r *Registry) Quota(ctx context.Context, id string, def int) (int, error) {
 // MaxQuota bounds a quota override.
 const MaxQuota = 1_000_000
 
-// SetQuota sets id's override of the default quota; 0 allows no environments.
-func (r *Registry) SetQuota(ctx context.Context, id string, n int) error {
+// SetQuota sets id's override of the default quota, as act; 0 allows no
+// environments.
+func (r *Registry) SetQuota(ctx context.Context, act audit.Acting, id string, n int) error {
+	if err := act.Check(); err != nil {
+		return err
+	}
 	if n < 0 || n > MaxQuota {
 		return fault.InvalidField("max_environments", "a quota must be from 0 to %d, not %d", MaxQuota, n)
 	}
@@ -403,7 +412,7 @@ func (r *Registry) SetQuota(ctx context.Context, id string, n int) error {
 		if err != nil {
 			return fmt.Errorf("set quota of %s: %w", id, err)
 		}
-		return r.record(ctx, tx, "org.quota", id, map[string]any{"max_environments": n})
+		return r.record(ctx, tx, act, "org.quota", id, map[string]any{"max_environments": n})
 	})
 }
 

@@ -3,9 +3,12 @@ package org
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
@@ -119,10 +122,10 @@ func TestCreate(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		r, clk := newRegistry(db)
-		if _, err := r.Import(ctx, src("pref.csv", prefHeader+prefRows)); err != nil {
+		if _, err := r.Import(ctx, operator, src("pref.csv", prefHeader+prefRows)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.Create(ctx, Organization{ID: "nat-digital", Kind: KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"}); err != nil {
+		if _, err := r.Create(ctx, operator, Organization{ID: "nat-digital", Kind: KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"}); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
@@ -171,7 +174,7 @@ func TestCreate(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := r.Create(ctx, tt.in)
+				got, err := r.Create(ctx, operator, tt.in)
 				if tt.kind != "" {
 					e, ok := fault.As(err)
 					if !ok || e.Kind != tt.kind || e.Field != tt.field {
@@ -215,7 +218,7 @@ func TestBillingAndQuota(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		r, _ := newRegistry(db)
-		if _, err := r.Create(ctx, Organization{ID: "nat-digital", Kind: KindNational, NameJa: "デジタル庁"}); err != nil {
+		if _, err := r.Create(ctx, operator, Organization{ID: "nat-digital", Kind: KindNational, NameJa: "デジタル庁"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.Get(ctx, "nat-none"); fault.KindOf(err) != fault.NotFound {
@@ -239,7 +242,7 @@ func TestBillingAndQuota(t *testing.T) {
 		}
 		for _, tt := range billing {
 			t.Run("billing/"+tt.name, func(t *testing.T) {
-				err := r.SetBilling(ctx, tt.id, tt.c)
+				err := r.SetBilling(ctx, operator, tt.id, tt.c)
 				if fault.KindOf(err) != tt.kind && !(tt.kind == "" && err == nil) {
 					t.Fatalf("err = %v, want %q", err, tt.kind)
 				}
@@ -269,7 +272,7 @@ func TestBillingAndQuota(t *testing.T) {
 		}
 		for _, tt := range quotas {
 			t.Run("quota/"+tt.name, func(t *testing.T) {
-				err := r.SetQuota(ctx, tt.id, tt.n)
+				err := r.SetQuota(ctx, operator, tt.id, tt.n)
 				if tt.kind != "" {
 					if fault.KindOf(err) != tt.kind {
 						t.Fatalf("err = %v, want %s", err, tt.kind)
@@ -288,6 +291,99 @@ func TestBillingAndQuota(t *testing.T) {
 			t.Fatalf("Quota of a missing id: %v, want NotFound", err)
 		}
 	})
+}
+
+// TestRegistryRefusesNoActor: every change needs its entry point to say
+// who acts. Without an actor it is refused as an internal error (a defect,
+// never bad input), even when its input is also wrong, and nothing is
+// written — neither the change nor an audit entry in anyone's name.
+func TestRegistryRefusesNoActor(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		r, _ := newRegistry(db)
+		if _, err := r.Create(ctx, operator, Organization{ID: "nat-digital", Kind: KindNational, NameJa: "デジタル庁"}); err != nil {
+			t.Fatal(err)
+		}
+		before := auditRows(t, db)
+		for _, tt := range []struct {
+			name   string
+			act    audit.Acting
+			change func(audit.Acting) error
+		}{
+			{"fail/create", audit.Acting{}, func(a audit.Acting) error {
+				_, err := r.Create(ctx, a, Organization{ID: "nat-fdma", Kind: KindNational, NameJa: "消防庁"})
+				return err
+			}},
+			{"fail/create, invalid too", audit.Acting{}, func(a audit.Acting) error {
+				_, err := r.Create(ctx, a, Organization{ID: "nat-fdma"})
+				return err
+			}},
+			{"fail/create under a grant alone", audit.Acting{GrantID: "bg-1"}, func(a audit.Acting) error {
+				_, err := r.Create(ctx, a, Organization{ID: "nat-fdma", Kind: KindNational, NameJa: "消防庁"})
+				return err
+			}},
+			{"fail/billing", audit.Acting{}, func(a audit.Acting) error {
+				return r.SetBilling(ctx, a, "nat-digital", Contact{Name: "会計担当", Email: "billing@digital.example"})
+			}},
+			{"fail/quota", audit.Acting{}, func(a audit.Acting) error { return r.SetQuota(ctx, a, "nat-digital", 3) }},
+			{"fail/import", audit.Acting{}, func(a audit.Acting) error {
+				_, err := r.Import(ctx, a, src("pref.csv", prefHeader+prefRows))
+				return err
+			}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				err := tt.change(tt.act)
+				if !errors.Is(err, audit.ErrNoActor) || fault.KindOf(err) != fault.Internal {
+					t.Fatalf("err = %v (kind %s); want audit.ErrNoActor, internal", err, fault.KindOf(err))
+				}
+			})
+		}
+		if n, err := r.Count(ctx); err != nil || n != 1 {
+			t.Fatalf("%d organisations (%v) after refused changes; want only nat-digital", n, err)
+		}
+		o, err := r.Get(ctx, "nat-digital")
+		if err != nil || o.Billing != (Contact{}) {
+			t.Fatalf("nat-digital %+v (%v); want its billing contact untouched", o, err)
+		}
+		if n, err := r.Quota(ctx, "nat-digital", 5); err != nil || n != 5 {
+			t.Fatalf("quota %d (%v); want the default", n, err)
+		}
+		if got := auditRows(t, db); !slices.Equal(got, before) {
+			t.Fatalf("audit entries %v after refused changes; want %v", got, before)
+		}
+
+		// With an actor, the entry names it and its grant.
+		if err := r.SetQuota(ctx, audit.Acting{Actor: "p-1", GrantID: "bg-1"}, "nat-digital", 3); err != nil {
+			t.Fatal(err)
+		}
+		if got := auditRows(t, db); !slices.Equal(got, append(before, "p-1/bg-1/org.quota")) {
+			t.Fatalf("audit entries %v; want the quota change by p-1 under bg-1 added", got)
+		}
+	})
+}
+
+// auditRows lists the queued audit entries as actor/grant/action.
+func auditRows(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT actor, grant_id, action FROM audit_queue ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var actor, grant, action string
+		if err := rows.Scan(&actor, &grant, &action); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, actor+"/"+grant+"/"+action)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestAncestorsAndSubtree(t *testing.T) {

@@ -60,7 +60,7 @@ func TestUnitPathFor(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		r, _ := newRegistry(db)
-		rep, err := r.Import(ctx, EmbeddedSources()...)
+		rep, err := r.Import(ctx, operator, EmbeddedSources()...)
 		if err != nil || len(rep.Errors) > 0 {
 			t.Fatalf("%+v, %v", rep, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -21,7 +22,7 @@ func (c *clock) now() time.Time { return c.t }
 func setup(t *testing.T, db *store.DB) (*posture.Service, *clock) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := org.New(db, time.Now).Create(ctx, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
+	if _, err := org.New(db, time.Now).Create(ctx, audit.Acting{Actor: "system"}, org.Organization{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁"}); err != nil {
 		t.Fatal(err)
 	}
 	envs := env.NewStore(db, time.Now)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
@@ -26,7 +27,7 @@ func TestSecrets(t *testing.T) {
 		}
 		unseal := func() {
 			for _, sh := range shares[:2] {
-				if _, err := ks.SubmitShare(ctx, sh); err != nil {
+				if _, err := ks.SubmitShare(ctx, audit.Acting{Actor: "custodian"}, sh); err != nil {
 					t.Fatal(err)
 				}
 			}

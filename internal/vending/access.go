@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
@@ -48,6 +49,11 @@ func AccessGroups(envID string) provider.Access {
 // errNoAccess answers access calls of an engine built without the access
 // capability.
 var errNoAccess = &fault.Error{Kind: fault.Unavailable, Message: "assigning people to environments is not configured on this server"}
+
+// worker is who the access job records its outcomes as: the person's
+// assignment is audited as theirs when they make it; applying it to the
+// provider is the system's.
+var worker = audit.Acting{Actor: "system"}
 
 // AssignAccess gives a person one of an environment's permission sets (see
 // envaccess.Service.Assign) and queues the job that applies it.
@@ -185,7 +191,7 @@ func (e *Engine) runAccess(ctx context.Context, job *river.Job[accessArgs]) erro
 		if err := e.tryAccessInline(ctx, cn, a); err != nil {
 			return e.handleAccessError(ctx, job.JobRow.Attempt, job.JobRow.MaxAttempts, a, err)
 		}
-		settled, err := acc.Settle(ctx, a)
+		settled, err := acc.Settle(ctx, worker, a)
 		if err != nil {
 			return err
 		}
@@ -279,7 +285,7 @@ func (e *Engine) handleAccessError(ctx context.Context, attempt, maxAttempts int
 // shows the reason until someone assigns or unassigns again. A row that
 // changed meanwhile is the job's work still, so the job is retried.
 func (e *Engine) failAccess(ctx context.Context, a envaccess.Assignment, cause error) error {
-	failed, err := e.cfg.Access.Fail(ctx, a, cause.Error())
+	failed, err := e.cfg.Access.Fail(ctx, worker, a, cause.Error())
 	if err != nil {
 		return err
 	}

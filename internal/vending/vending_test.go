@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -61,7 +62,7 @@ func newWorld(t *testing.T, db *store.DB, simCfg simcloud.Config) *world {
 		{ID: "qp-jlis", Kind: org.KindQuasiPublic, NameJa: "地方公共団体情報システム機構", NameEn: "J-LIS",
 			Billing: org.Contact{Name: "J-LIS billing", Email: "billing@jlis.example", Phone: "+81-3-0000-0001"}},
 	} {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
-	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -33,11 +32,10 @@ func (v *visitor) pending() bool {
 
 type visitorKey struct{}
 
-// withVisitor returns ctx carrying the signed-in person: for the console,
-// for authz, and for the audit records of capabilities whose methods take
-// no actor.
+// withVisitor returns ctx carrying the signed-in person, for the console
+// and for authz. Audit records take their actor as a parameter, from
+// me(r).principal.
 func withVisitor(ctx context.Context, v *visitor) context.Context {
-	ctx = audit.WithActor(ctx, audit.Acting{Actor: v.principal.PersonID})
 	return authz.WithPrincipal(context.WithValue(ctx, visitorKey{}, v), v.principal)
 }
 

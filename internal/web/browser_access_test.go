@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
@@ -100,7 +101,7 @@ func TestBrowserTenantAdministrator(t *testing.T) {
 	if !found || a.PermissionSet != envaccess.Administrator {
 		t.Fatalf("assignment: %+v %v", a, found)
 	}
-	if ok, err := th.api.EnvAccess.Settle(ctx0, a); err != nil || !ok {
+	if ok, err := th.api.EnvAccess.Settle(ctx0, audit.Acting{Actor: "system"}, a); err != nil || !ok {
 		t.Fatalf("settle: %v %v", ok, err)
 	}
 	browsertest.WaitFor(t, ctx, "the applied row after live.js reloaded",

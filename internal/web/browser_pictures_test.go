@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
@@ -43,7 +44,7 @@ func TestBrowserPictures(t *testing.T) {
 	ctx := browsertest.NewTab(t, 1280, 900)
 	h := newHarness(t)
 	bg := context.Background()
-	if _, err := h.api.Orgs.Import(bg, org.EmbeddedSources()...); err != nil {
+	if _, err := h.api.Orgs.Import(bg, audit.Acting{Actor: "system"}, org.EmbeddedSources()...); err != nil {
 		t.Fatal(err)
 	}
 	ids := h.seedEstate(t)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
@@ -116,7 +117,7 @@ func envAccessJourney(t *testing.T, h *harness) {
 	mustNotContain(t, r.body, `<option value="`+colleague.ID+`"`)
 
 	// The worker applies it.
-	if ok, err := h.api.EnvAccess.Settle(ctx, a); err != nil || !ok {
+	if ok, err := h.api.EnvAccess.Settle(ctx, audit.Acting{Actor: "system"}, a); err != nil || !ok {
 		t.Fatalf("settle: %v %v", ok, err)
 	}
 	r = admin.get(t, page)
@@ -132,7 +133,7 @@ func envAccessJourney(t *testing.T, h *harness) {
 	if a, _ = h.assignment(t, e.ID, colleague.ID); a.PermissionSet != envaccess.Administrator || a.State != envaccess.Pending {
 		t.Fatalf("after moving: %+v", a)
 	}
-	if ok, err := h.api.EnvAccess.Fail(ctx, a, "AccessDeniedException: not allowed to add group members"); err != nil || !ok {
+	if ok, err := h.api.EnvAccess.Fail(ctx, audit.Acting{Actor: "system"}, a, "AccessDeniedException: not allowed to add group members"); err != nil || !ok {
 		t.Fatalf("fail: %v %v", ok, err)
 	}
 	r = admin.get(t, page)

@@ -127,7 +127,7 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 	orgs := org.New(db, time.Now)
 	ctx := context.Background()
 	for _, o := range testOrgs {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatalf("create organisation %s: %v", o.NameJa, err)
 		}
 	}

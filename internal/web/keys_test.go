@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/store"
@@ -25,7 +26,7 @@ func unsealedKeys(t testing.TB, db *store.DB) (*keys.Service, []string) {
 		t.Fatal(err)
 	}
 	for _, sh := range shares[:2] {
-		if _, err := svc.SubmitShare(ctx, sh); err != nil {
+		if _, err := svc.SubmitShare(ctx, audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -36,7 +37,7 @@ func unsealedKeys(t testing.TB, db *store.DB) (*keys.Service, []string) {
 func (h *harness) unsealKeys(t testing.TB) {
 	t.Helper()
 	for _, sh := range h.keyShares[:2] {
-		if _, err := h.api.Keys.SubmitShare(context.Background(), sh); err != nil {
+		if _, err := h.api.Keys.SubmitShare(context.Background(), audit.Acting{Actor: "custodian"}, sh); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -47,7 +48,7 @@ func TestScreenshot(t *testing.T) {
 	h.grant(me.person.ID, "lg-131016", "lg-271004", "nat-digital", "lg-141003", "lg-011002")
 	withSession(t, ctx, h.srv.URL, me)
 	bg := context.Background()
-	if _, err := h.api.Orgs.Import(bg, org.EmbeddedSources()...); err != nil {
+	if _, err := h.api.Orgs.Import(bg, audit.Acting{Actor: "system"}, org.EmbeddedSources()...); err != nil {
 		t.Fatalf("import the built-in organisations: %v", err)
 	}
 

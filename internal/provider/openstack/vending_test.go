@@ -11,6 +11,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 
+	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
@@ -34,7 +35,7 @@ func TestVendingOnKeystone(t *testing.T) {
 		{ID: "nat-digital", Kind: org.KindNational, NameJa: "デジタル庁", NameEn: "Digital Agency"},
 		{ID: "qp-jlis", Kind: org.KindQuasiPublic, NameJa: "地方公共団体情報システム機構", NameEn: "J-LIS"},
 	} {
-		if _, err := orgs.Create(ctx, o); err != nil {
+		if _, err := orgs.Create(ctx, audit.Acting{Actor: "system"}, o); err != nil {
 			t.Fatal(err)
 		}
 	}
