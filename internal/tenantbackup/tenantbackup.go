@@ -133,15 +133,15 @@ const (
 )
 
 // Validate checks the evidence against now: a time not in the future
-// (beyond a minute's clock difference) and not before the environment
-// existed, a description, a result.
+// and not before the environment existed (either beyond a minute's clock
+// difference), a description, a result.
 func (ev Evidence) Validate(now, envCreated time.Time) error {
 	switch {
 	case ev.PerformedAt.IsZero():
 		return fault.InvalidField("performed_at", "performed_at is required (RFC 3339)")
 	case ev.PerformedAt.After(now.Add(time.Minute)):
 		return fault.InvalidField("performed_at", "performed_at %s is in the future", ev.PerformedAt.UTC().Format(time.RFC3339))
-	case ev.PerformedAt.Before(envCreated):
+	case ev.PerformedAt.Before(envCreated.Add(-time.Minute)):
 		return fault.InvalidField("performed_at", "performed_at %s is before the environment was requested (%s)",
 			ev.PerformedAt.UTC().Format(time.RFC3339), envCreated.UTC().Format(time.RFC3339))
 	}
