@@ -50,7 +50,7 @@ type Config struct {
 	// TenantBackups are the objectives of tenants' backup targets
 	// (docs/backup.md, "Tenants' backups").
 	TenantBackups TenantBackups `yaml:"tenant_backups"`
-	Notify      Notify      `yaml:"notify"`
+	Notify        Notify        `yaml:"notify"`
 }
 
 // Sovereignty configures providers' sovereignty profiles and the floors.
