@@ -90,6 +90,9 @@ type inventorySource struct {
 	// resource for the detective controls (hatoba-sovereignty-floor);
 	// ok is false when there is nothing to assess it by.
 	assess func(ctx context.Context, envID string, rs []controls.Resource) (a controls.Resource, ok bool, err error)
+	// backups, when set, describes the environment's backup target and
+	// its newest backups (tenantbackup.go).
+	backups func(ctx context.Context, envID string) ([]controls.Resource, error)
 }
 
 func (s *inventorySource) Targets(ctx context.Context) ([]posture.Target, error) {
@@ -155,6 +158,13 @@ func (s *inventorySource) List(ctx context.Context, t posture.Target) ([]control
 	out := make([]controls.Resource, len(rs), len(rs)+1)
 	for i, r := range rs {
 		out[i] = controls.Resource{Provider: providerOfType(r.Type), Type: r.Type, ID: r.ID, Region: r.Region, Environment: t.EnvID, Config: r.Config}
+	}
+	if s.backups != nil {
+		bs, err := s.backups(ctx, t.EnvID)
+		if err != nil {
+			return nil, fmt.Errorf("backup target of %s: %w", t.EnvID, err)
+		}
+		out = append(out, bs...)
 	}
 	if s.assess != nil {
 		a, ok, err := s.assess(ctx, t.EnvID, out)

@@ -37,6 +37,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/simcloud"
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 	"github.com/hatoba-cloud/hatoba/internal/web"
 )
@@ -331,6 +332,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	tenantBackups := tenantbackup.NewStore(db, time.Now)
+	backupObjectives, err := objectives(cfg.TenantBackups)
+	if err != nil {
+		return err
+	}
 	engine, err := vending.New(db, envs, orgs, vending.Config{
 		Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
 		PolicySet: policySetByDriver(cfg.Providers, preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
@@ -340,6 +346,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Workers: cfg.Vending.Workers, SlotPollInterval: cfg.Vending.SlotPollInterval, ResumeInterval: cfg.Vending.ResumeInterval,
 		JobTimeout: cfg.Vending.JobTimeout, FetchPollInterval: cfg.Vending.FetchPollInterval, IntakeConcurrency: cfg.Vending.IntakeConcurrency,
 		LeaseTTL: cfg.Vending.LeaseTTL, Logger: log.With("component", "vending"), Metrics: vending.NewMetrics(reg), Access: envAccess,
+		Backups: tenantBackups, BackupObjectives: backupObjectives,
 		// The sovereignty service is built after the engine (it reads the
 		// posture the engine's collector feeds); requests wait for serve
 		// to listen, by which time it is set.
@@ -355,6 +362,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	reg.MustRegister(newStateCollector(envs, engine))
 	ctl.buildControls(db, orgs, envs, engine, log)
+	ctl.source.backups = (&backupSource{envs: envs, backups: tenantBackups, vending: engine, objectives: backupObjectives, log: log}).resources
 	ctl.collector.SetRetention(cfg.Controls.FindingsRetention)
 	var notifier *notify.Service // channel secrets are sealed through the key service
 	if ks != nil {
@@ -444,7 +452,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
 		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments,
-		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer, Notify: notifier}
+		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer, Notify: notifier, TenantBackups: tenantBackups, BackupObjectives: backupObjectives}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()
@@ -544,7 +552,7 @@ func connection(cfg config.Config, p config.Provider, drv provider.Provider) ven
 		allowed = append(allowed, env.Classification(c))
 	}
 	return vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
-		PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate}
+		PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate, Tier: p.TierOf(), Jurisdiction: p.JurisdictionOf()}
 }
 
 // baselinePolicies is the preventive policy every new account gets

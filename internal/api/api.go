@@ -31,6 +31,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
@@ -113,6 +114,11 @@ type Server struct {
 	// Notify routes findings to organisations' channels and keeps
 	// central's digest; nil answers its routes 503.
 	Notify *notify.Service
+	// TenantBackups keeps environments' backup targets and restore tests
+	// (docs/backup.md, "Tenants' backups"); nil answers their routes 503.
+	// BackupObjectives are the RPO and restore-test objectives.
+	TenantBackups    *tenantbackup.Store
+	BackupObjectives tenantbackup.Objectives
 }
 
 // Route is one entry of the route table.
@@ -187,6 +193,9 @@ var Routes = []Route{
 	{"GET", "/api/v1/control-exceptions", authz.ReadExceptions, (*Server).listExceptions},
 	{"POST", "/api/v1/control-exceptions/{id}/approve", authz.DecideException, (*Server).approveException},
 	{"POST", "/api/v1/control-exceptions/{id}/reject", authz.DecideException, (*Server).rejectException},
+	{"GET", "/api/v1/environments/{id}/backup", authz.ReadEnvs, (*Server).envBackup},
+	{"GET", "/api/v1/environments/{id}/restore-tests", authz.ReadEnvs, (*Server).listRestoreTests},
+	{"POST", "/api/v1/environments/{id}/restore-tests", authz.SubmitRestoreTest, (*Server).submitRestoreTest},
 	{"GET", "/api/v1/environments/{id}/access", authz.ReadEnvs, (*Server).listEnvAccess},
 	{"PUT", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).assignEnvAccess},
 	{"DELETE", "/api/v1/environments/{id}/access/{person_id}", authz.AssignAccess, (*Server).unassignEnvAccess},

@@ -34,6 +34,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/store/storetest"
+	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
 	"github.com/hatoba-cloud/hatoba/internal/vending"
 )
 
@@ -142,6 +143,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.Collector = posture.NewCollector(s.Posture, noTargets{}, nil, 1)
 	s.Assignments = assignments.New(db, s.Catalog.Control, nil)
 	s.Sovereignty, s.SnapshotSigner = sovereigntyService(t, db, envs), key.Signer
+	s.TenantBackups, s.BackupObjectives = tenantbackup.NewStore(db, time.Now), tenantbackup.DefaultObjectives()
 	s.Notify = notify.New(db, notify.KeyService{Keys: s.Keys}, nil, notify.Options{Signer: key.Signer, Accounts: envs})
 	h.api = s
 	mux := http.NewServeMux()

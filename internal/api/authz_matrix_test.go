@@ -124,17 +124,22 @@ var matrix = map[string]expect{
 	"GET /api/v1/controls/{id}": {own: signedIn, foreign: signedIn},
 	// Custom controls are added and deleted by central operators only
 	// (the body is refused after the guard; a built-in is not deleted: 409).
-	"POST /api/v1/controls":                               {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"metadata":"id: Not An Id"}`},
-	"DELETE /api/v1/controls/{id}":                        {own: []string{operator, granted}, foreign: []string{operator, granted}},
-	"GET /api/v1/control-assignments":                     {own: signedIn, foreign: signedIn},
-	"POST /api/v1/control-assignments":                    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"control_id":"aws-iam-no-users","org_id":"{org}"}`},
-	"GET /api/v1/control-assignments/{id}/impact":         {own: []string{operator, granted}, foreign: []string{operator, granted}},
-	"POST /api/v1/control-assignments/{id}/promote":       {own: []string{operator, granted}, foreign: []string{operator, granted}},
-	"DELETE /api/v1/control-assignments/{id}":             {own: []string{operator, granted}, foreign: []string{operator, granted}},
-	"GET /api/v1/control-exceptions":                      {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
-	"POST /api/v1/control-exceptions/{id}/approve":        {own: []string{operator, granted}, foreign: []string{operator, granted}},
-	"POST /api/v1/control-exceptions/{id}/reject":         {own: []string{operator, granted}, foreign: []string{operator, granted}},
-	"GET /api/v1/environments/{id}/access":                {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/controls":                         {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"metadata":"id: Not An Id"}`},
+	"DELETE /api/v1/controls/{id}":                  {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/control-assignments":               {own: signedIn, foreign: signedIn},
+	"POST /api/v1/control-assignments":              {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"control_id":"aws-iam-no-users","org_id":"{org}"}`},
+	"GET /api/v1/control-assignments/{id}/impact":   {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"POST /api/v1/control-assignments/{id}/promote": {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"DELETE /api/v1/control-assignments/{id}":       {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/control-exceptions":                {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
+	"POST /api/v1/control-exceptions/{id}/approve":  {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"POST /api/v1/control-exceptions/{id}/reject":   {own: []string{operator, granted}, foreign: []string{operator, granted}},
+	"GET /api/v1/environments/{id}/access":          {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/backup":          {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/restore-tests":   {own: signedIn, foreign: []string{operator, granted, auditor}},
+	// Evidence must be signed with the card: without a signature nobody
+	// passes (TestRestoreTestEvidence covers those who sign).
+	"POST /api/v1/environments/{id}/restore-tests":        {own: nil, foreign: nil, body: `{"performed_at":"2026-01-01T00:00:00Z","restored":"db","result":"succeeded"}`},
 	"PUT /api/v1/environments/{id}/access/{person_id}":    {own: []string{granted, admin}, foreign: nil, body: `{"permission_set":"non_administrator"}`},
 	"DELETE /api/v1/environments/{id}/access/{person_id}": {own: []string{granted, admin}, foreign: nil},
 

@@ -119,6 +119,9 @@ const (
 	TransferEnv  Action = "env.transfer"
 	CloseEnv     Action = "env.close"
 	ReadApproval Action = "approval.read"
+	// SubmitRestoreTest records restore-test evidence of an environment's
+	// backups, signed with the person's card (docs/backup.md).
+	SubmitRestoreTest Action = "env.restore_test.submit"
 
 	ReadPeople   Action = "people.read"
 	InvitePeople Action = "people.invite"
@@ -234,6 +237,9 @@ var policy = map[Action]rule{
 	TransferEnv:  {permits: []permit{op(everywhere)}},
 	CloseEnv:     {permits: []permit{admin, op(underGrant)}},
 	ReadApproval: {permits: []permit{op(platform), audit}},
+	// Restore tests are the tenant's own evidence: its administrators
+	// (key owners are administrators) sign them; no central role may.
+	SubmitRestoreTest: {permits: []permit{admin}, secondFactor: true},
 
 	ReadPeople:   {permits: []permit{op(everywhere), audit, admin}},
 	InvitePeople: {permits: []permit{op(everywhere), admin}},

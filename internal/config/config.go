@@ -47,7 +47,10 @@ type Config struct {
 	// (docs/sovereignty.md).
 	Sovereignty Sovereignty `yaml:"sovereignty"`
 	Backup      Backup      `yaml:"backup"`
-	Notify      Notify      `yaml:"notify"`
+	// TenantBackups are the objectives of tenants' backup targets
+	// (docs/backup.md, "Tenants' backups").
+	TenantBackups TenantBackups `yaml:"tenant_backups"`
+	Notify        Notify        `yaml:"notify"`
 }
 
 // Sovereignty configures providers' sovereignty profiles and the floors.
@@ -101,6 +104,19 @@ type Backup struct {
 	// ScratchDir holds drills' scratch databases and backups while they
 	// are uploaded; empty means the system's temporary directory.
 	ScratchDir string `yaml:"scratch_dir"`
+}
+
+// TenantBackups configures tenants' backup targets: the recovery point
+// objective and the restore tests' greatest age per purpose
+// (production, staging, development) and per classification (level1–3),
+// the stricter of an environment's two applying, and the Object Lock
+// retention of every target. What is left out keeps its default
+// (internal/tenantbackup.DefaultObjectives).
+type TenantBackups struct {
+	RPO               map[string]time.Duration `yaml:"rpo"`
+	RestoreTestMaxAge map[string]time.Duration `yaml:"restore_test_max_age"`
+	RetentionDays     int                      `yaml:"retention_days"`
+	LockMode          string                   `yaml:"lock_mode"`
 }
 
 // Notify configures the delivery of notifications (docs/notifications.md);
@@ -316,8 +332,24 @@ type Provider struct {
 	// Tier is "domestic" or "hyperscaler"; empty means the driver's
 	// (openstack: domestic, aws: hyperscaler).
 	Tier string `yaml:"tier"`
+	// Jurisdiction is the country (ISO 3166-1 alpha-2) whose law the
+	// provider answers to; empty means JP on the domestic tier and
+	// unknown otherwise. Tenants' backup targets go only to JP.
+	Jurisdiction string `yaml:"jurisdiction"`
 	// OpenStack configures a connection of driver openstack.
 	OpenStack OpenStack `yaml:"openstack"`
+}
+
+// JurisdictionOf is the connection's jurisdiction: its own, else JP on
+// the domestic tier.
+func (p Provider) JurisdictionOf() string {
+	if p.Jurisdiction != "" {
+		return strings.ToUpper(p.Jurisdiction)
+	}
+	if p.TierOf() == TierDomestic {
+		return "JP"
+	}
+	return ""
 }
 
 // Tiers of provider.

@@ -89,7 +89,11 @@ type Request struct {
 	Purpose        Purpose        `json:"purpose"`
 	Classification Classification `json:"classification"`
 	Provider       string         `json:"provider"`
-	RequestedBy    string         `json:"-"`
+	// Backup asks for a backup target: a bucket with Object Lock on the
+	// domestic tier at another provider (docs/backup.md, "Tenants'
+	// backups").
+	Backup      bool   `json:"backup,omitempty"`
+	RequestedBy string `json:"-"`
 }
 
 // Principal is who the request's Idempotency-Key belongs to: the person

@@ -306,6 +306,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /_simcloud/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.inventoryRoutes(mux)
 	s.openstackRoutes(mux) // openstack.go
+	s.s3Routes(mux)        // s3.go
 	mux.HandleFunc("POST /{$}", s.serveJSONRPC)
 	mux.HandleFunc("POST /putAlternateContact", s.serveREST(restPutAlternateContact))
 	mux.HandleFunc("POST /getAlternateContact", s.serveREST(restGetAlternateContact))

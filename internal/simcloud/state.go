@@ -13,6 +13,15 @@ import (
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS s3_buckets (
+	name TEXT PRIMARY KEY, region TEXT NOT NULL, lock_enabled INTEGER NOT NULL, lock_mode TEXT NOT NULL DEFAULT '',
+	lock_days INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS s3_objects (
+	bucket TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL, size INTEGER NOT NULL, modified_at INTEGER NOT NULL,
+	retain_until INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, key, version));
+CREATE TABLE IF NOT EXISTS swift_containers (
+	account TEXT NOT NULL, name TEXT NOT NULL, region TEXT NOT NULL, meta TEXT NOT NULL, created_at INTEGER NOT NULL,
+	PRIMARY KEY (account, name));
 CREATE TABLE IF NOT EXISTS create_requests (
 	id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL,
 	requested_at INTEGER NOT NULL, completes_at INTEGER NOT NULL,

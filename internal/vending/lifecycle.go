@@ -12,6 +12,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
 )
 
 // Actor names the rules engine when no person decided.
@@ -76,6 +77,12 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 	if err != nil {
 		return env.Environment{}, false, err
 	}
+	var target *tenantbackup.Target
+	if req.Backup {
+		if target, err = e.backupTarget(cn); err != nil {
+			return env.Environment{}, false, err
+		}
+	}
 	now := e.envs.Now()
 	en := env.Environment{
 		ID: env.NewID(now), OrgID: o.ID, SystemName: req.SystemName, Purpose: req.Purpose,
@@ -92,8 +99,14 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 		if err != nil {
 			return err
 		}
-		if err := e.envs.Insert(ctx, tx, en, StepNames()); err != nil {
+		if err := e.envs.Insert(ctx, tx, en, stepsFor(target != nil)); err != nil {
 			return err
+		}
+		if target != nil {
+			target.EnvID, target.Bucket, target.CreatedAt = en.ID, tenantbackup.BucketName(en.ID), now
+			if err := e.cfg.Backups.InsertTarget(ctx, tx, *target); err != nil {
+				return err
+			}
 		}
 		if idempotencyKey != "" {
 			if err := e.envs.RememberIdempotency(ctx, tx, req.Principal(), idempotencyKey, hash, en.ID); err != nil {

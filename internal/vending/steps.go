@@ -26,7 +26,11 @@ const (
 	StepAssignPermissionSets = "assign_permission_sets"
 	StepBillingContact       = "register_billing_contact"
 	StepTag                  = "tag"
-	StepReady                = "ready"
+	// StepBackupTarget makes the environment's backup target (a bucket on
+	// another domestic provider); only environments that asked for one
+	// (env.Request.Backup) have it, between tag and ready.
+	StepBackupTarget = "backup_target"
+	StepReady        = "ready"
 )
 
 // StepNames lists the steps in order.
@@ -35,8 +39,19 @@ func StepNames() []string {
 		StepAssignPermissionSets, StepBillingContact, StepTag, StepReady}
 }
 
-// customizeSteps run after the account exists, outside the provider cap.
-var customizeSteps = []string{StepMoveToUnit, StepAttachPolicies, StepAssignPermissionSets, StepBillingContact, StepTag}
+// stepsFor lists an environment's steps: a backup target adds its step
+// before ready.
+func stepsFor(backup bool) []string {
+	names := StepNames()
+	if !backup {
+		return names
+	}
+	return append(names[:len(names)-1:len(names)-1], StepBackupTarget, StepReady)
+}
+
+// customizeSteps run after the account exists, outside the provider cap;
+// an environment runs those it has.
+var customizeSteps = []string{StepMoveToUnit, StepAttachPolicies, StepAssignPermissionSets, StepBillingContact, StepTag, StepBackupTarget}
 
 // inlineTries is how often a step is tried within one job run before the
 // job itself is retried later: quick recovery from a single dropped call,
@@ -301,7 +316,7 @@ func (e *Engine) runCustomizeStage(ctx context.Context, job *river.Job[customize
 		return err
 	}
 	for _, name := range customizeSteps {
-		if stepDone(steps, name) {
+		if !hasStep(steps, name) || stepDone(steps, name) {
 			continue
 		}
 		if err := e.envs.StartStep(ctx, e.db, en.ID, name); err != nil {
@@ -382,6 +397,8 @@ func (e *Engine) runStep(ctx context.Context, cn *Connection, en env.Environment
 			"hatoba:purpose":        string(en.Purpose),
 			"hatoba:classification": string(en.Classification),
 		})
+	case StepBackupTarget:
+		return e.ensureBackupTarget(ctx, en)
 	}
 	return fmt.Errorf("unknown step %q", name)
 }
@@ -504,6 +521,15 @@ func stepDone(steps []env.Step, name string) bool {
 	for _, s := range steps {
 		if s.Name == name {
 			return s.State == env.StepDone
+		}
+	}
+	return false
+}
+
+func hasStep(steps []env.Step, name string) bool {
+	for _, s := range steps {
+		if s.Name == name {
+			return true
 		}
 	}
 	return false

@@ -25,6 +25,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
 )
 
 // Connection is one configured provider connection.
@@ -43,6 +44,11 @@ type Connection struct {
 	// EmailTemplate makes an account's unique e-mail; "{id}" becomes the
 	// environment id.
 	EmailTemplate string
+	// Tier is "domestic" or "hyperscaler", and Jurisdiction the country
+	// whose law the provider answers to ("JP" on the domestic tier): a
+	// tenant's backup target goes to a domestic connection in Japan's
+	// jurisdiction other than the environment's own.
+	Tier, Jurisdiction string
 }
 
 // Orgs is what vending needs of the organisation registry.
@@ -116,6 +122,11 @@ type Config struct {
 	// applies those records to the providers (access.go). Nil turns the
 	// feature off.
 	Access *envaccess.Service
+	// Backups keeps tenants' backup targets (backup.go); nil refuses a
+	// request for one. BackupObjectives give the targets' Object Lock
+	// retention and mode.
+	Backups          *tenantbackup.Store
+	BackupObjectives tenantbackup.Objectives
 }
 
 func (c *Config) setDefaults() {
@@ -164,6 +175,7 @@ func (c *Config) setDefaults() {
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
 	}
+	c.BackupObjectives = c.BackupObjectives.WithDefaults()
 	for i := range c.Connections {
 		cn := &c.Connections[i]
 		if cn.Cap <= 0 {

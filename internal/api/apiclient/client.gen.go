@@ -66,6 +66,42 @@ func (e AssignmentMode) Valid() bool {
 	}
 }
 
+// Defines values for BackupTargetLockMode.
+const (
+	COMPLIANCE BackupTargetLockMode = "COMPLIANCE"
+	GOVERNANCE BackupTargetLockMode = "GOVERNANCE"
+)
+
+// Valid indicates whether the value is a known member of the BackupTargetLockMode enum.
+func (e BackupTargetLockMode) Valid() bool {
+	switch e {
+	case COMPLIANCE:
+		return true
+	case GOVERNANCE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BackupTargetState.
+const (
+	BackupTargetStatePending BackupTargetState = "pending"
+	BackupTargetStateReady   BackupTargetState = "ready"
+)
+
+// Valid indicates whether the value is a known member of the BackupTargetState enum.
+func (e BackupTargetState) Valid() bool {
+	switch e {
+	case BackupTargetStatePending:
+		return true
+	case BackupTargetStateReady:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CollectRoundState.
 const (
 	CollectRoundStateFinished    CollectRoundState = "finished"
@@ -783,6 +819,42 @@ func (e PostureReportKind) Valid() bool {
 	}
 }
 
+// Defines values for RestoreTestResult.
+const (
+	RestoreTestResultFailed    RestoreTestResult = "failed"
+	RestoreTestResultSucceeded RestoreTestResult = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the RestoreTestResult enum.
+func (e RestoreTestResult) Valid() bool {
+	switch e {
+	case RestoreTestResultFailed:
+		return true
+	case RestoreTestResultSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RestoreTestInputResult.
+const (
+	RestoreTestInputResultFailed    RestoreTestInputResult = "failed"
+	RestoreTestInputResultSucceeded RestoreTestInputResult = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the RestoreTestInputResult enum.
+func (e RestoreTestInputResult) Valid() bool {
+	switch e {
+	case RestoreTestInputResultFailed:
+		return true
+	case RestoreTestInputResultSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	CentralAuditor  Role = "central-auditor"
@@ -1403,6 +1475,38 @@ type AuditRecordList struct {
 	Items *[]AuditRecord `json:"items,omitempty"`
 }
 
+// BackupLocation defines model for BackupLocation.
+type BackupLocation struct {
+	Jurisdiction string `json:"jurisdiction"`
+	Provider     string `json:"provider"`
+	Region       string `json:"region"`
+}
+
+// BackupTarget defines model for BackupTarget.
+type BackupTarget struct {
+	Bucket    string    `json:"bucket"`
+	CreatedAt time.Time `json:"created_at"`
+	EnvId     string    `json:"env_id"`
+
+	// Jurisdiction ISO 3166-1 alpha-2 of the provider's law
+	Jurisdiction string               `json:"jurisdiction"`
+	LockMode     BackupTargetLockMode `json:"lock_mode"`
+
+	// Provider the connection that hosts the bucket, never the environment's own
+	Provider      string            `json:"provider"`
+	ReadyAt       *time.Time        `json:"ready_at,omitempty"`
+	Region        *string           `json:"region,omitempty"`
+	RetentionDays int               `json:"retention_days"`
+	State         BackupTargetState `json:"state"`
+	Tier          string            `json:"tier"`
+}
+
+// BackupTargetLockMode defines model for BackupTarget.LockMode.
+type BackupTargetLockMode string
+
+// BackupTargetState defines model for BackupTarget.State.
+type BackupTargetState string
+
 // Challenge defines model for Challenge.
 type Challenge struct {
 	ExpiresAt time.Time `json:"expires_at"`
@@ -1571,6 +1675,17 @@ type EnvironmentAccessList struct {
 	Items []EnvironmentAccess `json:"items"`
 }
 
+// EnvironmentBackup defines model for EnvironmentBackup.
+type EnvironmentBackup struct {
+	LatestRestoreTest *RestoreTest     `json:"latest_restore_test"`
+	Locations         []BackupLocation `json:"locations"`
+	Objectives        struct {
+		RestoreTestMaxAgeDays float32 `json:"restore_test_max_age_days"`
+		RpoHours              float32 `json:"rpo_hours"`
+	} `json:"objectives"`
+	Target *BackupTarget `json:"target"`
+}
+
 // EnvironmentDetail defines model for EnvironmentDetail.
 type EnvironmentDetail struct {
 	AccountEmail   string     `json:"account_email"`
@@ -1602,6 +1717,9 @@ type EnvironmentPage struct {
 
 // EnvironmentRequest defines model for EnvironmentRequest.
 type EnvironmentRequest struct {
+	// Backup ask for a backup target: a bucket with Object Lock on the domestic tier at another provider (docs/backup.md, "Tenants' backups"); refused with 422 on the field backup when no other domestic provider connection can host one
+	Backup *bool `json:"backup,omitempty"`
+
 	// Classification confidentiality level as in the government unified standards (機密性1–3)
 	Classification EnvironmentRequestClassification `json:"classification"`
 	OrgId          string                           `json:"org_id"`
@@ -2256,6 +2374,47 @@ type ProfileInput struct {
 	Document string `json:"document"`
 }
 
+// RestoreTest defines model for RestoreTest.
+type RestoreTest struct {
+	EnvId       string            `json:"env_id"`
+	Id          string            `json:"id"`
+	Note        *string           `json:"note,omitempty"`
+	OrgId       string            `json:"org_id"`
+	PerformedAt time.Time         `json:"performed_at"`
+	Restored    string            `json:"restored"`
+	Result      RestoreTestResult `json:"result"`
+
+	// StatementSha256 SHA-256 (hex) of the card-signed statement kept with the evidence
+	StatementSha256 string    `json:"statement_sha256"`
+	SubmittedAt     time.Time `json:"submitted_at"`
+
+	// SubmittedBy person id
+	SubmittedBy string `json:"submitted_by"`
+}
+
+// RestoreTestResult defines model for RestoreTest.Result.
+type RestoreTestResult string
+
+// RestoreTestInput defines model for RestoreTestInput.
+type RestoreTestInput struct {
+	Note *string `json:"note,omitempty"`
+
+	// PerformedAt when the restore was done; not in the future, not before the environment
+	PerformedAt time.Time `json:"performed_at"`
+
+	// Restored what was restored, from which backup
+	Restored string                 `json:"restored"`
+	Result   RestoreTestInputResult `json:"result"`
+}
+
+// RestoreTestInputResult defines model for RestoreTestInput.Result.
+type RestoreTestInputResult string
+
+// RestoreTestList defines model for RestoreTestList.
+type RestoreTestList struct {
+	Items []RestoreTest `json:"items"`
+}
+
 // Role defines model for Role.
 type Role string
 
@@ -2777,6 +2936,12 @@ type EnvFindings200JSONResponseBody_Items_Item struct {
 // EnvFindings200JSONResponseBodyView defines parameters for EnvFindings.
 type EnvFindings200JSONResponseBodyView string
 
+// SubmitRestoreTestParams defines parameters for SubmitRestoreTest.
+type SubmitRestoreTestParams struct {
+	// HatobaActionSignature A confirmation of this one request signed with the person's card, accepted in place of a recent WebAuthn assertion where the action asks for a second factor: statement=<b64>; signature=<b64>; certificate=<b64> (base64url without padding). The statement names the server's origin, the method, the request-target, the SHA-256 of the body, the time (within 2 minutes of the server's) and a nonce that may be used once; the certificate must be the card the session signed in with. A replay or a statement for another request is answered 403 naming this header; a malformed one 422. Format: docs/keys.md, "Confirming an action with the card".
+	HatobaActionSignature *ActionSignature `json:"Hatoba-Action-Signature,omitempty"`
+}
+
 // EnvSovereignty200JSONResponseBody defines parameters for EnvSovereignty.
 type EnvSovereignty200JSONResponseBody struct {
 	union json.RawMessage
@@ -3066,6 +3231,9 @@ type CreateExternalKeyJSONRequestBody CreateExternalKeyJSONBody
 
 // RejectEnvironmentJSONRequestBody defines body for RejectEnvironment for application/json ContentType.
 type RejectEnvironmentJSONRequestBody = Decision
+
+// SubmitRestoreTestJSONRequestBody defines body for SubmitRestoreTest for application/json ContentType.
+type SubmitRestoreTestJSONRequestBody = RestoreTestInput
 
 // TransferEnvironmentJSONRequestBody defines body for TransferEnvironment for application/json ContentType.
 type TransferEnvironmentJSONRequestBody = Decision
@@ -3943,6 +4111,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/environments/{id}/approve (the `ApproveEnvironment` operationId).
 	ApproveEnvironment(ctx context.Context, id string, body ApproveEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetEnvironmentBackup The environment's backup target
+	//
+	// Its backup target (null when it asked for none), where its backups are kept, the RPO and restore-test objectives of its purpose and classification, and its newest restore test. Readable by whoever may read the environment.
+	//
+	// Corresponds with GET /api/v1/environments/{id}/backup (the `GetEnvironmentBackup` operationId).
+	GetEnvironmentBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CloseEnvironment Close an environment's account
 	//
 	// Corresponds with POST /api/v1/environments/{id}/close (the `CloseEnvironment` operationId).
@@ -4018,6 +4193,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/environments/{id}/reject (the `RejectEnvironment` operationId).
 	RejectEnvironment(ctx context.Context, id string, body RejectEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRestoreTests The environment's restore tests
+	//
+	// Restore-test evidence, the most recently performed first (at most 100). Readable by whoever may read the environment.
+	//
+	// Corresponds with GET /api/v1/environments/{id}/restore-tests (the `ListRestoreTests` operationId).
+	ListRestoreTests(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubmitRestoreTestWithBody Record restore-test evidence (tenant administrator, signed with the card)
+	//
+	// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+	SubmitRestoreTestWithBody(ctx context.Context, id string, params *SubmitRestoreTestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubmitRestoreTest Record restore-test evidence (tenant administrator, signed with the card)
+	//
+	// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+	SubmitRestoreTest(ctx context.Context, id string, params *SubmitRestoreTestParams, body SubmitRestoreTestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RetryEnvironment Retry a failed environment from its first unfinished step
 	//
@@ -5403,6 +5603,23 @@ func (c *Client) ApproveEnvironment(ctx context.Context, id string, body Approve
 	return c.Client.Do(req)
 }
 
+// GetEnvironmentBackup The environment's backup target
+//
+// Its backup target (null when it asked for none), where its backups are kept, the RPO and restore-test objectives of its purpose and classification, and its newest restore test. Readable by whoever may read the environment.
+//
+// Corresponds with GET /api/v1/environments/{id}/backup (the `GetEnvironmentBackup` operationId).
+func (c *Client) GetEnvironmentBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEnvironmentBackupRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CloseEnvironment Close an environment's account
 //
 // Corresponds with POST /api/v1/environments/{id}/close (the `CloseEnvironment` operationId).
@@ -5589,6 +5806,61 @@ func (c *Client) RejectEnvironmentWithBody(ctx context.Context, id string, conte
 // Corresponds with POST /api/v1/environments/{id}/reject (the `RejectEnvironment` operationId).
 func (c *Client) RejectEnvironment(ctx context.Context, id string, body RejectEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRejectEnvironmentRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRestoreTests The environment's restore tests
+//
+// Restore-test evidence, the most recently performed first (at most 100). Readable by whoever may read the environment.
+//
+// Corresponds with GET /api/v1/environments/{id}/restore-tests (the `ListRestoreTests` operationId).
+func (c *Client) ListRestoreTests(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRestoreTestsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubmitRestoreTestWithBody Record restore-test evidence (tenant administrator, signed with the card)
+//
+// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+func (c *Client) SubmitRestoreTestWithBody(ctx context.Context, id string, params *SubmitRestoreTestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitRestoreTestRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubmitRestoreTest Record restore-test evidence (tenant administrator, signed with the card)
+//
+// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+func (c *Client) SubmitRestoreTest(ctx context.Context, id string, params *SubmitRestoreTestParams, body SubmitRestoreTestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitRestoreTestRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8771,6 +9043,40 @@ func NewApproveEnvironmentRequestWithBody(server string, id string, contentType 
 	return req, nil
 }
 
+// NewGetEnvironmentBackupRequest constructs an http.Request for the GetEnvironmentBackup method
+func NewGetEnvironmentBackupRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/backup", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCloseEnvironmentRequest constructs an http.Request for the CloseEnvironment method
 func NewCloseEnvironmentRequest(server string, id string) (*http.Request, error) {
 	var err error
@@ -9166,6 +9472,102 @@ func NewRejectEnvironmentRequestWithBody(server string, id string, contentType s
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListRestoreTestsRequest constructs an http.Request for the ListRestoreTests method
+func NewListRestoreTestsRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/restore-tests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSubmitRestoreTestRequest calls the generic SubmitRestoreTest builder with application/json body
+func NewSubmitRestoreTestRequest(server string, id string, params *SubmitRestoreTestParams, body SubmitRestoreTestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSubmitRestoreTestRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewSubmitRestoreTestRequestWithBody constructs an http.Request for the SubmitRestoreTest method, with any body, and a specified content type
+func NewSubmitRestoreTestRequestWithBody(server string, id string, params *SubmitRestoreTestParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/restore-tests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.HatobaActionSignature != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Hatoba-Action-Signature", *params.HatobaActionSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Hatoba-Action-Signature", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -13192,6 +13594,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/environments/{id}/approve (the `ApproveEnvironment` operationId).
 	ApproveEnvironmentWithResponse(ctx context.Context, id string, body ApproveEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*ApproveEnvironmentResponse, error)
 
+	// GetEnvironmentBackupWithResponse The environment's backup target
+	//
+	// Its backup target (null when it asked for none), where its backups are kept, the RPO and restore-test objectives of its purpose and classification, and its newest restore test. Readable by whoever may read the environment.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/backup (the `GetEnvironmentBackup` operationId).
+	GetEnvironmentBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetEnvironmentBackupResponse, error)
+
 	// CloseEnvironmentWithResponse Close an environment's account
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -13279,6 +13690,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/environments/{id}/reject (the `RejectEnvironment` operationId).
 	RejectEnvironmentWithResponse(ctx context.Context, id string, body RejectEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectEnvironmentResponse, error)
+
+	// ListRestoreTestsWithResponse The environment's restore tests
+	//
+	// Restore-test evidence, the most recently performed first (at most 100). Readable by whoever may read the environment.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/restore-tests (the `ListRestoreTests` operationId).
+	ListRestoreTestsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ListRestoreTestsResponse, error)
+
+	// SubmitRestoreTestWithBodyWithResponse Record restore-test evidence (tenant administrator, signed with the card)
+	//
+	// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+	SubmitRestoreTestWithBodyWithResponse(ctx context.Context, id string, params *SubmitRestoreTestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitRestoreTestResponse, error)
+
+	// SubmitRestoreTestWithResponse Record restore-test evidence (tenant administrator, signed with the card)
+	//
+	// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+	SubmitRestoreTestWithResponse(ctx context.Context, id string, params *SubmitRestoreTestParams, body SubmitRestoreTestJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitRestoreTestResponse, error)
 
 	// RetryEnvironmentWithResponse Retry a failed environment from its first unfinished step
 	//
@@ -16162,6 +16600,89 @@ func (r ApproveEnvironmentResponse) ContentType() string {
 	return ""
 }
 
+// GetEnvironmentBackupResponse429Headers the declared response headers of an HTTP 429 response for GetEnvironmentBackup
+type GetEnvironmentBackupResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetEnvironmentBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EnvironmentBackup
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetEnvironmentBackupResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetEnvironmentBackupResponse) GetJSON200() *EnvironmentBackup {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetEnvironmentBackupResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetEnvironmentBackupResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetEnvironmentBackupResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetEnvironmentBackupResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetEnvironmentBackupResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetEnvironmentBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetEnvironmentBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetEnvironmentBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetEnvironmentBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type CloseEnvironmentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16763,6 +17284,193 @@ func (r RejectEnvironmentResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RejectEnvironmentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListRestoreTestsResponse429Headers the declared response headers of an HTTP 429 response for ListRestoreTests
+type ListRestoreTestsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListRestoreTestsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RestoreTestList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListRestoreTestsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRestoreTestsResponse) GetJSON200() *RestoreTestList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListRestoreTestsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListRestoreTestsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListRestoreTestsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListRestoreTestsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListRestoreTestsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRestoreTestsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRestoreTestsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRestoreTestsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRestoreTestsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SubmitRestoreTestResponse429Headers the declared response headers of an HTTP 429 response for SubmitRestoreTest
+type SubmitRestoreTestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SubmitRestoreTestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *RestoreTest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SubmitRestoreTestResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SubmitRestoreTestResponse) GetJSON201() *RestoreTest {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SubmitRestoreTestResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SubmitRestoreTestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SubmitRestoreTestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SubmitRestoreTestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SubmitRestoreTestResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -22306,6 +23014,21 @@ func (c *ClientWithResponses) ApproveEnvironmentWithResponse(ctx context.Context
 	return ParseApproveEnvironmentResponse(rsp)
 }
 
+// GetEnvironmentBackupWithResponse The environment's backup target
+//
+// Its backup target (null when it asked for none), where its backups are kept, the RPO and restore-test objectives of its purpose and classification, and its newest restore test. Readable by whoever may read the environment.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/backup (the `GetEnvironmentBackup` operationId).
+func (c *ClientWithResponses) GetEnvironmentBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetEnvironmentBackupResponse, error) {
+	rsp, err := c.GetEnvironmentBackup(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetEnvironmentBackupResponse(rsp)
+}
+
 // CloseEnvironmentWithResponse Close an environment's account
 //
 // Returns a wrapper object for the known response body format(s).
@@ -22464,6 +23187,51 @@ func (c *ClientWithResponses) RejectEnvironmentWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseRejectEnvironmentResponse(rsp)
+}
+
+// ListRestoreTestsWithResponse The environment's restore tests
+//
+// Restore-test evidence, the most recently performed first (at most 100). Readable by whoever may read the environment.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/restore-tests (the `ListRestoreTests` operationId).
+func (c *ClientWithResponses) ListRestoreTestsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ListRestoreTestsResponse, error) {
+	rsp, err := c.ListRestoreTests(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRestoreTestsResponse(rsp)
+}
+
+// SubmitRestoreTestWithBodyWithResponse Record restore-test evidence (tenant administrator, signed with the card)
+//
+// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+func (c *ClientWithResponses) SubmitRestoreTestWithBodyWithResponse(ctx context.Context, id string, params *SubmitRestoreTestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitRestoreTestResponse, error) {
+	rsp, err := c.SubmitRestoreTestWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubmitRestoreTestResponse(rsp)
+}
+
+// SubmitRestoreTestWithResponse Record restore-test evidence (tenant administrator, signed with the card)
+//
+// A tenant administrator (or key owner) of the environment's organisation records a restore test of its backups. The request must carry a card-signed confirmation (Hatoba-Action-Signature, docs/keys.md); the statement, signature and certificate are kept with the evidence and the change is audited (env.restore_test.submit). A replayed or wrong signature is refused with 403; an environment without a backup target with 409.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/restore-tests (the `SubmitRestoreTest` operationId).
+func (c *ClientWithResponses) SubmitRestoreTestWithResponse(ctx context.Context, id string, params *SubmitRestoreTestParams, body SubmitRestoreTestJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitRestoreTestResponse, error) {
+	rsp, err := c.SubmitRestoreTest(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubmitRestoreTestResponse(rsp)
 }
 
 // RetryEnvironmentWithResponse Retry a failed environment from its first unfinished step
@@ -25454,6 +26222,80 @@ func ParseApproveEnvironmentResponse(rsp *http.Response) (*ApproveEnvironmentRes
 	return response, nil
 }
 
+// ParseGetEnvironmentBackupResponse parses an HTTP response from a GetEnvironmentBackupWithResponse call
+func ParseGetEnvironmentBackupResponse(rsp *http.Response) (*GetEnvironmentBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetEnvironmentBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EnvironmentBackup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetEnvironmentBackupResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseCloseEnvironmentResponse parses an HTTP response from a CloseEnvironmentWithResponse call
 func ParseCloseEnvironmentResponse(rsp *http.Response) (*CloseEnvironmentResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -25914,6 +26756,175 @@ func ParseRejectEnvironmentResponse(rsp *http.Response) (*RejectEnvironmentRespo
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseListRestoreTestsResponse parses an HTTP response from a ListRestoreTestsWithResponse call
+func ParseListRestoreTestsResponse(rsp *http.Response) (*ListRestoreTestsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRestoreTestsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RestoreTestList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListRestoreTestsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSubmitRestoreTestResponse parses an HTTP response from a SubmitRestoreTestWithResponse call
+func ParseSubmitRestoreTestResponse(rsp *http.Response) (*SubmitRestoreTestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SubmitRestoreTestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest RestoreTest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SubmitRestoreTestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 
 	"github.com/hatoba-cloud/hatoba/internal/provider"
@@ -85,6 +86,16 @@ type Config struct {
 	OperationWait time.Duration
 }
 
+// s3Base is S3's address on a simulated cloud: its S3 is served below
+// "/s3" (path-style), beside the JSON protocols' "/". Without an endpoint
+// the SDK finds AWS's own.
+func s3Base(endpoint string) *string {
+	if endpoint == "" {
+		return nil
+	}
+	return awssdk.String(strings.TrimSuffix(endpoint, "/") + "/s3")
+}
+
 // GlobalRegion is the region in which a partition's global services
 // (Organizations, the Account API) are called and signed for, given any
 // region of that partition.
@@ -115,6 +126,9 @@ type Driver struct {
 	accts  *account.Client
 	kms    *kms.Client
 	config *configservice.Client
+	// s3 makes tenants' backup buckets (backup.go) in region.
+	s3     *s3.Client
+	region string
 
 	aggregator    string
 	icRegion      string // Identity Center's home region, for errors
@@ -181,6 +195,8 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		accts:           account.NewFromConfig(awsCfg, func(o *account.Options) { o.BaseEndpoint, o.Region = base, global }),
 		kms:             kms.NewFromConfig(awsCfg, func(o *kms.Options) { o.BaseEndpoint = base }),
 		config:          configservice.NewFromConfig(awsCfg, func(o *configservice.Options) { o.BaseEndpoint = base }),
+		s3:              s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.BaseEndpoint, o.UsePathStyle = s3Base(cfg.Endpoint), cfg.Endpoint != "" }),
+		region:          cfg.Region,
 		aggregator:      cmp.Or(cfg.ConfigAggregator, DefaultConfigAggregator),
 		icRegion:        icRegion,
 		log:             cmp.Or(cfg.Logger, slog.Default()),

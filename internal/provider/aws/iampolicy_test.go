@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,11 +26,22 @@ import (
 
 // clientServices maps the driver's client fields to IAM's service
 // prefixes.
-var clientServices = map[string]string{"org": "organizations", "sso": "sso", "ids": "identitystore", "accts": "account", "kms": "kms", "config": "config"}
+var clientServices = map[string]string{"org": "organizations", "sso": "sso", "ids": "identitystore", "accts": "account", "kms": "kms", "config": "config", "s3": "s3"}
+
+// iamNames are the IAM actions of operations IAM names otherwise (S3's
+// bucket subresources, ListObjectsV2's ListBucket).
+var iamNames = map[string]string{
+	"s3:PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
+	"s3:GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+	"s3:ListObjectsV2":              "s3:ListBucket",
+}
 
 // alongside are actions AWS requires besides an operation's own, as its
 // API reference documents them: CreateKey with Tags needs kms:TagResource.
-var alongside = map[string][]string{"kms:CreateKey": {"kms:TagResource"}}
+// CreateBucket with Object Lock enabled needs
+// s3:PutBucketObjectLockConfiguration and s3:PutBucketVersioning.
+var alongside = map[string][]string{"kms:CreateKey": {"kms:TagResource"},
+	"s3:CreateBucket": {"s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"}}
 
 // calledActions reads the driver's source for every AWS operation it can
 // call: d.<client>.<Operation>(…) and <service>.New<Operation>Paginator(d.<client>, …).
@@ -76,6 +88,12 @@ func calledActions(t *testing.T) []string {
 			}
 			return true
 		})
+	}
+	for a := range set {
+		if iam, ok := iamNames[a]; ok {
+			delete(set, a)
+			set[iam] = true
+		}
 	}
 	for a := range set {
 		for _, extra := range alongside[a] {
@@ -172,6 +190,8 @@ func (r *recording) RoundTrip(req *http.Request) (*http.Response, error) {
 		svc := map[string]string{"AWSOrganizationsV20161128": "organizations", "SWBExternalService": "sso", "AWSIdentityStore": "identitystore",
 			"TrentService": "kms", "StarlingDoveService": "config"}[prefix]
 		action = svc + ":" + op
+	} else if rest, ok := strings.CutPrefix(req.URL.Path, "/s3/"); ok {
+		action = s3Action(req.Method, rest, req.URL.Query())
 	} else if p := strings.TrimPrefix(req.URL.Path, "/"); p != "" {
 		action = "account:" + strings.ToUpper(p[:1]) + p[1:]
 	}
@@ -179,6 +199,26 @@ func (r *recording) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.seen[action] = true
 	r.mu.Unlock()
 	return r.next.RoundTrip(req)
+}
+
+// s3Action is the IAM action of an S3 request to path-style /B[/KEY].
+func s3Action(method, rest string, q url.Values) string {
+	_, key, _ := strings.Cut(rest, "/")
+	switch {
+	case key != "" && method == http.MethodPut:
+		return "s3:PutObject"
+	case q.Has("object-lock") && method == http.MethodPut:
+		return "s3:PutBucketObjectLockConfiguration"
+	case q.Has("object-lock"):
+		return "s3:GetBucketObjectLockConfiguration"
+	case q.Has("tagging") && method == http.MethodPut:
+		return "s3:PutBucketTagging"
+	case q.Has("tagging"):
+		return "s3:GetBucketTagging"
+	case method == http.MethodPut:
+		return "s3:CreateBucket"
+	}
+	return "s3:ListBucket"
 }
 
 // TestIAMPolicyCoversARecordedRun: what the driver actually sent during a
@@ -234,6 +274,12 @@ func TestIAMPolicyCoversARecordedRun(t *testing.T) {
 		},
 		func() error { return d.TagAccount(ctx, acct, map[string]string{"hatoba:environment": "env1"}) },
 		func() error { _, err := d.ListResources(ctx, acct); return err },
+		func() error {
+			_, err := d.EnsureBackupBucket(ctx, provider.BackupBucketSpec{Name: "hatoba-backup-recorded", LockMode: "COMPLIANCE", RetentionDays: 1,
+				Tags: map[string]string{"hatoba:environment": "env1"}})
+			return err
+		},
+		func() error { _, _, err := d.DescribeBackupBucket(ctx, "hatoba-backup-recorded", 5); return err },
 		func() error { return d.CloseAccount(ctx, acct) },
 	}
 	for i, step := range steps {
