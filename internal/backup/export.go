@@ -53,6 +53,10 @@ type ExportManifest struct {
 	Files     []File     `json:"files"`
 	Tables    []TableSum `json:"tables"`
 	Omitted   []Omission `json:"omitted"`
+	// Tiles is the directory of the audit log as C2SP tlog tiles
+	// (audit/tiles), when the export has them: a whole platform's with
+	// at least one entry.
+	Tiles string `json:"tiles,omitempty"`
 }
 
 // File is one file of an export.
@@ -73,7 +77,6 @@ var omitted = []Omission{
 	{"river_* (the job queue)", "work in flight, not state: the importing installation's resumer queues a job again for every environment whose state asks for one"},
 	{"schema_migrations", "the importing installation migrates its empty database to the same schema version"},
 	{"controls, assessments and findings as OSCAL and OCSF", "not yet: findings, assignments and exceptions are exported as JSON rows; the API renders OSCAL and OCSF from them"},
-	{"the audit log as C2SP tlog tiles", "not yet: the entries are exported as JSON Lines with the latest signed checkpoint, and the tables hold every entry's leaf hash, root and signature"},
 	{"key material for a custodian", "not exported: tenant keys travel only wrapped by the master key; the importing installation is unsealed by the same custodians (or HSM)"},
 }
 
@@ -106,6 +109,9 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 		Omitted: append([]Omission(nil), omitted...)}
 	var scope *subtree
 	write := func(name string, fn func(w *bufio.Writer) error) error {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, filepath.FromSlash(name))), 0o750); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
 		f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(name)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
@@ -193,7 +199,14 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 		}); err != nil {
 			return err
 		}
-		return write("audit/checkpoint", func(w *bufio.Writer) error { _, err := w.Write(cp.Note); return err })
+		if err := write("audit/checkpoint", func(w *bufio.Writer) error { _, err := w.Write(cp.Note); return err }); err != nil {
+			return err
+		}
+		if scope != nil {
+			m.Omitted = append(m.Omitted, Omission{What: "the audit log as C2SP tlog tiles", Why: "the tree holds every organisation's entries: the subtree's entries come as bundles with inclusion proofs and coverage against the log's checkpoint"})
+			return nil
+		}
+		return writeTiles(ctx, tx, cp, &m, write)
 	})
 	if err == nil && scope != nil {
 		err = writeBundles(ctx, db, signer, scope.orgs, write)
@@ -373,6 +386,9 @@ func VerifyExport(dir string, v note.Verifier) (ExportManifest, []string, error)
 			return m, nil, refused(ReasonChecksum, "%s does not match the manifest (%d bytes, sha256 %s; the manifest says %d bytes, %s)",
 				f.Name, size, short(sum), f.Size, short(f.SHA256))
 		}
+	}
+	if err := verifyTiles(dir, m, v); err != nil {
+		return m, nil, err
 	}
 	var extra []string
 	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
