@@ -76,7 +76,6 @@ type Omission struct {
 var omitted = []Omission{
 	{"river_* (the job queue)", "work in flight, not state: the importing installation's resumer queues a job again for every environment whose state asks for one"},
 	{"schema_migrations", "the importing installation migrates its empty database to the same schema version"},
-	{"controls, assessments and findings as OSCAL and OCSF", "not yet: findings, assignments and exceptions are exported as JSON rows; the API renders OSCAL and OCSF from them"},
 	{"key material for a custodian", "not exported: tenant keys travel only wrapped by the master key; the importing installation is unsealed by the same custodians (or HSM)"},
 }
 
@@ -96,6 +95,34 @@ func Export(ctx context.Context, db *store.DB, dir string, signer note.Signer, o
 // as omitted. Its audit log is bundles (hatoba audit check-bundle) that
 // prove the subtree's entries complete against the log's checkpoint.
 func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer, origin, version string, config []byte, now time.Time, orgID string) (ExportManifest, error) {
+	return ExportWith(ctx, db, dir, ExportOptions{Signer: signer, Origin: origin, Version: version, Config: config, Now: now, OrgID: orgID})
+}
+
+// OpenFormats writes files in open formats from an export's snapshot q,
+// of the organisations orgs (nil: the whole platform), each through write
+// as JSON. reports.OpenFormats is one: the controls, assessments and
+// findings as OSCAL and OCSF.
+type OpenFormats func(ctx context.Context, q store.Querier, orgs []string, write func(name string, v any) error) error
+
+// ExportOptions are what an export needs beside the database and the
+// directory.
+type ExportOptions struct {
+	// Signer signs the manifest: the audit log's key.
+	Signer          note.Signer
+	Origin, Version string
+	// Config is the configuration without secrets.
+	Config []byte
+	Now    time.Time
+	// OrgID exports one organisation's subtree; empty for the platform.
+	OrgID string
+	// OpenFormats, when set, adds the controls, assessments and findings
+	// in open formats; without it they are listed as omitted.
+	OpenFormats OpenFormats
+}
+
+// ExportWith is ExportOrg with every option.
+func ExportWith(ctx context.Context, db *store.DB, dir string, o ExportOptions) (ExportManifest, error) {
+	signer, origin, version, config, now, orgID := o.Signer, o.Origin, o.Version, o.Config, o.Now, o.OrgID
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return ExportManifest{}, fmt.Errorf("export: %s is not empty", dir)
 	}
@@ -188,6 +215,9 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 			if err := write(name+".json", func(w *bufio.Writer) error { return writeObjects(ctx, tx, t, w, where, args) }); err != nil {
 				return err
 			}
+		}
+		if err := writeOpenFormats(ctx, tx, o.OpenFormats, scope, &m, write); err != nil {
+			return err
 		}
 		filter := audit.Filter{AllOrgs: true}
 		if scope != nil {

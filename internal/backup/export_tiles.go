@@ -108,3 +108,28 @@ func sameRecord(a, b audit.Record) bool {
 	return a.Seq == b.Seq && bytes.Equal(a.LeafHash, b.LeafHash) && a.At.Equal(b.At) && a.Actor == b.Actor && a.Action == b.Action &&
 		a.OrgID == b.OrgID && a.Target == b.Target && a.GrantID == b.GrantID && a.Details == b.Details && ai == bi
 }
+
+// writeOpenFormats writes what of renders (OSCAL, OCSF) as indented JSON
+// files of the manifest; without a renderer they are omitted, and said so.
+func writeOpenFormats(ctx context.Context, tx *store.Tx, render OpenFormats, scope *subtree, m *ExportManifest, write func(string, func(*bufio.Writer) error) error) error {
+	if render == nil {
+		m.Omitted = append(m.Omitted, Omission{What: "controls, assessments and findings as OSCAL and OCSF",
+			Why: "this export was made without the control catalog; the findings, assignments and exceptions are in the JSON files"})
+		return nil
+	}
+	var orgs []string
+	if scope != nil {
+		orgs = scope.orgs
+	}
+	return render(ctx, tx, orgs, func(name string, v any) error {
+		if !insideExport(name) {
+			return fmt.Errorf("export: %q is not a file inside the export", name)
+		}
+		return write(name, func(w *bufio.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", " ")
+			return enc.Encode(v)
+		})
+	})
+}
