@@ -140,6 +140,10 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return refusedExit(err)
 	}
 	fmt.Fprintf(stdout, "imported %d rows into %s in %s; every table matches the export's count and checksum\n", rep.Rows, db, rep.Took.Round(time.Millisecond))
+	if rep.Subtree != nil {
+		printSubtreeImport(stdout, rep.Subtree)
+		return nil
+	}
 	if !rep.Audit.OK() {
 		return exitError{code: exitRefused, err: fmt.Errorf("the imported audit log does not verify: %s", rep.Audit.Problem)}
 	}
@@ -244,4 +248,12 @@ func openFormats(db *store.DB) backup.OpenFormats {
 		}
 		return cat.Engine(), nil
 	}, version, time.Now)
+}
+
+func printSubtreeImport(w io.Writer, s *backup.SubtreeImport) {
+	if s.Parent != "" {
+		fmt.Fprintf(w, "%s is a top-level organisation here (its parent %s was not exported)\n", s.Root, s.Parent)
+	}
+	fmt.Fprintf(w, "audit: %d entries of the subtree proven complete against the source log's checkpoint of %d, queued in this installation's log (signed with its own key when it next integrates)\n",
+		s.Entries, s.CheckpointSize)
 }

@@ -448,6 +448,9 @@ type ImportReport struct {
 	Took       time.Duration
 	Audit      audit.Report
 	Mismatches []string
+	// Subtree says how a subtree export was imported; nil for a whole
+	// platform's.
+	Subtree *SubtreeImport
 }
 
 // OK reports whether the import is the export, whole.
@@ -465,7 +468,9 @@ func Import(ctx context.Context, dir string, into *store.DB, v note.Verifier, no
 	}
 	rep := ImportReport{Manifest: m}
 	if m.Scope != "" {
-		return rep, refused(ReasonFormat, "this export holds the subtree of %s, not a whole platform: hatoba import builds an installation from a whole-platform export (a receiving platform reads a subtree's files itself)", m.Scope)
+		err := importSubtree(ctx, dir, m, into, v, &rep)
+		rep.Took = now().Sub(start)
+		return rep, err
 	}
 	if want := store.Latest(); m.Source.SchemaVersion != want {
 		return rep, refused(ReasonFormat, "the export has schema version %d; this hatoba's is %d: import it with hatoba %s", m.Source.SchemaVersion, want, m.Source.Hatoba)
