@@ -219,6 +219,9 @@ func ExportWith(ctx context.Context, db *store.DB, dir string, o ExportOptions) 
 		if err := writeOpenFormats(ctx, tx, o.OpenFormats, scope, &m, write); err != nil {
 			return err
 		}
+		if err := writeKeyMetadata(ctx, tx, byName, scope, write); err != nil {
+			return err
+		}
 		filter := audit.Filter{AllOrgs: true}
 		if scope != nil {
 			filter = audit.Filter{OrgIDs: scope.orgs}

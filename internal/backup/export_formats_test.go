@@ -93,6 +93,15 @@ func TestExportOpenFormatsAndTiles(t *testing.T) {
 			t.Errorf("%s is not in the manifest", f)
 		}
 	}
+	for _, f := range []string{"keys/key_custody.json", "keys/key_stores.json", "keys/tenant_keys.json", "keys/tenant_key_versions.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+		if err != nil || !named[f] || strings.Contains(string(b), "wrapped") || strings.Contains(string(b), "check_value") {
+			t.Errorf("%s: %v, in the manifest %v, or it holds key material:\n%s", f, err, named[f], b)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "keys", "key_custody.json")); !strings.Contains(string(b), `"threshold":2`) {
+		t.Errorf("key custody metadata: %s", b)
+	}
 	if m.Tiles != "audit/tiles" || m.Audit.Size != 12 {
 		t.Fatalf("tiles %q, audit of %d", m.Tiles, m.Audit.Size)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -132,4 +133,44 @@ func writeOpenFormats(ctx context.Context, tx *store.Tx, render OpenFormats, sco
 			return enc.Encode(v)
 		})
 	})
+}
+
+// keyMetadata are the key service's tables written as metadata into
+// keys/: every column but the ones named, which hold key material (wrapped
+// by the master key) or custody secrets' checks.
+var keyMetadata = []struct {
+	table   string
+	without []string
+}{
+	{"key_custody", []string{"keyset_id", "check_value"}},
+	{"key_stores", nil},
+	{"tenant_keys", nil},
+	{"tenant_key_versions", []string{"wrapped"}},
+}
+
+// writeKeyMetadata writes the key service's metadata — custody mode and
+// threshold, key stores, keys, their versions — as JSON, always, without
+// key material; a subtree's holds its organisations' keys only.
+func writeKeyMetadata(ctx context.Context, tx *store.Tx, tables map[string]tableInfo, scope *subtree, write func(string, func(*bufio.Writer) error) error) error {
+	for _, km := range keyMetadata {
+		t, ok := tables[km.table]
+		if !ok {
+			continue // platform-wide in a subtree export, or not in this schema
+		}
+		where, args := "", []any(nil)
+		if scope != nil {
+			where, args, _ = scope.filter(t)
+		}
+		view := t
+		view.Columns = nil
+		for _, c := range t.Columns {
+			if !slices.Contains(km.without, c) {
+				view.Columns = append(view.Columns, c)
+			}
+		}
+		if err := write("keys/"+km.table+".json", func(w *bufio.Writer) error { return writeObjects(ctx, tx, view, w, where, args) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
