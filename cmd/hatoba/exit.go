@@ -14,6 +14,8 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/backup"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/reports"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
 
@@ -43,7 +45,8 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	m, err := backup.ExportOrg(ctx, db, *out, key.Signer, cfg.Audit.Origin, version, redacted, time.Now(), *orgID)
+	m, err := backup.ExportWith(ctx, db, *out, backup.ExportOptions{Signer: key.Signer, Origin: cfg.Audit.Origin, Version: version,
+		Config: redacted, Now: time.Now(), OrgID: *orgID, OpenFormats: openFormats(db)})
 	if err != nil {
 		return err
 	}
@@ -137,6 +140,10 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return refusedExit(err)
 	}
 	fmt.Fprintf(stdout, "imported %d rows into %s in %s; every table matches the export's count and checksum\n", rep.Rows, db, rep.Took.Round(time.Millisecond))
+	if rep.Subtree != nil {
+		printSubtreeImport(stdout, rep.Subtree)
+		return nil
+	}
 	if !rep.Audit.OK() {
 		return exitError{code: exitRefused, err: fmt.Errorf("the imported audit log does not verify: %s", rep.Audit.Problem)}
 	}
@@ -183,7 +190,8 @@ func cmdExitDrill(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	rep, err := backup.ExitDrill(ctx, db, dst, dir, key.Signer, key.Verifier, cfg.Audit.Origin, version, redacted, time.Now)
+	rep, err := backup.ExitDrillWith(ctx, db, dst, dir, backup.ExportOptions{Signer: key.Signer, Origin: cfg.Audit.Origin, Version: version,
+		Config: redacted, OpenFormats: openFormats(db)}, key.Verifier, time.Now)
 	if err != nil {
 		return refusedExit(err)
 	}
@@ -227,4 +235,25 @@ func printExit(w io.Writer, rep backup.ExitReport) {
 	for _, o := range rep.Omitted {
 		fmt.Fprintf(w, "  - %s: %s\n", o.What, o.Why)
 	}
+}
+
+// openFormats renders an export's controls, assessments and findings as
+// OSCAL and OCSF with the catalog in force: the built-in controls and the
+// custom ones stored in db.
+func openFormats(db *store.DB) backup.OpenFormats {
+	return reports.OpenFormats(func(ctx context.Context) (*controls.Engine, error) {
+		cat, err := controls.OpenCatalog(ctx, controls.NewStore(db, time.Now))
+		if err != nil {
+			return nil, err
+		}
+		return cat.Engine(), nil
+	}, version, time.Now)
+}
+
+func printSubtreeImport(w io.Writer, s *backup.SubtreeImport) {
+	if s.Parent != "" {
+		fmt.Fprintf(w, "%s is a top-level organisation here (its parent %s was not exported)\n", s.Root, s.Parent)
+	}
+	fmt.Fprintf(w, "audit: %d entries of the subtree proven complete against the source log's checkpoint of %d, queued in this installation's log (signed with its own key when it next integrates)\n",
+		s.Entries, s.CheckpointSize)
 }

@@ -162,6 +162,7 @@ var Routes = []Route{
 	{"GET", "/api/v1/environments/{id}/findings", authz.ReadPosture, (*Server).envFindings},
 	{"GET", "/api/v1/environments/{id}/posture", authz.ReadPosture, (*Server).envPosture},
 	{"GET", "/api/v1/environments/{id}/inventory", authz.ReadPosture, (*Server).envInventory},
+	{"GET", "/api/v1/environments/{id}/exit-readiness", authz.ReadPosture, (*Server).envExitReadiness},
 	{"POST", "/api/v1/environments/{id}/posture/collect", authz.CollectPosture, (*Server).collectPosture},
 	{"POST", "/api/v1/posture/rounds", authz.CollectPosture, (*Server).startRound},
 	{"GET", "/api/v1/posture/rounds", authz.ReadPosture, (*Server).listRounds},

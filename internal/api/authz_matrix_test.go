@@ -86,9 +86,12 @@ var matrix = map[string]expect{
 	"POST /api/v1/environments/{id}/external-keys": {own: []string{owner}, foreign: nil, body: `{"key_id":"k1"}`},
 	// Findings are read like the environment; a fresh collection is for
 	// those who run it (no collector here: 503 after the guard).
-	"GET /api/v1/environments/{id}/findings":         {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"GET /api/v1/environments/{id}/posture":          {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"GET /api/v1/environments/{id}/inventory":        {own: []string{granted, admin, member}, foreign: nil},
+	"GET /api/v1/environments/{id}/findings":  {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/posture":   {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/environments/{id}/inventory": {own: []string{granted, admin, member}, foreign: nil},
+	// Exit readiness: read like the posture; central staff without a grant
+	// get the score and counts (view score_only), not the tenant's services.
+	"GET /api/v1/environments/{id}/exit-readiness":   {own: signedIn, foreign: []string{operator, granted, auditor}},
 	"POST /api/v1/environments/{id}/posture/collect": {own: []string{operator, granted, admin}, foreign: []string{operator, granted}},
 	// Collection rounds over every environment are the platform's
 	// operations: central staff follow them, operators start them.

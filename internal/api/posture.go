@@ -7,6 +7,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/portability"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
 
@@ -274,3 +275,74 @@ func (s *Server) roundReader(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
+
+// exitReadiness is an environment's exit readiness in the API: what its
+// last collected inventory would take to another provider
+// (internal/portability, docs/exit.md).
+type exitReadiness struct {
+	EnvID string `json:"env_id"`
+	// View is "full" or, for central staff without a break-glass grant,
+	// "score_only": the score and counts, not the services (the inventory
+	// they are drawn from is the tenant's).
+	View string `json:"view"`
+	// Collected is false until the environment's inventory has been
+	// collected; the score and counts then say nothing and are absent.
+	Collected   bool          `json:"collected"`
+	Score       *float64      `json:"score,omitempty"`
+	Portable    int           `json:"portable"`
+	Proprietary int           `json:"proprietary"`
+	Services    []exitService `json:"services,omitempty"`
+	Rework      []exitService `json:"rework,omitempty"`
+}
+
+type exitService struct {
+	Type  string `json:"type"`
+	Class string `json:"class"`
+	Kind  string `json:"kind"`
+	Count int    `json:"count"`
+}
+
+func exitServices(ss []portability.Service) []exitService {
+	out := make([]exitService, len(ss))
+	for i, s := range ss {
+		out[i] = exitService{Type: s.Type, Class: string(s.Class), Kind: s.Kind, Count: s.Count}
+	}
+	return out
+}
+
+// envExitReadiness answers GET /api/v1/environments/{id}/exit-readiness:
+// read like the environment's posture; the services and the rework list
+// for those who read its inventory, the score for central staff.
+func (s *Server) envExitReadiness(w http.ResponseWriter, r *http.Request) {
+	if !queryOK(w, r) {
+		return
+	}
+	envID, orgID, ok := s.postureEnv(w, r, authz.ReadPosture)
+	if !ok {
+		return
+	}
+	full, err := s.postureDetail(r, orgID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	inv, err := s.Posture.Inventory(r.Context(), envID)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	out := exitReadiness{EnvID: envID, View: "full"}
+	if !full {
+		out.View = viewScoreOnly
+	}
+	if len(inv) > 0 {
+		ready := portability.Assess(inv)
+		out.Collected, out.Score, out.Portable, out.Proprietary = true, &ready.Score, ready.Portable, ready.Proprietary
+		if full {
+			out.Services, out.Rework = exitServices(ready.Services), exitServices(ready.Rework)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+const viewScoreOnly = "score_only"

@@ -272,6 +272,11 @@ func CheckBundle(b Bundle, verifierKey string) (BundleReport, error) {
 	if err != nil {
 		return BundleReport{}, fault.Invalidf("%v", err)
 	}
+	return CheckBundleWith(b, v)
+}
+
+// CheckBundleWith is CheckBundle with the log's verifier.
+func CheckBundleWith(b Bundle, v note.Verifier) (BundleReport, error) {
 	cp, err := ParseCheckpoint([]byte(b.Checkpoint), v)
 	if err != nil {
 		return BundleReport{}, err

@@ -69,13 +69,20 @@ func (r ExitReport) OK() bool {
 // and compares the two.
 func ExitDrill(ctx context.Context, src, into *store.DB, dir string, signer note.Signer, v note.Verifier, origin, version string,
 	config []byte, now func() time.Time) (ExitReport, error) {
+	return ExitDrillWith(ctx, src, into, dir, ExportOptions{Signer: signer, Origin: origin, Version: version, Config: config}, v, now)
+}
+
+// ExitDrillWith is ExitDrill with every export option (o.Now is set from
+// now).
+func ExitDrillWith(ctx context.Context, src, into *store.DB, dir string, o ExportOptions, v note.Verifier, now func() time.Time) (ExitReport, error) {
 	start := now()
 	rep := ExitReport{From: src.String(), To: into.String(), Omitted: omitted}
-	m, err := Export(ctx, src, dir, signer, origin, version, config, now())
+	o.Now, o.OrgID = now(), ""
+	m, err := ExportWith(ctx, src, dir, o)
 	if err != nil {
 		return rep, err
 	}
-	rep.Export = m
+	rep.Export, rep.Omitted = m, m.Omitted
 	if rep.Import, err = Import(ctx, dir, into, v, now); err != nil {
 		return rep, err
 	}

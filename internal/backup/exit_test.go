@@ -102,7 +102,7 @@ func isRefused(err error, r backup.Reason) bool {
 
 // An export of one organisation's subtree holds its organisations,
 // environments and what belongs to them, nothing of other tenants, and
-// its audit entries as bundles that check offline; import refuses it.
+// its audit entries as bundles that check offline.
 func TestExportOrg(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -155,7 +155,75 @@ func TestExportOrg(t *testing.T) {
 	if _, _, err := backup.VerifyExport(dir, in.key.Verifier); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backup.Import(ctx, dir, storetest.Open(t, store.SQLite), in.key.Verifier, time.Now); !isRefused(err, backup.ReasonFormat) {
-		t.Fatalf("import of a subtree export: %v", err)
+}
+
+// A subtree export builds a fresh installation on either database: its
+// tables, the root a top-level organisation, and its audit entries —
+// proven complete by the bundles against the source's key — in the new
+// log, which verifies under the new installation's own key.
+func TestImportSubtree(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	in := newInstance(t, store.SQLite)
+	dir := filepath.Join(t.TempDir(), "export")
+	if _, err := backup.ExportOrg(ctx, in.db, dir, in.key.Signer, testOrigin, "test", nil, time.Now(), "a-city"); err != nil {
+		t.Fatal(err)
 	}
+	for _, d := range storetest.Dialects {
+		t.Run("ok/into-"+string(d), func(t *testing.T) {
+			into := storetest.Open(t, d)
+			rep, err := backup.Import(ctx, dir, into, in.key.Verifier, time.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Subtree == nil || rep.Subtree.Parent != "z-pref" || rep.Subtree.Entries != 7 || !rep.OK() {
+				t.Fatalf("report %+v %+v", rep, rep.Subtree)
+			}
+			var orgs, envs int
+			var parent *string
+			if err := into.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations`).Scan(&orgs); err != nil {
+				t.Fatal(err)
+			}
+			if err := into.QueryRowContext(ctx, `SELECT COUNT(*) FROM environments`).Scan(&envs); err != nil {
+				t.Fatal(err)
+			}
+			if err := into.QueryRowContext(ctx, `SELECT parent_id FROM organizations WHERE id = 'a-city'`).Scan(&parent); err != nil {
+				t.Fatal(err)
+			}
+			if orgs != 2 || envs != 5 || parent != nil {
+				t.Fatalf("%d organisations, %d environments, a-city's parent %v", orgs, envs, parent)
+			}
+			key, _, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "new.key"), "new.example/audit")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := audit.New(into, key.Signer, nil).Integrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ar, err := audit.Verify(ctx, into, key.Verifier, audit.VerifyOptions{})
+			if err != nil || !ar.OK() || ar.Size != 8 {
+				t.Fatalf("the new log: %+v %v; want 8 entries (7 imported, the import) that verify", ar, err)
+			}
+			es, err := audit.Entries(ctx, into, audit.Filter{AllOrgs: true, Limit: 100})
+			if err != nil || es[0].Action != "org.create" || es[7].Action != "export.import" {
+				t.Fatalf("entries %v %v", es, err)
+			}
+		})
+	}
+	t.Run("fail/a bundle's entry altered", func(t *testing.T) {
+		d := filepath.Join(t.TempDir(), "export")
+		if _, err := backup.ExportOrg(ctx, in.db, d, in.key.Signer, testOrigin, "test", nil, time.Now(), "a-city"); err != nil {
+			t.Fatal(err)
+		}
+		replaceIn(t, filepath.Join(d, "audit", "bundle-0001.json"), `"env-001"`, `"env-009"`)
+		resign(t, d, in.key.Signer)
+		if _, err := backup.Import(ctx, d, storetest.Open(t, store.SQLite), in.key.Verifier, time.Now); !isRefused(err, backup.ReasonChecksum) {
+			t.Fatalf("import of an altered bundle: %v", err)
+		}
+	})
+	t.Run("fail/not empty", func(t *testing.T) {
+		if _, err := backup.Import(ctx, dir, in.db, in.key.Verifier, time.Now); !isRefused(err, backup.ReasonNotEmpty) {
+			t.Fatalf("import into a used database: %v", err)
+		}
+	})
 }

@@ -53,6 +53,10 @@ type ExportManifest struct {
 	Files     []File     `json:"files"`
 	Tables    []TableSum `json:"tables"`
 	Omitted   []Omission `json:"omitted"`
+	// Tiles is the directory of the audit log as C2SP tlog tiles
+	// (audit/tiles), when the export has them: a whole platform's with
+	// at least one entry.
+	Tiles string `json:"tiles,omitempty"`
 }
 
 // File is one file of an export.
@@ -72,8 +76,6 @@ type Omission struct {
 var omitted = []Omission{
 	{"river_* (the job queue)", "work in flight, not state: the importing installation's resumer queues a job again for every environment whose state asks for one"},
 	{"schema_migrations", "the importing installation migrates its empty database to the same schema version"},
-	{"controls, assessments and findings as OSCAL and OCSF", "not yet: findings, assignments and exceptions are exported as JSON rows; the API renders OSCAL and OCSF from them"},
-	{"the audit log as C2SP tlog tiles", "not yet: the entries are exported as JSON Lines with the latest signed checkpoint, and the tables hold every entry's leaf hash, root and signature"},
 	{"key material for a custodian", "not exported: tenant keys travel only wrapped by the master key; the importing installation is unsealed by the same custodians (or HSM)"},
 }
 
@@ -93,6 +95,34 @@ func Export(ctx context.Context, db *store.DB, dir string, signer note.Signer, o
 // as omitted. Its audit log is bundles (hatoba audit check-bundle) that
 // prove the subtree's entries complete against the log's checkpoint.
 func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer, origin, version string, config []byte, now time.Time, orgID string) (ExportManifest, error) {
+	return ExportWith(ctx, db, dir, ExportOptions{Signer: signer, Origin: origin, Version: version, Config: config, Now: now, OrgID: orgID})
+}
+
+// OpenFormats writes files in open formats from an export's snapshot q,
+// of the organisations orgs (nil: the whole platform), each through write
+// as JSON. reports.OpenFormats is one: the controls, assessments and
+// findings as OSCAL and OCSF.
+type OpenFormats func(ctx context.Context, q store.Querier, orgs []string, write func(name string, v any) error) error
+
+// ExportOptions are what an export needs beside the database and the
+// directory.
+type ExportOptions struct {
+	// Signer signs the manifest: the audit log's key.
+	Signer          note.Signer
+	Origin, Version string
+	// Config is the configuration without secrets.
+	Config []byte
+	Now    time.Time
+	// OrgID exports one organisation's subtree; empty for the platform.
+	OrgID string
+	// OpenFormats, when set, adds the controls, assessments and findings
+	// in open formats; without it they are listed as omitted.
+	OpenFormats OpenFormats
+}
+
+// ExportWith is ExportOrg with every option.
+func ExportWith(ctx context.Context, db *store.DB, dir string, o ExportOptions) (ExportManifest, error) {
+	signer, origin, version, config, now, orgID := o.Signer, o.Origin, o.Version, o.Config, o.Now, o.OrgID
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return ExportManifest{}, fmt.Errorf("export: %s is not empty", dir)
 	}
@@ -106,6 +136,9 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 		Omitted: append([]Omission(nil), omitted...)}
 	var scope *subtree
 	write := func(name string, fn func(w *bufio.Writer) error) error {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, filepath.FromSlash(name))), 0o750); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
 		f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(name)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
@@ -183,6 +216,12 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 				return err
 			}
 		}
+		if err := writeOpenFormats(ctx, tx, o.OpenFormats, scope, &m, write); err != nil {
+			return err
+		}
+		if err := writeKeyMetadata(ctx, tx, byName, scope, write); err != nil {
+			return err
+		}
 		filter := audit.Filter{AllOrgs: true}
 		if scope != nil {
 			filter = audit.Filter{OrgIDs: scope.orgs}
@@ -193,7 +232,14 @@ func ExportOrg(ctx context.Context, db *store.DB, dir string, signer note.Signer
 		}); err != nil {
 			return err
 		}
-		return write("audit/checkpoint", func(w *bufio.Writer) error { _, err := w.Write(cp.Note); return err })
+		if err := write("audit/checkpoint", func(w *bufio.Writer) error { _, err := w.Write(cp.Note); return err }); err != nil {
+			return err
+		}
+		if scope != nil {
+			m.Omitted = append(m.Omitted, Omission{What: "the audit log as C2SP tlog tiles", Why: "the tree holds every organisation's entries: the subtree's entries come as bundles with inclusion proofs and coverage against the log's checkpoint"})
+			return nil
+		}
+		return writeTiles(ctx, tx, cp, &m, write)
 	})
 	if err == nil && scope != nil {
 		err = writeBundles(ctx, db, signer, scope.orgs, write)
@@ -374,6 +420,9 @@ func VerifyExport(dir string, v note.Verifier) (ExportManifest, []string, error)
 				f.Name, size, short(sum), f.Size, short(f.SHA256))
 		}
 	}
+	if err := verifyTiles(dir, m, v); err != nil {
+		return m, nil, err
+	}
 	var extra []string
 	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -402,6 +451,9 @@ type ImportReport struct {
 	Took       time.Duration
 	Audit      audit.Report
 	Mismatches []string
+	// Subtree says how a subtree export was imported; nil for a whole
+	// platform's.
+	Subtree *SubtreeImport
 }
 
 // OK reports whether the import is the export, whole.
@@ -419,7 +471,9 @@ func Import(ctx context.Context, dir string, into *store.DB, v note.Verifier, no
 	}
 	rep := ImportReport{Manifest: m}
 	if m.Scope != "" {
-		return rep, refused(ReasonFormat, "this export holds the subtree of %s, not a whole platform: hatoba import builds an installation from a whole-platform export (a receiving platform reads a subtree's files itself)", m.Scope)
+		err := importSubtree(ctx, dir, m, into, v, &rep)
+		rep.Took = now().Sub(start)
+		return rep, err
 	}
 	if want := store.Latest(); m.Source.SchemaVersion != want {
 		return rep, refused(ReasonFormat, "the export has schema version %d; this hatoba's is %d: import it with hatoba %s", m.Source.SchemaVersion, want, m.Source.Hatoba)

@@ -22,9 +22,12 @@ const maxParams = 8000
 // loader inserts the rows of a table stream into a database of either
 // dialect.
 type loader struct {
-	tx      *store.Tx
-	tables  map[string]tableInfo
-	config  func(string)
+	tx     *store.Tx
+	tables map[string]tableInfo
+	config func(string)
+	// fix, when set, may change a row before it is inserted (a subtree's
+	// root loses its parent, which is not in the export).
+	fix     func(t *tableInfo, cols []int, row []any)
 	rows    int64
 	touched []tableInfo
 }
@@ -75,6 +78,9 @@ func (l *loader) load(ctx context.Context, r io.Reader) error {
 					return fmt.Errorf("%s: %w", cur.Name, err)
 				}
 				row[i] = convert(v, cur.Types[cols[i]], l.tx.Dialect())
+			}
+			if l.fix != nil {
+				l.fix(cur, cols, row)
 			}
 			batch = append(batch, row)
 			count++

@@ -321,9 +321,33 @@ func (s *Service) OpenFindingsOf(ctx context.Context, controlID string, orgIDs [
 	return out, nil
 }
 
+// FindingsIn lists every finding, resolved ones included, of the given
+// organisations' environments (nil: every organisation), in q — an
+// export's snapshot transaction.
+func FindingsIn(ctx context.Context, q store.Querier, orgIDs []string) ([]Finding, error) {
+	query := `SELECT id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen, resolved_at
+		FROM findings`
+	var args []any
+	if orgIDs != nil {
+		if len(orgIDs) == 0 {
+			return []Finding{}, nil
+		}
+		query += ` WHERE org_id IN (` + store.In(&args, orgIDs) + `)`
+	}
+	out, err := queryFindings(ctx, q, query+` ORDER BY env_id, status, control_id, resource_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("findings: %w", err)
+	}
+	return out, nil
+}
+
 // queryFindings runs a findings query selecting every column in order.
 func (s *Service) queryFindings(ctx context.Context, q string, args ...any) ([]Finding, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return queryFindings(ctx, s.db, q, args...)
+}
+
+func queryFindings(ctx context.Context, db store.Querier, q string, args ...any) ([]Finding, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,7 @@ type Prop struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
 	NS    string `json:"ns,omitempty"`
+	Class string `json:"class,omitempty"`
 }
 
 type ImportAP struct {

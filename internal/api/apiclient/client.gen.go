@@ -252,6 +252,48 @@ func (e ExceptionStatus) Valid() bool {
 	}
 }
 
+// Defines values for ExitReadinessView.
+const (
+	ExitReadinessViewFull      ExitReadinessView = "full"
+	ExitReadinessViewScoreOnly ExitReadinessView = "score_only"
+)
+
+// Valid indicates whether the value is a known member of the ExitReadinessView enum.
+func (e ExitReadinessView) Valid() bool {
+	switch e {
+	case ExitReadinessViewFull:
+		return true
+	case ExitReadinessViewScoreOnly:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExitServiceClass.
+const (
+	Plumbing    ExitServiceClass = "plumbing"
+	Portable    ExitServiceClass = "portable"
+	Proprietary ExitServiceClass = "proprietary"
+	Unknown     ExitServiceClass = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the ExitServiceClass enum.
+func (e ExitServiceClass) Valid() bool {
+	switch e {
+	case Plumbing:
+		return true
+	case Portable:
+		return true
+	case Proprietary:
+		return true
+	case Unknown:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExposureReportPartiesKind.
 const (
 	ExposureReportPartiesKindAuthority ExposureReportPartiesKind = "authority"
@@ -917,13 +959,13 @@ func (e SovereigntyProfileTier) Valid() bool {
 
 // Defines values for SovereigntyScoreViewView.
 const (
-	ScoreOnly SovereigntyScoreViewView = "score_only"
+	SovereigntyScoreViewViewScoreOnly SovereigntyScoreViewView = "score_only"
 )
 
 // Valid indicates whether the value is a known member of the SovereigntyScoreViewView enum.
 func (e SovereigntyScoreViewView) Valid() bool {
 	switch e {
-	case ScoreOnly:
+	case SovereigntyScoreViewViewScoreOnly:
 		return true
 	default:
 		return false
@@ -1761,6 +1803,43 @@ type Exception struct {
 
 // ExceptionStatus defines model for Exception.Status.
 type ExceptionStatus string
+
+// ExitReadiness defines model for ExitReadiness.
+type ExitReadiness struct {
+	// Collected false until the environment's inventory has been collected
+	Collected   bool   `json:"collected"`
+	EnvId       string `json:"env_id"`
+	Portable    int    `json:"portable"`
+	Proprietary int    `json:"proprietary"`
+
+	// Rework the proprietary services, most resources first: what a move would have to rebuild
+	Rework *[]ExitService `json:"rework,omitempty"`
+
+	// Score the portable share of the portable and proprietary resources, in percent (100 when there are neither)
+	Score    *float32       `json:"score,omitempty"`
+	Services *[]ExitService `json:"services,omitempty"`
+
+	// View score_only: central staff without a break-glass grant, who read the score and counts, not the tenant's services
+	View ExitReadinessView `json:"view"`
+}
+
+// ExitReadinessView score_only: central staff without a break-glass grant, who read the score and counts, not the tenant's services
+type ExitReadinessView string
+
+// ExitService defines model for ExitService.
+type ExitService struct {
+	Class ExitServiceClass `json:"class"`
+	Count int              `json:"count"`
+
+	// Kind the kind of service, e.g. virtual-machine, key-value; empty when not classified
+	Kind string `json:"kind"`
+
+	// Type the inventory's resource type (Terraform's name)
+	Type string `json:"type"`
+}
+
+// ExitServiceClass defines model for ExitService.Class.
+type ExitServiceClass string
 
 // ExposureReport defines model for ExposureReport.
 type ExposureReport struct {
@@ -4137,6 +4216,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/environments/{id}/exceptions (the `RequestException` operationId).
 	RequestException(ctx context.Context, id string, body RequestExceptionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// EnvExitReadiness The environment's exit readiness: its last collected inventory classified portable, proprietary or platform plumbing, the portability score and what would need rework to leave; central staff without a break-glass grant get the score and counts only
+	//
+	// Query parameters it does not take are refused with 400 naming the parameter. Before the inventory is first collected, collected is false and the score absent.
+	//
+	// Corresponds with GET /api/v1/environments/{id}/exit-readiness (the `EnvExitReadiness` operationId).
+	EnvExitReadiness(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateExternalKeyWithBody Give a ready environment a cloud key backed by one of the tenant's keys: the provider's external key store (AWS KMS XKS) connected to hatoba's XKS proxy, and a key in it (key owner, second factor)
 	//
 	// Takes any type of body and a specified content type.
@@ -5659,6 +5745,23 @@ func (c *Client) RequestExceptionWithBody(ctx context.Context, id string, conten
 // Corresponds with POST /api/v1/environments/{id}/exceptions (the `RequestException` operationId).
 func (c *Client) RequestException(ctx context.Context, id string, body RequestExceptionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRequestExceptionRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnvExitReadiness The environment's exit readiness: its last collected inventory classified portable, proprietary or platform plumbing, the portability score and what would need rework to leave; central staff without a break-glass grant get the score and counts only
+//
+// Query parameters it does not take are refused with 400 naming the parameter. Before the inventory is first collected, collected is false and the score absent.
+//
+// Corresponds with GET /api/v1/environments/{id}/exit-readiness (the `EnvExitReadiness` operationId).
+func (c *Client) EnvExitReadiness(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnvExitReadinessRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -9154,6 +9257,40 @@ func NewRequestExceptionRequestWithBody(server string, id string, contentType st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEnvExitReadinessRequest constructs an http.Request for the EnvExitReadiness method
+func NewEnvExitReadinessRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/exit-readiness", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -13624,6 +13761,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/environments/{id}/exceptions (the `RequestException` operationId).
 	RequestExceptionWithResponse(ctx context.Context, id string, body RequestExceptionJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestExceptionResponse, error)
 
+	// EnvExitReadinessWithResponse The environment's exit readiness: its last collected inventory classified portable, proprietary or platform plumbing, the portability score and what would need rework to leave; central staff without a break-glass grant get the score and counts only
+	//
+	// Query parameters it does not take are refused with 400 naming the parameter. Before the inventory is first collected, collected is false and the score absent.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/exit-readiness (the `EnvExitReadiness` operationId).
+	EnvExitReadinessWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvExitReadinessResponse, error)
+
 	// CreateExternalKeyWithBodyWithResponse Give a ready environment a cloud key backed by one of the tenant's keys: the provider's external key store (AWS KMS XKS) connected to hatoba's XKS proxy, and a key in it (key owner, second factor)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -16808,6 +16954,89 @@ func (r RequestExceptionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RequestExceptionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnvExitReadinessResponse429Headers the declared response headers of an HTTP 429 response for EnvExitReadiness
+type EnvExitReadinessResponse429Headers struct {
+	RetryAfter *int
+}
+
+type EnvExitReadinessResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ExitReadiness
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EnvExitReadinessResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EnvExitReadinessResponse) GetJSON200() *ExitReadiness {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r EnvExitReadinessResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EnvExitReadinessResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EnvExitReadinessResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r EnvExitReadinessResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r EnvExitReadinessResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r EnvExitReadinessResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnvExitReadinessResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnvExitReadinessResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnvExitReadinessResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -23068,6 +23297,21 @@ func (c *ClientWithResponses) RequestExceptionWithResponse(ctx context.Context, 
 	return ParseRequestExceptionResponse(rsp)
 }
 
+// EnvExitReadinessWithResponse The environment's exit readiness: its last collected inventory classified portable, proprietary or platform plumbing, the portability score and what would need rework to leave; central staff without a break-glass grant get the score and counts only
+//
+// Query parameters it does not take are refused with 400 naming the parameter. Before the inventory is first collected, collected is false and the score absent.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/exit-readiness (the `EnvExitReadiness` operationId).
+func (c *ClientWithResponses) EnvExitReadinessWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvExitReadinessResponse, error) {
+	rsp, err := c.EnvExitReadiness(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnvExitReadinessResponse(rsp)
+}
+
 // CreateExternalKeyWithBodyWithResponse Give a ready environment a cloud key backed by one of the tenant's keys: the provider's external key store (AWS KMS XKS) connected to hatoba's XKS proxy, and a key in it (key owner, second factor)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -26392,6 +26636,80 @@ func ParseRequestExceptionResponse(rsp *http.Response) (*RequestExceptionRespons
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseEnvExitReadinessResponse parses an HTTP response from a EnvExitReadinessWithResponse call
+func ParseEnvExitReadinessResponse(rsp *http.Response) (*EnvExitReadinessResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnvExitReadinessResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ExitReadiness
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers EnvExitReadinessResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
