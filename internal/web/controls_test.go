@@ -351,7 +351,12 @@ func TestPosturePage(t *testing.T) {
 			[]string{"user/bob", `id="resolved"`, "Resolved findings (1)", "Open findings (1)", "No IAM users"},
 			[]string{`/exceptions"`, `id="collect"`, "Ask for an exception"}},
 		{"ok/japanese", member, "/envs/" + e.ID + "/posture?lang=ja", http.StatusOK,
-			[]string{"コンプライアンス状況", "未解決の検出事項（1 件）"}, nil},
+			[]string{"コンプライアンス状況", "未解決の検出事項（1 件）",
+				// The finding's message in Japanese, the user's name as data.
+				`IAM ユーザー <span data-data>&#34;bob&#34;</span> がある（人は ID センターからサインインする）`},
+			[]string{"people sign in through the identity center"}},
+		{"ok/english message", member, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
+			[]string{`IAM user <span data-data>&#34;bob&#34;</span> exists; people sign in through the identity center`}, nil},
 		{"ok/operator collects but asks for no exception", op, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
 			[]string{`id="collect"`}, []string{"Ask for an exception"}},
 		// bob's finding is high, not critical: central staff without a
