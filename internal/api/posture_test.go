@@ -38,6 +38,13 @@ func TestEnvironmentFindings(t *testing.T) {
 		{"open findings", "", 200, `"control_id": "aws-iam-no-users"`},
 		{"as OCSF", "?format=ocsf", 200, `"class_uid": 2003`},
 		{"all", "?status=all", 200, `"status": "open"`},
+		// The English message as before, and the format and values a
+		// client can translate with the control's messages.
+		{"message", "", 200, `"message": "arn:aws:iam::1:user/alice: IAM user \"alice\" exists; people sign in through the identity center"`},
+		{"message format", "", 200, `"message_format": "IAM user %q exists; people sign in through the identity center",
+      "message_params": [
+        "alice"
+      ]`},
 		{"bad status", "?status=closed", 400, "status must be one of open, all"},
 		{"bad format", "?format=xml", 400, "format must be one of json, ocsf"},
 	}

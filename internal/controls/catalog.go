@@ -90,6 +90,11 @@ type Control struct {
 	Remediation   Text             `yaml:"remediation" json:"remediation"`
 	Frameworks    Frameworks       `yaml:"frameworks" json:"frameworks"`
 	Preventive    PreventivePolicy `yaml:"preventive" json:"preventive,omitempty"`
+	// Messages translates each English message format of the policy
+	// (lib.finding's msg, lib.finding_fmt's format) into Japanese, with
+	// the same verbs in the same order. A custom control may leave some
+	// out: the console shows those in English, marked as such.
+	Messages map[string]string `yaml:"messages" json:"messages,omitempty"`
 
 	// Policy and Tests are the Rego module and its tests; Builtin marks
 	// the catalog's own controls.
@@ -174,6 +179,7 @@ func (c Control) Validate() error {
 			bad("preventive.openstack: %s", problem)
 		}
 	}
+	problems = append(problems, c.messageProblems()...)
 	if c.Policy != "" {
 		m := packagePattern.FindStringSubmatch(c.Policy)
 		if m == nil || m[1] != c.Package() {

@@ -41,6 +41,11 @@ type Violation struct {
 	ResourceID string   `json:"resource_id"`
 	Type       string   `json:"type"`
 	Message    string   `json:"message"`
+	// Format and Params are Message without the resource's id, as the
+	// control wrote it: an English sprintf format (the key of its
+	// translation in control.yaml's messages) and its parameters.
+	Format string `json:"format"`
+	Params Params `json:"params"`
 }
 
 // Engine evaluates a set of controls. It is safe for concurrent use.
@@ -190,8 +195,21 @@ func (e *Engine) eval(ctx context.Context, cc *compiled, input ast.Value) ([]Vio
 					v.Message, _ = f["msg"].(string)
 					v.ResourceID, _ = f["resource"].(string)
 					v.Type, _ = f["type"].(string)
+					v.Format, _ = f["format"].(string)
+					ps, _ := f["params"].([]any)
+					for _, p := range ps {
+						v.Params = append(v.Params, param(p))
+					}
 				default:
 					v.Message = fmt.Sprint(f)
+				}
+				if v.Format == "" {
+					// A deny rule of its own making (not lib.finding): its
+					// message is the format, untranslated.
+					v.Format = strings.ReplaceAll(strings.TrimPrefix(v.Message, v.ResourceID+": "), "%", "%%")
+				}
+				if v.Params == nil {
+					v.Params = Params{}
 				}
 				out = append(out, v)
 			}

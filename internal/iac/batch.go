@@ -56,7 +56,7 @@ const bucketBatch = 128
 var perResourceHelpers = map[string]bool{
 	"known_after_apply": true, "present": true, "empty": true, "customer_key": true, "aws_managed_key": true,
 	"region": true, "tag": true, "purpose": true, "classification": true, "admin_ports": true, "world": true,
-	"list": true, "aurora": true, "finding": true, "provider_of": true, "domestic_regions": true,
+	"list": true, "aurora": true, "finding": true, "finding_fmt": true, "provider_of": true, "domestic_regions": true,
 }
 
 // classify decides c's evalClass from its Rego.

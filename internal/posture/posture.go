@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -37,10 +38,16 @@ type Finding struct {
 	ResourceType string            `json:"resource_type"`
 	Severity     controls.Severity `json:"severity"`
 	Message      string            `json:"message"`
-	Status       Status            `json:"status"`
-	FirstSeen    time.Time         `json:"first_seen"`
-	LastSeen     time.Time         `json:"last_seen"`
-	ResolvedAt   *time.Time        `json:"resolved_at,omitempty"`
+	// MessageFormat and MessageParams are Message as the control wrote
+	// it, without the resource's id: an English sprintf format, the key
+	// of its translation in the control's messages, and its parameters
+	// (controls.Violation).
+	MessageFormat string          `json:"message_format"`
+	MessageParams controls.Params `json:"message_params"`
+	Status        Status          `json:"status"`
+	FirstSeen     time.Time       `json:"first_seen"`
+	LastSeen      time.Time       `json:"last_seen"`
+	ResolvedAt    *time.Time      `json:"resolved_at,omitempty"`
 }
 
 // Score is a compliance score: the share of (control, resource) checks
@@ -170,21 +177,29 @@ func (s *Service) Record(ctx context.Context, envID, orgID string, resources []c
 			st, seen := existing[id]
 			if !seen || st == Resolved {
 				opened = append(opened, Finding{ID: id, EnvID: envID, OrgID: orgID, ControlID: v.ControlID, ResourceID: v.ResourceID,
-					ResourceType: v.Type, Severity: v.Severity, Message: v.Message, Status: Open, FirstSeen: now, LastSeen: now})
+					ResourceType: v.Type, Severity: v.Severity, Message: v.Message, MessageFormat: v.Format, MessageParams: v.Params,
+					Status: Open, FirstSeen: now, LastSeen: now})
+			}
+			params, err := json.Marshal(v.Params)
+			if err != nil {
+				return err
 			}
 			switch {
 			case !seen:
 				sum.Opened++
-				_, err = tx.ExecContext(ctx, `INSERT INTO findings (id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9)`, id, envID, orgID, v.ControlID, v.ResourceID, v.Type, string(v.Severity), v.Message, now)
+				_, err = tx.ExecContext(ctx, `INSERT INTO findings (id, env_id, org_id, control_id, resource_id, resource_type, severity, message,
+					message_format, message_params, status, first_seen, last_seen)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $11)`,
+					id, envID, orgID, v.ControlID, v.ResourceID, v.Type, string(v.Severity), v.Message, v.Format, string(params), now)
 			default:
 				if st == Resolved {
 					sum.Opened++
 				} else {
 					sum.StillOpen++
 				}
-				_, err = tx.ExecContext(ctx, `UPDATE findings SET status = 'open', last_seen = $1, resolved_at = NULL, message = $2, severity = $3, org_id = $4 WHERE id = $5`,
-					now, v.Message, string(v.Severity), orgID, id)
+				_, err = tx.ExecContext(ctx, `UPDATE findings SET status = 'open', last_seen = $1, resolved_at = NULL, message = $2,
+					message_format = $3, message_params = $4, severity = $5, org_id = $6 WHERE id = $7`,
+					now, v.Message, v.Format, string(params), string(v.Severity), orgID, id)
 			}
 			if err != nil {
 				return err
@@ -233,8 +248,7 @@ func findingID(envID, controlID, resourceID string) string {
 // Findings lists an environment's findings, open ones first, most severe
 // first; resolved ones only when asked.
 func (s *Service) Findings(ctx context.Context, envID string, withResolved bool) ([]Finding, error) {
-	q := `SELECT id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen, resolved_at
-		FROM findings WHERE env_id = $1`
+	q := `SELECT ` + findingColumns + ` FROM findings WHERE env_id = $1`
 	if !withResolved {
 		q += ` AND status = 'open'`
 	}
@@ -305,8 +319,7 @@ func (s *Service) OrgScore(ctx context.Context, orgIDs []string) (Score, error) 
 // organisations' environments (nil: every organisation): what enforcing
 // the control would touch.
 func (s *Service) OpenFindingsOf(ctx context.Context, controlID string, orgIDs []string) ([]Finding, error) {
-	q := `SELECT id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen, resolved_at
-		FROM findings WHERE control_id = $1 AND status = 'open'`
+	q := `SELECT ` + findingColumns + ` FROM findings WHERE control_id = $1 AND status = 'open'`
 	args := []any{controlID}
 	if orgIDs != nil {
 		if len(orgIDs) == 0 {
@@ -325,8 +338,7 @@ func (s *Service) OpenFindingsOf(ctx context.Context, controlID string, orgIDs [
 // organisations' environments (nil: every organisation), in q — an
 // export's snapshot transaction.
 func FindingsIn(ctx context.Context, q store.Querier, orgIDs []string) ([]Finding, error) {
-	query := `SELECT id, env_id, org_id, control_id, resource_id, resource_type, severity, message, status, first_seen, last_seen, resolved_at
-		FROM findings`
+	query := `SELECT ` + findingColumns + ` FROM findings`
 	var args []any
 	if orgIDs != nil {
 		if len(orgIDs) == 0 {
@@ -341,7 +353,11 @@ func FindingsIn(ctx context.Context, q store.Querier, orgIDs []string) ([]Findin
 	return out, nil
 }
 
-// queryFindings runs a findings query selecting every column in order.
+// findingColumns are the columns queryFindings reads, in order.
+const findingColumns = `id, env_id, org_id, control_id, resource_id, resource_type, severity, message, message_format, message_params,
+	status, first_seen, last_seen, resolved_at`
+
+// queryFindings runs a findings query selecting findingColumns.
 func (s *Service) queryFindings(ctx context.Context, q string, args ...any) ([]Finding, error) {
 	return queryFindings(ctx, s.db, q, args...)
 }
@@ -356,9 +372,13 @@ func queryFindings(ctx context.Context, db store.Querier, q string, args ...any)
 	for rows.Next() {
 		var f Finding
 		var resolved sql.NullTime
-		if err := rows.Scan(&f.ID, &f.EnvID, &f.OrgID, &f.ControlID, &f.ResourceID, &f.ResourceType, &f.Severity, &f.Message, &f.Status,
-			&f.FirstSeen, &f.LastSeen, &resolved); err != nil {
+		var params string
+		if err := rows.Scan(&f.ID, &f.EnvID, &f.OrgID, &f.ControlID, &f.ResourceID, &f.ResourceType, &f.Severity, &f.Message,
+			&f.MessageFormat, &params, &f.Status, &f.FirstSeen, &f.LastSeen, &resolved); err != nil {
 			return nil, err
+		}
+		if err := json.Unmarshal([]byte(params), &f.MessageParams); err != nil {
+			return nil, fmt.Errorf("finding %s: %w", f.ID, err)
 		}
 		f.FirstSeen, f.LastSeen = f.FirstSeen.UTC(), f.LastSeen.UTC()
 		if resolved.Valid {

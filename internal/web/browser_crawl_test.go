@@ -14,6 +14,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/browsertest"
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 )
 
@@ -23,10 +24,13 @@ import (
 // languages at 320 px; TestBrowserSpeaksJapanese reads each Japanese page
 // for English sentences.
 
-// crawlRole is a role the crawl signs in as.
+// crawlRole is a role the crawl signs in as; start are pages the crawl
+// visits before those it finds (one per pattern), so it reads the pages
+// the estate filled for it.
 type crawlRole struct {
-	name string
-	b    *browser
+	name  string
+	b     *browser
+	start []string
 }
 
 // crawlSite seeds the estate and signs in every role.
@@ -36,6 +40,17 @@ func crawlSite(t *testing.T) (*harness, []crawlRole) {
 	ctx := context.Background()
 	operator := h.browser(t)
 	ready := h.postureEnv(t, sapporo, "住民記録システム")
+	// Findings whose messages have values in them: the posture page says
+	// them in Japanese, the values as data.
+	if _, err := h.api.Posture.Record(ctx, ready.ID, sapporo, []controls.Resource{iamUser("alice"),
+		{Provider: "aws", Type: "aws_default_security_group", ID: "sg-0a1b2c3d", Region: "ap-northeast-1",
+			Config: map[string]any{"ingress": []any{map[string]any{"protocol": "-1"}}, "egress": []any{}}},
+		{Provider: "aws", Type: "aws_s3_bucket", ID: "arn:aws:s3:::juminkiroku-backup", Region: "us-east-1", Config: map[string]any{"bucket": "juminkiroku-backup"}},
+		{Provider: "aws", Type: "aws_ebs_volume", ID: "vol-0a1b2c3d", Region: "ap-northeast-1", Config: map[string]any{"encrypted": false}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	posture := []string{"/envs/" + ready.ID + "/posture"}
 	h.askException(t, ready.ID, sapporo, "aws-iam-no-users")
 	h.assignControl(t, "aws-iam-no-users", sapporo)
 	failed := h.request(t, sapporo, "税務システム", env.Level2)
@@ -50,10 +65,10 @@ func crawlSite(t *testing.T) (*harness, []crawlRole) {
 	}
 	h.integrate(t)
 	return h, []crawlRole{
-		{"central-operator", operator},
-		{"central-auditor", h.as(t, authz.CentralAuditor, "")},
-		{"tenant-admin", h.named(t, authz.TenantAdmin, sapporo, "札幌 管理者", true)},
-		{"tenant-member", h.named(t, authz.TenantMember, sapporo, "札幌 利用者", true)},
+		{"central-operator", operator, posture},
+		{"central-auditor", h.as(t, authz.CentralAuditor, ""), posture},
+		{"tenant-admin", h.named(t, authz.TenantAdmin, sapporo, "札幌 管理者", true), posture},
+		{"tenant-member", h.named(t, authz.TenantMember, sapporo, "札幌 利用者", true), posture},
 	}
 }
 
@@ -80,12 +95,15 @@ func pattern(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// crawl follows b's links from the dashboard and returns one address per
-// page pattern, in the order found.
-func crawl(t *testing.T, b *browser) []string {
+// crawl follows b's links from the dashboard (and the start pages) and
+// returns one address per page pattern, in the order found.
+func crawl(t *testing.T, b *browser, start ...string) []string {
 	t.Helper()
 	seen := map[string]bool{}
-	queue := []string{"/"}
+	queue := append([]string{"/"}, start...)
+	for _, p := range start {
+		seen[pattern(p)] = true
+	}
 	var pages []string
 	for len(queue) > 0 && len(pages) < 80 {
 		p := queue[0]
@@ -124,7 +142,7 @@ func TestBrowserAccessibility(t *testing.T) {
 		// A tab a role: each has its own time limit.
 		ctx := browsertest.NewTab(t, 320, 720)
 		withSession(t, ctx, h.srv.URL, role.b)
-		pages := crawl(t, role.b)
+		pages := crawl(t, role.b, role.start...)
 		if len(pages) < 5 {
 			t.Fatalf("%s: the crawl found only %v", role.name, pages)
 		}
@@ -217,7 +235,7 @@ func TestBrowserSpeaksJapanese(t *testing.T) {
 	for _, role := range roles {
 		ctx := browsertest.NewTab(t, 1280, 800)
 		withSession(t, ctx, h.srv.URL, role.b)
-		for _, p := range crawl(t, role.b) {
+		for _, p := range crawl(t, role.b, role.start...) {
 			addr := p + "?lang=ja"
 			if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+addr), chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
 				t.Fatalf("%s %s: %v", role.name, addr, err)
@@ -241,7 +259,7 @@ func TestBrowserLayout(t *testing.T) {
 	h, roles := crawlSite(t)
 	ctx := browsertest.NewTab(t, 1280, 800)
 	withSession(t, ctx, h.srv.URL, roles[0].b)
-	for _, p := range crawl(t, roles[0].b) {
+	for _, p := range crawl(t, roles[0].b, roles[0].start...) {
 		for _, lang := range []string{"en", "ja"} {
 			addr := p + "?lang=" + lang
 			if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+addr), chromedp.WaitReady(chromedp.CSS("main"))); err != nil {

@@ -54,7 +54,7 @@ func TestBrowserKeyboard(t *testing.T) {
 		ctx := browsertest.NewTab(t, 1280, 900)
 		withSession(t, ctx, h.srv.URL, role.b)
 		forms := 0
-		for _, p := range crawl(t, role.b) {
+		for _, p := range crawl(t, role.b, role.start...) {
 			if err := chromedp.Do(ctx, chromedp.Navigate(h.srv.URL+p+"?lang=ja"), chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
 				t.Fatal(err)
 			}

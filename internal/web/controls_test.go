@@ -265,12 +265,17 @@ func TestTenantAsksAndOperatorApprovesAnException(t *testing.T) {
 		form   url.Values
 		status int
 		want   string
+		lang   string
 	}{
-		{"fail/short reason", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"because"}, "expires": {tomorrow}}, http.StatusUnprocessableEntity, "at least 10 characters"},
-		{"fail/no date", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {""}}, http.StatusUnprocessableEntity, "Give the expiry as a date"},
-		{"fail/too long", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {"2099-01-01"}}, http.StatusUnprocessableEntity, "at most a year"},
-		{"ok", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {tomorrow}}, http.StatusSeeOther, ""},
-		{"fail/again", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {tomorrow}}, http.StatusConflict, "already has exception"},
+		{"fail/short reason", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"because"}, "expires": {tomorrow}}, http.StatusUnprocessableEntity, "in 10 to 2,000 characters", "en"},
+		// In the reader's language, on the form's field: not the
+		// capability's English about expires_at.
+		{"fail/short reason in japanese", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"because"}, "expires": {tomorrow}}, http.StatusUnprocessableEntity, "<li>例外が必要な理由を 10 文字以上 2,000 文字以内で書いてください。", "ja"},
+		{"fail/too long in japanese", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {"2099-01-01"}}, http.StatusUnprocessableEntity, "<li>期限は明日から 1 年以内の日付にしてください。", "ja"},
+		{"fail/no date", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {""}}, http.StatusUnprocessableEntity, "Give the expiry as a date", "en"},
+		{"fail/too long", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {"2099-01-01"}}, http.StatusUnprocessableEntity, "a year from now", "en"},
+		{"ok", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {tomorrow}}, http.StatusSeeOther, "", "en"},
+		{"fail/again", url.Values{"control_id": {"aws-iam-no-users"}, "reason": {"the batch job still needs its user"}, "expires": {tomorrow}}, http.StatusConflict, "already has a requested or approved exception", "en"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,7 +283,7 @@ func TestTenantAsksAndOperatorApprovesAnException(t *testing.T) {
 			for k, v := range tt.form {
 				f[k] = v
 			}
-			r := admin.post(t, "/envs/"+e.ID+"/exceptions?lang=en", f)
+			r := admin.post(t, "/envs/"+e.ID+"/exceptions?lang="+tt.lang, f)
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d\n%s", r.status, tt.status, r.body)
 			}
@@ -351,7 +356,12 @@ func TestPosturePage(t *testing.T) {
 			[]string{"user/bob", `id="resolved"`, "Resolved findings (1)", "Open findings (1)", "No IAM users"},
 			[]string{`/exceptions"`, `id="collect"`, "Ask for an exception"}},
 		{"ok/japanese", member, "/envs/" + e.ID + "/posture?lang=ja", http.StatusOK,
-			[]string{"コンプライアンス状況", "未解決の検出事項（1 件）"}, nil},
+			[]string{"コンプライアンス状況", "未解決の検出事項（1 件）",
+				// The finding's message in Japanese, the user's name as data.
+				`IAM ユーザー <span data-data>&#34;bob&#34;</span> がある（人は ID センターからサインインする）`},
+			[]string{"people sign in through the identity center"}},
+		{"ok/english message", member, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
+			[]string{`IAM user <span data-data>&#34;bob&#34;</span> exists; people sign in through the identity center`}, nil},
 		{"ok/operator collects but asks for no exception", op, "/envs/" + e.ID + "/posture?lang=en", http.StatusOK,
 			[]string{`id="collect"`}, []string{"Ask for an exception"}},
 		// bob's finding is high, not critical: central staff without a

@@ -16,6 +16,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/mfa"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
 
 // lang is a language the console speaks.
@@ -317,6 +318,8 @@ func (c *Console) funcs(l lang) template.FuncMap {
 		"sysText":   func(msg string) template.HTML { return c.systemText(l, msg) },
 		"eventText": func(kind, msg string) template.HTML { return c.eventText(l, kind, msg) },
 		"who":       func(recorded string) template.HTML { return c.who(l, recorded) },
+		// findingText says a finding's message in the page's language.
+		"findingText": func(f posture.Finding, ct controls.Control) template.HTML { return findingText(l, f, ct) },
 		// tfHTML puts markup the template itself holds (a command in
 		// <code>) into an escaped catalogue text.
 		"tfHTML": func(key string, markup template.HTML) template.HTML {

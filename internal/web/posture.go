@@ -59,6 +59,8 @@ type posturePage struct {
 	Form    exceptionForm
 	Errors  map[string]string
 	Problem string
+	// ProblemEnglish: Problem is a capability's English message.
+	ProblemEnglish bool
 }
 
 type exceptionForm struct {
@@ -204,10 +206,19 @@ func (c *Console) requestException(w http.ResponseWriter, r *http.Request) {
 		switch k := fault.KindOf(err); k {
 		case fault.Invalid, fault.Conflict:
 			p := posturePage{Form: f, Errors: map[string]string{}}
-			if fe.Field != "" && fe.Field != "control_id" {
-				p.Errors[fe.Field] = fe.Message
-			} else {
-				p.Problem = fe.Message
+			// The reader's language, and the form's field names: the
+			// capability's one rule per field, said by the catalogue.
+			switch {
+			case k == fault.Conflict:
+				p.Problem = c.message(r, "posture.exception_open")
+			case fe.Field == "reason":
+				p.Errors["reason"] = c.message(r, "posture.bad_reason")
+			case fe.Field == "expires_at":
+				p.Errors["expires"] = c.message(r, "posture.bad_expiry_range")
+			case fe.Field == "expires":
+				p.Errors["expires"] = fe.Message // the console's own, above
+			default:
+				p.Problem, p.ProblemEnglish = fe.Message, true
 			}
 			status := http.StatusUnprocessableEntity
 			if k == fault.Conflict {

@@ -6,7 +6,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
 
 // What hatoba itself writes into an environment's history, state reason
@@ -113,4 +115,46 @@ func (c *Console) eventText(l lang, kind, msg string) template.HTML {
 		}
 	}
 	return c.systemText(l, msg)
+}
+
+// findingText is a finding's message in the reader's language, without
+// the resource's id (the resource has its own column): in Japanese the
+// translation of its format from the control's messages, else the
+// English, marked as English data (a custom control without a
+// translation, a row the control has changed since); its parameters are
+// data in either language, shown as they are.
+func findingText(l lang, f posture.Finding, c controls.Control) template.HTML {
+	if l == ja {
+		if tr, ok := c.Japanese(f.MessageFormat); ok {
+			if h, ok := messageHTML(tr, f.MessageParams); ok {
+				return h
+			}
+		}
+	}
+	h, ok := messageHTML(f.MessageFormat, f.MessageParams)
+	if !ok || f.MessageFormat == "" {
+		h = template.HTML(template.HTMLEscapeString(f.Message)) //nolint:gosec // G203: escaped
+	}
+	if l == ja {
+		return `<span lang="en" data-data>` + h + `</span>`
+	}
+	return h
+}
+
+// messageHTML renders a message format with its parameters, the format's
+// text escaped and each parameter, escaped, marked as data.
+func messageHTML(format string, params controls.Params) (template.HTML, bool) {
+	parts, ok := controls.RenderParts(format, params)
+	if !ok {
+		return "", false
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Param {
+			b.WriteString(`<span data-data>` + template.HTMLEscapeString(p.Text) + `</span>`)
+		} else {
+			b.WriteString(template.HTMLEscapeString(p.Text))
+		}
+	}
+	return template.HTML(b.String()), true //nolint:gosec // G203: every piece is escaped
 }

@@ -2,6 +2,9 @@ package web
 
 import (
 	"testing"
+
+	"github.com/hatoba-cloud/hatoba/internal/controls"
+	"github.com/hatoba-cloud/hatoba/internal/posture"
 )
 
 // What the engine writes reads in the reader's language; what a person
@@ -48,5 +51,50 @@ func TestSystemTextSignInRefusals(t *testing.T) {
 		if got := string(c.systemText(ja, msg)); got != want {
 			t.Errorf("%q:\n got %s\nwant %s", msg, got, want)
 		}
+	}
+}
+
+// A finding's message reads in the reader's language: the control's
+// translation of its format, its parameters data as they are; English,
+// marked, where the control has no translation.
+func TestFindingText(t *testing.T) {
+	t.Parallel()
+	ctl := controls.Control{ID: "c", Messages: map[string]string{
+		"bucket %q grants %s to %s":   "バケット %q が %s を %s に許可している",
+		"the volume is not encrypted": "ボリュームが暗号化されていない",
+	}}
+	finding := func(message, format string, params ...any) posture.Finding {
+		return posture.Finding{ResourceID: "r-1", Message: "r-1: " + message, MessageFormat: format, MessageParams: controls.Params(params)}
+	}
+	tests := []struct {
+		name    string
+		finding posture.Finding
+		control controls.Control
+		ja, en  string
+	}{
+		{"ok/parameters are data", finding(`bucket "logs<1>" grants READ to AllUsers`, "bucket %q grants %s to %s", "logs<1>", "READ", "AllUsers"), ctl,
+			`バケット <span data-data>&#34;logs&lt;1&gt;&#34;</span> が <span data-data>READ</span> を <span data-data>AllUsers</span> に許可している`,
+			`bucket <span data-data>&#34;logs&lt;1&gt;&#34;</span> grants <span data-data>READ</span> to <span data-data>AllUsers</span>`},
+		{"ok/constant", finding("the volume is not encrypted", "the volume is not encrypted"), ctl,
+			"ボリュームが暗号化されていない", "the volume is not encrypted"},
+		{"ok/no translation: English, marked", finding("IAM user admin is shared", "IAM user %s is shared", "admin"), ctl,
+			`<span lang="en" data-data>IAM user <span data-data>admin</span> is shared</span>`, `IAM user <span data-data>admin</span> is shared`},
+		{"ok/a custom control without messages", finding("the volume is not encrypted", "the volume is not encrypted"), controls.Control{ID: "custom"},
+			`<span lang="en" data-data>the volume is not encrypted</span>`, "the volume is not encrypted"},
+		{"fail/parameters the format does not take: the stored English", finding("bucket x grants", "bucket %q grants %s to %s", "x"), ctl,
+			`<span lang="en" data-data>r-1: bucket x grants</span>`, "r-1: bucket x grants"},
+		{"fail/no format: the stored English", finding("a & b", ""), ctl,
+			`<span lang="en" data-data>r-1: a &amp; b</span>`, "r-1: a &amp; b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := string(findingText(ja, tt.finding, tt.control)); got != tt.ja {
+				t.Errorf("ja: %s\nwant %s", got, tt.ja)
+			}
+			if got := string(findingText(en, tt.finding, tt.control)); got != tt.en {
+				t.Errorf("en: %s\nwant %s", got, tt.en)
+			}
+		})
 	}
 }

@@ -1598,11 +1598,14 @@ type Contact struct {
 
 // Control A control of the catalog: metadata, Rego policy and its tests
 type Control struct {
-	Builtin       *bool                   `json:"builtin,omitempty"`
-	Description   *map[string]interface{} `json:"description,omitempty"`
-	Frameworks    *map[string]interface{} `json:"frameworks,omitempty"`
-	Id            *string                 `json:"id,omitempty"`
-	Kinds         *[]ControlKinds         `json:"kinds,omitempty"`
+	Builtin     *bool                   `json:"builtin,omitempty"`
+	Description *map[string]interface{} `json:"description,omitempty"`
+	Frameworks  *map[string]interface{} `json:"frameworks,omitempty"`
+	Id          *string                 `json:"id,omitempty"`
+	Kinds       *[]ControlKinds         `json:"kinds,omitempty"`
+
+	// Messages the Japanese of each English message format the policy writes (control.yaml's messages)
+	Messages      *map[string]string      `json:"messages,omitempty"`
 	Policy        *string                 `json:"policy,omitempty"`
 	Preventive    *map[string]interface{} `json:"preventive,omitempty"`
 	Remediation   *map[string]interface{} `json:"remediation,omitempty"`
@@ -1928,18 +1931,37 @@ type ExternalKeyResult struct {
 
 // Finding A detective control failing on one resource of one environment
 type Finding struct {
-	ControlId    string          `json:"control_id"`
-	EnvId        string          `json:"env_id"`
-	FirstSeen    time.Time       `json:"first_seen"`
-	Id           string          `json:"id"`
-	LastSeen     time.Time       `json:"last_seen"`
-	Message      string          `json:"message"`
-	OrgId        string          `json:"org_id"`
-	ResolvedAt   *time.Time      `json:"resolved_at,omitempty"`
-	ResourceId   string          `json:"resource_id"`
-	ResourceType string          `json:"resource_type"`
-	Severity     FindingSeverity `json:"severity"`
-	Status       FindingStatus   `json:"status"`
+	ControlId string    `json:"control_id"`
+	EnvId     string    `json:"env_id"`
+	FirstSeen time.Time `json:"first_seen"`
+	Id        string    `json:"id"`
+	LastSeen  time.Time `json:"last_seen"`
+
+	// Message in English: the resource's id, a colon, and what is wrong with it
+	Message string `json:"message"`
+
+	// MessageFormat the message as the control wrote it, without the resource's id: an English sprintf format ("%%" a percent sign), the key of its translation in the control's messages
+	MessageFormat string `json:"message_format"`
+
+	// MessageParams the format's parameters, one for each verb, in order
+	MessageParams []Finding_MessageParams_Item `json:"message_params"`
+	OrgId         string                       `json:"org_id"`
+	ResolvedAt    *time.Time                   `json:"resolved_at,omitempty"`
+	ResourceId    string                       `json:"resource_id"`
+	ResourceType  string                       `json:"resource_type"`
+	Severity      FindingSeverity              `json:"severity"`
+	Status        FindingStatus                `json:"status"`
+}
+
+// FindingMessageParams0 defines model for Finding.MessageParams.0.
+type FindingMessageParams0 = string
+
+// FindingMessageParams1 defines model for Finding.MessageParams.1.
+type FindingMessageParams1 = float32
+
+// Finding_MessageParams_Item defines model for Finding.message_params.Item.
+type Finding_MessageParams_Item struct {
+	union json.RawMessage
 }
 
 // FindingSeverity defines model for Finding.Severity.
@@ -3498,6 +3520,68 @@ func (a OSCALAssessmentResults_AssessmentResults) MarshalJSON() ([]byte, error) 
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsFindingMessageParams0 returns the union data inside the Finding_MessageParams_Item as a FindingMessageParams0
+func (t Finding_MessageParams_Item) AsFindingMessageParams0() (FindingMessageParams0, error) {
+	var body FindingMessageParams0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFindingMessageParams0 overwrites any union data inside the Finding_MessageParams_Item as the provided FindingMessageParams0
+func (t *Finding_MessageParams_Item) FromFindingMessageParams0(v FindingMessageParams0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFindingMessageParams0 performs a merge with any union data inside the Finding_MessageParams_Item, using the provided FindingMessageParams0
+func (t *Finding_MessageParams_Item) MergeFindingMessageParams0(v FindingMessageParams0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsFindingMessageParams1 returns the union data inside the Finding_MessageParams_Item as a FindingMessageParams1
+func (t Finding_MessageParams_Item) AsFindingMessageParams1() (FindingMessageParams1, error) {
+	var body FindingMessageParams1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFindingMessageParams1 overwrites any union data inside the Finding_MessageParams_Item as the provided FindingMessageParams1
+func (t *Finding_MessageParams_Item) FromFindingMessageParams1(v FindingMessageParams1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFindingMessageParams1 performs a merge with any union data inside the Finding_MessageParams_Item, using the provided FindingMessageParams1
+func (t *Finding_MessageParams_Item) MergeFindingMessageParams1(v FindingMessageParams1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t Finding_MessageParams_Item) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *Finding_MessageParams_Item) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
 }
 
 // AsAddControlJSONBodyMetadata0 returns the union data inside the AddControlJSONBody_Metadata as a AddControlJSONBodyMetadata0
@@ -16059,18 +16143,21 @@ type AddControlResponse struct {
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *struct {
-		Builtin       *bool                                 `json:"builtin,omitempty"`
-		CreatedAt     *time.Time                            `json:"created_at,omitempty"`
-		CreatedBy     *string                               `json:"created_by,omitempty"`
-		Description   *map[string]interface{}               `json:"description,omitempty"`
-		Frameworks    *map[string]interface{}               `json:"frameworks,omitempty"`
-		Id            *string                               `json:"id,omitempty"`
-		Kinds         *[]AddControl201JSONResponseBodyKinds `json:"kinds,omitempty"`
-		Policy        *string                               `json:"policy,omitempty"`
-		Preventive    *map[string]interface{}               `json:"preventive,omitempty"`
-		Remediation   *map[string]interface{}               `json:"remediation,omitempty"`
-		ResourceTypes *[]string                             `json:"resource_types,omitempty"`
-		Severity      *string                               `json:"severity,omitempty"`
+		Builtin     *bool                                 `json:"builtin,omitempty"`
+		CreatedAt   *time.Time                            `json:"created_at,omitempty"`
+		CreatedBy   *string                               `json:"created_by,omitempty"`
+		Description *map[string]interface{}               `json:"description,omitempty"`
+		Frameworks  *map[string]interface{}               `json:"frameworks,omitempty"`
+		Id          *string                               `json:"id,omitempty"`
+		Kinds       *[]AddControl201JSONResponseBodyKinds `json:"kinds,omitempty"`
+
+		// Messages the Japanese of each English message format the policy writes (control.yaml's messages)
+		Messages      *map[string]string      `json:"messages,omitempty"`
+		Policy        *string                 `json:"policy,omitempty"`
+		Preventive    *map[string]interface{} `json:"preventive,omitempty"`
+		Remediation   *map[string]interface{} `json:"remediation,omitempty"`
+		ResourceTypes *[]string               `json:"resource_types,omitempty"`
+		Severity      *string                 `json:"severity,omitempty"`
 		TestResults   *[]struct {
 			Control *string `json:"control,omitempty"`
 			Message *string `json:"message,omitempty"`
@@ -16091,18 +16178,21 @@ type AddControlResponse struct {
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
 func (r AddControlResponse) GetJSON201() *struct {
-	Builtin       *bool                                 `json:"builtin,omitempty"`
-	CreatedAt     *time.Time                            `json:"created_at,omitempty"`
-	CreatedBy     *string                               `json:"created_by,omitempty"`
-	Description   *map[string]interface{}               `json:"description,omitempty"`
-	Frameworks    *map[string]interface{}               `json:"frameworks,omitempty"`
-	Id            *string                               `json:"id,omitempty"`
-	Kinds         *[]AddControl201JSONResponseBodyKinds `json:"kinds,omitempty"`
-	Policy        *string                               `json:"policy,omitempty"`
-	Preventive    *map[string]interface{}               `json:"preventive,omitempty"`
-	Remediation   *map[string]interface{}               `json:"remediation,omitempty"`
-	ResourceTypes *[]string                             `json:"resource_types,omitempty"`
-	Severity      *string                               `json:"severity,omitempty"`
+	Builtin     *bool                                 `json:"builtin,omitempty"`
+	CreatedAt   *time.Time                            `json:"created_at,omitempty"`
+	CreatedBy   *string                               `json:"created_by,omitempty"`
+	Description *map[string]interface{}               `json:"description,omitempty"`
+	Frameworks  *map[string]interface{}               `json:"frameworks,omitempty"`
+	Id          *string                               `json:"id,omitempty"`
+	Kinds       *[]AddControl201JSONResponseBodyKinds `json:"kinds,omitempty"`
+
+	// Messages the Japanese of each English message format the policy writes (control.yaml's messages)
+	Messages      *map[string]string      `json:"messages,omitempty"`
+	Policy        *string                 `json:"policy,omitempty"`
+	Preventive    *map[string]interface{} `json:"preventive,omitempty"`
+	Remediation   *map[string]interface{} `json:"remediation,omitempty"`
+	ResourceTypes *[]string               `json:"resource_types,omitempty"`
+	Severity      *string                 `json:"severity,omitempty"`
 	TestResults   *[]struct {
 		Control *string `json:"control,omitempty"`
 		Message *string `json:"message,omitempty"`
@@ -25956,18 +26046,21 @@ func ParseAddControlResponse(rsp *http.Response) (*AddControlResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest struct {
-			Builtin       *bool                                 `json:"builtin,omitempty"`
-			CreatedAt     *time.Time                            `json:"created_at,omitempty"`
-			CreatedBy     *string                               `json:"created_by,omitempty"`
-			Description   *map[string]interface{}               `json:"description,omitempty"`
-			Frameworks    *map[string]interface{}               `json:"frameworks,omitempty"`
-			Id            *string                               `json:"id,omitempty"`
-			Kinds         *[]AddControl201JSONResponseBodyKinds `json:"kinds,omitempty"`
-			Policy        *string                               `json:"policy,omitempty"`
-			Preventive    *map[string]interface{}               `json:"preventive,omitempty"`
-			Remediation   *map[string]interface{}               `json:"remediation,omitempty"`
-			ResourceTypes *[]string                             `json:"resource_types,omitempty"`
-			Severity      *string                               `json:"severity,omitempty"`
+			Builtin     *bool                                 `json:"builtin,omitempty"`
+			CreatedAt   *time.Time                            `json:"created_at,omitempty"`
+			CreatedBy   *string                               `json:"created_by,omitempty"`
+			Description *map[string]interface{}               `json:"description,omitempty"`
+			Frameworks  *map[string]interface{}               `json:"frameworks,omitempty"`
+			Id          *string                               `json:"id,omitempty"`
+			Kinds       *[]AddControl201JSONResponseBodyKinds `json:"kinds,omitempty"`
+
+			// Messages the Japanese of each English message format the policy writes (control.yaml's messages)
+			Messages      *map[string]string      `json:"messages,omitempty"`
+			Policy        *string                 `json:"policy,omitempty"`
+			Preventive    *map[string]interface{} `json:"preventive,omitempty"`
+			Remediation   *map[string]interface{} `json:"remediation,omitempty"`
+			ResourceTypes *[]string               `json:"resource_types,omitempty"`
+			Severity      *string                 `json:"severity,omitempty"`
 			TestResults   *[]struct {
 				Control *string `json:"control,omitempty"`
 				Message *string `json:"message,omitempty"`

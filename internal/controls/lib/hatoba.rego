@@ -217,8 +217,30 @@ of_type(t) := [r | some r in plan_resources; r.type == t] if not input.hatoba_re
 
 # finding is what a control's deny rule returns: the message and the
 # resource it is about, so hatoba can record it per resource (conftest
-# prints msg).
-finding(r, msg) := {"msg": sprintf("%s: %s", [r.id, msg]), "resource": r.id, "type": r.type}
+# prints msg). msg is a constant English sentence; format is it as a
+# sprintf format (a "%" doubled), the key under which control.yaml's
+# messages translate it.
+finding(r, msg) := {"msg": sprintf("%s: %s", [r.id, msg]), "resource": r.id, "type": r.type, "format": replace(msg, "%", "%%"), "params": []}
+
+# finding_fmt is finding of a message with values in it: format is a
+# constant English sprintf format (the key control.yaml's messages
+# translate), params its values — data the console shows as they are in
+# either language. A value that is neither a string nor a number is kept
+# as sprintf writes it, so the console renders what msg says.
+finding_fmt(r, format, params) := {
+	"msg": sprintf("%s: %s", [r.id, sprintf(format, params)]),
+	"resource": r.id, "type": r.type, "format": format,
+	"params": [p | some x in params; p := message_param(x)],
+}
+
+message_param(x) := x if is_string(x)
+
+message_param(x) := x if is_number(x)
+
+message_param(x) := sprintf("%v", [x]) if {
+	not is_string(x)
+	not is_number(x)
+}
 
 # The regions data may stay in: Japan's two AWS regions and the domestic
 # OpenStack regions, unless the operators name others in

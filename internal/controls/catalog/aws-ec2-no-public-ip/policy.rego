@@ -10,7 +10,7 @@ deny contains f if {
 	some r in lib.of_type("aws_launch_template")
 	some i, ni in lib.list(object.get(r.config, "network_interfaces", []))
 	ni.associate_public_ip_address in {true, "true"}
-	f := lib.finding(r, sprintf("the launch template gives network interface %v a public IP address", [object.get(ni, "device_index", i)]))
+	f := lib.finding_fmt(r, "the launch template gives network interface %v a public IP address", [object.get(ni, "device_index", i)])
 }
 
 deny contains f if {
@@ -24,5 +24,5 @@ deny contains f if {
 	not r.config.associate_public_ip_address == true
 	is_string(r.config.public_ip)
 	r.config.public_ip != ""
-	f := lib.finding(r, sprintf("the instance has the public IP address %s", [r.config.public_ip]))
+	f := lib.finding_fmt(r, "the instance has the public IP address %s", [r.config.public_ip])
 }

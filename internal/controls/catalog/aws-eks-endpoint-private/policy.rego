@@ -9,5 +9,5 @@ deny contains f if {
 	some r in lib.of_type("aws_eks_cluster")
 	some v in lib.list(object.get(r.config, "vpc_config", []))
 	object.get(v, "endpoint_public_access", true) != false
-	f := lib.finding(r, sprintf("the cluster's API endpoint is public (from %v)", [object.get(v, "public_access_cidrs", ["0.0.0.0/0"])]))
+	f := lib.finding_fmt(r, "the cluster's API endpoint is public (from %v)", [object.get(v, "public_access_cidrs", ["0.0.0.0/0"])])
 }

@@ -19,7 +19,7 @@ deny contains f if {
 	some r in lib.of_type(t)
 	r.config.protocol == "HTTP"
 	not redirects_to_https(r)
-	f := lib.finding(r, sprintf("the listener on port %v serves plain HTTP", [object.get(r.config, "port", "")]))
+	f := lib.finding_fmt(r, "the listener on port %v serves plain HTTP", [object.get(r.config, "port", "")])
 }
 
 deny contains f if {
@@ -28,5 +28,5 @@ deny contains f if {
 	r.config.protocol in {"HTTPS", "TLS"}
 	policy := object.get(r.config, "ssl_policy", "")
 	not modern(policy)
-	f := lib.finding(r, sprintf("the listener's TLS policy %q allows versions older than TLS 1.2 (or is the default)", [policy]))
+	f := lib.finding_fmt(r, "the listener's TLS policy %q allows versions older than TLS 1.2 (or is the default)", [policy])
 }

@@ -10,5 +10,5 @@ deny contains f if {
 	not lib.known_after_apply(r, ["backup_retention_period"])
 	days := object.get(r.config, "backup_retention_period", 0)
 	not days >= 7
-	f := lib.finding(r, sprintf("automated backups are kept for %v days, fewer than 7", [days]))
+	f := lib.finding_fmt(r, "automated backups are kept for %v days, fewer than 7", [days])
 }

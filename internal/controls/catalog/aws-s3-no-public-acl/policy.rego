@@ -14,7 +14,7 @@ deny contains f if {
 	some t in {"aws_s3_bucket_acl", "aws_s3_bucket"}
 	some r in lib.of_type(t)
 	r.config.acl in public_acls
-	f := lib.finding(r, sprintf("bucket %q has the public canned ACL %q", [object.get(r.config, "bucket", ""), r.config.acl]))
+	f := lib.finding_fmt(r, "bucket %q has the public canned ACL %q", [object.get(r.config, "bucket", ""), r.config.acl])
 }
 
 deny contains f if {
@@ -23,12 +23,12 @@ deny contains f if {
 	some grant in lib.list(object.get(policy, "grant", []))
 	some grantee in lib.list(object.get(grant, "grantee", []))
 	grantee.uri in public_groups
-	f := lib.finding(r, sprintf("bucket %q grants %s to %s", [object.get(r.config, "bucket", ""), object.get(grant, "permission", ""), grantee.uri]))
+	f := lib.finding_fmt(r, "bucket %q grants %s to %s", [object.get(r.config, "bucket", ""), object.get(grant, "permission", ""), grantee.uri])
 }
 
 deny contains f if {
 	some r in lib.of_type("aws_s3_bucket")
 	some grant in lib.list(object.get(r.config, "grant", []))
 	grant.uri in public_groups
-	f := lib.finding(r, sprintf("bucket %q grants %s to %s", [object.get(r.config, "bucket", ""), concat(", ", [sprintf("%v", [p]) | some p in lib.list(object.get(grant, "permissions", []))]), grant.uri]))
+	f := lib.finding_fmt(r, "bucket %q grants %s to %s", [object.get(r.config, "bucket", ""), concat(", ", [sprintf("%v", [p]) | some p in lib.list(object.get(grant, "permissions", []))]), grant.uri])
 }

@@ -10,7 +10,7 @@ deny contains f if {
 	some r in lib.of_type(t)
 	off := [s | some s in settings; not object.get(r.config, s, false) == true]
 	count(off) > 0
-	f := lib.finding(r, sprintf("Block Public Access is not fully on: %s not true", [concat(", ", off)]))
+	f := lib.finding_fmt(r, "Block Public Access is not fully on: %s not true", [concat(", ", off)])
 }
 
 # A bucket no public access block configures (docs/controls.md, rule 2 for

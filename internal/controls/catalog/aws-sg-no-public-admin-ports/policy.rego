@@ -40,5 +40,5 @@ deny contains f if {
 	lib.world(cidr)
 	ports := sort([p | some p in lib.admin_ports; opens(rule, p)])
 	count(ports) > 0
-	f := lib.finding(r, sprintf("ingress from %s is open to admin ports %v (protocol %v, ports %v-%v)", [cidr, ports, rule.protocol, rule.from, rule.to]))
+	f := lib.finding_fmt(r, "ingress from %s is open to admin ports %v (protocol %v, ports %v-%v)", [cidr, ports, rule.protocol, rule.from, rule.to])
 }

@@ -10,5 +10,5 @@ deny contains f if {
 	some r in lib.of_type("hatoba_sovereignty_assessment")
 	r.config.floor_mode == "enforce"
 	some b in r.config.breaches
-	f := lib.finding(r, sprintf("%s is at level %d, below the enforced floor %d of %s environments", [b.objective, b.level, b.floor, r.config.classification]))
+	f := lib.finding_fmt(r, "%s is at level %d, below the enforced floor %d of %s environments", [b.objective, b.level, b.floor, r.config.classification])
 }

@@ -16,6 +16,8 @@ test_enforced_breach_message if {
 	hatoba_sovereignty_floor.deny == {{
 		"msg": "hatoba:sovereignty:env-1: SOV-3 is at level 0, below the enforced floor 3 of level3 environments",
 		"resource": "hatoba:sovereignty:env-1", "type": "hatoba_sovereignty_assessment",
+		"format": "%s is at level %d, below the enforced floor %d of %s environments",
+		"params": ["SOV-3", 0, 3, "level3"],
 	}} with input as assessment("enforce", [{"objective": "SOV-3", "level": 0, "floor": 3}])
 }
 

@@ -6,5 +6,5 @@ import rego.v1
 deny contains f if {
 	some r in lib.of_type("openstack_identity_application_credential_v3")
 	r.config.unrestricted == true
-	f := lib.finding(r, sprintf("application credential %v is unrestricted: it can create other credentials", [object.get(r.config, "name", "")]))
+	f := lib.finding_fmt(r, "application credential %v is unrestricted: it can create other credentials", [object.get(r.config, "name", "")])
 }

@@ -14,5 +14,5 @@ deny contains f if {
 	some k, v in object.get(r.config, "metadata", {})
 	regex.match(`(?i)(pass(word|wd)?|secret)`, k)
 	v != ""
-	f := lib.finding(r, sprintf("the instance's metadata carries a secret (%s)", [k]))
+	f := lib.finding_fmt(r, "the instance's metadata carries a secret (%s)", [k])
 }

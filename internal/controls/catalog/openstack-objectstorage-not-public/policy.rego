@@ -9,5 +9,5 @@ deny contains f if {
 	is_string(acl)
 	some entry in split(acl, ",")
 	trim_space(entry) == ".r:*"
-	f := lib.finding(r, sprintf("container %v is readable by anyone (container_read %q)", [object.get(r.config, "name", ""), acl]))
+	f := lib.finding_fmt(r, "container %v is readable by anyone (container_read %q)", [object.get(r.config, "name", ""), acl])
 }

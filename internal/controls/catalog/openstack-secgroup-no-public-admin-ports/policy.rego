@@ -43,5 +43,5 @@ deny contains f if {
 	public(r)
 	ports := sort([p | some p in lib.admin_ports; opens(r, p)])
 	count(ports) > 0
-	f := lib.finding(r, sprintf("ingress from %s is open to admin ports %v", [source(r), ports]))
+	f := lib.finding_fmt(r, "ingress from %s is open to admin ports %v", [source(r), ports])
 }

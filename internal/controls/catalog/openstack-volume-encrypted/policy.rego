@@ -16,5 +16,5 @@ encrypted(r) if {
 deny contains f if {
 	some r in lib.of_type("openstack_blockstorage_volume_v3")
 	not encrypted(r)
-	f := lib.finding(r, sprintf("volume %v is not encrypted (volume type %q)", [object.get(r.config, "name", ""), object.get(r.config, "volume_type", "")]))
+	f := lib.finding_fmt(r, "volume %v is not encrypted (volume type %q)", [object.get(r.config, "name", ""), object.get(r.config, "volume_type", "")])
 }
