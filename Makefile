@@ -33,4 +33,4 @@ tokens: ## rebuild the console's design-token CSS from npm
 build: ## build ./hatoba
 	go build -o hatoba ./cmd/hatoba
 
-.PHONY: help run test lint golden generate test-short bench tokens build
+.PHONY: help run test lint golden generate cli-docs test-short bench tokens build
