@@ -217,22 +217,24 @@ func cmdPersonInvite(fs *pflag.FlagSet) runFunc {
 			return fmt.Errorf("the database is at schema %d, this hatoba needs %d: run `hatoba migrate` first", v, store.Latest())
 		}
 		ids := identity.New(db, identity.Options{InvitationTTL: cfg.Identity.InvitationTTL}, time.Now)
-		p, token, err := ids.Bootstrap(ctx, identity.Invitation{Role: authz.Role(*role), OrgID: *orgID, DisplayName: *name, Email: *email})
-		if err != nil {
-			return err
-		}
+		inv := identity.Invitation{Role: authz.Role(*role), OrgID: *orgID, DisplayName: *name, Email: *email}
 		if *certFile != "" {
 			cert, err := readCertificate(*certFile)
 			if err != nil {
 				return err
 			}
 			d := pki.Describe(cert)
-			if _, err := ids.Accept(ctx, token, identity.Certificate{IssuerDN: d.IssuerDN, Serial: d.Serial, SPKISHA256: d.SPKISHA256,
-				SubjectDN: d.SubjectDN, NotAfter: d.NotAfter}); err != nil {
+			p, err := ids.BootstrapBound(ctx, inv, identity.Certificate{IssuerDN: d.IssuerDN, Serial: d.Serial, SPKISHA256: d.SPKISHA256,
+				SubjectDN: d.SubjectDN, NotAfter: d.NotAfter})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "added %s (%s) as %s, signing in with the certificate %s (serial %s)\n", p.DisplayName, p.ID, p.Role, *certFile, d.Serial)
 			return nil
+		}
+		p, token, err := ids.Bootstrap(ctx, inv)
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(stdout, "invited %s (%s) as %s\n", p.DisplayName, p.ID, p.Role)
 		fmt.Fprintf(stdout, "send this one-time link; it is shown only now and expires in %s:\n%s/invitations/%s\n",
