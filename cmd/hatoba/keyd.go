@@ -250,7 +250,7 @@ func cmdKeydServe(fs *pflag.FlagSet) runFunc {
 		}
 		fmt.Fprintf(stdout, "hatoba keyd %s serving on https://%s (XKS proxy at %s, keys in %s)\n", version, ln.Addr(), ks.xks.StorePath("<org id>"), where)
 		srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-			WriteTimeout: time.Minute, TLSConfig: tlsConfig}
+			WriteTimeout: time.Minute, TLSConfig: tlsConfig, ErrorLog: serverErrorLog(log)}
 		return serveUntilDone(ctx, srv, ln)
 	}
 }

@@ -182,7 +182,7 @@ func cmdSimCloud(fs *pflag.FlagSet) runFunc {
 			return fmt.Errorf("simcloud: %w", err)
 		}
 		fmt.Fprintf(stdout, "simulated cloud listening on http://%s (access key %s)\n", ln.Addr(), simAccessKey)
-		return serveUntilDone(ctx, &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln)
+		return serveUntilDone(ctx, &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: serverErrorLog(log)}, ln)
 	}
 }
 
@@ -292,7 +292,7 @@ func cmdServe(fs *pflag.FlagSet) runFunc {
 				return fmt.Errorf("embedded simcloud: %w", err)
 			}
 			simURL = "http://" + ln.Addr().String()
-			simSrv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			simSrv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: serverErrorLog(log)}
 			go func() { _ = simSrv.Serve(ln) }()
 			defer simSrv.Close() //nolint:errcheck // the process is ending
 			log.Info("embedded simulated cloud", "url", simURL, "latency", cfg.SimCloud.Latency)
@@ -485,7 +485,7 @@ func cmdServe(fs *pflag.FlagSet) runFunc {
 		ln := tls.NewListener(plain, tlsConfig)
 		fmt.Fprintf(stdout, "hatoba %s serving on https://%s (database %s, schema %d)\n", version, ln.Addr(), db, res.To)
 		srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
-			TLSConfig: tlsConfig}
+			TLSConfig: tlsConfig, ErrorLog: serverErrorLog(log)}
 		return serveUntilDone(ctx, srv, ln)
 	}
 }
