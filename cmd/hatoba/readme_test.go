@@ -91,6 +91,10 @@ func TestReadme(t *testing.T) {
 			t.Fatalf("the README's commands need %s (scripts/install-test-deps.sh installs it)", tool)
 		}
 	}
+	// The other tests build hatoba from the same directories with the same
+	// flags: waiting for that build leaves the README's go build only the
+	// link (go test -race compiled nothing it could use).
+	hatobaBinary(t)
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +191,7 @@ func TestReadme(t *testing.T) {
 // goShim compiles in the repository (%[1]s) what the README's go build and
 // go run name, writing and running the result here (TestReadme says why).
 const goShim = `go() {
+  local -; set +x
   local sub=$1; shift
   case $sub in
   build)
