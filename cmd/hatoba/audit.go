@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -20,8 +19,6 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 )
-
-const auditSubcommands = "verify, export, checkpoint, key, check-bundle, integrate"
 
 // auditDB loads the configuration and opens the database.
 func auditDB(ctx context.Context, sf *settingFlags) (config.Config, *store.DB, error) {

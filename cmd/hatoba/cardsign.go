@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"errors"
-
 	"fmt"
 	"io"
 	"net/url"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-
 	"fmt"
 	"net/http"
 	"os"

@@ -14,11 +14,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/spf13/pflag"
-
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/text/width"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"

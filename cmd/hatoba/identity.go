@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-
 	"fmt"
 	"io"
 	"io/fs"

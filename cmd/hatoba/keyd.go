@@ -18,9 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/spf13/pflag"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -35,8 +34,6 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/web"
 	"github.com/hatoba-cloud/hatoba/internal/xks"
 )
-
-const keydSubcommands = "serve, init, unseal, seal, status"
 
 // keyService is the key service as serve embeds it and hatoba keyd runs
 // it: the keys, the usage recorder, the XKS proxy and the plain

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
