@@ -73,10 +73,9 @@ func with(c *cobra.Command, long, example string) *cobra.Command {
 }
 
 var (
-	noArgs   = cobra.NoArgs
-	anyArgs  = cobra.ArbitraryArgs
-	oneArg   = cobra.ExactArgs(1)
-	upToArgs = cobra.MaximumNArgs
+	noArgs  = cobra.NoArgs
+	anyArgs = cobra.ArbitraryArgs
+	oneArg  = cobra.ExactArgs(1)
 )
 
 const clientHelp = `It talks to a running server: --server URL or HATOBA_SERVER (default
