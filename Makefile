@@ -18,6 +18,9 @@ golden: ## rewrite the API's golden responses (internal/api/testdata/golden)
 generate: ## regenerate the API client from openapi.json
 	go generate ./internal/api/apiclient
 
+cli-docs: ## rewrite the command line's reference (docs/cli) from the command tree
+	HATOBA_UPDATE_CLI_DOCS=1 go test ./cmd/hatoba -run TestCLIDocsCurrent
+
 test-short: ## unit tests only, no process or browser tests
 	go test -short ./...
 
@@ -30,4 +33,4 @@ tokens: ## rebuild the console's design-token CSS from npm
 build: ## build ./hatoba
 	go build -o hatoba ./cmd/hatoba
 
-.PHONY: help run test lint golden generate test-short bench tokens build
+.PHONY: help run test lint golden generate cli-docs test-short bench tokens build

@@ -11,6 +11,7 @@
 #     with go install by scripts/s3server.sh and started on 127.0.0.1:7070);
 #   - OpenStack Keystone (scripts/keystone.sh installs, sets up and starts
 #     it on 127.0.0.1:35357) for the OpenStack driver's tests;
+#   - curl and jq, which the README's commands use (its doc test runs them);
 #   - and, built with Go rather than from Debian, mailpit: a real SMTP server
 #     the e-mail notification tests send to and read back (smtpserver.sh).
 # Safe to run again: it installs only what is missing.
@@ -57,6 +58,9 @@ else
 fi
 command -v pk12util >/dev/null 2>&1 && command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The README's doc test (cmd/hatoba/readme_test.go) runs its curl and jq.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

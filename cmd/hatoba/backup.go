@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/backup"
@@ -42,6 +43,9 @@ func exitCode(err error) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if errors.As(err, new(usageError)) {
+		return exitUsage
 	}
 	return 1
 }
@@ -149,91 +153,84 @@ func unsealLocal(ctx context.Context, ks *keys.Service, hsm keys.HSMConfig, stdi
 	return fmt.Errorf("the key service is still sealed: standard input ended before %d shares were given", st.Threshold)
 }
 
-// cmdBackup runs `hatoba backup [run|list|drill]` on the server's machine.
-func cmdBackup(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	sub := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "run", "drill", "list":
-	default:
-		return usageError{fmt.Sprintf("unknown backup subcommand %q (want run, drill, list)", sub)}
-	}
-	fs := flag.NewFlagSet("backup "+sub, flag.ContinueOnError)
+// cmdBackup runs `hatoba backup [run|list|drill]` on the server's machine
+// (plain `hatoba backup` is run).
+func cmdBackup(sub string, fs *pflag.FlagSet) runFunc {
 	sf := addSettingFlags(fs)
 	identity := fs.String("identity", "", "PEM X25519 private key that opens shares sealed to this custodian")
-	cfg, log, db, err := openServerCommand(ctx, fs, sf, args, stderr)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	ksDB := db
-	if cfg.Keyd.DatabaseURL != "" && cfg.Keyd.DatabaseURL != cfg.DatabaseURL {
-		if ksDB, err = store.Open(ctx, cfg.Keyd.DatabaseURL, store.Options{}); err != nil {
-			return fmt.Errorf("keyd database: %w", err)
-		}
-		defer ksDB.Close()
-	}
-	ks := keys.New(ksDB, keys.Options{Logger: log})
-	hsm := keys.HSMConfig{ModulePath: cfg.Keyd.HSMModule, TokenLabel: cfg.Keyd.HSMTokenLabel, KeyLabel: cfg.Keyd.HSMKeyLabel}
-	if sub != "list" {
-		if err := unsealLocal(ctx, ks, hsm, stdin, *identity, stderr); err != nil {
-			return fmt.Errorf("backup %s: %w", sub, err)
-		}
-	}
-	sealed := secrets.New(ksDB, ks, time.Now)
-	svc, err := newBackupService(ctx, cfg, db, ks, sealed, log)
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "run":
-		r, err := svc.RunBackup(ctx, localActor(), "")
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		cfg, log, db, err := openServerCommand(ctx, sf, stderr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "backup %s written to %s: %d rows, %s, in %s\n", r.BackupID, svc.Target, r.Rows, bytesText(r.Bytes), r.Took.Round(time.Millisecond))
-		return nil
-	case "drill":
-		r, err := svc.Drill(ctx, localActor(), "", backup.SQLiteScratch(cfg.Backup.ScratchDir))
-		printRun(stdout, r)
+		defer db.Close()
+		if _, err := db.Migrate(ctx); err != nil {
+			return err
+		}
+		ksDB := db
+		if cfg.Keyd.DatabaseURL != "" && cfg.Keyd.DatabaseURL != cfg.DatabaseURL {
+			if ksDB, err = store.Open(ctx, cfg.Keyd.DatabaseURL, store.Options{}); err != nil {
+				return fmt.Errorf("keyd database: %w", err)
+			}
+			defer ksDB.Close()
+		}
+		ks := keys.New(ksDB, keys.Options{Logger: log})
+		hsm := keys.HSMConfig{ModulePath: cfg.Keyd.HSMModule, TokenLabel: cfg.Keyd.HSMTokenLabel, KeyLabel: cfg.Keyd.HSMKeyLabel}
+		if sub != "list" {
+			if err := unsealLocal(ctx, ks, hsm, stdin, *identity, stderr); err != nil {
+				return fmt.Errorf("backup %s: %w", sub, err)
+			}
+		}
+		sealed := secrets.New(ksDB, ks, time.Now)
+		svc, err := newBackupService(ctx, cfg, db, ks, sealed, log)
 		if err != nil {
-			return exitError{code: 1, err: err}
+			return err
 		}
-		return nil
-	}
-	ids, err := svc.Target.Backups(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%d backups on %s", len(ids), svc.Target)
-	if len(ids) > 0 {
-		fmt.Fprintf(stdout, ", newest %s", ids[len(ids)-1])
-	}
-	fmt.Fprintln(stdout)
-	runs, err := svc.Runs(ctx, "", 20)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTATE\tBACKUP\tROWS\tSIZE\tTIME\tRPO\tBY")
-	for _, r := range runs {
-		rpo, size := "-", bytesText(r.Bytes)
-		if r.Kind == backup.KindDrill {
-			rpo, size = r.RPO.Round(time.Second).String(), "-"
+		switch sub {
+		case "run":
+			r, err := svc.RunBackup(ctx, localActor(), "")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "backup %s written to %s: %d rows, %s, in %s\n", r.BackupID, svc.Target, r.Rows, bytesText(r.Bytes), r.Took.Round(time.Millisecond))
+			return nil
+		case "drill":
+			r, err := svc.Drill(ctx, localActor(), "", backup.SQLiteScratch(cfg.Backup.ScratchDir))
+			printRun(stdout, r)
+			if err != nil {
+				return exitError{code: 1, err: err}
+			}
+			return nil
 		}
-		state := r.State
-		if r.Severity != "" {
-			state += " (" + r.Severity + ")"
+		ids, err := svc.Target.Backups(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, state, r.BackupID, r.Rows, size,
-			r.Took.Round(time.Millisecond), rpo, r.RequestedBy)
+		fmt.Fprintf(stdout, "%d backups on %s", len(ids), svc.Target)
+		if len(ids) > 0 {
+			fmt.Fprintf(stdout, ", newest %s", ids[len(ids)-1])
+		}
+		fmt.Fprintln(stdout)
+		runs, err := svc.Runs(ctx, "", 20)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tSTATE\tBACKUP\tROWS\tSIZE\tTIME\tRPO\tBY")
+		for _, r := range runs {
+			rpo, size := "-", bytesText(r.Bytes)
+			if r.Kind == backup.KindDrill {
+				rpo, size = r.RPO.Round(time.Second).String(), "-"
+			}
+			state := r.State
+			if r.Severity != "" {
+				state += " (" + r.Severity + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, state, r.BackupID, r.Rows, size,
+				r.Took.Round(time.Millisecond), rpo, r.RequestedBy)
+		}
+		return tw.Flush()
 	}
-	return tw.Flush()
 }
 
 func printRun(w io.Writer, r backup.Run) {
@@ -259,69 +256,67 @@ func bytesText(n int64) string {
 
 // cmdRestore runs `hatoba restore --into URL [--id ID]`: the backup into
 // an empty database, whose key service the custodians unseal.
-func cmdRestore(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+func cmdRestore(fs *pflag.FlagSet) runFunc {
 	sf := addSettingFlags(fs)
 	into := fs.String("into", "", "the empty database to restore into (a SQLite path or postgres://… URL)")
 	id := fs.String("id", "", "the backup to restore (default: the newest)")
 	vkey := fs.String("key", os.Getenv("HATOBA_AUDIT_KEY"), "the audit log's public key that signed the backup (default: derived from the signing key file)")
 	identity := fs.String("identity", "", "PEM X25519 private key that opens shares sealed to this custodian")
 	configOut := fs.String("config-out", "", "write the backup's configuration (without secrets) to this file")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	if *into == "" {
-		return usageError{"restore needs --into: a new, empty database"}
-	}
-	cfg, err := loadConfig(sf)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel, stderr)
-	v, err := auditVerifier(cfg, *vkey)
-	if err != nil {
-		return err
-	}
-	target, err := backupTarget(ctx, cfg.Backup, nil)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(ctx, *into, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	hsm := keys.HSMConfig{ModulePath: cfg.Keyd.HSMModule, TokenLabel: cfg.Keyd.HSMTokenLabel, KeyLabel: cfg.Keyd.HSMKeyLabel}
-	svc := &backup.Service{Target: target, Verifier: v, Origin: cfg.Audit.Origin, Logger: log}
-	rep, err := svc.Restore(ctx, backup.RestoreOptions{ID: *id, Into: db, OpenKeys: func(ctx context.Context, into *store.DB) (backup.KeyService, error) {
-		ks := keys.New(into, keys.Options{Logger: log})
-		return ks, unsealLocal(ctx, ks, hsm, stdin, *identity, stderr)
-	}})
-	var re *backup.RefusedError
-	if errors.As(err, &re) {
-		return exitError{code: exitRefused, err: err}
-	}
-	if err != nil {
-		return err
-	}
-	m := rep.Manifest
-	fmt.Fprintf(stdout, "restored backup %s (made %s from %s, schema %d) into %s: %d rows in %s\n",
-		m.ID, m.CreatedAt.Format(time.RFC3339), m.Source.Dialect, m.Source.SchemaVersion, db, rep.Rows, rep.Took.Round(time.Millisecond))
-	if *configOut != "" {
-		if err := os.WriteFile(*configOut, []byte(rep.Config), 0o600); err != nil {
-			return fmt.Errorf("--config-out: %w", err)
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		if *into == "" {
+			return usageError{"restore needs --into: a new, empty database"}
 		}
-		fmt.Fprintf(stdout, "the backup's configuration (secrets removed) is in %s\n", *configOut)
+		cfg, err := loadConfig(sf)
+		if err != nil {
+			return err
+		}
+		log := newLogger(cfg.LogLevel, stderr)
+		v, err := auditVerifier(cfg, *vkey)
+		if err != nil {
+			return err
+		}
+		target, err := backupTarget(ctx, cfg.Backup, nil)
+		if err != nil {
+			return err
+		}
+		db, err := store.Open(ctx, *into, store.Options{})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		hsm := keys.HSMConfig{ModulePath: cfg.Keyd.HSMModule, TokenLabel: cfg.Keyd.HSMTokenLabel, KeyLabel: cfg.Keyd.HSMKeyLabel}
+		svc := &backup.Service{Target: target, Verifier: v, Origin: cfg.Audit.Origin, Logger: log}
+		rep, err := svc.Restore(ctx, backup.RestoreOptions{ID: *id, Into: db, OpenKeys: func(ctx context.Context, into *store.DB) (backup.KeyService, error) {
+			ks := keys.New(into, keys.Options{Logger: log})
+			return ks, unsealLocal(ctx, ks, hsm, stdin, *identity, stderr)
+		}})
+		var re *backup.RefusedError
+		if errors.As(err, &re) {
+			return exitError{code: exitRefused, err: err}
+		}
+		if err != nil {
+			return err
+		}
+		m := rep.Manifest
+		fmt.Fprintf(stdout, "restored backup %s (made %s from %s, schema %d) into %s: %d rows in %s\n",
+			m.ID, m.CreatedAt.Format(time.RFC3339), m.Source.Dialect, m.Source.SchemaVersion, db, rep.Rows, rep.Took.Round(time.Millisecond))
+		if *configOut != "" {
+			if err := os.WriteFile(*configOut, []byte(rep.Config), 0o600); err != nil {
+				return fmt.Errorf("--config-out: %w", err)
+			}
+			fmt.Fprintf(stdout, "the backup's configuration (secrets removed) is in %s\n", *configOut)
+		}
+		if !rep.Audit.OK() {
+			return exitError{code: exitRefused, err: fmt.Errorf("the restored audit log does not verify: %s", rep.Audit.Problem)}
+		}
+		fmt.Fprintf(stdout, "audit log intact: %d entries, contains the backup's checkpoint of %d\n", rep.Audit.Size, m.Audit.Size)
+		if len(rep.Mismatches) > 0 {
+			return exitError{code: exitRefused, err: fmt.Errorf("the restored tables differ from the backup: %s", strings.Join(rep.Mismatches, "; "))}
+		}
+		fmt.Fprintf(stdout, "every table matches the backup's count and checksum (%d tables)\n", len(m.Tables))
+		return nil
 	}
-	if !rep.Audit.OK() {
-		return exitError{code: exitRefused, err: fmt.Errorf("the restored audit log does not verify: %s", rep.Audit.Problem)}
-	}
-	fmt.Fprintf(stdout, "audit log intact: %d entries, contains the backup's checkpoint of %d\n", rep.Audit.Size, m.Audit.Size)
-	if len(rep.Mismatches) > 0 {
-		return exitError{code: exitRefused, err: fmt.Errorf("the restored tables differ from the backup: %s", strings.Join(rep.Mismatches, "; "))}
-	}
-	fmt.Fprintf(stdout, "every table matches the backup's count and checksum (%d tables)\n", len(m.Tables))
-	return nil
 }
 
 // startBackups runs the backup and drill schedule in serve when a target

@@ -63,15 +63,7 @@ func TestBackupCommands(t *testing.T) {
 		t.Helper()
 		var out, errOut bytes.Buffer
 		args = append(args, settings...)
-		var err error
-		switch args[0] {
-		case "backup":
-			err = cmdBackup(ctx, args[1:], strings.NewReader(stdin), &out, &errOut)
-		case "restore":
-			err = cmdRestore(ctx, args[1:], strings.NewReader(stdin), &out, &errOut)
-		default:
-			err = run(ctx, args, &out, &errOut)
-		}
+		err := runIO(ctx, args, strings.NewReader(stdin), &out, &errOut)
 		return out.String(), err
 	}
 	if _, err := hatoba("", "migrate"); err != nil {

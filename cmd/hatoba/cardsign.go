@@ -5,13 +5,14 @@ import (
 	"crypto"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/hatoba-cloud/hatoba/internal/pki"
 	"github.com/hatoba-cloud/hatoba/internal/smartcard"
@@ -23,7 +24,7 @@ type cardFlags struct {
 	module, tokenLabel, keyLabel, pinEnv, certFile, keyFile *string
 }
 
-func addCardFlags(fs *flag.FlagSet) cardFlags {
+func addCardFlags(fs *pflag.FlagSet) cardFlags {
 	return cardFlags{
 		module: fs.String("pkcs11-module", firstNonEmpty(os.Getenv("HATOBA_PKCS11_MODULE"), "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"),
 			"PKCS#11 module of the card reader ($HATOBA_PKCS11_MODULE)"),

@@ -2,10 +2,11 @@ package main
 
 import (
 	"crypto/tls"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
+
+	"github.com/spf13/pflag"
 )
 
 // clientCertFlags give the CLI a TLS client certificate, for a key
@@ -13,7 +14,7 @@ import (
 // TLS), such as a custodian's unseal.
 type clientCertFlags struct{ certFile, keyFile *string }
 
-func addClientCertFlags(fs *flag.FlagSet) clientCertFlags {
+func addClientCertFlags(fs *pflag.FlagSet) clientCertFlags {
 	return clientCertFlags{
 		certFile: fs.String("cert-file", os.Getenv("HATOBA_CLIENT_CERT"), "PEM client certificate (chain) to present to a server that requires one ($HATOBA_CLIENT_CERT)"),
 		keyFile:  fs.String("key-file", os.Getenv("HATOBA_CLIENT_KEY"), "PEM private key of --cert-file ($HATOBA_CLIENT_KEY)"),

@@ -4,19 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
-
-	"golang.org/x/text/width"
 	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/text/width"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -57,7 +58,7 @@ func (c *client) do(ctx context.Context, method, path string, body any, header h
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("cannot reach hatoba at %s (is `hatoba serve` running? set --server or HATOBA_SERVER): %w", c.base, err)
+		return 0, reachError(c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
@@ -79,8 +80,23 @@ func (c *client) do(ctx context.Context, method, path string, body any, header h
 	return resp.StatusCode, nil
 }
 
-func cmdEnv(ctx context.Context, sub string, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("env "+sub, flag.ContinueOnError)
+// reachError says what to do when the server cannot be reached: a
+// certificate this machine does not trust needs the server's CA, not a
+// question whether serve runs.
+func reachError(base string, err error) error {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) {
+		return fmt.Errorf("the certificate of %s is not trusted here: pass the CA it chains to with --server-ca FILE or HATOBA_SERVER_CA "+
+			"(a server with a self-signed certificate writes it to hatoba-tls/server.pem): %w", base, err)
+	}
+	return fmt.Errorf("cannot reach hatoba at %s (is `hatoba serve` running? set --server or HATOBA_SERVER): %w", base, err)
+}
+
+func cmdEnv(sub string, fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	var (
@@ -105,77 +121,76 @@ func cmdEnv(ctx context.Context, sub string, args []string, stdout io.Writer) er
 		reason = fs.String("reason", "", "why (required; shown to the requester)")
 	case "approve", "retry":
 	default:
-		return usageError{fmt.Sprintf("unknown env subcommand %q", sub)}
+		return failing(usageError{fmt.Sprintf("unknown env subcommand %q", sub)})
 	}
-	if err := parseFlags(fs, args, os.Stderr); err != nil {
-		return err
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "request":
-		if *orgID == "" || *system == "" {
-			return usageError{"env request needs --org and --system"}
-		}
-		if *key == "" {
-			*key = randomKey()
-		}
-		var en env.Environment
-		req := env.Request{OrgID: *orgID, SystemName: *system, Purpose: env.Purpose(*purpose), Classification: env.Classification(*class), Provider: *prov}
-		if _, err := c.do(ctx, "POST", "/api/v1/environments", req, http.Header{"Idempotency-Key": {*key}}, &en); err != nil {
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		c, err := newClient(cf)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s %s (%s)\n", en.ID, en.State, firstNonEmpty(en.ApprovalNotes, en.StateReason))
-		if *wait {
-			return follow(ctx, c, en.ID, stdout)
+		switch sub {
+		case "request":
+			if *orgID == "" || *system == "" {
+				return usageError{"env request needs --org and --system"}
+			}
+			if *key == "" {
+				*key = randomKey()
+			}
+			var en env.Environment
+			req := env.Request{OrgID: *orgID, SystemName: *system, Purpose: env.Purpose(*purpose), Classification: env.Classification(*class), Provider: *prov}
+			if _, err := c.do(ctx, "POST", "/api/v1/environments", req, http.Header{"Idempotency-Key": {*key}}, &en); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s %s (%s)\n", en.ID, en.State, firstNonEmpty(en.ApprovalNotes, en.StateReason))
+			if *wait {
+				return follow(ctx, c, en.ID, stdout)
+			}
+			return nil
+		case "list":
+			q := url.Values{}
+			if *orgID != "" {
+				q.Set("org_id", *orgID)
+			}
+			if *state != "" {
+				q.Set("state", *state)
+			}
+			return listAll(ctx, c, q, stdout, *asJSON)
+		}
+		if len(args) != 1 {
+			return usageError{fmt.Sprintf("env %s needs exactly one environment id", sub)}
+		}
+		id := url.PathEscape(args[0])
+		switch sub {
+		case "show":
+			if *watch {
+				return follow(ctx, c, args[0], stdout)
+			}
+			var d api.EnvironmentDetail
+			if _, err := c.do(ctx, "GET", "/api/v1/environments/"+id, nil, nil, &d); err != nil {
+				return err
+			}
+			if *asJSON {
+				return json.NewEncoder(stdout).Encode(d)
+			}
+			printDetail(stdout, d)
+			return nil
+		case "approve", "retry":
+			var en env.Environment
+			if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/"+sub, map[string]string{}, nil, &en); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s %s\n", en.ID, en.State)
+			return nil
+		case "reject":
+			var en env.Environment
+			if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/reject", map[string]string{"reason": *reason}, nil, &en); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s %s: %s\n", en.ID, en.State, en.StateReason)
+			return nil
 		}
 		return nil
-	case "list":
-		q := url.Values{}
-		if *orgID != "" {
-			q.Set("org_id", *orgID)
-		}
-		if *state != "" {
-			q.Set("state", *state)
-		}
-		return listAll(ctx, c, q, stdout, *asJSON)
 	}
-	if fs.NArg() != 1 {
-		return usageError{fmt.Sprintf("env %s needs exactly one environment id", sub)}
-	}
-	id := url.PathEscape(fs.Arg(0))
-	switch sub {
-	case "show":
-		if *watch {
-			return follow(ctx, c, fs.Arg(0), stdout)
-		}
-		var d api.EnvironmentDetail
-		if _, err := c.do(ctx, "GET", "/api/v1/environments/"+id, nil, nil, &d); err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(d)
-		}
-		printDetail(stdout, d)
-		return nil
-	case "approve", "retry":
-		var en env.Environment
-		if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/"+sub, map[string]string{}, nil, &en); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s %s\n", en.ID, en.State)
-		return nil
-	case "reject":
-		var en env.Environment
-		if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/reject", map[string]string{"reason": *reason}, nil, &en); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s %s: %s\n", en.ID, en.State, en.StateReason)
-		return nil
-	}
-	return nil
 }
 
 func listAll(ctx context.Context, c *client, q url.Values, stdout io.Writer, asJSON bool) error {

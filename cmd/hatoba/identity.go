@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -188,60 +189,57 @@ func selfSignedServerCert(dir, publicURL string, log *slog.Logger) (string, stri
 	return certFile, keyFile, nil
 }
 
-// cmdPerson runs `hatoba person invite`: on the server's own machine, with
+// cmdPersonInvite runs `hatoba person invite`: on the server's own machine, with
 // the database, it invites a person — how the first central operator
 // comes to be. Everyone after that is invited through the console or API.
-func cmdPerson(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "invite" {
-		return usageError{"person needs a subcommand: invite"}
-	}
-	fs := flag.NewFlagSet("person invite", flag.ContinueOnError)
+func cmdPersonInvite(fs *pflag.FlagSet) runFunc {
 	sf := addSettingFlags(fs)
 	role := fs.String("role", "", "central-operator, central-auditor, tenant-admin or tenant-member")
 	name := fs.String("name", "", "the person's name as colleagues know it")
 	orgID := fs.String("org", "", "the organisation of a tenant role")
 	email := fs.String("email", "", "e-mail address (optional)")
 	certFile := fs.String("cert", "", "bind this PEM certificate to the person at once instead of printing an invitation link (for the first operator on a server without a browser, and for trials)")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
-		return err
-	}
-	if *role == "" || *name == "" {
-		return usageError{"person invite needs --role and --name"}
-	}
-	cfg, err := loadConfig(sf)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if v, err := db.SchemaVersion(ctx); err != nil || v != store.Latest() {
-		return fmt.Errorf("the database is at schema %d, this hatoba needs %d: run `hatoba migrate` first", v, store.Latest())
-	}
-	ids := identity.New(db, identity.Options{InvitationTTL: cfg.Identity.InvitationTTL}, time.Now)
-	p, token, err := ids.Bootstrap(ctx, identity.Invitation{Role: authz.Role(*role), OrgID: *orgID, DisplayName: *name, Email: *email})
-	if err != nil {
-		return err
-	}
-	if *certFile != "" {
-		cert, err := readCertificate(*certFile)
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		if *role == "" || *name == "" {
+			return usageError{"person invite needs --role and --name"}
+		}
+		cfg, err := loadConfig(sf)
 		if err != nil {
 			return err
 		}
-		d := pki.Describe(cert)
-		if _, err := ids.Accept(ctx, token, identity.Certificate{IssuerDN: d.IssuerDN, Serial: d.Serial, SPKISHA256: d.SPKISHA256,
-			SubjectDN: d.SubjectDN, NotAfter: d.NotAfter}); err != nil {
+		db, err := openStore(ctx, cfg)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "added %s (%s) as %s, signing in with the certificate %s (serial %s)\n", p.DisplayName, p.ID, p.Role, *certFile, d.Serial)
+		defer db.Close()
+		if v, err := db.SchemaVersion(ctx); err != nil || v != store.Latest() {
+			return fmt.Errorf("the database is at schema %d, this hatoba needs %d: run `hatoba migrate` first", v, store.Latest())
+		}
+		ids := identity.New(db, identity.Options{InvitationTTL: cfg.Identity.InvitationTTL}, time.Now)
+		inv := identity.Invitation{Role: authz.Role(*role), OrgID: *orgID, DisplayName: *name, Email: *email}
+		if *certFile != "" {
+			cert, err := readCertificate(*certFile)
+			if err != nil {
+				return err
+			}
+			d := pki.Describe(cert)
+			p, err := ids.BootstrapBound(ctx, inv, identity.Certificate{IssuerDN: d.IssuerDN, Serial: d.Serial, SPKISHA256: d.SPKISHA256,
+				SubjectDN: d.SubjectDN, NotAfter: d.NotAfter})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "added %s (%s) as %s, signing in with the certificate %s (serial %s)\n", p.DisplayName, p.ID, p.Role, *certFile, d.Serial)
+			return nil
+		}
+		p, token, err := ids.Bootstrap(ctx, inv)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "invited %s (%s) as %s\n", p.DisplayName, p.ID, p.Role)
+		fmt.Fprintf(stdout, "send this one-time link; it is shown only now and expires in %s:\n%s/invitations/%s\n",
+			cfg.Identity.InvitationTTL, strings.TrimRight(cfg.Identity.PublicURL, "/"), token)
 		return nil
 	}
-	fmt.Fprintf(stdout, "invited %s (%s) as %s\n", p.DisplayName, p.ID, p.Role)
-	fmt.Fprintf(stdout, "send this one-time link; it is shown only now and expires in %s:\n%s/invitations/%s\n",
-		cfg.Identity.InvitationTTL, strings.TrimRight(cfg.Identity.PublicURL, "/"), token)
-	return nil
 }
 
 // readCertificate reads the first certificate of a PEM file.

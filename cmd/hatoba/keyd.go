@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/spf13/pflag"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -34,8 +34,6 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/web"
 	"github.com/hatoba-cloud/hatoba/internal/xks"
 )
-
-const keydSubcommands = "serve, init, unseal, seal, status"
 
 // keyService is the key service as serve embeds it and hatoba keyd runs
 // it: the keys, the usage recorder, the XKS proxy and the plain
@@ -188,82 +186,71 @@ func secretCredentials(store *secrets.Store, name, accessKeyID string) awssdk.Cr
 	})
 }
 
-func cmdKeyd(ctx context.Context, sub string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	switch sub {
-	case "serve":
-		return cmdKeydServe(ctx, args, stdout, stderr)
-	case "init":
-		return cmdKeydInit(ctx, args, stdin, stdout, stderr)
-	case "unseal":
-		return cmdKeydUnseal(ctx, args, stdin, stdout, stderr)
-	case "seal", "status":
-		return cmdKeydSealStatus(ctx, sub, args, stdout, stderr)
-	}
-	return usageError{fmt.Sprintf("unknown keyd subcommand %q (known: %s)", sub, keydSubcommands)}
-}
-
 // cmdKeydServe runs the key service on its own listener: the XKS proxy,
 // the plain encryption API and the key routes of the API. People sign in
 // at the control plane; their tokens are checked against its database.
-func cmdKeydServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keyd serve", flag.ContinueOnError)
-	cfg, log, mainDB, err := openServerCommand(ctx, fs, addSettingFlags(fs), args, stderr)
-	if err != nil {
-		return err
-	}
-	defer mainDB.Close()
-	if v, err := mainDB.SchemaVersion(ctx); err != nil || v < latestSchema() {
-		return fmt.Errorf("the control plane's database %s is at schema %d of %d: run hatoba migrate (or serve) first: %v", mainDB, v, latestSchema(), err) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
-	}
-	ks, err := openKeyService(ctx, cfg, mainDB, log)
-	if err != nil {
-		return err
-	}
-	defer ks.close(ctx)
-	// People sign in here as at serve — card, then security key — against
-	// the control plane's database; WebAuthn is bound to keyd's own host.
-	orgs := org.New(mainDB, time.Now)
-	ic := cfg.Identity
-	ic.PublicURL = cfg.Keyd.PublicURL
-	sp, err := buildSignIn(mainDB, orgs, ic, log)
-	if err != nil {
-		return err
-	}
-	apiServer := &api.Server{DB: mainDB, Orgs: orgs, Version: version, Logger: log, PublicURL: ic.PublicURL,
-		Identity: sp.ids, Authz: sp.authz, Certs: sp.certs, Keys: ks.keys, KeyHSM: ks.hsm, KeyRecordDB: ks.recordDB(),
-		KeyRecordFailing: func() (bool, time.Time) { h := ks.RecordHealth(); return h.Failing, h.Since }}
-	mux := http.NewServeMux()
-	apiServer.RegisterKeyService(mux)
-	ks.mount(mux)
-	console, err := web.New(web.Deps{API: apiServer, MFA: sp.mfa, Logger: log, KeyServiceOnly: true})
-	if err != nil {
-		return err
-	}
-	console.Register(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+func cmdKeydServe(fs *pflag.FlagSet) runFunc {
+	sf := addSettingFlags(fs)
+	addListenFlag(fs, sf, "keyd.listen", "`ADDR` of the key service's listener (keyd.listen)")
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		cfg, log, mainDB, err := openServerCommand(ctx, sf, stderr)
+		if err != nil {
+			return err
+		}
+		defer mainDB.Close()
+		if v, err := mainDB.SchemaVersion(ctx); err != nil || v < latestSchema() {
+			return fmt.Errorf("the control plane's database %s is at schema %d of %d: run hatoba migrate (or serve) first: %v", mainDB, v, latestSchema(), err) //nolint:errorlint // err may be nil here: %w would print %!w(<nil>)
+		}
+		ks, err := openKeyService(ctx, cfg, mainDB, log)
+		if err != nil {
+			return err
+		}
+		defer ks.close(ctx)
+		// People sign in here as at serve — card, then security key — against
+		// the control plane's database; WebAuthn is bound to keyd's own host.
+		orgs := org.New(mainDB, time.Now)
+		ic := cfg.Identity
+		ic.PublicURL = cfg.Keyd.PublicURL
+		sp, err := buildSignIn(mainDB, orgs, ic, log)
+		if err != nil {
+			return err
+		}
+		apiServer := &api.Server{DB: mainDB, Orgs: orgs, Version: version, Logger: log, PublicURL: ic.PublicURL,
+			Identity: sp.ids, Authz: sp.authz, Certs: sp.certs, Keys: ks.keys, KeyHSM: ks.hsm, KeyRecordDB: ks.recordDB(),
+			KeyRecordFailing: func() (bool, time.Time) { h := ks.RecordHealth(); return h.Failing, h.Since }}
+		mux := http.NewServeMux()
+		apiServer.RegisterKeyService(mux)
+		ks.mount(mux)
+		console, err := web.New(web.Deps{API: apiServer, MFA: sp.mfa, Logger: log, KeyServiceOnly: true})
+		if err != nil {
+			return err
+		}
+		console.Register(mux)
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 
-	loopCtx, stopLoops := context.WithCancel(ctx)
-	var loops sync.WaitGroup
-	defer func() { stopLoops(); loops.Wait() }()
-	ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
+		loopCtx, stopLoops := context.WithCancel(ctx)
+		var loops sync.WaitGroup
+		defer func() { stopLoops(); loops.Wait() }()
+		ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 
-	tlsConfig, err := keydTLS(cfg.Keyd, sp.verifier, log)
-	if err != nil {
-		return err
+		tlsConfig, err := keydTLS(cfg.Keyd, sp.verifier, log)
+		if err != nil {
+			return err
+		}
+		plain, err := net.Listen("tcp", cfg.Keyd.Listen)
+		if err != nil {
+			return fmt.Errorf("keyd: %w", err)
+		}
+		ln := tls.NewListener(limitConns(plain, keydMaxConns), tlsConfig)
+		where := "the control plane's database"
+		if ks.ownDB {
+			where = "its own database " + ks.db.String()
+		}
+		fmt.Fprintf(stdout, "hatoba keyd %s serving on https://%s (XKS proxy at %s, keys in %s)\n", version, ln.Addr(), ks.xks.StorePath("<org id>"), where)
+		srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+			WriteTimeout: time.Minute, TLSConfig: tlsConfig, ErrorLog: serverErrorLog(log)}
+		return serveUntilDone(ctx, srv, ln)
 	}
-	plain, err := net.Listen("tcp", cfg.Keyd.Listen)
-	if err != nil {
-		return fmt.Errorf("keyd: %w", err)
-	}
-	ln := tls.NewListener(limitConns(plain, keydMaxConns), tlsConfig)
-	where := "the control plane's database"
-	if ks.ownDB {
-		where = "its own database " + ks.db.String()
-	}
-	fmt.Fprintf(stdout, "hatoba keyd %s serving on https://%s (XKS proxy at %s, keys in %s)\n", version, ln.Addr(), ks.xks.StorePath("<org id>"), where)
-	srv := &http.Server{Handler: withMiddleware(mux, log), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		WriteTimeout: time.Minute, TLSConfig: tlsConfig}
-	return serveUntilDone(ctx, srv, ln)
 }
 
 // keydTLS is keyd's own TLS: its certificate (or a self-signed one in its
@@ -297,8 +284,7 @@ func keydTLS(kc config.Keyd, people *pki.Verifier, log *slog.Logger) (*tls.Confi
 // cmdKeydInit initialises custody on the key service's database, on its
 // host: split (printing the shares, each optionally sealed to a
 // custodian's key) or HSM.
-func cmdKeydInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keyd init", flag.ContinueOnError)
+func cmdKeydInit(fs *pflag.FlagSet) runFunc {
 	sf := addSettingFlags(fs)
 	shares := fs.Int("shares", 5, "split mode: how many shares to make")
 	threshold := fs.Int("threshold", 3, "split mode: how many shares unseal")
@@ -308,64 +294,66 @@ func cmdKeydInit(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return nil
 	})
 	useHSM := fs.Bool("hsm", false, "HSM mode: generate the master key inside the HSM (keyd.hsm_module, hsm_token_label, hsm_key_label); the PIN is read from HATOBA_KEYD_HSM_PIN or standard input")
-	cfg, log, mainDB, err := openServerCommand(ctx, fs, sf, args, stderr)
-	if err != nil {
-		return err
-	}
-	defer mainDB.Close()
-	if _, err := mainDB.Migrate(ctx); err != nil {
-		return err
-	}
-	ks, err := openKeyService(ctx, cfg, mainDB, log)
-	if err != nil {
-		return err
-	}
-	defer ks.close(ctx)
-	by := authz.Principal{PersonID: localActor(), Role: authz.CentralOperator}
-	if *useHSM {
-		hc := ks.hsm
-		if hc.PIN = os.Getenv("HATOBA_KEYD_HSM_PIN"); hc.PIN == "" {
-			fmt.Fprint(stderr, "HSM user PIN: ")
-			if hc.PIN, err = readLine(stdin); err != nil {
-				return err
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		cfg, log, mainDB, err := openServerCommand(ctx, sf, stderr)
+		if err != nil {
+			return err
+		}
+		defer mainDB.Close()
+		if _, err := mainDB.Migrate(ctx); err != nil {
+			return err
+		}
+		ks, err := openKeyService(ctx, cfg, mainDB, log)
+		if err != nil {
+			return err
+		}
+		defer ks.close(ctx)
+		by := authz.Principal{PersonID: localActor(), Role: authz.CentralOperator}
+		if *useHSM {
+			hc := ks.hsm
+			if hc.PIN = os.Getenv("HATOBA_KEYD_HSM_PIN"); hc.PIN == "" {
+				fmt.Fprint(stderr, "HSM user PIN: ")
+				if hc.PIN, err = readLine(stdin); err != nil {
+					return err
+				}
+			}
+			if err := ks.keys.InitHSM(ctx, by, hc); err != nil {
+				return fmt.Errorf("keyd init: %w", err)
+			}
+			fmt.Fprintf(stdout, "initialised in HSM mode: master key %q on token %q (non-extractable AES-256)\n", hc.KeyLabel, hc.TokenLabel)
+			return nil
+		}
+		if len(custodianKeys) > 0 && len(custodianKeys) != *shares {
+			return usageError{fmt.Sprintf("give --custodian-key once per share: %d keys for %d shares", len(custodianKeys), *shares)}
+		}
+		custodians := make([]*ecdh.PublicKey, len(custodianKeys))
+		for i, f := range custodianKeys {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("--custodian-key: %w", err)
+			}
+			if custodians[i], err = keys.ParseCustodianKey(pem); err != nil {
+				return fmt.Errorf("--custodian-key %s: %w", f, err)
 			}
 		}
-		if err := ks.keys.InitHSM(ctx, by, hc); err != nil {
+		out, err := ks.keys.InitSplit(ctx, by, *shares, *threshold)
+		if err != nil {
 			return fmt.Errorf("keyd init: %w", err)
 		}
-		fmt.Fprintf(stdout, "initialised in HSM mode: master key %q on token %q (non-extractable AES-256)\n", hc.KeyLabel, hc.TokenLabel)
+		fmt.Fprintf(stdout, "initialised in split mode: %d shares, any %d unseal. Hand each share to its custodian; hatoba keeps none of them.\n"+
+			"The key service is sealed: %d custodians unseal it with hatoba keyd unseal.\n\n", *shares, *threshold, *threshold)
+		for i, sh := range out {
+			if len(custodians) > 0 {
+				if sh, err = keys.SealShare(sh, custodians[i]); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "share %d (sealed to %s): %s\n", i+1, custodianKeys[i], sh)
+				continue
+			}
+			fmt.Fprintf(stdout, "share %d: %s\n", i+1, sh)
+		}
 		return nil
 	}
-	if len(custodianKeys) > 0 && len(custodianKeys) != *shares {
-		return usageError{fmt.Sprintf("give --custodian-key once per share: %d keys for %d shares", len(custodianKeys), *shares)}
-	}
-	custodians := make([]*ecdh.PublicKey, len(custodianKeys))
-	for i, f := range custodianKeys {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("--custodian-key: %w", err)
-		}
-		if custodians[i], err = keys.ParseCustodianKey(pem); err != nil {
-			return fmt.Errorf("--custodian-key %s: %w", f, err)
-		}
-	}
-	out, err := ks.keys.InitSplit(ctx, by, *shares, *threshold)
-	if err != nil {
-		return fmt.Errorf("keyd init: %w", err)
-	}
-	fmt.Fprintf(stdout, "initialised in split mode: %d shares, any %d unseal. Hand each share to its custodian; hatoba keeps none of them.\n"+
-		"The key service is sealed: %d custodians unseal it with hatoba keyd unseal.\n\n", *shares, *threshold, *threshold)
-	for i, sh := range out {
-		if len(custodians) > 0 {
-			if sh, err = keys.SealShare(sh, custodians[i]); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "share %d (sealed to %s): %s\n", i+1, custodianKeys[i], sh)
-			continue
-		}
-		fmt.Fprintf(stdout, "share %d: %s\n", i+1, sh)
-	}
-	return nil
 }
 
 // localActor names whoever runs a command on the server's own machine in
@@ -389,91 +377,87 @@ func readLine(r io.Reader) (string, error) {
 
 // cmdKeydUnseal submits one custodian's share (or the HSM PIN) to a
 // running key service.
-func cmdKeydUnseal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keyd unseal", flag.ContinueOnError)
+func cmdKeydUnseal(fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
 	identityFile := fs.String("identity", "", "PEM X25519 private key that opens a share sealed to this custodian")
 	pin := fs.Bool("pin", false, "HSM mode: send the HSM user PIN (read from standard input) instead of a share")
 	cc := addClientCertFlags(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	if err := cc.apply(c); err != nil {
-		return err
-	}
-	what := "share"
-	if *pin {
-		what = "HSM user PIN"
-	}
-	fmt.Fprintf(stderr, "%s: ", what)
-	secret, err := readLine(stdin)
-	if err != nil {
-		return err
-	}
-	if secret == "" {
-		return usageError{"no " + what + " given on standard input"}
-	}
-	in := api.UnsealInput{Share: secret}
-	if *pin {
-		in = api.UnsealInput{PIN: secret}
-	} else if keys.IsSealedShare(secret) {
-		if *identityFile == "" {
-			return usageError{"this share is sealed to a custodian's key: give --identity with that custodian's private key"}
-		}
-		pem, err := os.ReadFile(*identityFile)
-		if err != nil {
-			return fmt.Errorf("--identity: %w", err)
-		}
-		priv, err := keys.ParseCustodianPrivateKey(pem)
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		c, err := newClient(cf)
 		if err != nil {
 			return err
 		}
-		if in.Share, err = keys.OpenShare(secret, priv); err != nil {
+		if err := cc.apply(c); err != nil {
 			return err
 		}
+		what := "share"
+		if *pin {
+			what = "HSM user PIN"
+		}
+		fmt.Fprintf(stderr, "%s: ", what)
+		secret, err := readLine(stdin)
+		if err != nil {
+			return err
+		}
+		if secret == "" {
+			return usageError{"no " + what + " given on standard input"}
+		}
+		in := api.UnsealInput{Share: secret}
+		if *pin {
+			in = api.UnsealInput{PIN: secret}
+		} else if keys.IsSealedShare(secret) {
+			if *identityFile == "" {
+				return usageError{"this share is sealed to a custodian's key: give --identity with that custodian's private key"}
+			}
+			pem, err := os.ReadFile(*identityFile)
+			if err != nil {
+				return fmt.Errorf("--identity: %w", err)
+			}
+			priv, err := keys.ParseCustodianPrivateKey(pem)
+			if err != nil {
+				return err
+			}
+			if in.Share, err = keys.OpenShare(secret, priv); err != nil {
+				return err
+			}
+		}
+		var st api.KeyServiceStatus
+		if _, err := c.do(ctx, "POST", "/api/v1/keys/service/unseal", in, nil, &st); err != nil {
+			return fmt.Errorf("keyd unseal: %w", err)
+		}
+		printKeyStatus(stdout, st)
+		return nil
 	}
-	var st api.KeyServiceStatus
-	if _, err := c.do(ctx, "POST", "/api/v1/keys/service/unseal", in, nil, &st); err != nil {
-		return fmt.Errorf("keyd unseal: %w", err)
-	}
-	printKeyStatus(stdout, st)
-	return nil
 }
 
-func cmdKeydSealStatus(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keyd "+sub, flag.ContinueOnError)
+func cmdKeydSealStatus(sub string, fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
 	cc := addClientCertFlags(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	if err := cc.apply(c); err != nil {
-		return err
-	}
-	var st api.KeyServiceStatus
-	method, path := "GET", "/api/v1/keys/service"
-	if sub == "seal" {
-		method, path = "POST", "/api/v1/keys/service/seal"
-	}
-	if sub == "status" && c.token == "" {
-		return keydHealth(ctx, c, stdout, "not signed in")
-	}
-	if code, err := c.do(ctx, method, path, nil, nil, &st); err != nil {
-		if sub == "status" && code == http.StatusUnauthorized {
-			return keydHealth(ctx, c, stdout, "the token is not accepted here")
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		c, err := newClient(cf)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("keyd %s: %w", sub, err)
+		if err := cc.apply(c); err != nil {
+			return err
+		}
+		var st api.KeyServiceStatus
+		method, path := "GET", "/api/v1/keys/service"
+		if sub == "seal" {
+			method, path = "POST", "/api/v1/keys/service/seal"
+		}
+		if sub == "status" && c.token == "" {
+			return keydHealth(ctx, c, stdout, "not signed in")
+		}
+		if code, err := c.do(ctx, method, path, nil, nil, &st); err != nil {
+			if sub == "status" && code == http.StatusUnauthorized {
+				return keydHealth(ctx, c, stdout, "the token is not accepted here")
+			}
+			return fmt.Errorf("keyd %s: %w", sub, err)
+		}
+		printKeyStatus(stdout, st)
+		return nil
 	}
-	printKeyStatus(stdout, st)
-	return nil
 }
 
 // keydHealth is keyd status without a session: whether the service
@@ -507,44 +491,42 @@ func printKeyStatus(w io.Writer, st api.KeyServiceStatus) {
 }
 
 // cmdSecret stores one of hatoba's own secrets through a running server.
-func cmdSecret(ctx context.Context, sub string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("secret "+sub, flag.ContinueOnError)
+func cmdSecret(sub string, fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "put":
-		if fs.NArg() != 1 {
-			return usageError{"secret put needs one NAME, e.g. provider/prod; the value is read from standard input"}
-		}
-		fmt.Fprint(stderr, "value: ")
-		v, err := readLine(stdin)
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		c, err := newClient(cf)
 		if err != nil {
 			return err
 		}
-		if _, err := c.do(ctx, "PUT", "/api/v1/secrets/"+fs.Arg(0), api.SecretInput{Value: v}, nil, nil); err != nil {
-			return fmt.Errorf("secret put: %w", err)
+		switch sub {
+		case "put":
+			if len(args) != 1 {
+				return usageError{"secret put needs one NAME, e.g. provider/prod; the value is read from standard input"}
+			}
+			fmt.Fprint(stderr, "value: ")
+			v, err := readLine(stdin)
+			if err != nil {
+				return err
+			}
+			if _, err := c.do(ctx, "PUT", "/api/v1/secrets/"+args[0], api.SecretInput{Value: v}, nil, nil); err != nil {
+				return fmt.Errorf("secret put: %w", err)
+			}
+			fmt.Fprintf(stdout, "stored %s, encrypted through the key service; refer to it as %s%s\n", args[0], secrets.Reference, args[0])
+			return nil
+		case "list":
+			var out struct {
+				Names []string `json:"names"`
+			}
+			if _, err := c.do(ctx, "GET", "/api/v1/secrets", nil, nil, &out); err != nil {
+				return fmt.Errorf("secret list: %w", err)
+			}
+			for _, n := range out.Names {
+				fmt.Fprintln(stdout, n)
+			}
+			return nil
 		}
-		fmt.Fprintf(stdout, "stored %s, encrypted through the key service; refer to it as %s%s\n", fs.Arg(0), secrets.Reference, fs.Arg(0))
-		return nil
-	case "list":
-		var out struct {
-			Names []string `json:"names"`
-		}
-		if _, err := c.do(ctx, "GET", "/api/v1/secrets", nil, nil, &out); err != nil {
-			return fmt.Errorf("secret list: %w", err)
-		}
-		for _, n := range out.Names {
-			fmt.Fprintln(stdout, n)
-		}
-		return nil
+		return usageError{fmt.Sprintf("unknown secret subcommand %q (known: put, list)", sub)}
 	}
-	return usageError{fmt.Sprintf("unknown secret subcommand %q (known: put, list)", sub)}
 }
 
 // keydMaxConns bounds keyd's open connections: beyond it new connections

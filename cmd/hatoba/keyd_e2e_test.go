@@ -53,7 +53,7 @@ func keydInit(t *testing.T, settings ...string) []string {
 func unseal(t *testing.T, server, serverCA, share string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := cmdKeydUnseal(context.Background(), []string{"--server", server, "--server-ca", serverCA}, strings.NewReader(share+"\n"), &out, &errOut)
+	err := runIO(context.Background(), []string{"keyd", "unseal", "--server", server, "--server-ca", serverCA}, strings.NewReader(share+"\n"), &out, &errOut)
 	if err != nil {
 		t.Fatalf("keyd unseal: %v\n%s", err, errOut.String())
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/identity"
@@ -34,7 +35,7 @@ type clientFlags struct {
 	server, serverCA *string
 }
 
-func addClientFlags(fs *flag.FlagSet) clientFlags {
+func addClientFlags(fs *pflag.FlagSet) clientFlags {
 	return clientFlags{
 		server:   fs.String("server", "", "hatoba server URL (default $HATOBA_SERVER or "+defaultServer+")"),
 		serverCA: fs.String("server-ca", "", "PEM file of the CA (or self-signed certificate) the server's certificate chains to (default $HATOBA_SERVER_CA, or ./hatoba-tls/server.pem when it exists)"),
@@ -131,8 +132,7 @@ func storeToken(t savedToken) (string, error) {
 
 // cmdLogin signs a server challenge with the card's key through PKCS#11
 // and keeps the short-lived token it gets.
-func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("login", flag.ContinueOnError)
+func cmdLogin(fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
 	module := fs.String("pkcs11-module", firstNonEmpty(os.Getenv("HATOBA_PKCS11_MODULE"), "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"),
 		"PKCS#11 module of the card reader (OpenSC's for the My Number Card; $HATOBA_PKCS11_MODULE)")
@@ -141,55 +141,54 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	pinEnv := fs.String("pin-env", "HATOBA_PIN", "environment variable holding the PIN; without it the PIN is read from standard input")
 	certFile := fs.String("cert-file", "", "trials and tests only: a PEM certificate whose key is in --key-file instead of on a card")
 	keyFile := fs.String("key-file", "", "trials and tests only: the PEM private key of --cert-file (a card's key never leaves the card)")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	if (*certFile == "") != (*keyFile == "") {
-		return usageError{"login needs both --cert-file and --key-file, or neither (then the card)"}
-	}
-	if *certFile != "" {
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		if (*certFile == "") != (*keyFile == "") {
+			return usageError{"login needs both --cert-file and --key-file, or neither (then the card)"}
+		}
+		if *certFile != "" {
+			c, err := newClient(cf)
+			if err != nil {
+				return err
+			}
+			pair, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+			if err != nil {
+				return fmt.Errorf("login: %w", err)
+			}
+			signer, ok := pair.PrivateKey.(crypto.Signer)
+			if !ok {
+				return fmt.Errorf("login: the key in %s cannot sign", *keyFile)
+			}
+			return finishLogin(ctx, c, pair.Certificate[0], func(audience string, nonce []byte) ([]byte, error) {
+				return pki.SignLogin(signer, audience, nonce)
+			}, stdout)
+		}
+		if *tokenLabel == "" {
+			return usageError{"login needs --token-label (or HATOBA_PKCS11_TOKEN): the label of the card's token, as `pkcs11-tool --list-slots` shows it"}
+		}
 		c, err := newClient(cf)
 		if err != nil {
 			return err
 		}
-		pair, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		pin := os.Getenv(*pinEnv)
+		if pin == "" {
+			fmt.Fprint(stderr, "PIN: ")
+			line, err := bufio.NewReader(stdin).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read PIN: %w", err)
+			}
+			pin = strings.TrimRight(line, "\r\n")
+		}
+		card, err := smartcard.Open(smartcard.Options{ModulePath: *module, TokenLabel: *tokenLabel, PIN: pin, KeyLabel: *keyLabel})
 		if err != nil {
-			return fmt.Errorf("login: %w", err)
+			return err
 		}
-		signer, ok := pair.PrivateKey.(crypto.Signer)
-		if !ok {
-			return fmt.Errorf("login: the key in %s cannot sign", *keyFile)
+		defer card.Close() //nolint:errcheck // ends the card session; nothing to act on
+		cert, err := card.Certificate()
+		if err != nil {
+			return err
 		}
-		return finishLogin(ctx, c, pair.Certificate[0], func(audience string, nonce []byte) ([]byte, error) {
-			return pki.SignLogin(signer, audience, nonce)
-		}, stdout)
+		return finishLogin(ctx, c, cert.Raw, card.Sign, stdout)
 	}
-	if *tokenLabel == "" {
-		return usageError{"login needs --token-label (or HATOBA_PKCS11_TOKEN): the label of the card's token, as `pkcs11-tool --list-slots` shows it"}
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	pin := os.Getenv(*pinEnv)
-	if pin == "" {
-		fmt.Fprint(stderr, "PIN: ")
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read PIN: %w", err)
-		}
-		pin = strings.TrimRight(line, "\r\n")
-	}
-	card, err := smartcard.Open(smartcard.Options{ModulePath: *module, TokenLabel: *tokenLabel, PIN: pin, KeyLabel: *keyLabel})
-	if err != nil {
-		return err
-	}
-	defer card.Close() //nolint:errcheck // ends the card session; nothing to act on
-	cert, err := card.Certificate()
-	if err != nil {
-		return err
-	}
-	return finishLogin(ctx, c, cert.Raw, card.Sign, stdout)
 }
 
 // finishLogin asks for a challenge, has sign sign it and trades it for a
@@ -232,26 +231,24 @@ func finishLogin(ctx context.Context, c *client, certDER []byte, sign func(audie
 }
 
 // cmdLogout revokes the saved token and removes it.
-func cmdLogout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("logout", flag.ContinueOnError)
+func cmdLogout(flags *pflag.FlagSet) runFunc {
 	cf := addClientFlags(flags)
-	if err := parseFlags(flags, args, stderr); err != nil {
-		return err
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	if c.token != "" {
-		if _, err := c.do(ctx, "POST", "/api/v1/auth/logout", nil, nil, nil); err != nil {
-			fmt.Fprintf(stderr, "hatoba: the server did not confirm: %v\n", err)
-		}
-	}
-	if p, err := tokenPath(); err == nil {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		c, err := newClient(cf)
+		if err != nil {
 			return err
 		}
+		if c.token != "" {
+			if _, err := c.do(ctx, "POST", "/api/v1/auth/logout", nil, nil, nil); err != nil {
+				fmt.Fprintf(stderr, "hatoba: the server did not confirm: %v\n", err)
+			}
+		}
+		if p, err := tokenPath(); err == nil {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		fmt.Fprintln(stdout, "signed out")
+		return nil
 	}
-	fmt.Fprintln(stdout, "signed out")
-	return nil
 }

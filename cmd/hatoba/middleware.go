@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -95,7 +96,8 @@ func serveMetrics(cfg config.Metrics, h http.Handler, mux *http.ServeMux, log *s
 	}
 	m := http.NewServeMux()
 	m.Handle("GET /metrics", h)
-	srv := &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute}
+	srv := &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
+		ErrorLog: serverErrorLog(log)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics listener stopped", "err", err)
@@ -156,4 +158,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.slots, prometheus.GaugeValue, float64(slots[name]), name)
 		}
 	}
+}
+
+// serverErrorLog is an http.Server's ErrorLog: its lines (a client that
+// closes the connection mid-handshake, "http: TLS handshake error … EOF",
+// as every health check and port scan does) go through slog at debug, not
+// unstructured onto the terminal.
+func serverErrorLog(log *slog.Logger) *stdlog.Logger {
+	return slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug)
 }

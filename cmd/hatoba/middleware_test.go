@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/config"
 )
@@ -124,4 +127,44 @@ func TestServeMetrics(t *testing.T) {
 			t.Fatal("no error for an impossible address")
 		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from the server's
+// goroutines and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// A client that hangs up mid-handshake is logged through slog at debug,
+// not printed on the terminal as an unstructured line.
+func TestServerErrorLogIsSlogDebug(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = serverErrorLog(log)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(buf.String(), "TLS handshake error"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no handshake error logged: %q", buf.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling, with the deadline above
+	}
+	if line := buf.String(); !strings.Contains(line, "level=DEBUG") || !strings.Contains(line, "component=http") {
+		t.Fatalf("logged %q; want a DEBUG record of component http", line)
+	}
 }

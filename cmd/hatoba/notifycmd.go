@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
@@ -59,11 +59,14 @@ const notifySubcommands = "channels, channel, deliveries, retry, events, suppres
 
 // cmdNotify is "hatoba notify …": an organisation's channels, outbox,
 // suppressions and inbox, and central's digest, through a running server.
-func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"notify needs a subcommand: " + notifySubcommands}
-	}
-	fs := flag.NewFlagSet("notify "+args[0], flag.ContinueOnError)
+func cmdNotify(sub string, fs *pflag.FlagSet) runFunc {
+	// The subcommands' closures below run after parsing; they see the
+	// context, the positional arguments and the output through these.
+	var (
+		ctx    context.Context
+		args   []string
+		stdout io.Writer
+	)
 	cf := addClientFlags(fs)
 	org := fs.String("org", "", "the organisation (none: central's own channels and deliveries)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -76,7 +79,7 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	needOrg := func() error {
 		if *org == "" {
-			return usageError{"notify " + args[0] + " needs --org"}
+			return usageError{"notify " + sub + " needs --org"}
 		}
 		return nil
 	}
@@ -93,13 +96,13 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	one := func(c *client, method, path string, body any) error {
 		var out map[string]any
 		if _, err := c.do(ctx, method, path, body, nil, &out); err != nil {
-			return fmt.Errorf("notify %s: %w", args[0], err)
+			return fmt.Errorf("notify %s: %w", sub, err)
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	switch args[0] {
+	switch sub {
 	case "channels":
 		run = func(c *client) error {
 			var out struct{ Items []notify.Channel }
@@ -114,8 +117,6 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				}
 			})
 		}
-	case "channel":
-		return cmdNotifyChannel(ctx, args[1:], stdout, stderr)
 	case "deliveries":
 		state := fs.String("state", "", "pending, sending, delivered or dead (the dead letters)")
 		run = func(c *client) error {
@@ -139,10 +140,10 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			if err := needOrg(); err != nil {
 				return err
 			}
-			if fs.NArg() != 1 {
+			if len(args) != 1 {
 				return usageError{"notify retry DELIVERY --org ID"}
 			}
-			return one(c, "POST", base()+"/deliveries/"+url.PathEscape(fs.Arg(0))+"/retry", nil)
+			return one(c, "POST", base()+"/deliveries/"+url.PathEscape(args[0])+"/retry", nil)
 		}
 	case "events":
 		critical := fs.Bool("critical", false, "critical events only (what central reads)")
@@ -200,13 +201,13 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			if err := needOrg(); err != nil {
 				return err
 			}
-			if fs.NArg() != 1 {
+			if len(args) != 1 {
 				return usageError{"notify lift SUPPRESSION --org ID"}
 			}
-			if _, err := c.do(ctx, "DELETE", base()+"/suppressions/"+url.PathEscape(fs.Arg(0)), nil, nil, nil); err != nil {
+			if _, err := c.do(ctx, "DELETE", base()+"/suppressions/"+url.PathEscape(args[0]), nil, nil, nil); err != nil {
 				return fmt.Errorf("notify lift: %w", err)
 			}
-			fmt.Fprintf(stdout, "lifted %s\n", fs.Arg(0))
+			fmt.Fprintf(stdout, "lifted %s\n", args[0])
 			return nil
 		}
 	case "ingest-token":
@@ -229,8 +230,6 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				}
 			})
 		}
-	case "notice":
-		return cmdNotifyNotice(ctx, args[1:], stdout, stderr)
 	case "digests":
 		run = func(c *client) error {
 			var out struct{ Items []notify.StoredDigest }
@@ -244,8 +243,6 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				}
 			})
 		}
-	case "digest":
-		return cmdNotifyDigest(ctx, args[1:], stdout, stderr)
 	case "settings":
 		smtpAddr := fs.String("smtp-addr", "", "the SMTP relay, host:port")
 		smtpFrom := fs.String("smtp-from", "", "the sender address")
@@ -256,7 +253,7 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				return fmt.Errorf("notify settings: %w", err)
 			}
 			changed := false
-			fs.Visit(func(f *flag.Flag) {
+			fs.Visit(func(f *pflag.Flag) {
 				switch f.Name {
 				case "smtp-addr":
 					st.SMTPAddr, changed = *smtpAddr, true
@@ -275,24 +272,20 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return one(c, "GET", "/api/v1/notify/settings", nil)
 		}
 	default:
-		return usageError{fmt.Sprintf("notify needs a subcommand: %s (not %q)", notifySubcommands, args[0])}
+		return failing(usageError{fmt.Sprintf("notify needs a subcommand: %s (not %q)", notifySubcommands, sub)})
 	}
-	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
-		return err
+	return func(c context.Context, a []string, _ io.Reader, out, _ io.Writer) error {
+		ctx, args, stdout = c, a, out
+		cl, err := newClient(cf)
+		if err != nil {
+			return err
+		}
+		return run(cl)
 	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	return run(c)
 }
 
 // cmdNotifyChannel is "hatoba notify channel add|update|test|delete".
-func cmdNotifyChannel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"notify channel needs a subcommand: add, update, test, delete"}
-	}
-	fs := flag.NewFlagSet("notify channel "+args[0], flag.ContinueOnError)
+func cmdNotifyChannel(sub string, fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
 	org := fs.String("org", "", "the organisation (none: central's own channels)")
 	name := fs.String("name", "", "the channel's name")
@@ -304,209 +297,166 @@ func cmdNotifyChannel(ctx context.Context, args []string, stdout, stderr io.Writ
 	quiet := fs.String("quiet", "", "quiet hours HH:MM-HH:MM, when only critical findings are sent at once")
 	tz := fs.String("tz", "", "the quiet hours' time zone (default Asia/Tokyo)")
 	enabled := fs.String("enabled", "", "true or false")
-	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
-		return err
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	base := "/api/v1/notify/channels"
-	if *org != "" {
-		base = "/api/v1/organizations/" + url.PathEscape(*org) + "/notify/channels"
-	}
-	spec := map[string]any{}
-	if *minSev != "" {
-		spec["min_severity"] = *minSev
-	}
-	if *group >= 0 {
-		spec["group_seconds"] = int(group.Seconds())
-	}
-	if *quiet != "" {
-		from, until, ok := strings.Cut(*quiet, "-")
-		if !ok {
-			return usageError{"--quiet is HH:MM-HH:MM, e.g. 22:00-07:00"}
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		c, err := newClient(cf)
+		if err != nil {
+			return err
 		}
-		spec["quiet_from"], spec["quiet_to"] = from, until
-	}
-	if *tz != "" {
-		spec["tz"] = *tz
-	}
-	if *enabled != "" {
-		spec["enabled"] = *enabled == "true"
-	}
-	var method, path string
-	var body any = spec
-	switch args[0] {
-	case "add":
-		spec["name"], spec["kind"] = *name, *kind
-		if *target != "" {
-			spec["url"] = *target
+		base := "/api/v1/notify/channels"
+		if *org != "" {
+			base = "/api/v1/organizations/" + url.PathEscape(*org) + "/notify/channels"
 		}
-		if *to != "" {
-			spec["recipients"] = strings.Split(*to, ",")
+		spec := map[string]any{}
+		if *minSev != "" {
+			spec["min_severity"] = *minSev
 		}
-		method, path = "POST", base
-	case "update", "test", "delete":
-		if fs.NArg() != 1 {
-			return usageError{"notify channel " + args[0] + " CHANNEL [--org ID]"}
+		if *group >= 0 {
+			spec["group_seconds"] = int(group.Seconds())
 		}
-		path = base + "/" + url.PathEscape(fs.Arg(0))
-		method = map[string]string{"update": "PATCH", "test": "POST", "delete": "DELETE"}[args[0]]
-		if args[0] == "test" {
-			path += "/test"
+		if *quiet != "" {
+			from, until, ok := strings.Cut(*quiet, "-")
+			if !ok {
+				return usageError{"--quiet is HH:MM-HH:MM, e.g. 22:00-07:00"}
+			}
+			spec["quiet_from"], spec["quiet_to"] = from, until
 		}
-		if args[0] != "update" {
-			body = nil
+		if *tz != "" {
+			spec["tz"] = *tz
 		}
-	default:
-		return usageError{fmt.Sprintf("notify channel needs a subcommand: add, update, test, delete (not %q)", args[0])}
+		if *enabled != "" {
+			spec["enabled"] = *enabled == "true"
+		}
+		var method, path string
+		var body any = spec
+		switch sub {
+		case "add":
+			spec["name"], spec["kind"] = *name, *kind
+			if *target != "" {
+				spec["url"] = *target
+			}
+			if *to != "" {
+				spec["recipients"] = strings.Split(*to, ",")
+			}
+			method, path = "POST", base
+		case "update", "test", "delete":
+			if len(args) != 1 {
+				return usageError{"notify channel " + sub + " CHANNEL [--org ID]"}
+			}
+			path = base + "/" + url.PathEscape(args[0])
+			method = map[string]string{"update": "PATCH", "test": "POST", "delete": "DELETE"}[sub]
+			if sub == "test" {
+				path += "/test"
+			}
+			if sub != "update" {
+				body = nil
+			}
+		default:
+			return usageError{fmt.Sprintf("notify channel needs a subcommand: add, update, test, delete (not %q)", sub)}
+		}
+		var out map[string]any
+		if _, err := c.do(ctx, method, path, body, nil, &out); err != nil {
+			return fmt.Errorf("notify channel %s: %w", sub, err)
+		}
+		if sub == "delete" {
+			fmt.Fprintf(stdout, "deleted %s\n", args[0])
+			return nil
+		}
+		if k, ok := out["signing_key"].(string); ok && k != "" {
+			fmt.Fprintf(stderr, "the webhook's signing key is shown this once; give it to the receiver (docs/notifications.md)\n")
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
 	}
-	var out map[string]any
-	if _, err := c.do(ctx, method, path, body, nil, &out); err != nil {
-		return fmt.Errorf("notify channel %s: %w", args[0], err)
-	}
-	if args[0] == "delete" {
-		fmt.Fprintf(stdout, "deleted %s\n", fs.Arg(0))
-		return nil
-	}
-	if k, ok := out["signing_key"].(string); ok && k != "" {
-		fmt.Fprintf(stderr, "the webhook's signing key is shown this once; give it to the receiver (docs/notifications.md)\n")
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
 }
 
 // cmdNotifyNotice is "hatoba notify notice send|ack|fix".
-func cmdNotifyNotice(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"notify notice needs a subcommand: send, ack, fix"}
-	}
-	fs := flag.NewFlagSet("notify notice "+args[0], flag.ContinueOnError)
+func cmdNotifyNotice(sub string, fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
 	org := fs.String("org", "", "the organisation whose notice it is (ack, fix)")
 	message := fs.String("message", "", "the notice (send)")
 	fixNote := fs.String("note", "", "what was fixed (fix)")
-	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError{"notify notice send EVENT --message TEXT | ack NOTICE --org ID | fix NOTICE --org ID --note TEXT"}
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	var method, path string
-	var body any
-	switch args[0] {
-	case "send":
-		method, path, body = "POST", "/api/v1/notify/notices", map[string]string{"event_id": fs.Arg(0), "message": *message}
-	case "ack", "fix":
-		if *org == "" {
-			return usageError{"notify notice " + args[0] + " needs --org"}
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		if len(args) != 1 {
+			return usageError{"notify notice send EVENT --message TEXT | ack NOTICE --org ID | fix NOTICE --org ID --note TEXT"}
 		}
-		verb := map[string]string{"ack": "acknowledge", "fix": "fix"}[args[0]]
-		method, path = "POST", "/api/v1/organizations/"+url.PathEscape(*org)+"/notify/notices/"+url.PathEscape(fs.Arg(0))+"/"+verb
-		if args[0] == "fix" {
-			body = map[string]string{"note": *fixNote}
+		c, err := newClient(cf)
+		if err != nil {
+			return err
 		}
-	default:
-		return usageError{fmt.Sprintf("notify notice needs a subcommand: send, ack, fix (not %q)", args[0])}
+		var method, path string
+		var body any
+		switch sub {
+		case "send":
+			method, path, body = "POST", "/api/v1/notify/notices", map[string]string{"event_id": args[0], "message": *message}
+		case "ack", "fix":
+			if *org == "" {
+				return usageError{"notify notice " + sub + " needs --org"}
+			}
+			verb := map[string]string{"ack": "acknowledge", "fix": "fix"}[sub]
+			method, path = "POST", "/api/v1/organizations/"+url.PathEscape(*org)+"/notify/notices/"+url.PathEscape(args[0])+"/"+verb
+			if sub == "fix" {
+				body = map[string]string{"note": *fixNote}
+			}
+		default:
+			return usageError{fmt.Sprintf("notify notice needs a subcommand: send, ack, fix (not %q)", sub)}
+		}
+		var out notify.Notice
+		if _, err := c.do(ctx, method, path, body, nil, &out); err != nil {
+			return fmt.Errorf("notify notice %s: %w", sub, err)
+		}
+		fmt.Fprintf(stdout, "%s %s (organisation %s, event %s)\n", out.ID, out.State, out.OrgID, out.EventID)
+		return nil
 	}
-	var out notify.Notice
-	if _, err := c.do(ctx, method, path, body, nil, &out); err != nil {
-		return fmt.Errorf("notify notice %s: %w", args[0], err)
-	}
-	fmt.Fprintf(stdout, "%s %s (organisation %s, event %s)\n", out.ID, out.State, out.OrgID, out.EventID)
-	return nil
 }
 
 // cmdNotifyDigest is "hatoba notify digest make|show|verify": verify
 // checks a digest offline with the platform's public key.
-func cmdNotifyDigest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"notify digest needs a subcommand: make, show, verify"}
-	}
-	fs := flag.NewFlagSet("notify digest "+args[0], flag.ContinueOnError)
+func cmdNotifyDigest(sub string, fs *pflag.FlagSet) runFunc {
 	cf := addClientFlags(fs)
 	period := fs.String("period", notify.Daily, "daily or weekly (make)")
 	key := fs.String("key", "", "the platform's public key, <name>+<hash>+<key> as hatoba audit key prints it (verify)")
-	if err := parseInterspersed(fs, args[1:], stderr); err != nil {
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		if sub == "verify" {
+			if len(args) != 1 || *key == "" {
+				return usageError{"notify digest verify --key KEY FILE (the digest's signed text, as show prints it)"}
+			}
+			v, err := audit.ParseVerifierKey(*key)
+			if err != nil {
+				return err
+			}
+			signed, err := os.ReadFile(args[0]) //nolint:gosec // G703: the operator names the file on the command line
+			if err != nil {
+				return err
+			}
+			d, err := notify.OpenDigest(signed, v)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "digest %s verified: %s %s to %s, %d critical (previous period %d) in %d organisations\n",
+				d.ID, d.Period, d.Start.Format(time.DateOnly), d.End.Format(time.DateOnly), d.Critical, d.Previous, len(d.Organizations))
+			return nil
+		}
+		c, err := newClient(cf)
+		if err != nil {
+			return err
+		}
+		var d notify.StoredDigest
+		switch sub {
+		case "make":
+			_, err = c.do(ctx, "POST", "/api/v1/notify/digests", map[string]string{"period": *period}, nil, &d)
+		case "show":
+			if len(args) != 1 {
+				return usageError{"notify digest show DIGEST"}
+			}
+			_, err = c.do(ctx, "GET", "/api/v1/notify/digests/"+url.PathEscape(args[0]), nil, nil, &d)
+		default:
+			return usageError{fmt.Sprintf("notify digest needs a subcommand: make, show, verify (not %q)", sub)}
+		}
+		if err != nil {
+			return fmt.Errorf("notify digest %s: %w", sub, err)
+		}
+		_, err = io.WriteString(stdout, d.Signed)
 		return err
 	}
-	if args[0] == "verify" {
-		if fs.NArg() != 1 || *key == "" {
-			return usageError{"notify digest verify --key KEY FILE (the digest's signed text, as show prints it)"}
-		}
-		v, err := audit.ParseVerifierKey(*key)
-		if err != nil {
-			return err
-		}
-		signed, err := os.ReadFile(fs.Arg(0)) //nolint:gosec // G703: the operator names the file on the command line
-		if err != nil {
-			return err
-		}
-		d, err := notify.OpenDigest(signed, v)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "digest %s verified: %s %s to %s, %d critical (previous period %d) in %d organisations\n",
-			d.ID, d.Period, d.Start.Format(time.DateOnly), d.End.Format(time.DateOnly), d.Critical, d.Previous, len(d.Organizations))
-		return nil
-	}
-	c, err := newClient(cf)
-	if err != nil {
-		return err
-	}
-	var d notify.StoredDigest
-	switch args[0] {
-	case "make":
-		_, err = c.do(ctx, "POST", "/api/v1/notify/digests", map[string]string{"period": *period}, nil, &d)
-	case "show":
-		if fs.NArg() != 1 {
-			return usageError{"notify digest show DIGEST"}
-		}
-		_, err = c.do(ctx, "GET", "/api/v1/notify/digests/"+url.PathEscape(fs.Arg(0)), nil, nil, &d)
-	default:
-		return usageError{fmt.Sprintf("notify digest needs a subcommand: make, show, verify (not %q)", args[0])}
-	}
-	if err != nil {
-		return fmt.Errorf("notify digest %s: %w", args[0], err)
-	}
-	_, err = io.WriteString(stdout, d.Signed)
-	return err
-}
-
-// parseInterspersed parses flags wherever they stand among the arguments,
-// so "notify channel test CH --org X" reads as it is written.
-func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if f := fs.Lookup(name); f != nil {
-			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
-				continue
-			}
-			if i+1 < len(args) {
-				i++
-				flags = append(flags, args[i])
-			}
-		}
-	}
-	return parseFlags(fs, append(append(flags, "--"), pos...), stderr)
 }

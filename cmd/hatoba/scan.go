@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/iac"
@@ -22,8 +23,7 @@ import (
 // proactive controls, offline: no server, no database. It fails when a
 // violation is at or above --fail-on. FILE "-" is standard input
 // (terraform show -json plan.out | hatoba scan -).
-func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+func cmdScan(fs *pflag.FlagSet) runFunc {
 	format := fs.String("format", "text", "output: text, json or sarif")
 	failOn := fs.String("fail-on", string(controls.High), "fail when a violation is this severe or more: critical, high, medium, low, informational, or none")
 	out := fs.String("out", "", "write the report to FILE instead of standard output")
@@ -34,79 +34,73 @@ func cmdScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		"text output: list at most this many violations of each control and count the rest (0 lists all; json and sarif always have all)")
 	params := paramFlag{}
 	fs.Var(params, "param", "a CloudFormation parameter's value, KEY=VALUE (repeat for more); it wins over the parameter's Default")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: hatoba scan [--format text|json|sarif] [--fail-on SEVERITY] [--out FILE] [--region R] [--param KEY=VALUE]…\n"+
-			"                   [--max-input-size SIZE] [--max-findings-per-control N] FILE…|-")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	write, ok := map[string]func(io.Writer, iac.Report) error{
-		"text":  func(w io.Writer, r iac.Report) error { return iac.WriteText(w, r, *maxPerControl) },
-		"json":  iac.WriteJSON,
-		"sarif": func(w io.Writer, r iac.Report) error { return iac.WriteSARIF(w, r, version) },
-	}[*format]
-	if !ok {
-		return usageError{fmt.Sprintf("scan: --format must be text, json or sarif, not %q", *format)}
-	}
-	threshold := controls.Severity(strings.ToLower(*failOn))
-	if threshold != "none" && threshold.Rank() < 0 {
-		return usageError{fmt.Sprintf("scan: --fail-on must be critical, high, medium, low, informational or none, not %q", *failOn)}
-	}
-	if *maxPerControl < 0 {
-		return usageError{fmt.Sprintf("scan: --max-findings-per-control must be 0 (all) or more, not %d", *maxPerControl)}
-	}
-	if fs.NArg() == 0 {
-		return usageError{"scan needs at least one FILE (a Terraform plan as JSON or a CloudFormation template)"}
-	}
-	files := make([]iac.File, 0, fs.NArg())
-	for _, name := range fs.Args() {
-		f, err := inputFile(name, stdin, int64(maxInput))
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		write, ok := map[string]func(io.Writer, iac.Report) error{
+			"text":  func(w io.Writer, r iac.Report) error { return iac.WriteText(w, r, *maxPerControl) },
+			"json":  iac.WriteJSON,
+			"sarif": func(w io.Writer, r iac.Report) error { return iac.WriteSARIF(w, r, version) },
+		}[*format]
+		if !ok {
+			return usageError{fmt.Sprintf("scan: --format must be text, json or sarif, not %q", *format)}
+		}
+		threshold := controls.Severity(strings.ToLower(*failOn))
+		if threshold != "none" && threshold.Rank() < 0 {
+			return usageError{fmt.Sprintf("scan: --fail-on must be critical, high, medium, low, informational or none, not %q", *failOn)}
+		}
+		if *maxPerControl < 0 {
+			return usageError{fmt.Sprintf("scan: --max-findings-per-control must be 0 (all) or more, not %d", *maxPerControl)}
+		}
+		if len(args) == 0 {
+			return usageError{"scan needs at least one FILE (a Terraform plan as JSON or a CloudFormation template)"}
+		}
+		files := make([]iac.File, 0, len(args))
+		for _, name := range args {
+			f, err := inputFile(name, stdin, int64(maxInput))
+			if err != nil {
+				return fmt.Errorf("scan: %w", err)
+			}
+			f.Region, f.Params = *region, params
+			files = append(files, f)
+		}
+		cs, err := controls.Builtin()
+		if err != nil {
+			return err
+		}
+		engine, err := controls.NewEngine(ctx, cs)
+		if err != nil {
+			return err
+		}
+		rep, err := iac.Scan(ctx, engine, files)
 		if err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
-		f.Region, f.Params = *region, params
-		files = append(files, f)
-	}
-	cs, err := controls.Builtin()
-	if err != nil {
-		return err
-	}
-	engine, err := controls.NewEngine(ctx, cs)
-	if err != nil {
-		return err
-	}
-	rep, err := iac.Scan(ctx, engine, files)
-	if err != nil {
-		return fmt.Errorf("scan: %w", err)
-	}
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return fmt.Errorf("scan: %w", err)
+		if *out != "" {
+			f, err := os.Create(*out)
+			if err != nil {
+				return fmt.Errorf("scan: %w", err)
+			}
+			if err := write(f, rep); err != nil {
+				_ = f.Close()
+				return fmt.Errorf("scan: writing %s: %w", *out, err)
+			}
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("scan: writing %s: %w", *out, err)
+			}
+		} else if err := write(stdout, rep); err != nil {
+			return err
 		}
-		if err := write(f, rep); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("scan: writing %s: %w", *out, err)
+		if threshold == "none" {
+			return nil
 		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("scan: writing %s: %w", *out, err)
+		if n := rep.AtLeast(threshold); n > 0 {
+			noun := "violations"
+			if n == 1 {
+				noun = "violation"
+			}
+			return fmt.Errorf("scan: %d %s at or above %s (--fail-on)", n, noun, threshold)
 		}
-	} else if err := write(stdout, rep); err != nil {
-		return err
-	}
-	if threshold == "none" {
 		return nil
 	}
-	if n := rep.AtLeast(threshold); n > 0 {
-		noun := "violations"
-		if n == 1 {
-			noun = "violation"
-		}
-		return fmt.Errorf("scan: %d %s at or above %s (--fail-on)", n, noun, threshold)
-	}
-	return nil
 }
 
 // defaultMaxInput bounds one input file: a plan of 200,000 resources is
@@ -156,6 +150,8 @@ func inputFile(name string, stdin io.Reader, limit int64) (iac.File, error) {
 // sizeFlag is a size in bytes, written and read with a binary unit
 // (256MiB, 64KiB, 1GiB) or as a number of bytes.
 type sizeFlag int64
+
+func (s sizeFlag) Type() string { return "size" }
 
 func (s sizeFlag) String() string {
 	for _, u := range []struct {
@@ -211,6 +207,8 @@ func displayPath(name string) string {
 // --parameter-overrides KEY=VALUE). A template without the parameter
 // ignores it, so one scan can cover several templates.
 type paramFlag map[string]string
+
+func (p paramFlag) Type() string { return "KEY=VALUE" }
 
 func (p paramFlag) String() string {
 	keys := make([]string, 0, len(p))

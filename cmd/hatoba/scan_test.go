@@ -147,7 +147,7 @@ func TestScanCommandStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	err = cmdScan(context.Background(), []string{"--fail-on", "none", "-"}, bytes.NewReader(plan), &out, &errOut)
+	err = runIO(context.Background(), []string{"scan", "--fail-on", "none", "-"}, bytes.NewReader(plan), &out, &errOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestScanCommandStdinTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	err = cmdScan(context.Background(), []string{"--max-input-size", "4KiB", "-"}, bytes.NewReader(plan), &out, &errOut)
+	err = runIO(context.Background(), []string{"scan", "--max-input-size", "4KiB", "-"}, bytes.NewReader(plan), &out, &errOut)
 	if err == nil || err.Error() != "scan: stdin is larger than --max-input-size 4 KiB" {
 		t.Fatalf("error %v", err)
 	}

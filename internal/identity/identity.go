@@ -198,7 +198,44 @@ func (s *Service) Bootstrap(ctx context.Context, inv Invitation) (Person, string
 	return s.invite(ctx, "system:cli", "", inv)
 }
 
+// BootstrapBound is Bootstrap with the person's certificate bound at once
+// (hatoba person invite --cert), in one transaction: a certificate that
+// cannot be bound (already another person's) leaves no invitation behind.
+func (s *Service) BootstrapBound(ctx context.Context, inv Invitation, cert Certificate) (Person, error) {
+	if err := inv.validate(); err != nil {
+		return Person{}, err
+	}
+	var p Person
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		_, token, err := s.inviteIn(ctx, tx, "system:cli", "", inv)
+		if err != nil {
+			return err
+		}
+		p, err = s.acceptIn(ctx, tx, token, cert)
+		return err
+	})
+	if err != nil {
+		return Person{}, fmt.Errorf("add %s: %w", inv.DisplayName, err)
+	}
+	return p, nil
+}
+
 func (s *Service) invite(ctx context.Context, by, grantID string, inv Invitation) (Person, string, error) {
+	var p Person
+	var token string
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		p, token, err = s.inviteIn(ctx, tx, by, grantID, inv)
+		return err
+	})
+	if err != nil {
+		return Person{}, "", fmt.Errorf("invite %s: %w", inv.DisplayName, err)
+	}
+	return p, token, nil
+}
+
+// inviteIn adds the invited person and their invitation within tx.
+func (s *Service) inviteIn(ctx context.Context, tx *store.Tx, by, grantID string, inv Invitation) (Person, string, error) {
 	id := store.NewID("p")
 	invID := store.NewID("i")
 	token, hash, err := newSecret("hbi_")
@@ -208,7 +245,7 @@ func (s *Service) invite(ctx context.Context, by, grantID string, inv Invitation
 	now := s.now().UTC()
 	p := Person{ID: id, OrgID: inv.OrgID, Role: inv.Role, DisplayName: strings.TrimSpace(inv.DisplayName),
 		Email: inv.Email, State: Invited, InvitedBy: by, CreatedAt: now, UpdatedAt: now}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = func() error {
 		if p.OrgID != "" {
 			var one int
 			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM organizations WHERE id = $1`, p.OrgID).Scan(&one); err != nil {
@@ -228,9 +265,9 @@ func (s *Service) invite(ctx context.Context, by, grantID string, inv Invitation
 		}
 		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: by, Action: "person.invite", OrgID: p.OrgID, Target: p.ID, GrantID: grantID,
 			Details: map[string]any{"role": p.Role, "display_name": p.DisplayName, "invitation": invID}})
-	})
+	}()
 	if err != nil {
-		return Person{}, "", fmt.Errorf("invite %s: %w", p.DisplayName, err)
+		return Person{}, "", err
 	}
 	return p, token, nil
 }
@@ -263,6 +300,20 @@ func (s *Service) InvitationFor(ctx context.Context, token string) (Person, erro
 func (s *Service) Accept(ctx context.Context, token string, cert Certificate) (Person, error) {
 	var p Person
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		p, err = s.acceptIn(ctx, tx, token, cert)
+		return err
+	})
+	if err != nil {
+		return Person{}, fmt.Errorf("accept invitation: %w", err)
+	}
+	return p, nil
+}
+
+// acceptIn binds cert to the person of the invitation token within tx.
+func (s *Service) acceptIn(ctx context.Context, tx *store.Tx, token string, cert Certificate) (Person, error) {
+	var p Person
+	err := func() error {
 		var invID, personID string
 		var expires time.Time
 		var accepted sql.NullTime
@@ -312,11 +363,8 @@ func (s *Service) Accept(ctx context.Context, token string, cert Certificate) (P
 		p.State, p.UpdatedAt = Active, now
 		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: personID, Action: "person.certificate.bind", OrgID: p.OrgID, Target: personID,
 			Details: map[string]any{"issuer": cert.IssuerDN, "serial": cert.Serial, "invitation": invID}})
-	})
-	if err != nil {
-		return Person{}, fmt.Errorf("accept invitation: %w", err)
-	}
-	return p, nil
+	}()
+	return p, err
 }
 
 // SignIn opens a session (console) or issues a token (API, CLI) for the

@@ -404,3 +404,45 @@ func TestKeyOwner(t *testing.T) {
 		}
 	})
 }
+
+// BootstrapBound (hatoba person invite --cert) is one transaction: a
+// certificate already bound to another person refuses the whole addition
+// and leaves no person and no pending invitation behind.
+func TestBootstrapBoundIsAllOrNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		p, err := f.svc.BootstrapBound(ctx, identity.Invitation{Role: authz.CentralOperator, DisplayName: "運用 太郎"}, cert("20"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.State != identity.Active {
+			t.Fatalf("bound at once: state %s, want active", p.State)
+		}
+		count := func(query string) int {
+			t.Helper()
+			var n int
+			if err := db.QueryRowContext(ctx, query).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		people, invitations := count(`SELECT COUNT(*) FROM people`), count(`SELECT COUNT(*) FROM invitations`)
+		_, err = f.svc.BootstrapBound(ctx, identity.Invitation{Role: authz.CentralOperator, DisplayName: "運用 次郎"}, cert("20"))
+		if fault.KindOf(err) != fault.Conflict {
+			t.Fatalf("a certificate bound twice: %v, want a conflict", err)
+		}
+		if got := count(`SELECT COUNT(*) FROM people`); got != people {
+			t.Errorf("people: %d after the refusal, %d before", got, people)
+		}
+		if got := count(`SELECT COUNT(*) FROM invitations WHERE accepted_at IS NULL`); got != 0 {
+			t.Errorf("%d pending invitations after the refusal", got)
+		}
+		if got := count(`SELECT COUNT(*) FROM invitations`); got != invitations {
+			t.Errorf("invitations: %d after the refusal, %d before", got, invitations)
+		}
+		if got := f.actions(t); strings.Join(got, ",") != "person.invite,person.certificate.bind" {
+			t.Errorf("audited %v; the refused addition must leave nothing", got)
+		}
+	})
+}

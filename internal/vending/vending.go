@@ -260,7 +260,7 @@ func New(db *store.DB, envs *env.Store, orgs Orgs, cfg Config) (*Engine, error) 
 		ID:                e.replicaID,
 		Queues:            queues,
 		Workers:           workers,
-		Logger:            cfg.Logger.With("component", "river"),
+		Logger:            slog.New(infoAsDebug{cfg.Logger.With("component", "river").Handler()}),
 		RetryPolicy:       &retryPolicy{base: cfg.RetryBase, max: cfg.RetryMax},
 		MaxAttempts:       cfg.MaxAttempts,
 		FetchCooldown:     10 * time.Millisecond,
@@ -368,3 +368,30 @@ func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, p
 
 // ErrNoConnection is returned for a provider name that is not configured.
 var ErrNoConnection = errors.New("no such provider connection")
+
+// infoAsDebug passes River's records on with INFO lowered to DEBUG: River
+// reports every start, stop and leadership change at INFO, which floods
+// an operator's terminal under `serve &`; its warnings and errors stay.
+type infoAsDebug struct{ slog.Handler }
+
+func (h infoAsDebug) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return h.Handler.Enabled(ctx, l)
+}
+
+func (h infoAsDebug) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h infoAsDebug) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return infoAsDebug{h.Handler.WithAttrs(attrs)}
+}
+
+func (h infoAsDebug) WithGroup(name string) slog.Handler {
+	return infoAsDebug{h.Handler.WithGroup(name)}
+}

@@ -57,9 +57,12 @@ type keysPage struct {
 
 	// Owner: the caller is a key owner who may act on this organisation
 	// (perhaps after a fresh touch of the key).
-	Owner  bool
-	Usages []keys.Usage
-	Form   keyForm
+	Owner bool
+	// BecomeOwner: the caller is a tenant administrator who is not (yet)
+	// a key owner here; the page says that is the first step.
+	BecomeOwner bool
+	Usages      []keys.Usage
+	Form        keyForm
 	// Created is a new XKS credential with its secret, shown once.
 	Created *api.XKSCredentialView
 	Errors  map[string]string
@@ -201,6 +204,7 @@ func (c *Console) renderKeys(w http.ResponseWriter, r *http.Request, status int,
 		_, err := c.decide(r, authz.ManageKeys, orgResource(p.OrgID))
 		p.Owner = err == nil || isSecondFactor(err)
 	}
+	p.BecomeOwner = !p.Owner && pr.Role == authz.TenantAdmin
 	p.Usages = keyUsages
 	if p.Form.Usage == "" {
 		p.Form.Usage = keys.UsageEncryptDecrypt

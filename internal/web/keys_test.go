@@ -165,7 +165,8 @@ func TestKeysAdministratorWhoIsNotKeyOwner(t *testing.T) {
 	if page.status != http.StatusOK {
 		t.Fatalf("GET /keys: %d", page.status)
 	}
-	mustContain(t, page.body, `id="keys-table"`, `data-key="k1"`, "住民記録", `data-killed="false"`, `id="usage-table"`)
+	mustContain(t, page.body, `id="keys-table"`, `data-key="k1"`, "住民記録", `data-killed="false"`, `id="usage-table"`,
+		`id="become-owner"`, "first become its key owner", `<a href="/people">`)
 	mustNotContain(t, page.body, `id="create-key"`, `id="kill"`, `id="create-credential"`, `/keys/`+sapporo+`/keys/k1/rotate`, `/revoke"`)
 	for _, rt := range ownerRoutes {
 		t.Run("fail"+strings.TrimPrefix(rt.path, "/keys/"+sapporo), func(t *testing.T) {
@@ -317,6 +318,7 @@ func TestKeysOwnerActions(t *testing.T) {
 	owner := h.keyOwner(t, sapporo)
 	page := owner.get(t, "/keys")
 	mustContain(t, page.body, `id="create-key"`, `id="kill"`, `id="create-credential"`, `/keys/`+sapporo+`/keys/k1/rotate`)
+	mustNotContain(t, page.body, `id="become-owner"`)
 	for _, tc := range []struct {
 		name  string
 		path  string
@@ -425,7 +427,7 @@ func TestKeysAuditor(t *testing.T) {
 	}
 	page = aud.get(t, "/keys/"+sapporo)
 	mustContain(t, page.body, `data-key="k1"`, `data-killed="false"`, `id="xks-table"`)
-	mustNotContain(t, page.body, `id="kill"`, `id="create-key"`, `/rotate"`)
+	mustNotContain(t, page.body, `id="kill"`, `id="create-key"`, `/rotate"`, `id="become-owner"`) // an auditor cannot become one
 	if r := postForm(t, aud, "/keys/"+sapporo+"/kill", url.Values{"confirm": {sapporo}}); r.status != http.StatusForbidden {
 		t.Fatalf("auditor pulling the kill switch: %d", r.status)
 	}

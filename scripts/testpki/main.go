@@ -10,9 +10,9 @@
 // case hatoba refuses (expired, revoked, untrusted, ...). The generator is
 // internal/pki/pkitest, the same one the tests use.
 //
-// No client.p12 is written: the standard library has no PKCS#12 encoder,
-// and hand-rolling one is not worth a dependency or a second crypto format
-// to maintain. The printed openssl command makes one for a browser.
+// client.p12 holds client.pem, its key and its issuer for a browser to
+// import (an empty password; go-pkcs12's Modern2023 encoding: AES-256 and
+// PBKDF2, which current browsers and operating systems read).
 package main
 
 import (
@@ -23,6 +23,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/hatoba-cloud/hatoba/internal/pki/pkitest"
 )
@@ -60,6 +62,14 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	leaf := p.ValidRSA // client.pem
+	p12, err := pkcs12.Modern2023.Encode(leaf.Key, leaf.Cert, leaf.Chain[1:], "")
+	if err != nil {
+		return fmt.Errorf("client.p12: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(files.Dir, "client.p12"), p12, 0o600); err != nil {
+		return err
+	}
 	dir, err := filepath.Abs(files.Dir)
 	if err != nil {
 		return err
@@ -71,10 +81,9 @@ Configure hatoba with:
     client_ca_files: [%[1]s/ca.pem]
     crl_files: [%[1]s/crl.pem]
 
-Sign in with client.pem and client-key.pem. For a browser, make a PKCS#12
-file (OpenSSL asks for a password to protect it; add -legacy for old
-macOS keychains):
-  openssl pkcs12 -export -in %[1]s/client.pem -inkey %[1]s/client-key.pem -out %[1]s/client.p12 -name "hatoba test client"
+Sign in with client.pem and client-key.pem (hatoba login --cert-file
+--key-file). For a browser, import %[1]s/client.p12 (the same certificate
+and key; the password is empty).
 
 Each refused case has its own pair, <case>.pem and <case>-key.pem:
   %[3]s, %[4]s, %[5]s, %[6]s, %[7]s,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/hatoba-cloud/hatoba/internal/pki"
 )
@@ -25,8 +28,24 @@ func TestRun(t *testing.T) {
 	if err := run([]string{"-out", dir}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), filepath.Join(dir, "ca.pem")) || !strings.Contains(out.String(), "openssl pkcs12") {
+	if !strings.Contains(out.String(), filepath.Join(dir, "ca.pem")) || !strings.Contains(out.String(), filepath.Join(dir, "client.p12")) {
 		t.Fatalf("instructions:\n%s", out.String())
+	}
+	// client.p12 is client.pem and its key, for a browser, password empty.
+	p12, err := os.ReadFile(filepath.Join(dir, "client.p12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, leaf, chain, err := pkcs12.DecodeChain(p12, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(leaf.Raw, pair.Certificate[0]) || len(chain) != 1 || !pair.PrivateKey.(crypto.Signer).Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.(crypto.Signer).Public()) {
+		t.Fatalf("client.p12 does not hold client.pem, its key and its issuer")
 	}
 	offline := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return nil, errors.New("offline")
