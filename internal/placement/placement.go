@@ -270,6 +270,17 @@ func AsRefusal(err error) (*Refusal, bool) {
 	return r, ok
 }
 
+// HasOrgRules reports whether a rule holds in one organisation's subtree
+// only: judging needs where the organisation sits.
+func (p Policy) HasOrgRules() bool {
+	for _, r := range p.Rules {
+		if r.OrgID != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Allows reports whether a classification may be placed on a provider of
 // a tier in an organisation (ancestors: the organisation and those above
 // it; nil for the rules that hold everywhere only), ignoring the
