@@ -213,13 +213,13 @@ func (p Policy) Judge(c Candidate) []Breach {
 		var elsewhere, names []string
 		for _, o := range c.Others {
 			if o.Provider != c.Provider {
-				elsewhere = append(elsewhere, o.EnvID+" on "+o.Provider)
+				elsewhere = append(elsewhere, o.EnvID+" ("+o.Provider+")")
 				names = append(names, o.EnvID)
 			}
 		}
 		if len(elsewhere) > 0 {
 			out = append(out, Breach{Rule: RuleOneProvider, OnBreach: p.OneProviderPerSystem.OnBreach, Environments: names,
-				Reason: fmt.Sprintf("system %q of %s stays on one provider; its other environments are elsewhere: %s; this one is on %s",
+				Reason: fmt.Sprintf("system %q of %s stays on one provider, and its other environments are elsewhere: %s, while this one is on %s",
 					c.System, c.OrgID, strings.Join(elsewhere, ", "), c.Provider)})
 		}
 	}

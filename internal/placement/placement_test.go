@@ -47,7 +47,7 @@ func TestJudge(t *testing.T) {
 			Others: []placement.Placed{{EnvID: "env-a", Provider: "sim"}}}, nil, ""},
 		{"fail/the system's other environments elsewhere", strict, placement.Candidate{OrgID: "lg-9", System: "住民記録", Classification: "level1", Provider: "sim", Tier: "hyperscaler",
 			Others: []placement.Placed{{EnvID: "env-a", Provider: "domestic"}, {EnvID: "env-b", Provider: "sim"}}}, []string{placement.RuleOneProvider},
-			`system "住民記録" of lg-9 stays on one provider; its other environments are elsewhere: env-a on domestic; this one is on sim`},
+			`system "住民記録" of lg-9 stays on one provider, and its other environments are elsewhere: env-a (domestic), while this one is on sim`},
 		{"ok/the one-provider rule off", def, placement.Candidate{Classification: "level1", Provider: "sim", Tier: "hyperscaler",
 			Others: []placement.Placed{{EnvID: "env-a", Provider: "domestic"}}}, nil, ""},
 	}

@@ -86,7 +86,7 @@ func TestPlacementAtRequest(t *testing.T) {
 			p.OneProviderPerSystem = placement.SystemRule{Enabled: true, OnBreach: placement.Approve}
 		})
 		en, err = req("juminhyo", env.Staging, env.Level2, "sim")
-		if err != nil || en.State != env.Requested || !strings.Contains(en.ApprovalNotes, `system "juminhyo" of nat-digital stays on one provider; its other environments are elsewhere: `+first.ID+` on domestic; this one is on sim`) {
+		if err != nil || en.State != env.Requested || !strings.Contains(en.ApprovalNotes, `system "juminhyo" of nat-digital stays on one provider, and its other environments are elsewhere: `+first.ID+` (domestic), while this one is on sim`) {
 			t.Fatalf("another provider for the system, approve: %s %q %v", en.State, en.ApprovalNotes, err)
 		}
 		// A rejected request is not live: the system's environments are the others.
@@ -95,7 +95,7 @@ func TestPlacementAtRequest(t *testing.T) {
 		}
 		putPolicy(t, places, func(p *placement.Policy) { p.OneProviderPerSystem.OnBreach = placement.Refuse })
 		_, err = req("juminhyo", env.Development, env.Level2, "sim")
-		if r, ok := placement.AsRefusal(err); !ok || r.Breaches[0].Rule != placement.RuleOneProvider || !strings.Contains(err.Error(), first.ID+" on domestic") {
+		if r, ok := placement.AsRefusal(err); !ok || r.Breaches[0].Rule != placement.RuleOneProvider || !strings.Contains(err.Error(), first.ID+" (domestic)") {
 			t.Fatalf("another provider for the system, refuse: %v", err)
 		}
 		if en, err := req("juminhyo", env.Development, env.Level2, "domestic"); err != nil || en.State != env.Approved {

@@ -152,19 +152,19 @@ func (e EnvironmentAccessState) Valid() bool {
 
 // Defines values for EnvironmentRequestClassification.
 const (
-	Level1 EnvironmentRequestClassification = "level1"
-	Level2 EnvironmentRequestClassification = "level2"
-	Level3 EnvironmentRequestClassification = "level3"
+	EnvironmentRequestClassificationLevel1 EnvironmentRequestClassification = "level1"
+	EnvironmentRequestClassificationLevel2 EnvironmentRequestClassification = "level2"
+	EnvironmentRequestClassificationLevel3 EnvironmentRequestClassification = "level3"
 )
 
 // Valid indicates whether the value is a known member of the EnvironmentRequestClassification enum.
 func (e EnvironmentRequestClassification) Valid() bool {
 	switch e {
-	case Level1:
+	case EnvironmentRequestClassificationLevel1:
 		return true
-	case Level2:
+	case EnvironmentRequestClassificationLevel2:
 		return true
-	case Level3:
+	case EnvironmentRequestClassificationLevel3:
 		return true
 	default:
 		return false
@@ -765,6 +765,81 @@ func (e PersonState) Valid() bool {
 	}
 }
 
+// Defines values for PlacementRuleClassification.
+const (
+	PlacementRuleClassificationLevel1 PlacementRuleClassification = "level1"
+	PlacementRuleClassificationLevel2 PlacementRuleClassification = "level2"
+	PlacementRuleClassificationLevel3 PlacementRuleClassification = "level3"
+)
+
+// Valid indicates whether the value is a known member of the PlacementRuleClassification enum.
+func (e PlacementRuleClassification) Valid() bool {
+	switch e {
+	case PlacementRuleClassificationLevel1:
+		return true
+	case PlacementRuleClassificationLevel2:
+		return true
+	case PlacementRuleClassificationLevel3:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlacementRuleOnBreach.
+const (
+	PlacementRuleOnBreachApprove PlacementRuleOnBreach = "approve"
+	PlacementRuleOnBreachRefuse  PlacementRuleOnBreach = "refuse"
+)
+
+// Valid indicates whether the value is a known member of the PlacementRuleOnBreach enum.
+func (e PlacementRuleOnBreach) Valid() bool {
+	switch e {
+	case PlacementRuleOnBreachApprove:
+		return true
+	case PlacementRuleOnBreachRefuse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlacementRuleTiers.
+const (
+	PlacementRuleTiersDomestic    PlacementRuleTiers = "domestic"
+	PlacementRuleTiersHyperscaler PlacementRuleTiers = "hyperscaler"
+)
+
+// Valid indicates whether the value is a known member of the PlacementRuleTiers enum.
+func (e PlacementRuleTiers) Valid() bool {
+	switch e {
+	case PlacementRuleTiersDomestic:
+		return true
+	case PlacementRuleTiersHyperscaler:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlacementSystemRuleOnBreach.
+const (
+	PlacementSystemRuleOnBreachApprove PlacementSystemRuleOnBreach = "approve"
+	PlacementSystemRuleOnBreachRefuse  PlacementSystemRuleOnBreach = "refuse"
+)
+
+// Valid indicates whether the value is a known member of the PlacementSystemRuleOnBreach enum.
+func (e PlacementSystemRuleOnBreach) Valid() bool {
+	switch e {
+	case PlacementSystemRuleOnBreachApprove:
+		return true
+	case PlacementSystemRuleOnBreachRefuse:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PostureReportKind.
 const (
 	PostureReportKindEnvironment  PostureReportKind = "environment"
@@ -777,6 +852,105 @@ func (e PostureReportKind) Valid() bool {
 	case PostureReportKindEnvironment:
 		return true
 	case PostureReportKindOrganisation:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProblemPlacementBreachesOnBreach.
+const (
+	ProblemPlacementBreachesOnBreachApprove ProblemPlacementBreachesOnBreach = "approve"
+	ProblemPlacementBreachesOnBreachRefuse  ProblemPlacementBreachesOnBreach = "refuse"
+)
+
+// Valid indicates whether the value is a known member of the ProblemPlacementBreachesOnBreach enum.
+func (e ProblemPlacementBreachesOnBreach) Valid() bool {
+	switch e {
+	case ProblemPlacementBreachesOnBreachApprove:
+		return true
+	case ProblemPlacementBreachesOnBreachRefuse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoAllowedClassifications.
+const (
+	ProviderInfoAllowedClassificationsLevel1 ProviderInfoAllowedClassifications = "level1"
+	ProviderInfoAllowedClassificationsLevel2 ProviderInfoAllowedClassifications = "level2"
+	ProviderInfoAllowedClassificationsLevel3 ProviderInfoAllowedClassifications = "level3"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoAllowedClassifications enum.
+func (e ProviderInfoAllowedClassifications) Valid() bool {
+	switch e {
+	case ProviderInfoAllowedClassificationsLevel1:
+		return true
+	case ProviderInfoAllowedClassificationsLevel2:
+		return true
+	case ProviderInfoAllowedClassificationsLevel3:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoClassifications.
+const (
+	ProviderInfoClassificationsLevel1 ProviderInfoClassifications = "level1"
+	ProviderInfoClassificationsLevel2 ProviderInfoClassifications = "level2"
+	ProviderInfoClassificationsLevel3 ProviderInfoClassifications = "level3"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoClassifications enum.
+func (e ProviderInfoClassifications) Valid() bool {
+	switch e {
+	case ProviderInfoClassificationsLevel1:
+		return true
+	case ProviderInfoClassificationsLevel2:
+		return true
+	case ProviderInfoClassificationsLevel3:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoKind.
+const (
+	Aws       ProviderInfoKind = "aws"
+	Openstack ProviderInfoKind = "openstack"
+	Sim       ProviderInfoKind = "sim"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoKind enum.
+func (e ProviderInfoKind) Valid() bool {
+	switch e {
+	case Aws:
+		return true
+	case Openstack:
+		return true
+	case Sim:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoTier.
+const (
+	ProviderInfoTierDomestic    ProviderInfoTier = "domestic"
+	ProviderInfoTierHyperscaler ProviderInfoTier = "hyperscaler"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoTier enum.
+func (e ProviderInfoTier) Valid() bool {
+	switch e {
+	case ProviderInfoTierDomestic:
+		return true
+	case ProviderInfoTierHyperscaler:
 		return true
 	default:
 		return false
@@ -827,16 +1001,16 @@ func (e SovereigntyFloorMode) Valid() bool {
 
 // Defines values for SovereigntyProfileTier.
 const (
-	Domestic    SovereigntyProfileTier = "domestic"
-	Hyperscaler SovereigntyProfileTier = "hyperscaler"
+	SovereigntyProfileTierDomestic    SovereigntyProfileTier = "domestic"
+	SovereigntyProfileTierHyperscaler SovereigntyProfileTier = "hyperscaler"
 )
 
 // Valid indicates whether the value is a known member of the SovereigntyProfileTier enum.
 func (e SovereigntyProfileTier) Valid() bool {
 	switch e {
-	case Domestic:
+	case SovereigntyProfileTierDomestic:
 		return true
-	case Hyperscaler:
+	case SovereigntyProfileTierHyperscaler:
 		return true
 	default:
 		return false
@@ -2196,6 +2370,63 @@ type PersonList struct {
 	Items []Person `json:"items"`
 }
 
+// PlacementPolicy defines model for PlacementPolicy.
+type PlacementPolicy struct {
+	ChangedAt time.Time `json:"changed_at"`
+
+	// ChangedBy a person's id, or system for the seed from the configuration
+	ChangedBy            string              `json:"changed_by"`
+	OneProviderPerSystem PlacementSystemRule `json:"one_provider_per_system"`
+	Rules                []PlacementRule     `json:"rules"`
+
+	// Version 0 before any policy was stored
+	Version int `json:"version"`
+}
+
+// PlacementPolicyInput defines model for PlacementPolicyInput.
+type PlacementPolicyInput struct {
+	OneProviderPerSystem PlacementSystemRule `json:"one_provider_per_system"`
+	Rules                []PlacementRule     `json:"rules"`
+
+	// Version the version this change is based on
+	Version int `json:"version"`
+}
+
+// PlacementRule defines model for PlacementRule.
+type PlacementRule struct {
+	Classification PlacementRuleClassification `json:"classification"`
+
+	// OnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+	OnBreach PlacementRuleOnBreach `json:"on_breach"`
+
+	// OrgId the rule holds in this organisation's subtree only; absent: everywhere
+	OrgId *string `json:"org_id,omitempty"`
+
+	// Providers provider connections allowed by name whatever their tier
+	Providers []string             `json:"providers"`
+	Tiers     []PlacementRuleTiers `json:"tiers"`
+}
+
+// PlacementRuleClassification defines model for PlacementRule.Classification.
+type PlacementRuleClassification string
+
+// PlacementRuleOnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+type PlacementRuleOnBreach string
+
+// PlacementRuleTiers defines model for PlacementRule.Tiers.
+type PlacementRuleTiers string
+
+// PlacementSystemRule defines model for PlacementSystemRule.
+type PlacementSystemRule struct {
+	Enabled bool `json:"enabled"`
+
+	// OnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+	OnBreach PlacementSystemRuleOnBreach `json:"on_breach"`
+}
+
+// PlacementSystemRuleOnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+type PlacementSystemRuleOnBreach string
+
 // PostureReport defines model for PostureReport.
 type PostureReport struct {
 	// BySeverity open findings per severity (every severity, zero included)
@@ -2245,15 +2476,81 @@ type Problem struct {
 		Name   string `json:"name"`
 		Reason string `json:"reason"`
 	} `json:"invalid_params,omitempty"`
+
+	// Placement Extension member of a request or transfer the placement policy refused: the classification, the provider and its tier, and each rule broken
+	Placement *struct {
+		Breaches []struct {
+			// Environments the system's environments on another provider
+			Environments *[]string `json:"environments,omitempty"`
+
+			// OnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+			OnBreach ProblemPlacementBreachesOnBreach `json:"on_breach"`
+			Reason   string                           `json:"reason"`
+
+			// Rule level3, level3@<org id> for an organisation's rule, or one_provider_per_system
+			Rule string `json:"rule"`
+		} `json:"breaches"`
+		Classification string `json:"classification"`
+		Provider       string `json:"provider"`
+		Tier           string `json:"tier"`
+	} `json:"placement,omitempty"`
 	Status int    `json:"status"`
 	Title  string `json:"title"`
 	Type   string `json:"type"`
 }
 
+// ProblemPlacementBreachesOnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+type ProblemPlacementBreachesOnBreach string
+
 // ProfileInput defines model for ProfileInput.
 type ProfileInput struct {
 	// Document the profile as YAML (docs/sovereignty.md)
 	Document string `json:"document"`
+}
+
+// ProviderInfo defines model for ProviderInfo.
+type ProviderInfo struct {
+	// AllowedClassifications those of them the placement policy's rules for every organisation allow on it; an organisation's own rules may narrow them
+	AllowedClassifications []ProviderInfoAllowedClassifications `json:"allowed_classifications"`
+
+	// Cap account creations in flight at once
+	Cap          int `json:"cap"`
+	Capabilities struct {
+		Close        bool `json:"close"`
+		ExternalKeys bool `json:"external_keys"`
+
+		// Guardrails preventive forms enforced: service_control_policy; endpoint_regions, project_limits, allowed_roles
+		Guardrails []string `json:"guardrails"`
+
+		// Inventory resource types (Terraform's names) the detective controls see
+		Inventory []string `json:"inventory"`
+		Transfer  bool     `json:"transfer"`
+	} `json:"capabilities"`
+
+	// Classifications the classifications the connection lists
+	Classifications []ProviderInfoClassifications `json:"classifications"`
+
+	// Kind the driver; sim is the aws driver on the simulated cloud
+	Kind ProviderInfoKind `json:"kind"`
+	Name string           `json:"name"`
+	Tier ProviderInfoTier `json:"tier"`
+}
+
+// ProviderInfoAllowedClassifications defines model for ProviderInfo.AllowedClassifications.
+type ProviderInfoAllowedClassifications string
+
+// ProviderInfoClassifications defines model for ProviderInfo.Classifications.
+type ProviderInfoClassifications string
+
+// ProviderInfoKind the driver; sim is the aws driver on the simulated cloud
+type ProviderInfoKind string
+
+// ProviderInfoTier defines model for ProviderInfo.Tier.
+type ProviderInfoTier string
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Items []ProviderInfo `json:"items"`
 }
 
 // Role defines model for Role.
@@ -3117,6 +3414,9 @@ type InvitePersonJSONRequestBody = InviteRequest
 
 // SetKeyOwnerJSONRequestBody defines body for SetKeyOwner for application/json ContentType.
 type SetKeyOwnerJSONRequestBody SetKeyOwnerJSONBody
+
+// PutPlacementPolicyJSONRequestBody defines body for PutPlacementPolicy for application/json ContentType.
+type PutPlacementPolicyJSONRequestBody = PlacementPolicyInput
 
 // ScanJSONRequestBody defines body for Scan for application/json ContentType.
 type ScanJSONRequestBody ScanJSONBody
@@ -4537,6 +4837,25 @@ type ClientInterface interface {
 	// Corresponds with PUT /api/v1/people/{id}/key-owner (the `SetKeyOwner` operationId).
 	SetKeyOwner(ctx context.Context, id string, params *SetKeyOwnerParams, body SetKeyOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetPlacementPolicy The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+	//
+	// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+	GetPlacementPolicy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutPlacementPolicyWithBody Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutPlacementPolicy Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicy(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListCollectRounds The latest collection rounds, newest first
 	//
 	// Corresponds with GET /api/v1/posture/rounds (the `ListCollectRounds` operationId).
@@ -4551,6 +4870,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/posture/rounds/{id} (the `GetCollectRound` operationId).
 	GetCollectRound(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListProviders Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+	//
+	// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+	ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Coverage Coverage of a framework's requirements by the controls (of the catalog, or with scope=assigned of the controls assigned somewhere); with format=oscal an OSCAL 1.1.2 component definition
 	//
@@ -6957,6 +7281,55 @@ func (c *Client) SetKeyOwner(ctx context.Context, id string, params *SetKeyOwner
 	return c.Client.Do(req)
 }
 
+// GetPlacementPolicy The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+//
+// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+func (c *Client) GetPlacementPolicy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPlacementPolicyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutPlacementPolicyWithBody Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *Client) PutPlacementPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutPlacementPolicyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutPlacementPolicy Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *Client) PutPlacementPolicy(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutPlacementPolicyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListCollectRounds The latest collection rounds, newest first
 //
 // Corresponds with GET /api/v1/posture/rounds (the `ListCollectRounds` operationId).
@@ -6992,6 +7365,21 @@ func (c *Client) StartCollectRound(ctx context.Context, reqEditors ...RequestEdi
 // Corresponds with GET /api/v1/posture/rounds/{id} (the `GetCollectRound` operationId).
 func (c *Client) GetCollectRound(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetCollectRoundRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListProviders Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+//
+// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+func (c *Client) ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProvidersRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -12182,6 +12570,73 @@ func NewSetKeyOwnerRequestWithBody(server string, id string, params *SetKeyOwner
 	return req, nil
 }
 
+// NewGetPlacementPolicyRequest constructs an http.Request for the GetPlacementPolicy method
+func NewGetPlacementPolicyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/placement-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutPlacementPolicyRequest calls the generic PutPlacementPolicy builder with application/json body
+func NewPutPlacementPolicyRequest(server string, body PutPlacementPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutPlacementPolicyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPutPlacementPolicyRequestWithBody constructs an http.Request for the PutPlacementPolicy method, with any body, and a specified content type
+func NewPutPlacementPolicyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/placement-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListCollectRoundsRequest constructs an http.Request for the ListCollectRounds method
 func NewListCollectRoundsRequest(server string, params *ListCollectRoundsParams) (*http.Request, error) {
 	var err error
@@ -12280,6 +12735,33 @@ func NewGetCollectRoundRequest(server string, id string) (*http.Request, error) 
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/posture/rounds/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListProvidersRequest constructs an http.Request for the ListProviders method
+func NewListProvidersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/providers")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -13896,6 +14378,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /api/v1/people/{id}/key-owner (the `SetKeyOwner` operationId).
 	SetKeyOwnerWithResponse(ctx context.Context, id string, params *SetKeyOwnerParams, body SetKeyOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*SetKeyOwnerResponse, error)
 
+	// GetPlacementPolicyWithResponse The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+	GetPlacementPolicyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPlacementPolicyResponse, error)
+
+	// PutPlacementPolicyWithBodyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error)
+
+	// PutPlacementPolicyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicyWithResponse(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error)
+
 	// ListCollectRoundsWithResponse The latest collection rounds, newest first
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -13916,6 +14419,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/posture/rounds/{id} (the `GetCollectRound` operationId).
 	GetCollectRoundWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetCollectRoundResponse, error)
+
+	// ListProvidersWithResponse Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+	ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error)
 
 	// CoverageWithResponse Coverage of a framework's requirements by the controls (of the catalog, or with scope=assigned of the controls assigned somewhere); with format=oscal an OSCAL 1.1.2 component definition
 	//
@@ -20760,6 +21270,193 @@ func (r SetKeyOwnerResponse) ContentType() string {
 	return ""
 }
 
+// GetPlacementPolicyResponse429Headers the declared response headers of an HTTP 429 response for GetPlacementPolicy
+type GetPlacementPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetPlacementPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PlacementPolicy
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetPlacementPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPlacementPolicyResponse) GetJSON200() *PlacementPolicy {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPlacementPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPlacementPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPlacementPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPlacementPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutPlacementPolicyResponse429Headers the declared response headers of an HTTP 429 response for PutPlacementPolicy
+type PutPlacementPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PutPlacementPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PlacementPolicy
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PutPlacementPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutPlacementPolicyResponse) GetJSON200() *PlacementPolicy {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PutPlacementPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutPlacementPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutPlacementPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutPlacementPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListCollectRoundsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20937,6 +21634,89 @@ func (r GetCollectRoundResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetCollectRoundResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListProvidersResponse429Headers the declared response headers of an HTTP 429 response for ListProviders
+type ListProvidersResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListProvidersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProviderList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListProvidersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListProvidersResponse) GetJSON200() *ProviderList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListProvidersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProvidersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProvidersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProvidersResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -23586,6 +24366,45 @@ func (c *ClientWithResponses) SetKeyOwnerWithResponse(ctx context.Context, id st
 	return ParseSetKeyOwnerResponse(rsp)
 }
 
+// GetPlacementPolicyWithResponse The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+func (c *ClientWithResponses) GetPlacementPolicyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPlacementPolicyResponse, error) {
+	rsp, err := c.GetPlacementPolicy(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPlacementPolicyResponse(rsp)
+}
+
+// PutPlacementPolicyWithBodyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *ClientWithResponses) PutPlacementPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error) {
+	rsp, err := c.PutPlacementPolicyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutPlacementPolicyResponse(rsp)
+}
+
+// PutPlacementPolicyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *ClientWithResponses) PutPlacementPolicyWithResponse(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error) {
+	rsp, err := c.PutPlacementPolicy(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutPlacementPolicyResponse(rsp)
+}
+
 // ListCollectRoundsWithResponse The latest collection rounds, newest first
 //
 // Returns a wrapper object for the known response body format(s).
@@ -23623,6 +24442,19 @@ func (c *ClientWithResponses) GetCollectRoundWithResponse(ctx context.Context, i
 		return nil, err
 	}
 	return ParseGetCollectRoundResponse(rsp)
+}
+
+// ListProvidersWithResponse Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+func (c *ClientWithResponses) ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error) {
+	rsp, err := c.ListProviders(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProvidersResponse(rsp)
 }
 
 // CoverageWithResponse Coverage of a framework's requirements by the controls (of the catalog, or with scope=assigned of the controls assigned somewhere); with format=oscal an OSCAL 1.1.2 component definition
@@ -28909,6 +29741,175 @@ func ParseSetKeyOwnerResponse(rsp *http.Response) (*SetKeyOwnerResponse, error) 
 	return response, nil
 }
 
+// ParseGetPlacementPolicyResponse parses an HTTP response from a GetPlacementPolicyWithResponse call
+func ParseGetPlacementPolicyResponse(rsp *http.Response) (*GetPlacementPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPlacementPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PlacementPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetPlacementPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutPlacementPolicyResponse parses an HTTP response from a PutPlacementPolicyWithResponse call
+func ParsePutPlacementPolicyResponse(rsp *http.Response) (*PutPlacementPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutPlacementPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PlacementPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PutPlacementPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListCollectRoundsResponse parses an HTTP response from a ListCollectRoundsWithResponse call
 func ParseListCollectRoundsResponse(rsp *http.Response) (*ListCollectRoundsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -29040,6 +30041,80 @@ func ParseGetCollectRoundResponse(rsp *http.Response) (*GetCollectRoundResponse,
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseListProvidersResponse parses an HTTP response from a ListProvidersWithResponse call
+func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProvidersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProviderList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListProvidersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -207,3 +207,12 @@ func listContainers(ctx context.Context, sc *gophercloud.ServiceClient, region s
 	}
 	return out, nil
 }
+
+var _ provider.Describer = (*Driver)(nil)
+
+// Capabilities implements provider.Describer.
+func (d *Driver) Capabilities() provider.Capabilities {
+	return provider.Capabilities{Guardrails: []string{"endpoint_regions", "project_limits", "allowed_roles"}, Inventory: []string{
+		"openstack_blockstorage_volume_v3", "openstack_compute_instance_v2", "openstack_identity_application_credential_v3",
+		"openstack_images_image_v2", "openstack_networking_secgroup_rule_v2", "openstack_objectstorage_container_v1"}}
+}
