@@ -11,8 +11,12 @@ import (
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
+	gcos "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
@@ -38,7 +42,7 @@ func TestInventory(t *testing.T) {
 	regions := []string{"jp-east-1", "jp-west-1", keystonetest.ForeignRegion}
 	registerSimulatedServices(t, admin, srv.URL, regions)
 
-	d, _ := keystonetest.Driver(t, keystonetest.Options{})
+	d, domainID := keystonetest.Driver(t, keystonetest.Options{})
 	cs, err := controls.Builtin()
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +58,11 @@ func TestInventory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if i == 0 {
+			// A person of the project makes an application credential
+			// that never expires and may make others.
+			personCredential(t, admin, domainID, id)
+		}
 		rs, err := d.ListResources(ctx, id)
 		if err != nil {
 			t.Fatalf("ListResources: %v", err)
@@ -65,6 +74,7 @@ func TestInventory(t *testing.T) {
 			want["openstack_compute_instance_v2/"+r] += len(inv.Servers)
 			want["openstack_blockstorage_volume_v3/"+r] += len(inv.Volumes)
 			want["openstack_objectstorage_container_v1/"+r] += len(inv.Containers)
+			want["openstack_images_image_v2/"+r] += len(inv.Images)
 			for _, g := range inv.SecurityGroups {
 				want["openstack_networking_secgroup_rule_v2/"+r] += len(g["security_group_rules"].([]map[string]any))
 			}
@@ -75,6 +85,9 @@ func TestInventory(t *testing.T) {
 			got[r.Type+"/"+r.Region]++
 			kinds[r.Type]++
 			res = append(res, controls.Resource{Provider: "openstack", Type: r.Type, ID: r.ID, Region: r.Region, Environment: id, Config: r.Config})
+		}
+		if i == 0 {
+			want["openstack_identity_application_credential_v3/"] = 1
 		}
 		for k, n := range want {
 			if got[k] != n {
@@ -89,14 +102,16 @@ func TestInventory(t *testing.T) {
 			found[v.ControlID]++
 		}
 	}
-	for _, k := range []string{"openstack_compute_instance_v2", "openstack_networking_secgroup_rule_v2", "openstack_blockstorage_volume_v3", "openstack_objectstorage_container_v1"} {
+	for _, k := range []string{"openstack_compute_instance_v2", "openstack_networking_secgroup_rule_v2", "openstack_blockstorage_volume_v3", "openstack_objectstorage_container_v1",
+		"openstack_images_image_v2", "openstack_identity_application_credential_v3"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in 40 projects' inventories", k)
 		}
 	}
 	// The planted non-compliance (simcloud/openstack.go's rates) over 40
 	// projects: each kind shows at least once.
-	for _, c := range []string{"openstack-secgroup-no-public-admin-ports", "openstack-volume-encrypted", "openstack-region-domestic"} {
+	for _, c := range []string{"openstack-secgroup-no-public-admin-ports", "openstack-volume-encrypted", "openstack-region-domestic",
+		"openstack-images-not-public", "openstack-app-credential-restricted", "openstack-app-credential-expires"} {
 		if found[c] == 0 {
 			t.Errorf("control %s found nothing in 40 projects (findings: %v)", c, found)
 		}
@@ -149,4 +164,42 @@ func registerSimulatedServices(t *testing.T, admin *gophercloud.ServiceClient, b
 			}
 		}
 	})
+}
+
+// personCredential makes a user in the domain with the member role on the
+// project, signs in as them and makes an unrestricted application
+// credential without expiry, as a person of the project would: Keystone
+// lets only the user make their own.
+func personCredential(t *testing.T, admin *gophercloud.ServiceClient, domainID, projectID string) {
+	t.Helper()
+	ctx := context.Background()
+	pw := keystonetest.Unique("pw-")
+	enabled := true
+	u, err := users.Create(ctx, admin, users.CreateOpts{Name: keystonetest.Unique("person-"), DomainID: domainID, Password: pw, Enabled: &enabled}).Extract()
+	if err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	pages, err := roles.List(admin, roles.ListOpts{Name: "member"}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := roles.ExtractRoles(pages)
+	if err != nil || len(rs) == 0 {
+		t.Fatalf("role member: %v", err)
+	}
+	if err := roles.Assign(ctx, admin, rs[0].ID, roles.AssignOpts{UserID: u.ID, ProjectID: projectID}).ExtractErr(); err != nil {
+		t.Fatalf("assign member: %v", err)
+	}
+	pc, err := gcos.AuthenticatedClient(ctx, gophercloud.AuthOptions{IdentityEndpoint: keystonetest.URL(t), UserID: u.ID, Password: pw,
+		Scope: &gophercloud.AuthScope{ProjectID: projectID}})
+	if err != nil {
+		t.Fatalf("sign in as the person: %v", err)
+	}
+	sc, err := gcos.NewIdentityV3(pc, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := applicationcredentials.Create(ctx, sc, u.ID, applicationcredentials.CreateOpts{Name: "deploy", Unrestricted: true}).Extract(); err != nil {
+		t.Fatalf("create application credential: %v", err)
+	}
 }
