@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,6 +108,15 @@ func TestInventory(t *testing.T) {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in 40 projects' inventories", k)
 		}
+	}
+	// What the driver says it reads (GET /api/v1/providers) is what it read.
+	var read []string
+	for k := range kinds {
+		read = append(read, k)
+	}
+	slices.Sort(read)
+	if said := d.Capabilities().Inventory; !slices.Equal(said, read) {
+		t.Errorf("Capabilities().Inventory = %v, the inventory read %v", said, read)
 	}
 	// The planted non-compliance (simcloud/openstack.go's rates) over 40
 	// projects: each kind shows at least once.
