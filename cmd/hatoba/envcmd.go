@@ -109,7 +109,7 @@ func cmdEnv(sub string, fs *pflag.FlagSet) runFunc {
 		system = fs.String("system", "", "name of the system the environment is for (required)")
 		purpose = fs.String("purpose", "development", "production, staging or development")
 		class = fs.String("classification", "level2", "level1, level2 or level3 (機密性1–3)")
-		prov = fs.String("provider", "sim", "provider connection")
+		prov = fs.String("provider", "sim", "provider connection: aws, openstack or sim ones by name (GET /api/v1/providers lists them with their tiers)")
 		key = fs.String("idempotency-key", "", "retry-safe request key (default: a new random key)")
 		wait = fs.Bool("wait", false, "wait until the environment is ready or failed")
 	case "list":

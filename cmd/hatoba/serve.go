@@ -331,13 +331,17 @@ func cmdServe(fs *pflag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
+		places, err := buildPlacement(ctx, db, cfg.Placement, log)
+		if err != nil {
+			return err
+		}
 		tenantBackups := tenantbackup.NewStore(db, time.Now)
 		backupObjectives, err := objectives(cfg.TenantBackups)
 		if err != nil {
 			return err
 		}
 		engine, err := vending.New(db, envs, orgs, vending.Config{
-			Connections: conns, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
+			Connections: conns, Placement: places, DefaultQuota: cfg.Vending.DefaultQuota, Policies: baselinePolicies(),
 			PolicySet: policySetByDriver(cfg.Providers, preventivePolicies(orgs, ctl.assignments, ctl.catalog.Control, baselinePolicies()),
 				openstackGuardrails(orgs, ctl.assignments, ctl.catalog.Control)),
 			DefaultBilling: provider.Contact{Name: cfg.Billing.Name, Email: cfg.Billing.Email, Phone: cfg.Billing.Phone},
@@ -543,16 +547,23 @@ func buildConnections(ctx context.Context, cfg config.Config, simURL string, sea
 	return out, nil
 }
 
-// connection is a provider connection as vending sees it; the
-// classifications it may hold are those the placement policy allows on its
-// tier.
-func connection(cfg config.Config, p config.Provider, drv provider.Provider) vending.Connection {
+// connection is a provider connection as vending sees it: its kind and
+// tier, and the classifications it lists (the placement policy is judged
+// on top, at each request).
+func connection(_ config.Config, p config.Provider, drv provider.Provider) vending.Connection {
 	var allowed []env.Classification
-	for _, c := range cfg.Allowed(p) {
+	for _, c := range p.Classifications {
 		allowed = append(allowed, env.Classification(c))
 	}
-	return vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed,
-		PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate, Tier: p.TierOf(), Jurisdiction: p.JurisdictionOf()}
+	kind := p.Driver
+	if kind == "" {
+		kind = "aws"
+	}
+	if kind == "aws" && p.Endpoint == "embedded" {
+		kind = "sim" // the aws driver on the simulated cloud in this process
+	}
+	return vending.Connection{Name: p.Name, Provider: drv, Cap: p.Cap, Allowed: allowed, Kind: kind, Tier: p.TierOf(),
+		Jurisdiction: p.JurisdictionOf(), PollInterval: p.PollInterval, EmailTemplate: p.EmailTemplate}
 }
 
 // baselinePolicies is the preventive policy every new account gets

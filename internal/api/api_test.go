@@ -28,6 +28,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/notify"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/placement"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/secrets"
@@ -105,8 +106,13 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 		t.Fatal(err)
 	}
 	envs := env.NewStore(db, time.Now)
-	engine, err := vending.New(db, envs, orgs, vending.Config{Connections: []vending.Connection{
-		{Name: "sim", Provider: idleProvider{}, Allowed: []env.Classification{env.Level1, env.Level2}},
+	places := placement.NewService(db, nil)
+	if _, err := places.Seed(ctx, placement.Default()); err != nil {
+		t.Fatal(err)
+	}
+	engine, err := vending.New(db, envs, orgs, vending.Config{Placement: places, Connections: []vending.Connection{
+		{Name: "sim", Kind: "sim", Provider: idleProvider{}, Allowed: []env.Classification{env.Level1, env.Level2}},
+		{Name: "domestic", Kind: "openstack", Tier: placement.TierDomestic, Provider: idleProvider{}, Allowed: []env.Classification{env.Level1, env.Level2, env.Level3}},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -110,6 +110,12 @@ var matrix = map[string]expect{
 	// guard); scores like the posture; an environment's exposure report
 	// is its tenant's (central staff get its score), and assessing or
 	// signing one is for those who read the report.
+	"GET /api/v1/providers":        {own: signedIn, foreign: signedIn},
+	"GET /api/v1/placement-policy": {own: signedIn, foreign: signedIn},
+	// Central operators only; the version is stale (the seed is 1), so
+	// the matrix changes nothing.
+	"PUT /api/v1/placement-policy": {own: []string{operator, granted}, foreign: []string{operator, granted},
+		body: `{"version":0,"rules":[],"one_provider_per_system":{"enabled":false,"on_breach":"approve"}}`},
 	"GET /api/v1/sovereignty/profiles":           {own: signedIn, foreign: signedIn},
 	"GET /api/v1/sovereignty/profiles/{name}":    {own: signedIn, foreign: signedIn},
 	"PUT /api/v1/sovereignty/profiles/{name}":    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"document":"name: Not A Name"}`},

@@ -13,6 +13,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/placement"
 )
 
 // Problem is an RFC 9457 problem details object.
@@ -30,6 +31,18 @@ type Problem struct {
 	// InvalidParams, an extension member, lists every invalid field of a
 	// refused environment request; Detail and Field describe the first.
 	InvalidParams []env.FieldError `json:"invalid_params,omitempty"`
+	// Placement, an extension member, says why the placement policy
+	// refused a request or a transfer: the classification, the provider
+	// and its tier, and each rule broken.
+	Placement *PlacementProblem `json:"placement,omitempty"`
+}
+
+// PlacementProblem is a placement refusal in a problem.
+type PlacementProblem struct {
+	Classification string             `json:"classification"`
+	Provider       string             `json:"provider"`
+	Tier           string             `json:"tier"`
+	Breaches       []placement.Breach `json:"breaches"`
 }
 
 // writeError maps err to a problem response, the one place where the API's
@@ -48,6 +61,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		var ve *env.ValidationError
 		if errors.As(err, &ve) {
 			p.InvalidParams = ve.Fields
+		}
+		if pr, ok := placement.AsRefusal(err); ok {
+			p.Placement = &PlacementProblem{Classification: pr.Classification, Provider: pr.Provider, Tier: pr.Tier, Breaches: pr.Breaches}
 		}
 	} else {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

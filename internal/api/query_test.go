@@ -45,6 +45,8 @@ var listParams = map[string]struct {
 		"cursor=x": "cursor", "limit=1001": "limit", "limit=x": "limit",
 	}},
 	"GET /api/v1/secrets":              {bad: map[string]string{"cursor=x": "cursor", "prefix=a": "prefix"}},
+	"GET /api/v1/providers":            {bad: map[string]string{"cursor=x": "cursor", "tier=domestic": "tier"}},
+	"GET /api/v1/placement-policy":     {bad: map[string]string{"version=1": "version"}},
 	"GET /api/v1/sovereignty/profiles": {bad: map[string]string{"cursor=x": "cursor", "connection=sim": "connection"}},
 	"GET /api/v1/sovereignty/scores":   {bad: map[string]string{"cursor=x": "cursor", "org_id=nat-digital": "org_id"}},
 	"GET /api/v1/posture/rounds":       {ok: "limit=10", bad: map[string]string{"cursor=x": "cursor", "limit=101": "limit", "limit=x": "limit"}},

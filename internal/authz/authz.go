@@ -107,6 +107,9 @@ const (
 	IngestToken Action = "ingest-token"
 
 	ReadSystem Action = "system.read"
+	// WritePlacement changes the placement policy: which providers each
+	// classification may be placed on (docs/providers.md#placement).
+	WritePlacement Action = "placement.write"
 
 	ReadOrgs     Action = "org.read"
 	WriteOrgs    Action = "org.write" // create and import organisations
@@ -222,7 +225,8 @@ var (
 // policy is the whole rule book, one line per action. Reading it answers
 // "who may do this?"; TestPolicyCoversEveryAction keeps it complete.
 var policy = map[Action]rule{
-	ReadSystem: {permits: []permit{op(everywhere), audit, admin, member}},
+	ReadSystem:     {permits: []permit{op(everywhere), audit, admin, member}},
+	WritePlacement: {permits: []permit{op(platform)}},
 
 	ReadOrgs:     {permits: []permit{op(everywhere), audit, admin, member}},
 	WriteOrgs:    {permits: []permit{op(platform)}},

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -369,25 +368,20 @@ func (p Provider) TierOf() string {
 	return TierHyperscaler
 }
 
-// Placement is the policy of which tiers each classification may be placed
-// on, e.g. level3: [domestic]; level2: [domestic, hyperscaler]. A
-// classification not listed may go on any tier; no rules, no policy.
+// Placement seeds the placement policy (docs/providers.md#placement) on
+// the first start; afterwards the database holds it and central operators
+// change it through the API or the console. Rules maps a classification
+// to the tiers it may be placed on (level3: [domestic]); a classification
+// not listed may go anywhere. Without rules the default holds: level3
+// only on the domestic tier, level2 on either, level1 anywhere.
 type Placement struct {
 	Rules map[string][]string `yaml:"rules"`
-}
-
-// Allowed are the classifications a connection may hold: those it lists
-// that the placement policy allows on its tier. A request of another
-// classification waits for an operator's approval, with the reason.
-func (c Config) Allowed(p Provider) []string {
-	var out []string
-	for _, cl := range p.Classifications {
-		tiers, ruled := c.Placement.Rules[cl]
-		if !ruled || slices.Contains(tiers, p.TierOf()) {
-			out = append(out, cl)
-		}
-	}
-	return out
+	// OnBreach is what a request that breaks a rule gets: "approve" (the
+	// approval queue, the default) or "refuse".
+	OnBreach string `yaml:"on_breach"`
+	// OneProviderPerSystem keeps a system's environments on one provider
+	// connection.
+	OneProviderPerSystem bool `yaml:"one_provider_per_system"`
 }
 
 // OpenStack is an OpenStack connection (docs/providers.md): hatoba keeps
@@ -607,6 +601,9 @@ func (c Config) Validate() error {
 				return fmt.Errorf("placement.rules.%s: %q is not one of domestic, hyperscaler", cl, t)
 			}
 		}
+	}
+	if o := c.Placement.OnBreach; o != "" && o != "approve" && o != "refuse" {
+		return fmt.Errorf("placement.on_breach: %q is not approve or refuse", o)
 	}
 	sc := c.SimCloud
 	for _, r := range []float64{sc.TransientRate, sc.LostResponseRate, sc.AssignmentFailureRate, sc.ConflictRate, sc.CreateFailureRate, sc.BusyRate, sc.EmptyPageRate} {

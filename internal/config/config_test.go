@@ -213,19 +213,23 @@ func TestPlacement(t *testing.T) {
 	if domestic.TierOf() != TierDomestic {
 		t.Fatalf("an openstack connection's tier = %q", domestic.TierOf())
 	}
-	if got := strings.Join(cfg.Allowed(domestic), ","); got != "level1,level2,level3" {
-		t.Errorf("the domestic tier may hold %s", got)
+	if got := cfg.Placement.Rules["level3"]; len(got) != 1 || got[0] != TierDomestic {
+		t.Errorf("placement.rules.level3 = %v", got)
 	}
-	aws := Provider{Name: "aws", Driver: "aws", Classifications: []string{"level1", "level2", "level3"}}
-	if got := strings.Join(cfg.Allowed(aws), ","); got != "level1,level2" {
-		t.Errorf("a hyperscaler may hold %s, want level1,level2 (level3 only on the domestic tier)", got)
+	aws := Provider{Name: "aws", Driver: "aws"}
+	if aws.TierOf() != TierHyperscaler {
+		t.Errorf("an aws connection's tier = %q", aws.TierOf())
 	}
 	aws.Tier = TierDomestic // an operator may declare otherwise
-	if got := strings.Join(cfg.Allowed(aws), ","); got != "level1,level2,level3" {
-		t.Errorf("declared domestic: %s", got)
+	if aws.TierOf() != TierDomestic {
+		t.Errorf("declared domestic: %q", aws.TierOf())
 	}
-	if got := strings.Join((Config{}).Allowed(Provider{Driver: "aws", Classifications: []string{"level3"}}), ","); got != "level3" {
-		t.Errorf("no placement policy restricts nothing: %s", got)
+	onBreach := filepath.Join(t.TempDir(), "on_breach.yaml")
+	if err := os.WriteFile(onBreach, []byte("placement:\n  on_breach: ignore\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(onBreach, func(string) string { return "" }, nil); err == nil || !strings.Contains(err.Error(), "placement.on_breach") {
+		t.Fatalf("an unknown on_breach: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("placement:\n  rules:\n    level3: [offshore]\n"), 0o600); err != nil {

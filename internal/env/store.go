@@ -219,6 +219,29 @@ func (s *Store) CountLive(ctx context.Context, q store.Querier, orgID string) (i
 	return n, nil
 }
 
+// LiveOfSystem lists an organisation's live environments of one system
+// (every purpose), for the rule that keeps a system on one provider.
+func (s *Store) LiveOfSystem(ctx context.Context, q store.Querier, orgID, system string) ([]Environment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+envColumns+` FROM environments
+		WHERE org_id = $1 AND system_name = $2 AND state <> $3 AND state <> $4 ORDER BY id`, orgID, system, Rejected, Closed)
+	if err != nil {
+		return nil, fmt.Errorf("environments of system %q of %s: %w", system, orgID, err)
+	}
+	defer rows.Close()
+	var out []Environment
+	for rows.Next() {
+		e, err := scanEnv(rows)
+		if err != nil {
+			return nil, fmt.Errorf("environments of system %q of %s: %w", system, orgID, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("environments of system %q of %s: %w", system, orgID, err)
+	}
+	return out, nil
+}
+
 // CountByState counts environments per state, for metrics and the console.
 func (s *Store) CountByState(ctx context.Context) (map[State]int, error) {
 	return s.countByState(ctx, `SELECT state, COUNT(*) FROM environments GROUP BY state`)

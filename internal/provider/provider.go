@@ -181,3 +181,49 @@ func ClassOf(err error) Class {
 type PolicySetter interface {
 	SetPolicies(ctx context.Context, accountID, managedPrefix string, policies []Policy) error
 }
+
+// Capabilities is what a connection's driver can do, for the people who
+// choose where to place an environment (GET /api/v1/providers).
+type Capabilities struct {
+	// Guardrails are the preventive forms the driver enforces
+	// ("service_control_policy"; "endpoint_regions", "project_limits",
+	// "allowed_roles").
+	Guardrails []string `json:"guardrails"`
+	// Inventory are the resource types (Terraform's names) the driver's
+	// inventory reads, which the detective controls judge.
+	Inventory []string `json:"inventory"`
+	// ExternalKeys: the cloud's keys can be held in hatoba's key service.
+	ExternalKeys bool `json:"external_keys"`
+	// Transfer and Close: an account can move to another organisation's
+	// unit, and be closed.
+	Transfer bool `json:"transfer"`
+	Close    bool `json:"close"`
+}
+
+// Describer is the optional capability of a driver that says what it can
+// do beyond what the interfaces it implements show.
+type Describer interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf is what p can do: its own description when it gives one,
+// completed from the optional interfaces it implements. Every Provider
+// moves accounts between units and closes them.
+func CapabilitiesOf(p Provider) Capabilities {
+	var c Capabilities
+	if d, ok := p.(Describer); ok {
+		c = d.Capabilities()
+	}
+	_, c.ExternalKeys = p.(ExternalKeys)
+	c.Transfer, c.Close = true, true
+	if _, ok := p.(PolicySetter); ok && len(c.Guardrails) == 0 {
+		c.Guardrails = []string{"policy"}
+	}
+	if c.Guardrails == nil {
+		c.Guardrails = []string{}
+	}
+	if _, ok := p.(Inventory); !ok || c.Inventory == nil {
+		c.Inventory = []string{}
+	}
+	return c
+}

@@ -15,7 +15,8 @@ import (
 
 // The OpenStack services that are not Keystone, in the shapes gophercloud
 // reads: Nova servers, Neutron security groups (with their rules), Cinder
-// volumes and Swift containers, for the openstack driver's inventory.
+// volumes, Swift containers and Glance images, for the openstack driver's
+// inventory.
 // Keystone is real (scripts/keystone.sh); these are registered as
 // endpoints in its catalog (OpenStackEndpoints), one per region, and
 // answer for any project with resources generated from the simulated
@@ -30,6 +31,7 @@ import (
 //	GET  volume/v3/volumes/detail?all_tenants=true&project_id=P
 //	GET  object-store/v1/AUTH_P?format=json[&marker=M]
 //	HEAD object-store/v1/AUTH_P/CONTAINER   (X-Container-Read)
+//	GET  image/v2/images?owner=P
 //
 // A request needs an X-Auth-Token; the services trust Keystone's tokens
 // without validating them (hatoba's driver is their only client).
@@ -40,6 +42,7 @@ const (
 	rateOSSGOpenAdminPort = 0.10 // per security group: 0.0.0.0/0 on 22 or 3389
 	rateOSVolumePlain     = 0.10 // per volume: not encrypted
 	rateOSContainerPublic = 0.05 // per container: world-readable (.r:*)
+	rateOSImagePublic     = 0.10 // per image: visible to every project (public or community)
 )
 
 // OpenStackServiceTypes are the catalog types of the services served, with
@@ -49,6 +52,7 @@ var OpenStackServiceTypes = map[string]string{
 	"network":      "network",
 	"volumev3":     "volume/v3",
 	"object-store": "object-store/v1",
+	"image":        "image",
 }
 
 // OpenStackEndpoint is one endpoint to register in Keystone's catalog.
@@ -78,6 +82,7 @@ type OpenStackInventory struct {
 	SecurityGroups []map[string]any
 	Volumes        []map[string]any
 	Containers     []OpenStackContainer
+	Images         []map[string]any
 }
 
 // OpenStackContainer is a Swift container and its read ACL.
@@ -162,6 +167,20 @@ func GenerateOpenStackInventory(seed uint64, projectID, region string) OpenStack
 		}
 		inv.Containers = append(inv.Containers, c)
 	}
+	// Drawn last, so that the resources above stay what they were before
+	// images were simulated.
+	for i := range r.IntN(3) {
+		visibility := []string{"private", "shared"}[r.IntN(2)]
+		if r.Float64() < rateOSImagePublic {
+			visibility = []string{"public", "community"}[r.IntN(2)]
+		}
+		inv.Images = append(inv.Images, map[string]any{
+			"id": id(), "name": fmt.Sprintf("golden-%d", i+1), "status": "active", "visibility": visibility, "owner": projectID,
+			"container_format": "bare", "disk_format": "qcow2", "min_disk": 10, "min_ram": 512, "protected": false,
+			"tags": []string{"hatoba"}, "size": 1 << 30, "created_at": created, "updated_at": created,
+			"self": "/v2/images/" + projectID, "file": "/v2/images/" + projectID + "/file", "schema": "/v2/schemas/image",
+		})
+	}
 	return inv
 }
 
@@ -226,6 +245,9 @@ func (s *Server) openstackRoutes(mux *http.ServeMux) {
 	})
 	handle("GET /openstack/{region}/volume/v3/volumes/detail", query("project_id", "tenant_id"), func(w http.ResponseWriter, _ *http.Request, inv OpenStackInventory) {
 		openstackJSON(w, http.StatusOK, map[string]any{"volumes": orEmpty(inv.Volumes)})
+	})
+	handle("GET /openstack/{region}/image/v2/images", query("owner"), func(w http.ResponseWriter, _ *http.Request, inv OpenStackInventory) {
+		openstackJSON(w, http.StatusOK, map[string]any{"images": orEmpty(inv.Images), "first": "/v2/images", "schema": "/v2/schemas/images"})
 	})
 	account := func(r *http.Request) string { return strings.TrimPrefix(r.PathValue("account"), "AUTH_") }
 	listContainers := func(w http.ResponseWriter, r *http.Request, inv OpenStackInventory) {

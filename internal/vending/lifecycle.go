@@ -11,6 +11,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
+	"github.com/hatoba-cloud/hatoba/internal/placement"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
 )
@@ -83,6 +84,10 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 			return env.Environment{}, false, err
 		}
 	}
+	pol, ancestors, err := e.placementFor(ctx, o.ID)
+	if err != nil {
+		return env.Environment{}, false, err
+	}
 	now := e.envs.Now()
 	en := env.Environment{
 		ID: env.NewID(now), OrgID: o.ID, SystemName: req.SystemName, Purpose: req.Purpose,
@@ -99,6 +104,18 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 		if err != nil {
 			return err
 		}
+		// Judged under the organisation's lock: two requests for one
+		// system on two providers do not both pass the one-provider rule.
+		var held []string
+		if pol != nil {
+			c, err := e.candidate(ctx, tx, *pol, en, ancestors, "")
+			if err != nil {
+				return err
+			}
+			if held, err = placement.Decide(c, pol.Judge(c), false, "the request"); err != nil {
+				return err
+			}
+		}
 		if err := e.envs.Insert(ctx, tx, en, stepsFor(target != nil)); err != nil {
 			return err
 		}
@@ -113,7 +130,7 @@ func (e *Engine) request(ctx context.Context, req env.Request, idempotencyKey st
 				return err
 			}
 		}
-		reasons := env.Rules{Quota: quota, Allowed: cn.Allowed}.Check(req, live)
+		reasons := append(env.Rules{Quota: quota, Allowed: cn.Allowed}.Check(req, live), held...)
 		if len(reasons) > 0 {
 			return e.envs.SetApprovalNotes(ctx, tx, en.ID, strings.Join(reasons, "; "))
 		}
@@ -219,6 +236,20 @@ func (e *Engine) Transfer(ctx context.Context, id, toOrg, actor string) (env.Env
 	if err != nil {
 		return env.Environment{}, err
 	}
+	pol, ancestors, err := e.placementFor(ctx, o.ID)
+	if err != nil {
+		return env.Environment{}, err
+	}
+	var fromAncestors []string
+	if pol != nil && pol.HasOrgRules() {
+		before, err := e.envs.Get(ctx, e.db, id)
+		if err != nil {
+			return env.Environment{}, err
+		}
+		if fromAncestors, err = e.subtreesOf(ctx, before.OrgID); err != nil {
+			return env.Environment{}, err
+		}
+	}
 	var out env.Environment
 	var leaving []envaccess.Key
 	err = e.db.InTx(ctx, func(tx *store.Tx) error {
@@ -231,6 +262,14 @@ func (e *Engine) Transfer(ctx context.Context, id, toOrg, actor string) (env.Env
 		}
 		if cur.OrgID == o.ID {
 			return fault.InvalidField("org_id", "environment %s already belongs to %s", id, o.ID)
+		}
+		if pol != nil {
+			if err := lockOrg(ctx, tx, o.ID); err != nil {
+				return err
+			}
+			if err := e.judgeTransfer(ctx, tx, *pol, cur, o.ID, fromAncestors, ancestors); err != nil {
+				return err
+			}
 		}
 		if err := e.envs.SetOwner(ctx, tx, id, o.ID, strings.Join(path, "/")); err != nil {
 			return err
@@ -287,4 +326,88 @@ func (e *Engine) Close(ctx context.Context, id, actor, reason string) (env.Envir
 		e.nudge(ctx, id, kindClose, out.Provider)
 	}
 	return out, nil
+}
+
+// placementFor reads the placement policy in force and, when it has rules
+// for organisations' subtrees, where orgID sits; nil without a policy.
+// Both are read outside the transaction that uses them (SQLite's one
+// writer connection must not wait on another query).
+func (e *Engine) placementFor(ctx context.Context, orgID string) (*placement.Policy, []string, error) {
+	if e.cfg.Placement == nil {
+		return nil, nil, nil
+	}
+	pol, err := e.cfg.Placement.Current(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ancestors []string
+	if pol.HasOrgRules() {
+		if ancestors, err = e.subtreesOf(ctx, orgID); err != nil {
+			return nil, nil, err
+		}
+	}
+	return &pol, ancestors, nil
+}
+
+// subtreesOf are the organisation and those above it: the subtrees it is in.
+func (e *Engine) subtreesOf(ctx context.Context, orgID string) ([]string, error) {
+	up, err := e.orgs.AncestorIDs(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{orgID}, up...), nil
+}
+
+// candidate is en as the policy judges it in its organisation (orgID, or
+// en's own when empty): with the system's other live environments there
+// when the one-provider rule is on.
+func (e *Engine) candidate(ctx context.Context, tx *store.Tx, pol placement.Policy, en env.Environment, ancestors []string, orgID string) (placement.Candidate, error) {
+	if orgID == "" {
+		orgID = en.OrgID
+	}
+	tier := placement.TierHyperscaler
+	if cn, ok := e.conns[en.Provider]; ok {
+		tier = cn.Tier
+	}
+	c := placement.Candidate{OrgID: orgID, System: en.SystemName, Classification: string(en.Classification),
+		Provider: en.Provider, Tier: tier, Ancestors: ancestors}
+	if pol.OneProviderPerSystem.Enabled {
+		others, err := e.envs.LiveOfSystem(ctx, tx, orgID, en.SystemName)
+		if err != nil {
+			return placement.Candidate{}, err
+		}
+		for _, o := range others {
+			if o.ID != en.ID {
+				c.Others = append(c.Others, placement.Placed{EnvID: o.ID, Provider: o.Provider})
+			}
+		}
+	}
+	return c, nil
+}
+
+// judgeTransfer refuses a transfer that would break placement in the
+// organisation it goes to: a rule it breaks there and did not break where
+// it is (one it broke already, an operator approved). A transfer has no
+// approval queue: every such breach refuses it.
+func (e *Engine) judgeTransfer(ctx context.Context, tx *store.Tx, pol placement.Policy, cur env.Environment, toOrg string, fromAncestors, toAncestors []string) error {
+	here, err := e.candidate(ctx, tx, pol, cur, fromAncestors, "")
+	if err != nil {
+		return err
+	}
+	already := map[string]bool{}
+	for _, b := range pol.Judge(here) {
+		already[b.Rule] = true
+	}
+	there, err := e.candidate(ctx, tx, pol, cur, toAncestors, toOrg)
+	if err != nil {
+		return err
+	}
+	var fresh []placement.Breach
+	for _, b := range pol.Judge(there) {
+		if !already[b.Rule] {
+			fresh = append(fresh, b)
+		}
+	}
+	_, err = placement.Decide(there, fresh, true, fmt.Sprintf("the transfer of %s to %s", cur.ID, toOrg))
+	return err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/envaccess"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/placement"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/store"
 	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
@@ -35,7 +36,14 @@ type Connection struct {
 	// Cap is how many account creations may be in flight at once across
 	// every hatoba replica (AWS Control Tower allows 5).
 	Cap int
-	// Allowed are the data classifications this provider may hold.
+	// Kind is the connection's driver as people know it: aws, openstack,
+	// or sim (the aws driver on the simulated cloud).
+	Kind string
+	// Tier is the connection's placement tier (placement.TierDomestic or
+	// TierHyperscaler; hyperscaler when empty).
+	Tier string
+	// Allowed are the data classifications this provider may hold (the
+	// connection's own list; the placement policy is judged on top).
 	Allowed []env.Classification
 	// PollInterval is how often an account creation's status is polled.
 	PollInterval time.Duration
@@ -44,11 +52,10 @@ type Connection struct {
 	// EmailTemplate makes an account's unique e-mail; "{id}" becomes the
 	// environment id.
 	EmailTemplate string
-	// Tier is "domestic" or "hyperscaler", and Jurisdiction the country
-	// whose law the provider answers to ("JP" on the domestic tier): a
-	// tenant's backup target goes to a domestic connection in Japan's
-	// jurisdiction other than the environment's own.
-	Tier, Jurisdiction string
+	// Jurisdiction is the country whose law the provider answers to ("JP"
+	// on the domestic tier): a tenant's backup target goes to a domestic
+	// connection in Japan's jurisdiction other than the environment's own.
+	Jurisdiction string
 }
 
 // Orgs is what vending needs of the organisation registry.
@@ -56,6 +63,9 @@ type Orgs interface {
 	Get(ctx context.Context, id string) (org.Organization, error)
 	UnitPathFor(ctx context.Context, id string) ([]string, error)
 	Quota(ctx context.Context, id string, def int) (int, error)
+	// AncestorIDs are the organisations above one, nearest first, for
+	// the placement rules of a subtree.
+	AncestorIDs(ctx context.Context, id string) ([]string, error)
 }
 
 // Config configures an Engine.
@@ -67,6 +77,10 @@ type Config struct {
 	// provider does not reach): the request fails with Admit's error and
 	// nothing is stored.
 	Admit func(ctx context.Context, connection string, classification env.Classification) error
+	// Placement, when set, keeps the placement policy judged at every
+	// request and transfer (docs/providers.md#placement); nil places
+	// anywhere the connection's Allowed permits.
+	Placement *placement.Service
 	// Policies is the preventive policy set attached to every new account
 	// when PolicySet is nil.
 	Policies []provider.Policy
@@ -190,6 +204,12 @@ func (c *Config) setDefaults() {
 		if cn.EmailTemplate == "" {
 			cn.EmailTemplate = "cloud+{id}@hatoba.invalid"
 		}
+		if cn.Tier == "" {
+			cn.Tier = placement.TierHyperscaler
+		}
+		if cn.Kind == "" {
+			cn.Kind = "aws"
+		}
 		if len(cn.Allowed) == 0 {
 			cn.Allowed = []env.Classification{env.Level1, env.Level2}
 		}
@@ -284,6 +304,19 @@ func (e *Engine) Connection(name string) (*Connection, bool) {
 	cn, ok := e.conns[name]
 	return cn, ok
 }
+
+// Connections lists the configured provider connections, in the
+// configuration's order.
+func (e *Engine) Connections() []*Connection {
+	out := make([]*Connection, 0, len(e.cfg.Connections))
+	for i := range e.cfg.Connections {
+		out = append(out, &e.cfg.Connections[i])
+	}
+	return out
+}
+
+// Placement is the placement policy's keeper; nil when none is wired.
+func (e *Engine) Placement() *placement.Service { return e.cfg.Placement }
 
 // ConnectionNames lists the configured provider connections.
 func (e *Engine) ConnectionNames() []string {

@@ -51,14 +51,17 @@ type consoleExpect struct {
 }
 
 var consoleMatrix = map[string]consoleExpect{
-	"GET /{$}":                       {own: signedIn, foreign: signedIn},
-	"GET /orgs":                      {own: signedIn, foreign: signedIn},
-	"GET /orgs/{id}":                 {own: signedIn, foreign: central},
-	"GET /envs":                      {own: signedIn, foreign: signedIn},
-	"GET /envs/new":                  {own: []string{granted, admin}, foreign: []string{granted, admin}},
-	"POST /envs":                     {own: []string{granted, admin}, foreign: nil, form: url.Values{"org_id": {"{org}"}, "system_name": {"sys{n}"}, "purpose": {"production"}, "classification": {"level2"}, "provider": {"sim"}, "idempotency_key": {"matrix-{n}"}}},
-	"GET /envs/{id}":                 {own: signedIn, foreign: central},
-	"GET /approvals":                 {own: central, foreign: central},
+	"GET /{$}":       {own: signedIn, foreign: signedIn},
+	"GET /orgs":      {own: signedIn, foreign: signedIn},
+	"GET /orgs/{id}": {own: signedIn, foreign: central},
+	"GET /envs":      {own: signedIn, foreign: signedIn},
+	"GET /envs/new":  {own: []string{granted, admin}, foreign: []string{granted, admin}},
+	"POST /envs":     {own: []string{granted, admin}, foreign: nil, form: url.Values{"org_id": {"{org}"}, "system_name": {"sys{n}"}, "purpose": {"production"}, "classification": {"level2"}, "provider": {"sim"}, "idempotency_key": {"matrix-{n}"}}},
+	"GET /envs/{id}": {own: signedIn, foreign: central},
+	"GET /approvals": {own: central, foreign: central},
+	"GET /providers": {own: signedIn, foreign: signedIn},
+	// Central operators only; the stale version changes nothing.
+	"POST /providers/placement":      {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{"version": {"0"}, "rules": {"0"}}},
 	"GET /people":                    {own: []string{operator, granted, auditor, admin}, foreign: []string{operator, granted, auditor, admin}},
 	"POST /people":                   {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{"role": {"tenant-admin"}, "org_id": {"{org}"}, "display_name": {"新任 {n}"}}},
 	"POST /people/{id}/disable":      {own: []string{admin}, foreign: nil, form: url.Values{}},

@@ -37,6 +37,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/org"
 	"github.com/hatoba-cloud/hatoba/internal/pki"
 	"github.com/hatoba-cloud/hatoba/internal/pki/pkitest"
+	"github.com/hatoba-cloud/hatoba/internal/placement"
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
@@ -113,6 +114,9 @@ type harnessConfig struct {
 	certs     api.CertVerifier
 	publicURL string
 	mfaOrigin string
+	// domestic adds a second provider connection, "domestic" on the
+	// domestic tier, which may hold level3 (the placement tests).
+	domestic bool
 }
 
 // build makes everything but the server.
@@ -134,10 +138,19 @@ func build(t testing.TB, cfg harnessConfig) (*harness, *http.ServeMux) {
 	envs := env.NewStore(db, time.Now)
 	ids := identity.New(db, identity.Options{SessionTTL: sessionTTL, TokenTTL: time.Hour, InvitationTTL: 72 * time.Hour}, clock.Now)
 	access := envaccess.New(db, envs, ids, orgs, clock.Now)
-	engine, err := vending.New(db, envs, orgs, vending.Config{Logger: discardLogger(), Access: access, Connections: []vending.Connection{
+	conns := []vending.Connection{
 		// level3 is not allowed, so a level3 request waits for approval.
-		{Name: "sim", Provider: idleProvider{}, Allowed: []env.Classification{env.Level1, env.Level2}, EmailTemplate: "aws+{id}@example.lg.jp"},
-	}})
+		{Name: "sim", Kind: "sim", Provider: idleProvider{}, Allowed: []env.Classification{env.Level1, env.Level2}, EmailTemplate: "aws+{id}@example.lg.jp"},
+	}
+	if cfg.domestic {
+		conns = append(conns, vending.Connection{Name: "domestic", Kind: "openstack", Tier: placement.TierDomestic, Provider: idleProvider{},
+			Allowed: []env.Classification{env.Level1, env.Level2, env.Level3}, EmailTemplate: "os+{id}@example.lg.jp"})
+	}
+	places := placement.NewService(db, clock.Now)
+	if _, err := places.Seed(ctx, placement.Default()); err != nil {
+		t.Fatal(err)
+	}
+	engine, err := vending.New(db, envs, orgs, vending.Config{Logger: discardLogger(), Access: access, Placement: places, Connections: conns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +249,13 @@ func newHarness(t testing.TB) *harness {
 // newHarnessOn is newHarness over the given database.
 func newHarnessOn(t testing.TB, d store.Dialect) *harness {
 	t.Helper()
+	return newHarnessWith(t, harnessConfig{dialect: d})
+}
+
+// newHarnessWith is newHarness with the choices of cfg beyond the
+// certificates and addresses.
+func newHarnessWith(t testing.TB, cfg harnessConfig) *harness {
+	t.Helper()
 	v, err := plainPKI()
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +264,8 @@ func newHarnessOn(t testing.TB, d store.Dialect) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, mux := build(t, harnessConfig{dialect: d, certs: certs, publicURL: "https://console.hatoba.test", mfaOrigin: "http://localhost"})
+	cfg.certs, cfg.publicURL, cfg.mfaOrigin = certs, "https://console.hatoba.test", "http://localhost"
+	h, mux := build(t, cfg)
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)
 	return h

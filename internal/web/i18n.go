@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -188,6 +189,7 @@ var plainNotices = map[string]bool{"signed_out": true, "key_removed": true,
 	"keys_sealed": true, "key_created": true, "key_changed": true, "keys_killed": true, "keys_revived": true, "xks_revoked": true,
 	"key_owner_granted": true, "key_owner_revoked": true,
 	"control_assigned": true, "control_promoted": true, "control_unassigned": true,
+	"placement_changed":   true,
 	"exception_requested": true, "exception_approved": true, "exception_rejected": true,
 	"posture_collected": true, "posture_no_collector": true,
 	"notify_test_queued": true, "notify_retry_queued": true, "notify_acknowledged": true, "notify_fixed": true}
@@ -341,6 +343,7 @@ func (c *Console) funcs(l lang) template.FuncMap {
 		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" },
 		"datetime":   func(t time.Time) string { return t.In(jst).Format("2006-01-02 15:04:05") },
 		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"has":        func(xs []string, x string) bool { return slices.Contains(xs, x) },
 		"static":     func(name string) string { return "/static/" + name + "?v=" + c.staticVersion },
 		"webauthnJS": func() string { return "/static/webauthn.js?v=" + mfa.ScriptVersion() },
 		"isFinal":    isFinal,

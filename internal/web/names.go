@@ -70,7 +70,7 @@ func (b *nameBook) actor(recorded string) (actorRef, error) {
 func (c *Console) who(l lang, recorded string) template.HTML {
 	cat := c.catalogues[l]
 	switch recorded {
-	case "":
+	case "", "system":
 		return template.HTML(template.HTMLEscapeString(cat["actor.system"])) //nolint:gosec // G203: escaped
 	case "rules":
 		return template.HTML(template.HTMLEscapeString(cat["actor.rules"])) //nolint:gosec // G203: every value is escaped

@@ -5,13 +5,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hatoba-cloud/hatoba/internal/authz"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
+	"github.com/hatoba-cloud/hatoba/internal/placement"
 )
 
 // requestForm is the data of /envs/new.
@@ -32,7 +35,13 @@ type requestForm struct {
 
 	Purposes        []env.Purpose
 	Classifications []env.Classification
-	Providers       []string
+	// Providers are the connections offered: with a classification
+	// chosen, only those the placement policy (and the connection's own
+	// list) allow for it in the organisation.
+	Providers []providerChoice
+	// Refusal is why the placement policy refused the request, in the
+	// reader's language.
+	Refusal template.HTML
 
 	// The organisation picker: a search and the organisation chosen.
 	OrgQuery    string
@@ -40,6 +49,15 @@ type requestForm struct {
 	OrgSearched bool
 	OrgMore     bool
 	SelectedOrg *org.Organization
+}
+
+// providerChoice is a provider connection in the form's select.
+type providerChoice struct {
+	Name, Tier string
+	// Classes are the classifications it may hold in the organisation,
+	// space-separated: live.js offers only the providers of the
+	// classification chosen.
+	Classes string
 }
 
 // orgPickerResults bounds the organisations the picker lists.
@@ -81,7 +99,7 @@ func (c *Console) envForm(w http.ResponseWriter, r *http.Request) {
 // renderForm fills in the choices and the picker and draws the form.
 func (c *Console) renderForm(w http.ResponseWriter, r *http.Request, status int, f requestForm) {
 	ctx := r.Context()
-	f.Purposes, f.Classifications, f.Providers = env.Purposes, env.Classifications, c.api.Vending.ConnectionNames()
+	f.Purposes, f.Classifications = env.Purposes, env.Classifications
 	if f.OrgQuery != "" {
 		// The picker offers only organisations the caller may ask for.
 		within, err := c.within(r, authz.RequestEnv)
@@ -111,7 +129,51 @@ func (c *Console) renderForm(w http.ResponseWriter, r *http.Request, status int,
 			return
 		}
 	}
+	choices, err := c.providerChoices(r, f)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	f.Providers = choices
 	c.render(w, r, status, "env_new", "new", f)
+}
+
+// providerChoices are the connections the form offers: each with the
+// classifications the placement policy allows on it in the chosen
+// organisation (its subtree's rules too, when the caller may see it);
+// with a classification chosen, only those that may hold it. The engine
+// judges the request again whatever the form offered.
+func (c *Console) providerChoices(r *http.Request, f requestForm) ([]providerChoice, error) {
+	var pol *placement.Policy
+	var subtrees []string
+	if ps := c.api.Vending.Placement(); ps != nil {
+		p, err := ps.Current(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		pol = &p
+		if p.HasOrgRules() && f.SelectedOrg != nil {
+			up, err := c.api.Orgs.AncestorIDs(r.Context(), f.SelectedOrg.ID)
+			if err != nil {
+				return nil, err
+			}
+			subtrees = append([]string{f.SelectedOrg.ID}, up...)
+		}
+	}
+	var out []providerChoice
+	for _, cn := range c.api.Vending.Connections() {
+		var classes []string
+		for _, cl := range cn.Allowed {
+			if pol == nil || pol.Allows(string(cl), cn.Name, cn.Tier, subtrees) {
+				classes = append(classes, string(cl))
+			}
+		}
+		if f.Classification != "" && slices.Contains(env.Classifications, f.Classification) && !slices.Contains(classes, string(f.Classification)) {
+			continue
+		}
+		out = append(out, providerChoice{Name: cn.Name, Tier: cn.Tier, Classes: strings.Join(classes, " ")})
+	}
+	return out, nil
 }
 
 func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
@@ -165,6 +227,17 @@ func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
 		}
 		c.renderForm(w, r, http.StatusUnprocessableEntity, f)
 		return
+	case isRefusal(err):
+		// The placement policy refused it: say why, rule by rule.
+		pr, _ := placement.AsRefusal(err)
+		var reasons []string
+		for _, b := range pr.Breaches {
+			reasons = append(reasons, b.Reason)
+		}
+		f.Errors["provider"] = c.message(r, "new.placement_refused")
+		f.Refusal = c.systemText(langOf(r), strings.Join(reasons, "; "))
+		c.renderForm(w, r, http.StatusUnprocessableEntity, f)
+		return
 	case fault.KindOf(err) == fault.Invalid && fe.Field == "provider":
 		f.Errors["provider"] = c.fieldMessage(r, "new.provider", "choose")
 		c.renderForm(w, r, http.StatusUnprocessableEntity, f)
@@ -190,6 +263,11 @@ func (c *Console) createEnv(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.fail(w, r, err)
 	}
+}
+
+func isRefusal(err error) bool {
+	_, ok := placement.AsRefusal(err)
+	return ok
 }
 
 // requestFields are the request form's fields in the order it shows them.

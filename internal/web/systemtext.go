@@ -43,6 +43,10 @@ var systemMessages = []systemMessage{
 	{regexp.MustCompile(`^organisation (\S+) is at its quota: (\d+) of (\d+) live environments$`), "sys.quota", []string{"", "", ""}},
 	{regexp.MustCompile(`^classification (\S+) is not allowed on provider (\S+) \(allowed: \[(.*)\]\)$`), "sys.not_allowed", []string{"classification", "", "classifications"}},
 	{regexp.MustCompile(`^(\S+) (\S+) environment for "(.*)" requested on (\S+) \((\S+)\)$`), "sys.requested", []string{"", "purpose", "", "", "classification"}},
+	// The placement policy (internal/placement).
+	{regexp.MustCompile(`^classification (\S+) may not be placed on provider (\S+) \(tier (\S+)\): placement rule (\S+) allows tiers \[(.*)\] and providers \[(.*)\]$`), "sys.placement_rule",
+		[]string{"classification", "", "tier", "", "tiers", "names"}},
+	{regexp.MustCompile(`^system "(.*)" of (\S+) stays on one provider, and its other environments are elsewhere: (.+), while this one is on (\S+)$`), "sys.one_provider", []string{"", "", "", ""}},
 	// Sign-in refusals (identity).
 	{regexp.MustCompile(`^this card is not registered with hatoba; open the invitation link your administrator sent you while your card is in the reader$`), "sys.card_unregistered", nil},
 	{regexp.MustCompile(`^this certificate's key is not the one registered for it; sign-in refused$`), "sys.key_mismatch", nil},
@@ -77,10 +81,13 @@ func (c *Console) systemOne(cat catalogue, msg string) string {
 				args[i] = template.HTMLEscapeString(v)
 			case "code":
 				args[i] = `<code lang="en">` + template.HTMLEscapeString(v) + `</code>`
-			case "classifications":
+			case "classifications", "tiers", "names":
 				var names []string
-				for _, cl := range strings.Fields(v) {
-					names = append(names, labelOf(cat, "classification", cl))
+				for _, x := range strings.Fields(v) {
+					names = append(names, labelOf(cat, strings.TrimSuffix(sm.labels[i], "s"), x))
+				}
+				if len(names) == 0 {
+					names = []string{cat["providers.none"]}
 				}
 				args[i] = template.HTMLEscapeString(strings.Join(names, cat["list.separator"]))
 			default:

@@ -24,6 +24,11 @@ func TestSystemText(t *testing.T) {
 		{"ok/failed at a step", "failed", "failed: move_to_unit: AccessDenied: no", `「組織単位（OU）への移動」で失敗しました: <code lang="en">AccessDenied: no</code>`, ""},
 		{"ok/two approval notes", "", "organisation lg-1 is at its quota: 3 of 3 live environments; classification level3 is not allowed on provider sim (allowed: [level1 level2])",
 			"組織 lg-1 は上限に達しています(稼働中の環境 3 件 / 上限 3 件)。機密性3 はプロバイダー sim では扱えません(扱えるのは 機密性1、機密性2)", ""},
+		{"ok/a placement rule", "", "classification level3 may not be placed on provider sim (tier hyperscaler): placement rule level3 allows tiers [domestic] and providers []",
+			"機密性3 はプロバイダー sim(ハイパースケーラー)には置けません(配置規則 level3 で認められているのは区分:国内事業者、プロバイダー:なし)",
+			"Level 3 (機密性3) may not be placed on provider sim (Hyperscaler): placement rule level3 allows tiers Domestic and providers None"},
+		{"ok/one provider per system", "", `system "住民記録" of lg-1 stays on one provider, and its other environments are elsewhere: env-a (domestic), while this one is on sim`,
+			"組織 lg-1 のシステム「住民記録」は1つのプロバイダーに置く規則ですが、ほかの環境が別のプロバイダーにあります:env-a (domestic)。この環境は sim です", ""},
 		{"ok/a person's reason is data", "rejected", "rejected: 予算が<未定>", "<span data-data>予算が&lt;未定&gt;</span>", ""},
 	}
 	for _, tt := range tests {

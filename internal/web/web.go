@@ -88,7 +88,7 @@ type Console struct {
 var pageNames = []string{"dashboard", "orgs", "org", "envs", "env_new", "env", "approvals", "error",
 	"login", "invitation", "second_factor", "people", "account",
 	"env_access", "access", "access_request", "access_confirm", "audit", "keys",
-	"controls", "control", "assignments", "impact", "exceptions", "posture", "backups", "notify", "sovereignty", "sovereignty_national"}
+	"controls", "control", "assignments", "impact", "exceptions", "posture", "backups", "notify", "sovereignty", "sovereignty_national", "providers"}
 
 // New builds the console: it parses the templates and catalogues, so a
 // broken template fails at start-up rather than on a page view.
@@ -226,6 +226,10 @@ var routes = []route{
 	{"POST /envs/{id}/access", authz.AssignAccess, (*Console).assignAccess, 0},
 	{"POST /envs/{id}/access/{person_id}/remove", authz.AssignAccess, (*Console).unassignAccess, 0},
 	{"GET /approvals", authz.ReadApproval, (*Console).approvalQueue, 0},
+	// Provider connections and the placement policy: everyone signed in
+	// reads them; central operators change the policy (providers.go).
+	{"GET /providers", authz.ReadSystem, (*Console).providers, 0},
+	{"POST /providers/placement", authz.WritePlacement, (*Console).putPlacement, 0},
 	{"GET /people", authz.ReadPeople, (*Console).people, 0},
 	{"POST /people", authz.InvitePeople, (*Console).invite, 0},
 	{"POST /people/{id}/disable", authz.ManagePeople, (*Console).disablePerson, 0},

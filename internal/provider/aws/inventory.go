@@ -453,3 +453,14 @@ func list(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+var _ provider.Describer = (*Driver)(nil)
+
+// Capabilities implements provider.Describer.
+func (d *Driver) Capabilities() provider.Capabilities {
+	return provider.Capabilities{Guardrails: []string{"service_control_policy"}, Inventory: []string{
+		"aws_cloudtrail", "aws_db_instance", "aws_dynamodb_table", "aws_ebs_volume", "aws_efs_file_system", "aws_iam_user",
+		"aws_instance", "aws_kms_key", "aws_root_account", "aws_s3_bucket", "aws_s3_bucket_acl", "aws_s3_bucket_logging",
+		"aws_s3_bucket_public_access_block", "aws_s3_bucket_server_side_encryption_configuration", "aws_s3_bucket_versioning",
+		"aws_security_group"}}
+}

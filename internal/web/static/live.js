@@ -252,3 +252,41 @@
   }, true);
   document.addEventListener("keyup", function () { moved = null; }, true);
 })();
+
+// On the request form, the provider select offers only the providers the
+// placement policy allows for the classification chosen: each option
+// names them (data-classifications="level1 level2"), drawn by the server,
+// which judges the request again whatever is sent. Without JavaScript
+// every provider stays offered until the form comes back.
+(function () {
+  "use strict";
+
+  var select = document.querySelector("select[data-placement]");
+  if (!select) {
+    return;
+  }
+  function filter() {
+    var chosen = document.querySelector('input[name="classification"]:checked');
+    if (!chosen) {
+      return;
+    }
+    for (var i = 0; i < select.options.length; i++) {
+      var opt = select.options[i];
+      var classes = opt.getAttribute("data-classifications");
+      if (classes === null) {
+        continue; // the "choose" placeholder
+      }
+      var allowed = classes.split(" ").indexOf(chosen.value) >= 0;
+      opt.hidden = !allowed;
+      opt.disabled = !allowed;
+      if (!allowed && opt.selected) {
+        select.selectedIndex = 0;
+      }
+    }
+  }
+  var radios = document.querySelectorAll('input[name="classification"]');
+  for (var i = 0; i < radios.length; i++) {
+    radios[i].addEventListener("change", filter);
+  }
+  filter();
+})();
