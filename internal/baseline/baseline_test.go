@@ -104,49 +104,53 @@ type fakeStack struct {
 	status, template string
 }
 
-func (f *fakeStacks) DeployStack(_ context.Context, account string, spec provider.StackSpec) (provider.StackStatus, bool, error) {
+func (f *fakeStacks) DeployStack(_ context.Context, account string, spec provider.StackSpec) (provider.StackStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.fail != nil {
-		return provider.StackStatus{}, false, f.fail
+		return provider.StackStatus{}, f.fail
 	}
 	if spec.PermissionSet != baseline.AdministratorSet {
-		return provider.StackStatus{}, false, errors.New("not the administrator set")
+		return provider.StackStatus{}, errors.New("not the administrator set")
 	}
-	k := account + "/" + spec.Name
-	st, updated := f.stacks[k], true
-	if st == nil {
-		st, updated = &fakeStack{}, false
-		f.stacks[k] = st
-	}
-	st.status, st.template = "CREATE_IN_PROGRESS", spec.Template
-	if updated {
+	id := "arn:stack/" + account + "/" + spec.Name
+	st := f.stacks[id]
+	switch {
+	case spec.StackID == "" && st != nil:
+		return provider.StackStatus{}, errors.New("AlreadyExistsException")
+	case spec.StackID != "" && (spec.StackID != id || st == nil):
+		return provider.StackStatus{}, errors.New("no such stack")
+	case st == nil:
+		st = &fakeStack{status: "CREATE_IN_PROGRESS"}
+		f.stacks[id] = st
+	default:
 		st.status = "UPDATE_IN_PROGRESS"
 	}
-	return provider.StackStatus{ID: "arn:stack/" + k, Name: spec.Name, Status: st.status}, updated, nil
+	st.template = spec.Template
+	return provider.StackStatus{ID: id, Name: spec.Name, Status: st.status}, nil
 }
 
-func (f *fakeStacks) DescribeStack(_ context.Context, account, name string) (provider.StackStatus, bool, error) {
+func (f *fakeStacks) DescribeStack(_ context.Context, _, id string) (provider.StackStatus, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.stacks[account+"/"+name]
+	st := f.stacks[id]
 	if st == nil {
 		return provider.StackStatus{}, false, nil
 	}
 	// Settles on the first look, as the simulated cloud does without a latency.
 	st.status = strings.Replace(st.status, "IN_PROGRESS", "COMPLETE", 1)
-	return provider.StackStatus{ID: "arn:stack/" + account + "/" + name, Name: name, Status: st.status}, true, nil
+	return provider.StackStatus{ID: id, Status: st.status}, true, nil
 }
 
 func (f *fakeStacks) StackEvents(context.Context, string, string) ([]provider.StackEvent, error) {
 	return nil, nil
 }
 
-func (f *fakeStacks) StackTemplate(_ context.Context, account, name string) (string, error) {
+func (f *fakeStacks) StackTemplate(_ context.Context, _, id string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.stacks[account+"/"+name].template, nil
+	return f.stacks[id].template, nil
 }
 
 type fixture struct {
@@ -217,7 +221,7 @@ func audited(t *testing.T, db *store.DB, action string) string {
 
 func goodSpec(t testing.TB) baseline.Spec {
 	return baseline.Spec{Format: baseline.CloudFormation, Template: template(t, "baseline-v1.yaml"), Changelog: "First release: the audit bucket.",
-		Controls: []baseline.ControlRef{{ControlID: "aws-s3-versioning"}, {ControlID: "aws-root-mfa", Mode: assignments.Enforce}},
+		Controls:      []baseline.ControlRef{{ControlID: "aws-s3-versioning"}, {ControlID: "aws-root-mfa", Mode: assignments.Enforce}},
 		Notifications: []baseline.NotifyRule{{Name: "critical-to-chat", Kinds: []notify.Kind{notify.Slack, notify.Teams}, MinSeverity: controls.Critical}}}
 }
 
@@ -500,7 +504,7 @@ func TestDeploy(t *testing.T) {
 		}
 		// Changed outside hatoba: drift.
 		f.stacks.mu.Lock()
-		f.stacks.stacks["111122223333/"+baseline.StackName("secure-baseline")].template += "# by hand\n"
+		f.stacks.stacks["arn:stack/111122223333/"+baseline.StackName("secure-baseline")].template += "# by hand\n"
 		f.stacks.mu.Unlock()
 		if st, _ = f.svc.Status(ctx, "env-aws"); st.Adoptions[0].Drift != baseline.Drifted || st.Adoptions[0].Version != "1.1.0" || len(st.Deployments) != 2 {
 			t.Fatalf("drift not seen: %+v", st)

@@ -195,16 +195,16 @@ func (s *Service) Deploy(ctx context.Context, personID, envID string, req Deploy
 		if running > 0 {
 			return fault.Conflictf("a deployment of %s into environment %s is still in progress; wait for it to finish", rel.Product, en.ID)
 		}
-		var adopted int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM baseline_adoptions WHERE env_id = $1 AND product = $2`, en.ID, rel.Product).Scan(&adopted); err != nil {
+		err := tx.QueryRowContext(ctx, `SELECT stack_id FROM baseline_adoptions WHERE env_id = $1 AND product = $2`, en.ID, rel.Product).Scan(&d.StackID)
+		switch {
+		case err == nil:
+			d.Operation = "update"
+		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("deploy %s: %w", en.ID, err)
 		}
-		if adopted > 0 {
-			d.Operation = "update"
-		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO baseline_deployments (id, env_id, org_id, product, version, template_sha256, stack_name, stack_id,
-			operation, state, stack_status, reason, session_id, deployed_by, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $9, '', '', $10, $11, $12)`,
-			d.ID, d.EnvID, d.OrgID, d.Product, d.Version, d.TemplateSHA256, d.StackName, d.Operation, d.State, d.SessionID, d.DeployedBy, d.StartedAt); err != nil {
+			operation, state, stack_status, reason, session_id, deployed_by, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', $11, $12, $13)`,
+			d.ID, d.EnvID, d.OrgID, d.Product, d.Version, d.TemplateSHA256, d.StackName, d.StackID, d.Operation, d.State, d.SessionID, d.DeployedBy, d.StartedAt); err != nil {
 			return fmt.Errorf("deploy %s: %w", en.ID, err)
 		}
 		return audit.Append(ctx, tx, audit.Entry{At: now, Actor: personID, Action: "baseline.deploy", OrgID: en.OrgID, Target: en.ID,
@@ -214,7 +214,7 @@ func (s *Service) Deploy(ctx context.Context, personID, envID string, req Deploy
 	if err != nil {
 		return Deployment{}, err
 	}
-	st, _, err := stacks.DeployStack(ctx, en.AccountID, provider.StackSpec{Name: d.StackName, Template: rel.Template, PermissionSet: ss.PermissionSet, Token: d.ID,
+	st, err := stacks.DeployStack(ctx, en.AccountID, provider.StackSpec{Name: d.StackName, StackID: d.StackID, Template: rel.Template, PermissionSet: ss.PermissionSet, Token: d.ID,
 		Tags: map[string]string{"hatoba:baseline": rel.Product, "hatoba:version": rel.Version, "hatoba:environment": en.ID,
 			"hatoba:deployed-by": personID, "hatoba:deploy-session": ss.ID}})
 	if err != nil {
@@ -319,7 +319,7 @@ func (s *Service) Refresh(ctx context.Context, id string) (Deployment, error) {
 		return d, nil //nolint:nilerr // the deployment is shown as recorded when its provider cannot be asked
 	}
 	if d.State == InProgress && d.StackID != "" {
-		st, found, err := stacks.DescribeStack(ctx, en.AccountID, d.StackName)
+		st, found, err := stacks.DescribeStack(ctx, en.AccountID, d.StackID)
 		switch {
 		case err != nil:
 			s.opts.Logger.WarnContext(ctx, "baseline deployment status unknown", "deployment", d.ID, "err", err)
@@ -336,7 +336,7 @@ func (s *Service) Refresh(ctx context.Context, id string) (Deployment, error) {
 		}
 	}
 	if d.StackID != "" {
-		evs, err := stacks.StackEvents(ctx, en.AccountID, d.StackName)
+		evs, err := stacks.StackEvents(ctx, en.AccountID, d.StackID)
 		if err != nil {
 			s.opts.Logger.WarnContext(ctx, "baseline stack events unavailable", "deployment", d.ID, "err", err)
 		}
@@ -492,7 +492,7 @@ func (s *Service) checkDrift(ctx context.Context, en env.Environment, a *Adoptio
 		a.DriftReason = err.Error()
 		return
 	}
-	st, found, err := stacks.DescribeStack(ctx, en.AccountID, a.StackName)
+	st, found, err := stacks.DescribeStack(ctx, en.AccountID, a.StackID)
 	if err != nil {
 		a.DriftReason = "the provider cannot be asked now: " + providerReason(err)
 		return
@@ -502,7 +502,7 @@ func (s *Service) checkDrift(ctx context.Context, en env.Environment, a *Adoptio
 		return
 	}
 	a.StackStatus = st.Status
-	tmpl, err := stacks.StackTemplate(ctx, en.AccountID, a.StackName)
+	tmpl, err := stacks.StackTemplate(ctx, en.AccountID, a.StackID)
 	if err != nil {
 		a.DriftReason = "the provider cannot be asked now: " + providerReason(err)
 		return

@@ -10,6 +10,9 @@ import (
 type StackSpec struct {
 	// Name is the stack's name, unique in the account and region.
 	Name string
+	// StackID is the stack's id (ARN) when it exists: the deployment
+	// updates it. Empty creates the stack.
+	StackID string
 	// Template is the code (a CloudFormation template, YAML or JSON).
 	Template string
 	Tags     map[string]string
@@ -46,13 +49,15 @@ type StackStatus struct {
 // infrastructure code into an account. Find it with a type assertion; a
 // driver without it cannot deploy baselines.
 type Stacks interface {
-	// DeployStack creates the stack, or updates it when it exists. A stack
-	// that already runs exactly this template is success with its status.
-	DeployStack(ctx context.Context, accountID string, spec StackSpec) (st StackStatus, updated bool, err error)
-	// DescribeStack reports the stack; found is false when there is none.
-	DescribeStack(ctx context.Context, accountID, name string) (st StackStatus, found bool, err error)
+	// DeployStack creates the stack, or updates it when spec names its id.
+	// A stack that already runs exactly this template is success with its
+	// status.
+	DeployStack(ctx context.Context, accountID string, spec StackSpec) (StackStatus, error)
+	// DescribeStack reports the stack by its id; found is false when there
+	// is none.
+	DescribeStack(ctx context.Context, accountID, stackID string) (st StackStatus, found bool, err error)
 	// StackEvents lists the stack's events, newest first.
-	StackEvents(ctx context.Context, accountID, name string) ([]StackEvent, error)
+	StackEvents(ctx context.Context, accountID, stackID string) ([]StackEvent, error)
 	// StackTemplate returns the template the stack runs now.
-	StackTemplate(ctx context.Context, accountID, name string) (string, error)
+	StackTemplate(ctx context.Context, accountID, stackID string) (string, error)
 }

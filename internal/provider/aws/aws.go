@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/account"
 	accounttypes "github.com/aws/aws-sdk-go-v2/service/account/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -115,6 +116,7 @@ type Driver struct {
 	accts  *account.Client
 	kms    *kms.Client
 	config *configservice.Client
+	cfn    *cloudformation.Client
 
 	aggregator    string
 	icRegion      string // Identity Center's home region, for errors
@@ -181,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		accts:           account.NewFromConfig(awsCfg, func(o *account.Options) { o.BaseEndpoint, o.Region = base, global }),
 		kms:             kms.NewFromConfig(awsCfg, func(o *kms.Options) { o.BaseEndpoint = base }),
 		config:          configservice.NewFromConfig(awsCfg, func(o *configservice.Options) { o.BaseEndpoint = base }),
+		cfn:             cloudformation.NewFromConfig(awsCfg, func(o *cloudformation.Options) { o.BaseEndpoint = base }),
 		aggregator:      cmp.Or(cfg.ConfigAggregator, DefaultConfigAggregator),
 		icRegion:        icRegion,
 		log:             cmp.Or(cfg.Logger, slog.Default()),
