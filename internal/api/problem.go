@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/baseline"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -30,6 +31,9 @@ type Problem struct {
 	// InvalidParams, an extension member, lists every invalid field of a
 	// refused environment request; Detail and Field describe the first.
 	InvalidParams []env.FieldError `json:"invalid_params,omitempty"`
+	// Findings, an extension member, lists what the scan found in a
+	// baseline release it refused.
+	Findings []baseline.Finding `json:"findings,omitempty"`
 }
 
 // writeError maps err to a problem response, the one place where the API's
@@ -48,6 +52,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		var ve *env.ValidationError
 		if errors.As(err, &ve) {
 			p.InvalidParams = ve.Fields
+		}
+		var sr *baseline.ScanRefusal
+		if errors.As(err, &sr) {
+			p.Findings = sr.Findings
 		}
 	} else {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -160,6 +160,10 @@ func StackName(product string) string { return "hatoba-baseline-" + product }
 // its outcome after; it ends when the provider says the stack settled
 // (Refresh).
 func (s *Service) Deploy(ctx context.Context, personID, envID string, req DeployRequest) (Deployment, error) {
+	en, err := s.readyEnv(ctx, envID)
+	if err != nil {
+		return Deployment{}, err
+	}
 	ss, err := s.session(ctx, req.SessionID, personID, envID)
 	if err != nil {
 		return Deployment{}, err
@@ -170,10 +174,6 @@ func (s *Service) Deploy(ctx context.Context, personID, envID string, req Deploy
 	}
 	if rel.Format != CloudFormation {
 		return Deployment{}, fault.Invalidf("%s %s is a %s release: only CloudFormation releases can be deployed now", rel.Product, rel.Version, rel.Format)
-	}
-	en, err := s.readyEnv(ctx, envID)
-	if err != nil {
-		return Deployment{}, err
 	}
 	stacks, err := s.stacksOf(en)
 	if err != nil {
