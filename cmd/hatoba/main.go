@@ -82,6 +82,8 @@ Usage:
   hatoba notify settings [--smtp-addr H:P] [--smtp-from A] [--digests daily,weekly|none]
                                      findings to their owner first, central's critical digest
                                      (docs/notifications.md)
+  hatoba baseline verify --key KEY FILE   verify a baseline release (as the API returns it) offline
+                                     (docs/baselines.md)
   hatoba version
 
 Common flags: --config FILE, --database-url URL, --listen ADDR, --log-level LEVEL,
@@ -179,6 +181,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdExitDrill(ctx, args[1:], stdout, stderr)
 	case "notify":
 		return cmdNotify(ctx, args[1:], stdout, stderr)
+	case "baseline":
+		return cmdBaseline(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())
 		return nil

@@ -442,7 +442,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 		BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
 		Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments,
-		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer, Notify: notifier}
+		Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer, Notify: notifier,
+		Baselines:          buildBaselines(db, envs, engine, ctl.catalog, idp.auditKey.Signer, cfg.Baseline, log),
+		HoldsAdministrator: holdsAdministrator(envAccess)}
 	mux := http.NewServeMux()
 	if ks != nil {
 		apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()

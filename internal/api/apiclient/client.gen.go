@@ -66,6 +66,246 @@ func (e AssignmentMode) Valid() bool {
 	}
 }
 
+// Defines values for BaselineAdoptionDrift.
+const (
+	Drifted BaselineAdoptionDrift = "drifted"
+	InSync  BaselineAdoptionDrift = "in_sync"
+	Missing BaselineAdoptionDrift = "missing"
+	Unknown BaselineAdoptionDrift = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the BaselineAdoptionDrift enum.
+func (e BaselineAdoptionDrift) Valid() bool {
+	switch e {
+	case Drifted:
+		return true
+	case InSync:
+		return true
+	case Missing:
+		return true
+	case Unknown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineControlRefMode.
+const (
+	BaselineControlRefModeDetect  BaselineControlRefMode = "detect"
+	BaselineControlRefModeEnforce BaselineControlRefMode = "enforce"
+)
+
+// Valid indicates whether the value is a known member of the BaselineControlRefMode enum.
+func (e BaselineControlRefMode) Valid() bool {
+	switch e {
+	case BaselineControlRefModeDetect:
+		return true
+	case BaselineControlRefModeEnforce:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineDeploymentOperation.
+const (
+	Create BaselineDeploymentOperation = "create"
+	Update BaselineDeploymentOperation = "update"
+)
+
+// Valid indicates whether the value is a known member of the BaselineDeploymentOperation enum.
+func (e BaselineDeploymentOperation) Valid() bool {
+	switch e {
+	case Create:
+		return true
+	case Update:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineDeploymentState.
+const (
+	BaselineDeploymentStateFailed     BaselineDeploymentState = "failed"
+	BaselineDeploymentStateInProgress BaselineDeploymentState = "in_progress"
+	BaselineDeploymentStateSucceeded  BaselineDeploymentState = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the BaselineDeploymentState enum.
+func (e BaselineDeploymentState) Valid() bool {
+	switch e {
+	case BaselineDeploymentStateFailed:
+		return true
+	case BaselineDeploymentStateInProgress:
+		return true
+	case BaselineDeploymentStateSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineFindingSeverity.
+const (
+	BaselineFindingSeverityCritical      BaselineFindingSeverity = "critical"
+	BaselineFindingSeverityHigh          BaselineFindingSeverity = "high"
+	BaselineFindingSeverityInformational BaselineFindingSeverity = "informational"
+	BaselineFindingSeverityLow           BaselineFindingSeverity = "low"
+	BaselineFindingSeverityMedium        BaselineFindingSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the BaselineFindingSeverity enum.
+func (e BaselineFindingSeverity) Valid() bool {
+	switch e {
+	case BaselineFindingSeverityCritical:
+		return true
+	case BaselineFindingSeverityHigh:
+		return true
+	case BaselineFindingSeverityInformational:
+		return true
+	case BaselineFindingSeverityLow:
+		return true
+	case BaselineFindingSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineNotifyRuleKinds.
+const (
+	BaselineNotifyRuleKindsEmail   BaselineNotifyRuleKinds = "email"
+	BaselineNotifyRuleKindsSlack   BaselineNotifyRuleKinds = "slack"
+	BaselineNotifyRuleKindsTeams   BaselineNotifyRuleKinds = "teams"
+	BaselineNotifyRuleKindsWebhook BaselineNotifyRuleKinds = "webhook"
+)
+
+// Valid indicates whether the value is a known member of the BaselineNotifyRuleKinds enum.
+func (e BaselineNotifyRuleKinds) Valid() bool {
+	switch e {
+	case BaselineNotifyRuleKindsEmail:
+		return true
+	case BaselineNotifyRuleKindsSlack:
+		return true
+	case BaselineNotifyRuleKindsTeams:
+		return true
+	case BaselineNotifyRuleKindsWebhook:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineNotifyRuleMinSeverity.
+const (
+	BaselineNotifyRuleMinSeverityCritical      BaselineNotifyRuleMinSeverity = "critical"
+	BaselineNotifyRuleMinSeverityHigh          BaselineNotifyRuleMinSeverity = "high"
+	BaselineNotifyRuleMinSeverityInformational BaselineNotifyRuleMinSeverity = "informational"
+	BaselineNotifyRuleMinSeverityLow           BaselineNotifyRuleMinSeverity = "low"
+	BaselineNotifyRuleMinSeverityMedium        BaselineNotifyRuleMinSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the BaselineNotifyRuleMinSeverity enum.
+func (e BaselineNotifyRuleMinSeverity) Valid() bool {
+	switch e {
+	case BaselineNotifyRuleMinSeverityCritical:
+		return true
+	case BaselineNotifyRuleMinSeverityHigh:
+		return true
+	case BaselineNotifyRuleMinSeverityInformational:
+		return true
+	case BaselineNotifyRuleMinSeverityLow:
+		return true
+	case BaselineNotifyRuleMinSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineReleaseFormat.
+const (
+	BaselineReleaseFormatCloudformation BaselineReleaseFormat = "cloudformation"
+	BaselineReleaseFormatHeat           BaselineReleaseFormat = "heat"
+	BaselineReleaseFormatTerraform      BaselineReleaseFormat = "terraform"
+)
+
+// Valid indicates whether the value is a known member of the BaselineReleaseFormat enum.
+func (e BaselineReleaseFormat) Valid() bool {
+	switch e {
+	case BaselineReleaseFormatCloudformation:
+		return true
+	case BaselineReleaseFormatHeat:
+		return true
+	case BaselineReleaseFormatTerraform:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineSessionConfirmedBy.
+const (
+	Card     BaselineSessionConfirmedBy = "card"
+	Webauthn BaselineSessionConfirmedBy = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the BaselineSessionConfirmedBy enum.
+func (e BaselineSessionConfirmedBy) Valid() bool {
+	switch e {
+	case Card:
+		return true
+	case Webauthn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineSpecFormat.
+const (
+	BaselineSpecFormatCloudformation BaselineSpecFormat = "cloudformation"
+	BaselineSpecFormatHeat           BaselineSpecFormat = "heat"
+	BaselineSpecFormatTerraform      BaselineSpecFormat = "terraform"
+)
+
+// Valid indicates whether the value is a known member of the BaselineSpecFormat enum.
+func (e BaselineSpecFormat) Valid() bool {
+	switch e {
+	case BaselineSpecFormatCloudformation:
+		return true
+	case BaselineSpecFormatHeat:
+		return true
+	case BaselineSpecFormatTerraform:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineSummaryFormat.
+const (
+	BaselineSummaryFormatCloudformation BaselineSummaryFormat = "cloudformation"
+	BaselineSummaryFormatHeat           BaselineSummaryFormat = "heat"
+	BaselineSummaryFormatTerraform      BaselineSummaryFormat = "terraform"
+)
+
+// Valid indicates whether the value is a known member of the BaselineSummaryFormat enum.
+func (e BaselineSummaryFormat) Valid() bool {
+	switch e {
+	case BaselineSummaryFormatCloudformation:
+		return true
+	case BaselineSummaryFormatHeat:
+		return true
+	case BaselineSummaryFormatTerraform:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CollectRoundState.
 const (
 	CollectRoundStateFinished    CollectRoundState = "finished"
@@ -975,6 +1215,33 @@ func (e StepState) Valid() bool {
 	}
 }
 
+// Defines values for ListBaselines200JSONResponseBodyRefuseAt.
+const (
+	ListBaselines200JSONResponseBodyRefuseAtCritical      ListBaselines200JSONResponseBodyRefuseAt = "critical"
+	ListBaselines200JSONResponseBodyRefuseAtHigh          ListBaselines200JSONResponseBodyRefuseAt = "high"
+	ListBaselines200JSONResponseBodyRefuseAtInformational ListBaselines200JSONResponseBodyRefuseAt = "informational"
+	ListBaselines200JSONResponseBodyRefuseAtLow           ListBaselines200JSONResponseBodyRefuseAt = "low"
+	ListBaselines200JSONResponseBodyRefuseAtMedium        ListBaselines200JSONResponseBodyRefuseAt = "medium"
+)
+
+// Valid indicates whether the value is a known member of the ListBaselines200JSONResponseBodyRefuseAt enum.
+func (e ListBaselines200JSONResponseBodyRefuseAt) Valid() bool {
+	switch e {
+	case ListBaselines200JSONResponseBodyRefuseAtCritical:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtHigh:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtInformational:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtLow:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtMedium:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AddControl201JSONResponseBodyKinds.
 const (
 	AddControl201JSONResponseBodyKindsDetective  AddControl201JSONResponseBodyKinds = "detective"
@@ -1402,6 +1669,209 @@ type AuditRecord struct {
 type AuditRecordList struct {
 	Items *[]AuditRecord `json:"items,omitempty"`
 }
+
+// BaselineAdoption defines model for BaselineAdoption.
+type BaselineAdoption struct {
+	DeployedAt      *time.Time             `json:"deployed_at,omitempty"`
+	DeployedBy      *string                `json:"deployed_by,omitempty"`
+	DeployedSha256  *string                `json:"deployed_sha256,omitempty"`
+	Drift           *BaselineAdoptionDrift `json:"drift,omitempty"`
+	DriftReason     *string                `json:"drift_reason,omitempty"`
+	Latest          *string                `json:"latest,omitempty"`
+	Product         *string                `json:"product,omitempty"`
+	StackId         *string                `json:"stack_id,omitempty"`
+	StackName       *string                `json:"stack_name,omitempty"`
+	StackStatus     *string                `json:"stack_status,omitempty"`
+	TemplateSha256  *string                `json:"template_sha256,omitempty"`
+	UpdateAvailable *bool                  `json:"update_available,omitempty"`
+	Version         *string                `json:"version,omitempty"`
+}
+
+// BaselineAdoptionDrift defines model for BaselineAdoption.Drift.
+type BaselineAdoptionDrift string
+
+// BaselineControlRef defines model for BaselineControlRef.
+type BaselineControlRef struct {
+	ControlId string                  `json:"control_id"`
+	Mode      *BaselineControlRefMode `json:"mode,omitempty"`
+}
+
+// BaselineControlRefMode defines model for BaselineControlRef.Mode.
+type BaselineControlRefMode string
+
+// BaselineDeployRequest defines model for BaselineDeployRequest.
+type BaselineDeployRequest struct {
+	Product   string `json:"product"`
+	SessionId string `json:"session_id"`
+	Version   string `json:"version"`
+}
+
+// BaselineDeployment defines model for BaselineDeployment.
+type BaselineDeployment struct {
+	DeployedBy     *string                      `json:"deployed_by,omitempty"`
+	EnvId          *string                      `json:"env_id,omitempty"`
+	Events         *[]BaselineStackEvent        `json:"events,omitempty"`
+	FinishedAt     *time.Time                   `json:"finished_at,omitempty"`
+	Id             *string                      `json:"id,omitempty"`
+	Operation      *BaselineDeploymentOperation `json:"operation,omitempty"`
+	OrgId          *string                      `json:"org_id,omitempty"`
+	Product        *string                      `json:"product,omitempty"`
+	Reason         *string                      `json:"reason,omitempty"`
+	SessionId      *string                      `json:"session_id,omitempty"`
+	StackId        *string                      `json:"stack_id,omitempty"`
+	StackName      *string                      `json:"stack_name,omitempty"`
+	StackStatus    *string                      `json:"stack_status,omitempty"`
+	StartedAt      *time.Time                   `json:"started_at,omitempty"`
+	State          *BaselineDeploymentState     `json:"state,omitempty"`
+	TemplateSha256 *string                      `json:"template_sha256,omitempty"`
+	Version        *string                      `json:"version,omitempty"`
+}
+
+// BaselineDeploymentOperation defines model for BaselineDeployment.Operation.
+type BaselineDeploymentOperation string
+
+// BaselineDeploymentState defines model for BaselineDeployment.State.
+type BaselineDeploymentState string
+
+// BaselineDiff defines model for BaselineDiff.
+type BaselineDiff struct {
+	Changelog            *string               `json:"changelog,omitempty"`
+	ControlsAdded        *[]BaselineControlRef `json:"controls_added,omitempty"`
+	ControlsChanged      *[]BaselineControlRef `json:"controls_changed,omitempty"`
+	ControlsRemoved      *[]BaselineControlRef `json:"controls_removed,omitempty"`
+	From                 *string               `json:"from,omitempty"`
+	NotificationsAdded   *[]string             `json:"notifications_added,omitempty"`
+	NotificationsRemoved *[]string             `json:"notifications_removed,omitempty"`
+	Product              *string               `json:"product,omitempty"`
+
+	// Template Unified diff of the templates; empty when equal
+	Template *string `json:"template,omitempty"`
+	To       *string `json:"to,omitempty"`
+}
+
+// BaselineEnvStatus defines model for BaselineEnvStatus.
+type BaselineEnvStatus struct {
+	Adoptions   *[]BaselineAdoption   `json:"adoptions,omitempty"`
+	CheckedAt   *time.Time            `json:"checked_at,omitempty"`
+	Deployments *[]BaselineDeployment `json:"deployments,omitempty"`
+	EnvId       *string               `json:"env_id,omitempty"`
+	OrgId       *string               `json:"org_id,omitempty"`
+}
+
+// BaselineFinding defines model for BaselineFinding.
+type BaselineFinding struct {
+	ControlId *string                  `json:"control_id,omitempty"`
+	Line      *int                     `json:"line,omitempty"`
+	Message   *string                  `json:"message,omitempty"`
+	Resource  *string                  `json:"resource,omitempty"`
+	Severity  *BaselineFindingSeverity `json:"severity,omitempty"`
+}
+
+// BaselineFindingSeverity defines model for BaselineFinding.Severity.
+type BaselineFindingSeverity string
+
+// BaselineNotifyRule defines model for BaselineNotifyRule.
+type BaselineNotifyRule struct {
+	GroupSeconds *int                          `json:"group_seconds,omitempty"`
+	Kinds        []BaselineNotifyRuleKinds     `json:"kinds"`
+	MinSeverity  BaselineNotifyRuleMinSeverity `json:"min_severity"`
+	Name         string                        `json:"name"`
+}
+
+// BaselineNotifyRuleKinds defines model for BaselineNotifyRule.Kinds.
+type BaselineNotifyRuleKinds string
+
+// BaselineNotifyRuleMinSeverity defines model for BaselineNotifyRule.MinSeverity.
+type BaselineNotifyRuleMinSeverity string
+
+// BaselineProduct defines model for BaselineProduct.
+type BaselineProduct struct {
+	CreatedAt *time.Time         `json:"created_at,omitempty"`
+	Latest    *string            `json:"latest,omitempty"`
+	Name      *string            `json:"name,omitempty"`
+	Versions  *[]BaselineSummary `json:"versions,omitempty"`
+}
+
+// BaselineRelease defines model for BaselineRelease.
+type BaselineRelease struct {
+	Changelog *string               `json:"changelog,omitempty"`
+	Controls  *[]BaselineControlRef `json:"controls,omitempty"`
+	Format    BaselineReleaseFormat `json:"format"`
+
+	// Manifest The signed manifest (hatoba baseline verify checks it offline)
+	Manifest map[string]interface{} `json:"manifest"`
+
+	// Note A signed note (golang.org/x/mod/sumdb/note) with the platform's key over the manifest's SHA-256
+	Note          string                `json:"note"`
+	Notifications *[]BaselineNotifyRule `json:"notifications,omitempty"`
+	Product       string                `json:"product"`
+	PublishedAt   *time.Time            `json:"published_at,omitempty"`
+	PublishedBy   *string               `json:"published_by,omitempty"`
+	Scan          *struct {
+		Findings  *[]BaselineFinding `json:"findings,omitempty"`
+		RefuseAt  *string            `json:"refuse_at,omitempty"`
+		Resources *int               `json:"resources,omitempty"`
+		Scanned   *bool              `json:"scanned,omitempty"`
+	} `json:"scan,omitempty"`
+	Template       string `json:"template"`
+	TemplateSha256 string `json:"template_sha256"`
+	Version        string `json:"version"`
+}
+
+// BaselineReleaseFormat defines model for BaselineRelease.Format.
+type BaselineReleaseFormat string
+
+// BaselineSession defines model for BaselineSession.
+type BaselineSession struct {
+	ConfirmedBy   *BaselineSessionConfirmedBy `json:"confirmed_by,omitempty"`
+	CreatedAt     *time.Time                  `json:"created_at,omitempty"`
+	EnvId         *string                     `json:"env_id,omitempty"`
+	ExpiresAt     *time.Time                  `json:"expires_at,omitempty"`
+	Id            *string                     `json:"id,omitempty"`
+	OrgId         *string                     `json:"org_id,omitempty"`
+	PermissionSet *string                     `json:"permission_set,omitempty"`
+	PersonId      *string                     `json:"person_id,omitempty"`
+}
+
+// BaselineSessionConfirmedBy defines model for BaselineSession.ConfirmedBy.
+type BaselineSessionConfirmedBy string
+
+// BaselineSpec defines model for BaselineSpec.
+type BaselineSpec struct {
+	Changelog     string                `json:"changelog"`
+	Controls      *[]BaselineControlRef `json:"controls,omitempty"`
+	Format        BaselineSpecFormat    `json:"format"`
+	Notifications *[]BaselineNotifyRule `json:"notifications,omitempty"`
+
+	// Template The infrastructure code: a CloudFormation template (YAML or JSON), a Terraform module or a Heat template
+	Template string `json:"template"`
+}
+
+// BaselineSpecFormat defines model for BaselineSpec.Format.
+type BaselineSpecFormat string
+
+// BaselineStackEvent defines model for BaselineStackEvent.
+type BaselineStackEvent struct {
+	At           *time.Time `json:"at,omitempty"`
+	LogicalId    *string    `json:"logical_id,omitempty"`
+	PhysicalId   *string    `json:"physical_id,omitempty"`
+	Reason       *string    `json:"reason,omitempty"`
+	ResourceType *string    `json:"resource_type,omitempty"`
+	Status       *string    `json:"status,omitempty"`
+}
+
+// BaselineSummary defines model for BaselineSummary.
+type BaselineSummary struct {
+	Changelog      *string                `json:"changelog,omitempty"`
+	Format         *BaselineSummaryFormat `json:"format,omitempty"`
+	PublishedAt    *time.Time             `json:"published_at,omitempty"`
+	PublishedBy    *string                `json:"published_by,omitempty"`
+	TemplateSha256 *string                `json:"template_sha256,omitempty"`
+	Version        *string                `json:"version,omitempty"`
+}
+
+// BaselineSummaryFormat defines model for BaselineSummary.Format.
+type BaselineSummaryFormat string
 
 // Challenge defines model for Challenge.
 type Challenge struct {
@@ -2237,8 +2707,11 @@ type Problem struct {
 	} `json:"errors,omitempty"`
 
 	// Field The request field or query parameter to blame: a JSON path such as system_name or files[2].content, or a parameter name such as cursor
-	Field    *string `json:"field,omitempty"`
-	Instance *string `json:"instance,omitempty"`
+	Field *string `json:"field,omitempty"`
+
+	// Findings Extension member of a refused baseline release: the scan's findings at or above the threshold
+	Findings *[]BaselineFinding `json:"findings,omitempty"`
+	Instance *string            `json:"instance,omitempty"`
 
 	// InvalidParams Extension member (RFC 9457's invalid-params) of a refused environment request: every invalid field at once, in the form's order; detail and field describe the first
 	InvalidParams *[]struct {
@@ -2670,6 +3143,15 @@ type AuditExportParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// ListBaselines200JSONResponseBodyRefuseAt defines parameters for ListBaselines.
+type ListBaselines200JSONResponseBodyRefuseAt string
+
+// DiffBaselineParams defines parameters for DiffBaseline.
+type DiffBaselineParams struct {
+	From string `form:"from" json:"from"`
+	To   string `form:"to" json:"to"`
+}
+
 // CreateAssignmentJSONBody defines parameters for CreateAssignment.
 type CreateAssignmentJSONBody struct {
 	ControlId string  `json:"control_id"`
@@ -3034,6 +3516,9 @@ type RevokeAccessJSONRequestBody = AccessDecision
 // IssueTokenJSONRequestBody defines body for IssueToken for application/json ContentType.
 type IssueTokenJSONRequestBody = TokenRequest
 
+// PublishBaselineJSONRequestBody defines body for PublishBaseline for application/json ContentType.
+type PublishBaselineJSONRequestBody = BaselineSpec
+
 // CreateAssignmentJSONRequestBody defines body for CreateAssignment for application/json ContentType.
 type CreateAssignmentJSONRequestBody CreateAssignmentJSONBody
 
@@ -3057,6 +3542,9 @@ type AssignEnvironmentAccessJSONRequestBody = EnvironmentAccessInput
 
 // ApproveEnvironmentJSONRequestBody defines body for ApproveEnvironment for application/json ContentType.
 type ApproveEnvironmentJSONRequestBody = Decision
+
+// DeployBaselineJSONRequestBody defines body for DeployBaseline for application/json ContentType.
+type DeployBaselineJSONRequestBody = BaselineDeployRequest
 
 // RequestExceptionJSONRequestBody defines body for RequestException for application/json ContentType.
 type RequestExceptionJSONRequestBody RequestExceptionJSONBody
@@ -3760,6 +4248,40 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/auth/token (the `IssueToken` operationId).
 	IssueToken(ctx context.Context, body IssueTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListBaselines The baseline catalogue: every product with its versions, newest first
+	//
+	// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+	ListBaselines(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBaseline One baseline product with its versions
+	//
+	// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+	GetBaseline(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DiffBaseline What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+	DiffBaseline(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBaselineVersion One signed release, as hatoba baseline verify checks it offline
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+	GetBaselineVersion(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishBaselineWithBody Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaselineWithBody(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishBaseline Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaseline(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAssignments Every control assignment
 	//
 	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
@@ -3942,6 +4464,35 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/environments/{id}/approve (the `ApproveEnvironment` operationId).
 	ApproveEnvironment(ctx context.Context, id string, body ApproveEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnvBaseline The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+	EnvBaseline(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeployBaselineWithBody Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaselineWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeployBaseline Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaseline(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBaselineDeployment One deployment with its stack's events, settled from the provider
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+	GetBaselineDeployment(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartDeploySession Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+	StartDeploySession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CloseEnvironment Close an environment's account
 	//
@@ -4950,6 +5501,100 @@ func (c *Client) IssueToken(ctx context.Context, body IssueTokenJSONRequestBody,
 	return c.Client.Do(req)
 }
 
+// ListBaselines The baseline catalogue: every product with its versions, newest first
+//
+// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+func (c *Client) ListBaselines(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListBaselinesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBaseline One baseline product with its versions
+//
+// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+func (c *Client) GetBaseline(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBaselineRequest(c.Server, product)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DiffBaseline What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+//
+// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+func (c *Client) DiffBaseline(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDiffBaselineRequest(c.Server, product, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBaselineVersion One signed release, as hatoba baseline verify checks it offline
+//
+// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+func (c *Client) GetBaselineVersion(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBaselineVersionRequest(c.Server, product, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishBaselineWithBody Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *Client) PublishBaselineWithBody(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishBaselineRequestWithBody(c.Server, product, version, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishBaseline Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *Client) PublishBaseline(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishBaselineRequest(c.Server, product, version, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListAssignments Every control assignment
 //
 // Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
@@ -5393,6 +6038,85 @@ func (c *Client) ApproveEnvironmentWithBody(ctx context.Context, id string, cont
 // Corresponds with POST /api/v1/environments/{id}/approve (the `ApproveEnvironment` operationId).
 func (c *Client) ApproveEnvironment(ctx context.Context, id string, body ApproveEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewApproveEnvironmentRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnvBaseline The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+func (c *Client) EnvBaseline(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnvBaselineRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeployBaselineWithBody Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *Client) DeployBaselineWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeployBaselineRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeployBaseline Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *Client) DeployBaseline(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeployBaselineRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBaselineDeployment One deployment with its stack's events, settled from the provider
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+func (c *Client) GetBaselineDeployment(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBaselineDeploymentRequest(c.Server, id, deployment)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartDeploySession Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+func (c *Client) StartDeploySession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartDeploySessionRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -7951,6 +8675,227 @@ func NewIssueTokenRequestWithBody(server string, contentType string, body io.Rea
 	return req, nil
 }
 
+// NewListBaselinesRequest constructs an http.Request for the ListBaselines method
+func NewListBaselinesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBaselineRequest constructs an http.Request for the GetBaseline method
+func NewGetBaselineRequest(server string, product string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDiffBaselineRequest constructs an http.Request for the DiffBaseline method
+func NewDiffBaselineRequest(server string, product string, params *DiffBaselineParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s/diff", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBaselineVersionRequest constructs an http.Request for the GetBaselineVersion method
+func NewGetBaselineVersionRequest(server string, product string, version string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPublishBaselineRequest calls the generic PublishBaseline builder with application/json body
+func NewPublishBaselineRequest(server string, product string, version string, body PublishBaselineJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPublishBaselineRequestWithBody(server, product, version, "application/json", bodyReader)
+}
+
+// NewPublishBaselineRequestWithBody constructs an http.Request for the PublishBaseline method, with any body, and a specified content type
+func NewPublishBaselineRequestWithBody(server string, product string, version string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListAssignmentsRequest constructs an http.Request for the ListAssignments method
 func NewListAssignmentsRequest(server string) (*http.Request, error) {
 	var err error
@@ -8767,6 +9712,162 @@ func NewApproveEnvironmentRequestWithBody(server string, id string, contentType 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEnvBaselineRequest constructs an http.Request for the EnvBaseline method
+func NewEnvBaselineRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeployBaselineRequest calls the generic DeployBaseline builder with application/json body
+func NewDeployBaselineRequest(server string, id string, body DeployBaselineJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDeployBaselineRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewDeployBaselineRequestWithBody constructs an http.Request for the DeployBaseline method, with any body, and a specified content type
+func NewDeployBaselineRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline/deployments", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetBaselineDeploymentRequest constructs an http.Request for the GetBaselineDeployment method
+func NewGetBaselineDeploymentRequest(server string, id string, deployment string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "deployment", deployment, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline/deployments/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartDeploySessionRequest constructs an http.Request for the StartDeploySession method
+func NewStartDeploySessionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline/sessions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -12987,6 +14088,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/auth/token (the `IssueToken` operationId).
 	IssueTokenWithResponse(ctx context.Context, body IssueTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*IssueTokenResponse, error)
 
+	// ListBaselinesWithResponse The baseline catalogue: every product with its versions, newest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+	ListBaselinesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListBaselinesResponse, error)
+
+	// GetBaselineWithResponse One baseline product with its versions
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+	GetBaselineWithResponse(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*GetBaselineResponse, error)
+
+	// DiffBaselineWithResponse What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+	DiffBaselineWithResponse(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*DiffBaselineResponse, error)
+
+	// GetBaselineVersionWithResponse One signed release, as hatoba baseline verify checks it offline
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+	GetBaselineVersionWithResponse(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*GetBaselineVersionResponse, error)
+
+	// PublishBaselineWithBodyWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaselineWithBodyWithResponse(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error)
+
+	// PublishBaselineWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaselineWithResponse(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error)
+
 	// ListAssignmentsWithResponse Every control assignment
 	//
 	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
@@ -13191,6 +14334,41 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/environments/{id}/approve (the `ApproveEnvironment` operationId).
 	ApproveEnvironmentWithResponse(ctx context.Context, id string, body ApproveEnvironmentJSONRequestBody, reqEditors ...RequestEditorFn) (*ApproveEnvironmentResponse, error)
+
+	// EnvBaselineWithResponse The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+	EnvBaselineWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvBaselineResponse, error)
+
+	// DeployBaselineWithBodyWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaselineWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error)
+
+	// DeployBaselineWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaselineWithResponse(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error)
+
+	// GetBaselineDeploymentWithResponse One deployment with its stack's events, settled from the provider
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+	GetBaselineDeploymentWithResponse(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*GetBaselineDeploymentResponse, error)
+
+	// StartDeploySessionWithResponse Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+	StartDeploySessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*StartDeploySessionResponse, error)
 
 	// CloseEnvironmentWithResponse Close an environment's account
 	//
@@ -14886,6 +16064,448 @@ func (r IssueTokenResponse) ContentType() string {
 	return ""
 }
 
+// ListBaselinesResponse429Headers the declared response headers of an HTTP 429 response for ListBaselines
+type ListBaselinesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListBaselinesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items    *[]BaselineProduct                        `json:"items,omitempty"`
+		RefuseAt *ListBaselines200JSONResponseBodyRefuseAt `json:"refuse_at,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListBaselinesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListBaselinesResponse) GetJSON200() *struct {
+	Items    *[]BaselineProduct                        `json:"items,omitempty"`
+	RefuseAt *ListBaselines200JSONResponseBodyRefuseAt `json:"refuse_at,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListBaselinesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListBaselinesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListBaselinesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListBaselinesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBaselineResponse429Headers the declared response headers of an HTTP 429 response for GetBaseline
+type GetBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineProduct
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBaselineResponse) GetJSON200() *BaselineProduct {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DiffBaselineResponse429Headers the declared response headers of an HTTP 429 response for DiffBaseline
+type DiffBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DiffBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineDiff
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DiffBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DiffBaselineResponse) GetJSON200() *BaselineDiff {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DiffBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DiffBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DiffBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DiffBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBaselineVersionResponse429Headers the declared response headers of an HTTP 429 response for GetBaselineVersion
+type GetBaselineVersionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetBaselineVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineRelease
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBaselineVersionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBaselineVersionResponse) GetJSON200() *BaselineRelease {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBaselineVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBaselineVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBaselineVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBaselineVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PublishBaselineResponse429Headers the declared response headers of an HTTP 429 response for PublishBaseline
+type PublishBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PublishBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineRelease
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BaselineRelease
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PublishBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PublishBaselineResponse) GetJSON200() *BaselineRelease {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PublishBaselineResponse) GetJSON201() *BaselineRelease {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PublishBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PublishBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PublishBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PublishBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListAssignmentsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16156,6 +17776,380 @@ func (r ApproveEnvironmentResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ApproveEnvironmentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnvBaselineResponse429Headers the declared response headers of an HTTP 429 response for EnvBaseline
+type EnvBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type EnvBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineEnvStatus
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EnvBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EnvBaselineResponse) GetJSON200() *BaselineEnvStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r EnvBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnvBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnvBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnvBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeployBaselineResponse429Headers the declared response headers of an HTTP 429 response for DeployBaseline
+type DeployBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DeployBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BaselineDeployment
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *BaselineDeployment
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeployBaselineResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r DeployBaselineResponse) GetJSON201() *BaselineDeployment {
+	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r DeployBaselineResponse) GetJSON202() *BaselineDeployment {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeployBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeployBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeployBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeployBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBaselineDeploymentResponse429Headers the declared response headers of an HTTP 429 response for GetBaselineDeployment
+type GetBaselineDeploymentResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetBaselineDeploymentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineDeployment
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBaselineDeploymentResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBaselineDeploymentResponse) GetJSON200() *BaselineDeployment {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBaselineDeploymentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBaselineDeploymentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBaselineDeploymentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBaselineDeploymentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartDeploySessionResponse429Headers the declared response headers of an HTTP 429 response for StartDeploySession
+type StartDeploySessionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type StartDeploySessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BaselineSession
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StartDeploySessionResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r StartDeploySessionResponse) GetJSON201() *BaselineSession {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r StartDeploySessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartDeploySessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartDeploySessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartDeploySessionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -21939,6 +23933,84 @@ func (c *ClientWithResponses) IssueTokenWithResponse(ctx context.Context, body I
 	return ParseIssueTokenResponse(rsp)
 }
 
+// ListBaselinesWithResponse The baseline catalogue: every product with its versions, newest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+func (c *ClientWithResponses) ListBaselinesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListBaselinesResponse, error) {
+	rsp, err := c.ListBaselines(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListBaselinesResponse(rsp)
+}
+
+// GetBaselineWithResponse One baseline product with its versions
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+func (c *ClientWithResponses) GetBaselineWithResponse(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*GetBaselineResponse, error) {
+	rsp, err := c.GetBaseline(ctx, product, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBaselineResponse(rsp)
+}
+
+// DiffBaselineWithResponse What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+func (c *ClientWithResponses) DiffBaselineWithResponse(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*DiffBaselineResponse, error) {
+	rsp, err := c.DiffBaseline(ctx, product, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDiffBaselineResponse(rsp)
+}
+
+// GetBaselineVersionWithResponse One signed release, as hatoba baseline verify checks it offline
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+func (c *ClientWithResponses) GetBaselineVersionWithResponse(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*GetBaselineVersionResponse, error) {
+	rsp, err := c.GetBaselineVersion(ctx, product, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBaselineVersionResponse(rsp)
+}
+
+// PublishBaselineWithBodyWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *ClientWithResponses) PublishBaselineWithBodyWithResponse(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error) {
+	rsp, err := c.PublishBaselineWithBody(ctx, product, version, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishBaselineResponse(rsp)
+}
+
+// PublishBaselineWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *ClientWithResponses) PublishBaselineWithResponse(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error) {
+	rsp, err := c.PublishBaseline(ctx, product, version, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishBaselineResponse(rsp)
+}
+
 // ListAssignmentsWithResponse Every control assignment
 //
 // Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
@@ -22304,6 +24376,71 @@ func (c *ClientWithResponses) ApproveEnvironmentWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseApproveEnvironmentResponse(rsp)
+}
+
+// EnvBaselineWithResponse The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+func (c *ClientWithResponses) EnvBaselineWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvBaselineResponse, error) {
+	rsp, err := c.EnvBaseline(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnvBaselineResponse(rsp)
+}
+
+// DeployBaselineWithBodyWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *ClientWithResponses) DeployBaselineWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error) {
+	rsp, err := c.DeployBaselineWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeployBaselineResponse(rsp)
+}
+
+// DeployBaselineWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *ClientWithResponses) DeployBaselineWithResponse(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error) {
+	rsp, err := c.DeployBaseline(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeployBaselineResponse(rsp)
+}
+
+// GetBaselineDeploymentWithResponse One deployment with its stack's events, settled from the provider
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+func (c *ClientWithResponses) GetBaselineDeploymentWithResponse(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*GetBaselineDeploymentResponse, error) {
+	rsp, err := c.GetBaselineDeployment(ctx, id, deployment, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBaselineDeploymentResponse(rsp)
+}
+
+// StartDeploySessionWithResponse Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+func (c *ClientWithResponses) StartDeploySessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*StartDeploySessionResponse, error) {
+	rsp, err := c.StartDeploySession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartDeploySessionResponse(rsp)
 }
 
 // CloseEnvironmentWithResponse Close an environment's account
@@ -24482,6 +26619,400 @@ func ParseIssueTokenResponse(rsp *http.Response) (*IssueTokenResponse, error) {
 	return response, nil
 }
 
+// ParseListBaselinesResponse parses an HTTP response from a ListBaselinesWithResponse call
+func ParseListBaselinesResponse(rsp *http.Response) (*ListBaselinesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListBaselinesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items    *[]BaselineProduct                        `json:"items,omitempty"`
+			RefuseAt *ListBaselines200JSONResponseBodyRefuseAt `json:"refuse_at,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListBaselinesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBaselineResponse parses an HTTP response from a GetBaselineWithResponse call
+func ParseGetBaselineResponse(rsp *http.Response) (*GetBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineProduct
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDiffBaselineResponse parses an HTTP response from a DiffBaselineWithResponse call
+func ParseDiffBaselineResponse(rsp *http.Response) (*DiffBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DiffBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineDiff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DiffBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBaselineVersionResponse parses an HTTP response from a GetBaselineVersionWithResponse call
+func ParseGetBaselineVersionResponse(rsp *http.Response) (*GetBaselineVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBaselineVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineRelease
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBaselineVersionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePublishBaselineResponse parses an HTTP response from a PublishBaselineWithResponse call
+func ParsePublishBaselineResponse(rsp *http.Response) (*PublishBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PublishBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineRelease
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BaselineRelease
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PublishBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListAssignmentsResponse parses an HTTP response from a ListAssignmentsWithResponse call
 func ParseListAssignmentsResponse(rsp *http.Response) (*ListAssignmentsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -25449,6 +27980,344 @@ func ParseApproveEnvironmentResponse(rsp *http.Response) (*ApproveEnvironmentRes
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseEnvBaselineResponse parses an HTTP response from a EnvBaselineWithResponse call
+func ParseEnvBaselineResponse(rsp *http.Response) (*EnvBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnvBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineEnvStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers EnvBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeployBaselineResponse parses an HTTP response from a DeployBaselineWithResponse call
+func ParseDeployBaselineResponse(rsp *http.Response) (*DeployBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeployBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BaselineDeployment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest BaselineDeployment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeployBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBaselineDeploymentResponse parses an HTTP response from a GetBaselineDeploymentWithResponse call
+func ParseGetBaselineDeploymentResponse(rsp *http.Response) (*GetBaselineDeploymentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBaselineDeploymentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineDeployment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBaselineDeploymentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartDeploySessionResponse parses an HTTP response from a StartDeploySessionWithResponse call
+func ParseStartDeploySessionResponse(rsp *http.Response) (*StartDeploySessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartDeploySessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BaselineSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StartDeploySessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
