@@ -220,14 +220,14 @@ var matrix = map[string]expect{
 	// a deploy session — with a fresh second factor, which only the key
 	// owner's session carries here — and deploy; no central role, not
 	// under a grant. The environments are not ready: 409 after the guard.
-	"GET /api/v1/baselines":                                         {own: signedIn, foreign: signedIn},
-	"GET /api/v1/baselines/{product}":                               {own: signedIn, foreign: signedIn},
-	"GET /api/v1/baselines/{product}/diff":                          {own: signedIn, foreign: signedIn, query: "?from=1.0.0&to=1.0.0"},
-	"GET /api/v1/baselines/{product}/versions/{version}":            {own: signedIn, foreign: signedIn},
-	"PUT /api/v1/baselines/{product}/versions/{version}":            {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"format":"cloudformation","template":"x"}`},
-	"GET /api/v1/environments/{id}/baseline":                        {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"POST /api/v1/environments/{id}/baseline/sessions":              {own: []string{owner}, foreign: nil},
-	"POST /api/v1/environments/{id}/baseline/deployments":           {own: []string{admin}, foreign: nil, body: `{"session_id":"bls-none","product":"matrix-baseline","version":"1.0.0"}`},
+	"GET /api/v1/baselines":                                           {own: signedIn, foreign: signedIn},
+	"GET /api/v1/baselines/{product}":                                 {own: signedIn, foreign: signedIn},
+	"GET /api/v1/baselines/{product}/diff":                            {own: signedIn, foreign: signedIn, query: "?from=1.0.0&to=1.0.0"},
+	"GET /api/v1/baselines/{product}/versions/{version}":              {own: signedIn, foreign: signedIn},
+	"PUT /api/v1/baselines/{product}/versions/{version}":              {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"format":"cloudformation","template":"x"}`},
+	"GET /api/v1/environments/{id}/baseline":                          {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/environments/{id}/baseline/sessions":                {own: []string{owner}, foreign: nil},
+	"POST /api/v1/environments/{id}/baseline/deployments":             {own: []string{admin}, foreign: nil, body: `{"session_id":"bls-none","product":"matrix-baseline","version":"1.0.0"}`},
 	"GET /api/v1/environments/{id}/baseline/deployments/{deployment}": {own: signedIn, foreign: []string{operator, granted, auditor}},
 
 	"GET /api/v1/audit/entries": {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
