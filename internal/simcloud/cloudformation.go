@@ -118,6 +118,7 @@ func writeQueryError(w http.ResponseWriter, e *apiError) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("X-Amzn-ErrorType", e.Code)
 	w.WriteHeader(e.Status)
+	//nolint:gosec // G705: an XML answer, its message escaped above; the code is the simulated cloud's own
 	fmt.Fprintf(w, `%s<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`,
 		xml.Header, cfnNamespace, kind, e.Code, msg.String(), uuid())
 }
