@@ -662,7 +662,7 @@ func (s *Server) stackItem(st stackRow, r cfnTemplateResource, at int64) (map[st
 		item["configuration"] = map[string]any{"keyId": physical, "keyUsage": "ENCRYPT_DECRYPT", "keyState": "Enabled", "keyManager": "CUSTOMER",
 			"origin": "AWS_KMS", "description": str(props, "Description")}
 		rotation := truthy(props["EnableKeyRotation"])
-		item["supplementaryConfiguration"] = map[string]any{"KeyRotationStatus": rotation}
+		item["supplementaryConfiguration"] = map[string]any{"KeyRotationStatus": map[string]any{"keyRotationEnabled": rotation}}
 	case "AWS::EC2::SecurityGroup":
 		physical = "sg-" + strings.ToLower(hex.EncodeToString(h[:9]))[:17]
 		perms := []any{}

@@ -190,6 +190,14 @@ func TestCloudFormation(t *testing.T) {
 	if err := d.AssignAccess(ctx, account, provider.Access{AdminGroup: "cfn-admins", MemberGroup: "cfn-members"}); err != nil {
 		t.Fatal(err)
 	}
+	before, err := d.ListResources(ctx, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	had := map[string]bool{}
+	for _, r := range before {
+		had[r.Type+" "+r.ID] = true
+	}
 	st, err := d.DeployStack(ctx, account, spec)
 	if err != nil || st.Status != "CREATE_IN_PROGRESS" {
 		t.Fatalf("create: %+v %v", st, err)
@@ -227,8 +235,14 @@ func TestCloudFormation(t *testing.T) {
 	}
 	found := map[string]bool{}
 	for _, r := range items {
-		if strings.Contains(r.ID, "baseline-audit-logs") || r.Type == "aws_kms_key" && r.Config["enable_key_rotation"] == true {
+		switch {
+		case had[r.Type+" "+r.ID]:
+		case strings.Contains(r.ID, "baseline-audit-logs"):
 			found[r.Type] = true
+		case r.Type == "aws_kms_key" && r.Config["enable_key_rotation"] == true && r.Config["key_manager"] == "CUSTOMER":
+			found[r.Type] = true
+		default:
+			t.Errorf("unexpected new resource %s %s", r.Type, r.ID)
 		}
 	}
 	for _, want := range []string{"aws_s3_bucket", "aws_s3_bucket_versioning", "aws_s3_bucket_server_side_encryption_configuration", "aws_kms_key"} {
