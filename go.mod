@@ -11,7 +11,8 @@ go 1.26.8
 //     it; the other service modules stay at the newest releases the proxy
 //     served with v1.47.7, which tidy with v1.48.0. service/s3 v1.115.0
 //     (backups to an S3 bucket with Object Lock), the newest served, tidies
-//     with v1.48.0 as well.
+//     with v1.48.0 as well. service/cloudformation v1.84.0 (baselines as
+//     stacks), the newest served, needs exactly v1.48.0.
 //   - no golang.org/x/time/rate: the simulated cloud's token bucket is
 //     fifteen lines.
 //   - crypto11 v1.6.2 (with miekg/pkcs11): the newest the proxy serves; it
@@ -43,6 +44,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/config v1.33.15
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15
 	github.com/aws/aws-sdk-go-v2/service/account v1.32.0
+	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.84.0
 	github.com/aws/aws-sdk-go-v2/service/configservice v1.74.11
 	github.com/aws/aws-sdk-go-v2/service/identitystore v1.49.7
 	github.com/aws/aws-sdk-go-v2/service/kms v1.62.6

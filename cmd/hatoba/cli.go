@@ -178,6 +178,9 @@ commands are the operators' and pipelines' tools.`,
 		with(command("import", "make a fresh installation's database from an export", noArgs, cmdImport), serverHelp, ""),
 		with(command("exit-drill", "export, import into a new database (SQLite → PostgreSQL), compare, report", noArgs, cmdExitDrill), serverHelp, ""),
 		notifyCommands(),
+		group("baseline", "baseline products (docs/baselines.md)",
+			with(command("verify FILE", "verify a baseline release (as the API returns it) offline", oneArg, cmdBaselineVerify), "",
+				"  hatoba baseline verify --key \"$HATOBA_AUDIT_KEY\" release.json")),
 		command("version", "print hatoba's version and schema version", noArgs, func(*pflag.FlagSet) runFunc {
 			return func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 				fmt.Fprintf(stdout, "hatoba %s (schema %d)\n", version, latestSchema())

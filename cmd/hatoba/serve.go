@@ -455,7 +455,9 @@ func cmdServe(fs *pflag.FlagSet) runFunc {
 			Identity: idp.ids, Authz: idp.authz, Certs: idp.certs, Grants: idp.breakGlass.ActiveGrants, PublicURL: cfg.Identity.PublicURL,
 			BreakGlass: idp.breakGlass, Audit: idp.audit, AuditVerifierKey: idp.auditKey.VerifierKey, EnvAccess: envAccess,
 			Secrets: sealedSecrets, Catalog: ctl.catalog, Posture: ctl.posture, Collector: ctl.collector, Assignments: ctl.assignments,
-			Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer, Notify: notifier, TenantBackups: tenantBackups, BackupObjectives: backupObjectives}
+			Sovereignty: sov, SnapshotSigner: idp.auditKey.Signer, Notify: notifier, TenantBackups: tenantBackups, BackupObjectives: backupObjectives,
+			Baselines:          buildBaselines(db, envs, engine, ctl.catalog, idp.auditKey.Signer, cfg.Baseline, log),
+			HoldsAdministrator: holdsAdministrator(envAccess)}
 		mux := http.NewServeMux()
 		if ks != nil {
 			apiServer.Keys, apiServer.KeyHSM, apiServer.KeyRecordDB = ks.keys, ks.hsm, ks.recordDB()

@@ -18,6 +18,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/baseline"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -119,6 +120,12 @@ type Server struct {
 	// BackupObjectives are the RPO and restore-test objectives.
 	TenantBackups    *tenantbackup.Store
 	BackupObjectives tenantbackup.Objectives
+	// Baselines is the baseline catalogue and its deployments; nil answers
+	// its routes 503. HoldsAdministrator, when set, lets only the holders
+	// of an environment's Administrator permission set start a deploy
+	// session there.
+	Baselines          *baseline.Service
+	HoldsAdministrator baseline.HoldsAdministrator
 }
 
 // Route is one entry of the route table.
@@ -261,6 +268,15 @@ var Routes = []Route{
 	{"GET", "/api/v1/notify/digests/{digest}", authz.ReadDigest, (*Server).getDigest},
 	{"GET", "/api/v1/notify/notices", authz.ReadDigest, (*Server).listAllNotices},
 	{"POST", "/api/v1/notify/notices", authz.SendNotice, (*Server).sendNotice},
+	{"GET", "/api/v1/baselines", authz.ReadBaselines, (*Server).listBaselines},
+	{"GET", "/api/v1/baselines/{product}", authz.ReadBaselines, (*Server).getBaseline},
+	{"GET", "/api/v1/baselines/{product}/diff", authz.ReadBaselines, (*Server).diffBaseline},
+	{"GET", "/api/v1/baselines/{product}/versions/{version}", authz.ReadBaselines, (*Server).getBaselineVersion},
+	{"PUT", "/api/v1/baselines/{product}/versions/{version}", authz.PublishBaseline, (*Server).publishBaseline},
+	{"GET", "/api/v1/environments/{id}/baseline", authz.ReadEnvBaseline, (*Server).envBaseline},
+	{"POST", "/api/v1/environments/{id}/baseline/sessions", authz.StartDeploySession, (*Server).startDeploySession},
+	{"POST", "/api/v1/environments/{id}/baseline/deployments", authz.DeployBaseline, (*Server).deployBaseline},
+	{"GET", "/api/v1/environments/{id}/baseline/deployments/{deployment}", authz.ReadEnvBaseline, (*Server).getDeployment},
 	// Last of the key routes, so that the authorization matrix, which
 	// walks this table in order, seals only after the others ran.
 	{"POST", "/api/v1/keys/service/seal", authz.SealKeys, (*Server).sealKeys},

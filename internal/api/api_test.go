@@ -21,6 +21,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/assignments"
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/baseline"
 	"github.com/hatoba-cloud/hatoba/internal/breakglass"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/env"
@@ -87,6 +88,9 @@ type harness struct {
 
 	mu     sync.Mutex
 	grants map[string][]authz.Grant // break-glass grants by person
+
+	stacks   *fakeStacks // the sim connection's stacks (baselines_test.go)
+	auditKey string
 }
 
 func newHarness(t *testing.T, d store.Dialect) *harness {
@@ -151,6 +155,10 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	s.Sovereignty, s.SnapshotSigner = sovereigntyService(t, db, envs), key.Signer
 	s.TenantBackups, s.BackupObjectives = tenantbackup.NewStore(db, time.Now), tenantbackup.DefaultObjectives()
 	s.Notify = notify.New(db, notify.KeyService{Keys: s.Keys}, nil, notify.Options{Signer: key.Signer, Accounts: envs})
+	h.stacks = &fakeStacks{stacks: map[string]string{}}
+	s.Baselines = baseline.New(db, envs, baseline.Options{Signer: key.Signer, Engine: s.Catalog.Engine, Region: "ap-northeast-1",
+		Stacks: func(name string) (provider.Stacks, bool, bool) { return h.stacks, name == "sim", name == "sim" }})
+	h.auditKey = key.VerifierKey
 	h.api = s
 	mux := http.NewServeMux()
 	s.Register(mux)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hatoba-cloud/hatoba/internal/api"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
+	"github.com/hatoba-cloud/hatoba/internal/baseline"
 	"github.com/hatoba-cloud/hatoba/internal/controls"
 	"github.com/hatoba-cloud/hatoba/internal/keys"
 	"github.com/hatoba-cloud/hatoba/internal/notify"
@@ -227,6 +228,22 @@ var matrix = map[string]expect{
 	"GET /api/v1/notify/notices":                                          {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
 	"POST /api/v1/notify/notices":                                         {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"event_id":"{event}","message":"matrix notice"}`},
 
+	// Baselines: central publishes (this body is refused after the guard:
+	// no changelog), everyone signed in browses; an environment's baseline
+	// is read like the environment. Only the tenant's administrators start
+	// a deploy session — with a fresh second factor, which only the key
+	// owner's session carries here — and deploy; no central role, not
+	// under a grant. The environments are not ready: 409 after the guard.
+	"GET /api/v1/baselines":                                           {own: signedIn, foreign: signedIn},
+	"GET /api/v1/baselines/{product}":                                 {own: signedIn, foreign: signedIn},
+	"GET /api/v1/baselines/{product}/diff":                            {own: signedIn, foreign: signedIn, query: "?from=1.0.0&to=1.0.0"},
+	"GET /api/v1/baselines/{product}/versions/{version}":              {own: signedIn, foreign: signedIn},
+	"PUT /api/v1/baselines/{product}/versions/{version}":              {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"format":"cloudformation","template":"x"}`},
+	"GET /api/v1/environments/{id}/baseline":                          {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/environments/{id}/baseline/sessions":                {own: []string{owner}, foreign: nil},
+	"POST /api/v1/environments/{id}/baseline/deployments":             {own: []string{admin}, foreign: nil, body: `{"session_id":"bls-none","product":"matrix-baseline","version":"1.0.0"}`},
+	"GET /api/v1/environments/{id}/baseline/deployments/{deployment}": {own: signedIn, foreign: []string{operator, granted, auditor}},
+
 	"GET /api/v1/audit/entries": {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
 	"GET /api/v1/audit/export":  {own: []string{auditor, admin, member}, foreign: []string{auditor}, query: "?org_id={org}"},
 }
@@ -355,6 +372,16 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 		}
 		return sp.ID
 	}
+	// A published baseline, and a deployment recorded in each tenant's
+	// environment.
+	if _, _, err := h.api.Baselines.Publish(context.Background(), "p-seed", "matrix-baseline", "1.0.0", baseline.Spec{Format: baseline.CloudFormation,
+		Template: "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      KmsMasterKeyId: alias/q\n", Changelog: "matrix"}); err != nil {
+		t.Fatal(err)
+	}
+	deploymentOf := map[string]string{}
+	for side, orgID := range tenants {
+		deploymentOf[side] = seedDeployment(t, h, envOf[side], orgID)
+	}
 	digest, err := h.api.Notify.MakeDigest(context.Background(), "p-seed", notify.Daily)
 	if err != nil {
 		t.Fatal(err)
@@ -404,11 +431,15 @@ func TestRouteRoleTenantMatrix(t *testing.T) {
 				switch {
 				case strings.HasPrefix(path, "/api/v1/environments/{id}"):
 					path = strings.Replace(path, "{id}", envOf[side], 1)
+					path = strings.Replace(path, "{deployment}", deploymentOf[side], 1)
 					path = strings.Replace(path, "{person_id}", personOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/people/{id}"):
 					path = strings.Replace(path, "{id}", personOf[side], 1)
 				case strings.HasPrefix(path, "/api/v1/access-requests/{id}"):
 					path = strings.Replace(path, "{id}", accessOf[side], 1)
+				case strings.HasPrefix(path, "/api/v1/baselines/"):
+					path = strings.Replace(path, "{product}", "matrix-baseline", 1)
+					path = strings.Replace(path, "{version}", "1.0.0", 1)
 				case strings.HasPrefix(path, "/api/v1/controls/{id}"):
 					path = strings.Replace(path, "{id}", "aws-iam-no-users", 1)
 				case strings.HasPrefix(path, "/api/v1/control-assignments/{id}"):

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hatoba-cloud/hatoba/internal/baseline"
 	"github.com/hatoba-cloud/hatoba/internal/env"
 	"github.com/hatoba-cloud/hatoba/internal/fault"
 	"github.com/hatoba-cloud/hatoba/internal/org"
@@ -35,6 +36,9 @@ type Problem struct {
 	// refused a request or a transfer: the classification, the provider
 	// and its tier, and each rule broken.
 	Placement *PlacementProblem `json:"placement,omitempty"`
+	// Findings, an extension member, lists what the scan found in a
+	// baseline release it refused.
+	Findings []baseline.Finding `json:"findings,omitempty"`
 }
 
 // PlacementProblem is a placement refusal in a problem.
@@ -64,6 +68,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 		if pr, ok := placement.AsRefusal(err); ok {
 			p.Placement = &PlacementProblem{Classification: pr.Classification, Provider: pr.Provider, Tier: pr.Tier, Breaches: pr.Breaches}
+		}
+		var sr *baseline.ScanRefusal
+		if errors.As(err, &sr) {
+			p.Findings = sr.Findings
 		}
 	} else {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -64,6 +64,7 @@ var listParams = map[string]struct {
 	"GET /api/v1/organizations/{id}/notify/notices":         {bad: map[string]string{"cursor=x": "cursor"}},
 	"GET /api/v1/notify/digests":                            {ok: "limit=5", bad: map[string]string{"limit=0": "limit", "period=daily": "period"}},
 	"GET /api/v1/notify/notices":                            {bad: map[string]string{"state=sent": "state"}},
+	"GET /api/v1/baselines":                                 {bad: map[string]string{"cursor=x": "cursor", "limit=5": "limit"}},
 	"GET /api/v1/audit/export": {ok: "org_id=nat-digital", bad: map[string]string{
 		"cursor=x": "cursor", "org_id=%FF": "org_id", "from_seq=x": "from_seq",
 	}},

@@ -180,6 +180,13 @@ const (
 	ReadDigest          Action = "notify.digest.read"    // central's signed digests
 	ManageCentralNotify Action = "notify.central.manage" // central's channels, settings, a digest now
 
+	// The secure baseline as a product tenants pull (docs/baselines.md).
+	ReadBaselines      Action = "baseline.read"    // the catalogue, releases, diffs
+	PublishBaseline    Action = "baseline.publish" // central: a new signed release
+	ReadEnvBaseline    Action = "baseline.env.read"
+	StartDeploySession Action = "baseline.session" // a tenant administrator's short-lived deploy authority
+	DeployBaseline     Action = "baseline.deploy"
+
 	ReadAccess    Action = "access.read"
 	RequestAccess Action = "access.request"
 	ApproveAccess Action = "access.approve"
@@ -302,6 +309,15 @@ var policy = map[Action]rule{
 	SendNotice:          {permits: []permit{op(everywhere)}},
 	ReadDigest:          {permits: []permit{op(platform), audit}},
 	ManageCentralNotify: {permits: []permit{op(platform)}},
+
+	// Central publishes baselines; only the tenant deploys them, into its
+	// own environments, with its own authority: no central role may start
+	// a deploy session or deploy, not even under a break-glass grant.
+	ReadBaselines:      {permits: []permit{op(everywhere), audit, admin, member}},
+	PublishBaseline:    {permits: []permit{op(platform)}},
+	ReadEnvBaseline:    {permits: []permit{op(everywhere), audit, admin, member}},
+	StartDeploySession: {permits: []permit{admin}, secondFactor: true},
+	DeployBaseline:     {permits: []permit{admin}},
 
 	Self: {permits: []permit{op(everywhere), audit, admin, member}},
 }

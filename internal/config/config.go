@@ -50,6 +50,15 @@ type Config struct {
 	// (docs/backup.md, "Tenants' backups").
 	TenantBackups TenantBackups `yaml:"tenant_backups"`
 	Notify        Notify        `yaml:"notify"`
+	// Baseline configures the baseline catalogue (docs/baselines.md).
+	Baseline Baseline `yaml:"baseline"`
+}
+
+// Baseline configures the baseline catalogue.
+type Baseline struct {
+	// RefuseAt is the scan severity from which publishing refuses a
+	// release: critical, high (default), medium, low or informational.
+	RefuseAt string `yaml:"refuse_at"`
 }
 
 // Sovereignty configures providers' sovereignty profiles and the floors.
@@ -549,6 +558,11 @@ func Parse(b []byte, cfg *Config) error {
 func (c Config) Validate() error {
 	if c.Listen == "" {
 		return errors.New("listen: must not be empty")
+	}
+	switch c.Baseline.RefuseAt {
+	case "", "critical", "high", "medium", "low", "informational":
+	default:
+		return fmt.Errorf("baseline.refuse_at: %q is not critical, high, medium, low or informational", c.Baseline.RefuseAt)
 	}
 	if c.DatabaseURL == "" {
 		return errors.New("database_url: must not be empty")

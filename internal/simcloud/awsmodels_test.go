@@ -27,6 +27,7 @@ var trimmedModels = []struct {
 	{"kms/2014-11-01/service-2.json", "TrentService"},
 	{"config/2014-11-12/service-2.json", "StarlingDoveService"},
 	{"account/2021-02-01/service-2.json", "account"},
+	{"cloudformation/2010-05-15/service-2.json", "cloudformation"},
 }
 
 // accountOps are the Account API's operations, which the REST router
@@ -36,6 +37,9 @@ var accountOps = []string{"PutAlternateContact", "GetAlternateContact"}
 func implementedOps(service string) []string {
 	if service == "account" {
 		return slices.Sorted(slices.Values(accountOps))
+	}
+	if service == "cloudformation" {
+		return slices.Sorted(maps.Keys(cloudformationOps))
 	}
 	return slices.Sorted(maps.Keys(services[service].ops))
 }
@@ -50,7 +54,7 @@ func TestModelsMatchImplementation(t *testing.T) {
 		t.Fatal(err)
 	}
 	signing := map[string]string{"AWSOrganizationsV20161128": "organizations", "SWBExternalService": "sso", "AWSIdentityStore": "identitystore",
-		"TrentService": "kms", "StarlingDoveService": "config", "account": "account"}
+		"TrentService": "kms", "StarlingDoveService": "config", "account": "account", "cloudformation": "cloudformation"}
 	for _, mf := range trimmedModels {
 		m := ms[signing[mf.service]]
 		if m == nil {

@@ -277,6 +277,12 @@ func (s *Server) inventory(ctx context.Context, tx *sql.Tx, accountID string) ([
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// What the account's CloudFormation stacks created (cloudformation.go).
+	stacked, err := stackItems(ctx, tx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	items = append(items, stacked...)
 	for i, it := range items {
 		if p, ok := patched[key{it["resourceType"].(string), it["resourceId"].(string)}]; ok {
 			items[i] = p

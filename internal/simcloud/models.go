@@ -26,12 +26,13 @@ var modelFiles embed.FS
 
 // modelPaths maps a service's signing name to its model.
 var modelPaths = map[string]string{
-	"organizations": "awsmodels/organizations/2016-11-28/service-2.json",
-	"sso":           "awsmodels/sso-admin/2020-07-20/service-2.json",
-	"identitystore": "awsmodels/identitystore/2020-06-15/service-2.json",
-	"kms":           "awsmodels/kms/2014-11-01/service-2.json",
-	"config":        "awsmodels/config/2014-11-12/service-2.json",
-	"account":       "awsmodels/account/2021-02-01/service-2.json",
+	"organizations":  "awsmodels/organizations/2016-11-28/service-2.json",
+	"sso":            "awsmodels/sso-admin/2020-07-20/service-2.json",
+	"identitystore":  "awsmodels/identitystore/2020-06-15/service-2.json",
+	"kms":            "awsmodels/kms/2014-11-01/service-2.json",
+	"config":         "awsmodels/config/2014-11-12/service-2.json",
+	"account":        "awsmodels/account/2021-02-01/service-2.json",
+	"cloudformation": "awsmodels/cloudformation/2010-05-15/service-2.json",
 }
 
 type serviceModel struct {
@@ -271,6 +272,9 @@ func invalidInput(signing string, v *violation) error {
 	}
 	if signing == "account" {
 		return accountInvalid(v.field, v.reason, v.msg)
+	}
+	if signing == "cloudformation" {
+		return &apiError{Status: 400, Code: "ValidationError", Message: v.msg}
 	}
 	return &apiError{Status: 400, Code: "ValidationException", Message: v.msg}
 }

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -147,6 +148,11 @@ type Config struct {
 	// means Region. Organizations and the Account API are global and
 	// signed for us-east-1; KMS and Config for Region.
 	IdentityCenterRegion string
+
+	// StackLatency is how long a CloudFormation stack stays
+	// CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS; zero settles it by the
+	// next call.
+	StackLatency time.Duration
 }
 
 // Server is a running simulated cloud.
@@ -307,7 +313,13 @@ func (s *Server) Handler() http.Handler {
 	s.inventoryRoutes(mux)
 	s.openstackRoutes(mux) // openstack.go
 	s.s3Routes(mux)        // s3.go
-	mux.HandleFunc("POST /{$}", s.serveJSONRPC)
+	mux.HandleFunc("POST /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			s.serveQuery(w, r) // cloudformation.go
+			return
+		}
+		s.serveJSONRPC(w, r)
+	})
 	mux.HandleFunc("POST /putAlternateContact", s.serveREST(restPutAlternateContact))
 	mux.HandleFunc("POST /getAlternateContact", s.serveREST(restGetAlternateContact))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -336,6 +348,7 @@ type service struct {
 	internal       string                   // the service's internal error code
 	ops            map[string]operation
 	identityCenter bool // shares Identity Center's rate
+	query          bool // the AWS query protocol: the form is read into the model's JSON shape
 }
 
 type operation func(s *Server, ctx context.Context, tx *sql.Tx, in []byte) (any, error)
@@ -416,10 +429,19 @@ func (s *Server) serveREST(op operation) http.HandlerFunc {
 // injecting the configured failures. lost reports that the effect was
 // committed but the answer must not reach the caller.
 func (s *Server) call(r *http.Request, svc *service, opName string, op operation) (out any, lost bool, err error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
+	body, err := readBody(r)
 	if err != nil {
 		return nil, false, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "SerializationException", Message: "request body too large or unreadable"}
 	}
+	return s.callBody(r, body, svc, opName, op)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
+}
+
+// callBody is call with the body already read.
+func (s *Server) callBody(r *http.Request, body []byte, svc *service, opName string, op operation) (out any, lost bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Requests++
@@ -471,6 +493,16 @@ func (s *Server) call(r *http.Request, svc *service, opName string, op operation
 	// (AllowXKSProxyPort): the model's port-less endpoint is relaxed
 	// there, and the handler checks the rest.
 	portAllowed := func(v *violation) bool { return s.cfg.AllowXKSProxyPort && v.field == "XksProxyUriEndpoint" }
+	if svc.query {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, false, &apiError{Status: 400, Code: "MalformedQueryString", Message: err.Error()}
+		}
+		if body, err = formToJSON(svc.signingName, modelOp, form); err != nil {
+			s.stats.Rejected++
+			return nil, false, err
+		}
+	}
 	if v := validateInput(svc.signingName, modelOp, body, portAllowed); v != nil {
 		s.stats.Rejected++
 		return nil, false, invalidInput(svc.signingName, v)

@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS inventory_overrides (
 // init creates the schema and, on first use, the organisation's root and
 // the Identity Center instance, whose ids then stay fixed for this database.
 func (s *Server) init(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+	if _, err := s.db.ExecContext(ctx, schema+cfnSchema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	fixed := map[string]*string{"root_id": &s.rootID, "instance_arn": &s.instanceARN, "identity_store_id": &s.identityStoreID}
@@ -184,6 +184,9 @@ func (s *Server) settle(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET status = 'SUSPENDED' WHERE status = 'PENDING_CLOSURE'
 		AND id IN (SELECT account_id FROM closures WHERE suspends_at <= ?)`, now); err != nil {
 		return fmt.Errorf("settle closures: %w", err)
+	}
+	if err := s.settleStacks(ctx, tx); err != nil {
+		return err
 	}
 	return s.settleIdentityCenter(ctx, tx)
 }

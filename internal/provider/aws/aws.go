@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/account"
 	accounttypes "github.com/aws/aws-sdk-go-v2/service/account/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -129,6 +130,7 @@ type Driver struct {
 	// s3 makes tenants' backup buckets (backup.go) in region.
 	s3     *s3.Client
 	region string
+	cfn    *cloudformation.Client
 
 	aggregator    string
 	icRegion      string // Identity Center's home region, for errors
@@ -197,6 +199,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		config:          configservice.NewFromConfig(awsCfg, func(o *configservice.Options) { o.BaseEndpoint = base }),
 		s3:              s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.BaseEndpoint, o.UsePathStyle = s3Base(cfg.Endpoint), cfg.Endpoint != "" }),
 		region:          cfg.Region,
+		cfn:             cloudformation.NewFromConfig(awsCfg, func(o *cloudformation.Options) { o.BaseEndpoint = base }),
 		aggregator:      cmp.Or(cfg.ConfigAggregator, DefaultConfigAggregator),
 		icRegion:        icRegion,
 		log:             cmp.Or(cfg.Logger, slog.Default()),
