@@ -461,7 +461,8 @@ func (s *Service) wake(connection string) {
 }
 
 // Run rescores every environment every interval, and a connection's
-// environments as soon as Wake asks, until ctx ends.
+// environments as soon as Wake asks, until ctx ends. After each full
+// rescore it keeps the day's national concentration (RecordConcentration).
 func (s *Service) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -480,6 +481,13 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 			continue
 		}
 		s.log.Debug("sovereignty rescored", "connection", conn, "environments", done, "failed", failed, "took", time.Since(start))
+		// A full rescore is the day's national figure (the last one of
+		// the day stays): the concentration's history.
+		if conn == "" {
+			if err := s.RecordConcentration(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("sovereignty concentration history", "err", err)
+			}
+		}
 	}
 }
 
