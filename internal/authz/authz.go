@@ -155,6 +155,9 @@ const (
 	// people, the parties) is its tenant's. Profiles are the platform's.
 	ReadSovereignty       Action = "sovereignty.read"
 	ReadSovereigntyDetail Action = "sovereignty.detail.read"
+	// ReadSovereigntyHistory: the country's concentration over time, kept
+	// for the whole country only — central's figure, not a tenant's.
+	ReadSovereigntyHistory Action = "sovereignty.history.read"
 	WriteSovereignty      Action = "sovereignty.profile.write"
 
 	// hatoba's own secrets (provider credentials), stored encrypted
@@ -275,6 +278,9 @@ var policy = map[Action]rule{
 
 	ReadSovereignty:       {permits: []permit{op(everywhere), audit, admin, member}},
 	ReadSovereigntyDetail: {permits: []permit{admin, member, op(underGrant)}},
+	// The history is national: each tenant's concentration is today's
+	// only (sovereignty.read, over its subtree).
+	ReadSovereigntyHistory: {permits: []permit{op(everywhere), audit}},
 	WriteSovereignty:      {permits: []permit{op(platform)}},
 
 	ReadSecrets:  {permits: []permit{op(platform), audit}},
