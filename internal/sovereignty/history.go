@@ -44,9 +44,10 @@ type ConcentrationPoint struct {
 }
 
 // RecordConcentration keeps today's national figures, replacing today's
-// earlier ones, and deletes the points older than the retention. With no
-// environment assessed there is nothing to measure and nothing is kept:
-// an index of 0 would read as "not concentrated".
+// earlier ones, and deletes the points older than the retention. A
+// dimension nothing is placed by (no environment assessed, no zone in any
+// inventory) has no index and keeps no point: 0 would read as "not
+// concentrated".
 func (s *Service) RecordConcentration(ctx context.Context) error {
 	ps, err := s.Placements(ctx, nil)
 	if err != nil {
@@ -58,8 +59,8 @@ func (s *Service) RecordConcentration(ctx context.Context) error {
 	views := Concentrations(ps)
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		for _, v := range views {
-			if len(ps) == 0 {
-				break
+			if len(v.Shares) == 0 {
+				continue // nothing placed by it (no zones in any inventory): no index
 			}
 			pt := pointOf(v, day, now)
 			if _, err := tx.ExecContext(ctx, `INSERT INTO sovereignty_concentration_history (dimension, day, hhi, environments, parties,

@@ -36,6 +36,13 @@ func crawlSite(t *testing.T) (*harness, []crawlRole) {
 	ctx := context.Background()
 	operator := h.browser(t)
 	ready := h.postureEnv(t, sapporo, "住民記録システム")
+	// The national sovereignty view draws its map and its trend.
+	if _, err := h.api.Sovereignty.Assess(ctx, ready.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.api.Sovereignty.RecordConcentration(ctx); err != nil {
+		t.Fatal(err)
+	}
 	h.askException(t, ready.ID, sapporo, "aws-iam-no-users")
 	h.assignControl(t, "aws-iam-no-users", sapporo)
 	failed := h.request(t, sapporo, "税務システム", env.Level2)

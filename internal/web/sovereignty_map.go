@@ -258,6 +258,9 @@ func (c *Console) concentrationTrend(r *http.Request) (*sovTrend, error) {
 		labels[i] = d[5:7] + "/" + d[8:] // 2026-03-01 → 03/01, as the dashboard's trends
 	}
 	for _, dim := range sovereignty.Dimensions {
+		if len(byDim[dim]) == 0 {
+			continue // never measured (no zones in any inventory): no line at 0
+		}
 		s := series{Key: "hhi-" + dim, Label: cat["sovn.by."+dim]}
 		for _, d := range days {
 			s.Values = append(s.Values, byDim[dim][d])

@@ -139,11 +139,14 @@ func TestSovereigntyNationalMapsAndTrend(t *testing.T) {
 		t.Fatal(err)
 	}
 	page = op.get(t, "/sovereignty?lang=ja")
-	for _, want := range []string{`<svg class="chart" id="sovn-trend"`, `data-series="hhi-provider"`, `data-series="hhi-zone"`,
+	for _, want := range []string{`<svg class="chart" id="sovn-trend"`, `data-series="hhi-provider"`, `data-series="hhi-region"`,
 		`id="sovn-trend-table"`, `<td class="num" data-series="hhi-provider">10000</td>`, "集中度の推移"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the trend lacks %q", want)
 		}
+	}
+	if strings.Contains(page.body, `data-series="hhi-zone"`) {
+		t.Error("no inventory names a zone, yet the trend draws the zones' index")
 	}
 	// A tenant reads its own subtree today, not the country's history.
 	admin := h.as(t, authz.TenantAdmin, sapporo)
