@@ -158,7 +158,7 @@ const (
 	// ReadSovereigntyHistory: the country's concentration over time, kept
 	// for the whole country only — central's figure, not a tenant's.
 	ReadSovereigntyHistory Action = "sovereignty.history.read"
-	WriteSovereignty      Action = "sovereignty.profile.write"
+	WriteSovereignty       Action = "sovereignty.profile.write"
 
 	// hatoba's own secrets (provider credentials), stored encrypted
 	// through the key service; their values are never read back out.
@@ -281,7 +281,7 @@ var policy = map[Action]rule{
 	// The history is national: each tenant's concentration is today's
 	// only (sovereignty.read, over its subtree).
 	ReadSovereigntyHistory: {permits: []permit{op(everywhere), audit}},
-	WriteSovereignty:      {permits: []permit{op(platform)}},
+	WriteSovereignty:       {permits: []permit{op(platform)}},
 
 	ReadSecrets:  {permits: []permit{op(platform), audit}},
 	WriteSecrets: {permits: []permit{op(platform)}},
