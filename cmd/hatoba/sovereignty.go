@@ -107,6 +107,17 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string, inv []contro
 	return f, nil
 }
 
+// drift hands an assessment made between collections, whose enforced
+// floor breaches changed, to the detective controls with the stored
+// inventory: the floor finding opens or resolves and reaches notify
+// through posture's hook, as a collection's findings do. (A collection of
+// the same environment at the same moment may be recorded before it; the
+// next collection sets the inventory right.)
+func (s *sovereigntyFacts) drift(ctx context.Context, r sovereignty.Report) error {
+	_, _, err := s.posture.Reevaluate(ctx, r.Environment, r.Organization, r.Resource())
+	return err
+}
+
 // environments lists the environments to assess: the ready ones.
 func (s *sovereigntyFacts) environments(ctx context.Context, connection string) ([]string, error) {
 	var ids []string
@@ -134,7 +145,7 @@ func buildSovereignty(ctx context.Context, cfg config.Sovereignty, facts *sovere
 		floors[f.Classification] = sovereignty.Floor{Mode: mode, Levels: f.Levels}
 	}
 	svc := sovereignty.NewService(facts.db, sovereignty.Options{Engine: eng, Floors: floors, Facts: facts.facts,
-		Environments: facts.environments, Logger: log.With("component", "sovereignty")})
+		Environments: facts.environments, Drift: facts.drift, Logger: log.With("component", "sovereignty")})
 	var docs [][]byte
 	for _, path := range cfg.Profiles {
 		b, err := os.ReadFile(path)

@@ -187,6 +187,7 @@ var Routes = []Route{
 	{"PUT", "/api/v1/sovereignty/profiles/{name}", authz.WriteSovereignty, (*Server).putSovereigntyProfile},
 	{"GET", "/api/v1/sovereignty/scores", authz.ReadSovereignty, (*Server).sovereigntyScores},
 	{"GET", "/api/v1/sovereignty/concentration", authz.ReadSovereignty, (*Server).sovereigntyConcentration},
+	{"GET", "/api/v1/sovereignty/concentration/history", authz.ReadSovereigntyHistory, (*Server).sovereigntyConcentrationHistory},
 	{"GET", "/api/v1/sovereignty/blast-radius", authz.ReadSovereignty, (*Server).sovereigntyBlastRadius},
 	{"GET", "/api/v1/environments/{id}/sovereignty", authz.ReadSovereignty, (*Server).envSovereignty},
 	{"POST", "/api/v1/environments/{id}/sovereignty", authz.ReadSovereignty, (*Server).assessSovereignty},

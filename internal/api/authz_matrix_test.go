@@ -117,14 +117,17 @@ var matrix = map[string]expect{
 	// the matrix changes nothing.
 	"PUT /api/v1/placement-policy": {own: []string{operator, granted}, foreign: []string{operator, granted},
 		body: `{"version":0,"rules":[],"one_provider_per_system":{"enabled":false,"on_breach":"approve"}}`},
-	"GET /api/v1/sovereignty/profiles":           {own: signedIn, foreign: signedIn},
-	"GET /api/v1/sovereignty/profiles/{name}":    {own: signedIn, foreign: signedIn},
-	"PUT /api/v1/sovereignty/profiles/{name}":    {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"document":"name: Not A Name"}`},
-	"GET /api/v1/sovereignty/scores":             {own: signedIn, foreign: signedIn},
-	"GET /api/v1/sovereignty/concentration":      {own: signedIn, foreign: signedIn},
-	"GET /api/v1/sovereignty/blast-radius":       {own: signedIn, foreign: signedIn, query: "?provider=sim"},
-	"GET /api/v1/environments/{id}/sovereignty":  {own: signedIn, foreign: []string{operator, granted, auditor}},
-	"POST /api/v1/environments/{id}/sovereignty": {own: []string{granted, admin, member}, foreign: nil},
+	"GET /api/v1/sovereignty/profiles":        {own: signedIn, foreign: signedIn},
+	"GET /api/v1/sovereignty/profiles/{name}": {own: signedIn, foreign: signedIn},
+	"PUT /api/v1/sovereignty/profiles/{name}": {own: []string{operator, granted}, foreign: []string{operator, granted}, body: `{"document":"name: Not A Name"}`},
+	"GET /api/v1/sovereignty/scores":          {own: signedIn, foreign: signedIn},
+	"GET /api/v1/sovereignty/concentration":   {own: signedIn, foreign: signedIn},
+	// The concentration's history is the country's, kept for it only:
+	// central staff read it, a tenant does not.
+	"GET /api/v1/sovereignty/concentration/history": {own: []string{operator, granted, auditor}, foreign: []string{operator, granted, auditor}},
+	"GET /api/v1/sovereignty/blast-radius":          {own: signedIn, foreign: signedIn, query: "?provider=sim"},
+	"GET /api/v1/environments/{id}/sovereignty":     {own: signedIn, foreign: []string{operator, granted, auditor}},
+	"POST /api/v1/environments/{id}/sovereignty":    {own: []string{granted, admin, member}, foreign: nil},
 	// Controls: read by everyone signed in; assigned and decided by
 	// central operators; exceptions asked by the environment's tenant.
 	"POST /api/v1/environments/{id}/exceptions": {own: []string{granted, admin}, foreign: nil,

@@ -49,7 +49,9 @@ var listParams = map[string]struct {
 	"GET /api/v1/placement-policy":     {bad: map[string]string{"version=1": "version"}},
 	"GET /api/v1/sovereignty/profiles": {bad: map[string]string{"cursor=x": "cursor", "connection=sim": "connection"}},
 	"GET /api/v1/sovereignty/scores":   {bad: map[string]string{"cursor=x": "cursor", "org_id=nat-digital": "org_id"}},
-	"GET /api/v1/posture/rounds":       {ok: "limit=10", bad: map[string]string{"cursor=x": "cursor", "limit=101": "limit", "limit=x": "limit"}},
+	"GET /api/v1/sovereignty/concentration/history": {ok: "dimension=zone&days=400",
+		bad: map[string]string{"dimension=country": "dimension", "days=0": "days", "days=401": "days", "since=2026-01-01": "since"}},
+	"GET /api/v1/posture/rounds": {ok: "limit=10", bad: map[string]string{"cursor=x": "cursor", "limit=101": "limit", "limit=x": "limit"}},
 	"GET /api/v1/audit/entries": {ok: "org_id=nat-digital&from_seq=0&limit=10&since=2026-01-01T00:00:00Z", bad: map[string]string{
 		"cursor=x": "cursor", "org_id=../../": "org_id", "org_id=nat-digital%E2%80%AE": "org_id", "from_seq=-1": "from_seq",
 		"since=yesterday": "since", "until=2026": "until", "limit=0": "limit",

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"cmp"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/hatoba-cloud/hatoba/internal/audit"
 	"github.com/hatoba-cloud/hatoba/internal/authz"
@@ -231,6 +234,42 @@ func (s *Server) sovereigntyConcentration(w http.ResponseWriter, r *http.Request
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"environments": len(ps), "views": sovereignty.Concentrations(ps)})
+}
+
+// historyDaysDefault is how far back the concentration's history goes
+// when the caller does not say.
+const historyDaysDefault = 90
+
+// sovereigntyConcentrationHistory is the national concentration over
+// time: one point a day for the dimension asked (central only; the
+// history is kept for the whole country).
+func (s *Server) sovereigntyConcentrationHistory(w http.ResponseWriter, r *http.Request) {
+	maxDays := int(sovereignty.ConcentrationRetention / (24 * time.Hour))
+	days := param{"days", func(v string) string {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > maxDays {
+			return fmt.Sprintf("must be a whole number from 1 to %d (the history's retention)", maxDays)
+		}
+		return ""
+	}}
+	if !queryOK(w, r, oneOf("dimension", sovereignty.Dimensions...), days) || !s.sovereigntyOr503(w, r) {
+		return
+	}
+	if _, err := s.decide(r, authz.ReadSovereigntyHistory, authz.Resource{}); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	q := r.URL.Query()
+	dimension := cmp.Or(q.Get("dimension"), "provider")
+	n := historyDaysDefault
+	if v := q.Get("days"); v != "" {
+		n, _ = strconv.Atoi(v) // checked above
+	}
+	points, err := s.Sovereignty.ConcentrationHistory(r.Context(), dimension, n)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dimension": dimension, "days": n, "items": points})
 }
 
 func (s *Server) placements(w http.ResponseWriter, r *http.Request) ([]sovereignty.Placement, bool) {

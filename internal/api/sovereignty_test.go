@@ -92,6 +92,28 @@ func TestSovereigntyViews(t *testing.T) {
 	if hhi := r.body["views"].([]any)[0].(map[string]any)["hhi"]; hhi != float64(10000) {
 		t.Errorf("one environment on one provider: HHI %v; want 10000", hhi)
 	}
+	// Its history: the day's point once a full rescore has kept it;
+	// central's only, whatever the tenant asks.
+	if err := h.api.Sovereignty.RecordConcentration(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r = h.call(t, "GET", "/api/v1/sovereignty/concentration/history?dimension=provider&days=90", "", as(operator))
+	if items, _ := r.body["items"].([]any); r.status != http.StatusOK || len(items) != 1 || items[0].(map[string]any)["hhi"] != float64(10000) ||
+		items[0].(map[string]any)["top"] != "sim" || r.body["days"] != float64(90) {
+		t.Fatalf("concentration history: %d %s", r.status, r.raw)
+	}
+	if r := h.call(t, "GET", "/api/v1/sovereignty/concentration/history", "", as(operator)); r.status != http.StatusOK || r.body["dimension"] != "provider" {
+		t.Fatalf("concentration history by default: %d %s", r.status, r.raw)
+	}
+	if r := h.call(t, "GET", "/api/v1/sovereignty/concentration/history", "", as(admin)); r.status != http.StatusForbidden {
+		t.Fatalf("a tenant reading the national history: %d %s", r.status, r.raw)
+	}
+	for q, field := range map[string]string{"?dimension=country": "dimension", "?days=0": "days", "?days=401": "days", "?days=x": "days", "?since=1": "since"} {
+		r := h.call(t, "GET", "/api/v1/sovereignty/concentration/history"+q, "", as(operator))
+		if r.status != http.StatusBadRequest || r.body["field"] != field {
+			t.Errorf("concentration history%s: %d %s; want 400 naming %s", q, r.status, r.raw, field)
+		}
+	}
 	r = h.call(t, "GET", "/api/v1/sovereignty/blast-radius?provider=sim", "", as(operator))
 	if r.status != http.StatusOK || r.body["systems"] != float64(1) || r.body["without_fallback"] != float64(1) {
 		t.Fatalf("blast radius: %d %s", r.status, r.raw)

@@ -161,7 +161,10 @@ const (
 	// people, the parties) is its tenant's. Profiles are the platform's.
 	ReadSovereignty       Action = "sovereignty.read"
 	ReadSovereigntyDetail Action = "sovereignty.detail.read"
-	WriteSovereignty      Action = "sovereignty.profile.write"
+	// ReadSovereigntyHistory: the country's concentration over time, kept
+	// for the whole country only — central's figure, not a tenant's.
+	ReadSovereigntyHistory Action = "sovereignty.history.read"
+	WriteSovereignty       Action = "sovereignty.profile.write"
 
 	// hatoba's own secrets (provider credentials), stored encrypted
 	// through the key service; their values are never read back out.
@@ -292,7 +295,10 @@ var policy = map[Action]rule{
 
 	ReadSovereignty:       {permits: []permit{op(everywhere), audit, admin, member}},
 	ReadSovereigntyDetail: {permits: []permit{admin, member, op(underGrant)}},
-	WriteSovereignty:      {permits: []permit{op(platform)}},
+	// The history is national: each tenant's concentration is today's
+	// only (sovereignty.read, over its subtree).
+	ReadSovereigntyHistory: {permits: []permit{op(everywhere), audit}},
+	WriteSovereignty:       {permits: []permit{op(platform)}},
 
 	ReadSecrets:  {permits: []permit{op(platform), audit}},
 	WriteSecrets: {permits: []permit{op(platform)}},

@@ -188,3 +188,21 @@ func (s *Service) Prune(ctx context.Context, resolvedBefore time.Time) (inventor
 	})
 	return inventories, findings, err
 }
+
+// Reevaluate evaluates an environment's stored inventory again with the
+// resources of one type replaced by r — a resource hatoba derives rather
+// than collects (the sovereignty assessment) that changed between
+// collections — and records it as Record does: its findings open and
+// resolve, and reach the notifier, the same way as a collection's. An
+// environment never collected has nothing to evaluate: ok is false, and
+// its first collection carries r.
+func (s *Service) Reevaluate(ctx context.Context, envID, orgID string, r controls.Resource) (sum Summary, ok bool, err error) {
+	inv, err := s.Inventory(ctx, envID)
+	if err != nil || len(inv) == 0 {
+		return Summary{}, false, err
+	}
+	inv = slices.DeleteFunc(inv, func(x controls.Resource) bool { return x.Type == r.Type })
+	r.Environment = envID
+	sum, err = s.Record(ctx, envID, orgID, append(inv, r))
+	return sum, err == nil, err
+}

@@ -22,6 +22,14 @@ import (
 // the inventory just collected, to read instead of the stored one.
 type FactsFunc func(ctx context.Context, envID string, inventory []controls.Resource) (Facts, error)
 
+// DriftFunc hears of an assessment made between collections (a profile
+// change, the periodic rescore, a person asking) whose enforced floor
+// breaches differ from the environment's previous assessment: cmd/hatoba
+// hands it to the detective controls with the stored inventory, so the
+// hatoba-sovereignty-floor finding opens or resolves — and reaches the
+// organisation's channels — now, not at the next collection.
+type DriftFunc func(ctx context.Context, r Report) error
+
 // EnvironmentsFunc lists the environments to assess on a provider
 // connection ("" for every connection): the ready ones.
 type EnvironmentsFunc func(ctx context.Context, connection string) ([]string, error)
@@ -33,6 +41,7 @@ type Service struct {
 	floors       map[string]Floor
 	facts        FactsFunc
 	environments EnvironmentsFunc
+	drift        DriftFunc
 	log          *slog.Logger
 	now          func() time.Time
 	// rescore wakes Run for a connection whose profile changed.
@@ -45,6 +54,7 @@ type Options struct {
 	Floors       map[string]Floor // DefaultFloors when nil
 	Facts        FactsFunc
 	Environments EnvironmentsFunc
+	Drift        DriftFunc // optional
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -61,7 +71,7 @@ func NewService(db *store.DB, o Options) *Service {
 		o.Now = time.Now
 	}
 	return &Service{db: db, engine: o.Engine, floors: o.Floors, facts: o.Facts, environments: o.Environments,
-		log: o.Logger, now: o.Now, rescore: make(chan string, 64)}
+		drift: o.Drift, log: o.Logger, now: o.Now, rescore: make(chan string, 64)}
 }
 
 // Floors are the floors per classification.
@@ -278,6 +288,17 @@ func (s *Service) assess(ctx context.Context, envID string, inventory []controls
 	if err != nil {
 		return Report{}, fmt.Errorf("sovereignty of %s: %w", envID, err)
 	}
+	// A collection hands its assessment to the detective controls itself;
+	// between collections, a change of what the floor control would find
+	// goes to Drift.
+	drifted := false
+	if inventory == nil && s.drift != nil {
+		before, err := s.Latest(ctx, envID)
+		if err != nil && fault.KindOf(err) != fault.NotFound {
+			return Report{}, err
+		}
+		drifted = enforcedBreaches(before) != enforcedBreaches(r)
+	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO sovereignty_assessments (env_id, org_id, connection, profile, profile_version, classification,
 			score, breaches, report, placement, assessed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (env_id) DO UPDATE SET org_id = excluded.org_id, connection = excluded.connection, profile = excluded.profile,
@@ -288,7 +309,27 @@ func (s *Service) assess(ctx context.Context, envID string, inventory []controls
 	if err != nil {
 		return Report{}, fmt.Errorf("sovereignty of %s: keep: %w", envID, err)
 	}
+	if drifted {
+		// The assessment is kept whatever happens here: the next
+		// collection evaluates it again.
+		if err := s.drift(ctx, r); err != nil {
+			s.log.Warn("sovereignty drift not evaluated; the next collection will", "env", envID, "err", err)
+		}
+	}
 	return r, nil
+}
+
+// enforcedBreaches is what the floor control finds in a report: its
+// breaches when its floor is enforced, nothing otherwise.
+func enforcedBreaches(r Report) string {
+	if r.FloorMode != ModeEnforce {
+		return ""
+	}
+	var b strings.Builder
+	for _, x := range r.Breaches {
+		fmt.Fprintf(&b, "%s %d<%d;", x.Objective, x.Level, x.Floor)
+	}
+	return b.String()
 }
 
 // Admit says whether a new environment of classification may be placed on
@@ -461,7 +502,8 @@ func (s *Service) wake(connection string) {
 }
 
 // Run rescores every environment every interval, and a connection's
-// environments as soon as Wake asks, until ctx ends.
+// environments as soon as Wake asks, until ctx ends. After each full
+// rescore it keeps the day's national concentration (RecordConcentration).
 func (s *Service) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -480,6 +522,13 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 			continue
 		}
 		s.log.Debug("sovereignty rescored", "connection", conn, "environments", done, "failed", failed, "took", time.Since(start))
+		// A full rescore is the day's national figure (the last one of
+		// the day stays): the concentration's history.
+		if conn == "" {
+			if err := s.RecordConcentration(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("sovereignty concentration history", "err", err)
+			}
+		}
 	}
 }
 

@@ -40,6 +40,13 @@ func crawlSite(t *testing.T) (*harness, []crawlRole) {
 	ctx := context.Background()
 	operator := h.browser(t)
 	ready := h.postureEnv(t, sapporo, "住民記録システム")
+	// The national sovereignty view draws its map and its trend.
+	if _, err := h.api.Sovereignty.Assess(ctx, ready.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.api.Sovereignty.RecordConcentration(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// Findings whose messages have values in them: the posture page says
 	// them in Japanese, the values as data.
 	if _, err := h.api.Posture.Record(ctx, ready.ID, sapporo, []controls.Resource{iamUser("alice"),

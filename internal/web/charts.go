@@ -125,6 +125,10 @@ func lineChart(id, title string, labels []string, ss []series) template.HTML {
 		}
 		key := template.HTMLEscapeString(s.Key)
 		fmt.Fprintf(&b, `<polyline class="chart__line chart__line--%s" data-series="%s" points="%s"/>`, key, key, strings.Join(pts, " "))
+		if len(s.Values) == 1 {
+			// A line of one point draws nothing: ring the point.
+			fmt.Fprintf(&b, `<circle class="chart__line chart__line--%s" cx="%.1f" cy="%.1f" r="4"/>`, key, plotX(0, 1), plotY(s.Values[0], top))
+		}
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // G203: every text and attribute above is escaped or a number

@@ -71,6 +71,9 @@ type prefCell struct {
 	// 4 darkest, "none" without data).
 	Value string
 	Shade string
+	// Mark, when set, says in words what the dot in the tile's corner
+	// marks (the national view: systems that also run elsewhere).
+	Mark string
 }
 
 // mapView is the map section of the dashboard.
@@ -117,18 +120,30 @@ func (m measure) shade(v, top float64, ok bool) string {
 		return "none"
 	}
 	if m == measureScore {
-		switch {
-		case v >= 100:
-			return "0"
-		case v >= 90:
-			return "1"
-		case v >= 75:
-			return "2"
-		case v >= 50:
-			return "3"
-		}
-		return "4"
+		return percentShade(v)
 	}
+	return countShade(v, top)
+}
+
+// percentShade bands a percentage where 100 is good by fixed bands,
+// darker the worse: 100, 90, 75, 50 (the legend "map-legend" prints).
+func percentShade(v float64) string {
+	switch {
+	case v >= 100:
+		return "0"
+	case v >= 90:
+		return "1"
+	case v >= 75:
+		return "2"
+	case v >= 50:
+		return "3"
+	}
+	return "4"
+}
+
+// countShade buckets a count relative to the largest: 0 for none, then
+// 1…4, darker the more.
+func countShade(v, top float64) string {
 	if v <= 0 || top <= 0 {
 		return "0"
 	}
@@ -330,32 +345,53 @@ const (
 	tileGap  = 4
 )
 
-// mapSVG draws the tiles: each a link to the prefecture's organisation
-// page, named by the prefecture and the value, with its short name and
-// the value written on it.
+// mapSVG draws the dashboard's map of the measure chosen.
 func (c *Console) mapSVG(r *http.Request, mv mapView) template.HTML {
 	l := langOf(r)
 	cat := c.catalogues[l]
+	return tileMapSVG("japan-map", fmt.Sprintf(cat["map.svg_title"], cat["measure."+string(mv.Measure)]), mv.Cells, l)
+}
+
+// tileMapSVG draws the prefectures' tiles, the dashboard's and the
+// national sovereignty view's: each a link to the prefecture's
+// organisation page when there is one, named by the prefecture and the
+// value (and the mark, in words), with its short name and the value
+// written on it; a marked tile carries a dot in its corner.
+func tileMapSVG(id, title string, cells []prefCell, l lang) template.HTML {
 	step := tileSize + tileGap
+	id = template.HTMLEscapeString(id)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="japan-map" id="japan-map" viewBox="0 0 %d %d" role="group" aria-labelledby="japan-map-t"><title id="japan-map-t">%s</title>`,
-		mapColumns*step, mapRows*step, template.HTMLEscapeString(fmt.Sprintf(cat["map.svg_title"], cat["measure."+string(mv.Measure)])))
-	for _, cell := range mv.Cells {
+	fmt.Fprintf(&b, `<svg class="japan-map" id="%s" viewBox="0 0 %d %d" role="group" aria-labelledby="%s-t"><title id="%s-t">%s</title>`,
+		id, mapColumns*step, mapRows*step, id, id, template.HTMLEscapeString(title))
+	for _, cell := range cells {
 		name := prefName(cell.prefecture, l)
 		x, y := cell.X*step, cell.Y*step
-		label := template.HTMLEscapeString(name + " " + cell.Value) // as the tile reads
+		label := name + " " + cell.Value // as the tile reads
+		if cell.Mark != "" {
+			label += " " + cell.Mark
+		}
 		open, close := `<g`, `</g>`
 		if cell.HasOrg {
 			// The link's name is its text, the name and the value, as
 			// the tile reads.
 			open = fmt.Sprintf(`<a href="/orgs/%s"`, template.HTMLEscapeString(cell.Org.ID))
+			if cell.Mark != "" {
+				open += fmt.Sprintf(` aria-label="%s"`, template.HTMLEscapeString(label))
+			}
 			close = `</a>`
 		} else {
-			open += fmt.Sprintf(` role="img" aria-label="%s"`, label) // no organisation to open
+			open += fmt.Sprintf(` role="img" aria-label="%s"`, template.HTMLEscapeString(label)) // no organisation to open
 		}
 		b.WriteString(open)
-		fmt.Fprintf(&b, ` class="japan-map__tile japan-map__tile--%s" data-pref="%s" data-value="%s">`, cell.Shade, cell.Code, template.HTMLEscapeString(cell.Value))
+		fmt.Fprintf(&b, ` class="japan-map__tile japan-map__tile--%s" data-pref="%s" data-value="%s"`, cell.Shade, cell.Code, template.HTMLEscapeString(cell.Value))
+		if cell.Mark != "" {
+			b.WriteString(` data-marked="true"`)
+		}
+		b.WriteString(`>`)
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="4"/>`, x, y, tileSize, tileSize)
+		if cell.Mark != "" {
+			fmt.Fprintf(&b, `<circle class="japan-map__mark" cx="%d" cy="%d" r="5"/>`, x+tileSize-8, y+8)
+		}
 		// The whole English name, smaller when long: a tile's visible
 		// text must be part of its accessible name.
 		short, size := name, ""

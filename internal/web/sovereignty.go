@@ -164,6 +164,11 @@ type nationalPage struct {
 	Without   int
 	// Below lists the environments below a floor, worst first.
 	Below []sovereignty.Score
+	// Map shades the prefectures; OutageMap draws the outage asked.
+	Map       sovMap
+	OutageMap outageMap
+	// Trend is the concentration over time (central only; nil for others).
+	Trend *sovTrend
 }
 
 type concentrationView struct {
@@ -224,6 +229,14 @@ func (c *Console) sovereigntyNational(w http.ResponseWriter, r *http.Request) {
 	for _, s := range p.Views[0].Shares {
 		p.Providers = append(p.Providers, s.Key)
 	}
+	if p.Map, err = c.nationalMap(r, ps, scores); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if p.Trend, err = c.concentrationTrend(r); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	if prov := q.Get("provider"); prov != "" {
 		p.Asked = true
@@ -255,6 +268,7 @@ func (c *Console) sovereigntyNational(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		p.Orgs = len(orgs)
+		p.OutageMap = c.outageOnMap(r, p.Outage, affected)
 	}
 	c.render(w, r, http.StatusOK, "sovereignty_national", "dashboard", p)
 }

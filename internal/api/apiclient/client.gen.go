@@ -123,6 +123,27 @@ func (e CollectRoundState) Valid() bool {
 	}
 }
 
+// Defines values for ConcentrationPointDimension.
+const (
+	ConcentrationPointDimensionProvider ConcentrationPointDimension = "provider"
+	ConcentrationPointDimensionRegion   ConcentrationPointDimension = "region"
+	ConcentrationPointDimensionZone     ConcentrationPointDimension = "zone"
+)
+
+// Valid indicates whether the value is a known member of the ConcentrationPointDimension enum.
+func (e ConcentrationPointDimension) Valid() bool {
+	switch e {
+	case ConcentrationPointDimensionProvider:
+		return true
+	case ConcentrationPointDimensionRegion:
+		return true
+	case ConcentrationPointDimensionZone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ControlKinds.
 const (
 	ControlKindsDetective  ControlKinds = "detective"
@@ -1374,6 +1395,48 @@ func (e SovereigntyConcentration200JSONResponseBodyViewsBy) Valid() bool {
 	}
 }
 
+// Defines values for SovereigntyConcentrationHistoryParamsDimension.
+const (
+	SovereigntyConcentrationHistoryParamsDimensionProvider SovereigntyConcentrationHistoryParamsDimension = "provider"
+	SovereigntyConcentrationHistoryParamsDimensionRegion   SovereigntyConcentrationHistoryParamsDimension = "region"
+	SovereigntyConcentrationHistoryParamsDimensionZone     SovereigntyConcentrationHistoryParamsDimension = "zone"
+)
+
+// Valid indicates whether the value is a known member of the SovereigntyConcentrationHistoryParamsDimension enum.
+func (e SovereigntyConcentrationHistoryParamsDimension) Valid() bool {
+	switch e {
+	case SovereigntyConcentrationHistoryParamsDimensionProvider:
+		return true
+	case SovereigntyConcentrationHistoryParamsDimensionRegion:
+		return true
+	case SovereigntyConcentrationHistoryParamsDimensionZone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SovereigntyConcentrationHistory200JSONResponseBodyDimension.
+const (
+	SovereigntyConcentrationHistory200JSONResponseBodyDimensionProvider SovereigntyConcentrationHistory200JSONResponseBodyDimension = "provider"
+	SovereigntyConcentrationHistory200JSONResponseBodyDimensionRegion   SovereigntyConcentrationHistory200JSONResponseBodyDimension = "region"
+	SovereigntyConcentrationHistory200JSONResponseBodyDimensionZone     SovereigntyConcentrationHistory200JSONResponseBodyDimension = "zone"
+)
+
+// Valid indicates whether the value is a known member of the SovereigntyConcentrationHistory200JSONResponseBodyDimension enum.
+func (e SovereigntyConcentrationHistory200JSONResponseBodyDimension) Valid() bool {
+	switch e {
+	case SovereigntyConcentrationHistory200JSONResponseBodyDimensionProvider:
+		return true
+	case SovereigntyConcentrationHistory200JSONResponseBodyDimensionRegion:
+		return true
+	case SovereigntyConcentrationHistory200JSONResponseBodyDimensionZone:
+		return true
+	default:
+		return false
+	}
+}
+
 // AccessDecision defines model for AccessDecision.
 type AccessDecision struct {
 	Note *string `json:"note,omitempty"`
@@ -1588,6 +1651,32 @@ type CollectSummary struct {
 	Score     *float32 `json:"score,omitempty"`
 	StillOpen int      `json:"still_open"`
 }
+
+// ConcentrationPoint defines model for ConcentrationPoint.
+type ConcentrationPoint struct {
+	// Day the day in Japan time
+	Day       openapi_types.Date          `json:"day"`
+	Dimension ConcentrationPointDimension `json:"dimension"`
+
+	// Environments placements measured (an environment in several zones counts in each)
+	Environments int `json:"environments"`
+
+	// Hhi the sum of squared percentage shares, 0–10,000
+	Hhi float32 `json:"hhi"`
+
+	// Parties how many providers (regions, zones) hold a share
+	Parties    int       `json:"parties"`
+	RecordedAt time.Time `json:"recorded_at"`
+
+	// Top the largest share's key
+	Top string `json:"top"`
+
+	// TopShare the largest share, 0–1
+	TopShare float32 `json:"top_share"`
+}
+
+// ConcentrationPointDimension defines model for ConcentrationPoint.Dimension.
+type ConcentrationPointDimension string
 
 // Contact defines model for Contact.
 type Contact struct {
@@ -3280,6 +3369,18 @@ type SovereigntyBlastRadiusParams struct {
 // SovereigntyConcentration200JSONResponseBodyViewsBy defines parameters for SovereigntyConcentration.
 type SovereigntyConcentration200JSONResponseBodyViewsBy string
 
+// SovereigntyConcentrationHistoryParams defines parameters for SovereigntyConcentrationHistory.
+type SovereigntyConcentrationHistoryParams struct {
+	Dimension *SovereigntyConcentrationHistoryParamsDimension `form:"dimension,omitempty" json:"dimension,omitempty"`
+	Days      *int                                            `form:"days,omitempty" json:"days,omitempty"`
+}
+
+// SovereigntyConcentrationHistoryParamsDimension defines parameters for SovereigntyConcentrationHistory.
+type SovereigntyConcentrationHistoryParamsDimension string
+
+// SovereigntyConcentrationHistory200JSONResponseBodyDimension defines parameters for SovereigntyConcentrationHistory.
+type SovereigntyConcentrationHistory200JSONResponseBodyDimension string
+
 // GetSovereigntyProfileParams defines parameters for GetSovereigntyProfile.
 type GetSovereigntyProfileParams struct {
 	Version *int `form:"version,omitempty" json:"version,omitempty"`
@@ -4971,6 +5072,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/sovereignty/concentration (the `SovereigntyConcentration` operationId).
 	SovereigntyConcentration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SovereigntyConcentrationHistory The national concentration over time: one point a day (Japan time) per dimension, the Herfindahl–Hirschman index with the largest share (central only: the history is kept for the whole country)
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter. A day without a point (no full rescore that day) is missing, not zero. Points are kept 400 days.
+	//
+	// Corresponds with GET /api/v1/sovereignty/concentration/history (the `SovereigntyConcentrationHistory` operationId).
+	SovereigntyConcentrationHistory(ctx context.Context, params *SovereigntyConcentrationHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSovereigntyProfiles The latest version of every provider sovereignty profile
 	//
@@ -7581,6 +7689,23 @@ func (c *Client) SovereigntyBlastRadius(ctx context.Context, params *Sovereignty
 // Corresponds with GET /api/v1/sovereignty/concentration (the `SovereigntyConcentration` operationId).
 func (c *Client) SovereigntyConcentration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSovereigntyConcentrationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SovereigntyConcentrationHistory The national concentration over time: one point a day (Japan time) per dimension, the Herfindahl–Hirschman index with the largest share (central only: the history is kept for the whole country)
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter. A day without a point (no full rescore that day) is missing, not zero. Points are kept 400 days.
+//
+// Corresponds with GET /api/v1/sovereignty/concentration/history (the `SovereigntyConcentrationHistory` operationId).
+func (c *Client) SovereigntyConcentrationHistory(ctx context.Context, params *SovereigntyConcentrationHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSovereigntyConcentrationHistoryRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -13236,6 +13361,72 @@ func NewSovereigntyConcentrationRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewSovereigntyConcentrationHistoryRequest constructs an http.Request for the SovereigntyConcentrationHistory method
+func NewSovereigntyConcentrationHistoryRequest(server string, params *SovereigntyConcentrationHistoryParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sovereignty/concentration/history")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Dimension != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "dimension", *params.Dimension, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Days != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "days", *params.Days, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSovereigntyProfilesRequest constructs an http.Request for the ListSovereigntyProfiles method
 func NewListSovereigntyProfilesRequest(server string) (*http.Request, error) {
 	var err error
@@ -14642,6 +14833,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/sovereignty/concentration (the `SovereigntyConcentration` operationId).
 	SovereigntyConcentrationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SovereigntyConcentrationResponse, error)
+
+	// SovereigntyConcentrationHistoryWithResponse The national concentration over time: one point a day (Japan time) per dimension, the Herfindahl–Hirschman index with the largest share (central only: the history is kept for the whole country)
+	//
+	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter. A day without a point (no full rescore that day) is missing, not zero. Points are kept 400 days.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/sovereignty/concentration/history (the `SovereigntyConcentrationHistory` operationId).
+	SovereigntyConcentrationHistoryWithResponse(ctx context.Context, params *SovereigntyConcentrationHistoryParams, reqEditors ...RequestEditorFn) (*SovereigntyConcentrationHistoryResponse, error)
 
 	// ListSovereigntyProfilesWithResponse The latest version of every provider sovereignty profile
 	//
@@ -22398,6 +22598,97 @@ func (r SovereigntyConcentrationResponse) ContentType() string {
 	return ""
 }
 
+// SovereigntyConcentrationHistoryResponse429Headers the declared response headers of an HTTP 429 response for SovereigntyConcentrationHistory
+type SovereigntyConcentrationHistoryResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SovereigntyConcentrationHistoryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Days      int                                                         `json:"days"`
+		Dimension SovereigntyConcentrationHistory200JSONResponseBodyDimension `json:"dimension"`
+		Items     []ConcentrationPoint                                        `json:"items"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SovereigntyConcentrationHistoryResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SovereigntyConcentrationHistoryResponse) GetJSON200() *struct {
+	Days      int                                                         `json:"days"`
+	Dimension SovereigntyConcentrationHistory200JSONResponseBodyDimension `json:"dimension"`
+	Items     []ConcentrationPoint                                        `json:"items"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SovereigntyConcentrationHistoryResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SovereigntyConcentrationHistoryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SovereigntyConcentrationHistoryResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SovereigntyConcentrationHistoryResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SovereigntyConcentrationHistoryResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SovereigntyConcentrationHistoryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SovereigntyConcentrationHistoryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SovereigntyConcentrationHistoryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SovereigntyConcentrationHistoryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListSovereigntyProfilesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -24831,6 +25122,21 @@ func (c *ClientWithResponses) SovereigntyConcentrationWithResponse(ctx context.C
 		return nil, err
 	}
 	return ParseSovereigntyConcentrationResponse(rsp)
+}
+
+// SovereigntyConcentrationHistoryWithResponse The national concentration over time: one point a day (Japan time) per dimension, the Herfindahl–Hirschman index with the largest share (central only: the history is kept for the whole country)
+//
+// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter. A day without a point (no full rescore that day) is missing, not zero. Points are kept 400 days.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/sovereignty/concentration/history (the `SovereigntyConcentrationHistory` operationId).
+func (c *ClientWithResponses) SovereigntyConcentrationHistoryWithResponse(ctx context.Context, params *SovereigntyConcentrationHistoryParams, reqEditors ...RequestEditorFn) (*SovereigntyConcentrationHistoryResponse, error) {
+	rsp, err := c.SovereigntyConcentrationHistory(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSovereigntyConcentrationHistoryResponse(rsp)
 }
 
 // ListSovereigntyProfilesWithResponse The latest version of every provider sovereignty profile
@@ -30768,6 +31074,84 @@ func ParseSovereigntyConcentrationResponse(rsp *http.Response) (*SovereigntyConc
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseSovereigntyConcentrationHistoryResponse parses an HTTP response from a SovereigntyConcentrationHistoryWithResponse call
+func ParseSovereigntyConcentrationHistoryResponse(rsp *http.Response) (*SovereigntyConcentrationHistoryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SovereigntyConcentrationHistoryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Days      int                                                         `json:"days"`
+			Dimension SovereigntyConcentrationHistory200JSONResponseBodyDimension `json:"dimension"`
+			Items     []ConcentrationPoint                                        `json:"items"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SovereigntyConcentrationHistoryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
