@@ -102,6 +102,246 @@ func (e BackupTargetState) Valid() bool {
 	}
 }
 
+// Defines values for BaselineAdoptionDrift.
+const (
+	BaselineAdoptionDriftDrifted BaselineAdoptionDrift = "drifted"
+	BaselineAdoptionDriftInSync  BaselineAdoptionDrift = "in_sync"
+	BaselineAdoptionDriftMissing BaselineAdoptionDrift = "missing"
+	BaselineAdoptionDriftUnknown BaselineAdoptionDrift = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the BaselineAdoptionDrift enum.
+func (e BaselineAdoptionDrift) Valid() bool {
+	switch e {
+	case BaselineAdoptionDriftDrifted:
+		return true
+	case BaselineAdoptionDriftInSync:
+		return true
+	case BaselineAdoptionDriftMissing:
+		return true
+	case BaselineAdoptionDriftUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineControlRefMode.
+const (
+	BaselineControlRefModeDetect  BaselineControlRefMode = "detect"
+	BaselineControlRefModeEnforce BaselineControlRefMode = "enforce"
+)
+
+// Valid indicates whether the value is a known member of the BaselineControlRefMode enum.
+func (e BaselineControlRefMode) Valid() bool {
+	switch e {
+	case BaselineControlRefModeDetect:
+		return true
+	case BaselineControlRefModeEnforce:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineDeploymentOperation.
+const (
+	Create BaselineDeploymentOperation = "create"
+	Update BaselineDeploymentOperation = "update"
+)
+
+// Valid indicates whether the value is a known member of the BaselineDeploymentOperation enum.
+func (e BaselineDeploymentOperation) Valid() bool {
+	switch e {
+	case Create:
+		return true
+	case Update:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineDeploymentState.
+const (
+	BaselineDeploymentStateFailed     BaselineDeploymentState = "failed"
+	BaselineDeploymentStateInProgress BaselineDeploymentState = "in_progress"
+	BaselineDeploymentStateSucceeded  BaselineDeploymentState = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the BaselineDeploymentState enum.
+func (e BaselineDeploymentState) Valid() bool {
+	switch e {
+	case BaselineDeploymentStateFailed:
+		return true
+	case BaselineDeploymentStateInProgress:
+		return true
+	case BaselineDeploymentStateSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineFindingSeverity.
+const (
+	BaselineFindingSeverityCritical      BaselineFindingSeverity = "critical"
+	BaselineFindingSeverityHigh          BaselineFindingSeverity = "high"
+	BaselineFindingSeverityInformational BaselineFindingSeverity = "informational"
+	BaselineFindingSeverityLow           BaselineFindingSeverity = "low"
+	BaselineFindingSeverityMedium        BaselineFindingSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the BaselineFindingSeverity enum.
+func (e BaselineFindingSeverity) Valid() bool {
+	switch e {
+	case BaselineFindingSeverityCritical:
+		return true
+	case BaselineFindingSeverityHigh:
+		return true
+	case BaselineFindingSeverityInformational:
+		return true
+	case BaselineFindingSeverityLow:
+		return true
+	case BaselineFindingSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineNotifyRuleKinds.
+const (
+	BaselineNotifyRuleKindsEmail   BaselineNotifyRuleKinds = "email"
+	BaselineNotifyRuleKindsSlack   BaselineNotifyRuleKinds = "slack"
+	BaselineNotifyRuleKindsTeams   BaselineNotifyRuleKinds = "teams"
+	BaselineNotifyRuleKindsWebhook BaselineNotifyRuleKinds = "webhook"
+)
+
+// Valid indicates whether the value is a known member of the BaselineNotifyRuleKinds enum.
+func (e BaselineNotifyRuleKinds) Valid() bool {
+	switch e {
+	case BaselineNotifyRuleKindsEmail:
+		return true
+	case BaselineNotifyRuleKindsSlack:
+		return true
+	case BaselineNotifyRuleKindsTeams:
+		return true
+	case BaselineNotifyRuleKindsWebhook:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineNotifyRuleMinSeverity.
+const (
+	BaselineNotifyRuleMinSeverityCritical      BaselineNotifyRuleMinSeverity = "critical"
+	BaselineNotifyRuleMinSeverityHigh          BaselineNotifyRuleMinSeverity = "high"
+	BaselineNotifyRuleMinSeverityInformational BaselineNotifyRuleMinSeverity = "informational"
+	BaselineNotifyRuleMinSeverityLow           BaselineNotifyRuleMinSeverity = "low"
+	BaselineNotifyRuleMinSeverityMedium        BaselineNotifyRuleMinSeverity = "medium"
+)
+
+// Valid indicates whether the value is a known member of the BaselineNotifyRuleMinSeverity enum.
+func (e BaselineNotifyRuleMinSeverity) Valid() bool {
+	switch e {
+	case BaselineNotifyRuleMinSeverityCritical:
+		return true
+	case BaselineNotifyRuleMinSeverityHigh:
+		return true
+	case BaselineNotifyRuleMinSeverityInformational:
+		return true
+	case BaselineNotifyRuleMinSeverityLow:
+		return true
+	case BaselineNotifyRuleMinSeverityMedium:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineReleaseFormat.
+const (
+	BaselineReleaseFormatCloudformation BaselineReleaseFormat = "cloudformation"
+	BaselineReleaseFormatHeat           BaselineReleaseFormat = "heat"
+	BaselineReleaseFormatTerraform      BaselineReleaseFormat = "terraform"
+)
+
+// Valid indicates whether the value is a known member of the BaselineReleaseFormat enum.
+func (e BaselineReleaseFormat) Valid() bool {
+	switch e {
+	case BaselineReleaseFormatCloudformation:
+		return true
+	case BaselineReleaseFormatHeat:
+		return true
+	case BaselineReleaseFormatTerraform:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineSessionConfirmedBy.
+const (
+	Card     BaselineSessionConfirmedBy = "card"
+	Webauthn BaselineSessionConfirmedBy = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the BaselineSessionConfirmedBy enum.
+func (e BaselineSessionConfirmedBy) Valid() bool {
+	switch e {
+	case Card:
+		return true
+	case Webauthn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineSpecFormat.
+const (
+	BaselineSpecFormatCloudformation BaselineSpecFormat = "cloudformation"
+	BaselineSpecFormatHeat           BaselineSpecFormat = "heat"
+	BaselineSpecFormatTerraform      BaselineSpecFormat = "terraform"
+)
+
+// Valid indicates whether the value is a known member of the BaselineSpecFormat enum.
+func (e BaselineSpecFormat) Valid() bool {
+	switch e {
+	case BaselineSpecFormatCloudformation:
+		return true
+	case BaselineSpecFormatHeat:
+		return true
+	case BaselineSpecFormatTerraform:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BaselineSummaryFormat.
+const (
+	BaselineSummaryFormatCloudformation BaselineSummaryFormat = "cloudformation"
+	BaselineSummaryFormatHeat           BaselineSummaryFormat = "heat"
+	BaselineSummaryFormatTerraform      BaselineSummaryFormat = "terraform"
+)
+
+// Valid indicates whether the value is a known member of the BaselineSummaryFormat enum.
+func (e BaselineSummaryFormat) Valid() bool {
+	switch e {
+	case BaselineSummaryFormatCloudformation:
+		return true
+	case BaselineSummaryFormatHeat:
+		return true
+	case BaselineSummaryFormatTerraform:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CollectRoundState.
 const (
 	CollectRoundStateFinished    CollectRoundState = "finished"
@@ -209,19 +449,19 @@ func (e EnvironmentAccessState) Valid() bool {
 
 // Defines values for EnvironmentRequestClassification.
 const (
-	Level1 EnvironmentRequestClassification = "level1"
-	Level2 EnvironmentRequestClassification = "level2"
-	Level3 EnvironmentRequestClassification = "level3"
+	EnvironmentRequestClassificationLevel1 EnvironmentRequestClassification = "level1"
+	EnvironmentRequestClassificationLevel2 EnvironmentRequestClassification = "level2"
+	EnvironmentRequestClassificationLevel3 EnvironmentRequestClassification = "level3"
 )
 
 // Valid indicates whether the value is a known member of the EnvironmentRequestClassification enum.
 func (e EnvironmentRequestClassification) Valid() bool {
 	switch e {
-	case Level1:
+	case EnvironmentRequestClassificationLevel1:
 		return true
-	case Level2:
+	case EnvironmentRequestClassificationLevel2:
 		return true
-	case Level3:
+	case EnvironmentRequestClassificationLevel3:
 		return true
 	default:
 		return false
@@ -293,22 +533,22 @@ func (e ExitReadinessView) Valid() bool {
 
 // Defines values for ExitServiceClass.
 const (
-	Plumbing    ExitServiceClass = "plumbing"
-	Portable    ExitServiceClass = "portable"
-	Proprietary ExitServiceClass = "proprietary"
-	Unknown     ExitServiceClass = "unknown"
+	ExitServiceClassPlumbing    ExitServiceClass = "plumbing"
+	ExitServiceClassPortable    ExitServiceClass = "portable"
+	ExitServiceClassProprietary ExitServiceClass = "proprietary"
+	ExitServiceClassUnknown     ExitServiceClass = "unknown"
 )
 
 // Valid indicates whether the value is a known member of the ExitServiceClass enum.
 func (e ExitServiceClass) Valid() bool {
 	switch e {
-	case Plumbing:
+	case ExitServiceClassPlumbing:
 		return true
-	case Portable:
+	case ExitServiceClassPortable:
 		return true
-	case Proprietary:
+	case ExitServiceClassProprietary:
 		return true
-	case Unknown:
+	case ExitServiceClassUnknown:
 		return true
 	default:
 		return false
@@ -864,6 +1104,81 @@ func (e PersonState) Valid() bool {
 	}
 }
 
+// Defines values for PlacementRuleClassification.
+const (
+	PlacementRuleClassificationLevel1 PlacementRuleClassification = "level1"
+	PlacementRuleClassificationLevel2 PlacementRuleClassification = "level2"
+	PlacementRuleClassificationLevel3 PlacementRuleClassification = "level3"
+)
+
+// Valid indicates whether the value is a known member of the PlacementRuleClassification enum.
+func (e PlacementRuleClassification) Valid() bool {
+	switch e {
+	case PlacementRuleClassificationLevel1:
+		return true
+	case PlacementRuleClassificationLevel2:
+		return true
+	case PlacementRuleClassificationLevel3:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlacementRuleOnBreach.
+const (
+	PlacementRuleOnBreachApprove PlacementRuleOnBreach = "approve"
+	PlacementRuleOnBreachRefuse  PlacementRuleOnBreach = "refuse"
+)
+
+// Valid indicates whether the value is a known member of the PlacementRuleOnBreach enum.
+func (e PlacementRuleOnBreach) Valid() bool {
+	switch e {
+	case PlacementRuleOnBreachApprove:
+		return true
+	case PlacementRuleOnBreachRefuse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlacementRuleTiers.
+const (
+	PlacementRuleTiersDomestic    PlacementRuleTiers = "domestic"
+	PlacementRuleTiersHyperscaler PlacementRuleTiers = "hyperscaler"
+)
+
+// Valid indicates whether the value is a known member of the PlacementRuleTiers enum.
+func (e PlacementRuleTiers) Valid() bool {
+	switch e {
+	case PlacementRuleTiersDomestic:
+		return true
+	case PlacementRuleTiersHyperscaler:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlacementSystemRuleOnBreach.
+const (
+	PlacementSystemRuleOnBreachApprove PlacementSystemRuleOnBreach = "approve"
+	PlacementSystemRuleOnBreachRefuse  PlacementSystemRuleOnBreach = "refuse"
+)
+
+// Valid indicates whether the value is a known member of the PlacementSystemRuleOnBreach enum.
+func (e PlacementSystemRuleOnBreach) Valid() bool {
+	switch e {
+	case PlacementSystemRuleOnBreachApprove:
+		return true
+	case PlacementSystemRuleOnBreachRefuse:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PostureReportKind.
 const (
 	PostureReportKindEnvironment  PostureReportKind = "environment"
@@ -876,6 +1191,105 @@ func (e PostureReportKind) Valid() bool {
 	case PostureReportKindEnvironment:
 		return true
 	case PostureReportKindOrganisation:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProblemPlacementBreachesOnBreach.
+const (
+	ProblemPlacementBreachesOnBreachApprove ProblemPlacementBreachesOnBreach = "approve"
+	ProblemPlacementBreachesOnBreachRefuse  ProblemPlacementBreachesOnBreach = "refuse"
+)
+
+// Valid indicates whether the value is a known member of the ProblemPlacementBreachesOnBreach enum.
+func (e ProblemPlacementBreachesOnBreach) Valid() bool {
+	switch e {
+	case ProblemPlacementBreachesOnBreachApprove:
+		return true
+	case ProblemPlacementBreachesOnBreachRefuse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoAllowedClassifications.
+const (
+	ProviderInfoAllowedClassificationsLevel1 ProviderInfoAllowedClassifications = "level1"
+	ProviderInfoAllowedClassificationsLevel2 ProviderInfoAllowedClassifications = "level2"
+	ProviderInfoAllowedClassificationsLevel3 ProviderInfoAllowedClassifications = "level3"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoAllowedClassifications enum.
+func (e ProviderInfoAllowedClassifications) Valid() bool {
+	switch e {
+	case ProviderInfoAllowedClassificationsLevel1:
+		return true
+	case ProviderInfoAllowedClassificationsLevel2:
+		return true
+	case ProviderInfoAllowedClassificationsLevel3:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoClassifications.
+const (
+	ProviderInfoClassificationsLevel1 ProviderInfoClassifications = "level1"
+	ProviderInfoClassificationsLevel2 ProviderInfoClassifications = "level2"
+	ProviderInfoClassificationsLevel3 ProviderInfoClassifications = "level3"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoClassifications enum.
+func (e ProviderInfoClassifications) Valid() bool {
+	switch e {
+	case ProviderInfoClassificationsLevel1:
+		return true
+	case ProviderInfoClassificationsLevel2:
+		return true
+	case ProviderInfoClassificationsLevel3:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoKind.
+const (
+	Aws       ProviderInfoKind = "aws"
+	Openstack ProviderInfoKind = "openstack"
+	Sim       ProviderInfoKind = "sim"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoKind enum.
+func (e ProviderInfoKind) Valid() bool {
+	switch e {
+	case Aws:
+		return true
+	case Openstack:
+		return true
+	case Sim:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderInfoTier.
+const (
+	ProviderInfoTierDomestic    ProviderInfoTier = "domestic"
+	ProviderInfoTierHyperscaler ProviderInfoTier = "hyperscaler"
+)
+
+// Valid indicates whether the value is a known member of the ProviderInfoTier enum.
+func (e ProviderInfoTier) Valid() bool {
+	switch e {
+	case ProviderInfoTierDomestic:
+		return true
+	case ProviderInfoTierHyperscaler:
 		return true
 	default:
 		return false
@@ -962,16 +1376,16 @@ func (e SovereigntyFloorMode) Valid() bool {
 
 // Defines values for SovereigntyProfileTier.
 const (
-	Domestic    SovereigntyProfileTier = "domestic"
-	Hyperscaler SovereigntyProfileTier = "hyperscaler"
+	SovereigntyProfileTierDomestic    SovereigntyProfileTier = "domestic"
+	SovereigntyProfileTierHyperscaler SovereigntyProfileTier = "hyperscaler"
 )
 
 // Valid indicates whether the value is a known member of the SovereigntyProfileTier enum.
 func (e SovereigntyProfileTier) Valid() bool {
 	switch e {
-	case Domestic:
+	case SovereigntyProfileTierDomestic:
 		return true
-	case Hyperscaler:
+	case SovereigntyProfileTierHyperscaler:
 		return true
 	default:
 		return false
@@ -1104,6 +1518,33 @@ func (e StepState) Valid() bool {
 	case StepStatePending:
 		return true
 	case StepStateRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListBaselines200JSONResponseBodyRefuseAt.
+const (
+	ListBaselines200JSONResponseBodyRefuseAtCritical      ListBaselines200JSONResponseBodyRefuseAt = "critical"
+	ListBaselines200JSONResponseBodyRefuseAtHigh          ListBaselines200JSONResponseBodyRefuseAt = "high"
+	ListBaselines200JSONResponseBodyRefuseAtInformational ListBaselines200JSONResponseBodyRefuseAt = "informational"
+	ListBaselines200JSONResponseBodyRefuseAtLow           ListBaselines200JSONResponseBodyRefuseAt = "low"
+	ListBaselines200JSONResponseBodyRefuseAtMedium        ListBaselines200JSONResponseBodyRefuseAt = "medium"
+)
+
+// Valid indicates whether the value is a known member of the ListBaselines200JSONResponseBodyRefuseAt enum.
+func (e ListBaselines200JSONResponseBodyRefuseAt) Valid() bool {
+	switch e {
+	case ListBaselines200JSONResponseBodyRefuseAtCritical:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtHigh:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtInformational:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtLow:
+		return true
+	case ListBaselines200JSONResponseBodyRefuseAtMedium:
 		return true
 	default:
 		return false
@@ -1611,6 +2052,209 @@ type BackupTargetLockMode string
 
 // BackupTargetState defines model for BackupTarget.State.
 type BackupTargetState string
+
+// BaselineAdoption defines model for BaselineAdoption.
+type BaselineAdoption struct {
+	DeployedAt      *time.Time             `json:"deployed_at,omitempty"`
+	DeployedBy      *string                `json:"deployed_by,omitempty"`
+	DeployedSha256  *string                `json:"deployed_sha256,omitempty"`
+	Drift           *BaselineAdoptionDrift `json:"drift,omitempty"`
+	DriftReason     *string                `json:"drift_reason,omitempty"`
+	Latest          *string                `json:"latest,omitempty"`
+	Product         *string                `json:"product,omitempty"`
+	StackId         *string                `json:"stack_id,omitempty"`
+	StackName       *string                `json:"stack_name,omitempty"`
+	StackStatus     *string                `json:"stack_status,omitempty"`
+	TemplateSha256  *string                `json:"template_sha256,omitempty"`
+	UpdateAvailable *bool                  `json:"update_available,omitempty"`
+	Version         *string                `json:"version,omitempty"`
+}
+
+// BaselineAdoptionDrift defines model for BaselineAdoption.Drift.
+type BaselineAdoptionDrift string
+
+// BaselineControlRef defines model for BaselineControlRef.
+type BaselineControlRef struct {
+	ControlId string                  `json:"control_id"`
+	Mode      *BaselineControlRefMode `json:"mode,omitempty"`
+}
+
+// BaselineControlRefMode defines model for BaselineControlRef.Mode.
+type BaselineControlRefMode string
+
+// BaselineDeployRequest defines model for BaselineDeployRequest.
+type BaselineDeployRequest struct {
+	Product   string `json:"product"`
+	SessionId string `json:"session_id"`
+	Version   string `json:"version"`
+}
+
+// BaselineDeployment defines model for BaselineDeployment.
+type BaselineDeployment struct {
+	DeployedBy     *string                      `json:"deployed_by,omitempty"`
+	EnvId          *string                      `json:"env_id,omitempty"`
+	Events         *[]BaselineStackEvent        `json:"events,omitempty"`
+	FinishedAt     *time.Time                   `json:"finished_at,omitempty"`
+	Id             *string                      `json:"id,omitempty"`
+	Operation      *BaselineDeploymentOperation `json:"operation,omitempty"`
+	OrgId          *string                      `json:"org_id,omitempty"`
+	Product        *string                      `json:"product,omitempty"`
+	Reason         *string                      `json:"reason,omitempty"`
+	SessionId      *string                      `json:"session_id,omitempty"`
+	StackId        *string                      `json:"stack_id,omitempty"`
+	StackName      *string                      `json:"stack_name,omitempty"`
+	StackStatus    *string                      `json:"stack_status,omitempty"`
+	StartedAt      *time.Time                   `json:"started_at,omitempty"`
+	State          *BaselineDeploymentState     `json:"state,omitempty"`
+	TemplateSha256 *string                      `json:"template_sha256,omitempty"`
+	Version        *string                      `json:"version,omitempty"`
+}
+
+// BaselineDeploymentOperation defines model for BaselineDeployment.Operation.
+type BaselineDeploymentOperation string
+
+// BaselineDeploymentState defines model for BaselineDeployment.State.
+type BaselineDeploymentState string
+
+// BaselineDiff defines model for BaselineDiff.
+type BaselineDiff struct {
+	Changelog            *string               `json:"changelog,omitempty"`
+	ControlsAdded        *[]BaselineControlRef `json:"controls_added,omitempty"`
+	ControlsChanged      *[]BaselineControlRef `json:"controls_changed,omitempty"`
+	ControlsRemoved      *[]BaselineControlRef `json:"controls_removed,omitempty"`
+	From                 *string               `json:"from,omitempty"`
+	NotificationsAdded   *[]string             `json:"notifications_added,omitempty"`
+	NotificationsRemoved *[]string             `json:"notifications_removed,omitempty"`
+	Product              *string               `json:"product,omitempty"`
+
+	// Template Unified diff of the templates; empty when equal
+	Template *string `json:"template,omitempty"`
+	To       *string `json:"to,omitempty"`
+}
+
+// BaselineEnvStatus defines model for BaselineEnvStatus.
+type BaselineEnvStatus struct {
+	Adoptions   *[]BaselineAdoption   `json:"adoptions,omitempty"`
+	CheckedAt   *time.Time            `json:"checked_at,omitempty"`
+	Deployments *[]BaselineDeployment `json:"deployments,omitempty"`
+	EnvId       *string               `json:"env_id,omitempty"`
+	OrgId       *string               `json:"org_id,omitempty"`
+}
+
+// BaselineFinding defines model for BaselineFinding.
+type BaselineFinding struct {
+	ControlId *string                  `json:"control_id,omitempty"`
+	Line      *int                     `json:"line,omitempty"`
+	Message   *string                  `json:"message,omitempty"`
+	Resource  *string                  `json:"resource,omitempty"`
+	Severity  *BaselineFindingSeverity `json:"severity,omitempty"`
+}
+
+// BaselineFindingSeverity defines model for BaselineFinding.Severity.
+type BaselineFindingSeverity string
+
+// BaselineNotifyRule defines model for BaselineNotifyRule.
+type BaselineNotifyRule struct {
+	GroupSeconds *int                          `json:"group_seconds,omitempty"`
+	Kinds        []BaselineNotifyRuleKinds     `json:"kinds"`
+	MinSeverity  BaselineNotifyRuleMinSeverity `json:"min_severity"`
+	Name         string                        `json:"name"`
+}
+
+// BaselineNotifyRuleKinds defines model for BaselineNotifyRule.Kinds.
+type BaselineNotifyRuleKinds string
+
+// BaselineNotifyRuleMinSeverity defines model for BaselineNotifyRule.MinSeverity.
+type BaselineNotifyRuleMinSeverity string
+
+// BaselineProduct defines model for BaselineProduct.
+type BaselineProduct struct {
+	CreatedAt *time.Time         `json:"created_at,omitempty"`
+	Latest    *string            `json:"latest,omitempty"`
+	Name      *string            `json:"name,omitempty"`
+	Versions  *[]BaselineSummary `json:"versions,omitempty"`
+}
+
+// BaselineRelease defines model for BaselineRelease.
+type BaselineRelease struct {
+	Changelog *string               `json:"changelog,omitempty"`
+	Controls  *[]BaselineControlRef `json:"controls,omitempty"`
+	Format    BaselineReleaseFormat `json:"format"`
+
+	// Manifest The signed manifest (hatoba baseline verify checks it offline)
+	Manifest map[string]interface{} `json:"manifest"`
+
+	// Note A signed note (golang.org/x/mod/sumdb/note) with the platform's key over the manifest's SHA-256
+	Note          string                `json:"note"`
+	Notifications *[]BaselineNotifyRule `json:"notifications,omitempty"`
+	Product       string                `json:"product"`
+	PublishedAt   *time.Time            `json:"published_at,omitempty"`
+	PublishedBy   *string               `json:"published_by,omitempty"`
+	Scan          *struct {
+		Findings  *[]BaselineFinding `json:"findings,omitempty"`
+		RefuseAt  *string            `json:"refuse_at,omitempty"`
+		Resources *int               `json:"resources,omitempty"`
+		Scanned   *bool              `json:"scanned,omitempty"`
+	} `json:"scan,omitempty"`
+	Template       string `json:"template"`
+	TemplateSha256 string `json:"template_sha256"`
+	Version        string `json:"version"`
+}
+
+// BaselineReleaseFormat defines model for BaselineRelease.Format.
+type BaselineReleaseFormat string
+
+// BaselineSession defines model for BaselineSession.
+type BaselineSession struct {
+	ConfirmedBy   *BaselineSessionConfirmedBy `json:"confirmed_by,omitempty"`
+	CreatedAt     *time.Time                  `json:"created_at,omitempty"`
+	EnvId         *string                     `json:"env_id,omitempty"`
+	ExpiresAt     *time.Time                  `json:"expires_at,omitempty"`
+	Id            *string                     `json:"id,omitempty"`
+	OrgId         *string                     `json:"org_id,omitempty"`
+	PermissionSet *string                     `json:"permission_set,omitempty"`
+	PersonId      *string                     `json:"person_id,omitempty"`
+}
+
+// BaselineSessionConfirmedBy defines model for BaselineSession.ConfirmedBy.
+type BaselineSessionConfirmedBy string
+
+// BaselineSpec defines model for BaselineSpec.
+type BaselineSpec struct {
+	Changelog     string                `json:"changelog"`
+	Controls      *[]BaselineControlRef `json:"controls,omitempty"`
+	Format        BaselineSpecFormat    `json:"format"`
+	Notifications *[]BaselineNotifyRule `json:"notifications,omitempty"`
+
+	// Template The infrastructure code: a CloudFormation template (YAML or JSON), a Terraform module or a Heat template
+	Template string `json:"template"`
+}
+
+// BaselineSpecFormat defines model for BaselineSpec.Format.
+type BaselineSpecFormat string
+
+// BaselineStackEvent defines model for BaselineStackEvent.
+type BaselineStackEvent struct {
+	At           *time.Time `json:"at,omitempty"`
+	LogicalId    *string    `json:"logical_id,omitempty"`
+	PhysicalId   *string    `json:"physical_id,omitempty"`
+	Reason       *string    `json:"reason,omitempty"`
+	ResourceType *string    `json:"resource_type,omitempty"`
+	Status       *string    `json:"status,omitempty"`
+}
+
+// BaselineSummary defines model for BaselineSummary.
+type BaselineSummary struct {
+	Changelog      *string                `json:"changelog,omitempty"`
+	Format         *BaselineSummaryFormat `json:"format,omitempty"`
+	PublishedAt    *time.Time             `json:"published_at,omitempty"`
+	PublishedBy    *string                `json:"published_by,omitempty"`
+	TemplateSha256 *string                `json:"template_sha256,omitempty"`
+	Version        *string                `json:"version,omitempty"`
+}
+
+// BaselineSummaryFormat defines model for BaselineSummary.Format.
+type BaselineSummaryFormat string
 
 // Challenge defines model for Challenge.
 type Challenge struct {
@@ -2504,6 +3148,63 @@ type PersonList struct {
 	Items []Person `json:"items"`
 }
 
+// PlacementPolicy defines model for PlacementPolicy.
+type PlacementPolicy struct {
+	ChangedAt time.Time `json:"changed_at"`
+
+	// ChangedBy a person's id, or system for the seed from the configuration
+	ChangedBy            string              `json:"changed_by"`
+	OneProviderPerSystem PlacementSystemRule `json:"one_provider_per_system"`
+	Rules                []PlacementRule     `json:"rules"`
+
+	// Version 0 before any policy was stored
+	Version int `json:"version"`
+}
+
+// PlacementPolicyInput defines model for PlacementPolicyInput.
+type PlacementPolicyInput struct {
+	OneProviderPerSystem PlacementSystemRule `json:"one_provider_per_system"`
+	Rules                []PlacementRule     `json:"rules"`
+
+	// Version the version this change is based on
+	Version int `json:"version"`
+}
+
+// PlacementRule defines model for PlacementRule.
+type PlacementRule struct {
+	Classification PlacementRuleClassification `json:"classification"`
+
+	// OnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+	OnBreach PlacementRuleOnBreach `json:"on_breach"`
+
+	// OrgId the rule holds in this organisation's subtree only; absent: everywhere
+	OrgId *string `json:"org_id,omitempty"`
+
+	// Providers provider connections allowed by name whatever their tier
+	Providers []string             `json:"providers"`
+	Tiers     []PlacementRuleTiers `json:"tiers"`
+}
+
+// PlacementRuleClassification defines model for PlacementRule.Classification.
+type PlacementRuleClassification string
+
+// PlacementRuleOnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+type PlacementRuleOnBreach string
+
+// PlacementRuleTiers defines model for PlacementRule.Tiers.
+type PlacementRuleTiers string
+
+// PlacementSystemRule defines model for PlacementSystemRule.
+type PlacementSystemRule struct {
+	Enabled bool `json:"enabled"`
+
+	// OnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+	OnBreach PlacementSystemRuleOnBreach `json:"on_breach"`
+}
+
+// PlacementSystemRuleOnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+type PlacementSystemRuleOnBreach string
+
 // PostureReport defines model for PostureReport.
 type PostureReport struct {
 	// BySeverity open findings per severity (every severity, zero included)
@@ -2545,23 +3246,92 @@ type Problem struct {
 	} `json:"errors,omitempty"`
 
 	// Field The request field or query parameter to blame: a JSON path such as system_name or files[2].content, or a parameter name such as cursor
-	Field    *string `json:"field,omitempty"`
-	Instance *string `json:"instance,omitempty"`
+	Field *string `json:"field,omitempty"`
+
+	// Findings Extension member of a refused baseline release: the scan's findings at or above the threshold
+	Findings *[]BaselineFinding `json:"findings,omitempty"`
+	Instance *string            `json:"instance,omitempty"`
 
 	// InvalidParams Extension member (RFC 9457's invalid-params) of a refused environment request: every invalid field at once, in the form's order; detail and field describe the first
 	InvalidParams *[]struct {
 		Name   string `json:"name"`
 		Reason string `json:"reason"`
 	} `json:"invalid_params,omitempty"`
+
+	// Placement Extension member of a request or transfer the placement policy refused: the classification, the provider and its tier, and each rule broken
+	Placement *struct {
+		Breaches []struct {
+			// Environments the system's environments on another provider
+			Environments *[]string `json:"environments,omitempty"`
+
+			// OnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+			OnBreach ProblemPlacementBreachesOnBreach `json:"on_breach"`
+			Reason   string                           `json:"reason"`
+
+			// Rule level3, level3@<org id> for an organisation's rule, or one_provider_per_system
+			Rule string `json:"rule"`
+		} `json:"breaches"`
+		Classification string `json:"classification"`
+		Provider       string `json:"provider"`
+		Tier           string `json:"tier"`
+	} `json:"placement,omitempty"`
 	Status int    `json:"status"`
 	Title  string `json:"title"`
 	Type   string `json:"type"`
 }
 
+// ProblemPlacementBreachesOnBreach approve: the request waits in the approval queue with the reason; refuse: it is refused outright (422)
+type ProblemPlacementBreachesOnBreach string
+
 // ProfileInput defines model for ProfileInput.
 type ProfileInput struct {
 	// Document the profile as YAML (docs/sovereignty.md)
 	Document string `json:"document"`
+}
+
+// ProviderInfo defines model for ProviderInfo.
+type ProviderInfo struct {
+	// AllowedClassifications those of them the placement policy's rules for every organisation allow on it; an organisation's own rules may narrow them
+	AllowedClassifications []ProviderInfoAllowedClassifications `json:"allowed_classifications"`
+
+	// Cap account creations in flight at once
+	Cap          int `json:"cap"`
+	Capabilities struct {
+		Close        bool `json:"close"`
+		ExternalKeys bool `json:"external_keys"`
+
+		// Guardrails preventive forms enforced: service_control_policy; endpoint_regions, project_limits, allowed_roles
+		Guardrails []string `json:"guardrails"`
+
+		// Inventory resource types (Terraform's names) the detective controls see
+		Inventory []string `json:"inventory"`
+		Transfer  bool     `json:"transfer"`
+	} `json:"capabilities"`
+
+	// Classifications the classifications the connection lists
+	Classifications []ProviderInfoClassifications `json:"classifications"`
+
+	// Kind the driver; sim is the aws driver on the simulated cloud
+	Kind ProviderInfoKind `json:"kind"`
+	Name string           `json:"name"`
+	Tier ProviderInfoTier `json:"tier"`
+}
+
+// ProviderInfoAllowedClassifications defines model for ProviderInfo.AllowedClassifications.
+type ProviderInfoAllowedClassifications string
+
+// ProviderInfoClassifications defines model for ProviderInfo.Classifications.
+type ProviderInfoClassifications string
+
+// ProviderInfoKind the driver; sim is the aws driver on the simulated cloud
+type ProviderInfoKind string
+
+// ProviderInfoTier defines model for ProviderInfo.Tier.
+type ProviderInfoTier string
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Items []ProviderInfo `json:"items"`
 }
 
 // RestoreTest defines model for RestoreTest.
@@ -3019,6 +3789,15 @@ type AuditExportParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// ListBaselines200JSONResponseBodyRefuseAt defines parameters for ListBaselines.
+type ListBaselines200JSONResponseBodyRefuseAt string
+
+// DiffBaselineParams defines parameters for DiffBaseline.
+type DiffBaselineParams struct {
+	From string `form:"from" json:"from"`
+	To   string `form:"to" json:"to"`
+}
+
 // CreateAssignmentJSONBody defines parameters for CreateAssignment.
 type CreateAssignmentJSONBody struct {
 	ControlId string  `json:"control_id"`
@@ -3401,6 +4180,9 @@ type RevokeAccessJSONRequestBody = AccessDecision
 // IssueTokenJSONRequestBody defines body for IssueToken for application/json ContentType.
 type IssueTokenJSONRequestBody = TokenRequest
 
+// PublishBaselineJSONRequestBody defines body for PublishBaseline for application/json ContentType.
+type PublishBaselineJSONRequestBody = BaselineSpec
+
 // CreateAssignmentJSONRequestBody defines body for CreateAssignment for application/json ContentType.
 type CreateAssignmentJSONRequestBody CreateAssignmentJSONBody
 
@@ -3424,6 +4206,9 @@ type AssignEnvironmentAccessJSONRequestBody = EnvironmentAccessInput
 
 // ApproveEnvironmentJSONRequestBody defines body for ApproveEnvironment for application/json ContentType.
 type ApproveEnvironmentJSONRequestBody = Decision
+
+// DeployBaselineJSONRequestBody defines body for DeployBaseline for application/json ContentType.
+type DeployBaselineJSONRequestBody = BaselineDeployRequest
 
 // RequestExceptionJSONRequestBody defines body for RequestException for application/json ContentType.
 type RequestExceptionJSONRequestBody RequestExceptionJSONBody
@@ -3487,6 +4272,9 @@ type InvitePersonJSONRequestBody = InviteRequest
 
 // SetKeyOwnerJSONRequestBody defines body for SetKeyOwner for application/json ContentType.
 type SetKeyOwnerJSONRequestBody SetKeyOwnerJSONBody
+
+// PutPlacementPolicyJSONRequestBody defines body for PutPlacementPolicy for application/json ContentType.
+type PutPlacementPolicyJSONRequestBody = PlacementPolicyInput
 
 // ScanJSONRequestBody defines body for Scan for application/json ContentType.
 type ScanJSONRequestBody ScanJSONBody
@@ -4192,6 +4980,40 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/auth/token (the `IssueToken` operationId).
 	IssueToken(ctx context.Context, body IssueTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListBaselines The baseline catalogue: every product with its versions, newest first
+	//
+	// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+	ListBaselines(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBaseline One baseline product with its versions
+	//
+	// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+	GetBaseline(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DiffBaseline What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+	DiffBaseline(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBaselineVersion One signed release, as hatoba baseline verify checks it offline
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+	GetBaselineVersion(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishBaselineWithBody Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaselineWithBody(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishBaseline Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaseline(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAssignments Every control assignment
 	//
 	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
@@ -4381,6 +5203,35 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/environments/{id}/backup (the `GetEnvironmentBackup` operationId).
 	GetEnvironmentBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnvBaseline The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+	EnvBaseline(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeployBaselineWithBody Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaselineWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeployBaseline Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaseline(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBaselineDeployment One deployment with its stack's events, settled from the provider
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+	GetBaselineDeployment(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartDeploySession Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+	StartDeploySession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CloseEnvironment Close an environment's account
 	//
@@ -5008,6 +5859,25 @@ type ClientInterface interface {
 	// Corresponds with PUT /api/v1/people/{id}/key-owner (the `SetKeyOwner` operationId).
 	SetKeyOwner(ctx context.Context, id string, params *SetKeyOwnerParams, body SetKeyOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetPlacementPolicy The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+	//
+	// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+	GetPlacementPolicy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutPlacementPolicyWithBody Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutPlacementPolicy Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicy(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListCollectRounds The latest collection rounds, newest first
 	//
 	// Corresponds with GET /api/v1/posture/rounds (the `ListCollectRounds` operationId).
@@ -5022,6 +5892,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/posture/rounds/{id} (the `GetCollectRound` operationId).
 	GetCollectRound(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListProviders Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+	//
+	// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+	ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Coverage Coverage of a framework's requirements by the controls (of the catalog, or with scope=assigned of the controls assigned somewhere); with format=oscal an OSCAL 1.1.2 component definition
 	//
@@ -5418,6 +6293,100 @@ func (c *Client) IssueTokenWithBody(ctx context.Context, contentType string, bod
 // Corresponds with POST /api/v1/auth/token (the `IssueToken` operationId).
 func (c *Client) IssueToken(ctx context.Context, body IssueTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewIssueTokenRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListBaselines The baseline catalogue: every product with its versions, newest first
+//
+// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+func (c *Client) ListBaselines(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListBaselinesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBaseline One baseline product with its versions
+//
+// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+func (c *Client) GetBaseline(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBaselineRequest(c.Server, product)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DiffBaseline What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+//
+// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+func (c *Client) DiffBaseline(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDiffBaselineRequest(c.Server, product, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBaselineVersion One signed release, as hatoba baseline verify checks it offline
+//
+// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+func (c *Client) GetBaselineVersion(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBaselineVersionRequest(c.Server, product, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishBaselineWithBody Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *Client) PublishBaselineWithBody(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishBaselineRequestWithBody(c.Server, product, version, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishBaseline Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *Client) PublishBaseline(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishBaselineRequest(c.Server, product, version, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5888,6 +6857,85 @@ func (c *Client) ApproveEnvironment(ctx context.Context, id string, body Approve
 // Corresponds with GET /api/v1/environments/{id}/backup (the `GetEnvironmentBackup` operationId).
 func (c *Client) GetEnvironmentBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetEnvironmentBackupRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnvBaseline The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+func (c *Client) EnvBaseline(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnvBaselineRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeployBaselineWithBody Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *Client) DeployBaselineWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeployBaselineRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeployBaseline Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *Client) DeployBaseline(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeployBaselineRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBaselineDeployment One deployment with its stack's events, settled from the provider
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+func (c *Client) GetBaselineDeployment(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBaselineDeploymentRequest(c.Server, id, deployment)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartDeploySession Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+func (c *Client) StartDeploySession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartDeploySessionRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -7524,6 +8572,55 @@ func (c *Client) SetKeyOwner(ctx context.Context, id string, params *SetKeyOwner
 	return c.Client.Do(req)
 }
 
+// GetPlacementPolicy The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+//
+// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+func (c *Client) GetPlacementPolicy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPlacementPolicyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutPlacementPolicyWithBody Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *Client) PutPlacementPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutPlacementPolicyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutPlacementPolicy Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *Client) PutPlacementPolicy(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutPlacementPolicyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListCollectRounds The latest collection rounds, newest first
 //
 // Corresponds with GET /api/v1/posture/rounds (the `ListCollectRounds` operationId).
@@ -7559,6 +8656,21 @@ func (c *Client) StartCollectRound(ctx context.Context, reqEditors ...RequestEdi
 // Corresponds with GET /api/v1/posture/rounds/{id} (the `GetCollectRound` operationId).
 func (c *Client) GetCollectRound(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetCollectRoundRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListProviders Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+//
+// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+func (c *Client) ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProvidersRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -8535,6 +9647,227 @@ func NewIssueTokenRequestWithBody(server string, contentType string, body io.Rea
 	return req, nil
 }
 
+// NewListBaselinesRequest constructs an http.Request for the ListBaselines method
+func NewListBaselinesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBaselineRequest constructs an http.Request for the GetBaseline method
+func NewGetBaselineRequest(server string, product string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDiffBaselineRequest constructs an http.Request for the DiffBaseline method
+func NewDiffBaselineRequest(server string, product string, params *DiffBaselineParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s/diff", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBaselineVersionRequest constructs an http.Request for the GetBaselineVersion method
+func NewGetBaselineVersionRequest(server string, product string, version string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPublishBaselineRequest calls the generic PublishBaseline builder with application/json body
+func NewPublishBaselineRequest(server string, product string, version string, body PublishBaselineJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPublishBaselineRequestWithBody(server, product, version, "application/json", bodyReader)
+}
+
+// NewPublishBaselineRequestWithBody constructs an http.Request for the PublishBaseline method, with any body, and a specified content type
+func NewPublishBaselineRequestWithBody(server string, product string, version string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "product", product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/baselines/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListAssignmentsRequest constructs an http.Request for the ListAssignments method
 func NewListAssignmentsRequest(server string) (*http.Request, error) {
 	var err error
@@ -9382,6 +10715,162 @@ func NewGetEnvironmentBackupRequest(server string, id string) (*http.Request, er
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEnvBaselineRequest constructs an http.Request for the EnvBaseline method
+func NewEnvBaselineRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeployBaselineRequest calls the generic DeployBaseline builder with application/json body
+func NewDeployBaselineRequest(server string, id string, body DeployBaselineJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDeployBaselineRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewDeployBaselineRequestWithBody constructs an http.Request for the DeployBaseline method, with any body, and a specified content type
+func NewDeployBaselineRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline/deployments", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetBaselineDeploymentRequest constructs an http.Request for the GetBaselineDeployment method
+func NewGetBaselineDeploymentRequest(server string, id string, deployment string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "deployment", deployment, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline/deployments/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartDeploySessionRequest constructs an http.Request for the StartDeploySession method
+func NewStartDeploySessionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/environments/%s/baseline/sessions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -12930,6 +14419,73 @@ func NewSetKeyOwnerRequestWithBody(server string, id string, params *SetKeyOwner
 	return req, nil
 }
 
+// NewGetPlacementPolicyRequest constructs an http.Request for the GetPlacementPolicy method
+func NewGetPlacementPolicyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/placement-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutPlacementPolicyRequest calls the generic PutPlacementPolicy builder with application/json body
+func NewPutPlacementPolicyRequest(server string, body PutPlacementPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutPlacementPolicyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPutPlacementPolicyRequestWithBody constructs an http.Request for the PutPlacementPolicy method, with any body, and a specified content type
+func NewPutPlacementPolicyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/placement-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListCollectRoundsRequest constructs an http.Request for the ListCollectRounds method
 func NewListCollectRoundsRequest(server string, params *ListCollectRoundsParams) (*http.Request, error) {
 	var err error
@@ -13028,6 +14584,33 @@ func NewGetCollectRoundRequest(server string, id string) (*http.Request, error) 
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/posture/rounds/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListProvidersRequest constructs an http.Request for the ListProviders method
+func NewListProvidersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/providers")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -13801,6 +15384,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/auth/token (the `IssueToken` operationId).
 	IssueTokenWithResponse(ctx context.Context, body IssueTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*IssueTokenResponse, error)
 
+	// ListBaselinesWithResponse The baseline catalogue: every product with its versions, newest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+	ListBaselinesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListBaselinesResponse, error)
+
+	// GetBaselineWithResponse One baseline product with its versions
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+	GetBaselineWithResponse(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*GetBaselineResponse, error)
+
+	// DiffBaselineWithResponse What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+	DiffBaselineWithResponse(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*DiffBaselineResponse, error)
+
+	// GetBaselineVersionWithResponse One signed release, as hatoba baseline verify checks it offline
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+	GetBaselineVersionWithResponse(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*GetBaselineVersionResponse, error)
+
+	// PublishBaselineWithBodyWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaselineWithBodyWithResponse(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error)
+
+	// PublishBaselineWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+	PublishBaselineWithResponse(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error)
+
 	// ListAssignmentsWithResponse Every control assignment
 	//
 	// Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
@@ -14014,6 +15639,41 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/environments/{id}/backup (the `GetEnvironmentBackup` operationId).
 	GetEnvironmentBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetEnvironmentBackupResponse, error)
+
+	// EnvBaselineWithResponse The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+	EnvBaselineWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvBaselineResponse, error)
+
+	// DeployBaselineWithBodyWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaselineWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error)
+
+	// DeployBaselineWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+	DeployBaselineWithResponse(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error)
+
+	// GetBaselineDeploymentWithResponse One deployment with its stack's events, settled from the provider
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+	GetBaselineDeploymentWithResponse(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*GetBaselineDeploymentResponse, error)
+
+	// StartDeploySessionWithResponse Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+	StartDeploySessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*StartDeploySessionResponse, error)
 
 	// CloseEnvironmentWithResponse Close an environment's account
 	//
@@ -14755,6 +16415,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /api/v1/people/{id}/key-owner (the `SetKeyOwner` operationId).
 	SetKeyOwnerWithResponse(ctx context.Context, id string, params *SetKeyOwnerParams, body SetKeyOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*SetKeyOwnerResponse, error)
 
+	// GetPlacementPolicyWithResponse The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+	GetPlacementPolicyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPlacementPolicyResponse, error)
+
+	// PutPlacementPolicyWithBodyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error)
+
+	// PutPlacementPolicyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+	PutPlacementPolicyWithResponse(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error)
+
 	// ListCollectRoundsWithResponse The latest collection rounds, newest first
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -14775,6 +16456,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/posture/rounds/{id} (the `GetCollectRound` operationId).
 	GetCollectRoundWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetCollectRoundResponse, error)
+
+	// ListProvidersWithResponse Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+	ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error)
 
 	// CoverageWithResponse Coverage of a framework's requirements by the controls (of the catalog, or with scope=assigned of the controls assigned somewhere); with format=oscal an OSCAL 1.1.2 component definition
 	//
@@ -15748,6 +17436,448 @@ func (r IssueTokenResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r IssueTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListBaselinesResponse429Headers the declared response headers of an HTTP 429 response for ListBaselines
+type ListBaselinesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListBaselinesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Items    *[]BaselineProduct                        `json:"items,omitempty"`
+		RefuseAt *ListBaselines200JSONResponseBodyRefuseAt `json:"refuse_at,omitempty"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListBaselinesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListBaselinesResponse) GetJSON200() *struct {
+	Items    *[]BaselineProduct                        `json:"items,omitempty"`
+	RefuseAt *ListBaselines200JSONResponseBodyRefuseAt `json:"refuse_at,omitempty"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListBaselinesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListBaselinesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListBaselinesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListBaselinesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListBaselinesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBaselineResponse429Headers the declared response headers of an HTTP 429 response for GetBaseline
+type GetBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineProduct
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBaselineResponse) GetJSON200() *BaselineProduct {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DiffBaselineResponse429Headers the declared response headers of an HTTP 429 response for DiffBaseline
+type DiffBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DiffBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineDiff
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DiffBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DiffBaselineResponse) GetJSON200() *BaselineDiff {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DiffBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DiffBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DiffBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DiffBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DiffBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBaselineVersionResponse429Headers the declared response headers of an HTTP 429 response for GetBaselineVersion
+type GetBaselineVersionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetBaselineVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineRelease
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBaselineVersionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBaselineVersionResponse) GetJSON200() *BaselineRelease {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBaselineVersionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBaselineVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBaselineVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBaselineVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBaselineVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PublishBaselineResponse429Headers the declared response headers of an HTTP 429 response for PublishBaseline
+type PublishBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PublishBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineRelease
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BaselineRelease
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PublishBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PublishBaselineResponse) GetJSON200() *BaselineRelease {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PublishBaselineResponse) GetJSON201() *BaselineRelease {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PublishBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PublishBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PublishBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PublishBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PublishBaselineResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -17113,6 +19243,380 @@ func (r GetEnvironmentBackupResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetEnvironmentBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnvBaselineResponse429Headers the declared response headers of an HTTP 429 response for EnvBaseline
+type EnvBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type EnvBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineEnvStatus
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EnvBaselineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EnvBaselineResponse) GetJSON200() *BaselineEnvStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r EnvBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r EnvBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnvBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnvBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnvBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeployBaselineResponse429Headers the declared response headers of an HTTP 429 response for DeployBaseline
+type DeployBaselineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DeployBaselineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BaselineDeployment
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *BaselineDeployment
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeployBaselineResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r DeployBaselineResponse) GetJSON201() *BaselineDeployment {
+	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r DeployBaselineResponse) GetJSON202() *BaselineDeployment {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeployBaselineResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeployBaselineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeployBaselineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeployBaselineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeployBaselineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBaselineDeploymentResponse429Headers the declared response headers of an HTTP 429 response for GetBaselineDeployment
+type GetBaselineDeploymentResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetBaselineDeploymentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BaselineDeployment
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBaselineDeploymentResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBaselineDeploymentResponse) GetJSON200() *BaselineDeployment {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBaselineDeploymentResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBaselineDeploymentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBaselineDeploymentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBaselineDeploymentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBaselineDeploymentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartDeploySessionResponse429Headers the declared response headers of an HTTP 429 response for StartDeploySession
+type StartDeploySessionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type StartDeploySessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BaselineSession
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StartDeploySessionResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r StartDeploySessionResponse) GetJSON201() *BaselineSession {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r StartDeploySessionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r StartDeploySessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartDeploySessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartDeploySessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartDeploySessionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -21987,6 +24491,193 @@ func (r SetKeyOwnerResponse) ContentType() string {
 	return ""
 }
 
+// GetPlacementPolicyResponse429Headers the declared response headers of an HTTP 429 response for GetPlacementPolicy
+type GetPlacementPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetPlacementPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PlacementPolicy
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetPlacementPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPlacementPolicyResponse) GetJSON200() *PlacementPolicy {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetPlacementPolicyResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPlacementPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPlacementPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPlacementPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPlacementPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutPlacementPolicyResponse429Headers the declared response headers of an HTTP 429 response for PutPlacementPolicy
+type PutPlacementPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PutPlacementPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PlacementPolicy
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PutPlacementPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutPlacementPolicyResponse) GetJSON200() *PlacementPolicy {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PutPlacementPolicyResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PutPlacementPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutPlacementPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutPlacementPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutPlacementPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListCollectRoundsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -22164,6 +24855,89 @@ func (r GetCollectRoundResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetCollectRoundResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListProvidersResponse429Headers the declared response headers of an HTTP 429 response for ListProviders
+type ListProvidersResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListProvidersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProviderList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListProvidersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListProvidersResponse) GetJSON200() *ProviderList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListProvidersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProvidersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProvidersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProvidersResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -23257,6 +26031,84 @@ func (c *ClientWithResponses) IssueTokenWithResponse(ctx context.Context, body I
 	return ParseIssueTokenResponse(rsp)
 }
 
+// ListBaselinesWithResponse The baseline catalogue: every product with its versions, newest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines (the `ListBaselines` operationId).
+func (c *ClientWithResponses) ListBaselinesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListBaselinesResponse, error) {
+	rsp, err := c.ListBaselines(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListBaselinesResponse(rsp)
+}
+
+// GetBaselineWithResponse One baseline product with its versions
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines/{product} (the `GetBaseline` operationId).
+func (c *ClientWithResponses) GetBaselineWithResponse(ctx context.Context, product string, reqEditors ...RequestEditorFn) (*GetBaselineResponse, error) {
+	rsp, err := c.GetBaseline(ctx, product, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBaselineResponse(rsp)
+}
+
+// DiffBaselineWithResponse What changed between two versions: the templates' unified diff, controls and notification rules added, removed or changed
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines/{product}/diff (the `DiffBaseline` operationId).
+func (c *ClientWithResponses) DiffBaselineWithResponse(ctx context.Context, product string, params *DiffBaselineParams, reqEditors ...RequestEditorFn) (*DiffBaselineResponse, error) {
+	rsp, err := c.DiffBaseline(ctx, product, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDiffBaselineResponse(rsp)
+}
+
+// GetBaselineVersionWithResponse One signed release, as hatoba baseline verify checks it offline
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/baselines/{product}/versions/{version} (the `GetBaselineVersion` operationId).
+func (c *ClientWithResponses) GetBaselineVersionWithResponse(ctx context.Context, product string, version string, reqEditors ...RequestEditorFn) (*GetBaselineVersionResponse, error) {
+	rsp, err := c.GetBaselineVersion(ctx, product, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBaselineVersionResponse(rsp)
+}
+
+// PublishBaselineWithBodyWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *ClientWithResponses) PublishBaselineWithBodyWithResponse(ctx context.Context, product string, version string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error) {
+	rsp, err := c.PublishBaselineWithBody(ctx, product, version, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishBaselineResponse(rsp)
+}
+
+// PublishBaselineWithResponse Publish a version (central operators): scanned with the proactive controls, signed, immutable — the same content again is 200, other content 409, findings at or above the threshold 422 (audited)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/baselines/{product}/versions/{version} (the `PublishBaseline` operationId).
+func (c *ClientWithResponses) PublishBaselineWithResponse(ctx context.Context, product string, version string, body PublishBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishBaselineResponse, error) {
+	rsp, err := c.PublishBaseline(ctx, product, version, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishBaselineResponse(rsp)
+}
+
 // ListAssignmentsWithResponse Every control assignment
 //
 // Query parameters it does not take, or cannot use, are refused with 400 naming the parameter.
@@ -23637,6 +26489,71 @@ func (c *ClientWithResponses) GetEnvironmentBackupWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseGetEnvironmentBackupResponse(rsp)
+}
+
+// EnvBaselineWithResponse The environment's baselines: adopted versions, updates available, drift of each deployed template against its release, deployment history
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline (the `EnvBaseline` operationId).
+func (c *ClientWithResponses) EnvBaselineWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EnvBaselineResponse, error) {
+	rsp, err := c.EnvBaseline(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnvBaselineResponse(rsp)
+}
+
+// DeployBaselineWithBodyWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *ClientWithResponses) DeployBaselineWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error) {
+	rsp, err := c.DeployBaselineWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeployBaselineResponse(rsp)
+}
+
+// DeployBaselineWithResponse Deploy a release into the environment within the caller's deploy session (tenant administrators only; never central; audited)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/deployments (the `DeployBaseline` operationId).
+func (c *ClientWithResponses) DeployBaselineWithResponse(ctx context.Context, id string, body DeployBaselineJSONRequestBody, reqEditors ...RequestEditorFn) (*DeployBaselineResponse, error) {
+	rsp, err := c.DeployBaseline(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeployBaselineResponse(rsp)
+}
+
+// GetBaselineDeploymentWithResponse One deployment with its stack's events, settled from the provider
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/environments/{id}/baseline/deployments/{deployment} (the `GetBaselineDeployment` operationId).
+func (c *ClientWithResponses) GetBaselineDeploymentWithResponse(ctx context.Context, id string, deployment string, reqEditors ...RequestEditorFn) (*GetBaselineDeploymentResponse, error) {
+	rsp, err := c.GetBaselineDeployment(ctx, id, deployment, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBaselineDeploymentResponse(rsp)
+}
+
+// StartDeploySessionWithResponse Start a short-lived deploy session (the environment's tenant administrator, confirmed with a fresh security-key assertion or the card's Hatoba-Action-Signature; audited)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/environments/{id}/baseline/sessions (the `StartDeploySession` operationId).
+func (c *ClientWithResponses) StartDeploySessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*StartDeploySessionResponse, error) {
+	rsp, err := c.StartDeploySession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartDeploySessionResponse(rsp)
 }
 
 // CloseEnvironmentWithResponse Close an environment's account
@@ -24979,6 +27896,45 @@ func (c *ClientWithResponses) SetKeyOwnerWithResponse(ctx context.Context, id st
 	return ParseSetKeyOwnerResponse(rsp)
 }
 
+// GetPlacementPolicyWithResponse The placement policy in force: which providers and tiers each classification may be placed on, and whether a system stays on one provider (any signed-in person)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/placement-policy (the `GetPlacementPolicy` operationId).
+func (c *ClientWithResponses) GetPlacementPolicyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetPlacementPolicyResponse, error) {
+	rsp, err := c.GetPlacementPolicy(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPlacementPolicyResponse(rsp)
+}
+
+// PutPlacementPolicyWithBodyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *ClientWithResponses) PutPlacementPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error) {
+	rsp, err := c.PutPlacementPolicyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutPlacementPolicyResponse(rsp)
+}
+
+// PutPlacementPolicyWithResponse Replace the placement policy (central operators; version is the version the change is based on, a stale one is refused with 409; audited with the previous and the new policy)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/placement-policy (the `PutPlacementPolicy` operationId).
+func (c *ClientWithResponses) PutPlacementPolicyWithResponse(ctx context.Context, body PutPlacementPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutPlacementPolicyResponse, error) {
+	rsp, err := c.PutPlacementPolicy(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutPlacementPolicyResponse(rsp)
+}
+
 // ListCollectRoundsWithResponse The latest collection rounds, newest first
 //
 // Returns a wrapper object for the known response body format(s).
@@ -25016,6 +27972,19 @@ func (c *ClientWithResponses) GetCollectRoundWithResponse(ctx context.Context, i
 		return nil, err
 	}
 	return ParseGetCollectRoundResponse(rsp)
+}
+
+// ListProvidersWithResponse Every provider connection: its kind, tier, classifications (those the placement policy allows) and capabilities; no credentials (any signed-in person)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+func (c *ClientWithResponses) ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error) {
+	rsp, err := c.ListProviders(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProvidersResponse(rsp)
 }
 
 // CoverageWithResponse Coverage of a framework's requirements by the controls (of the catalog, or with scope=assigned of the controls assigned somewhere); with format=oscal an OSCAL 1.1.2 component definition
@@ -25877,6 +28846,400 @@ func ParseIssueTokenResponse(rsp *http.Response) (*IssueTokenResponse, error) {
 	switch {
 	case rsp.StatusCode == 429:
 		var headers IssueTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListBaselinesResponse parses an HTTP response from a ListBaselinesWithResponse call
+func ParseListBaselinesResponse(rsp *http.Response) (*ListBaselinesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListBaselinesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Items    *[]BaselineProduct                        `json:"items,omitempty"`
+			RefuseAt *ListBaselines200JSONResponseBodyRefuseAt `json:"refuse_at,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListBaselinesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBaselineResponse parses an HTTP response from a GetBaselineWithResponse call
+func ParseGetBaselineResponse(rsp *http.Response) (*GetBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineProduct
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDiffBaselineResponse parses an HTTP response from a DiffBaselineWithResponse call
+func ParseDiffBaselineResponse(rsp *http.Response) (*DiffBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DiffBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineDiff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DiffBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBaselineVersionResponse parses an HTTP response from a GetBaselineVersionWithResponse call
+func ParseGetBaselineVersionResponse(rsp *http.Response) (*GetBaselineVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBaselineVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineRelease
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBaselineVersionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePublishBaselineResponse parses an HTTP response from a PublishBaselineWithResponse call
+func ParsePublishBaselineResponse(rsp *http.Response) (*PublishBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PublishBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineRelease
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BaselineRelease
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PublishBaselineResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -26926,6 +30289,344 @@ func ParseGetEnvironmentBackupResponse(rsp *http.Response) (*GetEnvironmentBacku
 	switch {
 	case rsp.StatusCode == 429:
 		var headers GetEnvironmentBackupResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEnvBaselineResponse parses an HTTP response from a EnvBaselineWithResponse call
+func ParseEnvBaselineResponse(rsp *http.Response) (*EnvBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnvBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineEnvStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers EnvBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeployBaselineResponse parses an HTTP response from a DeployBaselineWithResponse call
+func ParseDeployBaselineResponse(rsp *http.Response) (*DeployBaselineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeployBaselineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BaselineDeployment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest BaselineDeployment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeployBaselineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBaselineDeploymentResponse parses an HTTP response from a GetBaselineDeploymentWithResponse call
+func ParseGetBaselineDeploymentResponse(rsp *http.Response) (*GetBaselineDeploymentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBaselineDeploymentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BaselineDeployment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBaselineDeploymentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartDeploySessionResponse parses an HTTP response from a StartDeploySessionWithResponse call
+func ParseStartDeploySessionResponse(rsp *http.Response) (*StartDeploySessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartDeploySessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BaselineSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StartDeploySessionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -30637,6 +34338,175 @@ func ParseSetKeyOwnerResponse(rsp *http.Response) (*SetKeyOwnerResponse, error) 
 	return response, nil
 }
 
+// ParseGetPlacementPolicyResponse parses an HTTP response from a GetPlacementPolicyWithResponse call
+func ParseGetPlacementPolicyResponse(rsp *http.Response) (*GetPlacementPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPlacementPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PlacementPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetPlacementPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutPlacementPolicyResponse parses an HTTP response from a PutPlacementPolicyWithResponse call
+func ParsePutPlacementPolicyResponse(rsp *http.Response) (*PutPlacementPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutPlacementPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PlacementPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PutPlacementPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListCollectRoundsResponse parses an HTTP response from a ListCollectRoundsWithResponse call
 func ParseListCollectRoundsResponse(rsp *http.Response) (*ListCollectRoundsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -30768,6 +34638,80 @@ func ParseGetCollectRoundResponse(rsp *http.Response) (*GetCollectRoundResponse,
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseListProvidersResponse parses an HTTP response from a ListProvidersWithResponse call
+func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProvidersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProviderList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListProvidersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
