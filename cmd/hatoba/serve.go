@@ -419,7 +419,13 @@ func cmdServe(fs *pflag.FlagSet) runFunc {
 		if ks != nil {
 			ks.runLoops(loopCtx, &loops, cfg.Audit.IntegrateInterval)
 		}
-		sovFacts := &sovereigntyFacts{db: db, envs: envs, posture: ctl.posture, access: envAccess, ids: idp.ids, breakGlass: idp.breakGlass}
+		sovFacts := &sovereigntyFacts{db: db, envs: envs, posture: ctl.posture, access: envAccess, ids: idp.ids, breakGlass: idp.breakGlass,
+			backups: engine.BackupLocations, tierOf: func(name string) string {
+				if cn, ok := engine.Connection(name); ok {
+					return cn.Tier
+				}
+				return ""
+			}}
 		if ks != nil {
 			sovFacts.keys = ks.keys
 		}

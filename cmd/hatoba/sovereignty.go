@@ -19,6 +19,7 @@ import (
 	"github.com/hatoba-cloud/hatoba/internal/posture"
 	"github.com/hatoba-cloud/hatoba/internal/sovereignty"
 	"github.com/hatoba-cloud/hatoba/internal/store"
+	"github.com/hatoba-cloud/hatoba/internal/tenantbackup"
 )
 
 // sovereigntyFacts gathers an environment's facts for its assessment from
@@ -31,6 +32,10 @@ type sovereigntyFacts struct {
 	ids        *identity.Service
 	breakGlass *breakglass.Service
 	keys       *keys.Service // nil without a key service in this process
+	// backups are the environment's ready backup targets, and tierOf a
+	// connection's tier; nil without tenants' backups.
+	backups func(ctx context.Context, envID string) ([]tenantbackup.Location, error)
+	tierOf  func(connection string) string
 }
 
 // breakGlassWindow is how far back a central operator's grant counts as a
@@ -75,6 +80,9 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string, inv []contro
 		}
 		f.HYOK.KillSwitch = map[bool]string{true: "pulled", false: "armed"}[killed]
 	}
+	if f.Backups, err = backupFacts(ctx, envID, s.backups, s.tierOf); err != nil {
+		return sovereignty.Facts{}, err
+	}
 	holders, err := s.access.List(ctx, envID)
 	if err != nil {
 		return sovereignty.Facts{}, fmt.Errorf("permission sets: %w", err)
@@ -105,6 +113,29 @@ func (s *sovereigntyFacts) facts(ctx context.Context, envID string, inv []contro
 			Grant: g.ID, At: *g.StartsAt})
 	}
 	return f, nil
+}
+
+// backupFacts are where an environment's backup targets keep its data, as
+// the assessment reads them: the connection, its tier and the country
+// whose law it answers to.
+func backupFacts(ctx context.Context, envID string, locations func(context.Context, string) ([]tenantbackup.Location, error),
+	tierOf func(string) string) ([]sovereignty.Backup, error) {
+	if locations == nil {
+		return nil, nil
+	}
+	locs, err := locations(ctx, envID)
+	if err != nil {
+		return nil, fmt.Errorf("backup locations: %w", err)
+	}
+	var out []sovereignty.Backup
+	for _, l := range locs {
+		b := sovereignty.Backup{Connection: l.Provider, Country: l.Jurisdiction}
+		if tierOf != nil {
+			b.Tier = tierOf(l.Provider)
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // drift hands an assessment made between collections, whose enforced
