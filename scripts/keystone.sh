@@ -47,7 +47,62 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 
-if answering; then
+conf="$dir/keystone.conf"
+write_conf() {
+  cat >"$1" <<EOF
+# Written by hatoba's scripts/keystone.sh for tests. Not for production.
+[DEFAULT]
+log_file = $dir/keystone.log
+debug = false
+max_param_size = 255
+
+[database]
+connection = sqlite:///$dir/keystone.db
+# A test database: durability across a power cut is not needed, speed is.
+sqlite_synchronous = false
+
+[identity]
+# bcrypt's fewest rounds: logging in takes milliseconds, not a second.
+password_hash_rounds = 4
+
+[token]
+provider = fernet
+expiration = 14400
+
+[fernet_tokens]
+key_repository = $dir/fernet-keys
+
+[fernet_receipts]
+key_repository = $dir/fernet-keys
+
+[credential]
+key_repository = $dir/credential-keys
+
+[cache]
+# One uWSGI process (below), so an in-memory cache is never stale: it
+# spares the database a dozen reads per token validation.
+enabled = true
+backend = dogpile.cache.memory
+
+[resource]
+# Units are nested projects; hatoba's unit paths may be deep.
+max_project_tree_depth = 10
+
+[unified_limit]
+enforcement_model = flat
+
+[oslo_policy]
+enforce_scope = false
+enforce_new_defaults = false
+EOF
+}
+
+# A Keystone already answering is left alone if it runs this
+# configuration; one started with another (an older script's) is restarted.
+mkdir -p "$dir"
+write_conf "$conf.new"
+if answering && cmp -s "$conf.new" "$conf"; then
+  rm -f "$conf.new"
   echo "$url"
   exit 0
 fi
@@ -95,54 +150,7 @@ if ! command -v keystone-manage >/dev/null 2>&1 || ! command -v uwsgi >/dev/null
 fi
 
 stop
-mkdir -p "$dir"
-conf="$dir/keystone.conf"
-cat >"$conf" <<EOF
-# Written by hatoba's scripts/keystone.sh for tests. Not for production.
-[DEFAULT]
-log_file = $dir/keystone.log
-debug = false
-max_param_size = 255
-
-[database]
-connection = sqlite:///$dir/keystone.db
-# A test database: durability across a power cut is not needed, speed is.
-sqlite_synchronous = false
-
-[identity]
-# bcrypt's fewest rounds: logging in takes milliseconds, not a second.
-password_hash_rounds = 4
-
-[token]
-provider = fernet
-expiration = 14400
-
-[fernet_tokens]
-key_repository = $dir/fernet-keys
-
-[fernet_receipts]
-key_repository = $dir/fernet-keys
-
-[credential]
-key_repository = $dir/credential-keys
-
-[cache]
-# One uWSGI process (below), so an in-memory cache is never stale: it
-# spares the database a dozen reads per token validation.
-enabled = true
-backend = dogpile.cache.memory
-
-[resource]
-# Units are nested projects; hatoba's unit paths may be deep.
-max_project_tree_depth = 10
-
-[unified_limit]
-enforcement_model = flat
-
-[oslo_policy]
-enforce_scope = false
-enforce_new_defaults = false
-EOF
+mv "$conf.new" "$conf"
 
 # keystone-manage's output (and eventlet's noise as Python exits) goes to a
 # log; on failure its tail is shown.
@@ -166,6 +174,17 @@ if [ ! -f "$dir/bootstrapped" ]; then
   touch "$dir/bootstrapped"
 else
   manage db_sync # a newer package's migrations
+  # An application credential removed with its user or project can leave
+  # its role rows behind (SQLite does not enforce Keystone's foreign keys),
+  # and the next credential given the freed internal id is refused with a
+  # 409 "Duplicate entry found with name …": clear them at each start.
+  python3 - "$dir/keystone.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for table in ("application_credential_role", "application_credential_access_rule"):
+    db.execute(f"DELETE FROM {table} WHERE application_credential_id NOT IN (SELECT internal_id FROM application_credential)")
+db.commit()
+PY
 fi
 
 say "starting Keystone on 127.0.0.1:$port"
