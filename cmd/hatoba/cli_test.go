@@ -62,6 +62,8 @@ func TestFlagsBeforeAndAfterPositionals(t *testing.T) {
 		{"ok/reject-flag-after", []string{"env", "reject", "env-1", "--reason", "no budget"}, `POST /api/v1/environments/env-1/reject {"reason":"no budget"}`, "env-1 rejected"},
 		{"ok/reject-flag-before", []string{"env", "reject", "--reason=no budget", "env-1"}, `POST /api/v1/environments/env-1/reject {"reason":"no budget"}`, "env-1 rejected"},
 		{"ok/approve-json-after", []string{"env", "approve", "env-1", "--json"}, "POST /api/v1/environments/env-1/approve", "env-1 approved"},
+		{"ok/transfer-flag-after", []string{"env", "transfer", "env-1", "--to", "lg-131016"}, `POST /api/v1/environments/env-1/transfer {"org_id":"lg-131016"}`, "env-1 approved: now in"},
+		{"ok/close-flag-before", []string{"env", "close", "--reason", "retired", "env-1"}, `POST /api/v1/environments/env-1/close {"reason":"retired"}`, "env-1 approved"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -131,7 +133,7 @@ func TestUsageErrorIsOneLine(t *testing.T) {
 	}{
 		{[]string{}, "a subcommand is required", "hatoba"},
 		{[]string{"frobnicate"}, `unknown subcommand "frobnicate"`, "hatoba"},
-		{[]string{"env"}, "hatoba env needs a subcommand: approve, list, reject, request, retry, show", "hatoba env"},
+		{[]string{"env"}, "hatoba env needs a subcommand: approve, close, list, reject, request, retry, show, transfer", "hatoba env"},
 		{[]string{"audit", "frobnicate"}, `unknown subcommand "frobnicate" for hatoba audit`, "hatoba audit"},
 		{[]string{"env", "reject"}, "accepts 1 arg(s), received 0", "hatoba env reject"},
 		{[]string{"env", "reject", "a", "b"}, "accepts 1 arg(s), received 2", "hatoba env reject"},

@@ -119,6 +119,10 @@ func cmdEnv(sub string, fs *pflag.FlagSet) runFunc {
 		watch = fs.Bool("watch", false, "follow progress until ready or failed")
 	case "reject":
 		reason = fs.String("reason", "", "why (required; shown to the requester)")
+	case "transfer":
+		orgID = fs.String("to", "", "id of the receiving organisation (required)")
+	case "close":
+		reason = fs.String("reason", "", "why the environment closes (kept in its history)")
 	case "approve", "retry":
 	default:
 		return failing(usageError{fmt.Sprintf("unknown env subcommand %q", sub)})
@@ -187,6 +191,23 @@ func cmdEnv(sub string, fs *pflag.FlagSet) runFunc {
 				return err
 			}
 			fmt.Fprintf(stdout, "%s %s: %s\n", en.ID, en.State, en.StateReason)
+			return nil
+		case "transfer":
+			if *orgID == "" {
+				return usageError{"env transfer needs --to ORG"}
+			}
+			var en env.Environment
+			if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/transfer", map[string]string{"org_id": *orgID}, nil, &en); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s %s: now in %s\n", en.ID, en.State, en.OrgID)
+			return nil
+		case "close":
+			var en env.Environment
+			if _, err := c.do(ctx, "POST", "/api/v1/environments/"+id+"/close", map[string]string{"reason": *reason}, nil, &en); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s %s\n", en.ID, en.State)
 			return nil
 		}
 		return nil
