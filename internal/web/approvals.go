@@ -71,6 +71,21 @@ func (c *Console) reject(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+func (c *Console) transfer(w http.ResponseWriter, r *http.Request) {
+	c.act(w, r, authz.TransferEnv, "transferred", func(ctx context.Context, id, who string, form url.Values) (env.Environment, error) {
+		if form.Get("org_id") == "" {
+			return env.Environment{}, fault.InvalidField("org_id", "org_id of the receiving organisation is required")
+		}
+		return c.api.Vending.Transfer(ctx, id, form.Get("org_id"), who)
+	})
+}
+
+func (c *Console) closeEnv(w http.ResponseWriter, r *http.Request) {
+	c.act(w, r, authz.CloseEnv, "closing", func(ctx context.Context, id, who string, form url.Values) (env.Environment, error) {
+		return c.api.Vending.Close(ctx, id, who, form.Get("close_reason"))
+	})
+}
+
 func (c *Console) retry(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, authz.RetryEnv, "retried", func(ctx context.Context, id, who string, _ url.Values) (env.Environment, error) {
 		return c.api.Vending.Retry(ctx, id, who)

@@ -79,6 +79,8 @@ var consoleMatrix = map[string]consoleExpect{
 	"POST /envs/{id}/approve":        {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{"from": {"/approvals"}}},
 	"POST /envs/{id}/reject":         {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{"reason": {"matrix"}}},
 	"POST /envs/{id}/retry":          {own: []string{operator, granted, admin}, foreign: []string{operator, granted}, form: url.Values{}},
+	"POST /envs/{id}/transfer":       {own: []string{operator, granted}, foreign: []string{operator, granted}, form: url.Values{"org_id": {"nat-digital"}}},
+	"POST /envs/{id}/close":          {own: []string{granted, admin}, foreign: nil, form: url.Values{}},
 	"POST /account/keys/{id}/remove": {own: signedIn, foreign: signedIn, form: url.Values{}},
 	"POST /webauthn/register/begin":  {own: signedIn, foreign: signedIn, json: `{}`},
 	"POST /webauthn/register/finish": {own: signedIn, foreign: signedIn, json: `{"ceremony":"matrix","credential":{"id":"x"}}`},

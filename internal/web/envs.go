@@ -84,8 +84,10 @@ type envPage struct {
 // envActions are the operator actions a caller may take on an environment;
 // the pages offer only those, and the action's own route decides again.
 type envActions struct {
-	Decide bool
-	Retry  bool
+	Decide   bool
+	Retry    bool
+	Transfer bool
+	Close    bool
 }
 
 // actionForms is the data of the "actions" template: an environment's
@@ -114,7 +116,8 @@ func envResource(e env.Environment) authz.Resource {
 
 // actionsOn is what the caller may do to e.
 func (c *Console) actionsOn(r *http.Request, e env.Environment) envActions {
-	return envActions{Decide: c.may(r, authz.DecideEnv, envResource(e)), Retry: c.may(r, authz.RetryEnv, envResource(e))}
+	return envActions{Decide: c.may(r, authz.DecideEnv, envResource(e)), Retry: c.may(r, authz.RetryEnv, envResource(e)),
+		Transfer: c.may(r, authz.TransferEnv, envResource(e)), Close: c.may(r, authz.CloseEnv, envResource(e))}
 }
 
 func (c *Console) envDetail(w http.ResponseWriter, r *http.Request) {

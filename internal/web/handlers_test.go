@@ -522,6 +522,30 @@ func TestApprovals(t *testing.T) {
 		}
 	})
 
+	t.Run("ok/transfer a ready environment from its page, and refuse one without a receiver", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		en := h.request(t, "lg-011002", "税務システム", env.Level1)
+		h.move(t, en.ID, env.Approved, env.Provisioning, "")
+		h.move(t, en.ID, env.Provisioning, env.Ready, "")
+		b := h.browser(t)
+		page := b.get(t, "/envs/"+en.ID)
+		mustContain(t, page.body, "移管する", "移管先の組織 ID", `action="/envs/`+en.ID+`/transfer"`)
+		v := formFields(t, page.body)
+		r := b.post(t, "/envs/"+en.ID+"/transfer", v)
+		if r.status != http.StatusUnprocessableEntity {
+			t.Fatalf("no receiver: status %d, want 422", r.status)
+		}
+		v.Set("org_id", "nat-digital")
+		r = b.post(t, "/envs/"+en.ID+"/transfer", v)
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/envs/"+en.ID+"?env="+en.ID+"&notice=transferred" {
+			t.Fatalf("transfer: status %d Location %q\n%s", r.status, r.header.Get("Location"), r.body)
+		}
+		if got, _ := h.api.Envs.Get(context.Background(), h.api.DB, en.ID); got.OrgID != "nat-digital" {
+			t.Fatalf("after the transfer the environment belongs to %s", got.OrgID)
+		}
+	})
+
 	t.Run("fail/action without CSRF token", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)

@@ -179,7 +179,7 @@ func safeNext(p string) (string, bool) {
 
 // notices are the confirmations an action's redirect may ask for about an
 // environment (?notice=…&env=…).
-var notices = map[string]bool{"approved": true, "rejected": true, "retried": true}
+var notices = map[string]bool{"approved": true, "rejected": true, "retried": true, "transferred": true, "closing": true}
 
 // plainNotices are the confirmations that name nothing (?notice=…).
 var plainNotices = map[string]bool{"signed_out": true, "key_removed": true,

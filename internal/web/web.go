@@ -222,6 +222,8 @@ var routes = []route{
 	{"POST /envs/{id}/approve", authz.DecideEnv, (*Console).approve, 0},
 	{"POST /envs/{id}/reject", authz.DecideEnv, (*Console).reject, 0},
 	{"POST /envs/{id}/retry", authz.RetryEnv, (*Console).retry, 0},
+	{"POST /envs/{id}/transfer", authz.TransferEnv, (*Console).transfer, 0},
+	{"POST /envs/{id}/close", authz.CloseEnv, (*Console).closeEnv, 0},
 	{"GET /envs/{id}/access", authz.ReadEnvs, (*Console).envAccess, 0},
 	{"POST /envs/{id}/access", authz.AssignAccess, (*Console).assignAccess, 0},
 	{"POST /envs/{id}/access/{person_id}/remove", authz.AssignAccess, (*Console).unassignAccess, 0},
