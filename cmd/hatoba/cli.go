@@ -16,6 +16,13 @@ import (
 // stays in its own file as a constructor that defines the command's flags
 // and returns a runFunc over their parsed values; this file only wires.
 
+// pflag marks every boolean flag "[=true|false]" in the help; --watch
+// reads better (--watch=false still works). cobra's template functions are
+// process-wide, so this is registered once, not per command tree.
+func init() {
+	cobra.AddTemplateFunc("plainBools", func(s string) string { return strings.ReplaceAll(s, "[=true|false]", "             ") })
+}
+
 // runFunc is a command's logic, called once its flags are parsed, with its
 // positional arguments.
 type runFunc func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
@@ -110,7 +117,6 @@ commands are the operators' and pipelines' tools.`,
 	root.SetVersionTemplate("hatoba {{.Version}}\n")
 	// pflag marks every boolean flag "[=true|false]" in the help; --watch
 	// reads better (--watch=false still works).
-	cobra.AddTemplateFunc("plainBools", func(s string) string { return strings.ReplaceAll(s, "[=true|false]", "             ") })
 	root.SetUsageTemplate(strings.ReplaceAll(root.UsageTemplate(), ".FlagUsages | trimTrailingWhitespaces", ".FlagUsages | plainBools | trimTrailingWhitespaces"))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	root.AddCommand(

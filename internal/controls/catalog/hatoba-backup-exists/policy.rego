@@ -8,12 +8,12 @@ import rego.v1
 deny contains f if {
 	some r in lib.of_type("hatoba_backup_target")
 	not r.config.exists
-	f := lib.finding(r, sprintf("the backup bucket %s does not exist on %s", [r.config.bucket, r.config.provider]))
+	f := lib.finding_fmt(r, "the backup bucket %s does not exist on %s", [r.config.bucket, r.config.provider])
 }
 
 deny contains f if {
 	some r in lib.of_type("hatoba_backup_target")
 	r.config.exists
 	r.config.backups == 0
-	f := lib.finding(r, sprintf("the backup bucket %s on %s holds no backups", [r.config.bucket, r.config.provider]))
+	f := lib.finding_fmt(r, "the backup bucket %s on %s holds no backups", [r.config.bucket, r.config.provider])
 }

@@ -12,10 +12,7 @@ test_separate_domestic_locked_passes if {
 }
 
 test_foreign_jurisdiction_denied if {
-	hatoba_backup_separate.deny == {{
-		"msg": "hatoba:backup:env-1: the backup target is in jurisdiction \"US\", not Japan's",
-		"resource": "hatoba:backup:env-1", "type": "hatoba_backup_target",
-	}} with input as target({"jurisdiction": "US"})
+	{f.msg | some f in hatoba_backup_separate.deny} == {"hatoba:backup:env-1: the backup target is in jurisdiction \"US\", not Japan's"} with input as target({"jurisdiction": "US"})
 }
 
 test_hyperscaler_denied if {
